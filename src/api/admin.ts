@@ -1,0 +1,126 @@
+/**
+ * The admin port's HTTP API: health and readiness, the Prometheus exposition, and the JSON status
+ * API under /api/v1 (bearer token required). One route table, matched before the method check,
+ * which comes before the token check: an unknown path is 404 and a known one with the wrong
+ * method 405 either way. Reads gateway state; never touches sockets.
+ */
+import type { Gateway } from '../gateway.js';
+import { Codes } from '../protocol/codes.js';
+import type { HttpHandler, HttpReply, HttpRequestInfo } from '../transport/server.js';
+import { bearerChecker } from './auth.js';
+import { sessionDetailView, sessionListView, statusView } from './views.js';
+
+/** Error codes of the admin HTTP API (the WebSocket protocol's codes are in protocol/codes.ts). */
+export const ApiErrors = {
+  UNAUTHORIZED: 'FERRY_ERR_UNAUTHORIZED',
+  NOT_FOUND: 'FERRY_ERR_NOT_FOUND',
+  METHOD_NOT_ALLOWED: 'FERRY_ERR_METHOD_NOT_ALLOWED',
+  SESSION_NOT_FOUND: Codes.SESSION_NOT_FOUND.code,
+  SESSION_ENDED: Codes.SESSION_ENDED.code,
+  REPORT_NOT_READY: 'FERRY_ERR_REPORT_NOT_READY',
+} as const;
+
+const json = (status: number, value: unknown): HttpReply => ({
+  status,
+  contentType: 'application/json',
+  body: `${JSON.stringify(value)}\n`,
+});
+
+const failure = (status: number, code: string, message: string): HttpReply =>
+  json(status, { error: { code, message } });
+
+const HEALTHY = json(200, { status: 'ok' });
+const READY = json(200, { status: 'ready' });
+const DRAINING = json(503, { status: 'draining' });
+const UNAUTHORIZED = failure(
+  401,
+  ApiErrors.UNAUTHORIZED,
+  'send the admin token as "Authorization: Bearer <token>"',
+);
+const METHOD_NOT_ALLOWED = failure(
+  405,
+  ApiErrors.METHOD_NOT_ALLOWED,
+  'only GET and HEAD are served',
+);
+
+/** Session ids are 16 base64url characters; anything else cannot name a session. */
+const SESSION_PATH = /^\/api\/v1\/sessions\/([A-Za-z0-9_-]{1,64})(\/report)?$/;
+
+interface Route {
+  /** False for health and metrics, which load balancers and Prometheus fetch without a token. */
+  readonly auth: boolean;
+  /** `id` is the session id of the /api/v1/sessions/{id} routes, '' for the others. */
+  readonly serve: (id: string) => HttpReply | Promise<HttpReply>;
+}
+
+export function createAdminHandler(gateway: Gateway): HttpHandler {
+  const authorized = bearerChecker(gateway.adminToken);
+  const { registry } = gateway;
+
+  const fixed = new Map<string, Route>([
+    ['/healthz', { auth: false, serve: () => HEALTHY }],
+    ['/readyz', { auth: false, serve: () => (gateway.draining ? DRAINING : READY) }],
+    [
+      '/metrics',
+      {
+        auth: false,
+        serve: async () => ({
+          status: 200,
+          contentType: gateway.metrics.contentType,
+          body: await gateway.metrics.text(),
+        }),
+      },
+    ],
+    ['/api/v1/status', { auth: true, serve: () => json(200, statusView(gateway)) }],
+    ['/api/v1/sessions', { auth: true, serve: () => json(200, sessionListView(gateway)) }],
+  ]);
+
+  const sessionDetail: Route = {
+    auth: true,
+    serve: (id) => {
+      const live = registry.sessions.get(id);
+      if (live !== undefined) return json(200, sessionDetailView(gateway, live));
+      if (registry.reports.has(id)) {
+        return failure(
+          404,
+          ApiErrors.SESSION_ENDED,
+          `session ${id} has ended; see /api/v1/sessions/${id}/report`,
+        );
+      }
+      return failure(404, ApiErrors.SESSION_NOT_FOUND, `no session ${id}`);
+    },
+  };
+
+  const sessionReport: Route = {
+    auth: true,
+    serve: (id) => {
+      const report = registry.reports.get(id);
+      if (report !== undefined) return json(200, report);
+      if (registry.sessions.has(id)) {
+        return failure(
+          404,
+          ApiErrors.REPORT_NOT_READY,
+          `session ${id} is still live; its report exists once it ends`,
+        );
+      }
+      return failure(404, ApiErrors.SESSION_NOT_FOUND, `no session or report ${id}`);
+    },
+  };
+
+  const match = (path: string): { route: Route; id: string } | null => {
+    const route = fixed.get(path);
+    if (route !== undefined) return { route, id: '' };
+    const m = SESSION_PATH.exec(path);
+    if (m === null) return null;
+    return { route: m[2] === undefined ? sessionDetail : sessionReport, id: m[1]! };
+  };
+
+  return (req: HttpRequestInfo) => {
+    const path = req.path.length > 1 && req.path.endsWith('/') ? req.path.slice(0, -1) : req.path;
+    const found = match(path);
+    if (found === null) return failure(404, ApiErrors.NOT_FOUND, `no route ${path}`);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return METHOD_NOT_ALLOWED;
+    if (found.route.auth && !authorized(req.authorization)) return UNAUTHORIZED;
+    return found.route.serve(found.id);
+  };
+}

@@ -1,0 +1,480 @@
+/**
+ * The reference client core shared by the technician and the customer: a `ws` connection that
+ * says Hello, answers heartbeat pings at once, matches CONTROL replies to requests by
+ * `request_id`, and emits typed events. Imports the protocol only, never gateway code.
+ *
+ * Reconnect: when a welcomed connection is lost (not closed on purpose, not refused), the client
+ * dials again with exponential backoff and says Hello with the Welcome's resume token, taking its
+ * place back; the gateway then delivers what it held meanwhile. `disconnected` and `resumed`
+ * mark the gap; `close` is emitted once, when the client is finished for good.
+ */
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import { Channel, encodeFrame } from '../protocol/frames.js';
+import { ferry } from '../protocol/gen/ferry.js';
+
+export interface ReconnectOptions {
+  /** First retry delay; doubles per attempt up to `maxDelayMs`. */
+  readonly initialDelayMs?: number;
+  readonly maxDelayMs?: number;
+  /** Stop retrying this long after the loss; 0 = never stop. */
+  readonly giveUpAfterMs?: number;
+}
+
+const RECONNECT_DEFAULTS: Required<ReconnectOptions> = {
+  initialDelayMs: 100,
+  maxDelayMs: 5000,
+  giveUpAfterMs: 3_600_000,
+};
+
+/**
+ * Close codes after which the place can be resumed: abnormal closure, server errors and restarts,
+ * and FERRY_ERR_SLOW_CONSUMER (4008). Anything else is final (normal close, shutdown, refusals,
+ * ended session, 4009 resumed elsewhere).
+ */
+const RESUMABLE_CLOSE_CODES: ReadonlySet<number> = new Set([
+  1005, 1006, 1011, 1012, 1013, 1014, 4008,
+]);
+
+export interface ClientOptions {
+  /** Gateway WebSocket URL, e.g. ws://127.0.0.1:8080/v1/ws */
+  readonly url: string;
+  readonly name?: string;
+  /** Answer pings this many ms late (tests of RTT measurement); 0 = at once. */
+  readonly pongDelayMs?: number;
+  /** How long `request()` waits for a reply. */
+  readonly requestTimeoutMs?: number;
+  /** Resume after a lost connection (default on); false = a lost connection is final. */
+  readonly reconnect?: ReconnectOptions | false;
+}
+
+export class FerryError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(`${code}: ${message}`);
+    this.name = 'FerryError';
+    this.code = code;
+  }
+}
+
+interface Pending {
+  resolve(control: ferry.v1.Control): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** A request answered on a channel other than CONTROL (SYSINFO), matched by its own request id. */
+interface PendingFrame {
+  resolve(frame: ferry.v1.Frame): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export interface ClientEvents {
+  frame: [frame: ferry.v1.Frame, raw: Uint8Array];
+  event: [event: ferry.v1.Event];
+  error: [err: Error];
+  gatewayError: [err: ferry.v1.Error];
+  status: [status: ferry.v1.StatusChanged];
+  chat: [chat: ferry.v1.ChatMessage, channel: number];
+  control: [control: ferry.v1.Control, stream: number];
+  ping: [seq: number];
+  badFrame: [data: Buffer, err: Error];
+  input: [input: ferry.v1.InputEvent];
+  framesLost: [lost: ferry.v1.FramesLost];
+  /** An entry of the session log other than chat (status, joins, consent, tool use; B7). */
+  sessionEvent: [event: ferry.v1.SessionEvent];
+  /** The permissions in force changed (grant, denial or revocation). */
+  consentChanged: [changed: ferry.v1.ConsentChanged];
+  /** Another technician holds control now. */
+  controlChanged: [changed: ferry.v1.ControlChanged];
+  /** Customer: a technician asks for permissions (answered by the customer's consent policy). */
+  consentRequest: [request: ferry.v1.ConsentRequest];
+  /** The connection was lost; the client is reconnecting with its resume token. */
+  disconnected: [code: number, reason: string];
+  /** A reconnect was welcomed (`welcome.resumed` says whether the place was taken back). */
+  resumed: [welcome: ferry.v1.Welcome];
+  /** Final: the client will not reconnect. */
+  close: [code: number, reason: string];
+}
+
+export class FerryClient extends EventEmitter<ClientEvents> {
+  readonly options: ClientOptions;
+  ws: WebSocket | null = null;
+  welcome: ferry.v1.Welcome | null = null;
+  readonly #pending = new Map<number, Pending>();
+  readonly #pendingFrames = new Map<number, PendingFrame>();
+  #nextRequestId = 1;
+  framesIn = 0;
+  bytesIn = 0;
+  framesOut = 0;
+  bytesOut = 0;
+  pongsSent = 0;
+  /** Frames from the gateway that did not decode (relayed garbage); dropped. */
+  badFrames = 0;
+  closeCode = 0;
+  closeReason = '';
+  /** From the latest Welcome: sent in Hello to take this client's place back. */
+  resumeToken = '';
+  /** Successful reconnects. */
+  reconnects = 0;
+  #hello: ferry.v1.Hello.$Properties | null = null;
+  #closing = false;
+  #reconnecting = false;
+  #retryTimer: NodeJS.Timeout | null = null;
+  #attempt = 0;
+  #lostAtMs = 0;
+  /** Delay of the next reconnect attempt instead of the backoff (a customer restarting). */
+  protected nextRetryDelayMs: number | null = null;
+
+  constructor(options: ClientOptions) {
+    super();
+    this.options = options;
+  }
+
+  /** True between a lost connection and its resume (or the final close). */
+  get reconnecting(): boolean {
+    return this.#reconnecting;
+  }
+
+  /** Opens the connection, sends Hello, resolves with the Welcome (or rejects with the coded Error). */
+  protected open(hello: ferry.v1.Hello.$Properties): Promise<ferry.v1.Welcome> {
+    this.#hello = hello;
+    this.#closing = false;
+    return this.#dial(hello);
+  }
+
+  #dial(hello: ferry.v1.Hello.$Properties): Promise<ferry.v1.Welcome> {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(this.options.url, { perMessageDeflate: false });
+      this.ws = ws;
+      ws.binaryType = 'nodebuffer';
+      let settled = false;
+      let welcomed = false;
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        reject(err);
+      };
+      ws.on('error', (err) => {
+        if (!settled) fail(err);
+        else this.emit('error', err);
+      });
+      ws.on('close', (code, reason) => {
+        if (this.ws !== ws) return;
+        this.closeCode = code;
+        this.closeReason = reason.toString();
+        for (const p of [...this.#pending.values(), ...this.#pendingFrames.values()]) {
+          clearTimeout(p.timer);
+          p.reject(
+            new FerryError('FERRY_ERR_CLOSED', `connection closed (${code} ${this.closeReason})`),
+          );
+        }
+        this.#pending.clear();
+        this.#pendingFrames.clear();
+        fail(
+          new FerryError(this.closeReason || 'FERRY_ERR_CLOSED', `connection closed with ${code}`),
+        );
+        if (welcomed) this.#onLost(code, this.closeReason);
+        else if (!this.#reconnecting) this.emit('close', code, this.closeReason);
+      });
+      ws.on('message', (data: Buffer, isBinary) => {
+        if (isBinary) this.#onMessage(data);
+      });
+      ws.on('open', () => {
+        this.request({ hello }).then((control) => {
+          // Decoded sub-messages are full instances at run time; the generated types only say $Properties.
+          const welcome = (control.welcome as ferry.v1.Welcome | null) ?? null;
+          if (welcome === null) {
+            fail(new FerryError('FERRY_ERR_PROTOCOL', 'no Welcome after Hello'));
+            return;
+          }
+          welcomed = true;
+          settled = true;
+          this.welcome = welcome;
+          if (welcome.resumeToken) this.resumeToken = welcome.resumeToken;
+          resolve(welcome);
+        }, fail);
+      });
+    });
+  }
+
+  /** A welcomed connection closed: resume it, or finish. */
+  #onLost(code: number, reason: string): void {
+    const resumable =
+      !this.#closing &&
+      this.options.reconnect !== false &&
+      this.resumeToken !== '' &&
+      RESUMABLE_CLOSE_CODES.has(code);
+    if (!resumable) {
+      this.emit('close', code, reason);
+      return;
+    }
+    this.#reconnecting = true;
+    this.#attempt = 0;
+    this.#lostAtMs = Date.now();
+    this.emit('disconnected', code, reason);
+    this.#scheduleRetry();
+  }
+
+  #scheduleRetry(): void {
+    const opts = { ...RECONNECT_DEFAULTS, ...(this.options.reconnect || {}) };
+    const backoff = Math.min(opts.initialDelayMs * 2 ** this.#attempt, opts.maxDelayMs);
+    const delay = this.nextRetryDelayMs ?? backoff;
+    this.nextRetryDelayMs = null;
+    if (opts.giveUpAfterMs > 0 && Date.now() + delay - this.#lostAtMs > opts.giveUpAfterMs) {
+      this.#finish(this.closeCode, 'FERRY_ERR_RESUME_GAVE_UP');
+      return;
+    }
+    this.#retryTimer = setTimeout(() => this.#retry(), delay);
+    // A client waiting to reconnect does not keep the process alive on its own.
+    this.#retryTimer.unref();
+  }
+
+  #retry(): void {
+    this.#retryTimer = null;
+    if (this.#closing || this.#hello === null) return;
+    this.#attempt++;
+    const hello = { ...this.#hello, pin: '', resumeToken: this.resumeToken };
+    this.#dial(hello).then(
+      (welcome) => {
+        this.#reconnecting = false;
+        this.reconnects++;
+        this.emit('resumed', welcome);
+      },
+      (err: unknown) => {
+        if (this.#closing || !this.#reconnecting) return;
+        // A coded refusal (token gone, session ended) is final; a network failure is retried.
+        const code = err instanceof FerryError ? err.code : '';
+        if (code !== '' && code !== 'FERRY_ERR_CLOSED' && code !== 'FERRY_ERR_TIMEOUT') {
+          this.#finish(this.closeCode, code);
+          return;
+        }
+        this.#scheduleRetry();
+      },
+    );
+  }
+
+  #finish(code: number, reason: string): void {
+    this.#reconnecting = false;
+    this.emit('close', code, reason);
+  }
+
+  /** Reconnects at once instead of waiting out the backoff (the network is known to be back). */
+  resumeNow(): void {
+    if (!this.#reconnecting || this.#retryTimer === null) return;
+    clearTimeout(this.#retryTimer);
+    this.#retry();
+  }
+
+  /** Kills the socket without a close handshake, as a network failure would (tests, demos). */
+  dropConnection(): void {
+    this.ws?.terminate();
+  }
+
+  #onMessage(data: Buffer): void {
+    this.framesIn++;
+    this.bytesIn += data.length;
+    let frame: ferry.v1.Frame;
+    try {
+      frame = ferry.v1.Frame.decode(data);
+    } catch (err) {
+      // Relayed INPUT/SCREEN are not decoded by the gateway: a peer can send garbage. Count it
+      // and drop it; an unhandled 'error' event would crash the client.
+      this.badFrames++;
+      this.emit('badFrame', data, err as Error);
+      return;
+    }
+    this.emit('frame', frame, data);
+    switch (frame.channel) {
+      case Channel.CHANNEL_HEARTBEAT:
+        if (frame.heartbeat?.ping) this.#onPing(frame.heartbeat.ping.seq ?? 0);
+        return;
+      case Channel.CHANNEL_EVENT:
+        if (frame.event) this.#onEvent(frame.event as ferry.v1.Event);
+        return;
+      case Channel.CHANNEL_CONTROL:
+        if (frame.control) this.#onControl(frame.control as ferry.v1.Control, frame.stream);
+        return;
+      case Channel.CHANNEL_CHAT:
+      case Channel.CHANNEL_CHAT_PRIVATE:
+        if (frame.chat) this.emit('chat', frame.chat as ferry.v1.ChatMessage, frame.channel);
+        return;
+      case Channel.CHANNEL_SYSINFO: {
+        const id = frame.sysinfoResponse?.requestId ?? 0;
+        const pending = id !== 0 ? this.#pendingFrames.get(id) : undefined;
+        if (pending !== undefined) {
+          this.#pendingFrames.delete(id);
+          clearTimeout(pending.timer);
+          pending.resolve(frame);
+        }
+        return;
+      }
+      default:
+    }
+  }
+
+  #onPing(seq: number): void {
+    this.emit('ping', seq);
+    const pong = () => {
+      this.pongsSent++;
+      this.send({ channel: Channel.CHANNEL_HEARTBEAT, heartbeat: { pong: { seq } } });
+    };
+    const delay = this.options.pongDelayMs ?? 0;
+    if (delay > 0) setTimeout(pong, delay);
+    else pong();
+  }
+
+  #onEvent(event: ferry.v1.Event): void {
+    this.emit('event', event);
+    if (event.error) {
+      const err = event.error as ferry.v1.Error;
+      const pending = err.requestId
+        ? (this.#pending.get(err.requestId) ?? this.#pendingFrames.get(err.requestId))
+        : undefined;
+      if (pending !== undefined) {
+        this.#pending.delete(err.requestId);
+        this.#pendingFrames.delete(err.requestId);
+        clearTimeout(pending.timer);
+        pending.reject(new FerryError(err.code, err.message));
+      } else this.emit('gatewayError', err);
+    }
+    if (event.statusChanged) this.emit('status', event.statusChanged as ferry.v1.StatusChanged);
+    if (event.framesLost) this.emit('framesLost', event.framesLost as ferry.v1.FramesLost);
+    if (event.sessionEvent) {
+      this.emit('sessionEvent', event.sessionEvent as ferry.v1.SessionEvent);
+    }
+    if (event.consentChanged) {
+      this.emit('consentChanged', event.consentChanged as ferry.v1.ConsentChanged);
+    }
+    if (event.controlChanged) {
+      this.emit('controlChanged', event.controlChanged as ferry.v1.ControlChanged);
+    }
+  }
+
+  #onControl(control: ferry.v1.Control, stream: number): void {
+    const pending = control.requestId ? this.#pending.get(control.requestId) : undefined;
+    if (pending !== undefined) {
+      this.#pending.delete(control.requestId);
+      clearTimeout(pending.timer);
+      pending.resolve(control);
+      return;
+    }
+    this.emit('control', control, stream);
+  }
+
+  /**
+   * Sends a CONTROL operation and waits for the reply carrying the same request id (at most
+   * `timeoutMs`, default the client's `requestTimeoutMs`).
+   */
+  request(
+    control: Omit<ferry.v1.Control.$Properties, 'requestId'>,
+    timeoutMs = this.options.requestTimeoutMs ?? 10_000,
+  ): Promise<ferry.v1.Control> {
+    const requestId = this.#nextRequestId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(requestId);
+        reject(new FerryError('FERRY_ERR_TIMEOUT', `no reply to request ${requestId}`));
+      }, timeoutMs);
+      this.#pending.set(requestId, { resolve, reject, timer });
+      this.send({ channel: Channel.CHANNEL_CONTROL, control: { ...control, requestId } });
+    });
+  }
+
+  /**
+   * Sends the frame `build` makes with a fresh request id and waits for the SYSINFO answer
+   * carrying it (or the gateway's Error naming it).
+   */
+  protected requestFrame(
+    build: (requestId: number) => ferry.v1.Frame.$Properties,
+    timeoutMs: number,
+  ): Promise<ferry.v1.Frame> {
+    const requestId = this.#nextRequestId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pendingFrames.delete(requestId);
+        reject(new FerryError('FERRY_ERR_TIMEOUT', `no answer to request ${requestId}`));
+      }, timeoutMs);
+      this.#pendingFrames.set(requestId, { resolve, reject, timer });
+      if (!this.send(build(requestId))) {
+        this.#pendingFrames.delete(requestId);
+        clearTimeout(timer);
+        reject(new FerryError('FERRY_ERR_CLOSED', 'not connected'));
+      }
+    });
+  }
+
+  /** Sends a CONTROL operation that has no reply. */
+  notify(control: ferry.v1.Control.$Properties, stream = 0): void {
+    this.send({ channel: Channel.CHANNEL_CONTROL, stream, control });
+  }
+
+  send(frame: ferry.v1.Frame.$Properties): boolean {
+    return this.sendRaw(encodeFrame(frame));
+  }
+
+  sendRaw(bytes: Uint8Array | Buffer | string): boolean {
+    const ws = this.ws;
+    if (ws === null || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(bytes);
+    this.framesOut++;
+    this.bytesOut += typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
+    return true;
+  }
+
+  chat(text: string, techniciansOnly = false): void {
+    this.send({
+      channel: techniciansOnly ? Channel.CHANNEL_CHAT_PRIVATE : Channel.CHANNEL_CHAT,
+      chat: {
+        text,
+        audience: techniciansOnly
+          ? ferry.v1.ChatAudience.CHAT_AUDIENCE_TECHNICIANS_ONLY
+          : ferry.v1.ChatAudience.CHAT_AUDIENCE_ALL,
+      },
+    });
+  }
+
+  /** Bytes the `ws` socket still has to write. */
+  get bufferedAmount(): number {
+    return this.ws?.bufferedAmount ?? 0;
+  }
+
+  /** Closes the connection for good (no reconnect); resolves once it is closed. */
+  close(code = 1000, reason = ''): Promise<void> {
+    this.#closing = true;
+    if (this.#retryTimer !== null) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = null;
+    }
+    if (this.#reconnecting) this.#finish(this.closeCode, 'closed by the client');
+    const ws = this.ws;
+    if (ws === null || ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    return new Promise((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close(code, reason);
+    });
+  }
+}
+
+/** Resolves with the first event `name` whose arguments satisfy `match`. */
+export function waitFor<K extends keyof ClientEvents>(
+  client: FerryClient,
+  name: K,
+  match: (...args: ClientEvents[K]) => boolean = () => true,
+  timeoutMs = 10_000,
+): Promise<ClientEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off(name, listener as never);
+      reject(new Error(`timed out waiting for ${String(name)}`));
+    }, timeoutMs);
+    const listener = (...args: ClientEvents[K]) => {
+      if (!match(...args)) return;
+      clearTimeout(timer);
+      client.off(name, listener as never);
+      resolve(args);
+    };
+    client.on(name, listener as never);
+  });
+}

@@ -1,0 +1,352 @@
+/**
+ * Reference technician: authenticates with a gateway-signed token, opens sessions (getting the
+ * customer's PIN), picks them up, chats, sends input and receives the customer's screen, and
+ * drives the session lifecycle: hold, transfer, invite, collaborate, hand over, reboot, close,
+ * and its queue listing. The session tools: asks for the customer's consent, hands control over,
+ * reads the chat history, starts and stops sharing, picks a monitor and the quality, maps touch
+ * gestures to input (`sendGesture`), reads system information, the summary and the notes.
+ * Every operation resolves with the gateway's reply or rejects with a `FerryError` carrying the
+ * FERRY_ERR_* code. The gateway enforces every permission; nothing here is a check.
+ */
+import { Channel } from '../protocol/frames.js';
+import { ferry } from '../protocol/gen/ferry.js';
+import { type ClientOptions, FerryClient, FerryError, waitFor } from './client.js';
+import {
+  type Gesture,
+  type GestureOptions,
+  type GestureResult,
+  mapGesture,
+  type ViewTransform,
+} from './gestures.js';
+import { type PermissionName, SCREEN_PERMISSIONS, toWire } from './permissions.js';
+
+export interface TechnicianOptions extends ClientOptions {
+  readonly token: string;
+  /** Reference to this technician's picture, shown in the customer's chat (URL or image id). */
+  readonly avatarRef?: string;
+}
+
+/** How long a consent request waits for the customer (a person may be reading the prompt). */
+export const CONSENT_TIMEOUT_MS = 120_000;
+/** How long a system information request waits (the customer collects from its machine). */
+export const SYSINFO_TIMEOUT_MS = 30_000;
+
+/** A SysinfoResponse, its JSON parsed: `{collectedAt, categories: {name: data | {error, code}}}`. */
+export interface SysinfoAnswer {
+  readonly requestId: number;
+  // biome-ignore lint/suspicious/noExplicitAny: the payload's schema belongs to the customer client
+  readonly snapshot: any;
+  readonly error: string;
+}
+
+export class TechnicianClient extends FerryClient {
+  readonly token: string;
+  sessionId = '';
+  screenFrames = 0;
+  screenBytes = 0;
+  #inputSeq = 1;
+  latestStats: ferry.v1.NetworkStats | null = null;
+  /** Permissions in force in the session, from the latest ConsentChanged. */
+  granted: ferry.v1.Permission[] = [];
+  /** The customer's monitors, from its latest MonitorList. */
+  monitors: ferry.v1.Monitor[] = [];
+
+  constructor(options: TechnicianOptions) {
+    super(options);
+    this.token = options.token;
+    this.on('frame', (frame, raw) => {
+      if (frame.channel === Channel.CHANNEL_SCREEN) {
+        this.screenFrames++;
+        this.screenBytes += raw.length;
+      } else if (frame.event?.networkStats)
+        this.latestStats = frame.event.networkStats as ferry.v1.NetworkStats;
+    });
+    this.on('consentChanged', (c) => {
+      this.granted = c.granted;
+    });
+    this.on('control', (control) => {
+      if (control.monitorList) this.monitors = control.monitorList.monitors as ferry.v1.Monitor[];
+    });
+  }
+
+  connect(): Promise<ferry.v1.Welcome> {
+    return this.open({
+      role: ferry.v1.Role.ROLE_TECHNICIAN,
+      token: this.token,
+      client: {
+        name: this.options.name ?? 'technician',
+        version: 'ferry-technician/1',
+        platform: process.platform,
+        avatarRef: (this.options as TechnicianOptions).avatarRef ?? '',
+      },
+    });
+  }
+
+  /** Opens a private session; resolves with its id and the PIN to give the customer. */
+  async createSession(
+    customerName = '',
+  ): Promise<{ sessionId: string; pin: string; expiresAtMs: number }> {
+    const reply = await this.request({ createSession: { customerName } });
+    const created = reply.sessionCreated as ferry.v1.SessionCreated | null;
+    if (!created) throw new FerryError('FERRY_ERR_PROTOCOL', 'no SessionCreated in reply');
+    this.sessionId = created.sessionId;
+    return {
+      sessionId: created.sessionId,
+      pin: created.pin,
+      expiresAtMs: Number(created.pinExpiresUnixMs),
+    };
+  }
+
+  /** Resolves once a customer has joined `sessionId` (the gateway's SessionQueued notice). */
+  async waitForCustomer(
+    sessionId = this.sessionId,
+    timeoutMs = 60_000,
+  ): Promise<ferry.v1.SessionQueued> {
+    const [event] = await waitFor(
+      this,
+      'event',
+      (e) => e.sessionQueued?.sessionId === sessionId,
+      timeoutMs,
+    );
+    return event.sessionQueued as ferry.v1.SessionQueued;
+  }
+
+  /** Sends one session operation; resolves with the gateway's Done. */
+  async #operate(control: Omit<ferry.v1.Control.$Properties, 'requestId'>): Promise<ferry.v1.Done> {
+    const reply = await this.request(control);
+    const done = reply.done as ferry.v1.Done | null;
+    if (!done) throw new FerryError('FERRY_ERR_PROTOCOL', 'no Done in reply');
+    return done;
+  }
+
+  /**
+   * Picks the session up (from the queue, or a transfer offered to this technician); resolves
+   * once the gateway reports it Active.
+   */
+  async pickUp(sessionId = this.sessionId): Promise<void> {
+    await this.#operate({ pickUp: { sessionId } });
+    this.sessionId = sessionId;
+  }
+
+  /** Close session without waiting: the owner closes it, anyone else leaves it. */
+  closeSession(sessionId = this.sessionId, reason = ''): void {
+    this.notify({ closeSession: { sessionId, reason } });
+  }
+
+  /** Close session and wait for the gateway's answer. */
+  endSession(sessionId = this.sessionId, reason = ''): Promise<ferry.v1.Done> {
+    return this.#operate({ closeSession: { sessionId, reason } });
+  }
+
+  /** The owner puts the session back in its queue (Waiting) instead of closing it. */
+  release(sessionId = this.sessionId, reason = ''): Promise<ferry.v1.Done> {
+    return this.#operate({ closeSession: { sessionId, reason, leaveInQueue: true } });
+  }
+
+  hold(sessionId = this.sessionId): Promise<ferry.v1.Done> {
+    return this.#operate({ holdSession: { sessionId } });
+  }
+
+  unhold(sessionId = this.sessionId): Promise<ferry.v1.Done> {
+    return this.#operate({ unholdSession: { sessionId } });
+  }
+
+  /** Offers the session to `technician` (name or participant id): this side sees Outgoing. */
+  transfer(technician: string, comment = '', sessionId = this.sessionId): Promise<ferry.v1.Done> {
+    return this.#operate({ transferSession: { sessionId, technician, comment } });
+  }
+
+  invite(technician: string, sessionId = this.sessionId): Promise<ferry.v1.Done> {
+    return this.#operate({ inviteTechnician: { sessionId, technician } });
+  }
+
+  async acceptInvitation(sessionId: string): Promise<ferry.v1.Done> {
+    const done = await this.#operate({ answerInvitation: { sessionId, accept: true } });
+    this.sessionId = sessionId;
+    return done;
+  }
+
+  declineInvitation(sessionId: string): Promise<ferry.v1.Done> {
+    return this.#operate({ answerInvitation: { sessionId, accept: false } });
+  }
+
+  removeCollaborator(technician: string, sessionId = this.sessionId): Promise<ferry.v1.Done> {
+    return this.#operate({ removeCollaborator: { sessionId, technician } });
+  }
+
+  handOver(technician: string, sessionId = this.sessionId): Promise<ferry.v1.Done> {
+    return this.#operate({ handOver: { sessionId, technician } });
+  }
+
+  /** Restarts the customer's computer: Rebooting until its client is back. */
+  reboot(sessionId = this.sessionId): Promise<ferry.v1.Done> {
+    return this.#operate({ rebootCustomer: { sessionId } });
+  }
+
+  /** This technician's sessions with the status it sees in each. */
+  async listQueue(): Promise<ferry.v1.QueueEntry[]> {
+    const reply = await this.request({ listQueue: {} });
+    const queue = reply.queue as ferry.v1.Queue | null;
+    if (!queue) throw new FerryError('FERRY_ERR_PROTOCOL', 'no Queue in reply');
+    return queue.entries as ferry.v1.QueueEntry[];
+  }
+
+  requestKeyFrame(monitor = 0): void {
+    this.notify({ keyFrameRequest: { reason: 'technician asked' } }, monitor);
+  }
+
+  requestNetworkStats(sessionId = this.sessionId): void {
+    this.notify({ networkStatsRequest: { sessionId } });
+  }
+
+  sendInput(event: Omit<ferry.v1.InputEvent.$Properties, 'seq' | 'sentTimeMs'>): boolean {
+    return this.send({
+      channel: Channel.CHANNEL_INPUT,
+      input: { ...event, seq: this.#inputSeq++, sentTimeMs: performance.now() },
+    });
+  }
+
+  movePointer(x: number, y: number): boolean {
+    return this.sendInput({ move: { x, y } });
+  }
+
+  click(x: number, y: number, button = ferry.v1.PointerButton.POINTER_BUTTON_LEFT): void {
+    this.sendInput({
+      button: { x, y, button, action: ferry.v1.ButtonAction.BUTTON_ACTION_DOWN, clickCount: 1 },
+    });
+    this.sendInput({
+      button: { x, y, button, action: ferry.v1.ButtonAction.BUTTON_ACTION_UP, clickCount: 1 },
+    });
+  }
+
+  typeText(text: string): boolean {
+    return this.sendInput({ text: { text } });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Session tools (spec/session-tools.md B, C, D, F)
+
+  /**
+   * Asks the customer for permissions (default: view and control). Resolves with the
+   * ConsentChanged once the customer has answered: `granted` is everything in force, `denied`
+   * what it refused of this request.
+   */
+  async requestConsent(
+    permissions: readonly PermissionName[] = SCREEN_PERMISSIONS,
+    reason = '',
+    sessionId = this.sessionId,
+    timeoutMs = CONSENT_TIMEOUT_MS,
+  ): Promise<ferry.v1.ConsentChanged> {
+    const reply = await this.request(
+      { consentRequest: { sessionId, permissions: toWire(permissions), reason } },
+      timeoutMs,
+    );
+    const result = reply.consentResult as ferry.v1.ConsentChanged | null;
+    if (!result) throw new FerryError('FERRY_ERR_PROTOCOL', 'no consent result in reply');
+    return result;
+  }
+
+  /** Gives control to another technician of the session (owner, or the one holding control). */
+  handOverControl(technician: string, sessionId = this.sessionId): Promise<ferry.v1.Done> {
+    return this.#operate({ handOverControl: { sessionId, technician } });
+  }
+
+  /** The session log (chat and events, in order), technicians-only entries included. */
+  async chatHistory(sessionId = this.sessionId): Promise<ferry.v1.ChatHistory> {
+    const reply = await this.request({ chatHistoryRequest: { sessionId } });
+    const history = reply.chatHistory as ferry.v1.ChatHistory | null;
+    if (!history) throw new FerryError('FERRY_ERR_PROTOCOL', 'no ChatHistory in reply');
+    return history;
+  }
+
+  /** Asks the customer to share its screen (the VIEW grant is needed). */
+  startScreenShare(sessionId = this.sessionId): Promise<ferry.v1.Done> {
+    return this.#operate({ screenShareStart: { sessionId } });
+  }
+
+  stopScreenShare(reason = '', sessionId = this.sessionId): Promise<ferry.v1.Done> {
+    return this.#operate({ screenShareStop: { sessionId, reason } });
+  }
+
+  /** Shows only monitor `monitor` of the customer (or every monitor with 'all'). */
+  selectMonitor(monitor: number | 'all'): Promise<ferry.v1.Done> {
+    return this.#operate({
+      selectMonitor: monitor === 'all' ? { all: true } : { monitor, all: false },
+    });
+  }
+
+  /** Screen quality: a preset, optionally a frame rate and tile size the customer must honour. */
+  setStreamQuality(
+    preset: ferry.v1.QualityPreset,
+    overrides: { maxFps?: number; tileBytes?: number } = {},
+  ): Promise<ferry.v1.Done> {
+    return this.#operate({
+      setStreamQuality: {
+        preset,
+        maxFps: overrides.maxFps ?? 0,
+        tileBytes: overrides.tileBytes ?? 0,
+      },
+    });
+  }
+
+  /**
+   * Maps a touch gesture to remote input (gestures.ts, spec C3) and sends the events in order;
+   * returns the mapping so the UI can take the local action (zoom, keyboard, cursor, pan).
+   */
+  sendGesture(gesture: Gesture, view: ViewTransform, options: GestureOptions = {}): GestureResult {
+    const result = mapGesture(gesture, view, options);
+    for (const event of result.events) this.sendInput(event);
+    return result;
+  }
+
+  /**
+   * System information from the customer's machine (the SYSINFO grant is needed): the
+   * categories named (none: all), collected afresh; `refresh` marks a reload (D3).
+   */
+  async requestSysinfo(
+    categories: readonly string[] = [],
+    refresh = false,
+    timeoutMs = SYSINFO_TIMEOUT_MS,
+  ): Promise<SysinfoAnswer> {
+    const frame = await this.requestFrame(
+      (requestId) => ({
+        channel: Channel.CHANNEL_SYSINFO,
+        sysinfoRequest: { requestId, categories: [...categories], refresh },
+      }),
+      timeoutMs,
+    );
+    const response = frame.sysinfoResponse as ferry.v1.SysinfoResponse;
+    let snapshot: unknown = null;
+    if (response.json) {
+      try {
+        snapshot = JSON.parse(response.json);
+      } catch (err) {
+        throw new FerryError('FERRY_ERR_PROTOCOL', `system information is not JSON: ${err}`);
+      }
+    }
+    return { requestId: response.requestId, snapshot, error: response.error };
+  }
+
+  /** The summary of the customer's machine; also for a session that has ended. */
+  async summary(sessionId = this.sessionId): Promise<ferry.v1.SessionSummary> {
+    const reply = await this.request({ summaryRequest: { sessionId } });
+    const summary = reply.sessionSummary as ferry.v1.SessionSummary | null;
+    if (!summary) throw new FerryError('FERRY_ERR_PROTOCOL', 'no SessionSummary in reply');
+    return summary;
+  }
+
+  /** Adds a note (during or after the session); resolves with all its notes. */
+  async addNote(text: string, sessionId = this.sessionId): Promise<ferry.v1.Note[]> {
+    const reply = await this.request({ addNote: { sessionId, text } });
+    const notes = reply.notes as ferry.v1.Notes | null;
+    if (!notes) throw new FerryError('FERRY_ERR_PROTOCOL', 'no Notes in reply');
+    return notes.notes as ferry.v1.Note[];
+  }
+
+  async listNotes(sessionId = this.sessionId): Promise<ferry.v1.Note[]> {
+    const reply = await this.request({ listNotes: { sessionId } });
+    const notes = reply.notes as ferry.v1.Notes | null;
+    if (!notes) throw new FerryError('FERRY_ERR_PROTOCOL', 'no Notes in reply');
+    return notes.notes as ferry.v1.Note[];
+  }
+}

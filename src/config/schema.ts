@@ -1,0 +1,249 @@
+/**
+ * Every gateway setting in one place: its type, default, environment variable and doc. The CLI
+ * (`ferry serve --help`), the environment (`FERRY_<NAME>`), `ferry config` and programmatic use
+ * (`resolveConfig`) all read this table, so a key cannot exist in one of them only.
+ * Defaults run a working gateway with no configuration at all.
+ */
+import os from 'node:os';
+import path from 'node:path';
+
+interface KeySpec<T extends number | string> {
+  readonly type: T extends number ? 'number' : 'string';
+  readonly default: T;
+  readonly doc: string;
+  readonly min?: number;
+  readonly max?: number;
+  readonly group: 'network' | 'security' | 'limits' | 'netstats' | 'location' | 'logging';
+}
+
+const num = (
+  def: number,
+  doc: string,
+  group: KeySpec<number>['group'],
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): KeySpec<number> => ({ type: 'number', default: def, doc, group, min, max });
+const str = (def: string, doc: string, group: KeySpec<string>['group']): KeySpec<string> => ({
+  type: 'string',
+  default: def,
+  doc,
+  group,
+});
+
+function defaultDataDir(): string {
+  const base = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+  return path.join(base, 'ferry');
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export const schema = {
+  host: str('0.0.0.0', 'address the client WebSocket port binds to', 'network'),
+  port: num(8080, 'client WebSocket port (path /v1/ws); 0 picks a free port', 'network', 0, 65535),
+  adminHost: str('127.0.0.1', 'address the admin port (metrics, status API) binds to', 'network'),
+  adminPort: num(9090, 'admin HTTP port; 0 picks a free port', 'network', 0, 65535),
+  dataDir: str(defaultDataDir(), 'directory for the generated secret and admin token', 'security'),
+  secret: str(
+    '',
+    'secret that signs technician tokens; empty = create one in the data directory (mode 0600)',
+    'security',
+  ),
+  adminToken: str(
+    '',
+    'bearer token of the status API; empty = create one in the data directory (mode 0600)',
+    'security',
+  ),
+  gatewayId: str('', 'this gateway instance id; empty = <hostname>-<port>', 'network'),
+  helloTimeoutMs: num(5000, 'a connection must send Hello within this many ms', 'limits', 1),
+  pinLength: num(
+    12,
+    'digits of a customer PIN (see the README for the guessing arithmetic)',
+    'security',
+    6,
+    18,
+  ),
+  pinTtlSeconds: num(600, 'seconds a PIN stays valid if no customer joins', 'security', 1),
+  maxFrameBytes: num(
+    1 * MiB,
+    'largest SCREEN/INPUT/SHELL/SYSINFO/FILE frame relayed; bigger ones get FERRY_ERR_FRAME_TOO_LARGE',
+    'limits',
+    1 * KiB,
+    64 * MiB,
+  ),
+  maxControlBytes: num(
+    64 * KiB,
+    'largest CONTROL/CHAT/HEARTBEAT frame accepted',
+    'limits',
+    1 * KiB,
+    16 * MiB,
+  ),
+  screenDropBytes: num(
+    1 * MiB,
+    'send-buffer level above which SCREEN frames to a technician are dropped (and a key frame requested on drain)',
+    'limits',
+    0,
+  ),
+  maxBufferedBytes: num(
+    8 * MiB,
+    'hard cap of a connection send buffer; past it the connection is closed with FERRY_ERR_SLOW_CONSUMER',
+    'limits',
+    64 * KiB,
+  ),
+  globalBufferedBytes: num(
+    256 * MiB,
+    'gateway-wide send-buffer budget: past half of it SCREEN frames are dropped for everyone; past all of it a congested receiver of a reliable frame is closed',
+    'limits',
+    1 * MiB,
+  ),
+  maxMessagesPerSecond: num(
+    5000,
+    'frames a connection may send per second; past it the connection is closed with FERRY_ERR_RATE_LIMITED',
+    'limits',
+    1,
+  ),
+  maxBadFrames: num(
+    20,
+    'refused frames a connection may send per minute; past it the connection is closed with FERRY_ERR_TOO_MANY_ERRORS',
+    'limits',
+    1,
+  ),
+  maxConnectionsPerAddress: num(
+    64,
+    'open client connections per remote address; more are refused with HTTP 429 at the upgrade',
+    'limits',
+    1,
+  ),
+  pinAttemptsPerMinute: num(
+    10,
+    'customer PIN attempts per remote address per minute (burst of the same size)',
+    'security',
+    1,
+  ),
+  pinAttemptsPerSecond: num(
+    20,
+    'customer PIN attempts per second for the whole gateway (burst of 5 seconds worth)',
+    'security',
+    1,
+  ),
+  allowedOrigins: str(
+    '',
+    'comma-separated Origin values browsers may connect from (e.g. https://support.example.com); empty = any. Clients that send no Origin are not browsers and pass',
+    'security',
+  ),
+  drainTimeoutSeconds: num(
+    30,
+    'on SIGTERM, how long to wait for sessions to finish before ending them (reports are written either way)',
+    'limits',
+    0,
+    3600,
+  ),
+  idleTimeoutSeconds: num(
+    60,
+    'close a connection that sends nothing (not even pongs) for this long; 0 = off',
+    'limits',
+    0,
+    960,
+  ),
+  heartbeatIntervalMs: num(
+    2000,
+    'gateway ping interval for RTT measurement (NS-D6)',
+    'netstats',
+    100,
+  ),
+  heartbeatStallMs: num(
+    5000,
+    'an unanswered ping counts as a sample of this many ms (NS-D6)',
+    'netstats',
+    100,
+  ),
+  statsIntervalMs: num(
+    2000,
+    'how often technicians receive NetworkStats; 0 = only on request',
+    'netstats',
+    0,
+  ),
+  offlineAfterSeconds: num(
+    300,
+    'a session Reconnecting or Rebooting for longer than this goes Offline, and frames held for the absent participant are discarded (spec T_OFFLINE)',
+    'limits',
+    1,
+  ),
+  resumeTtlSeconds: num(
+    3600,
+    'how long a lost participant may resume its place with its resume token; at least offlineAfterSeconds. A session nobody can resume ends',
+    'limits',
+    1,
+  ),
+  resumeBufferBytes: num(
+    1 * MiB,
+    'reliable frames (all but SCREEN and HEARTBEAT) held per absent participant for its resume; past it they are counted as lost and reported',
+    'limits',
+    0,
+  ),
+  activeIdleSeconds: num(
+    0,
+    'admin idle timeout of an Active session, from the last user action; 0 = off (spec T_ADMIN_IDLE)',
+    'limits',
+    0,
+  ),
+  waitingIdleSeconds: num(0, 'admin idle timeout of a Waiting session; 0 = off', 'limits', 0),
+  incomingIdleSeconds: num(
+    0,
+    "admin idle timeout of a pending transfer, as the target's Incoming view; 0 = off",
+    'limits',
+    0,
+  ),
+  outgoingIdleSeconds: num(
+    0,
+    "admin idle timeout of a pending transfer, as the sender's Outgoing view; 0 = off",
+    'limits',
+    0,
+  ),
+  onHoldIdleSeconds: num(
+    0,
+    'admin idle timeout of an On Hold session, from the last user action; 0 = off',
+    'limits',
+    0,
+  ),
+  reconnectingIdleSeconds: num(
+    0,
+    'admin idle timeout of a Reconnecting session, from the last user action; 0 = off',
+    'limits',
+    0,
+  ),
+  offlineIdleSeconds: num(
+    0,
+    'admin idle timeout of an Offline session, from the last user action; 0 = off',
+    'limits',
+    0,
+  ),
+  collaboratingIdleSeconds: num(
+    0,
+    'admin idle timeout of a shared session, and of each collaborator from its own last action (its entry leaves the queue); 0 = off',
+    'limits',
+    0,
+  ),
+  locationName: str('', 'human-readable place of this gateway, e.g. "Frankfurt, DE"', 'location'),
+  locationRegion: str('local', 'region code of this gateway, e.g. eu-central', 'location'),
+  locationLatitude: str('', 'optional latitude in degrees', 'location'),
+  locationLongitude: str('', 'optional longitude in degrees', 'location'),
+  logLevel: str('info', 'pino level: fatal, error, warn, info, debug, trace or silent', 'logging'),
+} as const;
+
+export type ConfigKey = keyof typeof schema;
+export type Config = {
+  -readonly [K in ConfigKey]: (typeof schema)[K]['default'] extends number ? number : string;
+};
+
+/** `adminHost` -> `admin-host` */
+export function flagName(key: ConfigKey): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** `adminHost` -> `FERRY_ADMIN_HOST` */
+export function envName(key: ConfigKey): string {
+  return `FERRY_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+export const configKeys = Object.keys(schema) as ConfigKey[];

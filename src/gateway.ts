@@ -1,0 +1,420 @@
+/**
+ * The composition root of a running gateway: config, secrets, session directory, router,
+ * heartbeat and the two listening sockets, plus the one shared clock that drives hello
+ * deadlines, PIN expiry, heartbeats and statistics pushes (no timer per connection or session).
+ * `close()` stops listening, tells clients, ends every session (archiving its report) and
+ * closes every connection.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createAdminHandler } from './api/admin.js';
+import type { Config } from './config/schema.js';
+import { loadOrCreateSecret } from './config/secrets.js';
+import type { Logger } from './log.js';
+import { GatewayMetrics } from './metrics/metrics.js';
+import { Heartbeat } from './netstats/heartbeat.js';
+import { NetworkStatsService, type StatsSession } from './netstats/network-stats.js';
+import { Codes } from './protocol/codes.js';
+import { eventFrame } from './protocol/frames.js';
+import { PeerState } from './relay/peer.js';
+import { Router } from './relay/router.js';
+import type { RefusalReason } from './relay/stats.js';
+import { SessionRegistry } from './session/registry.js';
+import type { SessionReport } from './session/report.js';
+import type { Session } from './session/session.js';
+import { lifecycleOptions } from './session/timers.js';
+import { Connection } from './transport/connection.js';
+import { type Listening, listenClients, listenHttp } from './transport/server.js';
+import { loadUws } from './transport/uws.js';
+import { VERSION } from './version.js';
+
+/** Resolution of the shared clock; hello deadlines and session timers are enforced to within this. */
+const CLOCK_MS = 250;
+const RATE_WINDOW_MS = 1000;
+const STRIKE_WINDOW_MS = 60_000;
+
+export interface GatewayHooks {
+  /** Wall clock (ms) of the session lifecycle: history times and timers. Tests inject one. */
+  clock?: () => number;
+  /** Called on every shared-clock tick after the gateway's own work (statistics, tests). */
+  onTick?: (nowMs: number) => void;
+  /** Called for every RTT sample (metrics). */
+  onRttSample?: (conn: Connection, rttMs: number, censored: boolean) => void;
+  /** Monotonic clock (ms) of connection limits: hello deadline, rate windows, idle. Tests inject one. */
+  monotonic?: () => number;
+}
+
+/** Statuses whose technicians receive periodic NetworkStats. */
+const STATS_STATUSES = new Set(['ACTIVE', 'COLLABORATING', 'ON_HOLD', 'RECONNECTING', 'REBOOTING']);
+
+/** Every participant of a gateway session is a transport Connection. */
+const statsView = (session: Session) => session as unknown as StatsSession;
+
+export class Gateway {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly id: string;
+  readonly registry: SessionRegistry;
+  readonly router: Router;
+  readonly heartbeat: Heartbeat<Connection>;
+  readonly netstats: NetworkStatsService;
+  readonly metrics: GatewayMetrics;
+  readonly connections = new Set<Connection>();
+  readonly startedAtMs = Date.now();
+  /** Open connections per remote address (the per-address cap). */
+  readonly #perAddress = new Map<string, number>();
+  readonly #allowedOrigins: ReadonlySet<string>;
+  /** Upgrades refused, by reason. */
+  readonly refused: Record<RefusalReason, number> = { address_limit: 0, origin: 0, draining: 0 };
+  #lastRateWindowMs = 0;
+  #lastStrikeWindowMs = 0;
+  #drained: (() => void) | null = null;
+  readonly adminToken: string;
+  readonly uwsSource: string;
+  draining = false;
+  #client: Listening | null = null;
+  #admin: Listening | null = null;
+  #clock: NodeJS.Timeout | null = null;
+  #pendingHello = new Set<Connection>();
+  #nextConnId = 1;
+  #lastHeartbeatMs = 0;
+  #lastStatsPushMs = 0;
+  #closed: Promise<void> | null = null;
+  #reportWrites: Promise<void> = Promise.resolve();
+  readonly hooks: GatewayHooks;
+  /** Wall clock of the session lifecycle (`Date.now` unless a test injects one). */
+  readonly clock: () => number;
+  readonly monotonic: () => number;
+
+  private constructor(
+    config: Config,
+    logger: Logger,
+    adminToken: string,
+    uwsSource: string,
+    hooks: GatewayHooks,
+  ) {
+    this.config = config;
+    this.logger = logger;
+    this.adminToken = adminToken;
+    this.uwsSource = uwsSource;
+    this.hooks = hooks;
+    this.id = config.gatewayId || `${os.hostname()}-${config.port}`;
+    this.clock = hooks.clock ?? Date.now;
+    this.monotonic = hooks.monotonic ?? (() => performance.now());
+    this.#allowedOrigins = new Set(
+      config.allowedOrigins
+        .split(',')
+        .map((o) => o.trim())
+        .filter((o) => o !== ''),
+    );
+    this.registry = new SessionRegistry({
+      pinLength: config.pinLength,
+      pinTtlMs: config.pinTtlSeconds * 1000,
+      logger,
+      now: this.clock,
+      lifecycle: lifecycleOptions(config),
+      onReport: (report) => this.#writeReport(report),
+    });
+    this.netstats = new NetworkStatsService(
+      {
+        name: config.locationName,
+        region: config.locationRegion,
+        latitude: config.locationLatitude === '' ? null : Number(config.locationLatitude),
+        longitude: config.locationLongitude === '' ? null : Number(config.locationLongitude),
+      },
+      () => performance.now(),
+    );
+    this.heartbeat = new Heartbeat<Connection>({
+      intervalMs: config.heartbeatIntervalMs,
+      stallMs: config.heartbeatStallMs,
+      now: () => performance.now(),
+      onSample: (conn, rttMs, censored) => {
+        this.metrics.observeRtt(conn, rttMs, censored);
+        this.hooks.onRttSample?.(conn, rttMs, censored);
+        this.netstats.evaluate(conn, this.#sessionsOf(conn));
+      },
+    });
+    this.router = new Router({
+      config,
+      registry: this.registry,
+      heartbeat: { onPong: (peer, seq) => this.heartbeat.onPong(peer as Connection, seq) },
+      gatewayId: this.id,
+      version: VERSION,
+      logger,
+    });
+    this.router.control.onStatsRequest = (peer, session) =>
+      this.netstats.push(statsView(session), peer as Connection);
+    this.metrics = new GatewayMetrics(this);
+  }
+
+  /** Sessions `conn` takes part in, for alerts (consumed only when an alert fires). */
+  *#sessionsOf(conn: Connection): Iterable<StatsSession> {
+    if (conn.session !== null && conn.session.customer === conn) {
+      yield statsView(conn.session);
+      return;
+    }
+    for (const session of this.registry.sessions.values()) {
+      if (session.technicians.includes(conn)) yield statsView(session);
+    }
+  }
+
+  /** Loads uWS (failing clearly if the native binary cannot load), prepares secrets, listens. */
+  static async start(config: Config, logger: Logger, hooks: GatewayHooks = {}): Promise<Gateway> {
+    const binding = loadUws();
+    const secret = loadOrCreateSecret(config.dataDir, 'secret', config.secret);
+    if (secret.created) logger.info({ file: secret.file }, 'created token-signing secret');
+    const admin = loadOrCreateSecret(config.dataDir, 'admin-token', config.adminToken);
+    if (admin.file !== '') logger.info({ file: admin.file }, 'admin API bearer token file');
+    const gateway = new Gateway(
+      { ...config, secret: secret.value },
+      logger,
+      admin.value,
+      binding.source,
+      hooks,
+    );
+    await gateway.#listen();
+    logger.info(
+      {
+        id: gateway.id,
+        port: gateway.port,
+        adminPort: gateway.adminPort,
+        uws: binding.source,
+        version: VERSION,
+      },
+      'gateway listening',
+    );
+    return gateway;
+  }
+
+  get port(): number {
+    return this.#client?.port ?? 0;
+  }
+
+  get adminPort(): number {
+    return this.#admin?.port ?? 0;
+  }
+
+  async #listen(): Promise<void> {
+    const { config } = this;
+    const largest = Math.max(config.maxFrameBytes, config.maxControlBytes);
+    this.#client = await listenClients(
+      {
+        host: config.host,
+        port: config.port,
+        // Frames up to 2x the limit get a coded FERRY_ERR_FRAME_TOO_LARGE; past that uWS closes (1009).
+        maxPayloadLength: largest * 2,
+        maxBackpressure: config.maxBufferedBytes,
+        // The gateway enforces --idle-timeout-seconds itself on the shared clock (any value,
+        // counted in frames including pongs); uWS's own timer (0 or >= 8 s only) stays off.
+        idleTimeoutSeconds: 0,
+      },
+      {
+        accept: (remote, origin) => this.#accept(remote, origin),
+        onOpen: (conn) => this.#onOpen(conn),
+        onMessage: (conn, message, isBinary) => this.router.onMessage(conn, message, isBinary),
+        onDrain: (conn) => {
+          conn.onDrained();
+          this.router.onDrain(conn);
+        },
+        onClose: (conn, code, reason) => this.#onClose(conn, code, reason),
+      },
+    );
+    try {
+      this.#admin = await listenHttp(
+        config.adminHost,
+        config.adminPort,
+        createAdminHandler(this),
+        (err) => this.logger.error({ err }, 'admin request failed'),
+      );
+    } catch (err) {
+      this.#client.close();
+      throw err;
+    }
+    this.#clock = setInterval(() => this.#tick(), CLOCK_MS);
+    this.#clock.unref();
+  }
+
+  /** Upgrade admission: the per-address cap and the Origin allow-list, before any state exists. */
+  #accept(remote: string, origin: string): Connection | { status: number; reason: RefusalReason } {
+    if (this.draining) return this.#refuse(503, 'draining');
+    // Clients that send no Origin are not browsers; a browser must come from an allowed page.
+    if (origin !== '' && this.#allowedOrigins.size > 0 && !this.#allowedOrigins.has(origin)) {
+      return this.#refuse(403, 'origin');
+    }
+    const open = this.#perAddress.get(remote) ?? 0;
+    if (open >= this.config.maxConnectionsPerAddress) return this.#refuse(429, 'address_limit');
+    this.#perAddress.set(remote, open + 1);
+    const now = this.monotonic();
+    return new Connection(
+      `c${(this.#nextConnId++).toString(36)}`,
+      remote,
+      now,
+      now + this.config.helloTimeoutMs,
+      this.router.budget,
+    );
+  }
+
+  #refuse(status: number, reason: RefusalReason): { status: number; reason: RefusalReason } {
+    this.refused[reason]++;
+    return { status, reason };
+  }
+
+  #onOpen(conn: Connection): void {
+    this.connections.add(conn);
+    this.#pendingHello.add(conn);
+    this.router.stats.connectionsOpened++;
+  }
+
+  #onClose(conn: Connection, code: number, reason: string): void {
+    const open = (this.#perAddress.get(conn.remoteAddress) ?? 1) - 1;
+    if (open > 0) this.#perAddress.set(conn.remoteAddress, open);
+    else this.#perAddress.delete(conn.remoteAddress);
+    if (!this.connections.delete(conn)) return;
+    this.#pendingHello.delete(conn);
+    this.router.stats.connectionsClosed++;
+    if (conn.role !== 0) this.registry.leave(conn, code);
+    this.logger.debug({ conn: conn.id, role: conn.role, code, reason }, 'connection closed');
+  }
+
+  #tick(): void {
+    const now = this.monotonic();
+    this.#connectionWindows(now);
+    for (const conn of this.#pendingHello) {
+      if (conn.state !== PeerState.AWAITING_HELLO) this.#pendingHello.delete(conn);
+      else if (now >= conn.helloDeadlineMs) {
+        this.#pendingHello.delete(conn);
+        this.router.fail(
+          conn,
+          Codes.HELLO_TIMEOUT,
+          `no Hello within ${this.config.helloTimeoutMs} ms`,
+        );
+      }
+    }
+    if (now - this.#lastHeartbeatMs >= this.config.heartbeatIntervalMs) {
+      this.#lastHeartbeatMs = now;
+      this.heartbeat.tick(this.#ready());
+    }
+    const statsEvery = this.config.statsIntervalMs;
+    if (statsEvery > 0 && now - this.#lastStatsPushMs >= statsEvery) {
+      this.#lastStatsPushMs = now;
+      for (const session of this.registry.sessions.values()) {
+        if (STATS_STATUSES.has(session.status)) this.netstats.push(statsView(session));
+      }
+    }
+    // Session timers (PIN, Offline window, idle, system, resume window) run from this clock.
+    this.registry.tick(this.clock());
+    if (this.#drained !== null && this.registry.sessions.size === 0) this.#drained();
+    this.hooks.onTick?.(now);
+  }
+
+  /**
+   * Per-connection limits on the shared clock: the one-second frame window (rate limit), the
+   * one-minute bad-frame window, and the idle check (a connection whose frame count has not
+   * moved for the idle timeout; pongs count, so only dead or silent peers are caught).
+   */
+  #connectionWindows(now: number): void {
+    const rateWindow = now - this.#lastRateWindowMs >= RATE_WINDOW_MS;
+    const strikeWindow = now - this.#lastStrikeWindowMs >= STRIKE_WINDOW_MS;
+    if (rateWindow) this.#lastRateWindowMs = now;
+    if (strikeWindow) {
+      this.#lastStrikeWindowMs = now;
+      this.router.control.prune(performance.now());
+    }
+    const idleMs = this.config.idleTimeoutSeconds * 1000;
+    for (const conn of this.connections) {
+      if (rateWindow) conn.windowFrames = 0;
+      if (strikeWindow) conn.strikes = 0;
+      if (conn.rxFrames !== conn.idleMark) {
+        conn.idleMark = conn.rxFrames;
+        conn.idleSinceMs = now;
+      } else if (idleMs > 0 && now - conn.idleSinceMs >= idleMs && conn.state === PeerState.READY) {
+        this.router.fail(
+          conn,
+          Codes.IDLE_TIMEOUT,
+          `nothing received for ${this.config.idleTimeoutSeconds} s`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Writes an ended session's report to `<dataDir>/reports/<id>.json` atomically (a temporary
+   * file renamed into place), off the event loop's critical path.
+   */
+  #writeReport(report: SessionReport): void {
+    const dir = path.join(this.config.dataDir, 'reports');
+    const file = path.join(dir, `${report.id}.json`);
+    const tmp = `${file}.${process.pid}.tmp`;
+    const body = `${JSON.stringify(report, null, 2)}\n`;
+    this.#reportWrites = this.#reportWrites
+      .then(async () => {
+        await fs.mkdir(dir, { recursive: true });
+        await fs.writeFile(tmp, body, { mode: 0o600 });
+        await fs.rename(tmp, file);
+      })
+      .catch((err: unknown) => this.logger.error({ err, file }, 'cannot write session report'));
+  }
+
+  /** Resolves once every report written so far is on disk. */
+  reportsWritten(): Promise<void> {
+    return this.#reportWrites;
+  }
+
+  *#ready(): Iterable<Connection> {
+    for (const conn of this.connections) if (conn.state === PeerState.READY) yield conn;
+  }
+
+  /**
+   * Graceful drain (SIGTERM): stop accepting (the client port closes, `/readyz` answers 503),
+   * tell every client to finish or move within `drainTimeoutSeconds`, wait until the sessions
+   * have ended or the deadline passes, then close: every session still open ends and its
+   * report is written.
+   */
+  async drain(
+    reason = 'gateway draining',
+    deadlineMs = this.config.drainTimeoutSeconds * 1000,
+  ): Promise<void> {
+    if (!this.draining && deadlineMs > 0 && this.registry.sessions.size > 0) {
+      this.draining = true;
+      this.#client?.close();
+      this.logger.info({ sessions: this.registry.sessions.size, deadlineMs }, 'draining');
+      const closing = eventFrame({ closing: { reason, deadlineMs } });
+      for (const conn of this.connections) conn.sendFrame(closing);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadlineMs);
+        this.#drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#drained = null;
+    }
+    await this.close(reason);
+  }
+
+  /** Stops listening, tells every client, ends sessions (reports archived), closes connections. */
+  close(reason = 'gateway shutting down'): Promise<void> {
+    this.#closed ??= this.#close(reason);
+    return this.#closed;
+  }
+
+  async #close(reason: string): Promise<void> {
+    this.draining = true;
+    if (this.#clock !== null) clearInterval(this.#clock);
+    this.#client?.close();
+    const closing = eventFrame({ closing: { reason, deadlineMs: 0 } });
+    for (const conn of this.connections) conn.sendFrame(closing);
+    for (const session of [...this.registry.sessions.values()]) {
+      session.log.event('gateway_shutdown', 'gateway', reason);
+      session.endReason = 'gateway shutdown';
+      this.registry.end(session);
+    }
+    for (const conn of [...this.connections])
+      conn.end(Codes.SHUTTING_DOWN.close, Codes.SHUTTING_DOWN.code);
+    this.#admin?.close();
+    await this.#reportWrites;
+    this.logger.info({ sessionsEnded: this.registry.ended }, 'gateway stopped');
+  }
+}

@@ -1,0 +1,592 @@
+/**
+ * The `ferry` command line: serve | token issue | technician | customer | demo | config.
+ * The only module that calls process.exit.
+ */
+import readline from 'node:readline';
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { waitFor } from './clients/client.js';
+import {
+  type ConsentPolicy,
+  type ConsentPromptRequest,
+  CustomerClient,
+} from './clients/customer.js';
+import { type PermissionName, parsePermissions, toNames } from './clients/permissions.js';
+import { TechnicianClient } from './clients/technician.js';
+import { ConfigError, resolveConfig } from './config/config.js';
+import { type ConfigKey, configKeys, envName, flagName, schema } from './config/schema.js';
+import { loadOrCreateSecret } from './config/secrets.js';
+import { runDemo } from './demo.js';
+import { Gateway } from './gateway.js';
+import { createLogger } from './log.js';
+import { formatAlert, formatStatsTable } from './netstats/table.js';
+import { ferry } from './protocol/gen/ferry.js';
+import { issueToken } from './session/tokens.js';
+import { UwsLoadError } from './transport/uws.js';
+import { VERSION } from './version.js';
+
+function withConfigOptions<T>(y: Argv<T>): Argv<T> {
+  for (const key of configKeys) {
+    const spec = schema[key];
+    y = y.option(flagName(key), {
+      type: spec.type,
+      describe: `${spec.doc} [env ${envName(key)}] [default: ${JSON.stringify(spec.default)}]`,
+      group: `${spec.group[0]!.toUpperCase()}${spec.group.slice(1)}:`,
+    });
+  }
+  return y;
+}
+
+function configFrom(argv: Record<string, unknown>) {
+  const overrides: Partial<Record<ConfigKey, unknown>> = {};
+  for (const key of configKeys) if (argv[key] !== undefined) overrides[key] = argv[key];
+  return resolveConfig(overrides);
+}
+
+async function serve(argv: Record<string, unknown>): Promise<void> {
+  const config = configFrom(argv);
+  const logger = createLogger(config.logLevel);
+  const gateway = await Gateway.start(config, logger);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting at once');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info(
+      { signal, drainTimeoutSeconds: config.drainTimeoutSeconds },
+      'draining: a second signal exits at once',
+    );
+    gateway.drain(`received ${signal}`).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+function parseDuration(text: string): number {
+  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
+  if (!m) throw new ConfigError(`bad duration "${text}": use e.g. 3600, 90m, 12h, 30d`);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit;
+}
+
+function lines(onLine: (line: string) => void): void {
+  if (!process.stdin.readable) return;
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    if (line.trim() !== '') onLine(line);
+  });
+}
+
+const statusName = (status: number) =>
+  (ferry.v1.SessionStatus[status] ?? String(status)).replace('SESSION_STATUS_', '');
+
+async function technician(argv: {
+  url: string;
+  token: string;
+  name: string;
+  inputRate: number;
+  statsEvery: number;
+  request: string;
+  avatar: string;
+}): Promise<void> {
+  const ask = parsePermissions(argv.request);
+  const client = new TechnicianClient({
+    url: argv.url,
+    token: argv.token,
+    name: argv.name,
+    avatarRef: argv.avatar,
+  });
+  await client.connect();
+  const { sessionId, pin } = await client.createSession();
+  console.log(`session ${sessionId}: give the customer PIN ${pin}`);
+  client.on('status', (s) =>
+    console.log(`status ${statusName(s.previous)} -> ${statusName(s.status)} (${s.trigger})`),
+  );
+  client.on('chat', (c) =>
+    console.log(
+      `[chat #${c.seq}${c.audience === ferry.v1.ChatAudience.CHAT_AUDIENCE_TECHNICIANS_ONLY ? ' private' : ''}] ${c.senderName}: ${c.text}`,
+    ),
+  );
+  client.on('sessionEvent', (e) => console.log(`[event #${e.seq}] ${e.actor}: ${e.detail}`));
+  client.on('gatewayError', (e) => console.error(`gateway error ${e.code}: ${e.message}`));
+  let statsShown = 0;
+  client.on('event', (e) => {
+    if (e.networkQualityAlert) console.log(`*** ${formatAlert(e.networkQualityAlert)}`);
+    if (e.networkStats && argv.statsEvery > 0 && ++statsShown % argv.statsEvery === 0) {
+      console.log(formatStatsTable(e.networkStats));
+    }
+    if (e.noteAdded?.note)
+      console.log(`[note] ${e.noteAdded.note.author}: ${e.noteAdded.note.text}`);
+  });
+  const queued = await client.waitForCustomer(sessionId, 24 * 3600 * 1000);
+  console.log(
+    `customer "${queued.customerName}" on ${queued.computerName || 'unknown computer'} is waiting; picking up`,
+  );
+  await client.pickUp(sessionId);
+  if (ask.length > 0) {
+    console.log(`asking the customer for: ${ask.join(', ')}`);
+    client.requestConsent(ask).then(
+      (c) => {
+        const denied = toNames(c.denied);
+        console.log(
+          `customer granted ${toNames(c.granted).join(', ') || 'nothing'}${denied.length > 0 ? `; denied ${denied.join(', ')}` : ''}`,
+        );
+      },
+      (err: unknown) => console.error(`consent: ${(err as Error).message}`),
+    );
+  }
+  lines((text) => {
+    technicianCommand(client, text).catch((err: unknown) =>
+      console.error(`${text.split(' ')[0]}: ${(err as Error).message}`),
+    );
+  });
+  let t = 0;
+  const control = ferry.v1.Permission.PERMISSION_CONTROL;
+  const inputTimer =
+    argv.inputRate > 0
+      ? setInterval(
+          () => {
+            // input without the customer's control grant is refused by the gateway: send none
+            if (!client.granted.includes(control)) return;
+            t += 0.1;
+            client.movePointer(
+              Math.round(640 + 400 * Math.cos(t)),
+              Math.round(360 + 250 * Math.sin(t)),
+            );
+          },
+          Math.round(1000 / argv.inputRate),
+        )
+      : null;
+  const report = setInterval(() => {
+    console.log(
+      `screen: ${client.screenFrames} frames, ${(client.screenBytes / 1024).toFixed(0)} KiB received`,
+    );
+  }, 5000);
+  const [code, reason] = await waitFor(client, 'close', () => true, 2 ** 31 - 1);
+  if (inputTimer) clearInterval(inputTimer);
+  clearInterval(report);
+  console.log(`connection closed: ${code} ${reason}`);
+}
+
+const TECHNICIAN_HELP = `commands: /private <text>, /consent <view,control,sysinfo>, /sysinfo [categories], /refresh [categories],
+  /summary, /note <text>, /notes, /history, /control <technician>, /share, /stop, /monitor <n|all>,
+  /quality <speed|balanced|fidelity>; any other line is chat`;
+
+/** One line of the technician's stdin: a /command or chat. */
+async function technicianCommand(client: TechnicianClient, line: string): Promise<void> {
+  if (!line.startsWith('/')) {
+    client.chat(line);
+    return;
+  }
+  const [command = '', ...words] = line.slice(1).split(/\s+/);
+  const rest = words.join(' ');
+  switch (command) {
+    case 'private':
+      client.chat(rest, true);
+      return;
+    case 'consent': {
+      const c = await client.requestConsent(parsePermissions(rest || 'view,control'));
+      console.log(`granted: ${toNames(c.granted).join(', ') || 'nothing'}`);
+      return;
+    }
+    case 'sysinfo':
+    case 'refresh': {
+      const info = await client.requestSysinfo(words, command === 'refresh');
+      if (info.error) console.error(`sysinfo: ${info.error}`);
+      else console.log(JSON.stringify(info.snapshot, null, 2));
+      return;
+    }
+    case 'summary':
+      console.log(JSON.stringify(await client.summary(), null, 2));
+      return;
+    case 'note':
+      await client.addNote(rest);
+      console.log('note added');
+      return;
+    case 'notes':
+      for (const n of await client.listNotes()) console.log(`#${n.id} ${n.author}: ${n.text}`);
+      return;
+    case 'history':
+      for (const e of (await client.chatHistory()).entries) {
+        if (e.chat) console.log(`#${e.chat.seq} ${e.chat.senderName}: ${e.chat.text}`);
+        else if (e.event) console.log(`#${e.event.seq} (${e.event.type}) ${e.event.detail}`);
+      }
+      return;
+    case 'control':
+      await client.handOverControl(rest);
+      return;
+    case 'share':
+      await client.startScreenShare();
+      return;
+    case 'stop':
+      await client.stopScreenShare('technician stopped');
+      return;
+    case 'monitor':
+      await client.selectMonitor(rest === 'all' ? 'all' : Number(rest));
+      return;
+    case 'quality': {
+      const preset = (ferry.v1.QualityPreset as unknown as Record<string, number>)[
+        `QUALITY_PRESET_${rest.toUpperCase()}`
+      ];
+      if (preset === undefined) throw new Error('use speed, balanced or fidelity');
+      await client.setStreamQuality(preset);
+      return;
+    }
+    default:
+      console.log(TECHNICIAN_HELP);
+  }
+}
+
+/**
+ * The customer's consent prompt on stdin: one question at a time; the next line answers it
+ * (y = everything asked, n = nothing, or a list such as "view").
+ */
+class ConsentPrompt {
+  readonly #queue: { request: ConsentPromptRequest; resolve: (p: PermissionName[]) => void }[] = [];
+
+  get waiting(): boolean {
+    return this.#queue.length > 0;
+  }
+
+  ask = (request: ConsentPromptRequest): Promise<PermissionName[]> =>
+    new Promise((resolve) => {
+      this.#queue.push({ request, resolve });
+      if (this.#queue.length === 1) this.#show();
+    });
+
+  #show(): void {
+    const next = this.#queue[0];
+    if (next === undefined) return;
+    const { request } = next;
+    const reason = request.reason ? ` (${request.reason})` : '';
+    console.log(
+      `${request.requestedBy} asks to: ${request.permissions.map(describePermission).join('; ')}${reason}`,
+    );
+    console.log('allow? y = all, n = none, or name them (e.g. "view"):');
+  }
+
+  /** Answers the question shown with `line`. */
+  answer(line: string): void {
+    const next = this.#queue.shift();
+    if (next === undefined) return;
+    const text = line.trim().toLowerCase();
+    let allowed: PermissionName[];
+    if (text === 'y' || text === 'yes') allowed = next.request.permissions;
+    else if (text === 'n' || text === 'no' || text === '') allowed = [];
+    else {
+      try {
+        allowed = parsePermissions(text);
+      } catch (err) {
+        console.error(`${(err as Error).message}; nothing granted`);
+        allowed = [];
+      }
+    }
+    next.resolve(allowed);
+    this.#show();
+  }
+}
+
+function describePermission(p: PermissionName): string {
+  switch (p) {
+    case 'view':
+      return 'see your screen';
+    case 'control':
+      return 'use your mouse and keyboard';
+    case 'sysinfo':
+      return 'read system information (OS, hardware, network, processes, disks, users)';
+    default:
+      return p;
+  }
+}
+
+async function customer(argv: {
+  url: string;
+  pin: string;
+  name: string;
+  fps: number;
+  monitors: number;
+  grant: string | undefined;
+  deny: boolean | undefined;
+}): Promise<void> {
+  const prompt = new ConsentPrompt();
+  const consent: ConsentPolicy =
+    argv.deny === true
+      ? 'deny'
+      : argv.grant !== undefined
+        ? parsePermissions(argv.grant)
+        : prompt.ask;
+  const client = new CustomerClient({
+    url: argv.url,
+    pin: argv.pin,
+    name: argv.name,
+    monitors: argv.monitors,
+    consent,
+  });
+  const welcome = await client.connect();
+  console.log(`joined session ${welcome.sessionId}; waiting for the technician`);
+  client.on('chat', (c) => console.log(`[chat #${c.seq}] ${c.senderName}: ${c.text}`));
+  client.on('sessionEvent', (e) => console.log(`[event #${e.seq}] ${e.actor}: ${e.detail}`));
+  client.on('gatewayError', (e) => console.error(`gateway error ${e.code}: ${e.message}`));
+  client.on('event', (e) => {
+    const p = e.participantProfile;
+    if (p)
+      console.log(
+        `you are chatting with ${p.displayName}${p.avatarRef ? ` (${p.avatarRef})` : ''}`,
+      );
+  });
+  let applied = 0;
+  client.on('input', (input) => {
+    applied++;
+    if (input.kind !== 'move' || applied % 50 === 0) {
+      console.log(
+        `input #${input.seq} ${input.kind}: pointer at ${client.pointer.x},${client.pointer.y}`,
+      );
+    }
+  });
+  let active = false;
+  // spec C1: the desktop shows up once the customer agreed, while the session is active
+  const share = () => {
+    if (!active || !client.granted.includes('view') || client.sharing) return;
+    client.shareScreen(argv.fps).catch((err: unknown) => console.error((err as Error).message));
+  };
+  client.on('status', (s) => {
+    console.log(`status ${statusName(s.previous)} -> ${statusName(s.status)}`);
+    active =
+      s.status === ferry.v1.SessionStatus.SESSION_STATUS_ACTIVE ||
+      s.status === ferry.v1.SessionStatus.SESSION_STATUS_COLLABORATING;
+    if (active) share();
+    else client.stopScreen();
+  });
+  client.on('consentChanged', (c) => {
+    console.log(`permissions in force: ${toNames(c.granted).join(', ') || 'none'}`);
+    share();
+  });
+  lines((text) => {
+    if (prompt.waiting) {
+      prompt.answer(text);
+      return;
+    }
+    customerCommand(client, text).catch((err: unknown) =>
+      console.error(`${text.split(' ')[0]}: ${(err as Error).message}`),
+    );
+  });
+  const [code, reason] = await waitFor(client, 'close', () => true, 2 ** 31 - 1);
+  console.log(`connection closed: ${code} ${reason}`);
+}
+
+/** One line of the customer's stdin: /revoke, /grant, /stop, /share, or chat. */
+async function customerCommand(client: CustomerClient, line: string): Promise<void> {
+  if (!line.startsWith('/')) {
+    client.chat(line);
+    return;
+  }
+  const [command = '', ...words] = line.slice(1).split(/\s+/);
+  const names = parsePermissions(words.join(','));
+  switch (command) {
+    case 'revoke':
+      await client.revoke(names);
+      return;
+    case 'grant':
+      await client.grant(names);
+      return;
+    case 'stop':
+      await client.stopSharing('customer stopped');
+      return;
+    case 'share':
+      await client.shareScreen();
+      return;
+    default:
+      console.log(
+        'commands: /revoke [view,control,sysinfo] (none named: all), /grant <permissions>, /stop, /share; any other line is chat',
+      );
+  }
+}
+
+export async function main(args: string[]): Promise<void> {
+  await yargs(args)
+    .scriptName('ferry')
+    .version(VERSION)
+    .strict()
+    .demandCommand(1, 'name a command')
+    .command(
+      'serve',
+      'run the gateway (client WebSocket port and admin port)',
+      (y) => withConfigOptions(y),
+      (argv) => serve(argv as Record<string, unknown>),
+    )
+    .command('token', 'technician tokens', (y) =>
+      y
+        .command(
+          'issue',
+          'print a technician token signed with the gateway secret',
+          (yy) =>
+            yy
+              .option('name', {
+                type: 'string',
+                demandOption: true,
+                describe: 'technician name (1-64 of letters, digits, . _ @ -)',
+              })
+              .option('ttl', {
+                type: 'string',
+                default: '30d',
+                describe: 'validity: seconds, or e.g. 90m, 12h, 30d',
+              })
+              .option('data-dir', {
+                type: 'string',
+                describe: `${schema.dataDir.doc} [env ${envName('dataDir')}]`,
+              })
+              .option('secret', {
+                type: 'string',
+                describe: `${schema.secret.doc} [env ${envName('secret')}]`,
+              }),
+          (argv) => {
+            const config = resolveConfig({ dataDir: argv.dataDir, secret: argv.secret });
+            const secret = loadOrCreateSecret(config.dataDir, 'secret', config.secret);
+            console.log(issueToken(secret.value, argv.name, parseDuration(argv.ttl)));
+          },
+        )
+        .demandCommand(1, 'name a token command'),
+    )
+    .command(
+      'technician',
+      'reference technician: open a session, print its PIN, pick the customer up, ask for consent, chat and /commands from stdin',
+      (y) =>
+        y
+          .option('url', {
+            type: 'string',
+            default: 'ws://127.0.0.1:8080/v1/ws',
+            describe: 'gateway WebSocket URL',
+          })
+          .option('token', {
+            type: 'string',
+            demandOption: true,
+            describe: 'token from "ferry token issue"',
+          })
+          .option('name', { type: 'string', default: 'technician', describe: 'display name' })
+          .option('input-rate', {
+            type: 'number',
+            default: 10,
+            describe: 'pointer moves per second to send (0 = none)',
+          })
+          .option('stats-every', {
+            type: 'number',
+            default: 5,
+            describe: 'print the network statistics table every Nth snapshot (0 = never)',
+          })
+          .option('request', {
+            type: 'string',
+            default: 'view,control',
+            describe:
+              'permissions to ask the customer for at pick-up: view, control, sysinfo (none: ask later with /consent)',
+          })
+          .option('avatar', {
+            type: 'string',
+            default: '',
+            describe: 'reference to your picture (URL or image id), shown in the customer chat',
+          }),
+      (argv) => technician(argv),
+    )
+    .command(
+      'customer',
+      "reference customer: join with the technician's PIN, answer consent (prompt, --grant or --deny), share a synthetic screen, chat from stdin",
+      (y) =>
+        y
+          .option('url', {
+            type: 'string',
+            default: 'ws://127.0.0.1:8080/v1/ws',
+            describe: 'gateway WebSocket URL',
+          })
+          .option('pin', {
+            type: 'string',
+            demandOption: true,
+            describe: 'PIN the technician gave you',
+          })
+          .option('name', { type: 'string', default: 'customer', describe: 'display name' })
+          .option('fps', { type: 'number', default: 10, describe: 'screen frames per second' })
+          .option('monitors', {
+            type: 'number',
+            default: 1,
+            describe: 'synthetic monitors to share',
+          })
+          .option('grant', {
+            type: 'string',
+            describe:
+              'answer consent requests without asking: grant these of what is asked (e.g. view,control,sysinfo)',
+          })
+          .option('deny', {
+            type: 'boolean',
+            describe: 'answer every consent request with no',
+          })
+          .conflicts('grant', 'deny'),
+      (argv) => customer(argv),
+    )
+    .command(
+      'demo',
+      'gateway + technician + customer on loopback; prints status and relay counters each second',
+      (y) =>
+        y
+          .option('seconds', { type: 'number', default: 10, describe: 'how long to run' })
+          .option('fps', {
+            type: 'number',
+            default: 20,
+            describe: 'customer screen frames per second',
+          })
+          .option('json', {
+            type: 'boolean',
+            default: false,
+            describe: 'print one JSON summary at the end only',
+          }),
+      async (argv) => {
+        const summary = await runDemo({
+          seconds: argv.seconds,
+          fps: argv.fps,
+          ...(argv.json ? {} : { print: (line: string) => console.log(line) }),
+        });
+        console.log(argv.json ? JSON.stringify(summary) : JSON.stringify(summary, null, 2));
+      },
+    )
+    .command(
+      'config',
+      'print every setting with its default, environment variable and current value',
+      (y) => y,
+      () => {
+        const config = resolveConfig();
+        for (const key of configKeys) {
+          const shown =
+            key === 'secret' || key === 'adminToken'
+              ? config[key]
+                ? '(set)'
+                : '(generated)'
+              : config[key];
+          console.log(
+            `--${flagName(key)}  ${envName(key)}=${JSON.stringify(shown)}  # ${schema[key].doc}`,
+          );
+        }
+      },
+    )
+    .fail((message, err, y) => {
+      if (err) throw err;
+      console.error(`${message}\n`);
+      y.showHelp();
+      process.exit(2);
+    })
+    .help()
+    .parseAsync();
+}
+
+main(hideBin(process.argv)).catch((err: unknown) => {
+  if (err instanceof UwsLoadError || err instanceof ConfigError) {
+    console.error(`ferry: ${err.message}`);
+    process.exit(78); // EX_CONFIG
+  }
+  console.error('ferry:', err);
+  process.exit(1);
+});

@@ -1,0 +1,361 @@
+/**
+ * The gateway's Prometheus metrics: one prom-client `Registry` per gateway (never the global
+ * one), served on the admin port. Everything the hot path counts (RelayStats typed arrays,
+ * registry counters, connection links) is read at scrape time in `collect`; the only values
+ * pushed as they happen are RTT samples, once per heartbeat per connection, into histogram
+ * children bound once per role. Label values come from closed sets (role, status, channel,
+ * direction, reason, grade, code); no session or connection ids.
+ *
+ * Counters derived from gateway totals are re-set on each scrape (`reset()` then `inc(total)`),
+ * which keeps them monotonic because the totals they mirror only grow. Node's default process
+ * metrics keep their standard unprefixed names (`process_*`, `nodejs_*`) so stock dashboards and
+ * alerts work unchanged; every Ferry metric is prefixed `ferry_`.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Gateway } from '../gateway.js';
+import { CONNECTIVITY_NAMES } from '../netstats/grades.js';
+import { Codes } from '../protocol/codes.js';
+import { CHANNEL_COUNT, channelName, Role } from '../protocol/frames.js';
+import { dropReasonNames, RefusalReasons } from '../relay/stats.js';
+import { Status } from '../session/states.js';
+import type { Connection } from '../transport/connection.js';
+import { VERSION } from '../version.js';
+
+/** Seconds; the grade boundaries of spec NS-D1 (0.05, 0.15, 0.3) and the 5 s stall (NS-D6) are bounds. */
+export const RTT_BUCKETS_SECONDS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5,
+] as const;
+
+/** Label value of `role` by `Connection.role` (0 = no Hello yet). */
+export const ROLE_LABELS = ['pending', 'technician', 'customer'] as const;
+const PARTICIPANT_ROLES = [Role.ROLE_TECHNICIAN, Role.ROLE_CUSTOMER] as const;
+
+const STATUSES = Object.values(Status);
+const GRADE_VALUES = Object.keys(CONNECTIVITY_NAMES).map(Number);
+const KNOWN_ERROR_CODES: ReadonlySet<string> = new Set(
+  Object.values(Codes).map((entry) => entry.code),
+);
+
+/**
+ * prom-client gauges named like counters, which `promtool check metrics` rejects; the same numbers
+ * remain as `sum(nodejs_active_handles)` etc. over the per-type gauges.
+ */
+const MISNAMED_DEFAULT_GAUGES = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+] as const;
+
+/** Channel numbers that carry frames (CHANNEL_UNSPECIFIED = 0 never does). */
+const CHANNELS = Array.from({ length: CHANNEL_COUNT - 1 }, (_, i) => i + 1);
+
+type ChannelDirection = { channel: string; direction: 'in' | 'out' };
+type ChannelReason = { channel: string; reason: string };
+
+/** Label objects built once, reused on every scrape. */
+const directionLabels = CHANNELS.map((ch) => ({
+  in: { channel: channelName(ch), direction: 'in' } as ChannelDirection,
+  out: { channel: channelName(ch), direction: 'out' } as ChannelDirection,
+}));
+const dropLabels: ChannelReason[][] = CHANNELS.map((ch) =>
+  dropReasonNames.map((reason) => ({ channel: channelName(ch), reason })),
+);
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  /** Indexed by `Connection.role`; index 0 is unused (pending connections are never pinged). */
+  readonly #rttByRole: (Histogram.Internal<'role'> | null)[];
+  readonly #stallsByRole: (Counter.Internal | null)[];
+
+  constructor(gateway: Gateway, options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    const stats = () => gateway.router.stats;
+
+    const rtt = new Histogram({
+      name: 'ferry_rtt_seconds',
+      help: 'Heartbeat round-trip time gateway <-> participant; stalled probes count as the stall value (spec NS-D6)',
+      labelNames: ['role'] as const,
+      buckets: [...RTT_BUCKETS_SECONDS],
+      registers,
+    });
+    const stalls = new Counter({
+      name: 'ferry_heartbeat_stalls_total',
+      help: 'Heartbeat pings unanswered within the stall deadline (censored RTT samples)',
+      labelNames: ['role'] as const,
+      registers,
+    });
+    this.#rttByRole = [null, null, null];
+    this.#stallsByRole = [null, null, null];
+    for (const role of PARTICIPANT_ROLES) {
+      const label = ROLE_LABELS[role];
+      rtt.zero({ role: label });
+      this.#rttByRole[role] = rtt.labels(label);
+      this.#stallsByRole[role] = stalls.labels(label);
+      stalls.inc({ role: label }, 0);
+    }
+
+    new Gauge({
+      name: 'ferry_connections',
+      help: 'Open client connections by role (pending = no Hello yet)',
+      labelNames: ['role'] as const,
+      registers,
+      collect() {
+        const counts = [0, 0, 0];
+        for (const conn of gateway.connections) counts[conn.role]!++;
+        for (let r = 0; r < ROLE_LABELS.length; r++) {
+          this.set({ role: ROLE_LABELS[r]! }, counts[r]!);
+        }
+      },
+    });
+    new Counter({
+      name: 'ferry_connections_opened_total',
+      help: 'Client connections accepted',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats().connectionsOpened);
+      },
+    });
+    new Counter({
+      name: 'ferry_connections_closed_total',
+      help: 'Client connections closed',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats().connectionsClosed);
+      },
+    });
+
+    new Gauge({
+      name: 'ferry_sessions',
+      help: 'Live sessions by status (spec/session-states.json)',
+      labelNames: ['status'] as const,
+      registers,
+      collect() {
+        const counts = gateway.registry.counts();
+        for (const status of STATUSES) this.set({ status }, counts[status] ?? 0);
+      },
+    });
+    new Counter({
+      name: 'ferry_sessions_created_total',
+      help: 'Sessions created',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(gateway.registry.created);
+      },
+    });
+    new Counter({
+      name: 'ferry_sessions_ended_total',
+      help: 'Sessions ended (report archived)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(gateway.registry.ended);
+      },
+    });
+    new Gauge({
+      name: 'ferry_pins_open',
+      help: 'Customer PINs issued and not yet used or expired',
+      registers,
+      collect() {
+        this.set(gateway.registry.openPins);
+      },
+    });
+    new Counter({
+      name: 'ferry_pin_attempts_total',
+      help: 'Customer PIN attempts by result',
+      labelNames: ['result'] as const,
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ result: 'accepted' }, gateway.registry.pinAccepted);
+        this.inc({ result: 'rejected' }, gateway.registry.pinRejected);
+        this.inc({ result: 'rate_limited' }, gateway.registry.pinRateLimited);
+      },
+    });
+    new Counter({
+      name: 'ferry_connections_refused_total',
+      help: 'WebSocket upgrades refused before a connection existed, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const reason of RefusalReasons) this.inc({ reason }, gateway.refused[reason]);
+      },
+    });
+    new Gauge({
+      name: 'ferry_send_buffer_bytes',
+      help: "Bytes waiting in all client connections' send buffers (the gateway's send budget in use)",
+      registers,
+      collect() {
+        this.set(gateway.router.budget.used);
+      },
+    });
+    new Gauge({
+      name: 'ferry_send_budget_bytes',
+      help: 'The gateway-wide send budget (--global-buffered-bytes)',
+      registers,
+      collect() {
+        this.set(gateway.router.budget.limitBytes);
+      },
+    });
+
+    new Counter({
+      name: 'ferry_relayed_frames_total',
+      help: 'Frames by channel; in = received from clients, out = relayed to clients (once per receiver)',
+      labelNames: ['channel', 'direction'] as const,
+      registers,
+      collect() {
+        const s = stats();
+        this.reset();
+        for (let i = 0; i < CHANNELS.length; i++) {
+          this.inc(directionLabels[i]!.in, s.inFrames[CHANNELS[i]!]!);
+          this.inc(directionLabels[i]!.out, s.outFrames[CHANNELS[i]!]!);
+        }
+      },
+    });
+    new Counter({
+      name: 'ferry_relayed_bytes_total',
+      help: 'Frame bytes by channel; in = received from clients, out = relayed to clients (once per receiver)',
+      labelNames: ['channel', 'direction'] as const,
+      registers,
+      collect() {
+        const s = stats();
+        this.reset();
+        for (let i = 0; i < CHANNELS.length; i++) {
+          this.inc(directionLabels[i]!.in, s.inBytes[CHANNELS[i]!]!);
+          this.inc(directionLabels[i]!.out, s.outBytes[CHANNELS[i]!]!);
+        }
+      },
+    });
+    new Counter({
+      name: 'ferry_dropped_frames_total',
+      help: 'Frames not delivered to a receiver, by channel and reason',
+      labelNames: ['channel', 'reason'] as const,
+      registers,
+      collect() {
+        const dropped = stats().dropped;
+        const reasons = dropReasonNames.length;
+        this.reset();
+        for (let i = 0; i < CHANNELS.length; i++) {
+          for (let r = 0; r < reasons; r++) {
+            this.inc(dropLabels[i]![r]!, dropped[CHANNELS[i]! * reasons + r]!);
+          }
+        }
+      },
+    });
+    new Counter({
+      name: 'ferry_malformed_frames_total',
+      help: 'Binary messages whose channel could not be read',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(stats().malformed);
+      },
+    });
+    new Counter({
+      name: 'ferry_errors_total',
+      help: 'Coded errors the gateway answered with, by FERRY_ERR_* code',
+      labelNames: ['code'] as const,
+      registers,
+      collect() {
+        const errors = stats().errors;
+        this.reset();
+        for (const code of KNOWN_ERROR_CODES) this.inc({ code }, errors.get(code) ?? 0);
+        for (const [code, n] of errors) if (!KNOWN_ERROR_CODES.has(code)) this.inc({ code }, n);
+      },
+    });
+
+    new Gauge({
+      name: 'ferry_participants',
+      help: 'Connected participants by role and connectivity grade of their average RTT (spec NS-D1, NS-D4)',
+      labelNames: ['role', 'grade'] as const,
+      registers,
+      collect() {
+        const counts = new Float64Array(ROLE_LABELS.length * GRADE_VALUES.length);
+        for (const conn of gateway.connections) {
+          if (conn.role === 0) continue;
+          counts[conn.role * GRADE_VALUES.length + conn.link.status]!++;
+        }
+        for (const role of PARTICIPANT_ROLES) {
+          for (const grade of GRADE_VALUES) {
+            this.set(
+              {
+                role: ROLE_LABELS[role],
+                grade: CONNECTIVITY_NAMES[grade as keyof typeof CONNECTIVITY_NAMES],
+              },
+              counts[role * GRADE_VALUES.length + grade]!,
+            );
+          }
+        }
+      },
+    });
+    new Counter({
+      name: 'ferry_network_alerts_total',
+      help: 'Poor-network notifications sent to technicians (spec NS-D13), by event',
+      labelNames: ['event'] as const,
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ event: 'raised' }, gateway.netstats.alertsRaised);
+        this.inc({ event: 'cleared' }, gateway.netstats.alertsCleared);
+      },
+    });
+
+    new Gauge({
+      name: 'ferry_gateway_info',
+      help: 'Constant 1, labelled with the gateway id, version, region and uWebSockets.js source',
+      labelNames: ['id', 'version', 'region', 'uws'] as const,
+      registers,
+      collect() {
+        this.reset();
+        this.set(
+          {
+            id: gateway.id,
+            version: VERSION,
+            region: gateway.config.locationRegion,
+            uws: gateway.uwsSource,
+          },
+          1,
+        );
+      },
+    });
+    new Gauge({
+      name: 'ferry_uptime_seconds',
+      help: 'Seconds since the gateway started',
+      registers,
+      collect() {
+        this.set((Date.now() - gateway.startedAtMs) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'ferry_draining',
+      help: '1 while the gateway is shutting down and refuses new connections',
+      registers,
+      collect() {
+        this.set(gateway.draining ? 1 : 0);
+      },
+    });
+
+    if (options.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry });
+      for (const name of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(name);
+    }
+  }
+
+  /** One heartbeat sample of `conn` (censored = a stalled probe recorded at the stall value). */
+  observeRtt(conn: Connection, rttMs: number, censored = false): void {
+    this.#rttByRole[conn.role]?.observe(rttMs / 1000);
+    if (censored) this.#stallsByRole[conn.role]?.inc();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The text exposition of every metric. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

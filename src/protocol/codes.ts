@@ -1,0 +1,222 @@
+/**
+ * The one table of error codes the gateway answers with (`Error{code, message}` on the EVENT
+ * channel) and the WebSocket close codes it uses. Clients and tests match on `code`, never on
+ * the message text. A code with `close` set ends the connection after the Error is sent.
+ */
+
+/** WebSocket close codes: RFC 6455 ones and Ferry's private 4000-4999 range. */
+export const CloseCodes = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  UNSUPPORTED_DATA: 1003,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  HELLO_TIMEOUT: 4001,
+  HELLO_REQUIRED: 4002,
+  AUTH_FAILED: 4003,
+  SESSION_ENDED: 4004,
+  SLOW_CONSUMER: 4008,
+  REPLACED: 4009,
+  RATE_LIMITED: 4029,
+} as const;
+
+interface CodeEntry {
+  readonly code: `FERRY_ERR_${string}`;
+  readonly doc: string;
+  /** Close code sent after the Error, or 0 to keep the connection open. */
+  readonly close: number;
+}
+
+function entry(code: `FERRY_ERR_${string}`, close: number, doc: string): CodeEntry {
+  return { code, close, doc };
+}
+
+export const Codes = {
+  FRAME_EMPTY: entry('FERRY_ERR_FRAME_EMPTY', 0, 'a binary message with no bytes'),
+  FRAME_NO_CHANNEL: entry(
+    'FERRY_ERR_FRAME_NO_CHANNEL',
+    0,
+    'the frame does not start with field 1 (channel, tag byte 0x08)',
+  ),
+  FRAME_TRUNCATED: entry(
+    'FERRY_ERR_FRAME_TRUNCATED',
+    0,
+    'a varint at the start of the frame (channel or stream) is cut off or too long',
+  ),
+  UNKNOWN_CHANNEL: entry(
+    'FERRY_ERR_UNKNOWN_CHANNEL',
+    0,
+    'the channel number is 0 (CHANNEL_UNSPECIFIED) or not in ferry.v1.Channel',
+  ),
+  FRAME_DECODE: entry(
+    'FERRY_ERR_FRAME_DECODE',
+    0,
+    'a frame the gateway must decode (CONTROL, CHAT, HEARTBEAT) is not valid protobuf or lacks its body',
+  ),
+  FRAME_TOO_LARGE: entry(
+    'FERRY_ERR_FRAME_TOO_LARGE',
+    0,
+    "the frame exceeds its channel's size limit; it was not relayed",
+  ),
+  TEXT_FRAME: entry(
+    'FERRY_ERR_TEXT_FRAME',
+    CloseCodes.UNSUPPORTED_DATA,
+    'a text WebSocket message; Ferry speaks binary frames only',
+  ),
+  HELLO_REQUIRED: entry(
+    'FERRY_ERR_HELLO_REQUIRED',
+    CloseCodes.HELLO_REQUIRED,
+    'the first frame of a connection must be a CONTROL Hello',
+  ),
+  HELLO_TIMEOUT: entry(
+    'FERRY_ERR_HELLO_TIMEOUT',
+    CloseCodes.HELLO_TIMEOUT,
+    'no Hello arrived within the hello deadline',
+  ),
+  HELLO_DUPLICATE: entry('FERRY_ERR_HELLO_DUPLICATE', 0, 'a second Hello on the same connection'),
+  ROLE_INVALID: entry(
+    'FERRY_ERR_ROLE_INVALID',
+    CloseCodes.AUTH_FAILED,
+    'Hello names no role, or a role without its credential (token or PIN)',
+  ),
+  TOKEN_MALFORMED: entry(
+    'FERRY_ERR_TOKEN_MALFORMED',
+    CloseCodes.AUTH_FAILED,
+    'the technician token is missing or not a Ferry token',
+  ),
+  TOKEN_SIGNATURE: entry(
+    'FERRY_ERR_TOKEN_SIGNATURE',
+    CloseCodes.AUTH_FAILED,
+    "the technician token's signature does not match this gateway's secret (unsigned or tampered)",
+  ),
+  TOKEN_EXPIRED: entry(
+    'FERRY_ERR_TOKEN_EXPIRED',
+    CloseCodes.AUTH_FAILED,
+    'the technician token has expired',
+  ),
+  PIN_INVALID: entry(
+    'FERRY_ERR_PIN_INVALID',
+    CloseCodes.AUTH_FAILED,
+    'no session waits for this PIN: wrong, already used, or expired',
+  ),
+  WRONG_ROLE: entry(
+    'FERRY_ERR_WRONG_ROLE',
+    0,
+    "the sender's role may not send this channel or operation",
+  ),
+  WRONG_STATE: entry(
+    'FERRY_ERR_WRONG_STATE',
+    0,
+    'the session is not in a status that allows this frame or operation',
+  ),
+  NOT_IN_SESSION: entry(
+    'FERRY_ERR_NOT_IN_SESSION',
+    0,
+    'the sender is not a participant of a session (or not of the one named)',
+  ),
+  NOT_CONTROLLER: entry(
+    'FERRY_ERR_NOT_CONTROLLER',
+    0,
+    'INPUT from a technician who does not hold control of the session',
+  ),
+  NOT_GRANTED: entry(
+    'FERRY_ERR_NOT_GRANTED',
+    0,
+    'the customer has not granted the permission this channel needs; nothing was relayed',
+  ),
+  SESSION_NOT_FOUND: entry('FERRY_ERR_SESSION_NOT_FOUND', 0, 'no session has this id'),
+  INVALID_TRANSITION: entry(
+    'FERRY_ERR_INVALID_TRANSITION',
+    0,
+    'the trigger is not allowed in the session status (spec/session-states.json)',
+  ),
+  PIN_EXPIRED: entry(
+    'FERRY_ERR_PIN_EXPIRED',
+    0,
+    "sent to the technician: the session's PIN expired before a customer joined; the session ended",
+  ),
+  UNSUPPORTED_OPERATION: entry(
+    'FERRY_ERR_UNSUPPORTED_OPERATION',
+    0,
+    'a CONTROL operation this gateway does not accept from clients',
+  ),
+  SLOW_CONSUMER: entry(
+    'FERRY_ERR_SLOW_CONSUMER',
+    CloseCodes.SLOW_CONSUMER,
+    'the connection did not read fast enough: its send buffer passed the hard cap for reliable frames',
+  ),
+  RATE_LIMITED: entry(
+    'FERRY_ERR_RATE_LIMITED',
+    CloseCodes.RATE_LIMITED,
+    'too many PIN attempts from this address (or the gateway), or too many frames per second',
+  ),
+  TOO_MANY_ERRORS: entry(
+    'FERRY_ERR_TOO_MANY_ERRORS',
+    CloseCodes.POLICY_VIOLATION,
+    'the connection kept sending refused frames; it is closed',
+  ),
+  IDLE_TIMEOUT: entry(
+    'FERRY_ERR_IDLE_TIMEOUT',
+    CloseCodes.POLICY_VIOLATION,
+    'the connection sent nothing (not even pongs) for the idle timeout',
+  ),
+  SESSION_ENDED: entry(
+    'FERRY_ERR_SESSION_ENDED',
+    CloseCodes.SESSION_ENDED,
+    'the session has ended',
+  ),
+  SHUTTING_DOWN: entry(
+    'FERRY_ERR_SHUTTING_DOWN',
+    CloseCodes.GOING_AWAY,
+    'the gateway is shutting down',
+  ),
+  NOT_OWNER: entry(
+    'FERRY_ERR_NOT_OWNER',
+    0,
+    'only the technician who owns the session may do this (hold, transfer, invite, remove, hand over, reboot)',
+  ),
+  TECHNICIAN_NOT_FOUND: entry(
+    'FERRY_ERR_TECHNICIAN_NOT_FOUND',
+    0,
+    'no connected technician has this name or participant id (or it names the sender itself)',
+  ),
+  NO_INVITATION: entry(
+    'FERRY_ERR_NO_INVITATION',
+    0,
+    'the technician has no pending invitation to this session',
+  ),
+  RESUME_INVALID: entry(
+    'FERRY_ERR_RESUME_INVALID',
+    CloseCodes.AUTH_FAILED,
+    'the resume token is unknown, expired, for another role, or its session has ended',
+  ),
+  RESUMED_ELSEWHERE: entry(
+    'FERRY_ERR_RESUMED_ELSEWHERE',
+    CloseCodes.REPLACED,
+    "a new connection resumed this participant's place with its resume token; this one is closed",
+  ),
+  FRAMES_LOST: entry(
+    'FERRY_ERR_FRAMES_LOST',
+    0,
+    'reliable frames for an absent participant were discarded: its resume buffer was full or it stayed away past the Offline window (a FramesLost event)',
+  ),
+  PERMISSION_UNAVAILABLE: entry(
+    'FERRY_ERR_PERMISSION_UNAVAILABLE',
+    0,
+    'a consent request, answer or revocation names no permission, or one this gateway does not offer (shell and file are reserved)',
+  ),
+  UNKNOWN_REQUEST: entry(
+    'FERRY_ERR_UNKNOWN_REQUEST',
+    0,
+    'an answer (ConsentResponse, SysinfoResponse) names a request that is not pending: never made, already answered, or given up',
+  ),
+  INVALID_ARGUMENT: entry(
+    'FERRY_ERR_INVALID_ARGUMENT',
+    0,
+    'an operation carries a value out of its range: an empty or oversized note, an unknown monitor or quality preset, too many monitors or categories',
+  ),
+} as const satisfies Record<string, CodeEntry>;
+
+export type CodeName = keyof typeof Codes;
+export type ErrorCode = (typeof Codes)[CodeName]['code'];

@@ -1,0 +1,67 @@
+/**
+ * Builders for the frames the gateway itself writes (control replies, events, errors) and the
+ * constant parts of the protocol re-exported under short names. Cold path only: the relay
+ * forwards client frames as received and never calls these for SCREEN or INPUT.
+ */
+
+import type { Codes } from './codes.js';
+import { ferry } from './gen/ferry.js';
+
+export const pb = ferry.v1;
+export const Channel = ferry.v1.Channel;
+export const Role = ferry.v1.Role;
+export type RoleValue = ferry.v1.Role;
+export type ChannelValue = ferry.v1.Channel;
+
+export function encodeFrame(frame: ferry.v1.Frame.$Properties): Uint8Array {
+  return ferry.v1.Frame.encode(frame).finish();
+}
+
+export function controlFrame(control: ferry.v1.Control.$Properties, stream = 0): Uint8Array {
+  return encodeFrame({ channel: Channel.CHANNEL_CONTROL, stream, control });
+}
+
+export function eventFrame(
+  event: Omit<ferry.v1.Event.$Properties, 'serverTimeUnixMs'>,
+): Uint8Array {
+  return encodeFrame({
+    channel: Channel.CHANNEL_EVENT,
+    event: { ...event, serverTimeUnixMs: Date.now() },
+  });
+}
+
+export function errorFrame(
+  entry: (typeof Codes)[keyof typeof Codes],
+  message: string,
+  requestId = 0,
+  channel = 0,
+): Uint8Array {
+  return eventFrame({ error: { code: entry.code, message, requestId, channel } });
+}
+
+export function decodeFrame(bytes: Uint8Array): ferry.v1.Frame {
+  return ferry.v1.Frame.decode(bytes);
+}
+
+const roleNames: Record<number, string> = {
+  [Role.ROLE_TECHNICIAN]: 'technician',
+  [Role.ROLE_CUSTOMER]: 'customer',
+};
+
+export function roleName(role: number): string {
+  return roleNames[role] ?? 'none';
+}
+
+const channelNames = Object.entries(ferry.v1.Channel)
+  .filter(([, v]) => typeof v === 'number')
+  .reduce<string[]>((names, [k, v]) => {
+    names[v as number] = k.replace('CHANNEL_', '').toLowerCase();
+    return names;
+  }, []);
+
+/** `CHANNEL_SCREEN` -> `screen` (metric labels, logs). */
+export function channelName(channel: number): string {
+  return channelNames[channel] ?? 'unknown';
+}
+
+export const CHANNEL_COUNT = channelNames.length;

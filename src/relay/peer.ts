@@ -1,0 +1,47 @@
+/**
+ * What the relay needs of a connection: the session-level `Participant` plus raw forwarding,
+ * the send-buffer level and plain counters. Implemented by the transport's `Connection`.
+ */
+import type { LinkStats } from '../netstats/link-stats.js';
+import type { Participant } from '../session/participant.js';
+
+export const PeerState = {
+  AWAITING_HELLO: 0,
+  READY: 1,
+  CLOSED: 2,
+} as const;
+export type PeerStateValue = (typeof PeerState)[keyof typeof PeerState];
+
+/** uWS `send` results (docs/index.d.ts v20.30). */
+export const SendStatus = {
+  BACKPRESSURE: 0,
+  SUCCESS: 1,
+  DROPPED: 2,
+} as const;
+
+export interface RelayPeer extends Participant {
+  state: PeerStateValue;
+  role: Participant['role'];
+  name: string;
+  /** Set by the relay when a SCREEN frame was dropped for this technician; cleared on drain. */
+  screenStarved: boolean;
+  starvedStream: number;
+  readonly openedAtMs: number;
+  readonly link: LinkStats;
+  rxFrames: number;
+  rxBytes: number;
+  txFrames: number;
+  txBytes: number;
+  droppedFrames: number;
+  /** Frames received in the current one-second window (the gateway clock resets it). */
+  windowFrames: number;
+  /** Refused frames in the current one-minute window (the gateway clock resets it). */
+  strikes: number;
+  /** Bytes waiting in the send buffer as last seen; the relay's congestion signal. */
+  readonly queuedBytes: number;
+  /** Forwards client bytes as received (zero copy). Returns a `SendStatus`, or DROPPED when closed. */
+  forward(message: ArrayBuffer | Uint8Array): number;
+  bufferedAmount(): number;
+  /** Latest-wins heartbeat write: false when not written. */
+  sendHeartbeat(frame: Uint8Array): boolean;
+}

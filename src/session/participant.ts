@@ -1,0 +1,25 @@
+/**
+ * What the session layer needs of a connected client. The transport's connection implements it;
+ * session code never sees a socket.
+ */
+import type { RoleValue } from '../protocol/frames.js';
+import type { Session } from './session.js';
+
+export interface Participant {
+  /** Gateway-assigned id, unique for the gateway's lifetime. */
+  readonly id: string;
+  readonly role: RoleValue;
+  /** Display name: the token's technician name, or the customer's self-chosen name. */
+  readonly name: string;
+  readonly remoteAddress: string;
+  session: Session | null;
+  /** False from the moment the transport reports the connection closed. */
+  readonly connected: boolean;
+  /**
+   * Writes a frame the gateway made (never dropped: reliable). Returns false when the
+   * connection is gone or was just closed for passing its hard send-buffer cap.
+   */
+  sendFrame(bytes: ArrayBuffer | Uint8Array): boolean;
+  /** Closes the connection with a WebSocket close code and short reason. Idempotent. */
+  end(code: number, reason: string): void;
+}

@@ -1,0 +1,77 @@
+/**
+ * One-time customer PINs. A PIN maps to the session it opens until a customer joins with it
+ * (single use) or its lifetime ends. Expired PINs are swept by the gateway's shared clock and
+ * also refused on lookup, so a late sweep never lets one through.
+ *
+ * The book is keyed by an HMAC of the PIN under a per-book random key, never by the PIN itself:
+ * how long a lookup takes then says nothing about how close a guess was (the hash-table probe
+ * compares keyed digests, not digits), and the stored digest is compared in constant time.
+ */
+import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+
+interface PinEntry<T> {
+  readonly target: T;
+  readonly expiresAtMs: number;
+  readonly pin: string;
+  readonly digest: Buffer;
+}
+
+export class PinBook<T> {
+  readonly #pins = new Map<string, PinEntry<T>>();
+  readonly #length: number;
+  readonly #ttlMs: number;
+  readonly #key = randomBytes(32);
+
+  constructor(length: number, ttlMs: number) {
+    this.#length = length;
+    this.#ttlMs = ttlMs;
+  }
+
+  #digest(pin: string): Buffer {
+    return createHmac('sha256', this.#key).update(pin).digest();
+  }
+
+  get size(): number {
+    return this.#pins.size;
+  }
+
+  /** Creates a fresh PIN (uniformly random digits, never one in use) for `target`. */
+  issue(target: T, nowMs: number): { pin: string; expiresAtMs: number } {
+    let pin: string;
+    let digest: Buffer;
+    do {
+      pin = '';
+      for (let i = 0; i < this.#length; i++) pin += randomInt(10);
+      digest = this.#digest(pin);
+    } while (this.#pins.has(digest.toString('base64')));
+    const expiresAtMs = nowMs + this.#ttlMs;
+    this.#pins.set(digest.toString('base64'), { target, expiresAtMs, pin, digest });
+    return { pin, expiresAtMs };
+  }
+
+  /** Takes the PIN out of the book: returns its target once, then never again. */
+  consume(pin: string, nowMs: number): T | undefined {
+    const digest = this.#digest(pin);
+    const key = digest.toString('base64');
+    const entry = this.#pins.get(key);
+    // An expired PIN stays for the sweep, which reports it (its session must end).
+    if (entry === undefined || entry.expiresAtMs <= nowMs) return undefined;
+    if (!timingSafeEqual(entry.digest, digest)) return undefined;
+    this.#pins.delete(key);
+    return entry.target;
+  }
+
+  revoke(pin: string): void {
+    this.#pins.delete(this.#digest(pin).toString('base64'));
+  }
+
+  /** Removes expired PINs; calls `onExpire` for each. */
+  sweep(nowMs: number, onExpire: (target: T, pin: string) => void): void {
+    for (const [key, entry] of this.#pins) {
+      if (entry.expiresAtMs <= nowMs) {
+        this.#pins.delete(key);
+        onExpire(entry.target, entry.pin);
+      }
+    }
+  }
+}

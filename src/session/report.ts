@@ -1,0 +1,100 @@
+/**
+ * The session report: the plain-data record a session leaves when it ends (participants, status
+ * history with times, the log of chat and events, relay totals, why it ended, the summary of
+ * the customer's machine and the technicians' notes; spec session-tools F1, F6). Every way a
+ * session ends goes through `SessionRegistry.end`, which builds and archives it; the status API
+ * serves it and the gateway writes it to the data directory. A note added after the end
+ * replaces the archived report with one that has it (`withNote`).
+ */
+import { channelName } from '../protocol/frames.js';
+import type { NoteRecord, Session } from './session.js';
+import type { LogEntry } from './session-log.js';
+import { buildSummary, type SummaryData } from './summary.js';
+
+export interface ReportNote {
+  readonly id: number;
+  readonly author: string;
+  readonly text: string;
+  readonly at: string;
+}
+
+export interface SessionReport {
+  readonly id: string;
+  readonly status: string;
+  readonly timeoutKind: string | null;
+  /** Why the session left the directory when its status does not say: abandoned, shutdown. */
+  readonly endReason: string | null;
+  readonly createdAt: string;
+  readonly endedAt: string | null;
+  readonly durationMs: number;
+  readonly creator: string;
+  readonly owner: string;
+  readonly customer: string;
+  readonly participants: readonly {
+    name: string;
+    role: string;
+    joinedAs: string;
+    joinedAt: string;
+  }[];
+  readonly statusHistory: readonly { status: string; at: string; trigger: string; actor: string }[];
+  readonly log: readonly LogEntry[];
+  readonly logEntriesDropped: number;
+  readonly relayed: Record<string, { frames: number; bytes: number; dropped: number }>;
+  /** spec F1: as it was when the session ended. */
+  readonly summary: SummaryData;
+  /** spec F4-F6: technicians' notes, during and after the session; never the customer's. */
+  readonly notes: readonly ReportNote[];
+}
+
+export function reportNote(n: NoteRecord): ReportNote {
+  return { id: n.id, author: n.author, text: n.text, at: new Date(n.timeMs).toISOString() };
+}
+
+/** The archived report with one more note. */
+export function withNote(report: SessionReport, note: NoteRecord): SessionReport {
+  return { ...report, notes: [...report.notes, reportNote(note)] };
+}
+
+/** `summary` defaults to the session as it is now; `end` takes it before the teardown. */
+export function buildReport(
+  session: Session,
+  summary: SummaryData = buildSummary(session),
+): SessionReport {
+  const relayed: SessionReport['relayed'] = {};
+  for (let ch = 1; ch < session.relayedFrames.length; ch++) {
+    const frames = session.relayedFrames[ch]!;
+    const dropped = session.droppedFrames[ch]!;
+    if (frames === 0 && dropped === 0) continue;
+    relayed[channelName(ch)] = { frames, bytes: session.relayedBytes[ch]!, dropped };
+  }
+  const end = session.endedAtMs || Date.now();
+  return {
+    id: session.id,
+    status: session.status,
+    timeoutKind: session.machine.timeoutKind,
+    endReason: session.endReason || null,
+    createdAt: new Date(session.createdAtMs).toISOString(),
+    endedAt: session.endedAtMs ? new Date(session.endedAtMs).toISOString() : null,
+    durationMs: end - session.createdAtMs,
+    creator: session.creator.name,
+    owner: session.owner.name,
+    customer: session.customerInfo?.name ?? session.customerLabel,
+    participants: session.participants.map((p) => ({
+      name: p.name,
+      role: p.role,
+      joinedAs: p.joinedAs,
+      joinedAt: new Date(p.joinedAtMs).toISOString(),
+    })),
+    statusHistory: session.history.map((h) => ({
+      status: h.status,
+      at: new Date(h.atMs).toISOString(),
+      trigger: h.trigger,
+      actor: h.actor,
+    })),
+    log: [...session.log.entries],
+    logEntriesDropped: session.log.dropped,
+    relayed,
+    summary,
+    notes: session.notes.map(reportNote),
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * A participant's place, which outlives its connection: identity (role, name), the resume token
+ * that takes it back, the sessions it has a part in, and the reliable frames held for it while
+ * it is away. Everything the session layer sends to a participant goes through `deliver`, so a
+ * frame for an absent participant is kept (bounded) or counted as lost, never dropped silently.
+ * Invariants: `conn` is null exactly while the place is absent (`lostAtMs` > 0); held frames are
+ * private copies (uWS message buffers die after their callback) and leave in arrival order.
+ */
+import { randomBytes } from 'node:crypto';
+import type { RoleValue } from '../protocol/frames.js';
+import type { Participant } from './participant.js';
+import type { Session } from './session.js';
+
+/** Why frames for an absent participant were given up. */
+export const LossReason = {
+  BUFFER_FULL: 'buffer_full',
+  OFFLINE: 'offline',
+} as const;
+export type LossReason = (typeof LossReason)[keyof typeof LossReason];
+
+/** Frames kept per absent participant, whatever their size. */
+export const MAX_HELD_FRAMES = 16_384;
+
+/** Gateway-wide counters of held frames (copies made for absent participants). */
+export class HoldStats {
+  /** Frames copied into a resume buffer, and their bytes. */
+  copies = 0;
+  copiedBytes = 0;
+  /** Held frames delivered on resume. */
+  delivered = 0;
+  /** Frames for absent participants given up (buffer bound or Offline window). */
+  lost = 0;
+  lostBytes = 0;
+}
+
+/** What a client said about itself in its Hello (the summary's client versions, B2's avatar). */
+export interface ClientRecord {
+  readonly version: string;
+  readonly platform: string;
+  /** Technician: reference to its picture (URL or image id); never fetched by the gateway. */
+  readonly avatarRef: string;
+}
+
+export class Seat {
+  readonly role: RoleValue;
+  readonly name: string;
+  /** 24 random bytes, base64url; a bearer secret bound to this place. */
+  readonly resumeToken: string;
+  /** The live connection, or null while the participant is away. */
+  conn: Participant | null;
+  /** Id of the latest connection: the participant id others know it by. */
+  participantId: string;
+  /** Sessions this place has a part in (owner, collaborator, invitee, transfer target, customer). */
+  readonly sessions = new Set<Session>();
+  /** Technician: the session its connection works in now (`Participant.session` on resume). */
+  focus: Session | null = null;
+  /** When the connection was lost (0 while connected). */
+  lostAtMs = 0;
+  /** False once frames are being given up (bound or window passed) until the next resume. */
+  holding = true;
+  /** Frames and bytes given up since the connection was lost. */
+  lostFrames = 0;
+  lostBytes = 0;
+  lossReason: LossReason | '' = '';
+  /** From the latest Hello of this place. */
+  client: ClientRecord | null = null;
+  readonly #held: Uint8Array[] = [];
+  #heldBytes = 0;
+  readonly #maxBytes: number;
+  readonly #stats: HoldStats;
+
+  constructor(conn: Participant, maxBytes: number, stats: HoldStats) {
+    this.role = conn.role;
+    this.name = conn.name;
+    this.conn = conn;
+    this.participantId = conn.id;
+    this.resumeToken = randomBytes(24).toString('base64url');
+    this.#maxBytes = maxBytes;
+    this.#stats = stats;
+  }
+
+  get absent(): boolean {
+    return this.conn === null;
+  }
+
+  get heldFrames(): number {
+    return this.#held.length;
+  }
+
+  get heldBytes(): number {
+    return this.#heldBytes;
+  }
+
+  /**
+   * Sends a reliable frame, or keeps a copy while the participant is away. STARTED_LOSING marks
+   * the first frame given up since the connection was lost, so the caller tells the others once.
+   */
+  deliver(bytes: Uint8Array | ArrayBuffer): Delivery {
+    const conn = this.conn;
+    if (conn !== null) {
+      const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+      if (conn.sendFrame(view)) return Delivery.SENT;
+      // The send closed the connection (slow consumer) and the close made this place absent.
+      if (this.conn !== null) return Delivery.LOST;
+    }
+    return this.hold(bytes);
+  }
+
+  /** Keeps a copy of `bytes` for the resume. */
+  hold(bytes: Uint8Array | ArrayBuffer): Delivery {
+    const length = bytes.byteLength;
+    if (!this.holding) {
+      this.#lose(1, length);
+      return Delivery.LOST;
+    }
+    if (this.#heldBytes + length > this.#maxBytes || this.#held.length >= MAX_HELD_FRAMES) {
+      this.holding = false;
+      this.lossReason = LossReason.BUFFER_FULL;
+      this.#lose(1, length);
+      return Delivery.STARTED_LOSING;
+    }
+    // neutered after the uWS callback returns: copy before queueing
+    const copy = new Uint8Array(length);
+    copy.set(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes));
+    this.#held.push(copy);
+    this.#heldBytes += length;
+    this.#stats.copies++;
+    this.#stats.copiedBytes += length;
+    return Delivery.HELD;
+  }
+
+  /** Gives up every held frame (the Offline window passed); later frames are counted as lost. */
+  discard(reason: LossReason): void {
+    this.#lose(this.#held.length, this.#heldBytes);
+    this.#held.length = 0;
+    this.#heldBytes = 0;
+    this.holding = false;
+    if (this.lossReason === '') this.lossReason = reason;
+  }
+
+  #lose(frames: number, bytes: number): void {
+    this.lostFrames += frames;
+    this.lostBytes += bytes;
+    this.#stats.lost += frames;
+    this.#stats.lostBytes += bytes;
+  }
+
+  /** The connection is gone: start holding. */
+  markLost(nowMs: number): void {
+    this.conn = null;
+    this.lostAtMs = nowMs;
+    this.holding = true;
+  }
+
+  /**
+   * A new connection takes the place: held frames go out first, in order. Returns what was
+   * lost while away (zero frames when nothing was) and resets the loss counters.
+   */
+  resume(conn: Participant): { frames: number; bytes: number; reason: LossReason | '' } {
+    this.conn = conn;
+    this.participantId = conn.id;
+    this.lostAtMs = 0;
+    this.holding = true;
+    for (const frame of this.#held) conn.sendFrame(frame);
+    this.#stats.delivered += this.#held.length;
+    this.#held.length = 0;
+    this.#heldBytes = 0;
+    const lost = { frames: this.lostFrames, bytes: this.lostBytes, reason: this.lossReason };
+    this.lostFrames = 0;
+    this.lostBytes = 0;
+    this.lossReason = '';
+    return lost;
+  }
+
+  /** Drops held frames without counting them (the place itself is dropped). */
+  clear(): void {
+    this.#held.length = 0;
+    this.#heldBytes = 0;
+  }
+}
+
+export const Delivery = {
+  SENT: 0,
+  HELD: 1,
+  /** This frame is the first one given up since the connection was lost. */
+  STARTED_LOSING: 2,
+  LOST: 3,
+} as const;
+export type Delivery = (typeof Delivery)[keyof typeof Delivery];

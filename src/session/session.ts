@@ -1,0 +1,634 @@
+/**
+ * One support session: its places (owner, collaborators, invitees, a transfer target, the
+ * customer), its status (changed only through `apply`, which runs the spec's state machine),
+ * its running log and its relay counters. Knows participants through `Seat` and the
+ * `Participant` interface only.
+ *
+ * Each technician sees the session through its own view (spec D-TRANSFER-PROJECTION): the
+ * session's status for the owner, collaborators and customer; Incoming for a transfer target
+ * while the session is Outgoing; its own entry (Invitation) for an invitee. `apply` and `alter`
+ * snapshot every view, make the change, and tell each place whose view changed with a
+ * StatusChanged event (a place that lost its view hears Removed from TC queue).
+ *
+ * Derived fields the relay reads on the hot path (`customer`, `technicians`, `controller`,
+ * `flowing`) are recomputed by `refresh` after every change of status or membership.
+ */
+import type { Logger } from 'pino';
+import { CHANNEL_COUNT, eventFrame, pb, Role, roleName } from '../protocol/frames.js';
+import type { ferry } from '../protocol/gen/ferry.js';
+import { toList } from './consent.js';
+import type { Participant } from './participant.js';
+import { Delivery, type Seat } from './seat.js';
+import { type LogEntry, SessionLog } from './session-log.js';
+import {
+  create as createMachine,
+  type Machine,
+  type TransitionContext,
+  transition,
+} from './state-machine.js';
+import { isTerminal, STATUS_NAMES, Status, type Trigger } from './states.js';
+
+/** Actor name of changes the gateway makes by itself (timers, lost connections). */
+export const GATEWAY = 'gateway';
+
+export interface StatusRecord {
+  readonly status: Status;
+  readonly atMs: number;
+  readonly trigger: Trigger | 'created';
+  readonly actor: string;
+}
+
+export interface ClientSummary {
+  name: string;
+  version: string;
+  platform: string;
+  computerName: string;
+}
+
+/** An accepted invitation: the collaborator's queue entry (spec scope: per-technician entry). */
+export interface Collaborator {
+  readonly seat: Seat;
+  readonly entry: Machine;
+  /** The collaborator's own last action (chat, operation); spec D-ADMIN-IDLE-CLOCK. */
+  lastActionMs: number;
+}
+
+export interface Invitation {
+  readonly seat: Seat;
+  readonly entry: Machine;
+  readonly invitedBy: string;
+  readonly sinceMs: number;
+}
+
+/** spec D-TRANSFER-PROJECTION: one record, two views (Outgoing for `from`, Incoming for `to`). */
+export interface PendingTransfer {
+  readonly from: Seat;
+  readonly to: Seat;
+  readonly comment: string;
+}
+
+/** A consent request forwarded to the customer, waiting for its answer. */
+export interface PendingConsent {
+  readonly id: number;
+  readonly seat: Seat;
+  /** The technician's Control.request_id, answered with consent_result. */
+  readonly requestId: number;
+  /** Bits of consent.ts asked for. */
+  readonly mask: number;
+}
+
+/** A SYSINFO request forwarded to the customer: its answer goes back to `seat` only. */
+export interface PendingSysinfo {
+  readonly seat: Seat;
+  readonly requestId: number;
+}
+
+export interface MonitorRecord {
+  readonly id: number;
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+  readonly primary: boolean;
+  readonly name: string;
+}
+
+/** A technician's note (spec session-tools F4): technicians only, kept in the report. */
+export interface NoteRecord {
+  readonly id: number;
+  readonly author: string;
+  readonly text: string;
+  readonly timeMs: number;
+}
+
+/** At most this many consent and SYSINFO requests wait per session; the oldest gives way. */
+export const MAX_PENDING_REQUESTS = 64;
+/** Notes kept per session. */
+export const MAX_NOTES = 1000;
+
+/** Someone who took part in the session, for the report. */
+export interface ParticipantRecord {
+  readonly name: string;
+  readonly role: string;
+  /** How it first took part: owner, customer, collaborator, transfer target. */
+  readonly joinedAs: string;
+  readonly joinedAtMs: number;
+}
+
+export type ApplyResult = { ok: true; from: Status; to: Status } | { ok: false; message: string };
+
+export const Relation = {
+  NONE: 0,
+  OWNER: 1,
+  COLLABORATOR: 2,
+  INVITED: 3,
+  TRANSFER_TARGET: 4,
+  CUSTOMER: 5,
+} as const;
+export type Relation = (typeof Relation)[keyof typeof Relation];
+
+const isDisruption = (s: Status): boolean =>
+  s === Status.REBOOTING || s === Status.RECONNECTING || s === Status.OFFLINE;
+
+export class Session {
+  readonly id: string;
+  readonly createdAtMs: number;
+  /** Connection of the technician who opened the session with a PIN (for reports). */
+  readonly creator: Participant;
+  readonly machine: Machine;
+  readonly log: SessionLog;
+  readonly logger: Logger;
+  readonly history: StatusRecord[] = [];
+  pin = '';
+  customerLabel: string;
+  customerInfo: ClientSummary | null = null;
+  /** The technician place that owns the session. */
+  owner: Seat;
+  customerSeat: Seat | null = null;
+  readonly collaborators = new Map<Seat, Collaborator>();
+  readonly invitations = new Map<Seat, Invitation>();
+  transfer: PendingTransfer | null = null;
+  /** Place whose INPUT reaches the customer. */
+  controllerSeat: Seat | null = null;
+  /** The owner has picked the session up: it is attached and receives the screen. */
+  attached = false;
+  /** The customer was asked to restart and has not dropped its connection yet. */
+  awaitingRebootDrop = false;
+  statusSinceMs: number;
+  /** Last user action by any participant (chat, input, operation); spec D-ADMIN-IDLE-CLOCK. */
+  lastActionMs: number;
+  /** Relayed INPUT+CHAT frames when `lastActionMs` was last sampled (idle timers). */
+  activitySeen = 0;
+  endedAtMs = 0;
+  endReason = '';
+  /** Everyone who took part, in order of arrival (for the report). */
+  readonly participants: ParticipantRecord[] = [];
+  readonly #recorded = new Set<Seat>();
+
+  // Session tools (spec/session-tools.md B, C, D, F).
+  /**
+   * What the customer granted: bits of consent.ts (`1 << Permission`). The relay reads it per
+   * SCREEN, INPUT and SYSINFO frame; only the consent operations of the registry write it.
+   */
+  grants = 0;
+  readonly consentRequests = new Map<number, PendingConsent>();
+  readonly sysinfoRequests = new Map<number, PendingSysinfo>();
+  #nextRequest = 1;
+  /** The customer shares its screen (logged and announced; the VIEW grant is the enforcement). */
+  screenSharing = false;
+  monitors: readonly MonitorRecord[] = [];
+  /** The monitor shared, or -1 for all. */
+  selectedMonitor = -1;
+  /** Address the gateway sees on the customer's connection (the summary's public IP). */
+  customerAddress = '';
+  /** System information categories the customer client offers (its Hello). */
+  sysinfoCategories: readonly string[] = [];
+  readonly notes: NoteRecord[] = [];
+  /** Technician places whose profile the customer has received (B2). */
+  readonly profiled = new Set<Seat>();
+
+  // Derived, read by the relay per frame: recomputed by `refresh`.
+  /** The customer's live connection. */
+  customer: Participant | null = null;
+  /** Live connections of the attached technicians (owner once picked up, collaborators). */
+  readonly technicians: Participant[] = [];
+  /** Live connection of the controlling technician. */
+  controller: Participant | null = null;
+  /** Screen, input and chat flow (Active, Collaborating, or Reconnecting from one of them). */
+  flowing = false;
+
+  /** Frames and bytes relayed in this session, indexed by channel number. */
+  readonly relayedFrames = new Float64Array(CHANNEL_COUNT);
+  readonly relayedBytes = new Float64Array(CHANNEL_COUNT);
+  readonly droppedFrames = new Float64Array(CHANNEL_COUNT);
+
+  constructor(
+    id: string,
+    owner: Seat,
+    creator: Participant,
+    customerLabel: string,
+    logger: Logger,
+    nowMs: number,
+  ) {
+    this.id = id;
+    this.owner = owner;
+    this.creator = creator;
+    this.customerLabel = customerLabel;
+    this.createdAtMs = nowMs;
+    this.statusSinceMs = nowMs;
+    this.lastActionMs = nowMs;
+    this.logger = logger.child({ sessionId: id });
+    this.log = new SessionLog();
+    this.machine = createMachine('pin_code_generated');
+    this.history.push({
+      status: this.machine.status,
+      atMs: nowMs,
+      trigger: 'created',
+      actor: owner.name,
+    });
+    this.log.event('status', owner.name, this.machine.status, nowMs);
+    this.log.onAppend = (entry) => this.#publish(entry);
+    owner.sessions.add(this);
+    this.record(owner, 'owner', nowMs);
+  }
+
+  /** A new id for a consent or SYSINFO request (unique in the session, never 0). */
+  nextRequestId(): number {
+    const id = this.#nextRequest;
+    this.#nextRequest = id >= 0xffffffff ? 1 : id + 1;
+    return id;
+  }
+
+  /**
+   * spec B7: every event of the log goes out as it happens (chat messages are sent by the chat
+   * handler itself), to the technicians and, unless private, to the customer. Only to those
+   * connected: the resume buffer of an absent participant keeps its chat, input and status
+   * changes, and the log itself is there for it on return (ChatHistoryRequest).
+   */
+  #publish(entry: LogEntry): void {
+    if (entry.kind !== 'event' || this.ended) return;
+    const frame = eventFrame({ sessionEvent: toWireEvent(this.id, entry) });
+    for (const seat of this.technicianSeats()) seat.conn?.sendFrame(frame);
+    if (entry.audience === 'all') this.customerSeat?.conn?.sendFrame(frame);
+  }
+
+  /**
+   * Gives control (the one technician whose INPUT reaches the customer) to `seat`; when it
+   * changes, logs it and tells everyone (ControlChanged).
+   */
+  setController(seat: Seat | null, actor: string, nowMs: number): void {
+    if (this.controllerSeat === seat) return;
+    this.controllerSeat = seat;
+    this.refresh();
+    this.log.event(
+      'control',
+      actor,
+      seat === null ? 'nobody has control' : `${seat.name} has control`,
+      nowMs,
+    );
+    this.broadcast(
+      eventFrame({
+        controlChanged: {
+          sessionId: this.id,
+          participantId: seat?.participantId ?? '',
+          displayName: seat?.name ?? '',
+          actor,
+        },
+      }),
+    );
+  }
+
+  /** The session log as `technician` (or the customer) may see it, ready for ChatHistory. */
+  chatHistory(technician: boolean): ferry.v1.ChatHistory.$Properties {
+    return {
+      sessionId: this.id,
+      entries: this.log
+        .visibleTo(technician)
+        .map((e) =>
+          e.kind === 'chat' ? { chat: toWireChat(e) } : { event: toWireEvent(this.id, e) },
+        ),
+      dropped: this.log.dropped,
+    };
+  }
+
+  /** The permissions in force, for ConsentChanged and summaries. */
+  grantedList(): number[] {
+    return toList(this.grants);
+  }
+
+  /** Notes `seat` as a participant of the report (once). */
+  record(seat: Seat, joinedAs: string, nowMs: number): void {
+    if (this.#recorded.has(seat)) return;
+    this.#recorded.add(seat);
+    this.participants.push({
+      name: seat.name,
+      role: roleName(seat.role),
+      joinedAs,
+      joinedAtMs: nowMs,
+    });
+  }
+
+  get status(): Status {
+    return this.machine.status;
+  }
+
+  /** No trigger can leave the current status. */
+  get terminal(): boolean {
+    return isTerminal(this.machine.status, this.machine.timeoutKind);
+  }
+
+  get ended(): boolean {
+    return this.endedAtMs !== 0;
+  }
+
+  /** Recomputes the fields the relay reads per frame. */
+  refresh(): void {
+    this.customer = this.customerSeat?.conn ?? null;
+    const techs = this.technicians;
+    techs.length = 0;
+    if (this.attached && this.owner.conn !== null) techs.push(this.owner.conn);
+    for (const seat of this.collaborators.keys()) if (seat.conn !== null) techs.push(seat.conn);
+    this.controller = this.controllerSeat?.conn ?? null;
+    const s = this.machine.status;
+    const before = this.machine.statusBeforeDisruption;
+    this.flowing =
+      s === Status.ACTIVE ||
+      s === Status.COLLABORATING ||
+      (s === Status.RECONNECTING && (before === Status.ACTIVE || before === Status.COLLABORATING));
+  }
+
+  relationOf(seat: Seat): Relation {
+    if (seat === this.owner) return Relation.OWNER;
+    if (seat === this.customerSeat) return Relation.CUSTOMER;
+    if (this.collaborators.has(seat)) return Relation.COLLABORATOR;
+    if (this.transfer?.to === seat) return Relation.TRANSFER_TARGET;
+    if (this.invitations.has(seat)) return Relation.INVITED;
+    return Relation.NONE;
+  }
+
+  /** The status `seat` sees when the session is in `status`, or null when it has no view. */
+  viewOf(seat: Seat, status: Status = this.machine.status): Status | null {
+    switch (this.relationOf(seat)) {
+      case Relation.OWNER:
+      case Relation.CUSTOMER:
+      case Relation.COLLABORATOR:
+        return status;
+      case Relation.TRANSFER_TARGET:
+        // spec D-TRANSFER-PROJECTION: the target's view of the one pending transfer
+        if (status === Status.OUTGOING) return Status.INCOMING;
+        return isDisruption(status) ? status : null;
+      case Relation.INVITED:
+        return this.invitations.get(seat)!.entry.status;
+      default:
+        return null;
+    }
+  }
+
+  /** Every place with a part in the session, each once. */
+  seats(): Seat[] {
+    const all: Seat[] = [this.owner];
+    for (const seat of this.collaborators.keys()) all.push(seat);
+    if (this.transfer !== null && !all.includes(this.transfer.to)) all.push(this.transfer.to);
+    for (const seat of this.invitations.keys()) if (!all.includes(seat)) all.push(seat);
+    if (this.customerSeat !== null) all.push(this.customerSeat);
+    return all;
+  }
+
+  /** Places that work the session: owner and collaborators. */
+  technicianSeats(): Seat[] {
+    const all: Seat[] = [this.owner];
+    for (const seat of this.collaborators.keys()) all.push(seat);
+    return all;
+  }
+
+  /** Live connections of the owner and collaborators (statistics and alerts go to them). */
+  technicianAudience(): Participant[] {
+    const all: Participant[] = [];
+    for (const seat of this.technicianSeats()) if (seat.conn !== null) all.push(seat.conn);
+    return all;
+  }
+
+  /** The connection works this session: owner, collaborator or customer. */
+  isParticipant(p: Participant): boolean {
+    if (p === this.customerSeat?.conn) return true;
+    if (p === this.owner.conn) return true;
+    for (const seat of this.collaborators.keys()) if (seat.conn === p) return true;
+    return false;
+  }
+
+  /** The place of a connection in this session, if any. */
+  seatOf(p: Participant): Seat | null {
+    for (const seat of this.seats()) if (seat.conn === p) return seat;
+    return null;
+  }
+
+  /**
+   * Runs `trigger` through the state machine; on success records and logs it, runs `after`
+   * (membership changes that belong to the same step), and tells every place whose view changed.
+   */
+  apply(
+    trigger: Trigger,
+    actor: string,
+    nowMs: number,
+    ctx?: TransitionContext,
+    after?: () => void,
+  ): ApplyResult {
+    const before = this.#views();
+    const result = transition(this.machine, trigger, ctx);
+    if (!result.ok) return { ok: false, message: result.message };
+    this.statusSinceMs = nowMs;
+    if (actor !== GATEWAY) this.lastActionMs = nowMs;
+    this.history.push({ status: result.to, atMs: nowMs, trigger, actor });
+    this.log.event('status', actor, `${result.from} -> ${result.to} (${trigger})`, nowMs);
+    this.logger.info({ from: result.from, to: result.to, trigger, actor }, 'session status');
+    // spec D-TRANSFER-PROJECTION: the pending transfer lives while the session is Outgoing, or
+    // disrupted on its way back to Outgoing
+    const to = result.to;
+    let endedTransfer: Seat | null = null;
+    if (
+      this.transfer !== null &&
+      to !== Status.OUTGOING &&
+      !(isDisruption(to) && this.machine.statusBeforeDisruption === Status.OUTGOING)
+    ) {
+      // The target sees its Incoming entry end the way the session went (Incoming -> Timed out,
+      // Closed, On Hold), unless the session was picked up (then its entry is dropped).
+      if (trigger !== 'pickup') endedTransfer = this.transfer.to;
+      this.transfer = null;
+    }
+    if (to === Status.REBOOTING && trigger === 'reboot') this.awaitingRebootDrop = true;
+    else if (to !== Status.REBOOTING && to !== Status.OFFLINE) this.awaitingRebootDrop = false;
+    after?.();
+    this.refresh();
+    this.#relink(before);
+    this.#announce(before, trigger, actor, endedTransfer, result.from);
+    return { ok: true, from: result.from, to };
+  }
+
+  /**
+   * A change of membership or of one place's entry (invitation, removal) that leaves the
+   * session's own status alone: logged, then announced to every place whose view changed.
+   */
+  alter(label: string, actor: string, detail: string, nowMs: number, change: () => void): void {
+    const before = this.#views();
+    change();
+    if (actor !== GATEWAY) this.lastActionMs = nowMs;
+    this.log.event('entry', actor, `${detail} (${label})`, nowMs);
+    this.logger.info({ label, actor, detail }, 'session entry');
+    this.refresh();
+    this.#relink(before);
+    this.#announce(before, label, actor);
+  }
+
+  /** Keeps `Seat.sessions` equal to the places with a part in this session. */
+  #relink(before: Map<Seat, Status | null>): void {
+    for (const seat of before.keys())
+      if (this.relationOf(seat) === Relation.NONE) this.unlink(seat);
+    for (const seat of this.seats()) seat.sessions.add(this);
+  }
+
+  /** `seat` has no part in this session any more. */
+  unlink(seat: Seat): void {
+    seat.sessions.delete(this);
+    if (seat.focus === this) seat.focus = null;
+    if (seat.conn !== null && seat.conn.session === this) seat.conn.session = null;
+  }
+
+  #views(): Map<Seat, Status | null> {
+    const views = new Map<Seat, Status | null>();
+    for (const seat of this.seats()) views.set(seat, this.viewOf(seat));
+    return views;
+  }
+
+  #announce(
+    before: Map<Seat, Status | null>,
+    trigger: string,
+    actor: string,
+    endedTransfer: Seat | null = null,
+    from: Status | null = null,
+  ): void {
+    const seats = new Set<Seat>(before.keys());
+    for (const seat of this.seats()) seats.add(seat);
+    for (const seat of seats) {
+      const was = before.get(seat) ?? null;
+      const now = seat === endedTransfer ? this.machine.status : this.viewOf(seat);
+      if (was === now) continue;
+      // A place that gains its view in a status change (the transfer target) saw it from the
+      // session's previous status (spec: Active -> Incoming on transfer).
+      const prior = was ?? from;
+      const frame = eventFrame({
+        statusChanged: {
+          sessionId: this.id,
+          // spec D-REMOVED-FROM-QUEUE: a place that lost its view saw its entry leave the queue
+          status: statusToWire(now ?? Status.REMOVED_FROM_TC_QUEUE),
+          previous: prior === null ? 0 : statusToWire(prior),
+          trigger,
+          actor,
+          timeoutKind: now === Status.TIMED_OUT ? (this.machine.timeoutKind ?? '') : '',
+          comment:
+            this.transfer !== null && (now === Status.INCOMING || now === Status.OUTGOING)
+              ? this.transfer.comment
+              : '',
+        },
+      });
+      this.deliver(seat, frame);
+    }
+  }
+
+  /**
+   * Sends a gateway frame to one place; while it is away the frame is held for its resume.
+   * The first frame given up for an absent place is reported to the others (FramesLost).
+   */
+  deliver(seat: Seat, frame: Uint8Array | ArrayBuffer): Delivery {
+    const result = seat.deliver(frame);
+    if (result === Delivery.STARTED_LOSING) this.reportLoss(seat);
+    return result;
+  }
+
+  /**
+   * Sends `frame` to every place of `seats` (default: everyone with a part in the session);
+   * returns how many were written now (the others are held or counted as lost).
+   */
+  broadcast(frame: Uint8Array, seats: Seat[] = this.seats(), except: Seat | null = null): number {
+    let sent = 0;
+    for (const seat of seats) {
+      if (seat === except) continue;
+      if (this.deliver(seat, frame) === Delivery.SENT) sent++;
+    }
+    return sent;
+  }
+
+  /** Tells the present places that frames for the absent `seat` are being given up. */
+  reportLoss(seat: Seat): void {
+    const frame = eventFrame({
+      framesLost: {
+        code: 'FERRY_ERR_FRAMES_LOST',
+        sessionId: this.id,
+        participantId: seat.participantId,
+        frames: seat.lostFrames,
+        bytes: seat.lostBytes,
+        reason: seat.lossReason,
+      },
+    });
+    this.log.event(
+      'frames_lost',
+      GATEWAY,
+      `${seat.name}: ${seat.lostFrames} frames (${seat.lostBytes} bytes) given up, ${seat.lossReason}`,
+    );
+    for (const other of this.seats())
+      if (other !== seat && other.conn !== null) other.deliver(frame);
+  }
+
+  describe(p: Participant): { participantId: string; role: number; displayName: string } {
+    return { participantId: p.id, role: p.role, displayName: p.name };
+  }
+
+  /** Plain-data summary for logs, the status API and reports. */
+  summary(): Record<string, unknown> {
+    return {
+      id: this.id,
+      status: this.status,
+      createdAt: new Date(this.createdAtMs).toISOString(),
+      endedAt: this.ended ? new Date(this.endedAtMs).toISOString() : null,
+      customer: this.customer === null ? null : { id: this.customer.id, name: this.customer.name },
+      customerLabel: this.customerLabel,
+      owner: this.owner.name,
+      technicians: this.technicians.map((t) => ({
+        id: t.id,
+        name: t.name,
+        controller: t === this.controller,
+      })),
+      creator: { id: this.creator.id, name: this.creator.name },
+    };
+  }
+
+  statusName(): string {
+    return STATUS_NAMES[this.machine.status];
+  }
+}
+
+/** A log event as the wire's SessionEvent. */
+export function toWireEvent(
+  sessionId: string,
+  e: Extract<LogEntry, { kind: 'event' }>,
+): ferry.v1.SessionEvent.$Properties {
+  return {
+    sessionId,
+    seq: e.seq,
+    serverTimeUnixMs: e.timeMs,
+    type: e.type,
+    actor: e.actor,
+    detail: e.detail,
+    audience:
+      e.audience === 'technicians'
+        ? pb.ChatAudience.CHAT_AUDIENCE_TECHNICIANS_ONLY
+        : pb.ChatAudience.CHAT_AUDIENCE_ALL,
+  };
+}
+
+/** A logged chat message as the wire's ChatMessage (as it was relayed). */
+export function toWireChat(
+  e: Extract<LogEntry, { kind: 'chat' }>,
+): ferry.v1.ChatMessage.$Properties {
+  return {
+    text: e.text,
+    audience:
+      e.audience === 'technicians'
+        ? pb.ChatAudience.CHAT_AUDIENCE_TECHNICIANS_ONLY
+        : pb.ChatAudience.CHAT_AUDIENCE_ALL,
+    seq: e.seq,
+    serverTimeUnixMs: e.timeMs,
+    senderId: e.senderId,
+    senderName: e.senderName,
+    senderRole: e.senderRole === 'technician' ? Role.ROLE_TECHNICIAN : Role.ROLE_CUSTOMER,
+  };
+}
+
+export function statusToWire(status: Status): number {
+  return (pb.SessionStatus as unknown as Record<string, number>)[`SESSION_STATUS_${status}`] ?? 0;
+}
+
+export function participantRole(p: Participant): string {
+  return roleName(p.role);
+}
+
+export { Role };

@@ -1,0 +1,193 @@
+/**
+ * The two listening sockets of a gateway, both on native uWebSockets.js:
+ * - the client port: WebSocket upgrades on /v1/ws (anything else gets 404);
+ * - the admin port: plain HTTP routed to a handler that returns status, headers and body.
+ * Buffer lifetimes follow the uWS contract: a message ArrayBuffer is valid only inside the
+ * callback; an HTTP response must be written corked and never after `onAborted`.
+ */
+import { Connection, type SocketData } from './connection.js';
+import { loadUws, type Uws } from './uws.js';
+
+export interface Listening {
+  readonly port: number;
+  close(): void;
+}
+
+export interface ClientHandlers {
+  /** Creates the per-socket state at upgrade time, or refuses the upgrade with an HTTP status. */
+  accept(remoteAddress: string, origin: string): Connection | { status: number; reason: string };
+  onOpen(conn: Connection): void;
+  onMessage(conn: Connection, message: ArrayBuffer, isBinary: boolean): void;
+  onDrain(conn: Connection): void;
+  onClose(conn: Connection, code: number, reason: string): void;
+}
+
+export interface ClientServerOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Hard limit of one received message; bigger ones make uWS close the connection (1009). */
+  readonly maxPayloadLength: number;
+  /** Per-socket send buffer cap; sends past it return DROPPED. */
+  readonly maxBackpressure: number;
+  readonly idleTimeoutSeconds: number;
+}
+
+export const CLIENT_PATH = '/v1/ws';
+
+function listenOn(
+  app: Uws.TemplatedApp,
+  host: string,
+  port: number,
+  what: string,
+): Promise<Listening> {
+  const { uws } = loadUws();
+  return new Promise((resolve, reject) => {
+    app.listen(host, port, (socket) => {
+      if (socket === false) {
+        reject(
+          new Error(
+            `cannot listen on ${host}:${port} for ${what} (address in use or not permitted)`,
+          ),
+        );
+        return;
+      }
+      resolve({
+        port: uws.us_socket_local_port(socket as unknown as Uws.us_socket),
+        close: () => uws.us_listen_socket_close(socket),
+      });
+    });
+  });
+}
+
+export function listenClients(
+  options: ClientServerOptions,
+  handlers: ClientHandlers,
+): Promise<Listening> {
+  const { uws } = loadUws();
+  const app = uws.App();
+  app.ws<SocketData>(CLIENT_PATH, {
+    compression: uws.DISABLED,
+    maxPayloadLength: options.maxPayloadLength,
+    maxBackpressure: options.maxBackpressure,
+    closeOnBackpressureLimit: 0,
+    idleTimeout: options.idleTimeoutSeconds,
+    // Liveness is the gateway's heartbeat (HEARTBEAT channel), not WebSocket pings.
+    sendPingsAutomatically: false,
+    upgrade: (res, req, context) => {
+      const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
+      const conn = handlers.accept(remote, req.getHeader('origin'));
+      if (!(conn instanceof Connection)) {
+        res.cork(() => {
+          res
+            .writeStatus(STATUS_TEXT[conn.status] ?? `${conn.status} Refused`)
+            .writeHeader('content-type', 'text/plain')
+            .end(`${conn.reason}\n`);
+        });
+        return;
+      }
+      res.upgrade<SocketData>(
+        { conn },
+        req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'),
+        req.getHeader('sec-websocket-extensions'),
+        context,
+      );
+    },
+    open: (ws) => {
+      const conn = ws.getUserData().conn;
+      conn.attach(ws);
+      handlers.onOpen(conn);
+    },
+    message: (ws, message, isBinary) =>
+      handlers.onMessage(ws.getUserData().conn, message, isBinary),
+    drain: (ws) => handlers.onDrain(ws.getUserData().conn),
+    close: (ws, code, message) => {
+      const conn = ws.getUserData().conn;
+      conn.onClosed();
+      handlers.onClose(conn, code, Buffer.from(message).toString());
+    },
+  });
+  app.any('/*', (res) => {
+    res
+      .writeStatus('404 Not Found')
+      .end(`Ferry clients connect with WebSocket to ${CLIENT_PATH}\n`);
+  });
+  return listenOn(app, options.host, options.port, 'clients');
+}
+
+export interface HttpRequestInfo {
+  readonly method: string;
+  readonly path: string;
+  readonly query: string;
+  readonly authorization: string;
+}
+
+export interface HttpReply {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+export type HttpHandler = (req: HttpRequestInfo) => HttpReply | Promise<HttpReply>;
+
+const STATUS_TEXT: Record<number, string> = {
+  200: '200 OK',
+  401: '401 Unauthorized',
+  403: '403 Forbidden',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  429: '429 Too Many Requests',
+  500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+export function listenHttp(
+  host: string,
+  port: number,
+  handler: HttpHandler,
+  onError: (err: unknown) => void,
+): Promise<Listening> {
+  const { uws } = loadUws();
+  const app = uws.App();
+  app.any('/*', (res, req) => {
+    // uWS invalidates req when this callback returns: copy what the handler needs now.
+    const info: HttpRequestInfo = {
+      method: req.getMethod().toUpperCase(),
+      path: req.getUrl(),
+      query: req.getQuery() ?? '',
+      authorization: req.getHeader('authorization'),
+    };
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    const write = (reply: HttpReply) => {
+      if (aborted) return;
+      res.cork(() => {
+        res
+          .writeStatus(STATUS_TEXT[reply.status] ?? `${reply.status} Status`)
+          .writeHeader('content-type', reply.contentType)
+          .writeHeader('cache-control', 'no-store');
+        // HEAD: the length a GET would send, no body (RFC 9110 9.3.2).
+        if (info.method === 'HEAD') res.endWithoutBody(Buffer.byteLength(reply.body));
+        else res.end(reply.body);
+      });
+    };
+    const failed = (err: unknown) => {
+      onError(err);
+      write({
+        status: 500,
+        contentType: 'application/json',
+        body: '{"error":{"code":"FERRY_ERR_INTERNAL","message":"internal error"}}\n',
+      });
+    };
+    try {
+      const reply = handler(info);
+      if (reply instanceof Promise) reply.then(write, failed);
+      else write(reply);
+    } catch (err) {
+      failed(err);
+    }
+  });
+  return listenOn(app, host, port, 'admin');
+}
