@@ -16,7 +16,7 @@ import type { Gateway } from '../gateway.js';
 import { CONNECTIVITY_NAMES } from '../netstats/grades.js';
 import { Codes } from '../protocol/codes.js';
 import { CHANNEL_COUNT, channelName, Role } from '../protocol/frames.js';
-import { dropReasonNames, RefusalReasons } from '../relay/stats.js';
+import { dropReasonNames, RefusalReasons, type RelayStats } from '../relay/stats.js';
 import { Status } from '../session/states.js';
 import type { Connection } from '../transport/connection.js';
 import { VERSION } from '../version.js';
@@ -201,34 +201,36 @@ export class GatewayMetrics {
       },
     });
 
-    new Counter({
-      name: 'ferry_relayed_frames_total',
-      help: 'Frames by channel; in = received from clients, out = relayed to clients (once per receiver)',
-      labelNames: ['channel', 'direction'] as const,
-      registers,
-      collect() {
-        const s = stats();
-        this.reset();
-        for (let i = 0; i < CHANNELS.length; i++) {
-          this.inc(directionLabels[i]!.in, s.inFrames[CHANNELS[i]!]!);
-          this.inc(directionLabels[i]!.out, s.outFrames[CHANNELS[i]!]!);
-        }
-      },
-    });
-    new Counter({
-      name: 'ferry_relayed_bytes_total',
-      help: 'Frame bytes by channel; in = received from clients, out = relayed to clients (once per receiver)',
-      labelNames: ['channel', 'direction'] as const,
-      registers,
-      collect() {
-        const s = stats();
-        this.reset();
-        for (let i = 0; i < CHANNELS.length; i++) {
-          this.inc(directionLabels[i]!.in, s.inBytes[CHANNELS[i]!]!);
-          this.inc(directionLabels[i]!.out, s.outBytes[CHANNELS[i]!]!);
-        }
-      },
-    });
+    /** One in/out counter pair per channel, from two of the relay's per-channel arrays. */
+    const relayed = (
+      name: string,
+      help: string,
+      pick: (s: RelayStats) => readonly [ArrayLike<number>, ArrayLike<number>],
+    ) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['channel', 'direction'] as const,
+        registers,
+        collect() {
+          const [inbound, outbound] = pick(stats());
+          this.reset();
+          for (let i = 0; i < CHANNELS.length; i++) {
+            this.inc(directionLabels[i]!.in, inbound[CHANNELS[i]!]!);
+            this.inc(directionLabels[i]!.out, outbound[CHANNELS[i]!]!);
+          }
+        },
+      });
+    relayed(
+      'ferry_relayed_frames_total',
+      'Frames by channel; in = received from clients, out = relayed to clients (once per receiver)',
+      (s) => [s.inFrames, s.outFrames],
+    );
+    relayed(
+      'ferry_relayed_bytes_total',
+      'Frame bytes by channel; in = received from clients, out = relayed to clients (once per receiver)',
+      (s) => [s.inBytes, s.outBytes],
+    );
     new Counter({
       name: 'ferry_dropped_frames_total',
       help: 'Frames not delivered to a receiver, by channel and reason',
