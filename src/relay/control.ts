@@ -10,6 +10,7 @@ import { KeyedBuckets, TokenBucket } from '../limits/token-bucket.js';
 import { Codes } from '../protocol/codes.js';
 import { Channel, controlFrame, encodeFrame, eventFrame, Role } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
+import { GRANT_VIEW } from '../session/consent.js';
 import { isRefusal, type Refusal, type SessionRegistry } from '../session/registry.js';
 import type { ClientRecord, Seat } from '../session/seat.js';
 import { type Session, statusToWire } from '../session/session.js';
@@ -531,11 +532,19 @@ export class ControlHandlers {
     return given || peer.session?.id || '';
   }
 
+  /**
+   * A technician of the session asks the customer for a key frame. It concerns the screen, so it
+   * needs the VIEW grant like every screen tool: without it the customer is not even asked.
+   */
   #onKeyFrameRequest(peer: RelayPeer, stream: number, requestId: number): void {
     if (!this.#requireTechnician(peer, requestId)) return;
     const session = peer.session;
-    if (session === null || session.customer === null) {
+    if (session === null || session.customer === null || !session.isParticipant(peer)) {
       this.#fail(peer, Codes.NOT_IN_SESSION, 'no customer to ask for a key frame', requestId);
+      return;
+    }
+    if ((session.grants & GRANT_VIEW) === 0) {
+      this.#fail(peer, Codes.NOT_GRANTED, 'the customer has not granted screen view', requestId);
       return;
     }
     session.customer.sendFrame(

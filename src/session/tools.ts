@@ -16,7 +16,15 @@
  *   ended session from technicians who were on it, and land in its report.
  */
 import { Codes } from '../protocol/codes.js';
-import { Channel, controlFrame, encodeFrame, eventFrame, pb, Role } from '../protocol/frames.js';
+import {
+  Channel,
+  controlFrame,
+  encodeFrame,
+  errorFrame,
+  eventFrame,
+  pb,
+  Role,
+} from '../protocol/frames.js';
 import type { ferry } from '../protocol/gen/ferry.js';
 import {
   afterRevoke,
@@ -234,6 +242,25 @@ export class SessionTools {
     return session;
   }
 
+  /**
+   * SYSINFO revoked while requests wait: the customer's late answers will be refused, so each
+   * asker hears it now (Error naming its request id) instead of waiting for its timeout.
+   */
+  #refusePendingSysinfo(session: Session): void {
+    for (const pending of session.sysinfoRequests.values()) {
+      session.deliver(
+        pending.seat,
+        errorFrame(
+          Codes.NOT_GRANTED,
+          'the customer revoked system information before answering',
+          pending.requestId,
+          Channel.CHANNEL_SYSINFO,
+        ),
+      );
+    }
+    session.sysinfoRequests.clear();
+  }
+
   /** The customer takes permissions back (none named: all); relaying stops at once. */
   revokeConsent(p: Participant, op: ferry.v1.RevokeConsent.$Properties): Session | Refusal {
     const found = this.#customer(p);
@@ -248,7 +275,7 @@ export class SessionTools {
     const removed = before & ~session.grants;
     if (removed === 0) return session;
     session.log.event('consent', seat.name, `revoked ${describe(removed)}`);
-    if ((removed & GRANT_SYSINFO) !== 0) session.sysinfoRequests.clear();
+    if ((removed & GRANT_SYSINFO) !== 0) this.#refusePendingSysinfo(session);
     if ((removed & GRANT_VIEW) !== 0 && session.screenSharing) {
       session.screenSharing = false;
       session.log.event('screen', seat.name, 'screen sharing stopped: view revoked');

@@ -181,3 +181,61 @@ test('a technician who takes a transferred session over receives the history, pr
     .map((e) => e.chat!.text);
   assert.deepEqual(chats, ['notes for whoever takes this: reinstall the driver', 'still waiting']);
 });
+
+test('a customer who drops and resumes gets the public chat it missed, never the private one, and its history after the rejoin has none either', async (t) => {
+  const { gateway } = await startGateway(t);
+  const MANUAL = { initialDelayMs: 3_600_000, maxDelayMs: 3_600_000, giveUpAfterMs: 0 };
+  const { tech, customer } = await activePair(t, gateway, { reconnect: MANUAL });
+  const atCustomer: string[] = [];
+  customer.on('frame', (_f, raw) => atCustomer.push(Buffer.from(raw).toString('latin1')));
+  const customerChats: string[] = [];
+  customer.on('chat', (c) => customerChats.push(c.text));
+
+  tech.chat('before the drop');
+  tech.chat('secret one: old driver', true);
+  await waitFor(customer, 'chat', (c) => c.text === 'before the drop');
+
+  const away = waitFor(
+    tech,
+    'status',
+    (s) => s.status === ferry.v1.SessionStatus.SESSION_STATUS_RECONNECTING,
+  );
+  const disconnected = waitFor(customer, 'disconnected');
+  customer.dropConnection();
+  await Promise.all([away, disconnected]);
+  // Sent while the customer is away: the public message is held for its resume, the private not.
+  tech.chat('secret two: same driver upstairs', true);
+  tech.chat('while you were away');
+  await waitFor(tech, 'chat', (c) => c.text === 'while you were away');
+
+  const resumed = waitFor(customer, 'resumed');
+  const missed = waitFor(customer, 'chat', (c) => c.text === 'while you were away');
+  customer.resumeNow();
+  await resumed;
+  await missed;
+  const reply = await customer.request({ chatHistoryRequest: {} });
+  const history = (reply.chatHistory as ferry.v1.ChatHistory).entries;
+  assert.deepEqual(
+    history.filter((e) => e.chat).map((e) => e.chat!.text),
+    ['before the drop', 'while you were away'],
+  );
+  assert.ok(history.every((e) => (e.chat?.audience ?? e.event?.audience) === ALL));
+  assert.deepEqual(customerChats, ['before the drop', 'while you were away']);
+  for (const secret of ['secret one', 'secret two']) {
+    assert.ok(
+      atCustomer.every((raw) => !raw.includes(secret)),
+      `"${secret}" reached the customer`,
+    );
+  }
+  // The technicians' history has both private messages, in order with the rest.
+  const techHistory = await tech.chatHistory();
+  assert.deepEqual(
+    techHistory.entries.filter((e) => e.chat).map((e) => e.chat!.text),
+    [
+      'before the drop',
+      'secret one: old driver',
+      'secret two: same driver upstairs',
+      'while you were away',
+    ],
+  );
+});
