@@ -81,35 +81,38 @@ test('the customer may not ask for system information, and answers only requests
 
 test('a revocation while a request waits refuses it at once to the technician, and the late answer is not relayed', async (t) => {
   const { gateway } = await startGateway(t, { maxBadFrames: 1000 });
-  let release: () => void = () => {};
-  const held = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  let reached: () => void = () => {};
-  const asked = new Promise<void>((resolve) => {
-    reached = resolve;
-  });
+  const held = deferred();
+  const asked = deferred();
   const { tech, customer } = await activePair(t, gateway, {
     consent: ['sysinfo'],
     sysinfo: async (categories) => {
-      reached();
-      await held;
+      asked.resolve();
+      await held.promise;
       return collectSysinfo(categories);
     },
   });
   await tech.requestConsent(['sysinfo']);
   const atTech = framesOn(tech, Channel.CHANNEL_SYSINFO);
   const answer = tech.requestSysinfo(['os']);
-  await asked;
+  await asked.promise;
   const refusedAtOnce = assert.rejects(answer, { code: 'FERRY_ERR_NOT_GRANTED' });
   await customer.revoke(['sysinfo']);
   await refusedAtOnce;
 
   // The customer's collector finishes after the revocation: its answer is refused at the gateway.
   const refused = waitFor(customer, 'gatewayError', (e) => e.code === 'FERRY_ERR_NOT_GRANTED');
-  release();
+  held.resolve();
   const [error] = await refused;
   assert.equal(error.channel, Channel.CHANNEL_SYSINFO);
   await settle(tech);
   assert.equal(atTech.length, 0, 'no system information reached the technician');
 });
+
+/** A promise and the function that resolves it. */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
