@@ -6,12 +6,9 @@ import readline from 'node:readline';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { waitFor } from './clients/client.js';
-import {
-  type ConsentPolicy,
-  type ConsentPromptRequest,
-  CustomerClient,
-} from './clients/customer.js';
-import { type PermissionName, parsePermissions, toNames } from './clients/permissions.js';
+import { ConsentPrompt } from './clients/consent-prompt.js';
+import { type ConsentPolicy, CustomerClient } from './clients/customer.js';
+import { parsePermissions, toNames } from './clients/permissions.js';
 import { TechnicianClient } from './clients/technician.js';
 import { ConfigError, resolveConfig } from './config/config.js';
 import { type ConfigKey, configKeys, envName, flagName, schema } from './config/schema.js';
@@ -77,12 +74,17 @@ function parseDuration(text: string): number {
   return Number(m[1]) * unit;
 }
 
-function lines(onLine: (line: string) => void): void {
-  if (!process.stdin.readable) return;
+/** Calls `onLine` for each non-empty line of stdin, and `onEnd` once stdin has ended. */
+function lines(onLine: (line: string) => void, onEnd: () => void = () => undefined): void {
+  if (!process.stdin.readable) {
+    onEnd();
+    return;
+  }
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', (line) => {
     if (line.trim() !== '') onLine(line);
   });
+  rl.on('close', onEnd);
 }
 
 const statusName = (status: number) =>
@@ -176,9 +178,10 @@ async function technician(argv: {
   console.log(`connection closed: ${code} ${reason}`);
 }
 
-const TECHNICIAN_HELP = `commands: /private <text>, /consent <view,control,sysinfo>, /sysinfo [categories], /refresh [categories],
-  /summary, /note <text>, /notes, /history, /control <technician>, /share, /stop, /monitor <n|all>,
-  /quality <speed|balanced|fidelity>; any other line is chat`;
+const TECHNICIAN_HELP =
+  'commands: /private <text>, /consent <view,control,sysinfo>, /sysinfo [categories], ' +
+  '/refresh [categories], /summary, /note <text>, /notes, /history, /control <technician>, ' +
+  '/share, /stop, /monitor <n|all>, /quality <speed|balanced|fidelity>; any other line is chat';
 
 /** One line of the technician's stdin: a /command or chat. */
 async function technicianCommand(client: TechnicianClient, line: string): Promise<void> {
@@ -245,68 +248,6 @@ async function technicianCommand(client: TechnicianClient, line: string): Promis
   }
 }
 
-/**
- * The customer's consent prompt on stdin: one question at a time; the next line answers it
- * (y = everything asked, n = nothing, or a list such as "view").
- */
-class ConsentPrompt {
-  readonly #queue: { request: ConsentPromptRequest; resolve: (p: PermissionName[]) => void }[] = [];
-
-  get waiting(): boolean {
-    return this.#queue.length > 0;
-  }
-
-  ask = (request: ConsentPromptRequest): Promise<PermissionName[]> =>
-    new Promise((resolve) => {
-      this.#queue.push({ request, resolve });
-      if (this.#queue.length === 1) this.#show();
-    });
-
-  #show(): void {
-    const next = this.#queue[0];
-    if (next === undefined) return;
-    const { request } = next;
-    const reason = request.reason ? ` (${request.reason})` : '';
-    console.log(
-      `${request.requestedBy} asks to: ${request.permissions.map(describePermission).join('; ')}${reason}`,
-    );
-    console.log('allow? y = all, n = none, or name them (e.g. "view"):');
-  }
-
-  /** Answers the question shown with `line`. */
-  answer(line: string): void {
-    const next = this.#queue.shift();
-    if (next === undefined) return;
-    const text = line.trim().toLowerCase();
-    let allowed: PermissionName[];
-    if (text === 'y' || text === 'yes') allowed = next.request.permissions;
-    else if (text === 'n' || text === 'no' || text === '') allowed = [];
-    else {
-      try {
-        allowed = parsePermissions(text);
-      } catch (err) {
-        console.error(`${(err as Error).message}; nothing granted`);
-        allowed = [];
-      }
-    }
-    next.resolve(allowed);
-    this.#show();
-  }
-}
-
-function describePermission(p: PermissionName): string {
-  switch (p) {
-    case 'view':
-      return 'see your screen';
-    case 'control':
-      return 'use your mouse and keyboard';
-    case 'sysinfo':
-      return 'read system information (OS, hardware, network, processes, disks, users)';
-    default:
-      return p;
-  }
-}
-
 async function customer(argv: {
   url: string;
   pin: string;
@@ -316,13 +257,18 @@ async function customer(argv: {
   grant: string | undefined;
   deny: boolean | undefined;
 }): Promise<void> {
-  const prompt = new ConsentPrompt();
+  const prompt = new ConsentPrompt((line) => console.log(line));
   const consent: ConsentPolicy =
     argv.deny === true
       ? 'deny'
       : argv.grant !== undefined
         ? parsePermissions(argv.grant)
         : prompt.ask;
+  if (consent === prompt.ask && !process.stdin.isTTY) {
+    console.log(
+      'stdin is not a terminal: consent questions are answered by its lines and denied once it ends (--grant or --deny answer without asking)',
+    );
+  }
   const client = new CustomerClient({
     url: argv.url,
     pin: argv.pin,
@@ -330,8 +276,7 @@ async function customer(argv: {
     monitors: argv.monitors,
     consent,
   });
-  const welcome = await client.connect();
-  console.log(`joined session ${welcome.sessionId}; waiting for the technician`);
+  // Listeners first: frames that arrive together with the Welcome are handled in the same tick.
   client.on('chat', (c) => console.log(`[chat #${c.seq}] ${c.senderName}: ${c.text}`));
   client.on('sessionEvent', (e) => console.log(`[event #${e.seq}] ${e.actor}: ${e.detail}`));
   client.on('gatewayError', (e) => console.error(`gateway error ${e.code}: ${e.message}`));
@@ -369,18 +314,28 @@ async function customer(argv: {
     console.log(`permissions in force: ${toNames(c.granted).join(', ') || 'none'}`);
     share();
   });
-  lines((text) => {
-    if (prompt.waiting) {
-      prompt.answer(text);
-      return;
-    }
-    customerCommand(client, text).catch((err: unknown) =>
-      console.error(`${text.split(' ')[0]}: ${(err as Error).message}`),
-    );
-  });
+  const welcome = await client.connect();
+  console.log(`joined session ${welcome.sessionId}; waiting for the technician`);
+  lines(
+    (text) => {
+      if (prompt.waiting) {
+        prompt.answer(text);
+        return;
+      }
+      customerCommand(client, text).catch((err: unknown) =>
+        console.error(`${text.split(' ')[0]}: ${(err as Error).message}`),
+      );
+    },
+    () => prompt.close(),
+  );
   const [code, reason] = await waitFor(client, 'close', () => true, 2 ** 31 - 1);
   console.log(`connection closed: ${code} ${reason}`);
 }
+
+const CUSTOMER_HELP =
+  'commands: /revoke [view,control,sysinfo] (none named: all), /grant <permissions>, /stop, ' +
+  '/share; any other line is chat. A consent question is answered by the next line: ' +
+  'y (all), n (none) or the names to allow (e.g. view)';
 
 /** One line of the customer's stdin: /revoke, /grant, /stop, /share, or chat. */
 async function customerCommand(client: CustomerClient, line: string): Promise<void> {
@@ -404,9 +359,7 @@ async function customerCommand(client: CustomerClient, line: string): Promise<vo
       await client.shareScreen();
       return;
     default:
-      console.log(
-        'commands: /revoke [view,control,sysinfo] (none named: all), /grant <permissions>, /stop, /share; any other line is chat',
-      );
+      console.log(CUSTOMER_HELP);
   }
 }
 
@@ -491,7 +444,8 @@ export async function main(args: string[]): Promise<void> {
             type: 'string',
             default: '',
             describe: 'reference to your picture (URL or image id), shown in the customer chat',
-          }),
+          })
+          .epilog(`stdin ${TECHNICIAN_HELP}`),
       (argv) => technician(argv),
     )
     .command(
@@ -525,7 +479,8 @@ export async function main(args: string[]): Promise<void> {
             type: 'boolean',
             describe: 'answer every consent request with no',
           })
-          .conflicts('grant', 'deny'),
+          .conflicts('grant', 'deny')
+          .epilog(`stdin ${CUSTOMER_HELP}`),
       (argv) => customer(argv),
     )
     .command(
