@@ -18,6 +18,7 @@ import { Gateway } from './gateway.js';
 import { createLogger } from './log.js';
 import { formatAlert, formatStatsTable } from './netstats/table.js';
 import { ferry } from './protocol/gen/ferry.js';
+import { PRIVILEGES, parsePrivileges } from './session/privileges.js';
 import { issueToken } from './session/tokens.js';
 import { UwsLoadError } from './transport/uws.js';
 import { VERSION } from './version.js';
@@ -392,6 +393,10 @@ export async function main(args: string[]): Promise<void> {
                 default: '30d',
                 describe: 'validity: seconds, or e.g. 90m, 12h, 30d',
               })
+              .option('privileges', {
+                type: 'string',
+                describe: `limit the technician to these privileges (${Object.keys(PRIVILEGES).join(', ')}; "none" for none) [default: all]`,
+              })
               .option('data-dir', {
                 type: 'string',
                 describe: `${schema.dataDir.doc} [env ${envName('dataDir')}]`,
@@ -403,7 +408,16 @@ export async function main(args: string[]): Promise<void> {
           (argv) => {
             const config = resolveConfig({ dataDir: argv.dataDir, secret: argv.secret });
             const secret = loadOrCreateSecret(config.dataDir, 'secret', config.secret);
-            console.log(issueToken(secret.value, argv.name, parseDuration(argv.ttl)));
+            let privileges: string[] | undefined;
+            try {
+              privileges =
+                argv.privileges === undefined ? undefined : parsePrivileges(argv.privileges);
+            } catch (err) {
+              throw new ConfigError((err as Error).message);
+            }
+            console.log(
+              issueToken(secret.value, argv.name, parseDuration(argv.ttl), Date.now(), privileges),
+            );
           },
         )
         .demandCommand(1, 'name a token command'),

@@ -11,6 +11,7 @@ import { Codes } from '../protocol/codes.js';
 import { Channel, controlFrame, encodeFrame, eventFrame, Role } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { GRANT_VIEW } from '../session/consent.js';
+import { fromClaim } from '../session/privileges.js';
 import { isRefusal, type Refusal, type SessionRegistry } from '../session/registry.js';
 import type { ClientRecord, Seat } from '../session/seat.js';
 import { type Session, statusToWire } from '../session/session.js';
@@ -137,6 +138,9 @@ export class ControlHandlers {
         : null;
       const seat = claimed === null || isRefusal(claimed) ? this.#registry.seatOf(peer) : claimed;
       seat.client = clientRecord(hello.client);
+      // verifyToken refused a malformed claim; fail closed all the same
+      const privileges = fromClaim(check.claims.priv);
+      seat.privileges = privileges === false ? new Set() : privileges;
       const resumed = claimed !== null && !isRefusal(claimed);
       this.#welcome(peer, requestId, '', seat, resumed, 0);
       if (resumed) this.#registry.completeResume(peer, seat);

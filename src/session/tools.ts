@@ -39,6 +39,7 @@ import {
   withImplied,
 } from './consent.js';
 import type { Participant } from './participant.js';
+import { hasPrivilege } from './privileges.js';
 import type { CodeEntry, Refusal, SessionRegistry } from './registry.js';
 import { type SessionReport, withNote } from './report.js';
 import type { Seat } from './seat.js';
@@ -175,6 +176,10 @@ export class SessionTools {
     const { mask, unavailable } = toMask(op.permissions ?? []);
     if (unavailable !== -1) return unavailableRefusal(unavailable);
     if (mask === 0) return refuse(Codes.PERMISSION_UNAVAILABLE, 'ask for at least one permission');
+    // D1: a technician who may not read system information may not ask the customer for it
+    if ((mask & GRANT_SYSINFO) !== 0 && !hasPrivilege(seat.privileges, 'sysinfo')) {
+      return refuse(Codes.NOT_PERMITTED, 'your token does not carry the sysinfo privilege');
+    }
     const customer = session.customerSeat;
     if (customer === null || customer.conn === null) {
       return refuse(Codes.WRONG_STATE, 'no customer is connected to ask');
@@ -470,6 +475,10 @@ export class SessionTools {
     const relation = session.relationOf(seat);
     if (relation !== Relation.OWNER && relation !== Relation.COLLABORATOR) {
       return refuse(Codes.NOT_IN_SESSION, 'only the owner or a collaborator may ask');
+    }
+    // D1: the administrator's privilege, checked on every request (the grant is the customer's)
+    if (!hasPrivilege(seat.privileges, 'sysinfo')) {
+      return refuse(Codes.NOT_PERMITTED, 'your token does not carry the sysinfo privilege');
     }
     const customer = session.customerSeat;
     if (customer === null || customer.conn === null) {

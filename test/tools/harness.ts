@@ -30,10 +30,11 @@ export async function technician(
   gateway: Gateway,
   name = 'tech-1',
   avatarRef = '',
+  privileges?: readonly string[],
 ): Promise<TechnicianClient> {
   const client = new TechnicianClient({
     url: url(gateway),
-    token: issueToken(gateway.config.secret, name, 3600),
+    token: issueToken(gateway.config.secret, name, 3600, Date.now(), privileges),
     name,
     avatarRef,
   });
