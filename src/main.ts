@@ -2,6 +2,8 @@
  * The `ferry` command line: serve | token issue | technician | customer | demo | config.
  * The only module that calls process.exit.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import readline from 'node:readline';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -88,6 +90,17 @@ function lines(onLine: (line: string) => void, onEnd: () => void = () => undefin
   rl.on('close', onEnd);
 }
 
+/** The image type of `--avatar` when it names a picture file to upload, else null (a reference). */
+function pictureFile(value: string): string | null {
+  const type = {
+    '.png': 'image/png',
+    '.jpg': 'image/jpeg',
+    '.jpeg': 'image/jpeg',
+    '.webp': 'image/webp',
+  }[path.extname(value).toLowerCase()];
+  return type !== undefined && !value.includes('://') && fs.existsSync(value) ? type : null;
+}
+
 const statusName = (status: number) =>
   (ferry.v1.SessionStatus[status] ?? String(status)).replace('SESSION_STATUS_', '');
 
@@ -105,9 +118,14 @@ async function technician(argv: {
     url: argv.url,
     token: argv.token,
     name: argv.name,
-    avatarRef: argv.avatar,
+    avatarRef: pictureFile(argv.avatar) === null ? argv.avatar : '',
   });
   await client.connect();
+  const picture = pictureFile(argv.avatar);
+  if (picture !== null) {
+    const ref = await client.setAvatar(fs.readFileSync(argv.avatar), picture);
+    console.log(`picture ${argv.avatar} stored by the gateway as ${ref}`);
+  }
   const { sessionId, pin } = await client.createSession();
   console.log(`session ${sessionId}: give the customer PIN ${pin}`);
   client.on('status', (s) =>
@@ -283,10 +301,15 @@ async function customer(argv: {
   client.on('gatewayError', (e) => console.error(`gateway error ${e.code}: ${e.message}`));
   client.on('event', (e) => {
     const p = e.participantProfile;
-    if (p)
-      console.log(
-        `you are chatting with ${p.displayName}${p.avatarRef ? ` (${p.avatarRef})` : ''}`,
+    if (!p) return;
+    console.log(`you are chatting with ${p.displayName}${p.avatarRef ? ` (${p.avatarRef})` : ''}`);
+    const ref = p.avatarRef ?? '';
+    if (ref.startsWith('ferry:avatar/')) {
+      client.fetchAvatar(ref).then(
+        (a) => console.log(`${p.displayName}'s picture: ${a.mimeType}, ${a.image.length} bytes`),
+        (err: unknown) => console.error(`picture: ${(err as Error).message}`),
       );
+    }
   });
   let applied = 0;
   client.on('input', (input) => {
@@ -457,7 +480,8 @@ export async function main(args: string[]): Promise<void> {
           .option('avatar', {
             type: 'string',
             default: '',
-            describe: 'reference to your picture (URL or image id), shown in the customer chat',
+            describe:
+              'your picture for the customer chat: a PNG, JPEG or WebP file (at most 32 KiB, stored by the gateway) or a reference (URL)',
           })
           .epilog(`stdin ${TECHNICIAN_HELP}`),
       (argv) => technician(argv),

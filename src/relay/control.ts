@@ -138,6 +138,11 @@ export class ControlHandlers {
         : null;
       const seat = claimed === null || isRefusal(claimed) ? this.#registry.seatOf(peer) : claimed;
       seat.client = clientRecord(hello.client);
+      // B2: a picture stored earlier stays the technician's until it names another
+      const stored = this.#tools.avatars.refOf(peer.name);
+      if (seat.client.avatarRef === '' && stored !== undefined) {
+        seat.client = { ...seat.client, avatarRef: stored };
+      }
       // verifyToken refused a malformed claim; fail closed all the same
       const privileges = fromClaim(check.claims.priv);
       seat.privileges = privileges === false ? new Set() : privileges;
@@ -342,6 +347,16 @@ export class ControlHandlers {
           this.#tools.addNote(peer, control.addNote!, this.#registry.now()),
         );
         return;
+      case 'setAvatar':
+        this.#answer(peer, requestId, 'avatar', () =>
+          this.#tools.setAvatar(peer, control.setAvatar!),
+        );
+        return;
+      case 'avatarRequest':
+        this.#answer(peer, requestId, 'avatar', () =>
+          this.#tools.avatar(peer, control.avatarRequest!),
+        );
+        return;
       case 'listNotes':
         this.#answer(peer, requestId, 'notes', () =>
           this.#tools.listNotes(peer, control.listNotes!),
@@ -365,7 +380,7 @@ export class ControlHandlers {
   }
 
   /** Answers a query: its coded refusal, or the reply carrying `requestId`. */
-  #answer<K extends 'chatHistory' | 'sessionSummary' | 'notes'>(
+  #answer<K extends 'chatHistory' | 'sessionSummary' | 'notes' | 'avatar'>(
     peer: RelayPeer,
     requestId: number,
     key: K,

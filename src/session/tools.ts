@@ -26,6 +26,7 @@ import {
   Role,
 } from '../protocol/frames.js';
 import type { ferry } from '../protocol/gen/ferry.js';
+import { AvatarStore } from './avatars.js';
 import {
   afterRevoke,
   describe,
@@ -84,6 +85,8 @@ function remember<V>(map: Map<number, V>, id: number, value: V): void {
 
 export class SessionTools {
   readonly #registry: SessionRegistry;
+  /** Technicians' pictures (B2). */
+  readonly avatars = new AvatarStore();
 
   constructor(registry: SessionRegistry) {
     this.#registry = registry;
@@ -159,6 +162,46 @@ export class SessionTools {
     if (session.monitors.length > 0) {
       session.deliver(seat, controlFrame({ monitorList: this.#monitorList(session) }));
     }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Avatars (B2)
+
+  /** A technician's picture: kept by the gateway, its ref goes into the profiles from now on. */
+  setAvatar(
+    p: Participant,
+    op: ferry.v1.SetAvatar.$Properties,
+  ): ferry.v1.Avatar.$Properties | Refusal {
+    if (p.role !== Role.ROLE_TECHNICIAN) {
+      return refuse(Codes.WRONG_ROLE, 'only technicians set a picture');
+    }
+    const mimeType = op.mimeType ?? '';
+    const ref = this.avatars.put(p.name, op.image ?? new Uint8Array(0), mimeType);
+    if (typeof ref !== 'string') return refuse(Codes.INVALID_ARGUMENT, ref.refused);
+    const seat = this.#registry.seatOf(p);
+    seat.client = { version: '', platform: '', ...seat.client, avatarRef: ref };
+    // a customer who met this technician with its former picture meets it again
+    for (const session of seat.sessions) session.profiled.delete(seat);
+    return { avatarRef: ref, mimeType };
+  }
+
+  /** The picture behind a ref: a customer gets only those of its session's technicians. */
+  avatar(
+    p: Participant,
+    op: ferry.v1.AvatarRequest.$Properties,
+  ): ferry.v1.Avatar.$Properties | Refusal {
+    const ref = op.avatarRef ?? '';
+    if (p.role === Role.ROLE_CUSTOMER) {
+      const found = this.#customer(p);
+      if ('entry' in found) return found;
+      if (!found.session.technicianSeats().some((s) => s.client?.avatarRef === ref)) {
+        return refuse(Codes.NOT_IN_SESSION, 'no technician of your session shows this picture');
+      }
+    }
+    const stored = this.avatars.get(ref);
+    if (stored === undefined)
+      return refuse(Codes.INVALID_ARGUMENT, 'the gateway keeps no such picture');
+    return { avatarRef: ref, mimeType: stored.mimeType, image: stored.image };
   }
 
   // -------------------------------------------------------------------------------------------
