@@ -1,9 +1,9 @@
 /**
  * The session tools of spec/session-tools.md B, C, D and F, as session operations: consent
  * (request, answer, revoke), control hand-over, the chat history, the screen tools (sharing,
- * monitors, quality), SYSINFO request routing, the summary and the notes. Each operation checks
- * who asks (role, place in the session, grant) and answers with a coded `Refusal` or does the
- * change; nothing here throws on client input.
+ * monitors, quality), SYSINFO request routing, the summary, the notes and the technicians'
+ * pictures. Each operation checks who asks (role, place in the session, grant, privilege) and
+ * answers with a coded `Refusal` or does the change; nothing here throws on client input.
  *
  * Rules kept here (the gateway enforces them; a client hiding a button is never the check):
  * - only the customer grants and revokes; every grant, denial and revocation is logged (B7) and
@@ -11,6 +11,8 @@
  *   frame is routed, because the relay reads `Session.grants` per frame;
  * - a technician asks only in a session it works (owner or collaborator); the answer goes back
  *   to the technician who asked (consent_result), SYSINFO answers likewise (by ticket);
+ * - system information also needs the technician's `sysinfo` privilege (its token), on every
+ *   request and to ask for the grant (D1);
  * - control moves only by the owner or the technician holding it (HandOverControl);
  * - notes and technicians-only events never reach the customer; notes are accepted for an
  *   ended session from technicians who were on it, and land in its report.
@@ -199,8 +201,9 @@ export class SessionTools {
       }
     }
     const stored = this.avatars.get(ref);
-    if (stored === undefined)
+    if (stored === undefined) {
       return refuse(Codes.INVALID_ARGUMENT, 'the gateway keeps no such picture');
+    }
     return { avatarRef: ref, mimeType: stored.mimeType, image: stored.image };
   }
 
