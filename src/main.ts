@@ -2,16 +2,15 @@
  * The `ferry` command line: serve | token issue | technician | customer | demo | config.
  * The only module that calls process.exit.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import readline from 'node:readline';
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { waitFor } from './clients/client.js';
-import {
-  type ConsentPolicy,
-  type ConsentPromptRequest,
-  CustomerClient,
-} from './clients/customer.js';
-import { type PermissionName, parsePermissions, toNames } from './clients/permissions.js';
+import { ConsentPrompt } from './clients/consent-prompt.js';
+import { type ConsentPolicy, CustomerClient } from './clients/customer.js';
+import { parsePermissions, toNames } from './clients/permissions.js';
 import { TechnicianClient } from './clients/technician.js';
 import { ConfigError, resolveConfig } from './config/config.js';
 import { type ConfigKey, configKeys, envName, flagName, schema } from './config/schema.js';
@@ -21,6 +20,7 @@ import { Gateway } from './gateway.js';
 import { createLogger } from './log.js';
 import { formatAlert, formatStatsTable } from './netstats/table.js';
 import { ferry } from './protocol/gen/ferry.js';
+import { PRIVILEGES, parsePrivileges } from './session/privileges.js';
 import { issueToken } from './session/tokens.js';
 import { UwsLoadError } from './transport/uws.js';
 import { VERSION } from './version.js';
@@ -77,12 +77,28 @@ function parseDuration(text: string): number {
   return Number(m[1]) * unit;
 }
 
-function lines(onLine: (line: string) => void): void {
-  if (!process.stdin.readable) return;
+/** Calls `onLine` for each non-empty line of stdin, and `onEnd` once stdin has ended. */
+function lines(onLine: (line: string) => void, onEnd: () => void = () => undefined): void {
+  if (!process.stdin.readable) {
+    onEnd();
+    return;
+  }
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', (line) => {
     if (line.trim() !== '') onLine(line);
   });
+  rl.on('close', onEnd);
+}
+
+/** The image type of `--avatar` when it names a picture file to upload, else null (a reference). */
+function pictureFile(value: string): string | null {
+  const type = {
+    '.png': 'image/png',
+    '.jpg': 'image/jpeg',
+    '.jpeg': 'image/jpeg',
+    '.webp': 'image/webp',
+  }[path.extname(value).toLowerCase()];
+  return type !== undefined && !value.includes('://') && fs.existsSync(value) ? type : null;
 }
 
 const statusName = (status: number) =>
@@ -102,9 +118,14 @@ async function technician(argv: {
     url: argv.url,
     token: argv.token,
     name: argv.name,
-    avatarRef: argv.avatar,
+    avatarRef: pictureFile(argv.avatar) === null ? argv.avatar : '',
   });
   await client.connect();
+  const picture = pictureFile(argv.avatar);
+  if (picture !== null) {
+    const ref = await client.setAvatar(fs.readFileSync(argv.avatar), picture);
+    console.log(`picture ${argv.avatar} stored by the gateway as ${ref}`);
+  }
   const { sessionId, pin } = await client.createSession();
   console.log(`session ${sessionId}: give the customer PIN ${pin}`);
   client.on('status', (s) =>
@@ -176,9 +197,10 @@ async function technician(argv: {
   console.log(`connection closed: ${code} ${reason}`);
 }
 
-const TECHNICIAN_HELP = `commands: /private <text>, /consent <view,control,sysinfo>, /sysinfo [categories], /refresh [categories],
-  /summary, /note <text>, /notes, /history, /control <technician>, /share, /stop, /monitor <n|all>,
-  /quality <speed|balanced|fidelity>; any other line is chat`;
+const TECHNICIAN_HELP =
+  'commands: /private <text>, /consent <view,control,sysinfo>, /sysinfo [categories], ' +
+  '/refresh [categories], /summary, /note <text>, /notes, /history, /control <technician>, ' +
+  '/share, /stop, /monitor <n|all>, /quality <speed|balanced|fidelity>; any other line is chat';
 
 /** One line of the technician's stdin: a /command or chat. */
 async function technicianCommand(client: TechnicianClient, line: string): Promise<void> {
@@ -245,68 +267,6 @@ async function technicianCommand(client: TechnicianClient, line: string): Promis
   }
 }
 
-/**
- * The customer's consent prompt on stdin: one question at a time; the next line answers it
- * (y = everything asked, n = nothing, or a list such as "view").
- */
-class ConsentPrompt {
-  readonly #queue: { request: ConsentPromptRequest; resolve: (p: PermissionName[]) => void }[] = [];
-
-  get waiting(): boolean {
-    return this.#queue.length > 0;
-  }
-
-  ask = (request: ConsentPromptRequest): Promise<PermissionName[]> =>
-    new Promise((resolve) => {
-      this.#queue.push({ request, resolve });
-      if (this.#queue.length === 1) this.#show();
-    });
-
-  #show(): void {
-    const next = this.#queue[0];
-    if (next === undefined) return;
-    const { request } = next;
-    const reason = request.reason ? ` (${request.reason})` : '';
-    console.log(
-      `${request.requestedBy} asks to: ${request.permissions.map(describePermission).join('; ')}${reason}`,
-    );
-    console.log('allow? y = all, n = none, or name them (e.g. "view"):');
-  }
-
-  /** Answers the question shown with `line`. */
-  answer(line: string): void {
-    const next = this.#queue.shift();
-    if (next === undefined) return;
-    const text = line.trim().toLowerCase();
-    let allowed: PermissionName[];
-    if (text === 'y' || text === 'yes') allowed = next.request.permissions;
-    else if (text === 'n' || text === 'no' || text === '') allowed = [];
-    else {
-      try {
-        allowed = parsePermissions(text);
-      } catch (err) {
-        console.error(`${(err as Error).message}; nothing granted`);
-        allowed = [];
-      }
-    }
-    next.resolve(allowed);
-    this.#show();
-  }
-}
-
-function describePermission(p: PermissionName): string {
-  switch (p) {
-    case 'view':
-      return 'see your screen';
-    case 'control':
-      return 'use your mouse and keyboard';
-    case 'sysinfo':
-      return 'read system information (OS, hardware, network, processes, disks, users)';
-    default:
-      return p;
-  }
-}
-
 async function customer(argv: {
   url: string;
   pin: string;
@@ -316,13 +276,18 @@ async function customer(argv: {
   grant: string | undefined;
   deny: boolean | undefined;
 }): Promise<void> {
-  const prompt = new ConsentPrompt();
+  const prompt = new ConsentPrompt((line) => console.log(line));
   const consent: ConsentPolicy =
     argv.deny === true
       ? 'deny'
       : argv.grant !== undefined
         ? parsePermissions(argv.grant)
         : prompt.ask;
+  if (consent === prompt.ask && !process.stdin.isTTY) {
+    console.log(
+      'stdin is not a terminal: consent questions are answered by its lines and denied once it ends (--grant or --deny answer without asking)',
+    );
+  }
   const client = new CustomerClient({
     url: argv.url,
     pin: argv.pin,
@@ -330,17 +295,21 @@ async function customer(argv: {
     monitors: argv.monitors,
     consent,
   });
-  const welcome = await client.connect();
-  console.log(`joined session ${welcome.sessionId}; waiting for the technician`);
+  // Listeners first: frames that arrive together with the Welcome are handled in the same tick.
   client.on('chat', (c) => console.log(`[chat #${c.seq}] ${c.senderName}: ${c.text}`));
   client.on('sessionEvent', (e) => console.log(`[event #${e.seq}] ${e.actor}: ${e.detail}`));
   client.on('gatewayError', (e) => console.error(`gateway error ${e.code}: ${e.message}`));
   client.on('event', (e) => {
     const p = e.participantProfile;
-    if (p)
-      console.log(
-        `you are chatting with ${p.displayName}${p.avatarRef ? ` (${p.avatarRef})` : ''}`,
+    if (!p) return;
+    console.log(`you are chatting with ${p.displayName}${p.avatarRef ? ` (${p.avatarRef})` : ''}`);
+    const ref = p.avatarRef ?? '';
+    if (ref.startsWith('ferry:avatar/')) {
+      client.fetchAvatar(ref).then(
+        (a) => console.log(`${p.displayName}'s picture: ${a.mimeType}, ${a.image.length} bytes`),
+        (err: unknown) => console.error(`picture: ${(err as Error).message}`),
       );
+    }
   });
   let applied = 0;
   client.on('input', (input) => {
@@ -369,18 +338,28 @@ async function customer(argv: {
     console.log(`permissions in force: ${toNames(c.granted).join(', ') || 'none'}`);
     share();
   });
-  lines((text) => {
-    if (prompt.waiting) {
-      prompt.answer(text);
-      return;
-    }
-    customerCommand(client, text).catch((err: unknown) =>
-      console.error(`${text.split(' ')[0]}: ${(err as Error).message}`),
-    );
-  });
+  const welcome = await client.connect();
+  console.log(`joined session ${welcome.sessionId}; waiting for the technician`);
+  lines(
+    (text) => {
+      if (prompt.waiting) {
+        prompt.answer(text);
+        return;
+      }
+      customerCommand(client, text).catch((err: unknown) =>
+        console.error(`${text.split(' ')[0]}: ${(err as Error).message}`),
+      );
+    },
+    () => prompt.close(),
+  );
   const [code, reason] = await waitFor(client, 'close', () => true, 2 ** 31 - 1);
   console.log(`connection closed: ${code} ${reason}`);
 }
+
+const CUSTOMER_HELP =
+  'commands: /revoke [view,control,sysinfo] (none named: all), /grant <permissions>, /stop, ' +
+  '/share; any other line is chat. A consent question is answered by the next line: ' +
+  'y (all), n (none) or the names to allow (e.g. view)';
 
 /** One line of the customer's stdin: /revoke, /grant, /stop, /share, or chat. */
 async function customerCommand(client: CustomerClient, line: string): Promise<void> {
@@ -404,9 +383,7 @@ async function customerCommand(client: CustomerClient, line: string): Promise<vo
       await client.shareScreen();
       return;
     default:
-      console.log(
-        'commands: /revoke [view,control,sysinfo] (none named: all), /grant <permissions>, /stop, /share; any other line is chat',
-      );
+      console.log(CUSTOMER_HELP);
   }
 }
 
@@ -439,6 +416,10 @@ export async function main(args: string[]): Promise<void> {
                 default: '30d',
                 describe: 'validity: seconds, or e.g. 90m, 12h, 30d',
               })
+              .option('privileges', {
+                type: 'string',
+                describe: `limit the technician to these privileges (${Object.keys(PRIVILEGES).join(', ')}; "none" for none) [default: all]`,
+              })
               .option('data-dir', {
                 type: 'string',
                 describe: `${schema.dataDir.doc} [env ${envName('dataDir')}]`,
@@ -450,7 +431,16 @@ export async function main(args: string[]): Promise<void> {
           (argv) => {
             const config = resolveConfig({ dataDir: argv.dataDir, secret: argv.secret });
             const secret = loadOrCreateSecret(config.dataDir, 'secret', config.secret);
-            console.log(issueToken(secret.value, argv.name, parseDuration(argv.ttl)));
+            let privileges: string[] | undefined;
+            try {
+              privileges =
+                argv.privileges === undefined ? undefined : parsePrivileges(argv.privileges);
+            } catch (err) {
+              throw new ConfigError((err as Error).message);
+            }
+            console.log(
+              issueToken(secret.value, argv.name, parseDuration(argv.ttl), Date.now(), privileges),
+            );
           },
         )
         .demandCommand(1, 'name a token command'),
@@ -490,8 +480,10 @@ export async function main(args: string[]): Promise<void> {
           .option('avatar', {
             type: 'string',
             default: '',
-            describe: 'reference to your picture (URL or image id), shown in the customer chat',
-          }),
+            describe:
+              'your picture for the customer chat: a PNG, JPEG or WebP file (at most 32 KiB, stored by the gateway) or a reference (URL)',
+          })
+          .epilog(`stdin ${TECHNICIAN_HELP}`),
       (argv) => technician(argv),
     )
     .command(
@@ -525,7 +517,8 @@ export async function main(args: string[]): Promise<void> {
             type: 'boolean',
             describe: 'answer every consent request with no',
           })
-          .conflicts('grant', 'deny'),
+          .conflicts('grant', 'deny')
+          .epilog(`stdin ${CUSTOMER_HELP}`),
       (argv) => customer(argv),
     )
     .command(

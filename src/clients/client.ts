@@ -405,6 +405,14 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     });
   }
 
+  /** The picture behind a `ferry:avatar/` ref of a ParticipantProfile (spec B2). */
+  async fetchAvatar(avatarRef: string): Promise<{ mimeType: string; image: Uint8Array }> {
+    const reply = await this.request({ avatarRequest: { avatarRef } });
+    const avatar = reply.avatar as ferry.v1.Avatar | null;
+    if (!avatar) throw new FerryError('FERRY_ERR_PROTOCOL', 'no Avatar in reply');
+    return { mimeType: avatar.mimeType, image: avatar.image };
+  }
+
   /** Sends a CONTROL operation that has no reply. */
   notify(control: ferry.v1.Control.$Properties, stream = 0): void {
     this.send({ channel: Channel.CHANNEL_CONTROL, stream, control });

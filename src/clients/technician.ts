@@ -246,6 +246,17 @@ export class TechnicianClient extends FerryClient {
     return result;
   }
 
+  /**
+   * Uploads this technician's picture (PNG, JPEG or WebP, at most 32 KiB); the gateway keeps it
+   * and shows it to the customers it chats with. Resolves with its `ferry:avatar/` ref.
+   */
+  async setAvatar(image: Uint8Array, mimeType: string): Promise<string> {
+    const reply = await this.request({ setAvatar: { image, mimeType } });
+    const avatar = reply.avatar as ferry.v1.Avatar | null;
+    if (!avatar) throw new FerryError('FERRY_ERR_PROTOCOL', 'no Avatar in reply');
+    return avatar.avatarRef;
+  }
+
   /** Gives control to another technician of the session (owner, or the one holding control). */
   handOverControl(technician: string, sessionId = this.sessionId): Promise<ferry.v1.Done> {
     return this.#operate({ handOverControl: { sessionId, technician } });

@@ -211,6 +211,11 @@ export const Codes = {
     0,
     'an answer (ConsentResponse, SysinfoResponse) names a request that is not pending: never made, already answered, or given up',
   ),
+  NOT_PERMITTED: entry(
+    'FERRY_ERR_NOT_PERMITTED',
+    0,
+    "the technician's token lacks the privilege this operation needs (ferry token issue --privileges); nothing was sent",
+  ),
   INVALID_ARGUMENT: entry(
     'FERRY_ERR_INVALID_ARGUMENT',
     0,

@@ -10,6 +10,8 @@ import { KeyedBuckets, TokenBucket } from '../limits/token-bucket.js';
 import { Codes } from '../protocol/codes.js';
 import { Channel, controlFrame, encodeFrame, eventFrame, Role } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
+import { GRANT_VIEW } from '../session/consent.js';
+import { fromClaim } from '../session/privileges.js';
 import { isRefusal, type Refusal, type SessionRegistry } from '../session/registry.js';
 import type { ClientRecord, Seat } from '../session/seat.js';
 import { type Session, statusToWire } from '../session/session.js';
@@ -136,6 +138,14 @@ export class ControlHandlers {
         : null;
       const seat = claimed === null || isRefusal(claimed) ? this.#registry.seatOf(peer) : claimed;
       seat.client = clientRecord(hello.client);
+      // B2: a picture stored earlier stays the technician's until it names another
+      const stored = this.#tools.avatars.refOf(peer.name);
+      if (seat.client.avatarRef === '' && stored !== undefined) {
+        seat.client = { ...seat.client, avatarRef: stored };
+      }
+      // verifyToken refused a malformed claim; fail closed all the same
+      const privileges = fromClaim(check.claims.priv);
+      seat.privileges = privileges === false ? new Set() : privileges;
       const resumed = claimed !== null && !isRefusal(claimed);
       this.#welcome(peer, requestId, '', seat, resumed, 0);
       if (resumed) this.#registry.completeResume(peer, seat);
@@ -337,6 +347,16 @@ export class ControlHandlers {
           this.#tools.addNote(peer, control.addNote!, this.#registry.now()),
         );
         return;
+      case 'setAvatar':
+        this.#answer(peer, requestId, 'avatar', () =>
+          this.#tools.setAvatar(peer, control.setAvatar!),
+        );
+        return;
+      case 'avatarRequest':
+        this.#answer(peer, requestId, 'avatar', () =>
+          this.#tools.avatar(peer, control.avatarRequest!),
+        );
+        return;
       case 'listNotes':
         this.#answer(peer, requestId, 'notes', () =>
           this.#tools.listNotes(peer, control.listNotes!),
@@ -360,7 +380,7 @@ export class ControlHandlers {
   }
 
   /** Answers a query: its coded refusal, or the reply carrying `requestId`. */
-  #answer<K extends 'chatHistory' | 'sessionSummary' | 'notes'>(
+  #answer<K extends 'chatHistory' | 'sessionSummary' | 'notes' | 'avatar'>(
     peer: RelayPeer,
     requestId: number,
     key: K,
@@ -531,11 +551,19 @@ export class ControlHandlers {
     return given || peer.session?.id || '';
   }
 
+  /**
+   * A technician of the session asks the customer for a key frame. It concerns the screen, so it
+   * needs the VIEW grant like every screen tool: without it the customer is not even asked.
+   */
   #onKeyFrameRequest(peer: RelayPeer, stream: number, requestId: number): void {
     if (!this.#requireTechnician(peer, requestId)) return;
     const session = peer.session;
-    if (session === null || session.customer === null) {
+    if (session === null || session.customer === null || !session.isParticipant(peer)) {
       this.#fail(peer, Codes.NOT_IN_SESSION, 'no customer to ask for a key frame', requestId);
+      return;
+    }
+    if ((session.grants & GRANT_VIEW) === 0) {
+      this.#fail(peer, Codes.NOT_GRANTED, 'the customer has not granted screen view', requestId);
       return;
     }
     session.customer.sendFrame(

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { RoleValue } from '../protocol/frames.js';
 import type { Participant } from './participant.js';
+import type { PrivilegeSet } from './privileges.js';
 import type { Session } from './session.js';
 
 /** Why frames for an absent participant were given up. */
@@ -64,6 +65,8 @@ export class Seat {
   lossReason: LossReason | '' = '';
   /** From the latest Hello of this place. */
   client: ClientRecord | null = null;
+  /** Technician: privileges of the token of its latest Hello (null = all). */
+  privileges: PrivilegeSet = null;
   readonly #held: Uint8Array[] = [];
   #heldBytes = 0;
   readonly #maxBytes: number;

@@ -5,6 +5,7 @@
  * signature in constant time.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { fromClaim, MAX_PRIVILEGES } from './privileges.js';
 
 const PREFIX = 'ft1';
 const MAX_TOKEN_LENGTH = 4096;
@@ -18,6 +19,8 @@ export interface TokenClaims {
   readonly exp: number;
   /** Token id, for audit logs. */
   readonly jti: string;
+  /** Privileges set by the administrator (privileges.ts); absent = every privilege. */
+  readonly priv?: readonly string[];
 }
 
 export type TokenCheck =
@@ -35,11 +38,13 @@ function sign(secret: string, signedPart: string): Buffer {
   return createHmac('sha256', secret).update(signedPart).digest();
 }
 
+/** `privileges` limits the technician to those listed (privileges.ts); omitted = all. */
 export function issueToken(
   secret: string,
   name: string,
   ttlSeconds: number,
   nowMs: number = Date.now(),
+  privileges?: readonly string[],
 ): string {
   if (!/^[\w.@-]{1,64}$/.test(name)) {
     throw new RangeError('technician name must be 1-64 characters of letters, digits, . _ @ -');
@@ -50,7 +55,11 @@ export function issueToken(
     iat,
     exp: iat + ttlSeconds,
     jti: randomBytes(9).toString('base64url'),
+    ...(privileges === undefined ? {} : { priv: [...privileges] }),
   };
+  if (fromClaim(claims.priv) === false) {
+    throw new RangeError(`at most ${MAX_PRIVILEGES} privileges of lowercase letters, digits, _`);
+  }
   const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
   const signedPart = `${PREFIX}.${payload}`;
   return `${signedPart}.${sign(secret, signedPart).toString('base64url')}`;
@@ -95,6 +104,8 @@ export function verifyToken(secret: string, token: string, nowMs: number = Date.
   ) {
     return malformed('token payload lacks sub, iat or exp');
   }
+  if (fromClaim(claims.priv) === false)
+    return malformed('token privileges are not a list of names');
   if (nowMs >= claims.exp * 1000) {
     return {
       ok: false,

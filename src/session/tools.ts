@@ -1,9 +1,9 @@
 /**
  * The session tools of spec/session-tools.md B, C, D and F, as session operations: consent
  * (request, answer, revoke), control hand-over, the chat history, the screen tools (sharing,
- * monitors, quality), SYSINFO request routing, the summary and the notes. Each operation checks
- * who asks (role, place in the session, grant) and answers with a coded `Refusal` or does the
- * change; nothing here throws on client input.
+ * monitors, quality), SYSINFO request routing, the summary, the notes and the technicians'
+ * pictures. Each operation checks who asks (role, place in the session, grant, privilege) and
+ * answers with a coded `Refusal` or does the change; nothing here throws on client input.
  *
  * Rules kept here (the gateway enforces them; a client hiding a button is never the check):
  * - only the customer grants and revokes; every grant, denial and revocation is logged (B7) and
@@ -11,13 +11,24 @@
  *   frame is routed, because the relay reads `Session.grants` per frame;
  * - a technician asks only in a session it works (owner or collaborator); the answer goes back
  *   to the technician who asked (consent_result), SYSINFO answers likewise (by ticket);
+ * - system information also needs the technician's `sysinfo` privilege (its token), on every
+ *   request and to ask for the grant (D1);
  * - control moves only by the owner or the technician holding it (HandOverControl);
  * - notes and technicians-only events never reach the customer; notes are accepted for an
  *   ended session from technicians who were on it, and land in its report.
  */
 import { Codes } from '../protocol/codes.js';
-import { Channel, controlFrame, encodeFrame, eventFrame, pb, Role } from '../protocol/frames.js';
+import {
+  Channel,
+  controlFrame,
+  encodeFrame,
+  errorFrame,
+  eventFrame,
+  pb,
+  Role,
+} from '../protocol/frames.js';
 import type { ferry } from '../protocol/gen/ferry.js';
+import { AvatarStore } from './avatars.js';
 import {
   afterRevoke,
   describe,
@@ -31,6 +42,7 @@ import {
   withImplied,
 } from './consent.js';
 import type { Participant } from './participant.js';
+import { hasPrivilege } from './privileges.js';
 import type { CodeEntry, Refusal, SessionRegistry } from './registry.js';
 import { type SessionReport, withNote } from './report.js';
 import type { Seat } from './seat.js';
@@ -75,6 +87,8 @@ function remember<V>(map: Map<number, V>, id: number, value: V): void {
 
 export class SessionTools {
   readonly #registry: SessionRegistry;
+  /** Technicians' pictures (B2). */
+  readonly avatars = new AvatarStore();
 
   constructor(registry: SessionRegistry) {
     this.#registry = registry;
@@ -153,6 +167,47 @@ export class SessionTools {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Avatars (B2)
+
+  /** A technician's picture: kept by the gateway, its ref goes into the profiles from now on. */
+  setAvatar(
+    p: Participant,
+    op: ferry.v1.SetAvatar.$Properties,
+  ): ferry.v1.Avatar.$Properties | Refusal {
+    if (p.role !== Role.ROLE_TECHNICIAN) {
+      return refuse(Codes.WRONG_ROLE, 'only technicians set a picture');
+    }
+    const mimeType = op.mimeType ?? '';
+    const ref = this.avatars.put(p.name, op.image ?? new Uint8Array(0), mimeType);
+    if (typeof ref !== 'string') return refuse(Codes.INVALID_ARGUMENT, ref.refused);
+    const seat = this.#registry.seatOf(p);
+    seat.client = { version: '', platform: '', ...seat.client, avatarRef: ref };
+    // a customer who met this technician with its former picture meets it again
+    for (const session of seat.sessions) session.profiled.delete(seat);
+    return { avatarRef: ref, mimeType };
+  }
+
+  /** The picture behind a ref: a customer gets only those of its session's technicians. */
+  avatar(
+    p: Participant,
+    op: ferry.v1.AvatarRequest.$Properties,
+  ): ferry.v1.Avatar.$Properties | Refusal {
+    const ref = op.avatarRef ?? '';
+    if (p.role === Role.ROLE_CUSTOMER) {
+      const found = this.#customer(p);
+      if ('entry' in found) return found;
+      if (!found.session.technicianSeats().some((s) => s.client?.avatarRef === ref)) {
+        return refuse(Codes.NOT_IN_SESSION, 'no technician of your session shows this picture');
+      }
+    }
+    const stored = this.avatars.get(ref);
+    if (stored === undefined) {
+      return refuse(Codes.INVALID_ARGUMENT, 'the gateway keeps no such picture');
+    }
+    return { avatarRef: ref, mimeType: stored.mimeType, image: stored.image };
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Consent (C1, C2, D1)
 
   /** A technician asks; the customer is asked (ConsentRequest with the gateway's consent id). */
@@ -167,6 +222,10 @@ export class SessionTools {
     const { mask, unavailable } = toMask(op.permissions ?? []);
     if (unavailable !== -1) return unavailableRefusal(unavailable);
     if (mask === 0) return refuse(Codes.PERMISSION_UNAVAILABLE, 'ask for at least one permission');
+    // D1: a technician who may not read system information may not ask the customer for it
+    if ((mask & GRANT_SYSINFO) !== 0 && !hasPrivilege(seat.privileges, 'sysinfo')) {
+      return refuse(Codes.NOT_PERMITTED, 'your token does not carry the sysinfo privilege');
+    }
     const customer = session.customerSeat;
     if (customer === null || customer.conn === null) {
       return refuse(Codes.WRONG_STATE, 'no customer is connected to ask');
@@ -234,6 +293,25 @@ export class SessionTools {
     return session;
   }
 
+  /**
+   * SYSINFO revoked while requests wait: the customer's late answers will be refused, so each
+   * asker hears it now (Error naming its request id) instead of waiting for its timeout.
+   */
+  #refusePendingSysinfo(session: Session): void {
+    for (const pending of session.sysinfoRequests.values()) {
+      session.deliver(
+        pending.seat,
+        errorFrame(
+          Codes.NOT_GRANTED,
+          'the customer revoked system information before answering',
+          pending.requestId,
+          Channel.CHANNEL_SYSINFO,
+        ),
+      );
+    }
+    session.sysinfoRequests.clear();
+  }
+
   /** The customer takes permissions back (none named: all); relaying stops at once. */
   revokeConsent(p: Participant, op: ferry.v1.RevokeConsent.$Properties): Session | Refusal {
     const found = this.#customer(p);
@@ -248,7 +326,7 @@ export class SessionTools {
     const removed = before & ~session.grants;
     if (removed === 0) return session;
     session.log.event('consent', seat.name, `revoked ${describe(removed)}`);
-    if ((removed & GRANT_SYSINFO) !== 0) session.sysinfoRequests.clear();
+    if ((removed & GRANT_SYSINFO) !== 0) this.#refusePendingSysinfo(session);
     if ((removed & GRANT_VIEW) !== 0 && session.screenSharing) {
       session.screenSharing = false;
       session.log.event('screen', seat.name, 'screen sharing stopped: view revoked');
@@ -443,6 +521,10 @@ export class SessionTools {
     const relation = session.relationOf(seat);
     if (relation !== Relation.OWNER && relation !== Relation.COLLABORATOR) {
       return refuse(Codes.NOT_IN_SESSION, 'only the owner or a collaborator may ask');
+    }
+    // D1: the administrator's privilege, checked on every request (the grant is the customer's)
+    if (!hasPrivilege(seat.privileges, 'sysinfo')) {
+      return refuse(Codes.NOT_PERMITTED, 'your token does not carry the sysinfo privilege');
     }
     const customer = session.customerSeat;
     if (customer === null || customer.conn === null) {

@@ -1,105 +1,21 @@
 /**
- * Fakes for the hardening tests: a `RelayPeer` that records every write (copied at send time, as
- * uWS copies into its send buffer) and a "world" of fake participants that reach their sessions
- * through a real gateway's `Router` with protocol frames only (Hello, CreateSession, the PIN,
- * PickUp). Building sessions over the protocol keeps these tests independent of the session
+ * Fakes for the hardening tests: the shared `FakePeer` (test/support/fake-peer.ts) and a
+ * "world" of fake participants that reach their sessions through a real gateway's `Router`
+ * with protocol frames only (Hello, CreateSession, the PIN, PickUp). Building sessions over the protocol keeps these tests independent of the session
  * layer's internals: they see what a client would see.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import type { Gateway } from '../../src/gateway.js';
-import { LinkStats } from '../../src/netstats/link-stats.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
-import { PeerState, type RelayPeer, SendStatus } from '../../src/relay/peer.js';
+import { PeerState } from '../../src/relay/peer.js';
 import type { Router } from '../../src/relay/router.js';
-import type { Session } from '../../src/session/session.js';
 import { issueToken } from '../../src/session/tokens.js';
+import { FakePeer } from '../support/fake-peer.js';
 
 const Channel = ferry.v1.Channel;
 const Role = ferry.v1.Role;
 
-let nextPeer = 1;
-
-/** A peer whose writes are kept and whose close is recorded instead of performed. */
-export class FakePeer implements RelayPeer {
-  readonly id: string;
-  state: RelayPeer['state'] = PeerState.AWAITING_HELLO;
-  role: ferry.v1.Role = Role.ROLE_UNSPECIFIED;
-  name = '';
-  session: Session | null = null;
-  screenStarved = false;
-  starvedStream = 0;
-  readonly openedAtMs = 0;
-  readonly link = new LinkStats(0);
-  rxFrames = 0;
-  rxBytes = 0;
-  txFrames = 0;
-  txBytes = 0;
-  windowFrames = 0;
-  strikes = 0;
-  droppedFrames = 0;
-  readonly remoteAddress = '127.0.0.1';
-  buffered = 0;
-  readonly sent: Uint8Array[] = [];
-  closedWith: [number, string] | null = null;
-  /** What the transport does when the socket closes (the gateway's close handler). */
-  onEnd: ((code: number) => void) | null = null;
-
-  /** `label` names the peer in assertion messages; the id is long and random so no fuzzed string names it. */
-  constructor(readonly label: string) {
-    this.id = `fake-${nextPeer++}-${randomBytes(6).toString('hex')}`;
-  }
-
-  get connected(): boolean {
-    return this.state !== PeerState.CLOSED;
-  }
-
-  forward(message: ArrayBuffer | Uint8Array): number {
-    if (this.state === PeerState.CLOSED) return SendStatus.DROPPED;
-    // uWS copies into its send buffer: the caller may reuse or lose the bytes afterwards.
-    this.sent.push(new Uint8Array(message).slice());
-    return SendStatus.SUCCESS;
-  }
-
-  sendFrame(bytes: Uint8Array): boolean {
-    return this.forward(bytes) !== SendStatus.DROPPED;
-  }
-
-  sendHeartbeat(): boolean {
-    return false;
-  }
-
-  get queuedBytes(): number {
-    return this.buffered;
-  }
-  bufferedAmount(): number {
-    return this.buffered;
-  }
-
-  end(code: number, reason: string): void {
-    if (this.state === PeerState.CLOSED) return;
-    this.state = PeerState.CLOSED;
-    this.closedWith = [code, reason];
-    // uWS runs the close handler synchronously inside end()
-    this.onEnd?.(code);
-  }
-
-  /** Frames written to this peer from index `from` on, decoded. */
-  framesSince(from: number): ferry.v1.Frame[] {
-    return this.sent.slice(from).map((b) => ferry.v1.Frame.decode(b));
-  }
-
-  /** Error events written to this peer from index `from` on. */
-  errorsSince(from: number): ferry.v1.Error[] {
-    const out: ferry.v1.Error[] = [];
-    for (const f of this.framesSince(from)) {
-      if (f.channel === Channel.CHANNEL_EVENT && f.event?.error) {
-        out.push(f.event.error as ferry.v1.Error);
-      }
-    }
-    return out;
-  }
-}
+export { FakePeer };
 
 /**
  * Hands `bytes` to the router the way uWS does: in a standalone ArrayBuffer that is invalid once
@@ -161,7 +77,7 @@ function said(peer: FakePeer, from: number, what: string, pick: (f: ferry.v1.Fra
 
 /** A fake connection whose close reaches the gateway's registry as a real one does. */
 function connect(gateway: Gateway, label: string): FakePeer {
-  const peer = new FakePeer(label);
+  const peer = new FakePeer({ label, state: PeerState.AWAITING_HELLO });
   peer.onEnd = (code) => {
     if (peer.role !== Role.ROLE_UNSPECIFIED) gateway.registry.leave(peer, code);
   };

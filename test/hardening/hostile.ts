@@ -582,6 +582,9 @@ function refusedValidFrame(
             { pickUp: { sessionId: 'x' } },
             { keyFrameRequest: {} },
             { networkStatsRequest: {} },
+            { setAvatar: { image: new Uint8Array([0xff, 0xd8, 0xff, 0]), mimeType: 'image/jpeg' } },
+            { summaryRequest: {} },
+            { addNote: { text: 'x' } },
           ),
         )
         .map(([from, rid, op]) => ({

@@ -1,109 +1,23 @@
 /**
  * A session registry with fake participants and a fake clock, for lifecycle tests without
- * sockets or sleeps: `FakePeer` records every frame it is sent (decoded on demand) and reports
- * its own close back to the registry as the transport would; `World` creates technicians and
+ * sockets or sleeps: the shared `FakePeer` (test/support/fake-peer.ts) records every frame it is
+ * sent (decoded on demand) and reports its own close back to the registry as the transport would; `World` creates technicians and
  * customers, drops and resumes them, and moves the clock, running the registry's tick as the
  * gateway's shared clock does.
  */
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../src/log.js';
-import { LinkStats } from '../../src/netstats/link-stats.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
-import { PeerState, type RelayPeer, SendStatus } from '../../src/relay/peer.js';
+import { PeerState } from '../../src/relay/peer.js';
 import { isRefusal, type Refusal, SessionRegistry } from '../../src/session/registry.js';
 import type { Session } from '../../src/session/session.js';
 import type { Status } from '../../src/session/states.js';
 import type { LifecycleOptions } from '../../src/session/timers.js';
+import { FakePeer, statusName } from '../support/fake-peer.js';
 
 const Role = ferry.v1.Role;
-const SessionStatus = ferry.v1.SessionStatus;
 
-let nextId = 1;
-
-export class FakePeer implements RelayPeer {
-  readonly id = `p${nextId++}`;
-  state: RelayPeer['state'] = PeerState.READY;
-  session: Session | null = null;
-  screenStarved = false;
-  starvedStream = 0;
-  readonly openedAtMs = 0;
-  readonly link = new LinkStats(0);
-  rxFrames = 0;
-  rxBytes = 0;
-  txFrames = 0;
-  txBytes = 0;
-  windowFrames = 0;
-  strikes = 0;
-  droppedFrames = 0;
-  readonly remoteAddress = '127.0.0.1';
-  readonly sent: Uint8Array[] = [];
-  closedWith: [number, string] | null = null;
-  /** The resume token of this participant's place (its Welcome's). */
-  resumeToken = '';
-  /** The transport's close handler (the registry's `leave`). */
-  onEnd: ((code: number) => void) | null = null;
-
-  constructor(
-    public role: ferry.v1.Role,
-    public name: string,
-  ) {}
-
-  get connected(): boolean {
-    return this.state !== PeerState.CLOSED;
-  }
-
-  forward(message: ArrayBuffer | Uint8Array): number {
-    if (this.state === PeerState.CLOSED) return SendStatus.DROPPED;
-    this.sent.push(new Uint8Array(message).slice());
-    return SendStatus.SUCCESS;
-  }
-
-  sendFrame(bytes: Uint8Array): boolean {
-    return this.forward(bytes) !== SendStatus.DROPPED;
-  }
-
-  sendHeartbeat(): boolean {
-    return true;
-  }
-
-  readonly queuedBytes = 0;
-  bufferedAmount(): number {
-    return 0;
-  }
-
-  /** Like uWS: closing runs the close handler at once. */
-  end(code: number, reason: string): void {
-    if (this.state === PeerState.CLOSED) return;
-    this.state = PeerState.CLOSED;
-    this.closedWith = [code, reason];
-    this.onEnd?.(code);
-  }
-
-  frames(): ferry.v1.Frame[] {
-    return this.sent.map((b) => ferry.v1.Frame.decode(b));
-  }
-
-  /** StatusChanged events received (from frame `since` on), as [previous, status, trigger]. */
-  statusChanges(sessionId?: string, since = 0): [string, string, string][] {
-    const out: [string, string, string][] = [];
-    for (const f of this.frames().slice(since)) {
-      const s = f.event?.statusChanged;
-      if (s == null || (sessionId !== undefined && s.sessionId !== sessionId)) continue;
-      out.push([statusName(s.previous ?? 0), statusName(s.status ?? 0), s.trigger ?? '']);
-    }
-    return out;
-  }
-
-  errors(): ferry.v1.IError[] {
-    return this.frames()
-      .map((f) => f.event?.error)
-      .filter((e): e is ferry.v1.IError => e != null);
-  }
-}
-
-export function statusName(wire: number): string {
-  return (SessionStatus[wire] ?? 'UNSPECIFIED').replace('SESSION_STATUS_', '');
-}
+export { FakePeer, statusName };
 
 export const START_MS = Date.UTC(2030, 0, 1);
 
@@ -127,7 +41,7 @@ export class World {
   }
 
   technician(name: string): FakePeer {
-    const peer = this.#connect(new FakePeer(Role.ROLE_TECHNICIAN, name));
+    const peer = this.#connect(new FakePeer({ role: Role.ROLE_TECHNICIAN, name }));
     peer.resumeToken = this.registry.seatOf(peer).resumeToken;
     return peer;
   }
@@ -142,7 +56,7 @@ export class World {
   join(pin: string, name = 'Alice'): FakePeer {
     const session = this.registry.claimPin(pin);
     assert.ok(!isRefusal(session), 'the PIN opens a session');
-    const peer = this.#connect(new FakePeer(Role.ROLE_CUSTOMER, name));
+    const peer = this.#connect(new FakePeer({ role: Role.ROLE_CUSTOMER, name }));
     peer.resumeToken = this.registry.seatOf(peer).resumeToken;
     this.registry.attachCustomer(session as Session, peer);
     return peer;
@@ -156,7 +70,7 @@ export class World {
 
   /** A new connection takes `old`'s place with its resume token. */
   resume(old: FakePeer): FakePeer {
-    const peer = this.#connect(new FakePeer(old.role, old.name));
+    const peer = this.#connect(new FakePeer({ role: old.role, name: old.name }));
     peer.resumeToken = old.resumeToken;
     const seat = this.registry.claimResume(peer, old.resumeToken);
     assert.ok(!isRefusal(seat), 'the resume token is accepted');

@@ -2,73 +2,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveConfig } from '../../src/config/config.js';
 import { silentLogger } from '../../src/log.js';
-import { LinkStats } from '../../src/netstats/link-stats.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
-import { PeerState, type RelayPeer, SendStatus } from '../../src/relay/peer.js';
+import { SendStatus } from '../../src/relay/peer.js';
 import { Router } from '../../src/relay/router.js';
 import { DropReason, dropReasonNames } from '../../src/relay/stats.js';
 import { SessionRegistry } from '../../src/session/registry.js';
-import type { Session } from '../../src/session/session.js';
+import { FakePeer } from '../support/fake-peer.js';
 
 const Channel = ferry.v1.Channel;
-
-/** A peer whose send buffer level and send result the test controls. */
-class FakePeer implements RelayPeer {
-  state: RelayPeer['state'] = PeerState.READY;
-  session: Session | null = null;
-  screenStarved = false;
-  starvedStream = 0;
-  readonly openedAtMs = 0;
-  readonly link = new LinkStats(0);
-  rxFrames = 0;
-  rxBytes = 0;
-  txFrames = 0;
-  txBytes = 0;
-  windowFrames = 0;
-  strikes = 0;
-  droppedFrames = 0;
-  readonly remoteAddress = '127.0.0.1';
-  buffered = 0;
-  sendResult: number = SendStatus.SUCCESS;
-  readonly sent: Uint8Array[] = [];
-  closedWith: [number, string] | null = null;
-  constructor(
-    readonly id: string,
-    public role: ferry.v1.Role,
-    public name: string,
-  ) {}
-  get connected(): boolean {
-    return this.state !== PeerState.CLOSED;
-  }
-  forward(message: ArrayBuffer | Uint8Array): number {
-    if (this.state === PeerState.CLOSED) return SendStatus.DROPPED;
-    if (this.sendResult !== SendStatus.DROPPED) this.sent.push(new Uint8Array(message).slice());
-    return this.sendResult;
-  }
-  sendFrame(bytes: Uint8Array): boolean {
-    const status = this.forward(bytes);
-    if (status === SendStatus.DROPPED) this.end(4008, 'FERRY_ERR_SLOW_CONSUMER');
-    return status !== SendStatus.DROPPED;
-  }
-  sendHeartbeat(): boolean {
-    return true;
-  }
-  get queuedBytes(): number {
-    return this.buffered;
-  }
-  bufferedAmount(): number {
-    return this.buffered;
-  }
-  end(code: number, reason: string): void {
-    if (this.state === PeerState.CLOSED) return;
-    this.state = PeerState.CLOSED;
-    this.closedWith = [code, reason];
-  }
-  /** Frames sent to this peer on `channel`, decoded. */
-  received(channel: number): ferry.v1.Frame[] {
-    return this.sent.map((b) => ferry.v1.Frame.decode(b)).filter((f) => f.channel === channel);
-  }
-}
 
 function setup(overrides: Record<string, unknown> = {}) {
   const config = resolveConfig({ screenDropBytes: 1000, ...overrides }, {});
@@ -80,8 +21,8 @@ function setup(overrides: Record<string, unknown> = {}) {
     gatewayId: 'test',
     version: '0',
   });
-  const tech = new FakePeer('t1', ferry.v1.Role.ROLE_TECHNICIAN, 'tech-1');
-  const customer = new FakePeer('c1', ferry.v1.Role.ROLE_CUSTOMER, 'Alice');
+  const tech = new FakePeer({ id: 't1', role: ferry.v1.Role.ROLE_TECHNICIAN, name: 'tech-1' });
+  const customer = new FakePeer({ id: 'c1', role: ferry.v1.Role.ROLE_CUSTOMER, name: 'Alice' });
   const { session, pin } = registry.create(tech, '');
   const claimed = registry.claimPin(pin);
   assert.equal(claimed, session);

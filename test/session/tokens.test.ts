@@ -190,3 +190,26 @@ test('issueToken refuses names that are empty, too long or outside letters, digi
     assert.ok(verifyToken(SECRET, issueToken(SECRET, name, TTL_SECONDS, NOW_MS), NOW_MS).ok, name);
   }
 });
+
+test('privileges: absent means every privilege, a listed claim exactly those, and a malformed claim is refused', () => {
+  const all = verifyToken(SECRET, issueToken(SECRET, 'tech-1', TTL_SECONDS, NOW_MS), NOW_MS);
+  assert.ok(all.ok && all.claims.priv === undefined);
+  const none = issueToken(SECRET, 'tech-1', TTL_SECONDS, NOW_MS, []);
+  assert.deepEqual(payloadOf(none).priv, []);
+  const some = verifyToken(
+    SECRET,
+    issueToken(SECRET, 'tech-1', TTL_SECONDS, NOW_MS, ['sysinfo']),
+    NOW_MS,
+  );
+  assert.ok(some.ok);
+  assert.deepEqual(some.ok && some.claims.priv, ['sysinfo']);
+  const base = { sub: 'tech-1', iat: NOW_MS / 1000, exp: NOW_MS / 1000 + 60, jti: 'x' };
+  for (const priv of ['sysinfo', [1], ['Sys Info'], Array(33).fill('a'), { sysinfo: true }]) {
+    assert.equal(
+      codeOf(verifyToken(SECRET, signWithSecret(b64({ ...base, priv })), NOW_MS)),
+      'FERRY_ERR_TOKEN_MALFORMED',
+      JSON.stringify(priv),
+    );
+  }
+  assert.throws(() => issueToken(SECRET, 'tech-1', TTL_SECONDS, NOW_MS, ['no spaces']), RangeError);
+});

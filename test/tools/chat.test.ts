@@ -5,10 +5,13 @@
  * technician (name, avatar) before the first message it sees.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
+import { CustomerClient } from '../../src/clients/customer.js';
+import type { TechnicianClient } from '../../src/clients/technician.js';
+import type { Gateway } from '../../src/gateway.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
-import { activePair, Channel, settle, startGateway, technician } from './harness.js';
+import { activePair, Channel, settle, startGateway, technician, url } from './harness.js';
 
 const ALL = ferry.v1.ChatAudience.CHAT_AUDIENCE_ALL;
 const TECHS = ferry.v1.ChatAudience.CHAT_AUDIENCE_TECHNICIANS_ONLY;
@@ -181,3 +184,119 @@ test('a technician who takes a transferred session over receives the history, pr
     .map((e) => e.chat!.text);
   assert.deepEqual(chats, ['notes for whoever takes this: reinstall the driver', 'still waiting']);
 });
+
+test('a customer who drops and resumes gets the public chat it missed, never the private one, and its history after the rejoin has none either', async (t) => {
+  const { gateway } = await startGateway(t);
+  const MANUAL = { initialDelayMs: 3_600_000, maxDelayMs: 3_600_000, giveUpAfterMs: 0 };
+  const { tech, customer } = await activePair(t, gateway, { reconnect: MANUAL });
+  const atCustomer: string[] = [];
+  customer.on('frame', (_f, raw) => atCustomer.push(Buffer.from(raw).toString('latin1')));
+  const customerChats: string[] = [];
+  customer.on('chat', (c) => customerChats.push(c.text));
+
+  tech.chat('before the drop');
+  tech.chat('secret one: old driver', true);
+  await waitFor(customer, 'chat', (c) => c.text === 'before the drop');
+
+  const away = waitFor(
+    tech,
+    'status',
+    (s) => s.status === ferry.v1.SessionStatus.SESSION_STATUS_RECONNECTING,
+  );
+  const disconnected = waitFor(customer, 'disconnected');
+  customer.dropConnection();
+  await Promise.all([away, disconnected]);
+  // Sent while the customer is away: the public message is held for its resume, the private not.
+  tech.chat('secret two: same driver upstairs', true);
+  tech.chat('while you were away');
+  await waitFor(tech, 'chat', (c) => c.text === 'while you were away');
+
+  const resumed = waitFor(customer, 'resumed');
+  const missed = waitFor(customer, 'chat', (c) => c.text === 'while you were away');
+  customer.resumeNow();
+  await resumed;
+  await missed;
+  const reply = await customer.request({ chatHistoryRequest: {} });
+  const history = (reply.chatHistory as ferry.v1.ChatHistory).entries;
+  assert.deepEqual(
+    history.filter((e) => e.chat).map((e) => e.chat!.text),
+    ['before the drop', 'while you were away'],
+  );
+  assert.ok(history.every((e) => (e.chat?.audience ?? e.event?.audience) === ALL));
+  assert.deepEqual(customerChats, ['before the drop', 'while you were away']);
+  for (const secret of ['secret one', 'secret two']) {
+    assert.ok(
+      atCustomer.every((raw) => !raw.includes(secret)),
+      `"${secret}" reached the customer`,
+    );
+  }
+  // The technicians' history has both private messages, in order with the rest.
+  const techHistory = await tech.chatHistory();
+  assert.deepEqual(
+    techHistory.entries.filter((e) => e.chat).map((e) => e.chat!.text),
+    [
+      'before the drop',
+      'secret one: old driver',
+      'secret two: same driver upstairs',
+      'while you were away',
+    ],
+  );
+});
+
+test("a technician's uploaded picture is kept by the gateway and served to the customers it chats with, and to nobody else", async (t) => {
+  const { gateway } = await startGateway(t);
+  const { tech, customer } = await activePair(t, gateway);
+  const picture = new Uint8Array(2048).fill(7);
+  picture.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  const ref = await tech.setAvatar(picture, 'image/png');
+  assert.match(ref, /^ferry:avatar\/[\w-]{22}$/);
+
+  const profile = waitFor(customer, 'event', (e) => e.participantProfile != null);
+  tech.chat('hello');
+  const [event] = await profile;
+  assert.equal(event.participantProfile?.avatarRef, ref);
+  const got = await customer.fetchAvatar(ref);
+  assert.equal(got.mimeType, 'image/png');
+  assert.deepEqual(Buffer.from(got.image), Buffer.from(picture));
+
+  // Refusals: a customer may not upload; pictures are checked; unknown refs are not served.
+  await assert.rejects(customer.request({ setAvatar: { image: picture, mimeType: 'image/png' } }), {
+    code: 'FERRY_ERR_WRONG_ROLE',
+  });
+  await assert.rejects(tech.setAvatar(picture, 'image/jpeg'), {
+    code: 'FERRY_ERR_INVALID_ARGUMENT',
+  });
+  const big = new Uint8Array(40 * 1024);
+  big.set(picture.subarray(0, 8));
+  await assert.rejects(tech.setAvatar(big, 'image/png'), { code: 'FERRY_ERR_INVALID_ARGUMENT' });
+  await assert.rejects(tech.fetchAvatar('ferry:avatar/unknown'), {
+    code: 'FERRY_ERR_INVALID_ARGUMENT',
+  });
+
+  // A customer of another session, whose technician shows no picture, may not fetch it.
+  const bob = await customerOf(t, gateway, await technician(t, gateway, 'tech-5'), 'Bob');
+  await assert.rejects(bob.customer.fetchAvatar(ref), { code: 'FERRY_ERR_NOT_IN_SESSION' });
+  // The picture stays the technician's on its next connection (whose Hello names none).
+  const carol = await customerOf(t, gateway, await technician(t, gateway, 'tech-1'), 'Carol');
+  const met = waitFor(carol.customer, 'event', (e) => e.participantProfile != null);
+  carol.tech.chat('hi Carol');
+  const [intro] = await met;
+  assert.equal(intro.participantProfile?.avatarRef, ref);
+});
+
+/** `tech` opens a session, a customer named `name` joins it, and `tech` picks it up. */
+async function customerOf(
+  t: TestContext,
+  gateway: Gateway,
+  tech: TechnicianClient,
+  name: string,
+): Promise<{ tech: TechnicianClient; customer: CustomerClient }> {
+  const { sessionId, pin } = await tech.createSession();
+  const customer = new CustomerClient({ url: url(gateway), pin, name });
+  t.after(() => customer.close());
+  const queued = tech.waitForCustomer(sessionId);
+  await customer.connect();
+  await queued;
+  await tech.pickUp(sessionId);
+  return { tech, customer };
+}

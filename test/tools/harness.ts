@@ -5,7 +5,7 @@
  * frame a client sent before it was handled (its Errors arrive before the reply). No sleeps.
  */
 import type { TestContext } from 'node:test';
-import type { FerryClient } from '../../src/clients/client.js';
+import type { FerryClient, ReconnectOptions } from '../../src/clients/client.js';
 import {
   type ConsentPolicy,
   CustomerClient,
@@ -30,10 +30,11 @@ export async function technician(
   gateway: Gateway,
   name = 'tech-1',
   avatarRef = '',
+  privileges?: readonly string[],
 ): Promise<TechnicianClient> {
   const client = new TechnicianClient({
     url: url(gateway),
-    token: issueToken(gateway.config.secret, name, 3600),
+    token: issueToken(gateway.config.secret, name, 3600, Date.now(), privileges),
     name,
     avatarRef,
   });
@@ -48,6 +49,8 @@ export interface PairOptions {
   readonly sysinfo?: SysinfoCollector;
   readonly customerName?: string;
   readonly avatarRef?: string;
+  /** The customer's reconnect policy (default: the client's own). */
+  readonly reconnect?: ReconnectOptions;
 }
 
 /** `tech-1` and a customer in an Active session; nothing granted yet. */
@@ -66,6 +69,7 @@ export async function activePair(
     consent: options.consent ?? 'deny',
     monitors: options.monitors ?? 1,
     ...(options.sysinfo ? { sysinfo: options.sysinfo } : {}),
+    ...(options.reconnect ? { reconnect: options.reconnect } : {}),
   });
   t.after(() => customer.close());
   const queued = tech.waitForCustomer(sessionId);

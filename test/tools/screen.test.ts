@@ -10,7 +10,16 @@ import { waitFor } from '../../src/clients/client.js';
 import { QUALITY_PRESETS } from '../../src/clients/customer.js';
 import type { ViewTransform } from '../../src/clients/gestures.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
-import { activePair, Channel, framesOn, settle, startGateway } from './harness.js';
+import {
+  activePair,
+  Channel,
+  codes,
+  errorsOf,
+  framesOn,
+  settle,
+  startGateway,
+  technician,
+} from './harness.js';
 
 const Preset = ferry.v1.QualityPreset;
 
@@ -172,4 +181,33 @@ test('touch gestures reach the customer as input: tap clicks, two-finger tap rig
   assert.equal(customer.pointer.clicks, 2, 'a left click and a right click');
   assert.deepEqual([customer.pointer.x, customer.pointer.y], [20, 20]);
   assert.equal(customer.pointer.wheelY, 40, 'dragging up 20 view px at zoom 0.5 scrolls 40 down');
+});
+
+test('a key frame request reaches the customer only with the view grant and only from a technician of the session', async (t) => {
+  const { gateway } = await startGateway(t);
+  const { tech, customer } = await activePair(t, gateway, { consent: ['view'] });
+  const errors = errorsOf(tech);
+  tech.requestKeyFrame();
+  await settle(tech);
+  await settle(customer);
+  assert.deepEqual(codes(errors), ['FERRY_ERR_NOT_GRANTED']);
+  assert.equal(customer.keyFrameRequests, 0, 'the customer was not asked');
+
+  await tech.requestConsent(['view']);
+  const asked = waitFor(customer, 'control', (c) => c.keyFrameRequest != null);
+  tech.requestKeyFrame(0);
+  const [request] = await asked;
+  assert.equal(request.keyFrameRequest?.reason, 'asked by tech-1');
+  assert.equal(customer.keyFrameRequests, 1);
+  // The next frame of every monitor is a key frame.
+  const [tile] = customer.screens[0]!.nextFrame();
+  assert.equal(ferry.v1.Frame.decode(tile!).screen?.keyFrame, true);
+
+  const stranger = await technician(t, gateway, 'tech-9');
+  const strangerErrors = errorsOf(stranger);
+  stranger.requestKeyFrame();
+  await stranger.listQueue(); // a round trip: the refusal has arrived
+  await settle(customer);
+  assert.deepEqual(codes(strangerErrors), ['FERRY_ERR_NOT_IN_SESSION']);
+  assert.equal(customer.keyFrameRequests, 1);
 });

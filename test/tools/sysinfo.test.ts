@@ -78,3 +78,63 @@ test('the customer may not ask for system information, and answers only requests
   await settle(customer);
   assert.deepEqual(errors, ['FERRY_ERR_FRAME_DECODE', 'FERRY_ERR_UNKNOWN_REQUEST']);
 });
+
+test('a revocation while a request waits refuses it at once to the technician, and the late answer is not relayed', async (t) => {
+  const { gateway } = await startGateway(t, { maxBadFrames: 1000 });
+  const held = deferred();
+  const asked = deferred();
+  const { tech, customer } = await activePair(t, gateway, {
+    consent: ['sysinfo'],
+    sysinfo: async (categories) => {
+      asked.resolve();
+      await held.promise;
+      return collectSysinfo(categories);
+    },
+  });
+  await tech.requestConsent(['sysinfo']);
+  const atTech = framesOn(tech, Channel.CHANNEL_SYSINFO);
+  const answer = tech.requestSysinfo(['os']);
+  await asked.promise;
+  const refusedAtOnce = assert.rejects(answer, { code: 'FERRY_ERR_NOT_GRANTED' });
+  await customer.revoke(['sysinfo']);
+  await refusedAtOnce;
+
+  // The customer's collector finishes after the revocation: its answer is refused at the gateway.
+  const refused = waitFor(customer, 'gatewayError', (e) => e.code === 'FERRY_ERR_NOT_GRANTED');
+  held.resolve();
+  const [error] = await refused;
+  assert.equal(error.channel, Channel.CHANNEL_SYSINFO);
+  await settle(tech);
+  assert.equal(atTech.length, 0, 'no system information reached the technician');
+});
+
+/** A promise and the function that resolves it. */
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+test('a technician whose token lacks the sysinfo privilege may neither ask for the grant nor read, even with the grant in force', async (t) => {
+  const { gateway } = await startGateway(t);
+  const { tech, customer, sessionId } = await activePair(t, gateway, { consent: ['sysinfo'] });
+  const limited = await technician(t, gateway, 'tech-2', '', []);
+  await tech.invite('tech-2');
+  await limited.acceptInvitation(sessionId);
+  await assert.rejects(limited.requestConsent(['view', 'sysinfo']), {
+    code: 'FERRY_ERR_NOT_PERMITTED',
+  });
+  // The customer granted it to the session: still refused for this technician, on every request.
+  await tech.requestConsent(['sysinfo']);
+  await assert.rejects(limited.requestSysinfo(['os']), { code: 'FERRY_ERR_NOT_PERMITTED' });
+  await assert.rejects(limited.requestSysinfo(['os'], true), { code: 'FERRY_ERR_NOT_PERMITTED' });
+  assert.equal(customer.sysinfoRequests, 0, 'nothing reached the customer');
+  // A token that lists the privilege reads as before.
+  const privileged = await technician(t, gateway, 'tech-3', '', ['sysinfo']);
+  await tech.invite('tech-3');
+  await privileged.acceptInvitation(sessionId);
+  const answer = await privileged.requestSysinfo(['os']);
+  assert.equal(answer.snapshot.categories.os.hostname, os.hostname());
+});
