@@ -28,6 +28,7 @@ import {
   type ReceivedFile,
   type TransferProgress,
 } from '../tools/file-transfer.js';
+import { u64 } from '../session/files.js';
 import { type FerryClient, FerryError } from './client.js';
 
 export type TransferDirection = 'send' | 'receive';
@@ -135,7 +136,7 @@ export class FileTransfers extends EventEmitter<FileTransferEvents> {
         const out = this.outgoing.get(id);
         if (out === undefined) return;
         try {
-          out.sender.resumeFrom(msg.accept!.offset!);
+          out.sender.resumeFrom(u64(msg.accept!.offset));
         } catch (err) {
           this.fail(id, new FerryError((err as FerryError).code ?? '', (err as Error).message));
           return;
@@ -145,7 +146,7 @@ export class FileTransfers extends EventEmitter<FileTransferEvents> {
       }
       case 'ack': {
         try {
-          this.outgoing.get(id)?.sender.onAck(msg.ack!.offset!);
+          this.outgoing.get(id)?.sender.onAck(u64(msg.ack!.offset));
         } catch {
           // an ack from before a resume: the receiver's offset arrives again with FileAccept
         }
@@ -212,7 +213,7 @@ export class FileTransfers extends EventEmitter<FileTransferEvents> {
     try {
       const receiver = await FileReceiver.open({
         path: inc.dest,
-        size: offer.size,
+        size: u64(offer.size),
         sha256: offer.sha256,
         overwrite: inc.overwrite,
         ...(this.limitBytes !== undefined ? { limitBytes: this.limitBytes } : {}),
@@ -295,7 +296,7 @@ export class FileTransfers extends EventEmitter<FileTransferEvents> {
     const inc = this.incoming.get(id);
     const receiver = inc?.receiver;
     if (inc === undefined || receiver == null) return;
-    receiver.write(chunk.offset, chunk.data).then(
+    receiver.write(u64(chunk.offset), chunk.data).then(
       (offset) => {
         this.send(id, { ack: { offset } });
         if (offset === receiver.size) void this.#finish(inc);

@@ -66,6 +66,12 @@ const MAX_NAME = 255;
 const MAX_PATH = 4096;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
+/** uint64 fields decode as Long objects; past 2^53 they are not safe integers and are refused. */
+export function u64(value: number | { toNumber(): number } | null | undefined): number {
+  if (value == null) return 0;
+  return typeof value === 'number' ? value : value.toNumber();
+}
+
 function fileFrame(id: number, file: ferry.v1.FileMessage.$Properties): Uint8Array {
   return encodeFrame({ channel: Channel.CHANNEL_FILE, stream: id, file });
 }
@@ -163,12 +169,12 @@ export class FileRelay {
     switch (msg.kind) {
       case 'chunk': {
         const chunk = msg.chunk as ferry.v1.FileChunk;
-        const code = guard.onChunk(chunk.offset, chunk.data.length);
+        const code = guard.onChunk(u64(chunk.offset), chunk.data.length);
         if (code !== null) {
           this.#refuse(
             p,
             Codes.FILE_BEYOND_SIZE,
-            `chunk ${chunk.offset}+${chunk.data.length} of ${guard.size}`,
+            `chunk ${u64(chunk.offset)}+${chunk.data.length} of ${guard.size}`,
             id,
           );
           return;
@@ -179,7 +185,7 @@ export class FileRelay {
       }
       case 'accept':
       case 'ack': {
-        const offset = msg.accept?.offset ?? msg.ack?.offset ?? 0;
+        const offset = u64(msg.accept?.offset ?? msg.ack?.offset);
         if (offset > guard.size) {
           this.#refuse(p, Codes.INVALID_ARGUMENT, `offset ${offset} past ${guard.size}`, id);
           return;
@@ -295,7 +301,7 @@ export class FileRelay {
     offer: ferry.v1.FileOffer,
     now: number,
   ): { entry: CodeEntry; message: string } | null {
-    const size = offer.size;
+    const size = u64(offer.size);
     const limit = this.#limit();
     const guard = new TransferGuard(size, limit);
     const code = guard.checkOffer();
@@ -364,7 +370,7 @@ export class FileRelay {
       session.deliver(to, this.#relayedOffer(t.id, t, p.name));
       return;
     }
-    if (offer.size !== t.guard.size || offer.sha256 !== t.sha256) {
+    if (u64(offer.size) !== t.guard.size || offer.sha256 !== t.sha256) {
       this.#refuse(p, Codes.INVALID_ARGUMENT, `transfer ${t.id} was offered otherwise`, t.id);
       return;
     }
