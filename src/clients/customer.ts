@@ -15,9 +15,9 @@ import { CloseCodes } from '../protocol/codes.js';
 import { Channel } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { type ClientOptions, FerryClient, FerryError } from './client.js';
-import { CustomerFiles, type CustomerFileOptions } from './files.js';
+import { type CustomerFileOptions, CustomerFiles } from './files.js';
 import { type PermissionName, toNames, toWire } from './permissions.js';
-import { CustomerShells, type CustomerShellOptions } from './shells.js';
+import { type CustomerShellOptions, CustomerShells } from './shells.js';
 import { type ScreenOptions, SyntheticScreen } from './synthetic-screen.js';
 import { collectSysinfo, SYSINFO_CATEGORIES } from './sysinfo.js';
 

@@ -18,7 +18,8 @@ import { EventEmitter } from 'node:events';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Channel, encodeFrame } from '../protocol/frames.js';
-import { ferry } from '../protocol/gen/ferry.js';
+import type { ferry } from '../protocol/gen/ferry.js';
+import { u64 } from '../session/files.js';
 import {
   DEFAULT_CHUNK_BYTES,
   DEFAULT_WINDOW_CHUNKS,
@@ -28,7 +29,6 @@ import {
   type ReceivedFile,
   type TransferProgress,
 } from '../tools/file-transfer.js';
-import { u64 } from '../session/files.js';
 import { type FerryClient, FerryError } from './client.js';
 
 export type TransferDirection = 'send' | 'receive';

@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { Channel, encodeFrame } from '../protocol/frames.js';
-import { ferry } from '../protocol/gen/ferry.js';
+import type { ferry } from '../protocol/gen/ferry.js';
 import { ShellHost, type ShellHostOptions } from '../tools/shell-host.js';
 import { type FerryClient, FerryError } from './client.js';
 import { toNames } from './permissions.js';

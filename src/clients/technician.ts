@@ -11,6 +11,7 @@
 import { Channel } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { type ClientOptions, FerryClient, FerryError, waitFor } from './client.js';
+import { type FileTransferOptions, TechnicianFiles } from './files.js';
 import {
   type Gesture,
   type GestureOptions,
@@ -18,7 +19,6 @@ import {
   mapGesture,
   type ViewTransform,
 } from './gestures.js';
-import { type FileTransferOptions, TechnicianFiles } from './files.js';
 import { type PermissionName, SCREEN_PERMISSIONS, toWire } from './permissions.js';
 import { TechnicianShells } from './shells.js';
 

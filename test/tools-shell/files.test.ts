@@ -25,7 +25,9 @@ function writeRandom(file: string, bytes: number): string {
 const sha256Of = (file: string): string =>
   createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
-function progressOf(emitter: { on(e: 'progress', l: (p: FileProgress) => void): unknown }): FileProgress[] {
+function progressOf(emitter: {
+  on(e: 'progress', l: (p: FileProgress) => void): unknown;
+}): FileProgress[] {
   const got: FileProgress[] = [];
   emitter.on('progress', (p) => got.push(p));
   return got;
@@ -33,7 +35,10 @@ function progressOf(emitter: { on(e: 'progress', l: (p: FileProgress) => void): 
 
 /** Resolves at the first progress event of `direction` past `bytes`. */
 function past(
-  emitter: { on(e: 'progress', l: (p: FileProgress) => void): unknown; off(e: 'progress', l: (p: FileProgress) => void): unknown },
+  emitter: {
+    on(e: 'progress', l: (p: FileProgress) => void): unknown;
+    off(e: 'progress', l: (p: FileProgress) => void): unknown;
+  },
   bytes: number,
 ): Promise<void> {
   return new Promise((resolve) => {
@@ -79,7 +84,14 @@ test('a file of several MiB goes to the customer and another comes back, verifie
   const session = w.gateway.registry.get(w.sessionId)!;
   assert.equal(session.transfers.size, 0);
   assert.deepEqual(
-    session.fileTransfers.map((f) => [f.direction, f.name, f.size, f.sha256, f.status, f.bytesAcked]),
+    session.fileTransfers.map((f) => [
+      f.direction,
+      f.name,
+      f.size,
+      f.sha256,
+      f.status,
+      f.bytesAcked,
+    ]),
     [
       ['to-customer', 'tool.bin', 5 * MiB + 123, upSha, 'done', 5 * MiB + 123],
       ['from-customer', 'app.log', 3 * MiB + 7, downSha, 'done', 3 * MiB + 7],
@@ -181,8 +193,20 @@ test('oversize, ungranted and out-of-bounds transfers are refused with codes', a
   w.tech.sendRaw(frame({ chunk: { offset: 8, data: Buffer.alloc(4) } }));
   w.tech.sendRaw(frame({ chunk: { offset: 0, data: Buffer.alloc(10) } }));
   // a bad digest, a negative-looking size, a second offer on the same id, a customer chunk
-  w.tech.sendRaw(encodeFrame({ channel: Channel.CHANNEL_FILE, stream: 701, file: { offer: { name: 'a', size: 1, sha256: 'nope' } } }));
-  w.tech.sendRaw(encodeFrame({ channel: Channel.CHANNEL_FILE, stream: 702, file: { offer: { name: 'a', size: 2 ** 60, sha256: sha } } }));
+  w.tech.sendRaw(
+    encodeFrame({
+      channel: Channel.CHANNEL_FILE,
+      stream: 701,
+      file: { offer: { name: 'a', size: 1, sha256: 'nope' } },
+    }),
+  );
+  w.tech.sendRaw(
+    encodeFrame({
+      channel: Channel.CHANNEL_FILE,
+      stream: 702,
+      file: { offer: { name: 'a', size: 2 ** 60, sha256: sha } },
+    }),
+  );
   await settle(w.tech);
   await settle(w.customer);
   assert.deepEqual(
@@ -197,7 +221,9 @@ test('oversize, ungranted and out-of-bounds transfers are refused with codes', a
   assert.deepEqual(customerChunks, [10], 'only the chunk inside the announced size was relayed');
   const customerErrors = streamErrors(w.customer);
   w.customer.sendRaw(frame({ chunk: { offset: 0, data: Buffer.alloc(1) } }));
-  w.customer.sendRaw(encodeFrame({ channel: Channel.CHANNEL_FILE, stream: 703, file: { request: { path: 'x' } } }));
+  w.customer.sendRaw(
+    encodeFrame({ channel: Channel.CHANNEL_FILE, stream: 703, file: { request: { path: 'x' } } }),
+  );
   await settle(w.customer);
   assert.deepEqual(
     customerErrors.map((e) => [e.code, e.stream]),

@@ -70,7 +70,11 @@ export async function world(t: TestContext, options: WorldOptions = {}): Promise
     name: 'Alice',
     consent: options.grant ?? [],
     reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
-    shells: { defaultShell: '/bin/sh', killGraceMs: 500, baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+    shells: {
+      defaultShell: '/bin/sh',
+      killGraceMs: 500,
+      baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    },
     files: { dir: customerDir, ...files },
   });
   t.after(() => customer.close());
@@ -88,11 +92,13 @@ export async function settle(client: FerryClient): Promise<void> {
 }
 
 /** Gateway Errors `client` receives from now on, with the Frame.stream they name. */
-export function streamErrors(client: FerryClient): { code: string; channel: number; stream: number }[] {
+export function streamErrors(
+  client: FerryClient,
+): { code: string; channel: number; stream: number }[] {
   const got: { code: string; channel: number; stream: number }[] = [];
   client.on('frame', (frame) => {
     const e = frame.event?.error;
-    if (e) got.push({ code: e.code ?? "", channel: e.channel ?? 0, stream: frame.stream });
+    if (e) got.push({ code: e.code ?? '', channel: e.channel ?? 0, stream: frame.stream });
   });
   return got;
 }

@@ -34,7 +34,9 @@ test('two shells at once: interleaved output stays apart and in order; closing o
   assert.equal(b.text, 'B1\nB2\nB3\nB4\nB5\nB-end\n');
 
   // resize is relayed (no PTY: the customer's host records the size)
-  const resized = new Promise((resolve) => w.customer.shells.host.once('resize', (...args) => resolve(args)));
+  const resized = new Promise((resolve) =>
+    w.customer.shells.host.once('resize', (...args) => resolve(args)),
+  );
   a.resize(120, 40);
   assert.deepEqual(await resized, [a.id, 120, 40]);
   assert.equal(w.customer.shells.host.info(a.id)?.rows, 40);
@@ -58,7 +60,9 @@ test('two shells at once: interleaved output stays apart and in order; closing o
   b.write('exit 3\n');
   const ended = await b.exited;
   assert.equal(ended.code, 3);
-  assert.ok(logDetails(w.gateway, w.sessionId, 'shell').includes(`shell ${b.id} "beta" exited with code 3`));
+  assert.ok(
+    logDetails(w.gateway, w.sessionId, 'shell').includes(`shell ${b.id} "beta" exited with code 3`),
+  );
   assert.equal(w.gateway.registry.get(w.sessionId)!.shells.size, 0);
   // no recording unless the operator turns it on
   assert.equal(fs.existsSync(recordingsDir(w.dataDir, w.sessionId)), false);
@@ -68,7 +72,11 @@ test('shells are refused with codes: no grant, over the session cap, wrong side,
   const w = await world(t, { config: { maxShellsPerSession: 2 } });
   const errors = streamErrors(w.tech);
   await assert.rejects(w.tech.shells.open(), { code: 'FERRY_ERR_NOT_GRANTED' });
-  assert.deepEqual(errors.at(-1), { code: 'FERRY_ERR_NOT_GRANTED', channel: Channel.CHANNEL_SHELL, stream: 1 });
+  assert.deepEqual(errors.at(-1), {
+    code: 'FERRY_ERR_NOT_GRANTED',
+    channel: Channel.CHANNEL_SHELL,
+    stream: 1,
+  });
   assert.equal(w.customer.shells.host.size, 0);
 
   await w.customer.grant(['shell']);
@@ -83,19 +91,35 @@ test('shells are refused with codes: no grant, over the session cap, wrong side,
     encodeFrame({ channel: Channel.CHANNEL_SHELL, stream: 9, shell: { open: {} } }),
   );
   w.tech.sendRaw(
-    encodeFrame({ channel: Channel.CHANNEL_SHELL, stream: one.id, shell: { output: { data: Buffer.from('x') } } }),
+    encodeFrame({
+      channel: Channel.CHANNEL_SHELL,
+      stream: one.id,
+      shell: { output: { data: Buffer.from('x') } },
+    }),
   );
   w.tech.sendRaw(
     encodeFrame({ channel: Channel.CHANNEL_SHELL, stream: one.id, shell: { open: {} } }),
   );
   w.tech.sendRaw(
-    encodeFrame({ channel: Channel.CHANNEL_SHELL, stream: 77, shell: { input: { data: Buffer.from('ls\n') } } }),
+    encodeFrame({
+      channel: Channel.CHANNEL_SHELL,
+      stream: 77,
+      shell: { input: { data: Buffer.from('ls\n') } },
+    }),
   );
   w.tech.sendRaw(
-    encodeFrame({ channel: Channel.CHANNEL_SHELL, stream: one.id, shell: { resize: { cols: 0, rows: 5 } } }),
+    encodeFrame({
+      channel: Channel.CHANNEL_SHELL,
+      stream: one.id,
+      shell: { resize: { cols: 0, rows: 5 } },
+    }),
   );
   w.tech.sendRaw(
-    encodeFrame({ channel: Channel.CHANNEL_SHELL, stream: 5, opaque: { data: Buffer.from('raw') } }),
+    encodeFrame({
+      channel: Channel.CHANNEL_SHELL,
+      stream: 5,
+      opaque: { data: Buffer.from('raw') },
+    }),
   );
   await settle(w.tech);
   await settle(w.customer);
@@ -117,7 +141,8 @@ test('shells are refused with codes: no grant, over the session cap, wrong side,
   // revocation: every shell ends at once, the technician learns why
   const exits = w.tech.shells.list().map((s) => s.exited);
   await w.customer.revoke(['shell']);
-  for (const exit of await Promise.all(exits)) assert.equal(exit.errorCode, 'FERRY_ERR_NOT_GRANTED');
+  for (const exit of await Promise.all(exits))
+    assert.equal(exit.errorCode, 'FERRY_ERR_NOT_GRANTED');
   assert.equal(w.gateway.registry.get(w.sessionId)!.shells.size, 0);
   await settle(w.customer);
   w.customer.shells.host.ids().length > 0 && (await w.customer.shells.host.closeAll());
@@ -168,7 +193,9 @@ test('with recording on, each shell is an asciicast v2 file plus a transcript, i
   await shell.exited;
 
   const token = w.gateway.adminToken;
-  const live = await adminRequest(w.gateway, `/api/v1/sessions/${w.sessionId}/recordings`, { token });
+  const live = await adminRequest(w.gateway, `/api/v1/sessions/${w.sessionId}/recordings`, {
+    token,
+  });
   assert.equal(live.status, 200);
   assert.equal(live.json.recordings.length, 2);
 
@@ -179,7 +206,9 @@ test('with recording on, each shell is an asciicast v2 file plus a transcript, i
   );
   w.tech.closeSession(w.sessionId, 'done');
   await closed;
-  const report = (await adminRequest(w.gateway, `/api/v1/sessions/${w.sessionId}/report`, { token })).json;
+  const report = (
+    await adminRequest(w.gateway, `/api/v1/sessions/${w.sessionId}/report`, { token })
+  ).json;
   assert.equal(report.recordings.length, 2);
   const rec = report.recordings.find((r: { name: string }) => r.name === 'recorded');
   assert.equal(rec.shellId, shell.id);
@@ -191,13 +220,21 @@ test('with recording on, each shell is an asciicast v2 file plus a transcript, i
   const second = report.recordings.find((r: { name: string }) => r.name === 'second');
   assert.ok(second.endedAt !== null);
 
-  const cast = await adminRequest(w.gateway, `/api/v1/sessions/${w.sessionId}/recordings/${rec.cast}`, { token });
+  const cast = await adminRequest(
+    w.gateway,
+    `/api/v1/sessions/${w.sessionId}/recordings/${rec.cast}`,
+    { token },
+  );
   assert.equal(cast.status, 200);
   assert.equal(cast.contentType, 'application/x-asciicast');
   const { header, events } = parseCast(cast.text);
   assert.equal(header.width, 100);
   assert.equal(header.height, 30);
-  const joined = (code: string) => events.filter((e) => e.code === code).map((e) => e.data).join('');
+  const joined = (code: string) =>
+    events
+      .filter((e) => e.code === code)
+      .map((e) => e.data)
+      .join('');
   assert.equal(joined('i'), 'echo hello-rec\nprintf "caf\\303\\251 %s\\n" done\nexit\n');
   assert.equal(joined('o'), 'hello-rec\ncafé done\n');
   assert.deepEqual(
@@ -210,7 +247,11 @@ test('with recording on, each shell is an asciicast v2 file plus a transcript, i
   assert.equal(fs.readFileSync(onDisk, 'utf8'), cast.text);
   assert.equal(fs.statSync(onDisk).mode & 0o777, 0o600);
 
-  const transcript = await adminRequest(w.gateway, `/api/v1/sessions/${w.sessionId}/recordings/${rec.transcript}`, { token });
+  const transcript = await adminRequest(
+    w.gateway,
+    `/api/v1/sessions/${w.sessionId}/recordings/${rec.transcript}`,
+    { token },
+  );
   assert.equal(transcript.status, 200);
   assert.match(transcript.contentType, /^text\/plain/);
   const lines = transcript.text.trimEnd().split('\n');
@@ -231,5 +272,8 @@ test('with recording on, each shell is an asciicast v2 file plus a transcript, i
     assert.equal(reply.status, 404, bad);
   }
   assert.equal((await adminRequest(w.gateway, `${base}/${rec.cast}`)).status, 401);
-  assert.equal((await adminRequest(w.gateway, '/api/v1/sessions/nope/recordings', { token })).status, 404);
+  assert.equal(
+    (await adminRequest(w.gateway, '/api/v1/sessions/nope/recordings', { token })).status,
+    404,
+  );
 });
