@@ -13,6 +13,7 @@ import {
 } from './clients/customer.js';
 import { type PermissionName, parsePermissions, toNames } from './clients/permissions.js';
 import { TechnicianClient } from './clients/technician.js';
+import { TOOLS_HELP, technicianToolsCommand } from './clients/tools-cli.js';
 import { ConfigError, resolveConfig } from './config/config.js';
 import { type ConfigKey, configKeys, envName, flagName, schema } from './config/schema.js';
 import { loadOrCreateSecret } from './config/secrets.js';
@@ -176,9 +177,9 @@ async function technician(argv: {
   console.log(`connection closed: ${code} ${reason}`);
 }
 
-const TECHNICIAN_HELP = `commands: /private <text>, /consent <view,control,sysinfo>, /sysinfo [categories], /refresh [categories],
+const TECHNICIAN_HELP = `commands: /private <text>, /consent <view,control,sysinfo,shell,file>, /sysinfo [categories], /refresh [categories],
   /summary, /note <text>, /notes, /history, /control <technician>, /share, /stop, /monitor <n|all>,
-  /quality <speed|balanced|fidelity>; any other line is chat`;
+  /quality <speed|balanced|fidelity>, ${TOOLS_HELP}; any other line is chat`;
 
 /** One line of the technician's stdin: a /command or chat. */
 async function technicianCommand(client: TechnicianClient, line: string): Promise<void> {
@@ -241,7 +242,7 @@ async function technicianCommand(client: TechnicianClient, line: string): Promis
       return;
     }
     default:
-      console.log(TECHNICIAN_HELP);
+      if (!(await technicianToolsCommand(client, command, words))) console.log(TECHNICIAN_HELP);
   }
 }
 
@@ -302,6 +303,10 @@ function describePermission(p: PermissionName): string {
       return 'use your mouse and keyboard';
     case 'sysinfo':
       return 'read system information (OS, hardware, network, processes, disks, users)';
+    case 'shell':
+      return 'run command shells on your computer';
+    case 'file':
+      return 'send files to and fetch files from your shared directory';
     default:
       return p;
   }
@@ -315,6 +320,8 @@ async function customer(argv: {
   monitors: number;
   grant: string | undefined;
   deny: boolean | undefined;
+  shells: boolean;
+  shareDir: string | undefined;
 }): Promise<void> {
   const prompt = new ConsentPrompt();
   const consent: ConsentPolicy =
@@ -329,6 +336,8 @@ async function customer(argv: {
     name: argv.name,
     monitors: argv.monitors,
     consent,
+    ...(argv.shells ? { shells: {} } : {}),
+    ...(argv.shareDir ? { files: { dir: argv.shareDir } } : {}),
   });
   const welcome = await client.connect();
   console.log(`joined session ${welcome.sessionId}; waiting for the technician`);
@@ -485,7 +494,7 @@ export async function main(args: string[]): Promise<void> {
             type: 'string',
             default: 'view,control',
             describe:
-              'permissions to ask the customer for at pick-up: view, control, sysinfo (none: ask later with /consent)',
+              'permissions to ask the customer for at pick-up: view, control, sysinfo, shell, file (none: ask later with /consent)',
           })
           .option('avatar', {
             type: 'string',
@@ -524,6 +533,16 @@ export async function main(args: string[]): Promise<void> {
           .option('deny', {
             type: 'boolean',
             describe: 'answer every consent request with no',
+          })
+          .option('shells', {
+            type: 'boolean',
+            default: false,
+            describe: 'run the command shells a technician opens (with the shell grant)',
+          })
+          .option('share-dir', {
+            type: 'string',
+            describe:
+              'directory uploads land in and downloads are served from (with the file grant)',
           })
           .conflicts('grant', 'deny'),
       (argv) => customer(argv),

@@ -1,12 +1,12 @@
 /**
  * The per-frame path. For every binary message: count it, peek its channel, look up its route,
  * check role, size, state, the customer's grant and control, then forward the same bytes
- * (SCREEN, INPUT) or hand it to the decoding handlers (CONTROL, CHAT, HEARTBEAT, and SYSINFO
- * once its grant is checked). Every refusal is one coded Error frame to the sender (plus a close
+ * (SCREEN, INPUT) or hand it to the decoding handlers (CONTROL, CHAT, HEARTBEAT, and SYSINFO,
+ * SHELL and FILE once their grant is checked). Every refusal is one coded Error frame to the sender (plus a close
  * where the code says so); nothing here throws on client input.
  *
  * Consent (DESIGN.md): SCREEN needs VIEW, INPUT needs CONTROL (and the control seat), SYSINFO
- * needs SYSINFO. The check is one read of `Session.grants` and an AND, per frame, so a
+ * needs SYSINFO, SHELL needs SHELL, FILE needs FILE. The check is one read of `Session.grants` and an AND, per frame, so a
  * revocation applies to the very next frame routed.
  *
  * Hot-path rules (DESIGN.md): the message ArrayBuffer is forwarded inside the uWS callback and
