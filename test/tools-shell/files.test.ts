@@ -80,6 +80,13 @@ test('a file of several MiB goes to the customer and another comes back, verifie
   assert.equal(techProgress.filter((p) => p.direction === 'receive').at(-1)!.percent, 100);
   assert.equal(customerProgress.filter((p) => p.direction === 'send').at(-1)!.percent, 100);
 
+  // an empty file is a transfer too: accepted, verified and placed without a chunk
+  const empty = path.join(w.techDir, 'empty.txt');
+  fs.writeFileSync(empty, '');
+  const none = await w.tech.files.upload(empty);
+  assert.equal(none.sha256, createHash('sha256').digest('hex'));
+  assert.equal(fs.statSync(path.join(w.customerDir, 'empty.txt')).size, 0);
+
   await settle(w.tech); // the technician's FileDone reached the gateway
   const session = w.gateway.registry.get(w.sessionId)!;
   assert.equal(session.transfers.size, 0);
@@ -95,6 +102,7 @@ test('a file of several MiB goes to the customer and another comes back, verifie
     [
       ['to-customer', 'tool.bin', 5 * MiB + 123, upSha, 'done', 5 * MiB + 123],
       ['from-customer', 'app.log', 3 * MiB + 7, downSha, 'done', 3 * MiB + 7],
+      ['to-customer', 'empty.txt', 0, none.sha256, 'done', 0],
     ],
   );
   const log = logDetails(w.gateway, w.sessionId, 'file');
