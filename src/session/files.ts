@@ -62,6 +62,8 @@ export interface TransferState {
 
 /** Open transfers and requests per session. */
 export const MAX_TRANSFERS = 32;
+/** Transfers one session may start in all (bounds the report). */
+export const MAX_TRANSFERS_EVER = 1000;
 const MAX_NAME = 255;
 const MAX_PATH = 4096;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -242,6 +244,15 @@ export class FileRelay {
     }
     if (session.transfers.size >= MAX_TRANSFERS) {
       this.#refuse(p, Codes.INVALID_ARGUMENT, `at most ${MAX_TRANSFERS} open transfers`, id);
+      return;
+    }
+    if (session.fileTransfers.length >= MAX_TRANSFERS_EVER) {
+      this.#refuse(
+        p,
+        Codes.INVALID_ARGUMENT,
+        `this session had ${MAX_TRANSFERS_EVER} transfers`,
+        id,
+      );
       return;
     }
     if (!session.flowing) {

@@ -76,6 +76,8 @@ export interface ShellState {
 }
 
 const MAX_SIZE = 10_000;
+/** Shells one session may open in all (bounds the report and the recordings on disk). */
+export const MAX_SHELLS_EVER = 1000;
 const MAX_NAME = 64;
 const MAX_KIND = 64;
 const MAX_REASON = 256;
@@ -223,6 +225,10 @@ export class ShellRelay {
     const max = this.#config.maxShellsPerSession;
     if (session.shells.size >= max) {
       this.#refuse(p, Codes.SHELL_LIMIT, `${max} shells are open in this session`, id);
+      return;
+    }
+    if (session.shellsOpened >= MAX_SHELLS_EVER) {
+      this.#refuse(p, Codes.SHELL_LIMIT, `this session opened ${MAX_SHELLS_EVER} shells`, id);
       return;
     }
     const cols = op.cols || 80;
