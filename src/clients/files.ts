@@ -14,6 +14,7 @@
  * downloads from, one directory it shares (nothing outside it is reachable).
  * The gateway enforces the grant and the size limit; nothing here is a check.
  */
+import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -403,7 +404,8 @@ export interface TransferOptions {
 
 /** The technician side: sends files to the customer and fetches files from it. */
 export class TechnicianFiles extends FileTransfers {
-  #nextId = 1;
+  /** File ids are per session: a random start keeps collaborators' ids apart. */
+  #nextId = randomInt(1, 0x40000000);
 
   #id(): number {
     let id = this.#nextId;

@@ -10,6 +10,7 @@
  *   closes and emits its output and exit.
  * The gateway enforces the grant, the per-session cap and the recording; nothing here is a check.
  */
+import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { Channel, encodeFrame } from '../protocol/frames.js';
@@ -297,7 +298,11 @@ export class TechnicianShells {
   readonly #client: FerryClient;
   readonly #shells = new Map<number, RemoteShell>();
   readonly #pending = new Map<number, PendingOpen>();
-  #nextId = 1;
+  /**
+   * Shell ids are per session and every technician of it picks its own: each client starts at a
+   * random point so two collaborators do not collide (and `open` retries on SHELL_EXISTS).
+   */
+  #nextId = randomInt(1, 0x40000000);
 
   constructor(client: FerryClient) {
     this.#client = client;
@@ -324,7 +329,18 @@ export class TechnicianShells {
   }
 
   /** Opens a shell; resolves once the customer runs it, or rejects with the coded refusal. */
-  open(options: OpenShellOptions = {}): Promise<RemoteShell> {
+  async open(options: OpenShellOptions = {}): Promise<RemoteShell> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#open(options);
+      } catch (err) {
+        // another technician of the session holds that id: take the next one
+        if ((err as FerryError).code !== 'FERRY_ERR_SHELL_EXISTS' || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  #open(options: OpenShellOptions): Promise<RemoteShell> {
     let id = this.#nextId;
     while (this.#shells.has(id) || this.#pending.has(id)) id++;
     this.#nextId = id + 1;

@@ -13,6 +13,7 @@ import { waitFor } from '../../src/clients/client.js';
 import { encodeFrame } from '../../src/protocol/frames.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { recordingsDir } from '../../src/session/shells.js';
+import { technician } from '../integration/harness.js';
 import { adminRequest, Channel, logDetails, settle, streamErrors, world } from './harness.js';
 
 test('two shells at once: interleaved output stays apart and in order; closing one leaves the other running', async (t) => {
@@ -72,11 +73,9 @@ test('shells are refused with codes: no grant, over the session cap, wrong side,
   const w = await world(t, { config: { maxShellsPerSession: 2 } });
   const errors = streamErrors(w.tech);
   await assert.rejects(w.tech.shells.open(), { code: 'FERRY_ERR_NOT_GRANTED' });
-  assert.deepEqual(errors.at(-1), {
-    code: 'FERRY_ERR_NOT_GRANTED',
-    channel: Channel.CHANNEL_SHELL,
-    stream: 1,
-  });
+  assert.equal(errors.at(-1)?.code, 'FERRY_ERR_NOT_GRANTED');
+  assert.equal(errors.at(-1)?.channel, Channel.CHANNEL_SHELL);
+  assert.ok(errors.at(-1)!.stream > 0, 'the refusal names the shell');
   assert.equal(w.customer.shells.host.size, 0);
 
   await w.customer.grant(['shell']);
@@ -276,4 +275,78 @@ test('with recording on, each shell is an asciicast v2 file plus a transcript, i
     (await adminRequest(w.gateway, '/api/v1/sessions/nope/recordings', { token })).status,
     404,
   );
+});
+
+test("a collaborator runs its own shells; another technician's shell output never reaches it and it cannot type into it", async (t) => {
+  const w = await world(t, { grant: ['shell'] });
+  const tech2 = await technician(t, w.gateway, 'tech-2');
+  const invited = waitFor(tech2, 'status', (s) => s.sessionId === w.sessionId);
+  await w.tech.invite('tech-2');
+  await invited;
+  await tech2.acceptInvitation(w.sessionId);
+  const mine = await w.tech.shells.open({ kind: 'sh', name: 'owner' });
+  const theirs = await tech2.shells.open({ kind: 'sh', name: 'collaborator' });
+  assert.notEqual(mine.id, theirs.id);
+  const seenByTech2: number[] = [];
+  tech2.on('frame', (f) => {
+    if (f.channel === Channel.CHANNEL_SHELL) seenByTech2.push(f.stream);
+  });
+  mine.write('echo owner-secret\n');
+  theirs.write('echo collab-out\n');
+  await mine.waitForOutput('owner-secret\n');
+  await theirs.waitForOutput('collab-out\n');
+  assert.ok(!seenByTech2.includes(mine.id));
+  assert.equal(theirs.text, 'collab-out\n');
+
+  const errors = streamErrors(tech2);
+  tech2.sendRaw(
+    encodeFrame({
+      channel: Channel.CHANNEL_SHELL,
+      stream: mine.id,
+      shell: { input: { data: Buffer.from('echo hijack\n') } },
+    }),
+  );
+  tech2.sendRaw(
+    encodeFrame({ channel: Channel.CHANNEL_SHELL, stream: mine.id, shell: { close: {} } }),
+  );
+  await settle(tech2);
+  assert.deepEqual(
+    errors.map((e) => [e.code, e.stream]),
+    [
+      ['FERRY_ERR_SHELL_NOT_FOUND', mine.id],
+      ['FERRY_ERR_SHELL_NOT_FOUND', mine.id],
+    ],
+  );
+  mine.write('echo after\n');
+  await mine.waitForOutput('after\n');
+  assert.ok(!mine.text.includes('hijack'));
+  assert.ok(
+    logDetails(w.gateway, w.sessionId, 'shell').includes(
+      `tech-2 opened shell ${theirs.id} "collaborator" (sh)`,
+    ),
+  );
+});
+
+test('a recording stops at shellRecordingMaxBytes with a marker; the shell itself goes on', async (t) => {
+  const w = await world(t, {
+    grant: ['shell'],
+    config: { recordShells: 1, shellRecordingMaxBytes: 4096 },
+  });
+  const shell = await w.tech.shells.open({ kind: 'sh' });
+  shell.write('i=0; while [ $i -lt 1000 ]; do echo line-$i; i=$((i+1)); done; echo END\n');
+  await shell.waitForOutput('line-999\nEND\n');
+  assert.ok(shell.text.length > 4096, 'the technician got everything');
+  await shell.close();
+  const rec = w.gateway.registry.get(w.sessionId)!.recordings[0]!;
+  assert.equal(rec.stats?.truncated, true);
+  assert.ok(rec.stats!.droppedEvents > 0);
+  const reply = await adminRequest(
+    w.gateway,
+    `/api/v1/sessions/${w.sessionId}/recordings/${rec.cast}`,
+    { token: w.gateway.adminToken },
+  );
+  assert.ok(Buffer.byteLength(reply.text) <= 4096);
+  const last = JSON.parse(reply.text.trimEnd().split('\n').at(-1)!);
+  assert.equal(last[1], 'o');
+  assert.match(last[2], /recording truncated at 4096 bytes/);
 });
