@@ -192,7 +192,8 @@ export class FileRelay {
           this.#refuse(p, Codes.INVALID_ARGUMENT, `offset ${offset} past ${guard.size}`, id);
           return;
         }
-        if (msg.kind === 'ack' && offset > entry.bytesAcked) entry.bytesAcked = offset;
+        // an accept says as much as an ack: the receiver has every byte before it (a resume)
+        if (offset > entry.bytesAcked) entry.bytesAcked = offset;
         session.deliver(other, bytes);
         return;
       }
