@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { FileProgress } from '../../src/clients/files.js';
+import { Codes } from '../../src/protocol/codes.js';
 import { encodeFrame } from '../../src/protocol/frames.js';
 import { Channel, logDetails, settle, streamErrors, world } from './harness.js';
 
@@ -253,4 +254,58 @@ test('oversize, ungranted and out-of-bounds transfers are refused with codes', a
   await refused;
   assert.equal(fs.existsSync(path.join(w.customerDir, 'slow.bin')), false);
   assert.equal(w.gateway.registry.get(w.sessionId)!.transfers.size, 0);
+});
+
+test('hostile SHELL and FILE frames in a granted session get coded errors and never crash the gateway', async (t) => {
+  const w = await world(t, { grant: ['shell', 'file'], config: { maxBadFrames: 100_000 } });
+  const known = new Set(Object.values(Codes).map((e) => e.code as string));
+  const techErrors = streamErrors(w.tech);
+  const customerErrors = streamErrors(w.customer);
+  // a fixed-seed generator: the same frames every run
+  let seed = 0x2f6b1c3d;
+  const next = () => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed;
+  };
+  const junk = (n: number) => Buffer.from(Array.from({ length: n }, () => next() & 0xff));
+  const kinds = [
+    { shell: { open: { cols: 0xffffffff, rows: 3, kind: '\u0000'.repeat(100) } } },
+    { shell: { input: { data: junk(64) } } },
+    { shell: { resize: { cols: 20_000, rows: 1 } } },
+    { shell: { exit: { code: -5, errorCode: 'x'.repeat(500) } } },
+    { file: { offer: { name: '../../etc/passwd', size: 5, sha256: 'f'.repeat(64) } } },
+    { file: { offer: { name: '', size: 5, sha256: 'f'.repeat(64) } } },
+    { file: { chunk: { offset: 2 ** 62, data: junk(8) } } },
+    { file: { ack: { offset: 2 ** 40 } } },
+    { file: { done: { sha256: 'nope' } } },
+    { file: { cancel: { code: 'FERRY_ERR_<script>', message: junk(10).toString('latin1') } } },
+    { file: { request: { path: '' } } },
+  ];
+  for (let i = 0; i < 300; i++) {
+    const from = i % 2 === 0 ? w.tech : w.customer;
+    const stream = next() % 4;
+    if (i % 3 === 0) {
+      // a valid SHELL or FILE header, then garbage
+      const channel = i % 6 === 0 ? Channel.CHANNEL_SHELL : Channel.CHANNEL_FILE;
+      from.sendRaw(
+        Buffer.concat([Buffer.from([0x08, channel, 0x10, stream + 1]), junk(next() % 40)]),
+      );
+    } else {
+      const body = kinds[next() % kinds.length]!;
+      const channel = 'shell' in body ? Channel.CHANNEL_SHELL : Channel.CHANNEL_FILE;
+      from.sendRaw(encodeFrame({ channel, stream, ...body } as never));
+    }
+  }
+  await settle(w.tech);
+  await settle(w.customer);
+  assert.ok(techErrors.length > 50 && customerErrors.length > 50);
+  for (const e of [...techErrors, ...customerErrors]) assert.ok(known.has(e.code), e.code);
+  // the session still works: a real shell and a real transfer go through
+  const shell = await w.tech.shells.open({ kind: 'sh' });
+  shell.write('echo alive\n');
+  await shell.waitForOutput('alive\n');
+  const file = path.join(w.techDir, 'after.bin');
+  const sha = writeRandom(file, 100_000);
+  assert.equal((await w.tech.files.upload(file)).sha256, sha);
+  assert.ok(!fs.existsSync('/etc/passwd.ferry-part'));
 });
