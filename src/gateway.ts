@@ -415,6 +415,8 @@ export class Gateway {
       conn.end(Codes.SHUTTING_DOWN.close, Codes.SHUTTING_DOWN.code);
     this.#admin?.close();
     await this.#reportWrites;
+    // shell recordings closed with their sessions finish writing before the process may exit
+    await this.router.shells.flushed();
     this.logger.info({ sessionsEnded: this.registry.ended }, 'gateway stopped');
   }
 }

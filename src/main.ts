@@ -12,6 +12,7 @@ import { ConsentPrompt } from './clients/consent-prompt.js';
 import { type ConsentPolicy, CustomerClient } from './clients/customer.js';
 import { parsePermissions, toNames } from './clients/permissions.js';
 import { TechnicianClient } from './clients/technician.js';
+import { TOOLS_HELP, technicianToolsCommand } from './clients/tools-cli.js';
 import { ConfigError, resolveConfig } from './config/config.js';
 import { type ConfigKey, configKeys, envName, flagName, schema } from './config/schema.js';
 import { loadOrCreateSecret } from './config/secrets.js';
@@ -198,9 +199,9 @@ async function technician(argv: {
 }
 
 const TECHNICIAN_HELP =
-  'commands: /private <text>, /consent <view,control,sysinfo>, /sysinfo [categories], ' +
+  'commands: /private <text>, /consent <view,control,sysinfo,shell,file>, /sysinfo [categories], ' +
   '/refresh [categories], /summary, /note <text>, /notes, /history, /control <technician>, ' +
-  '/share, /stop, /monitor <n|all>, /quality <speed|balanced|fidelity>; any other line is chat';
+  `/share, /stop, /monitor <n|all>, /quality <speed|balanced|fidelity>, ${TOOLS_HELP}; any other line is chat`;
 
 /** One line of the technician's stdin: a /command or chat. */
 async function technicianCommand(client: TechnicianClient, line: string): Promise<void> {
@@ -263,7 +264,7 @@ async function technicianCommand(client: TechnicianClient, line: string): Promis
       return;
     }
     default:
-      console.log(TECHNICIAN_HELP);
+      if (!(await technicianToolsCommand(client, command, words))) console.log(TECHNICIAN_HELP);
   }
 }
 
@@ -275,6 +276,8 @@ async function customer(argv: {
   monitors: number;
   grant: string | undefined;
   deny: boolean | undefined;
+  shells: boolean;
+  shareDir: string | undefined;
 }): Promise<void> {
   const prompt = new ConsentPrompt((line) => console.log(line));
   const consent: ConsentPolicy =
@@ -294,6 +297,8 @@ async function customer(argv: {
     name: argv.name,
     monitors: argv.monitors,
     consent,
+    ...(argv.shells ? { shells: {} } : {}),
+    ...(argv.shareDir ? { files: { dir: argv.shareDir } } : {}),
   });
   // Listeners first: frames that arrive together with the Welcome are handled in the same tick.
   client.on('chat', (c) => console.log(`[chat #${c.seq}] ${c.senderName}: ${c.text}`));
@@ -475,7 +480,7 @@ export async function main(args: string[]): Promise<void> {
             type: 'string',
             default: 'view,control',
             describe:
-              'permissions to ask the customer for at pick-up: view, control, sysinfo (none: ask later with /consent)',
+              'permissions to ask the customer for at pick-up: view, control, sysinfo, shell, file (none: ask later with /consent)',
           })
           .option('avatar', {
             type: 'string',
@@ -516,6 +521,16 @@ export async function main(args: string[]): Promise<void> {
           .option('deny', {
             type: 'boolean',
             describe: 'answer every consent request with no',
+          })
+          .option('shells', {
+            type: 'boolean',
+            default: false,
+            describe: 'run the command shells a technician opens (with the shell grant)',
+          })
+          .option('share-dir', {
+            type: 'string',
+            describe:
+              'directory uploads land in and downloads are served from (with the file grant)',
           })
           .conflicts('grant', 'deny')
           .epilog(`stdin ${CUSTOMER_HELP}`),

@@ -4,8 +4,11 @@
  * which comes before the token check: an unknown path is 404 and a known one with the wrong
  * method 405 either way. Reads gateway state; never touches sockets.
  */
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { Gateway } from '../gateway.js';
 import { Codes } from '../protocol/codes.js';
+import { RECORDING_FILE, type RecordingEntry, recordingsDir } from '../session/shells.js';
 import type { HttpHandler, HttpReply, HttpRequestInfo } from '../transport/server.js';
 import { bearerChecker } from './auth.js';
 import { sessionDetailView, sessionListView, statusView } from './views.js';
@@ -45,6 +48,14 @@ const METHOD_NOT_ALLOWED = failure(
 
 /** Session ids are 16 base64url characters; anything else cannot name a session. */
 const SESSION_PATH = /^\/api\/v1\/sessions\/([A-Za-z0-9_-]{1,64})(\/report)?$/;
+/** Shell recordings of a session (spec E4, E5): the list, or one file of it. */
+const RECORDINGS_PATH =
+  /^\/api\/v1\/sessions\/([A-Za-z0-9_-]{1,64})\/recordings(?:\/([^/]{1,64}))?$/;
+
+const CONTENT_TYPES: Record<string, string> = {
+  cast: 'application/x-asciicast',
+  txt: 'text/plain; charset=utf-8',
+};
 
 interface Route {
   /** False for health and metrics, which load balancers and Prometheus fetch without a token. */
@@ -107,9 +118,50 @@ export function createAdminHandler(gateway: Gateway): HttpHandler {
     },
   };
 
+  /** The recordings of a live session or of an archived report; null when neither exists. */
+  const recordingsOf = (id: string): readonly RecordingEntry[] | null =>
+    registry.sessions.get(id)?.recordings ?? registry.reports.get(id)?.recordings ?? null;
+
+  const recordingList: Route = {
+    auth: true,
+    serve: (id) => {
+      const list = recordingsOf(id);
+      if (list === null) return failure(404, ApiErrors.SESSION_NOT_FOUND, `no session ${id}`);
+      return json(200, { sessionId: id, recordings: list });
+    },
+  };
+
+  /**
+   * One recording file. Only names listed for the session are served (the name pattern is
+   * checked too), from that session's directory: nothing else on disk can be reached.
+   */
+  const recordingFile = (file: string): Route => ({
+    auth: true,
+    serve: async (id) => {
+      const list = recordingsOf(id);
+      if (list === null) return failure(404, ApiErrors.SESSION_NOT_FOUND, `no session ${id}`);
+      const listed = list.some((r) => r.cast === file || r.transcript === file);
+      if (!RECORDING_FILE.test(file) || !listed) {
+        return failure(404, ApiErrors.NOT_FOUND, `session ${id} has no recording ${file}`);
+      }
+      await gateway.router.shells.flushed();
+      const full = path.join(recordingsDir(gateway.config.dataDir, id), file);
+      try {
+        const body = await fs.readFile(full, 'utf8');
+        return { status: 200, contentType: CONTENT_TYPES[file.split('.').pop()!]!, body };
+      } catch {
+        return failure(404, ApiErrors.NOT_FOUND, `recording ${file} is not on disk`);
+      }
+    },
+  });
+
   const match = (path: string): { route: Route; id: string } | null => {
     const route = fixed.get(path);
     if (route !== undefined) return { route, id: '' };
+    const r = RECORDINGS_PATH.exec(path);
+    if (r !== null) {
+      return { route: r[2] === undefined ? recordingList : recordingFile(r[2]), id: r[1]! };
+    }
     const m = SESSION_PATH.exec(path);
     if (m === null) return null;
     return { route: m[2] === undefined ? sessionDetail : sessionReport, id: m[1]! };

@@ -92,6 +92,10 @@ export function describePermission(p: PermissionName): string {
       return 'use your mouse and keyboard';
     case 'sysinfo':
       return 'read system information (OS, hardware, network, processes, disks, users)';
+    case 'shell':
+      return 'run command shells on your computer';
+    case 'file':
+      return 'send files to and fetch files from your shared directory';
     default:
       return p;
   }

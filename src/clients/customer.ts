@@ -15,7 +15,9 @@ import { CloseCodes } from '../protocol/codes.js';
 import { Channel } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { type ClientOptions, FerryClient, FerryError } from './client.js';
+import { type CustomerFileOptions, CustomerFiles } from './files.js';
 import { type PermissionName, toNames, toWire } from './permissions.js';
+import { type CustomerShellOptions, CustomerShells } from './shells.js';
 import { type ScreenOptions, SyntheticScreen } from './synthetic-screen.js';
 import { collectSysinfo, SYSINFO_CATEGORIES } from './sysinfo.js';
 
@@ -51,6 +53,10 @@ export interface CustomerOptions extends ClientOptions {
   readonly consent?: ConsentPolicy;
   /** Default: `collectSysinfo` from the real machine. */
   readonly sysinfo?: SysinfoCollector;
+  /** Run the shells technicians open (with the shell grant); default: none are run. */
+  readonly shells?: CustomerShellOptions;
+  /** Take uploads into, and serve downloads from, this directory (with the file grant). */
+  readonly files?: CustomerFileOptions;
 }
 
 export interface VirtualPointer {
@@ -100,9 +106,17 @@ export class CustomerClient extends FerryClient {
   #timer: NodeJS.Timeout | null = null;
   readonly #consent: ConsentPolicy;
   readonly #collect: SysinfoCollector;
+  /** Session tools II: shells and files (src/clients/shells.ts, files.ts). */
+  readonly shells: CustomerShells;
+  readonly files: CustomerFiles | null;
 
   constructor(options: CustomerOptions) {
     super(options);
+    this.shells = new CustomerShells(this, {
+      ...options.shells,
+      enabled: options.shells !== undefined && options.shells.enabled !== false,
+    });
+    this.files = options.files ? new CustomerFiles(this, options.files) : null;
     this.pin = options.pin;
     this.#consent = options.consent ?? 'deny';
     this.#collect = options.sysinfo ?? ((categories) => collectSysinfo(categories));

@@ -11,6 +11,7 @@
 import { Channel } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { type ClientOptions, FerryClient, FerryError, waitFor } from './client.js';
+import { type FileTransferOptions, TechnicianFiles } from './files.js';
 import {
   type Gesture,
   type GestureOptions,
@@ -19,11 +20,14 @@ import {
   type ViewTransform,
 } from './gestures.js';
 import { type PermissionName, SCREEN_PERMISSIONS, toWire } from './permissions.js';
+import { TechnicianShells } from './shells.js';
 
 export interface TechnicianOptions extends ClientOptions {
   readonly token: string;
   /** Reference to this technician's picture, shown in the customer's chat (URL or image id). */
   readonly avatarRef?: string;
+  /** Chunk size, window and receive limit of file transfers. */
+  readonly files?: FileTransferOptions;
 }
 
 /** How long a consent request waits for the customer (a person may be reading the prompt). */
@@ -50,10 +54,15 @@ export class TechnicianClient extends FerryClient {
   granted: ferry.v1.Permission[] = [];
   /** The customer's monitors, from its latest MonitorList. */
   monitors: ferry.v1.Monitor[] = [];
+  /** Session tools II: command shells and file transfer (src/clients/shells.ts, files.ts). */
+  readonly shells: TechnicianShells;
+  readonly files: TechnicianFiles;
 
   constructor(options: TechnicianOptions) {
     super(options);
     this.token = options.token;
+    this.shells = new TechnicianShells(this);
+    this.files = new TechnicianFiles(this, options.files);
     this.on('frame', (frame, raw) => {
       if (frame.channel === Channel.CHANNEL_SCREEN) {
         this.screenFrames++;

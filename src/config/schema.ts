@@ -224,6 +224,33 @@ export const schema = {
     'limits',
     0,
   ),
+  // Session tools II: command shells and file transfer.
+  maxShellsPerSession: num(
+    8,
+    'command shells open at once in one session (all technicians together); more get FERRY_ERR_SHELL_LIMIT',
+    'limits',
+    1,
+    256,
+  ),
+  recordShells: num(
+    0,
+    '1 = record every command shell as an asciicast v2 file plus a text transcript under <dataDir>/recordings/<session>/, listed in the session report; 0 = off',
+    'security',
+    0,
+    1,
+  ),
+  shellRecordingMaxBytes: num(
+    16 * MiB,
+    'bound of one shell recording (and of its transcript); past it a truncation marker is written and later events are dropped',
+    'limits',
+    4 * KiB,
+  ),
+  fileTransferMaxBytes: num(
+    1024 * MiB,
+    'largest file a transfer may announce; bigger offers get FERRY_ERR_FILE_TOO_LARGE, and chunks past the announced size FERRY_ERR_FILE_BEYOND_SIZE',
+    'limits',
+    0,
+  ),
   locationName: str('', 'human-readable place of this gateway, e.g. "Frankfurt, DE"', 'location'),
   locationRegion: str('local', 'region code of this gateway, e.g. eu-central', 'location'),
   locationLatitude: str('', 'optional latitude in degrees', 'location'),

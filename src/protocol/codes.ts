@@ -204,7 +204,7 @@ export const Codes = {
   PERMISSION_UNAVAILABLE: entry(
     'FERRY_ERR_PERMISSION_UNAVAILABLE',
     0,
-    'a consent request, answer or revocation names no permission, or one this gateway does not offer (shell and file are reserved)',
+    'a consent request, answer or revocation names no permission, or one this gateway does not offer',
   ),
   UNKNOWN_REQUEST: entry(
     'FERRY_ERR_UNKNOWN_REQUEST',
@@ -220,6 +220,104 @@ export const Codes = {
     'FERRY_ERR_INVALID_ARGUMENT',
     0,
     'an operation carries a value out of its range: an empty or oversized note, an unknown monitor or quality preset, too many monitors or categories',
+  ),
+  // Session tools II: command shells and file transfer (spec session-tools E, issue 8 item 2).
+  SHELL_LIMIT: entry(
+    'FERRY_ERR_SHELL_LIMIT',
+    0,
+    "the session already has the maximum number of concurrent shells (the gateway's maxShellsPerSession, or the customer client's own cap)",
+  ),
+  SHELL_EXISTS: entry('FERRY_ERR_SHELL_EXISTS', 0, 'a shell with this id is already open'),
+  SHELL_NOT_FOUND: entry('FERRY_ERR_SHELL_NOT_FOUND', 0, 'no open shell has this id'),
+  SHELL_INPUT_FULL: entry(
+    'FERRY_ERR_SHELL_INPUT_FULL',
+    0,
+    'the shell process is not reading its input; the bytes were not written',
+  ),
+  SHELL_BAD_SIZE: entry(
+    'FERRY_ERR_SHELL_BAD_SIZE',
+    0,
+    'columns and rows must be integers from 1 to 10000',
+  ),
+  FILE_TOO_LARGE: entry(
+    'FERRY_ERR_FILE_TOO_LARGE',
+    0,
+    "the file is larger than the gateway's (or the receiver's) transfer size limit",
+  ),
+  FILE_SIZE_INVALID: entry(
+    'FERRY_ERR_FILE_SIZE_INVALID',
+    0,
+    'the announced file size is not a non-negative safe integer',
+  ),
+  FILE_OUT_OF_ORDER: entry(
+    'FERRY_ERR_FILE_OUT_OF_ORDER',
+    0,
+    'a chunk starts past the next expected offset (a gap); resume from the reported offset',
+  ),
+  FILE_OVERLAP: entry(
+    'FERRY_ERR_FILE_OVERLAP',
+    0,
+    'a chunk starts before the next expected offset (already written); resume from the reported offset',
+  ),
+  FILE_BEYOND_SIZE: entry(
+    'FERRY_ERR_FILE_BEYOND_SIZE',
+    0,
+    'a chunk ends past the announced file size',
+  ),
+  FILE_CHUNK_TOO_LARGE: entry(
+    'FERRY_ERR_FILE_CHUNK_TOO_LARGE',
+    0,
+    "a chunk is larger than the receiver's chunk limit",
+  ),
+  FILE_BAD_ACK: entry(
+    'FERRY_ERR_FILE_BAD_ACK',
+    0,
+    'an acknowledged offset is not one the sender sent (behind the last ack, past what was sent, or not a chunk end)',
+  ),
+  FILE_WINDOW_FULL: entry(
+    'FERRY_ERR_FILE_WINDOW_FULL',
+    0,
+    'the sender has its whole window of chunks unacknowledged, or nothing is left to send',
+  ),
+  FILE_INCOMPLETE: entry(
+    'FERRY_ERR_FILE_INCOMPLETE',
+    0,
+    'the transfer was finished before all announced bytes were written',
+  ),
+  FILE_DIGEST_MISMATCH: entry(
+    'FERRY_ERR_FILE_DIGEST_MISMATCH',
+    0,
+    "the received bytes' SHA-256 differs from the sender's digest; the file was discarded",
+  ),
+  FILE_DIGEST_INVALID: entry(
+    'FERRY_ERR_FILE_DIGEST_INVALID',
+    0,
+    'a SHA-256 digest must be 64 lowercase hex characters',
+  ),
+  FILE_EXISTS: entry(
+    'FERRY_ERR_FILE_EXISTS',
+    0,
+    'the destination file exists and overwriting was not allowed',
+  ),
+  FILE_CLOSED: entry(
+    'FERRY_ERR_FILE_CLOSED',
+    0,
+    'the transfer was already finished, aborted or failed',
+  ),
+  SHELL_RECORDING_FAILED: entry(
+    'FERRY_ERR_SHELL_RECORDING_FAILED',
+    0,
+    'the operator requires shell recording and the gateway could not start the recording files; the shell was not opened',
+  ),
+  FILE_UNKNOWN: entry(
+    'FERRY_ERR_FILE_UNKNOWN',
+    0,
+    'no open transfer (or pending file request) has this file id in the session, or the sender is not its party',
+  ),
+  FILE_NOT_FOUND: entry(
+    'FERRY_ERR_FILE_NOT_FOUND',
+    0,
+    'the file asked for does not exist, is not a regular file, or is outside what the customer client shares',
   ),
 } as const satisfies Record<string, CodeEntry>;
 

@@ -35,8 +35,16 @@ export function errorFrame(
   message: string,
   requestId = 0,
   channel = 0,
+  stream = 0,
 ): Uint8Array {
-  return eventFrame({ error: { code: entry.code, message, requestId, channel } });
+  const error = { code: entry.code, message, requestId, channel };
+  if (stream === 0) return eventFrame({ error });
+  // the shell or file refused: Frame.stream names it (SHELL and FILE errors)
+  return encodeFrame({
+    channel: Channel.CHANNEL_EVENT,
+    stream,
+    event: { error, serverTimeUnixMs: Date.now() },
+  });
 }
 
 export function decodeFrame(bytes: Uint8Array): ferry.v1.Frame {

@@ -1,12 +1,12 @@
 /**
  * The per-frame path. For every binary message: count it, peek its channel, look up its route,
  * check role, size, state, the customer's grant and control, then forward the same bytes
- * (SCREEN, INPUT) or hand it to the decoding handlers (CONTROL, CHAT, HEARTBEAT, and SYSINFO
- * once its grant is checked). Every refusal is one coded Error frame to the sender (plus a close
+ * (SCREEN, INPUT) or hand it to the decoding handlers (CONTROL, CHAT, HEARTBEAT, and SYSINFO,
+ * SHELL and FILE once their grant is checked). Every refusal is one coded Error frame to the sender (plus a close
  * where the code says so); nothing here throws on client input.
  *
  * Consent (DESIGN.md): SCREEN needs VIEW, INPUT needs CONTROL (and the control seat), SYSINFO
- * needs SYSINFO. The check is one read of `Session.grants` and an AND, per frame, so a
+ * needs SYSINFO, SHELL needs SHELL, FILE needs FILE. The check is one read of `Session.grants` and an AND, per frame, so a
  * revocation applies to the very next frame routed.
  *
  * Hot-path rules (DESIGN.md): the message ArrayBuffer is forwarded inside the uWS callback and
@@ -18,10 +18,18 @@ import type { Config } from '../config/schema.js';
 import { Codes } from '../protocol/codes.js';
 import { Channel, controlFrame, decodeFrame, errorFrame, Role } from '../protocol/frames.js';
 import { PeekResult, PeekStatus, peek } from '../protocol/peek.js';
-import { GRANT_CONTROL, GRANT_SYSINFO, GRANT_VIEW } from '../session/consent.js';
+import {
+  GRANT_CONTROL,
+  GRANT_FILE,
+  GRANT_SHELL,
+  GRANT_SYSINFO,
+  GRANT_VIEW,
+} from '../session/consent.js';
+import { FileRelay } from '../session/files.js';
 import type { SessionRegistry } from '../session/registry.js';
 import { Delivery } from '../session/seat.js';
 import type { Session } from '../session/session.js';
+import { ShellRelay, type ToolRelayOptions } from '../session/shells.js';
 import { ControlHandlers, type PongSink } from './control.js';
 import { PeerState, type RelayPeer, SendStatus } from './peer.js';
 import { RouteKind, routes } from './routes.js';
@@ -68,6 +76,9 @@ export class Router {
   readonly #heartbeat: PongSink;
   readonly #control: ControlHandlers;
   readonly #keyFrameRequest: Uint8Array;
+  /** Command shells and file transfers (session tools II). */
+  readonly shells: ShellRelay;
+  readonly files: FileRelay;
 
   constructor(options: RouterOptions) {
     this.#config = options.config;
@@ -90,6 +101,27 @@ export class Router {
     this.#keyFrameRequest = controlFrame({
       keyFrameRequest: { reason: 'receiver caught up after drops' },
     });
+    const tools: ToolRelayOptions = {
+      config,
+      now: () => options.registry.now(),
+      fail: (p, entry, message, channel, stream) =>
+        this.fail(p as RelayPeer, entry, message, 0, channel, stream),
+      count: (_session, channel, length) => {
+        this.stats.outFrames[channel]!++;
+        this.stats.outBytes[channel]! += length;
+      },
+      ...(options.logger ? { logger: options.logger } : {}),
+    };
+    this.shells = new ShellRelay(tools);
+    this.files = new FileRelay(tools);
+    options.registry.onSessionEnd = (session) => {
+      this.shells.ended(session);
+      this.files.ended(session);
+    };
+    options.registry.onRevoke = (session, removed, actor) => {
+      if ((removed & GRANT_SHELL) !== 0) this.shells.revoked(session, actor);
+      if ((removed & GRANT_FILE) !== 0) this.files.revoked(session, actor);
+    };
   }
 
   get control(): ControlHandlers {
@@ -189,6 +221,20 @@ export class Router {
           return;
         }
         this.#control.onSysinfo(peer, bytes, session);
+        return;
+      }
+      case RouteKind.SHELL:
+      case RouteKind.FILE: {
+        // the grant before the decode: an ungranted frame costs one field read
+        const session = peer.session;
+        const shell = route.kind === RouteKind.SHELL;
+        if (session === null || (session.grants & (shell ? GRANT_SHELL : GRANT_FILE)) === 0) {
+          const text = shell ? NOT_GRANTED_SHELL : NOT_GRANTED_FILE;
+          this.fail(peer, Codes.NOT_GRANTED, text, 0, channel, this.#peek.stream);
+          return;
+        }
+        if (shell) this.shells.onFrame(peer, bytes, session);
+        else this.files.onFrame(peer, bytes, session);
         return;
       }
       case RouteKind.GRANTED:
@@ -315,10 +361,17 @@ export class Router {
    * Refuses a frame: one coded Error to the sender, then the close its code names. A connection
    * that keeps sending refused frames (more than maxBadFrames a minute) is closed as well.
    */
-  fail(peer: RelayPeer, entry: CodeEntry, message: string, requestId = 0, channel = 0): void {
+  fail(
+    peer: RelayPeer,
+    entry: CodeEntry,
+    message: string,
+    requestId = 0,
+    channel = 0,
+    stream = 0,
+  ): void {
     this.stats.error(entry.code);
     if (peer.state === PeerState.CLOSED) return;
-    peer.sendFrame(errorFrame(entry, message, requestId, channel));
+    peer.sendFrame(errorFrame(entry, message, requestId, channel, stream));
     if (entry.close !== 0) peer.end(entry.close, entry.code);
     else if (++peer.strikes > this.#config.maxBadFrames) {
       this.stats.error(Codes.TOO_MANY_ERRORS.code);
@@ -337,6 +390,8 @@ export class Router {
 const NOT_GRANTED_VIEW = 'the customer has not granted screen view';
 const NOT_GRANTED_CONTROL = 'the customer has not granted control';
 const NOT_GRANTED_SYSINFO = 'the customer has not granted system information';
+const NOT_GRANTED_SHELL = 'the customer has not granted command shells';
+const NOT_GRANTED_FILE = 'the customer has not granted file transfer';
 
 /** The request id of a SysinfoRequest frame, or 0 when it is none (or does not decode). */
 function sysinfoRequestId(bytes: Uint8Array): number {

@@ -12,7 +12,7 @@ export const RouteKind = {
   INPUT: 2,
   /** Decode, stamp, log, forward. */
   CHAT: 3,
-  /** Needs a customer grant the gateway does not offer yet (SHELL, FILE): refused. */
+  /** Needs a customer grant the gateway does not offer: refused (none left since SHELL, FILE). */
   GRANTED: 4,
   /** Decode: session operations. */
   CONTROL: 5,
@@ -22,6 +22,10 @@ export const RouteKind = {
   GATEWAY_ONLY: 7,
   /** Peek + SYSINFO grant, then decode: requests to the customer, answers to the asker. */
   SYSINFO: 8,
+  /** Peek + SHELL grant, then decode: shells (src/session/shells.ts). */
+  SHELL: 9,
+  /** Peek + FILE grant, then decode: file transfers (src/session/files.ts). */
+  FILE: 10,
 } as const;
 
 export const FROM_TECHNICIAN = 1 << Role.ROLE_TECHNICIAN;
@@ -50,9 +54,9 @@ table[Channel.CHANNEL_SCREEN] = route(RouteKind.SCREEN, FROM_CUSTOMER, false, fa
 table[Channel.CHANNEL_INPUT] = route(RouteKind.INPUT, FROM_TECHNICIAN, true, false);
 table[Channel.CHANNEL_CHAT] = route(RouteKind.CHAT, FROM_ANY, true, true);
 table[Channel.CHANNEL_CHAT_PRIVATE] = route(RouteKind.CHAT, FROM_TECHNICIAN, true, true);
-table[Channel.CHANNEL_SHELL] = route(RouteKind.GRANTED, FROM_ANY, true, false);
+table[Channel.CHANNEL_SHELL] = route(RouteKind.SHELL, FROM_ANY, true, false);
 table[Channel.CHANNEL_SYSINFO] = route(RouteKind.SYSINFO, FROM_ANY, true, false);
-table[Channel.CHANNEL_FILE] = route(RouteKind.GRANTED, FROM_ANY, true, false);
+table[Channel.CHANNEL_FILE] = route(RouteKind.FILE, FROM_ANY, true, false);
 table[Channel.CHANNEL_CONTROL] = route(RouteKind.CONTROL, FROM_ANY, true, true);
 table[Channel.CHANNEL_HEARTBEAT] = route(RouteKind.HEARTBEAT, FROM_ANY, true, true);
 table[Channel.CHANNEL_EVENT] = route(RouteKind.GATEWAY_ONLY, 0, true, true);

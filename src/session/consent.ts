@@ -3,8 +3,8 @@
  * mask, so the relay checks a grant with one field read and one AND per frame (DESIGN.md hot
  * path). Owns the rules that are not plain bits:
  * - CONTROL implies VIEW: granting control grants view, revoking view revokes control;
- * - SHELL and FILE are reserved: this gateway neither asks for nor records them yet, so their
- *   channels stay refused (FERRY_ERR_NOT_GRANTED) whatever a client sends.
+ * - SHELL and FILE gate the command shells and file transfers (session tools II): revoking one
+ *   ends the open shells or transfers at once (src/session/shells.ts, files.ts).
  */
 import { pb } from '../protocol/frames.js';
 
@@ -16,20 +16,21 @@ export const bit = (permission: number): number => 1 << permission;
 export const GRANT_VIEW = bit(Permission.PERMISSION_VIEW);
 export const GRANT_CONTROL = bit(Permission.PERMISSION_CONTROL);
 export const GRANT_SYSINFO = bit(Permission.PERMISSION_SYSINFO);
+export const GRANT_SHELL = bit(Permission.PERMISSION_SHELL);
+export const GRANT_FILE = bit(Permission.PERMISSION_FILE);
 
 /** Permissions this gateway asks for, records and enforces. */
 export const OFFERED: readonly number[] = [
   Permission.PERMISSION_VIEW,
   Permission.PERMISSION_CONTROL,
   Permission.PERMISSION_SYSINFO,
-];
-const OFFERED_MASK = OFFERED.reduce((m, p) => m | bit(p), 0);
-
-/** Reserved for later: asking for or granting them is refused. */
-export const RESERVED: readonly number[] = [
   Permission.PERMISSION_SHELL,
   Permission.PERMISSION_FILE,
 ];
+const OFFERED_MASK = OFFERED.reduce((m, p) => m | bit(p), 0);
+
+/** Reserved for later: asking for or granting them is refused (none left). */
+export const RESERVED: readonly number[] = [];
 
 const NAMES: Record<number, string> = {
   [Permission.PERMISSION_VIEW]: 'view',

@@ -95,6 +95,13 @@ export class SessionRegistry {
   resumed = 0;
   /** Consent, chat history, screen tools, sysinfo routing, summary and notes. */
   readonly tools: SessionTools;
+  /**
+   * Called when a session ends, before its report is built (the shell and file relays close
+   * recordings and mark unfinished transfers); wired by the router.
+   */
+  onSessionEnd: ((session: Session) => void) | null = null;
+  /** Called when the customer revokes permissions (`removed`: mask bits); wired by the router. */
+  onRevoke: ((session: Session, removed: number, actor: string) => void) | null = null;
 
   constructor(options: RegistryOptions) {
     this.#pins = new PinBook(options.pinLength, options.pinTtlMs);
@@ -887,6 +894,7 @@ export class SessionRegistry {
     session.sysinfoRequests.clear();
     session.attached = false;
     session.refresh();
+    this.onSessionEnd?.(session);
     const report = buildReport(session, summary);
     this.reports.set(session.id, report);
     if (this.reports.size > this.#maxReports) {

@@ -7,8 +7,10 @@
  * replaces the archived report with one that has it (`withNote`).
  */
 import { channelName } from '../protocol/frames.js';
+import type { FileTransferEntry } from './files.js';
 import type { NoteRecord, Session } from './session.js';
 import type { LogEntry } from './session-log.js';
+import type { RecordingEntry } from './shells.js';
 import { buildSummary, type SummaryData } from './summary.js';
 
 export interface ReportNote {
@@ -44,6 +46,14 @@ export interface SessionReport {
   readonly summary: SummaryData;
   /** spec F4-F6: technicians' notes, during and after the session; never the customer's. */
   readonly notes: readonly ReportNote[];
+  /**
+   * spec E4, E5: one entry per recorded shell; `cast` and `transcript` are files of
+   * `<dataDir>/recordings/<id>/`, served by the status API under
+   * /api/v1/sessions/<id>/recordings/<file>.
+   */
+  readonly recordings: readonly RecordingEntry[];
+  /** Every file transfer of the session and how it ended. */
+  readonly files: readonly FileTransferEntry[];
 }
 
 export function reportNote(n: NoteRecord): ReportNote {
@@ -96,5 +106,7 @@ export function buildReport(
     relayed,
     summary,
     notes: session.notes.map(reportNote),
+    recordings: session.recordings.map((r) => ({ ...r })),
+    files: session.fileTransfers.map((f) => ({ ...f })),
   };
 }

@@ -17,9 +17,11 @@ import type { Logger } from 'pino';
 import { CHANNEL_COUNT, eventFrame, pb, Role, roleName } from '../protocol/frames.js';
 import type { ferry } from '../protocol/gen/ferry.js';
 import { toList } from './consent.js';
+import type { FileTransferEntry, TransferState } from './files.js';
 import type { Participant } from './participant.js';
 import { Delivery, type Seat } from './seat.js';
 import { type LogEntry, SessionLog } from './session-log.js';
+import type { RecordingEntry, ShellState } from './shells.js';
 import {
   create as createMachine,
   type Machine,
@@ -186,6 +188,18 @@ export class Session {
   readonly notes: NoteRecord[] = [];
   /** Technician places whose profile the customer has received (B2). */
   readonly profiled = new Set<Seat>();
+
+  // Session tools II (command shells, file transfer): owned by shells.ts and files.ts.
+  /** Open shells by id (Frame.stream). */
+  readonly shells = new Map<number, ShellState>();
+  /** Shells opened so far (numbers the recording files). */
+  shellsOpened = 0;
+  /** Shell recordings of this session (E4, E5), for the report and the status API. */
+  readonly recordings: RecordingEntry[] = [];
+  /** Open transfers and download requests by id (Frame.stream). */
+  readonly transfers = new Map<number, TransferState>();
+  /** Every transfer offered in this session, for the report. */
+  readonly fileTransfers: FileTransferEntry[] = [];
 
   // Derived, read by the relay per frame: recomputed by `refresh`.
   /** The customer's live connection. */

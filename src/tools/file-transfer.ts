@@ -23,7 +23,8 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { ToolCodes, ToolError, type ToolErrorCode } from './errors.js';
+import { Codes } from '../protocol/codes.js';
+import { ToolError, type ToolErrorCode } from './errors.js';
 
 export const DEFAULT_CHUNK_BYTES = 64 * 1024;
 export const DEFAULT_WINDOW_CHUNKS = 8;
@@ -46,8 +47,8 @@ export function progressOf(bytes: number, total: number): TransferProgress {
  * non-negative safe integer, `FERRY_ERR_FILE_TOO_LARGE` past `limitBytes`, else null.
  */
 export function checkSize(size: number, limitBytes: number): ToolErrorCode | null {
-  if (!Number.isSafeInteger(size) || size < 0) return ToolCodes.FILE_SIZE_INVALID.code;
-  if (size > limitBytes) return ToolCodes.FILE_TOO_LARGE.code;
+  if (!Number.isSafeInteger(size) || size < 0) return Codes.FILE_SIZE_INVALID.code;
+  if (size > limitBytes) return Codes.FILE_TOO_LARGE.code;
   return null;
 }
 
@@ -72,7 +73,7 @@ export class TransferGuard {
   /** Checks one chunk before relaying it; null when it may be relayed. */
   onChunk(offset: number, length: number): ToolErrorCode | null {
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > this.size) {
-      return ToolCodes.FILE_BEYOND_SIZE.code;
+      return Codes.FILE_BEYOND_SIZE.code;
     }
     this.relayedBytes += length;
     if (offset + length > this.highestOffset) this.highestOffset = offset + length;
@@ -368,7 +369,7 @@ export class FileReceiver extends EventEmitter<FileReceiverEvents> {
    */
   static async open(opts: FileReceiverOptions): Promise<FileReceiver> {
     const sizeError = checkSize(opts.size, opts.limitBytes ?? Number.MAX_SAFE_INTEGER);
-    if (sizeError === ToolCodes.FILE_SIZE_INVALID.code) {
+    if (sizeError === Codes.FILE_SIZE_INVALID.code) {
       throw new ToolError('FILE_SIZE_INVALID', String(opts.size));
     }
     if (sizeError !== null) throw new ToolError('FILE_TOO_LARGE', `${opts.size} bytes`);

@@ -231,17 +231,20 @@ test('control is held by one technician at a time and handed over explicitly, by
   );
 });
 
-test('shell and file permissions are reserved: asking or granting them is refused, and only the customer grants', async (t) => {
+test('unknown or empty permissions are refused, and only the customer grants', async (t) => {
   const { gateway } = await startGateway(t);
   const { tech, customer } = await activePair(t, gateway, { consent: ['view'] });
   await assert.rejects(
-    tech.request({ consentRequest: { permissions: [Permission.PERMISSION_SHELL] } }),
+    tech.request({ consentRequest: { permissions: [99 as typeof Permission.PERMISSION_VIEW] } }),
     { code: 'FERRY_ERR_PERMISSION_UNAVAILABLE' },
   );
   await assert.rejects(tech.request({ consentRequest: { permissions: [] } }), {
     code: 'FERRY_ERR_PERMISSION_UNAVAILABLE',
   });
-  await assert.rejects(customer.grant(['file']), { code: 'FERRY_ERR_PERMISSION_UNAVAILABLE' });
+  await assert.rejects(
+    customer.request({ consentResponse: { granted: [Permission.PERMISSION_UNSPECIFIED] } }),
+    { code: 'FERRY_ERR_PERMISSION_UNAVAILABLE' },
+  );
   await assert.rejects(
     tech.request({ consentResponse: { granted: [Permission.PERMISSION_VIEW] } }),
     { code: 'FERRY_ERR_WRONG_ROLE' },

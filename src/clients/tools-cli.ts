@@ -1,0 +1,76 @@
+/**
+ * The reference technician's stdin commands for command shells and file transfer (session tools
+ * II), kept apart from src/main.ts: `/shell [kind]` opens a shell whose output is printed with
+ * its id, `/sh <id> <text>` types a line into it, `/resize <id> <cols> <rows>`, `/close <id>`,
+ * `/upload <local path>` and `/download <remote path> <local path>` (progress printed as it goes).
+ */
+import type { FileProgress } from './files.js';
+import type { TechnicianClient } from './technician.js';
+
+export const TOOLS_HELP =
+  '/shell [sh|bash|...], /sh <id> <text>, /resize <id> <cols> <rows>, /close <id>, /upload <path>, /download <remote> <local>';
+
+const progressPrinted = new WeakSet<TechnicianClient>();
+
+/** Prints transfer progress in 10 % steps (once per client). */
+function printProgress(client: TechnicianClient): void {
+  if (progressPrinted.has(client)) return;
+  progressPrinted.add(client);
+  const last = new Map<string, number>();
+  client.files.on('progress', (p: FileProgress) => {
+    const key = `${p.direction}:${p.id}`;
+    const step = Math.floor(p.percent / 10);
+    if (last.get(key) === step) return;
+    last.set(key, step);
+    console.log(`[file ${p.id}] ${p.direction} ${p.name}: ${p.percent}% (${p.bytes}/${p.total})`);
+  });
+}
+
+/** Runs a shell or file command; false when `command` is none of them. */
+export async function technicianToolsCommand(
+  client: TechnicianClient,
+  command: string,
+  words: readonly string[],
+): Promise<boolean> {
+  switch (command) {
+    case 'shell': {
+      const shell = await client.shells.open({ ...(words[0] ? { kind: words[0] } : {}) });
+      console.log(`[shell ${shell.id}] ${shell.name || shell.program} (pid ${shell.pid}) open`);
+      shell.on('data', (chunk) => process.stdout.write(`[shell ${shell.id}] ${chunk.toString()}`));
+      shell.on('exit', (e) =>
+        console.log(`[shell ${shell.id}] exited ${e.errorCode || e.signal || e.code}`),
+      );
+      return true;
+    }
+    case 'sh': {
+      const shell = client.shells.get(Number(words[0]));
+      if (shell === undefined) throw new Error(`no open shell ${words[0]}`);
+      shell.write(`${words.slice(1).join(' ')}\n`);
+      return true;
+    }
+    case 'resize':
+      client.shells.get(Number(words[0]))?.resize(Number(words[1]), Number(words[2]));
+      return true;
+    case 'close': {
+      const exit = await client.shells.get(Number(words[0]))?.close();
+      if (exit === undefined) throw new Error(`no open shell ${words[0]}`);
+      return true;
+    }
+    case 'upload': {
+      printProgress(client);
+      const sent = await client.files.upload(words.join(' '));
+      console.log(
+        `[file ${sent.id}] sent ${sent.name} (${sent.size} bytes, sha256 ${sent.sha256})`,
+      );
+      return true;
+    }
+    case 'download': {
+      printProgress(client);
+      const got = await client.files.download(words[0] ?? '', words[1] ?? '');
+      console.log(`[file ${got.id}] saved ${got.path} (${got.size} bytes, sha256 ${got.sha256})`);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
