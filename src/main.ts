@@ -21,6 +21,7 @@ import { Gateway } from './gateway.js';
 import { createLogger } from './log.js';
 import { formatAlert, formatStatsTable } from './netstats/table.js';
 import { ferry } from './protocol/gen/ferry.js';
+import { isPermission, TECHNICIAN_PERMISSIONS } from './session/access-policy.js';
 import { issueToken } from './session/tokens.js';
 import { UwsLoadError } from './transport/uws.js';
 import { VERSION } from './version.js';
@@ -446,11 +447,37 @@ export async function main(args: string[]): Promise<void> {
               .option('secret', {
                 type: 'string',
                 describe: `${schema.secret.doc} [env ${envName('secret')}]`,
+              })
+              .option('perm', {
+                type: 'string',
+                array: true,
+                describe: `permission claim, repeatable or comma-separated: ${Object.keys(TECHNICIAN_PERMISSIONS).join(', ')} (none given: the gateway's technicianDefaultPermissions; "none": no permission)`,
+              })
+              .option('team', {
+                type: 'string',
+                array: true,
+                describe:
+                  "team (queue) claim, repeatable; the first gets the technician's jump clients and support buttons (none given: technicianDefaultTeam)",
               }),
           (argv) => {
             const config = resolveConfig({ dataDir: argv.dataDir, secret: argv.secret });
             const secret = loadOrCreateSecret(config.dataDir, 'secret', config.secret);
-            console.log(issueToken(secret.value, argv.name, parseDuration(argv.ttl)));
+            const list = (values: readonly string[] | undefined) =>
+              values
+                ?.flatMap((v) => v.split(','))
+                .map((v) => v.trim())
+                .filter((v) => v !== '');
+            const perms = list(argv.perm)?.filter((p) => p !== 'none');
+            for (const p of perms ?? []) {
+              if (!isPermission(p)) throw new ConfigError(`unknown permission "${p}"`);
+            }
+            const teams = list(argv.team);
+            console.log(
+              issueToken(secret.value, argv.name, parseDuration(argv.ttl), Date.now(), {
+                ...(perms === undefined ? {} : { perms }),
+                ...(teams === undefined || teams.length === 0 ? {} : { teams }),
+              }),
+            );
           },
         )
         .demandCommand(1, 'name a token command'),

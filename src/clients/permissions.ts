@@ -1,6 +1,6 @@
 /**
  * Permission names for the reference clients and their command lines: `view`, `control`,
- * `sysinfo` (and the reserved `shell`, `file`), mapped to the wire's `ferry.v1.Permission`.
+ * `sysinfo`, `shell` (and the reserved `file`), mapped to the wire's `ferry.v1.Permission`.
  * The gateway enforces consent; these are only the words the clients speak.
  */
 import { ferry } from '../protocol/gen/ferry.js';

@@ -3,8 +3,10 @@
  * mask, so the relay checks a grant with one field read and one AND per frame (DESIGN.md hot
  * path). Owns the rules that are not plain bits:
  * - CONTROL implies VIEW: granting control grants view, revoking view revokes control;
- * - SHELL and FILE are reserved: this gateway neither asks for nor records them yet, so their
- *   channels stay refused (FERRY_ERR_NOT_GRANTED) whatever a client sends.
+ * - SHELL is asked for, recorded and enforced (canned scripts need it, spec C4.6); the SHELL
+ *   channel itself stays refused until command shells are wired;
+ * - FILE is reserved: this gateway neither asks for nor records it yet, so its channel stays
+ *   refused (FERRY_ERR_NOT_GRANTED) whatever a client sends.
  */
 import { pb } from '../protocol/frames.js';
 
@@ -16,20 +18,19 @@ export const bit = (permission: number): number => 1 << permission;
 export const GRANT_VIEW = bit(Permission.PERMISSION_VIEW);
 export const GRANT_CONTROL = bit(Permission.PERMISSION_CONTROL);
 export const GRANT_SYSINFO = bit(Permission.PERMISSION_SYSINFO);
+export const GRANT_SHELL = bit(Permission.PERMISSION_SHELL);
 
 /** Permissions this gateway asks for, records and enforces. */
 export const OFFERED: readonly number[] = [
   Permission.PERMISSION_VIEW,
   Permission.PERMISSION_CONTROL,
   Permission.PERMISSION_SYSINFO,
+  Permission.PERMISSION_SHELL,
 ];
 const OFFERED_MASK = OFFERED.reduce((m, p) => m | bit(p), 0);
 
 /** Reserved for later: asking for or granting them is refused. */
-export const RESERVED: readonly number[] = [
-  Permission.PERMISSION_SHELL,
-  Permission.PERMISSION_FILE,
-];
+export const RESERVED: readonly number[] = [Permission.PERMISSION_FILE];
 
 const NAMES: Record<number, string> = {
   [Permission.PERMISSION_VIEW]: 'view',

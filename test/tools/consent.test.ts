@@ -231,11 +231,11 @@ test('control is held by one technician at a time and handed over explicitly, by
   );
 });
 
-test('shell and file permissions are reserved: asking or granting them is refused, and only the customer grants', async (t) => {
+test('the file permission is reserved: asking or granting it is refused, and only the customer grants', async (t) => {
   const { gateway } = await startGateway(t);
   const { tech, customer } = await activePair(t, gateway, { consent: ['view'] });
   await assert.rejects(
-    tech.request({ consentRequest: { permissions: [Permission.PERMISSION_SHELL] } }),
+    tech.request({ consentRequest: { permissions: [Permission.PERMISSION_FILE] } }),
     { code: 'FERRY_ERR_PERMISSION_UNAVAILABLE' },
   );
   await assert.rejects(tech.request({ consentRequest: { permissions: [] } }), {
