@@ -752,12 +752,12 @@ export class AccessHandlers {
    * spec A4.2: the key is revoked at the gateway first (so it stops working even if the device
    * never hears of it), then a connected jump client is told to uninstall; an idle one is let go.
    */
-  async #revoke(id: string, by: string): Promise<void> {
+  async #revoke(id: string, by: string, tell = true): Promise<void> {
     const revoked = this.#jump.revoke(id, by);
     this.#logger?.info({ jumpClient: id, by }, 'jump client unpinned');
     const u = this.#unattended.get(id);
     this.#unattended.delete(id);
-    if (u?.peer.connected) {
+    if (tell && u?.peer.connected) {
       u.peer.sendFrame(controlFrame({ jumpClientUninstall: { jumpClientId: id, by } }));
       if (u.peer.session === null) {
         u.peer.sendFrame(errorFrame(Codes.JUMP_CLIENT_REVOKED, 'unpinned'));
@@ -1035,7 +1035,8 @@ export class AccessHandlers {
     );
     const jumpId = this.#jumpSessions.get(session);
     if (jumpId !== undefined) {
-      this.#revoke(jumpId, peer.name).catch((err: unknown) =>
+      // the uninstall command is already on its way: the device is not told twice
+      this.#revoke(jumpId, peer.name, false).catch((err: unknown) =>
         this.#logger?.error({ err, jumpClient: jumpId }, 'jump client revocation not saved'),
       );
     }
