@@ -179,7 +179,12 @@ export class Gateway {
       hooks,
     );
     await gateway.#listen();
-    await gateway.#openAccess();
+    try {
+      await gateway.#openAccess();
+    } catch (err) {
+      await gateway.close('configuration error');
+      throw err;
+    }
     logger.info(
       {
         id: gateway.id,
