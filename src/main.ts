@@ -13,6 +13,12 @@ import {
 } from './clients/customer.js';
 import { type PermissionName, parsePermissions, toNames } from './clients/permissions.js';
 import { TechnicianClient } from './clients/technician.js';
+import { ACCESS_HELP, accessCommand, TechnicianAccess } from './clients/technician-access.js';
+import {
+  CustomerTools,
+  type UnattendedCredentials,
+  UnattendedCustomer,
+} from './clients/unattended.js';
 import { ConfigError, resolveConfig } from './config/config.js';
 import { type ConfigKey, configKeys, envName, flagName, schema } from './config/schema.js';
 import { loadOrCreateSecret } from './config/secrets.js';
@@ -242,7 +248,9 @@ async function technicianCommand(client: TechnicianClient, line: string): Promis
       return;
     }
     default:
-      console.log(TECHNICIAN_HELP);
+      if (await accessCommand(new TechnicianAccess(client), command, rest, (l) => console.log(l)))
+        return;
+      console.log(`${TECHNICIAN_HELP}\n${ACCESS_HELP}`);
   }
 }
 
@@ -308,15 +316,17 @@ function describePermission(p: PermissionName): string {
   }
 }
 
-async function customer(argv: {
-  url: string;
-  pin: string;
-  name: string;
-  fps: number;
-  monitors: number;
-  grant: string | undefined;
-  deny: boolean | undefined;
-}): Promise<void> {
+async function customer(
+  argv: {
+    url: string;
+    pin: string;
+    name: string;
+    fps: number;
+    monitors: number;
+    grant: string | undefined;
+    deny: boolean | undefined;
+  } & ToolFlags,
+): Promise<void> {
   const prompt = new ConsentPrompt();
   const consent: ConsentPolicy =
     argv.deny === true
@@ -331,6 +341,7 @@ async function customer(argv: {
     monitors: argv.monitors,
     consent,
   });
+  attachTools(client, argv);
   const welcome = await client.connect();
   console.log(`joined session ${welcome.sessionId}; waiting for the technician`);
   client.on('chat', (c) => console.log(`[chat #${c.seq}] ${c.senderName}: ${c.text}`));
@@ -381,6 +392,99 @@ async function customer(argv: {
   });
   const [code, reason] = await waitFor(client, 'close', () => true, 2 ** 31 - 1);
   console.log(`connection closed: ${code} ${reason}`);
+}
+
+/** The customer's operator-configured commands (elevation, after-session actions, scripts). */
+interface ToolFlags {
+  stateDir: string | undefined;
+  elevateCommand: string | undefined;
+  lockCommand: string | undefined;
+  logoutCommand: string | undefined;
+  uninstallCommand: string | undefined;
+  scripts: boolean;
+}
+
+function attachTools(client: CustomerClient, argv: ToolFlags): CustomerTools {
+  const tools = new CustomerTools(client, {
+    ...(argv.stateDir ? { stateDir: argv.stateDir } : {}),
+    ...(argv.elevateCommand ? { elevateCommand: argv.elevateCommand } : {}),
+    ...(argv.scripts ? {} : { scripts: false as const }),
+    afterSession: {
+      commands: {
+        ...(argv.lockCommand ? { lock: argv.lockCommand } : {}),
+        ...(argv.logoutCommand ? { logout: argv.logoutCommand } : {}),
+        ...(argv.uninstallCommand ? { uninstall: argv.uninstallCommand } : {}),
+      },
+    },
+  });
+  tools.on('script', (r) => console.log(`ran canned script ${r.scriptId} for ${r.requestedBy}`));
+  tools.on('elevated', (r) => console.log(r.elevated ? 'elevated' : `not elevated: ${r.error}`));
+  tools.on('jumpClient', (j) =>
+    console.log(
+      `pinned as jump client ${j.jumpClientId}${argv.stateDir ? '' : ' (no --state-dir: not kept)'}`,
+    ),
+  );
+  tools.on('supportButton', (b) =>
+    console.log(`support button ${b.supportButtonId} (team ${b.team})`),
+  );
+  tools.on('afterSession', (r) => console.log(`after-session ${r.action}: exit ${r.code}`));
+  tools.on('actionError', (a, err) => console.error(`after-session ${a}: ${err.message}`));
+  return tools;
+}
+
+function toolOptions<T>(y: Argv<T>) {
+  return y
+    .option('state-dir', {
+      type: 'string',
+      describe: 'directory for the jump client key and support button id (mode 0600 files)',
+    })
+    .option('elevate-command', {
+      type: 'string',
+      describe:
+        'command that relaunches the client with administrative rights (e.g. pkexec ...); credentials go to its local prompt',
+    })
+    .option('lock-command', { type: 'string', describe: 'after-session "lock" command' })
+    .option('logout-command', { type: 'string', describe: 'after-session "logout" command' })
+    .option('uninstall-command', {
+      type: 'string',
+      describe:
+        'command that removes this client (should detach, e.g. systemd-run --on-active=2 ...)',
+    })
+    .option('scripts', {
+      type: 'boolean',
+      default: true,
+      describe: "run the operator's canned scripts a technician starts (needs your shell grant)",
+    });
+}
+
+/** `ferry unattended`: the jump client pinned earlier (its key in --state-dir), or a support button. */
+async function unattended(
+  argv: { url: string; name: string; supportButton: string | undefined } & ToolFlags,
+): Promise<void> {
+  let credentials: UnattendedCredentials;
+  if (argv.supportButton) credentials = { supportButtonId: argv.supportButton };
+  else {
+    const kept = argv.stateDir ? await CustomerTools.loadJumpClient(argv.stateDir) : null;
+    if (kept === null)
+      throw new ConfigError('no jump client key in --state-dir: pin this client first');
+    credentials = { jumpClientId: kept.jumpClientId, jumpClientKey: kept.key };
+  }
+  const client = new UnattendedCustomer({
+    url: argv.url,
+    name: argv.name,
+    credentials,
+    consent: ['view', 'control', 'sysinfo', 'shell'],
+  });
+  attachTools(client, argv);
+  client.unattended.on('waiting', () => console.log('unattended: waiting for a technician'));
+  client.unattended.on('attached', (w) => console.log(`technician started session ${w.sessionId}`));
+  const refused = new Promise<string>((resolve) => client.unattended.once('refused', resolve));
+  const welcome = await client.connect();
+  if (welcome.sessionId) console.log(`session ${welcome.sessionId} waits in the team queue`);
+  const reason = argv.supportButton
+    ? (await waitFor(client, 'close', () => true, 2 ** 31 - 1))[1]
+    : await refused;
+  console.log(`unattended client stopped: ${reason}`);
 }
 
 /** One line of the customer's stdin: /revoke, /grant, /stop, /share, or chat. */
@@ -525,7 +629,7 @@ export async function main(args: string[]): Promise<void> {
       'customer',
       "reference customer: join with the technician's PIN, answer consent (prompt, --grant or --deny), share a synthetic screen, chat from stdin",
       (y) =>
-        y
+        toolOptions(y)
           .option('url', {
             type: 'string',
             default: 'ws://127.0.0.1:8080/v1/ws',
@@ -553,7 +657,26 @@ export async function main(args: string[]): Promise<void> {
             describe: 'answer every consent request with no',
           })
           .conflicts('grant', 'deny'),
-      (argv) => customer(argv),
+      (argv) => customer(argv as typeof argv & ToolFlags),
+    )
+    .command(
+      'unattended',
+      'reference customer in unattended mode: the jump client pinned earlier (key in --state-dir) waits for technicians; or --support-button starts a session in its team queue',
+      (y) =>
+        toolOptions(
+          y
+            .option('url', {
+              type: 'string',
+              default: 'ws://127.0.0.1:8080/v1/ws',
+              describe: 'gateway WebSocket URL',
+            })
+            .option('name', { type: 'string', default: 'customer', describe: 'display name' })
+            .option('support-button', {
+              type: 'string',
+              describe: 'support button id: start a new session in its team queue',
+            }),
+        ),
+      (argv) => unattended(argv as typeof argv & ToolFlags),
     )
     .command(
       'demo',

@@ -168,3 +168,78 @@ export class TechnicianAccess {
     return done(this.tech, { closeSession: { sessionId, reason, uninstallCustomerClient: true } });
   }
 }
+
+export const ACCESS_HELP = `  /scripts, /run <script id>, /elevate [admin|full], /pin [personal|service], /jumpclients,
+  /jump <jump client id>, /unpin <jump client id>, /button [team], /unbutton <id>,
+  /after <none|lock|logout>, /uninstall (close and uninstall the customer client)`;
+
+/**
+ * One /command of the technician's command line for these tools; false when `command` is not
+ * one of them. Prints with `print`.
+ */
+export async function accessCommand(
+  access: TechnicianAccess,
+  command: string,
+  rest: string,
+  print: (line: string) => void,
+): Promise<boolean> {
+  switch (command) {
+    case 'scripts':
+      for (const s of await access.listScripts()) print(`${s.id}: ${s.name} ${s.description}`);
+      return true;
+    case 'run': {
+      const r = await access.runScript(rest);
+      print(
+        `${rest} exit ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}${r.error ? `: ${r.error}` : ''}`,
+      );
+      if (r.output) print(r.output);
+      return true;
+    }
+    case 'elevate': {
+      const r = await access.elevate(rest === 'full' ? 'full_client' : 'admin');
+      print(r.elevated ? 'the customer client is elevated' : `not elevated: ${r.error}`);
+      return true;
+    }
+    case 'pin': {
+      const j = await access.pinJumpClient({
+        personal: rest.includes('personal'),
+        serviceMode: rest.includes('service'),
+      });
+      print(`pinned jump client ${j.id} on ${j.deviceName} (${j.team})`);
+      return true;
+    }
+    case 'jumpclients':
+      for (const j of await access.listJumpClients()) {
+        print(
+          `${j.id} ${j.deviceName} ${j.team} ${j.online ? (j.inSession ? 'in session' : 'online') : 'offline'}`,
+        );
+      }
+      return true;
+    case 'jump':
+      print(`session ${await access.startJumpSession(rest)} started and picked up`);
+      return true;
+    case 'unpin':
+      await access.unpinJumpClient(rest);
+      print(`unpinned ${rest}`);
+      return true;
+    case 'button': {
+      const b = await access.installSupportButton(rest);
+      print(`support button ${b.supportButtonId} routes to team ${b.team}`);
+      return true;
+    }
+    case 'unbutton':
+      await access.removeSupportButton(rest);
+      print(`support button ${rest} removed`);
+      return true;
+    case 'after':
+      await access.setAfterSessionAction((rest || 'none') as AfterSessionName);
+      print(`after the session: ${rest || 'none'}`);
+      return true;
+    case 'uninstall':
+      await access.closeAndUninstall();
+      print('closed; the customer client uninstalls itself');
+      return true;
+    default:
+      return false;
+  }
+}
