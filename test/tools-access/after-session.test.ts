@@ -44,6 +44,31 @@ test('the after-session action reaches the customer as soon as it is set and run
   assert.match(text, /after the session: lock/);
 });
 
+test("the after-session action still runs when the technician's connection is gone before the close", async (t) => {
+  const { gateway } = await startGateway(t);
+  const dir = tempDir(t);
+  const lock = fakeCommand(dir, 'lock');
+  const { access, customer, tools, sessionId, tech } = await activePair(t, gateway, {
+    perms: ['after_session_lock'],
+    tools: { afterSession: { commands: { lock: lock.command } } },
+  });
+  const armed = waitFor(customer, 'control', (c) => c.setAfterSessionAction != null);
+  await access.setAfterSessionAction('lock');
+  await armed;
+  const away = waitFor(
+    customer,
+    'status',
+    (s) => s.status === ferry.v1.SessionStatus.SESSION_STATUS_RECONNECTING,
+  );
+  await tech.close();
+  await away;
+  const ran = once(tools, 'afterSession');
+  await customer.endSession('done, thanks');
+  await ran;
+  assert.deepEqual(lock.runs(), [`lock ${sessionId}`]);
+  assert.equal(gateway.registry.get(sessionId)?.status ?? 'ended', 'CLOSED');
+});
+
 test('after-session actions: missing permission, wrong role and uninstall-as-action are refused with codes', async (t) => {
   const { gateway } = await startGateway(t);
   const { access, customer } = await activePair(t, gateway, { perms: ['after_session_lock'] });
