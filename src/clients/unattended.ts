@@ -485,6 +485,7 @@ export class UnattendedCustomer extends CustomerClient {
   connects = 0;
   #stopped = false;
   #retryMs = 100;
+  #timer: NodeJS.Timeout | null = null;
 
   constructor(options: UnattendedOptions) {
     super({ ...options, pin: '' });
@@ -540,7 +541,9 @@ export class UnattendedCustomer extends CustomerClient {
   #again(): void {
     const delay = this.#retryMs;
     this.#retryMs = Math.min(this.#retryMs * 2, 5000);
-    const timer = setTimeout(() => {
+    // not unref'd: between sessions this timer is all that keeps an unattended client alive
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
       if (this.#stopped) return;
       this.connect().catch((err: unknown) => {
         const code = err instanceof FerryError ? err.code : '';
@@ -551,12 +554,13 @@ export class UnattendedCustomer extends CustomerClient {
         // otherwise the failed dial's close event schedules the next attempt
       });
     }, delay);
-    timer.unref();
   }
 
   /** Leaves unattended mode for good. */
   override close(code = 1000, reason = ''): Promise<void> {
     this.#stopped = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
     return super.close(code, reason);
   }
 }

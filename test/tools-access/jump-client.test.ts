@@ -218,3 +218,35 @@ test('closing a jump client session with uninstall runs the uninstall command on
   assert.deepEqual(await refused, ['FERRY_ERR_JUMP_CLIENT_REVOKED']);
   assert.deepEqual(uninstall.runs(), [`uninstall ${sessionId}`], 'ran once');
 });
+
+test('a jump client asked to restart comes back to the same session with its resume token (Rebooting, then back)', async (t) => {
+  const { gateway } = await startGateway(t);
+  const pinned = await pinAndLeave(t, gateway, tempDir(t));
+  const jump = new UnattendedCustomer({
+    url: url(gateway),
+    credentials: { jumpClientId: pinned.jumpClientId, jumpClientKey: pinned.key },
+    rebootDelayMs: 20,
+  });
+  t.after(() => jump.close());
+  await jump.connect();
+  const { tech, access } = await technician(t, gateway, 'tech-2', {
+    perms: ['unattended', 'reboot'],
+    teams: ['support'],
+  });
+  const sessionId = await access.startJumpSession(pinned.jumpClientId);
+  const back = waitFor(
+    tech,
+    'status',
+    (s) =>
+      s.status === ferry.v1.SessionStatus.SESSION_STATUS_ACTIVE && s.trigger === 'reboot_complete',
+  );
+  const resumed = once(jump, 'resumed') as Promise<[ferry.v1.Welcome]>;
+  const done = await tech.reboot(sessionId);
+  assert.equal(done.status, ferry.v1.SessionStatus.SESSION_STATUS_REBOOTING);
+  await back;
+  const [welcome] = await resumed;
+  assert.equal(welcome.sessionId, sessionId);
+  assert.ok(welcome.resumed);
+  assert.equal(jump.reboots, 1);
+  assert.equal(jump.connects, 1, 'resumed its place, no new unattended Hello');
+});
