@@ -179,7 +179,9 @@ export class AccessHandlers {
     for (const p of this.#technicians) if (!p.connected) this.#technicians.delete(p);
     this.#technicians.add(peer);
     for (const [session, team] of this.#teamQueued) {
-      if (grants.teams.includes(team)) peer.sendFrame(this.#queuedNotice(session, team));
+      // a queued session that ended (its customer left) is forgotten here or at a click
+      if (session.ended) this.#teamQueued.delete(session);
+      else if (grants.teams.includes(team)) peer.sendFrame(this.#queuedNotice(session, team));
     }
   }
 
@@ -201,6 +203,9 @@ export class AccessHandlers {
     if (button === undefined) {
       this.#fail(peer, Codes.SUPPORT_BUTTON_INVALID, 'no such support button', requestId);
       return;
+    }
+    for (const queued of this.#teamQueued.keys()) {
+      if (queued.ended) this.#teamQueued.delete(queued);
     }
     const queue = queueParticipant(button.team);
     const label = clean(hello.client?.name, 64) || button.deviceName;
