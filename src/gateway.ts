@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createAdminHandler } from './api/admin.js';
+import { ConfigError } from './config/config.js';
 import type { Config } from './config/schema.js';
 import { loadOrCreateSecret } from './config/secrets.js';
 import type { Logger } from './log.js';
@@ -17,14 +18,17 @@ import { GatewayMetrics } from './metrics/metrics.js';
 import { Heartbeat } from './netstats/heartbeat.js';
 import { NetworkStatsService, type StatsSession } from './netstats/network-stats.js';
 import { Codes } from './protocol/codes.js';
-import { eventFrame } from './protocol/frames.js';
+import { Channel, eventFrame } from './protocol/frames.js';
+import { AccessHandlers } from './relay/access.js';
 import { PeerState } from './relay/peer.js';
 import { Router } from './relay/router.js';
 import type { RefusalReason } from './relay/stats.js';
+import { CannedScriptLibrary } from './session/canned-scripts.js';
 import { SessionRegistry } from './session/registry.js';
 import type { SessionReport } from './session/report.js';
 import type { Session } from './session/session.js';
 import { lifecycleOptions } from './session/timers.js';
+import { JumpClientRegistry } from './tools/jump-clients.js';
 import { Connection } from './transport/connection.js';
 import { type Listening, listenClients, listenHttp } from './transport/server.js';
 import { loadUws } from './transport/uws.js';
@@ -175,6 +179,12 @@ export class Gateway {
       hooks,
     );
     await gateway.#listen();
+    try {
+      await gateway.#openAccess();
+    } catch (err) {
+      await gateway.close('configuration error');
+      throw err;
+    }
     logger.info(
       {
         id: gateway.id,
@@ -186,6 +196,45 @@ export class Gateway {
       'gateway listening',
     );
     return gateway;
+  }
+
+  /**
+   * Opened after the client port listens: file reads on the libuv pool before uWS creates its
+   * app made a segfault at process exit (already seen rarely) happen on most drains. Until this
+   * resolves (before `start` does), jump client and support button Hellos are refused as PIN-less.
+   *
+   * Special actions, elevation and unattended access: the jump client and support button
+   * registry (`<dataDir>/unattended.json`, key digests peppered with the gateway secret) and the
+   * operator's canned scripts. A bad file or default is a configuration error.
+   */
+  async #openAccess(): Promise<void> {
+    const { config } = this;
+    try {
+      const jumpClients = await JumpClientRegistry.open({
+        dir: config.dataDir,
+        pepper: config.secret,
+      });
+      this.router.control.access = new AccessHandlers({
+        config,
+        registry: this.registry,
+        jumpClients,
+        scripts: CannedScriptLibrary.load(config.cannedScriptsFile),
+        fail: (peer, entry, message, requestId = 0) =>
+          this.router.fail(peer, entry, message, requestId, Channel.CHANNEL_CONTROL),
+        join: (peer, hello, session, requestId, how) =>
+          this.router.control.joinCustomer(peer, hello, session, requestId, how),
+        gatewayId: this.id,
+        version: VERSION,
+        logger: this.logger,
+      });
+    } catch (err) {
+      if (
+        err instanceof RangeError ||
+        (err as { code?: string }).code === 'FERRY_ERR_REGISTRY_CORRUPT'
+      )
+        throw new ConfigError((err as Error).message);
+      throw err;
+    }
   }
 
   get port(): number {

@@ -12,7 +12,13 @@ import { ConsentPrompt } from './clients/consent-prompt.js';
 import { type ConsentPolicy, CustomerClient } from './clients/customer.js';
 import { parsePermissions, toNames } from './clients/permissions.js';
 import { TechnicianClient } from './clients/technician.js';
+import { ACCESS_HELP, accessCommand, TechnicianAccess } from './clients/technician-access.js';
 import { TOOLS_HELP, technicianToolsCommand } from './clients/tools-cli.js';
+import {
+  CustomerTools,
+  type UnattendedCredentials,
+  UnattendedCustomer,
+} from './clients/unattended.js';
 import { ConfigError, resolveConfig } from './config/config.js';
 import { type ConfigKey, configKeys, envName, flagName, schema } from './config/schema.js';
 import { loadOrCreateSecret } from './config/secrets.js';
@@ -21,7 +27,7 @@ import { Gateway } from './gateway.js';
 import { createLogger } from './log.js';
 import { formatAlert, formatStatsTable } from './netstats/table.js';
 import { ferry } from './protocol/gen/ferry.js';
-import { PRIVILEGES, parsePrivileges } from './session/privileges.js';
+import { isPermission, TECHNICIAN_PERMISSIONS } from './session/access-policy.js';
 import { issueToken } from './session/tokens.js';
 import { UwsLoadError } from './transport/uws.js';
 import { VERSION } from './version.js';
@@ -264,21 +270,26 @@ async function technicianCommand(client: TechnicianClient, line: string): Promis
       return;
     }
     default:
-      if (!(await technicianToolsCommand(client, command, words))) console.log(TECHNICIAN_HELP);
+      if (await technicianToolsCommand(client, command, words)) return;
+      if (await accessCommand(new TechnicianAccess(client), command, rest, (l) => console.log(l)))
+        return;
+      console.log(`${TECHNICIAN_HELP}\n${ACCESS_HELP}`);
   }
 }
 
-async function customer(argv: {
-  url: string;
-  pin: string;
-  name: string;
-  fps: number;
-  monitors: number;
-  grant: string | undefined;
-  deny: boolean | undefined;
-  shells: boolean;
-  shareDir: string | undefined;
-}): Promise<void> {
+async function customer(
+  argv: {
+    url: string;
+    pin: string;
+    name: string;
+    fps: number;
+    monitors: number;
+    grant: string | undefined;
+    deny: boolean | undefined;
+    shells: boolean;
+    shareDir: string | undefined;
+  } & ToolFlags,
+): Promise<void> {
   const prompt = new ConsentPrompt((line) => console.log(line));
   const consent: ConsentPolicy =
     argv.deny === true
@@ -300,6 +311,7 @@ async function customer(argv: {
     ...(argv.shells ? { shells: {} } : {}),
     ...(argv.shareDir ? { files: { dir: argv.shareDir } } : {}),
   });
+  attachTools(client, argv);
   // Listeners first: frames that arrive together with the Welcome are handled in the same tick.
   client.on('chat', (c) => console.log(`[chat #${c.seq}] ${c.senderName}: ${c.text}`));
   client.on('sessionEvent', (e) => console.log(`[event #${e.seq}] ${e.actor}: ${e.detail}`));
@@ -366,6 +378,99 @@ const CUSTOMER_HELP =
   '/share; any other line is chat. A consent question is answered by the next line: ' +
   'y (all), n (none) or the names to allow (e.g. view)';
 
+/** The customer's operator-configured commands (elevation, after-session actions, scripts). */
+interface ToolFlags {
+  stateDir: string | undefined;
+  elevateCommand: string | undefined;
+  lockCommand: string | undefined;
+  logoutCommand: string | undefined;
+  uninstallCommand: string | undefined;
+  scripts: boolean;
+}
+
+function attachTools(client: CustomerClient, argv: ToolFlags): CustomerTools {
+  const tools = new CustomerTools(client, {
+    ...(argv.stateDir ? { stateDir: argv.stateDir } : {}),
+    ...(argv.elevateCommand ? { elevateCommand: argv.elevateCommand } : {}),
+    ...(argv.scripts ? {} : { scripts: false as const }),
+    afterSession: {
+      commands: {
+        ...(argv.lockCommand ? { lock: argv.lockCommand } : {}),
+        ...(argv.logoutCommand ? { logout: argv.logoutCommand } : {}),
+        ...(argv.uninstallCommand ? { uninstall: argv.uninstallCommand } : {}),
+      },
+    },
+  });
+  tools.on('script', (r) => console.log(`ran canned script ${r.scriptId} for ${r.requestedBy}`));
+  tools.on('elevated', (r) => console.log(r.elevated ? 'elevated' : `not elevated: ${r.error}`));
+  tools.on('jumpClient', (j) =>
+    console.log(
+      `pinned as jump client ${j.jumpClientId}${argv.stateDir ? '' : ' (no --state-dir: not kept)'}`,
+    ),
+  );
+  tools.on('supportButton', (b) =>
+    console.log(`support button ${b.supportButtonId} (team ${b.team})`),
+  );
+  tools.on('afterSession', (r) => console.log(`after-session ${r.action}: exit ${r.code}`));
+  tools.on('actionError', (a, err) => console.error(`after-session ${a}: ${err.message}`));
+  return tools;
+}
+
+function toolOptions<T>(y: Argv<T>) {
+  return y
+    .option('state-dir', {
+      type: 'string',
+      describe: 'directory for the jump client key and support button id (mode 0600 files)',
+    })
+    .option('elevate-command', {
+      type: 'string',
+      describe:
+        'command that relaunches the client with administrative rights (e.g. pkexec ...); credentials go to its local prompt',
+    })
+    .option('lock-command', { type: 'string', describe: 'after-session "lock" command' })
+    .option('logout-command', { type: 'string', describe: 'after-session "logout" command' })
+    .option('uninstall-command', {
+      type: 'string',
+      describe:
+        'command that removes this client (should detach, e.g. systemd-run --on-active=2 ...)',
+    })
+    .option('scripts', {
+      type: 'boolean',
+      default: true,
+      describe: "run the operator's canned scripts a technician starts (needs your shell grant)",
+    });
+}
+
+/** `ferry unattended`: the jump client pinned earlier (its key in --state-dir), or a support button. */
+async function unattended(
+  argv: { url: string; name: string; supportButton: string | undefined } & ToolFlags,
+): Promise<void> {
+  let credentials: UnattendedCredentials;
+  if (argv.supportButton) credentials = { supportButtonId: argv.supportButton };
+  else {
+    const kept = argv.stateDir ? await CustomerTools.loadJumpClient(argv.stateDir) : null;
+    if (kept === null)
+      throw new ConfigError('no jump client key in --state-dir: pin this client first');
+    credentials = { jumpClientId: kept.jumpClientId, jumpClientKey: kept.key };
+  }
+  const client = new UnattendedCustomer({
+    url: argv.url,
+    name: argv.name,
+    credentials,
+    consent: ['view', 'control', 'sysinfo', 'shell'],
+  });
+  attachTools(client, argv);
+  client.unattended.on('waiting', () => console.log('unattended: waiting for a technician'));
+  client.unattended.on('attached', (w) => console.log(`technician started session ${w.sessionId}`));
+  const refused = new Promise<string>((resolve) => client.unattended.once('refused', resolve));
+  const welcome = await client.connect();
+  if (welcome.sessionId) console.log(`session ${welcome.sessionId} waits in the team queue`);
+  const reason = argv.supportButton
+    ? (await waitFor(client, 'close', () => true, 2 ** 31 - 1))[1]
+    : await refused;
+  console.log(`unattended client stopped: ${reason}`);
+}
+
 /** One line of the customer's stdin: /revoke, /grant, /stop, /share, or chat. */
 async function customerCommand(client: CustomerClient, line: string): Promise<void> {
   if (!line.startsWith('/')) {
@@ -421,10 +526,6 @@ export async function main(args: string[]): Promise<void> {
                 default: '30d',
                 describe: 'validity: seconds, or e.g. 90m, 12h, 30d',
               })
-              .option('privileges', {
-                type: 'string',
-                describe: `limit the technician to these privileges (${Object.keys(PRIVILEGES).join(', ')}; "none" for none) [default: all]`,
-              })
               .option('data-dir', {
                 type: 'string',
                 describe: `${schema.dataDir.doc} [env ${envName('dataDir')}]`,
@@ -432,19 +533,36 @@ export async function main(args: string[]): Promise<void> {
               .option('secret', {
                 type: 'string',
                 describe: `${schema.secret.doc} [env ${envName('secret')}]`,
+              })
+              .option('perm', {
+                type: 'string',
+                array: true,
+                describe: `permission claim, repeatable or comma-separated: ${Object.keys(TECHNICIAN_PERMISSIONS).join(', ')} (none given: the gateway's technicianDefaultPermissions; "none": no permission)`,
+              })
+              .option('team', {
+                type: 'string',
+                array: true,
+                describe:
+                  "team (queue) claim, repeatable; the first gets the technician's jump clients and support buttons (none given: technicianDefaultTeam)",
               }),
           (argv) => {
             const config = resolveConfig({ dataDir: argv.dataDir, secret: argv.secret });
             const secret = loadOrCreateSecret(config.dataDir, 'secret', config.secret);
-            let privileges: string[] | undefined;
-            try {
-              privileges =
-                argv.privileges === undefined ? undefined : parsePrivileges(argv.privileges);
-            } catch (err) {
-              throw new ConfigError((err as Error).message);
+            const list = (values: readonly string[] | undefined) =>
+              values
+                ?.flatMap((v) => v.split(','))
+                .map((v) => v.trim())
+                .filter((v) => v !== '');
+            const perms = list(argv.perm)?.filter((p) => p !== 'none');
+            for (const p of perms ?? []) {
+              if (!isPermission(p)) throw new ConfigError(`unknown permission "${p}"`);
             }
+            const teams = list(argv.team);
             console.log(
-              issueToken(secret.value, argv.name, parseDuration(argv.ttl), Date.now(), privileges),
+              issueToken(secret.value, argv.name, parseDuration(argv.ttl), Date.now(), {
+                ...(perms === undefined ? {} : { perms }),
+                ...(teams === undefined || teams.length === 0 ? {} : { teams }),
+              }),
             );
           },
         )
@@ -495,7 +613,7 @@ export async function main(args: string[]): Promise<void> {
       'customer',
       "reference customer: join with the technician's PIN, answer consent (prompt, --grant or --deny), share a synthetic screen, chat from stdin",
       (y) =>
-        y
+        toolOptions(y)
           .option('url', {
             type: 'string',
             default: 'ws://127.0.0.1:8080/v1/ws',
@@ -534,7 +652,26 @@ export async function main(args: string[]): Promise<void> {
           })
           .conflicts('grant', 'deny')
           .epilog(`stdin ${CUSTOMER_HELP}`),
-      (argv) => customer(argv),
+      (argv) => customer(argv as typeof argv & ToolFlags),
+    )
+    .command(
+      'unattended',
+      'reference customer in unattended mode: the jump client pinned earlier (key in --state-dir) waits for technicians; or --support-button starts a session in its team queue',
+      (y) =>
+        toolOptions(
+          y
+            .option('url', {
+              type: 'string',
+              default: 'ws://127.0.0.1:8080/v1/ws',
+              describe: 'gateway WebSocket URL',
+            })
+            .option('name', { type: 'string', default: 'customer', describe: 'display name' })
+            .option('support-button', {
+              type: 'string',
+              describe: 'support button id: start a new session in its team queue',
+            }),
+        ),
+      (argv) => unattended(argv as typeof argv & ToolFlags),
     )
     .command(
       'demo',

@@ -13,7 +13,7 @@ interface KeySpec<T extends number | string> {
   readonly doc: string;
   readonly min?: number;
   readonly max?: number;
-  readonly group: 'network' | 'security' | 'limits' | 'netstats' | 'location' | 'logging';
+  readonly group: 'network' | 'security' | 'limits' | 'netstats' | 'location' | 'logging' | 'tools';
 }
 
 const num = (
@@ -255,6 +255,26 @@ export const schema = {
   locationRegion: str('local', 'region code of this gateway, e.g. eu-central', 'location'),
   locationLatitude: str('', 'optional latitude in degrees', 'location'),
   locationLongitude: str('', 'optional longitude in degrees', 'location'),
+  technicianDefaultPermissions: str(
+    'reboot,sysinfo',
+    'comma-separated permissions of a technician whose token has no perms claim: sysinfo, reboot, scripts, elevate, jump_client, unattended, support_button, after_session_lock, after_session_logout (empty = none)',
+    'tools',
+  ),
+  technicianDefaultTeam: str(
+    'default',
+    'team (queue) of a technician whose token has no teams claim',
+    'tools',
+  ),
+  cannedScriptsFile: str(
+    '',
+    'JSON file of the canned scripts technicians may run on the customer machine: {"scripts":[{"id","name","description"?,"body","teams"?}]}; empty = none',
+    'tools',
+  ),
+  elevationPlatforms: str(
+    'win32,darwin,linux',
+    "comma-separated customer platforms (process.platform) to which administrative elevation is offered; spec A1.5 names win32,darwin, Linux works through the client's pkexec/sudo command",
+    'tools',
+  ),
   logLevel: str('info', 'pino level: fatal, error, warn, info, debug, trace or silent', 'logging'),
 } as const;
 

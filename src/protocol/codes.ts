@@ -211,11 +211,6 @@ export const Codes = {
     0,
     'an answer (ConsentResponse, SysinfoResponse) names a request that is not pending: never made, already answered, or given up',
   ),
-  NOT_PERMITTED: entry(
-    'FERRY_ERR_NOT_PERMITTED',
-    0,
-    "the technician's token lacks the privilege this operation needs (ferry token issue --privileges); nothing was sent",
-  ),
   INVALID_ARGUMENT: entry(
     'FERRY_ERR_INVALID_ARGUMENT',
     0,
@@ -318,6 +313,87 @@ export const Codes = {
     'FERRY_ERR_FILE_NOT_FOUND',
     0,
     'the file asked for does not exist, is not a regular file, or is outside what the customer client shares',
+  ),
+  // Session tools II: special actions, elevation, unattended access, after-session actions
+  PERMISSION_DENIED: entry(
+    'FERRY_ERR_PERMISSION_DENIED',
+    0,
+    "the technician's permissions (token claim perms, or the gateway's technicianDefaultPermissions) do not include this operation: sysinfo, reboot, scripts, elevate, jump_client, unattended, support_button, after_session_lock, after_session_logout",
+  ),
+  SCRIPT_NOT_FOUND: entry(
+    'FERRY_ERR_SCRIPT_NOT_FOUND',
+    0,
+    "no canned script with this id is in the operator's library for the technician's teams",
+  ),
+  ELEVATION_UNSUPPORTED: entry(
+    'FERRY_ERR_ELEVATION_UNSUPPORTED',
+    0,
+    "the elevation asked for is not offered: unknown kind, credentials from the technician (never relayed), or the customer's platform is not in elevationPlatforms",
+  ),
+  ELEVATION_REQUIRED: entry(
+    'FERRY_ERR_ELEVATION_REQUIRED',
+    0,
+    'the operation needs an elevated customer client (a service-mode jump client, spec A1.3)',
+  ),
+  JUMP_CLIENT_AUTH_FAILED: entry(
+    'FERRY_ERR_JUMP_CLIENT_AUTH_FAILED',
+    CloseCodes.AUTH_FAILED,
+    'no jump client registration matches this id and key',
+  ),
+  JUMP_CLIENT_REVOKED: entry(
+    'FERRY_ERR_JUMP_CLIENT_REVOKED',
+    CloseCodes.AUTH_FAILED,
+    'the jump client was unpinned: its key was revoked at the gateway (told only to a holder of the right key, which should uninstall)',
+  ),
+  JUMP_CLIENT_NOT_FOUND: entry(
+    'FERRY_ERR_JUMP_CLIENT_NOT_FOUND',
+    0,
+    'no active jump client registration has this id that the technician may reach (unknown, unpinned, or of another team)',
+  ),
+  JUMP_CLIENT_OFFLINE: entry(
+    'FERRY_ERR_JUMP_CLIENT_OFFLINE',
+    0,
+    'the jump client is registered but not connected in unattended mode (or already in a session)',
+  ),
+  SUPPORT_BUTTON_NOT_FOUND: entry(
+    'FERRY_ERR_SUPPORT_BUTTON_NOT_FOUND',
+    0,
+    'no support button registration has this id',
+  ),
+  SUPPORT_BUTTON_INVALID: entry(
+    'FERRY_ERR_SUPPORT_BUTTON_INVALID',
+    CloseCodes.AUTH_FAILED,
+    'a customer Hello names a support button the gateway has no registration for (removed, or never registered)',
+  ),
+  REGISTRY_INVALID_FIELD: entry(
+    'FERRY_ERR_REGISTRY_INVALID_FIELD',
+    0,
+    'technician, team and device name must be non-empty strings of at most 256 characters',
+  ),
+  REGISTRY_FULL: entry(
+    'FERRY_ERR_REGISTRY_FULL',
+    0,
+    'the registry holds its maximum number of jump clients or support buttons',
+  ),
+  ACTION_UNKNOWN: entry(
+    'FERRY_ERR_ACTION_UNKNOWN',
+    0,
+    'the after-session action is not one of lock, logout, uninstall (uninstall only through CloseSession)',
+  ),
+  ACTION_NOT_CONFIGURED: entry(
+    'FERRY_ERR_ACTION_NOT_CONFIGURED',
+    0,
+    'the operator configured no command for this after-session action (or elevation, or canned scripts) on the customer client',
+  ),
+  ACTION_ALREADY_RUN: entry(
+    'FERRY_ERR_ACTION_ALREADY_RUN',
+    0,
+    'a different after-session action already ran for this session',
+  ),
+  ACTION_SPAWN_FAILED: entry(
+    'FERRY_ERR_ACTION_SPAWN_FAILED',
+    0,
+    'the after-session command could not be started',
   ),
 } as const satisfies Record<string, CodeEntry>;
 

@@ -11,12 +11,12 @@ import { Codes } from '../protocol/codes.js';
 import { Channel, controlFrame, encodeFrame, eventFrame, Role } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { GRANT_VIEW } from '../session/consent.js';
-import { fromClaim } from '../session/privileges.js';
 import { isRefusal, type Refusal, type SessionRegistry } from '../session/registry.js';
 import type { ClientRecord, Seat } from '../session/seat.js';
 import { type Session, statusToWire } from '../session/session.js';
 import { verifyToken } from '../session/tokens.js';
 import { MAX_CATEGORIES, type SessionTools } from '../session/tools.js';
+import type { AccessHandlers } from './access.js';
 import { PeerState, type RelayPeer } from './peer.js';
 import type { RelayStats } from './stats.js';
 
@@ -74,6 +74,8 @@ export class ControlHandlers {
   /** Channel of the frame being handled, so every Error names it. */
   #channel: number = Channel.CHANNEL_CONTROL;
   onStatsRequest: StatsRequestHandler | null = null;
+  /** Special actions, elevation, unattended access, after-session actions (wired by the gateway). */
+  access: AccessHandlers | null = null;
 
   constructor(options: ControlOptions) {
     this.#config = options.config;
@@ -132,6 +134,7 @@ export class ControlHandlers {
       peer.role = Role.ROLE_TECHNICIAN;
       peer.name = check.claims.sub;
       peer.state = PeerState.READY;
+      this.access?.onTechnician(peer, check.claims);
       // A technician is authenticated by its token: a stale resume token just starts afresh.
       const claimed = hello.resumeToken
         ? this.#registry.claimResume(peer, hello.resumeToken)
@@ -143,9 +146,8 @@ export class ControlHandlers {
       if (seat.client.avatarRef === '' && stored !== undefined) {
         seat.client = { ...seat.client, avatarRef: stored };
       }
-      // verifyToken refused a malformed claim; fail closed all the same
-      const privileges = fromClaim(check.claims.priv);
-      seat.privileges = privileges === false ? new Set() : privileges;
+      // D1 and the other operator permissions: the token's claim, else the gateway's defaults
+      seat.permissions = this.access?.grantsOf(peer)?.perms ?? new Set();
       const resumed = claimed !== null && !isRefusal(claimed);
       this.#welcome(peer, requestId, '', seat, resumed, 0);
       if (resumed) this.#registry.completeResume(peer, seat);
@@ -154,6 +156,12 @@ export class ControlHandlers {
     if (hello.role === Role.ROLE_CUSTOMER) {
       if (hello.resumeToken) {
         this.#resumeCustomer(peer, hello.resumeToken, requestId);
+        return;
+      }
+      if ((hello.jumpClientId || hello.supportButtonId) && this.access !== null) {
+        // jump client keys and support button ids are guessed no faster than PINs
+        if (!this.#admitAttempt(peer, requestId)) return;
+        this.access.onCustomerHello(peer, hello, requestId);
         return;
       }
       if (!hello.pin) {
@@ -165,39 +173,60 @@ export class ControlHandlers {
         );
         return;
       }
-      // spec: PIN attempts limited per address and globally, before the book is consulted
-      const now = performance.now();
-      if (!this.#pinPerAddress.take(peer.remoteAddress, now) || !this.#pinGlobal.take(now)) {
-        this.#registry.pinRateLimited++;
-        this.#logger?.warn({ address: peer.remoteAddress }, 'PIN attempts rate-limited');
-        this.#fail(peer, Codes.RATE_LIMITED, 'too many PIN attempts; wait a minute', requestId);
-        return;
-      }
+      if (!this.#admitAttempt(peer, requestId)) return;
       const session = this.#registry.claimPin(hello.pin.replace(/[\s-]/g, ''));
       if (isRefusal(session)) {
         this.#fail(peer, session.entry, session.message, requestId);
         return;
       }
-      peer.role = Role.ROLE_CUSTOMER;
-      peer.name = cleanName(hello.client?.name, 'customer');
-      peer.state = PeerState.READY;
-      session.customerInfo = {
-        name: peer.name,
-        version: cleanName(hello.client?.version, ''),
-        platform: cleanName(hello.client?.platform, ''),
-        computerName: cleanName(hello.client?.computerName, ''),
-      };
-      session.sysinfoCategories = (hello.client?.sysinfoCategories ?? [])
-        .slice(0, MAX_CATEGORIES)
-        .map((c) => cleanName(c, ''))
-        .filter((c) => c !== '');
-      const seat = this.#registry.seatOf(peer);
-      seat.client = clientRecord(hello.client);
-      this.#welcome(peer, requestId, session.id, seat, false, statusToWire(session.status));
-      this.#registry.attachCustomer(session, peer);
+      this.joinCustomer(peer, hello, session, requestId);
       return;
     }
     this.#fail(peer, Codes.ROLE_INVALID, 'Hello must name role TECHNICIAN or CUSTOMER', requestId);
+  }
+
+  /**
+   * spec: PIN attempts (and jump client and support button credentials) are limited per address
+   * and globally, before any book is consulted.
+   */
+  #admitAttempt(peer: RelayPeer, requestId: number): boolean {
+    const now = performance.now();
+    if (this.#pinPerAddress.take(peer.remoteAddress, now) && this.#pinGlobal.take(now)) return true;
+    this.#registry.pinRateLimited++;
+    this.#logger?.warn({ address: peer.remoteAddress }, 'PIN attempts rate-limited');
+    this.#fail(peer, Codes.RATE_LIMITED, 'too many PIN attempts; wait a minute', requestId);
+    return false;
+  }
+
+  /**
+   * An authenticated customer joins `session` (PIN, support button, or a jump client the gateway
+   * attaches): Welcome (with `requestId`, 0 when unasked), then applet_connected.
+   */
+  joinCustomer(
+    peer: RelayPeer,
+    hello: ferry.v1.Hello.$Properties,
+    session: Session,
+    requestId: number,
+    how?: string,
+  ): void {
+    peer.role = Role.ROLE_CUSTOMER;
+    peer.name = cleanName(hello.client?.name, 'customer');
+    peer.state = PeerState.READY;
+    session.customerInfo = {
+      name: peer.name,
+      version: cleanName(hello.client?.version, ''),
+      platform: cleanName(hello.client?.platform, ''),
+      computerName: cleanName(hello.client?.computerName, ''),
+    };
+    session.sysinfoCategories = (hello.client?.sysinfoCategories ?? [])
+      .slice(0, MAX_CATEGORIES)
+      .map((c) => cleanName(c, ''))
+      .filter((c) => c !== '');
+    const seat = this.#registry.seatOf(peer);
+    seat.client = clientRecord(hello.client);
+    this.#welcome(peer, requestId, session.id, seat, false, statusToWire(session.status));
+    this.access?.onCustomerJoined(session, hello);
+    this.#registry.attachCustomer(session, peer, this.#registry.now(), how);
   }
 
   #resumeCustomer(peer: RelayPeer, token: string, requestId: number): void {
@@ -250,6 +279,7 @@ export class ControlHandlers {
       return;
     }
     const requestId = control.requestId;
+    if (this.access?.onControl(peer, control) === true) return;
     switch (control.op) {
       case 'hello':
         this.#fail(peer, Codes.HELLO_DUPLICATE, 'this connection already said Hello', requestId);
@@ -457,6 +487,9 @@ export class ControlHandlers {
 
   #onPickUp(peer: RelayPeer, op: ferry.v1.PickUp.$Properties, requestId: number): void {
     if (!this.#requireTechnician(peer, requestId)) return;
+    // a team queue session (support button) is adopted by the technician of the team who picks it up
+    if (this.access !== null && !this.access.beforePickUp(peer, op.sessionId ?? '', requestId))
+      return;
     this.#reply(peer, requestId, this.#registry.pickUp(peer, op.sessionId ?? ''));
   }
 
@@ -464,6 +497,14 @@ export class ControlHandlers {
     const sessionId = op.sessionId || peer.session?.id || '';
     const reason = cleanComment(op.reason);
     const leave = op.leaveInQueue === true;
+    if (op.uninstallCustomerClient === true) {
+      // spec A5.2: the uninstall command reaches the customer before the close releases it
+      if (
+        this.access === null ||
+        !this.access.beforeUninstallClose(peer, sessionId, leave, requestId)
+      )
+        return;
+    }
     const now = this.#registry.now();
     this.#reply(peer, requestId, this.#registry.close(peer, sessionId, reason, now, leave));
   }
@@ -524,6 +565,7 @@ export class ControlHandlers {
 
   #onReboot(peer: RelayPeer, op: ferry.v1.RebootCustomer.$Properties, requestId: number): void {
     if (!this.#requireTechnician(peer, requestId)) return;
+    if (this.access !== null && !this.access.permit(peer, 'reboot', requestId)) return;
     this.#reply(peer, requestId, this.#registry.reboot(peer, this.#sessionId(peer, op.sessionId)));
   }
 

@@ -259,16 +259,60 @@ export class SessionRegistry {
   // -------------------------------------------------------------------------------------------
   // Joining
 
-  create(technician: Participant, customerLabel: string, nowMs: number = this.#now()) {
+  /**
+   * A technician opens a session (pin_code_generated). `withPin` false: no PIN is issued, for a
+   * customer the gateway attaches by itself (a jump client, spec session-tools A4).
+   */
+  create(
+    technician: Participant,
+    customerLabel: string,
+    nowMs: number = this.#now(),
+    withPin = true,
+  ) {
     const id = randomBytes(12).toString('base64url');
     const owner = this.seatOf(technician);
     const session = new Session(id, owner, technician, customerLabel, this.#logger, nowMs);
-    const { pin, expiresAtMs } = this.#pins.issue(session, nowMs);
+    const { pin, expiresAtMs } = withPin
+      ? this.#pins.issue(session, nowMs)
+      : { pin: '', expiresAtMs: 0 };
     session.pin = pin;
     this.sessions.set(id, session);
     this.created++;
     session.logger.info({ technician: technician.name }, 'session created');
     return { session, pin, expiresAtMs };
+  }
+
+  /**
+   * spec session-tools A3: a support button click opens a session in a team's queue
+   * (channel_session_initiated). Until a technician of the team picks it up (`adopt`), its owner
+   * is `queue`, a stand-in place that is never in the directory of connections.
+   */
+  createQueued(queue: Participant, customerLabel: string, nowMs: number = this.#now()): Session {
+    const id = randomBytes(12).toString('base64url');
+    const owner = new Seat(queue, 0, this.holdStats);
+    const session = new Session(
+      id,
+      owner,
+      queue,
+      customerLabel,
+      this.#logger,
+      nowMs,
+      T.CHANNEL_SESSION_INITIATED,
+    );
+    this.sessions.set(id, session);
+    this.created++;
+    session.logger.info({ queue: queue.name }, 'session created in a team queue');
+    return session;
+  }
+
+  /** A technician of the team takes a queued session: it becomes the owner, then picks up. */
+  adopt(session: Session, technician: Participant, nowMs: number = this.#now()): void {
+    const seat = this.seatOf(technician);
+    const queue = session.owner;
+    session.owner = seat;
+    queue.sessions.delete(session);
+    seat.sessions.add(session);
+    session.record(seat, 'owner', nowMs);
   }
 
   /** Takes a PIN out of the book (single use): the session it opens, or a refusal. */
@@ -284,7 +328,12 @@ export class SessionRegistry {
   }
 
   /** The customer of a claimed PIN is in: Connecting -> Waiting (applet_connected). */
-  attachCustomer(session: Session, customer: Participant, nowMs: number = this.#now()): void {
+  attachCustomer(
+    session: Session,
+    customer: Participant,
+    nowMs: number = this.#now(),
+    how = 'customer joined with PIN',
+  ): void {
     const seat = this.seatOf(customer);
     session.customerSeat = seat;
     session.customerAddress = customer.remoteAddress;
@@ -292,7 +341,7 @@ export class SessionRegistry {
     session.record(seat, 'customer', nowMs);
     customer.session = session;
     session.refresh();
-    session.log.event('join', customer.name, 'customer joined with PIN', nowMs);
+    session.log.event('join', customer.name, how, nowMs);
     session.apply(T.APPLET_CONNECTED, customer.name, nowMs);
     session.deliver(
       session.owner,

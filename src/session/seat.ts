@@ -9,7 +9,6 @@
 import { randomBytes } from 'node:crypto';
 import type { RoleValue } from '../protocol/frames.js';
 import type { Participant } from './participant.js';
-import type { PrivilegeSet } from './privileges.js';
 import type { Session } from './session.js';
 
 /** Why frames for an absent participant were given up. */
@@ -65,8 +64,8 @@ export class Seat {
   lossReason: LossReason | '' = '';
   /** From the latest Hello of this place. */
   client: ClientRecord | null = null;
-  /** Technician: privileges of the token of its latest Hello (null = all). */
-  privileges: PrivilegeSet = null;
+  /** Technician: operator permissions of its latest Hello (token claim, else the defaults). */
+  permissions: ReadonlySet<string> = new Set();
   readonly #held: Uint8Array[] = [];
   #heldBytes = 0;
   readonly #maxBytes: number;

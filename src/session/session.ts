@@ -28,7 +28,7 @@ import {
   type TransitionContext,
   transition,
 } from './state-machine.js';
-import { isTerminal, STATUS_NAMES, Status, type Trigger } from './states.js';
+import { type EntryTrigger, isTerminal, STATUS_NAMES, Status, type Trigger } from './states.js';
 
 /** Actor name of changes the gateway makes by itself (timers, lost connections). */
 export const GATEWAY = 'gateway';
@@ -223,6 +223,7 @@ export class Session {
     customerLabel: string,
     logger: Logger,
     nowMs: number,
+    entry: EntryTrigger = 'pin_code_generated',
   ) {
     this.id = id;
     this.owner = owner;
@@ -233,7 +234,7 @@ export class Session {
     this.lastActionMs = nowMs;
     this.logger = logger.child({ sessionId: id });
     this.log = new SessionLog();
-    this.machine = createMachine('pin_code_generated');
+    this.machine = createMachine(entry);
     this.history.push({
       status: this.machine.status,
       atMs: nowMs,

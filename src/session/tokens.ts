@@ -5,7 +5,6 @@
  * signature in constant time.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { fromClaim, MAX_PRIVILEGES } from './privileges.js';
 
 const PREFIX = 'ft1';
 const MAX_TOKEN_LENGTH = 4096;
@@ -19,9 +18,25 @@ export interface TokenClaims {
   readonly exp: number;
   /** Token id, for audit logs. */
   readonly jti: string;
-  /** Privileges set by the administrator (privileges.ts); absent = every privilege. */
-  readonly priv?: readonly string[];
+  /**
+   * Operations this technician may do beyond the basic ones (see `TECHNICIAN_PERMISSIONS` in
+   * access-policy.ts); absent = the gateway's `technicianDefaultPermissions`.
+   */
+  readonly perms?: readonly string[];
+  /** Teams (queues) the technician belongs to; absent = the gateway's `technicianDefaultTeam`. */
+  readonly teams?: readonly string[];
 }
+
+/** Optional claims of `issueToken`. */
+export interface TokenExtras {
+  readonly perms?: readonly string[];
+  readonly teams?: readonly string[];
+}
+
+/** Team names: the queue a support button or jump client belongs to. */
+export const TEAM_PATTERN = /^[\w.-]{1,64}$/;
+const PERM_PATTERN = /^[a-z_]{1,32}$/;
+const MAX_LIST = 32;
 
 export type TokenCheck =
   | { readonly ok: true; readonly claims: TokenClaims }
@@ -38,13 +53,13 @@ function sign(secret: string, signedPart: string): Buffer {
   return createHmac('sha256', secret).update(signedPart).digest();
 }
 
-/** `privileges` limits the technician to those listed (privileges.ts); omitted = all. */
+/** `extras` adds the `perms` and `teams` claims (access-policy.ts); omitted = the gateway's defaults. */
 export function issueToken(
   secret: string,
   name: string,
   ttlSeconds: number,
   nowMs: number = Date.now(),
-  privileges?: readonly string[],
+  extras: TokenExtras = {},
 ): string {
   if (!/^[\w.@-]{1,64}$/.test(name)) {
     throw new RangeError('technician name must be 1-64 characters of letters, digits, . _ @ -');
@@ -55,14 +70,34 @@ export function issueToken(
     iat,
     exp: iat + ttlSeconds,
     jti: randomBytes(9).toString('base64url'),
-    ...(privileges === undefined ? {} : { priv: [...privileges] }),
+    ...(extras.perms === undefined
+      ? {}
+      : { perms: checkList('perms', extras.perms, PERM_PATTERN) }),
+    ...(extras.teams === undefined
+      ? {}
+      : { teams: checkList('teams', extras.teams, TEAM_PATTERN) }),
   };
-  if (fromClaim(claims.priv) === false) {
-    throw new RangeError(`at most ${MAX_PRIVILEGES} privileges of lowercase letters, digits, _`);
-  }
   const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
   const signedPart = `${PREFIX}.${payload}`;
   return `${signedPart}.${sign(secret, signedPart).toString('base64url')}`;
+}
+
+function checkList(what: string, list: readonly string[], pattern: RegExp): string[] {
+  if (list.length > MAX_LIST) throw new RangeError(`at most ${MAX_LIST} ${what}`);
+  for (const item of list) {
+    if (!pattern.test(item)) throw new RangeError(`${what}: "${item}" does not match ${pattern}`);
+  }
+  return [...new Set(list)];
+}
+
+/** An optional list claim: absent, or an array of at most 32 strings matching `pattern`. */
+function listClaim(value: unknown, pattern: RegExp): boolean {
+  return (
+    value === undefined ||
+    (Array.isArray(value) &&
+      value.length <= MAX_LIST &&
+      value.every((v) => typeof v === 'string' && pattern.test(v)))
+  );
 }
 
 const malformed = (message: string): TokenCheck => ({
@@ -104,8 +139,9 @@ export function verifyToken(secret: string, token: string, nowMs: number = Date.
   ) {
     return malformed('token payload lacks sub, iat or exp');
   }
-  if (fromClaim(claims.priv) === false)
-    return malformed('token privileges are not a list of names');
+  if (!listClaim(claims.perms, PERM_PATTERN) || !listClaim(claims.teams, TEAM_PATTERN)) {
+    return malformed('token perms or teams claim is not a list of names');
+  }
   if (nowMs >= claims.exp * 1000) {
     return {
       ok: false,

@@ -2,7 +2,7 @@
  * The session tools of spec/session-tools.md B, C, D and F, as session operations: consent
  * (request, answer, revoke), control hand-over, the chat history, the screen tools (sharing,
  * monitors, quality), SYSINFO request routing, the summary, the notes and the technicians'
- * pictures. Each operation checks who asks (role, place in the session, grant, privilege) and
+ * pictures. Each operation checks who asks (role, place in the session, grant, permission) and
  * answers with a coded `Refusal` or does the change; nothing here throws on client input.
  *
  * Rules kept here (the gateway enforces them; a client hiding a button is never the check):
@@ -11,7 +11,7 @@
  *   frame is routed, because the relay reads `Session.grants` per frame;
  * - a technician asks only in a session it works (owner or collaborator); the answer goes back
  *   to the technician who asked (consent_result), SYSINFO answers likewise (by ticket);
- * - system information also needs the technician's `sysinfo` privilege (its token), on every
+ * - system information also needs the technician's `sysinfo` permission (its token, or the gateway's defaults), on every
  *   request and to ask for the grant (D1);
  * - control moves only by the owner or the technician holding it (HandOverControl);
  * - notes and technicians-only events never reach the customer; notes are accepted for an
@@ -42,7 +42,6 @@ import {
   withImplied,
 } from './consent.js';
 import type { Participant } from './participant.js';
-import { hasPrivilege } from './privileges.js';
 import type { CodeEntry, Refusal, SessionRegistry } from './registry.js';
 import { type SessionReport, withNote } from './report.js';
 import type { Seat } from './seat.js';
@@ -223,8 +222,8 @@ export class SessionTools {
     if (unavailable !== -1) return unavailableRefusal(unavailable);
     if (mask === 0) return refuse(Codes.PERMISSION_UNAVAILABLE, 'ask for at least one permission');
     // D1: a technician who may not read system information may not ask the customer for it
-    if ((mask & GRANT_SYSINFO) !== 0 && !hasPrivilege(seat.privileges, 'sysinfo')) {
-      return refuse(Codes.NOT_PERMITTED, 'your token does not carry the sysinfo privilege');
+    if ((mask & GRANT_SYSINFO) !== 0 && !seat.permissions.has('sysinfo')) {
+      return refuse(Codes.PERMISSION_DENIED, 'you lack the sysinfo permission');
     }
     const customer = session.customerSeat;
     if (customer === null || customer.conn === null) {
@@ -523,9 +522,9 @@ export class SessionTools {
     if (relation !== Relation.OWNER && relation !== Relation.COLLABORATOR) {
       return refuse(Codes.NOT_IN_SESSION, 'only the owner or a collaborator may ask');
     }
-    // D1: the administrator's privilege, checked on every request (the grant is the customer's)
-    if (!hasPrivilege(seat.privileges, 'sysinfo')) {
-      return refuse(Codes.NOT_PERMITTED, 'your token does not carry the sysinfo privilege');
+    // D1: the operator's permission, checked on every request (the grant is the customer's)
+    if (!seat.permissions.has('sysinfo')) {
+      return refuse(Codes.PERMISSION_DENIED, 'you lack the sysinfo permission');
     }
     const customer = session.customerSeat;
     if (customer === null || customer.conn === null) {

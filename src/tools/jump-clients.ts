@@ -21,7 +21,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { ToolCodes, ToolError, type ToolErrorCode } from './errors.js';
+import { Codes } from '../protocol/codes.js';
+import { ToolError, type ToolErrorCode } from './errors.js';
 
 export const REGISTRY_FILE = 'unattended.json';
 export const DEFAULT_REGISTRY_MAX_ENTRIES = 10_000;
@@ -255,8 +256,8 @@ export class JumpClientRegistry {
     const expected =
       stored === undefined ? this.#dummyDigest : Buffer.from(stored.keyDigest, 'hex');
     const match = timingSafeEqual(given, expected) && stored !== undefined;
-    if (!match) return { ok: false, code: ToolCodes.JUMP_CLIENT_AUTH_FAILED.code };
-    if (stored.revokedAtMs !== null) return { ok: false, code: ToolCodes.JUMP_CLIENT_REVOKED.code };
+    if (!match) return { ok: false, code: Codes.JUMP_CLIENT_AUTH_FAILED.code };
+    if (stored.revokedAtMs !== null) return { ok: false, code: Codes.JUMP_CLIENT_REVOKED.code };
     this.#lastSeen.set(id, this.#now());
     return { ok: true, registration: this.#view(stored) };
   }

@@ -191,25 +191,33 @@ test('issueToken refuses names that are empty, too long or outside letters, digi
   }
 });
 
-test('privileges: absent means every privilege, a listed claim exactly those, and a malformed claim is refused', () => {
-  const all = verifyToken(SECRET, issueToken(SECRET, 'tech-1', TTL_SECONDS, NOW_MS), NOW_MS);
-  assert.ok(all.ok && all.claims.priv === undefined);
-  const none = issueToken(SECRET, 'tech-1', TTL_SECONDS, NOW_MS, []);
-  assert.deepEqual(payloadOf(none).priv, []);
+test('perms and teams claims: absent stays absent, listed ones are kept, and a malformed claim is refused', () => {
+  const plain = verifyToken(SECRET, issueToken(SECRET, 'tech-1', TTL_SECONDS, NOW_MS), NOW_MS);
+  assert.ok(plain.ok && plain.claims.perms === undefined && plain.claims.teams === undefined);
+  const none = issueToken(SECRET, 'tech-1', TTL_SECONDS, NOW_MS, { perms: [] });
+  assert.deepEqual(payloadOf(none).perms, []);
   const some = verifyToken(
     SECRET,
-    issueToken(SECRET, 'tech-1', TTL_SECONDS, NOW_MS, ['sysinfo']),
+    issueToken(SECRET, 'tech-1', TTL_SECONDS, NOW_MS, { perms: ['sysinfo'], teams: ['eu-1'] }),
     NOW_MS,
   );
   assert.ok(some.ok);
-  assert.deepEqual(some.ok && some.claims.priv, ['sysinfo']);
+  assert.deepEqual(some.ok && some.claims.perms, ['sysinfo']);
+  assert.deepEqual(some.ok && some.claims.teams, ['eu-1']);
   const base = { sub: 'tech-1', iat: NOW_MS / 1000, exp: NOW_MS / 1000 + 60, jti: 'x' };
-  for (const priv of ['sysinfo', [1], ['Sys Info'], Array(33).fill('a'), { sysinfo: true }]) {
+  for (const perms of ['sysinfo', [1], ['Sys Info'], Array(33).fill('a'), { sysinfo: true }]) {
     assert.equal(
-      codeOf(verifyToken(SECRET, signWithSecret(b64({ ...base, priv })), NOW_MS)),
+      codeOf(verifyToken(SECRET, signWithSecret(b64({ ...base, perms })), NOW_MS)),
       'FERRY_ERR_TOKEN_MALFORMED',
-      JSON.stringify(priv),
+      JSON.stringify(perms),
     );
   }
-  assert.throws(() => issueToken(SECRET, 'tech-1', TTL_SECONDS, NOW_MS, ['no spaces']), RangeError);
+  assert.equal(
+    codeOf(verifyToken(SECRET, signWithSecret(b64({ ...base, teams: ['a b'] })), NOW_MS)),
+    'FERRY_ERR_TOKEN_MALFORMED',
+  );
+  assert.throws(
+    () => issueToken(SECRET, 'tech-1', TTL_SECONDS, NOW_MS, { perms: ['no spaces'] }),
+    RangeError,
+  );
 });

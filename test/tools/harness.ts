@@ -30,11 +30,17 @@ export async function technician(
   gateway: Gateway,
   name = 'tech-1',
   avatarRef = '',
-  privileges?: readonly string[],
+  perms?: readonly string[],
 ): Promise<TechnicianClient> {
   const client = new TechnicianClient({
     url: url(gateway),
-    token: issueToken(gateway.config.secret, name, 3600, Date.now(), privileges),
+    token: issueToken(
+      gateway.config.secret,
+      name,
+      3600,
+      Date.now(),
+      perms === undefined ? {} : { perms },
+    ),
     name,
     avatarRef,
   });

@@ -117,21 +117,23 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-test('a technician whose token lacks the sysinfo privilege may neither ask for the grant nor read, even with the grant in force', async (t) => {
+test('a technician whose token lacks the sysinfo permission may neither ask for the grant nor read, even with the grant in force', async (t) => {
   const { gateway } = await startGateway(t);
   const { tech, customer, sessionId } = await activePair(t, gateway, { consent: ['sysinfo'] });
   const limited = await technician(t, gateway, 'tech-2', '', []);
   await tech.invite('tech-2');
   await limited.acceptInvitation(sessionId);
   await assert.rejects(limited.requestConsent(['view', 'sysinfo']), {
-    code: 'FERRY_ERR_NOT_PERMITTED',
+    code: 'FERRY_ERR_PERMISSION_DENIED',
   });
   // The customer granted it to the session: still refused for this technician, on every request.
   await tech.requestConsent(['sysinfo']);
-  await assert.rejects(limited.requestSysinfo(['os']), { code: 'FERRY_ERR_NOT_PERMITTED' });
-  await assert.rejects(limited.requestSysinfo(['os'], true), { code: 'FERRY_ERR_NOT_PERMITTED' });
+  await assert.rejects(limited.requestSysinfo(['os']), { code: 'FERRY_ERR_PERMISSION_DENIED' });
+  await assert.rejects(limited.requestSysinfo(['os'], true), {
+    code: 'FERRY_ERR_PERMISSION_DENIED',
+  });
   assert.equal(customer.sysinfoRequests, 0, 'nothing reached the customer');
-  // A token that lists the privilege reads as before.
+  // A token that lists the permission reads as before.
   const privileged = await technician(t, gateway, 'tech-3', '', ['sysinfo']);
   await tech.invite('tech-3');
   await privileged.acceptInvitation(sessionId);
