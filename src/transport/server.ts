@@ -10,6 +10,7 @@ import { loadUws, type Uws } from './uws.js';
 
 export interface Listening {
   readonly port: number;
+  /** Stops listening; calling it again does nothing. */
   close(): void;
 }
 
@@ -51,9 +52,16 @@ function listenOn(
         );
         return;
       }
+      let open = true;
       resolve({
         port: uws.us_socket_local_port(socket as unknown as Uws.us_socket),
-        close: () => uws.us_listen_socket_close(socket),
+        // Idempotent: a second us_listen_socket_close frees the socket again and crashes the
+        // process (a drain closes the port when it starts and again when it ends).
+        close: () => {
+          if (!open) return;
+          open = false;
+          uws.us_listen_socket_close(socket);
+        },
       });
     });
   });

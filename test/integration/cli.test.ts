@@ -90,8 +90,8 @@ async function servingSession(t: { after: (fn: () => void) => void }, drainSecon
   await queued;
   await tech.pickUp(sessionId);
   const closing = waitFor(tech, 'event', (e) => e.closing != null);
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
+  const exited = new Promise<number | string | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal)),
   );
   return { dataDir, child, listening, lines, tech, sessionId, closing, exited };
 }
