@@ -178,13 +178,10 @@ export class Gateway {
       binding.source,
       hooks,
     );
+    // Before the ports open: a jump client or support button Hello is never refused for want
+    // of its registry.
+    await gateway.#openAccess();
     await gateway.#listen();
-    try {
-      await gateway.#openAccess();
-    } catch (err) {
-      await gateway.close('configuration error');
-      throw err;
-    }
     logger.info(
       {
         id: gateway.id,
@@ -199,10 +196,6 @@ export class Gateway {
   }
 
   /**
-   * Opened after the client port listens: file reads on the libuv pool before uWS creates its
-   * app made a segfault at process exit (already seen rarely) happen on most drains. Until this
-   * resolves (before `start` does), jump client and support button Hellos are refused as PIN-less.
-   *
    * Special actions, elevation and unattended access: the jump client and support button
    * registry (`<dataDir>/unattended.json`, key digests peppered with the gateway secret) and the
    * operator's canned scripts. A bad file or default is a configuration error.
