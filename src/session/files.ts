@@ -22,13 +22,14 @@
  */
 import { Codes } from '../protocol/codes.js';
 import { Channel, encodeFrame, Role } from '../protocol/frames.js';
-import { ferry } from '../protocol/gen/ferry.js';
+import type { ferry } from '../protocol/gen/ferry.js';
 import { TransferGuard } from '../tools/file-transfer.js';
 import type { Participant } from './participant.js';
 import type { CodeEntry } from './registry.js';
 import type { Seat } from './seat.js';
 import { Relation, type Session } from './session.js';
 import type { RelayCount, StreamFail, ToolRelayOptions } from './shells.js';
+import { decodeToolFrame } from './tool-frame.js';
 
 /** One transfer of the session, as the report lists it. */
 export interface FileTransferEntry {
@@ -104,23 +105,11 @@ export class FileRelay {
 
   /** A FILE frame from `p` in `session`, whose FILE grant the router has checked. */
   onFrame(p: Participant, bytes: Uint8Array, session: Session): void {
-    let frame: ferry.v1.Frame;
-    try {
-      frame = ferry.v1.Frame.decode(bytes);
-    } catch (err) {
-      this.#refuse(p, Codes.FRAME_DECODE, `not valid protobuf: ${(err as Error).message}`, 0);
-      return;
-    }
-    const id = frame.stream;
-    const msg = frame.file as ferry.v1.FileMessage | null;
-    if (msg == null || msg.kind === undefined) {
-      this.#refuse(p, Codes.FRAME_DECODE, 'FILE frames carry a FileMessage', id);
-      return;
-    }
-    if (id === 0) {
-      this.#refuse(p, Codes.INVALID_ARGUMENT, 'a file id (Frame.stream) is never 0', id);
-      return;
-    }
+    const decoded = decodeToolFrame(bytes, 'file', (entry, message, id) =>
+      this.#refuse(p, entry, message, id),
+    );
+    if (decoded === null) return;
+    const { id, msg } = decoded;
     const technician = p.role === Role.ROLE_TECHNICIAN;
     let seat: Seat | null;
     if (technician) {

@@ -24,12 +24,13 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { Codes } from '../protocol/codes.js';
 import { Channel, encodeFrame, Role } from '../protocol/frames.js';
-import { ferry } from '../protocol/gen/ferry.js';
+import type { ferry } from '../protocol/gen/ferry.js';
 import { AsciicastRecorder, type RecordingStats } from '../tools/asciicast.js';
 import type { Participant } from './participant.js';
 import type { CodeEntry } from './registry.js';
 import type { Seat } from './seat.js';
 import { Relation, type Session } from './session.js';
+import { decodeToolFrame } from './tool-frame.js';
 
 /** A refusal naming the shell or file it concerns (EVENT Error with Frame.stream set). */
 export type StreamFail = (
@@ -120,23 +121,11 @@ export class ShellRelay {
 
   /** A SHELL frame from `p` in `session`, whose SHELL grant the router has checked. */
   onFrame(p: Participant, bytes: Uint8Array, session: Session): void {
-    let frame: ferry.v1.Frame;
-    try {
-      frame = ferry.v1.Frame.decode(bytes);
-    } catch (err) {
-      this.#refuse(p, Codes.FRAME_DECODE, `not valid protobuf: ${(err as Error).message}`, 0);
-      return;
-    }
-    const id = frame.stream;
-    const msg = frame.shell as ferry.v1.ShellMessage | null;
-    if (msg == null || msg.kind === undefined) {
-      this.#refuse(p, Codes.FRAME_DECODE, 'SHELL frames carry a ShellMessage', id);
-      return;
-    }
-    if (id === 0) {
-      this.#refuse(p, Codes.INVALID_ARGUMENT, 'a shell id (Frame.stream) is never 0', id);
-      return;
-    }
+    const decoded = decodeToolFrame(bytes, 'shell', (entry, message, id) =>
+      this.#refuse(p, entry, message, id),
+    );
+    if (decoded === null) return;
+    const { id, msg } = decoded;
     if (p.role === Role.ROLE_TECHNICIAN) this.#fromTechnician(p, msg, id, bytes, session);
     else this.#fromCustomer(p, msg, id, bytes, session);
   }
