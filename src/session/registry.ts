@@ -379,6 +379,27 @@ export class SessionRegistry {
     return refuse(Codes.NOT_OWNER, 'only the owner of the session may do this');
   }
 
+  /**
+   * The owner's session and the other technician an operation names: a connected technician
+   * (transfer, invite), or a collaborator (remove, hand over).
+   */
+  #ownedWith(
+    p: Participant,
+    sessionId: string,
+    target: string,
+    among: 'technicians' | 'collaborators',
+    missing: string,
+  ): (Found & { to: Seat }) | Refusal {
+    const found = this.#owned(p, sessionId);
+    if (isRefusal(found)) return found;
+    const to =
+      among === 'technicians'
+        ? this.#findTechnician(target, found.seat)
+        : this.#collaboratorNamed(found.session, target);
+    if (to === null) return refuse(Codes.TECHNICIAN_NOT_FOUND, missing);
+    return { ...found, to };
+  }
+
   #apply(
     session: Session,
     trigger: Trigger,
@@ -477,13 +498,15 @@ export class SessionRegistry {
     comment: string,
     nowMs = this.#now(),
   ): Session | Refusal {
-    const found = this.#owned(technician, sessionId);
+    const found = this.#ownedWith(
+      technician,
+      sessionId,
+      target,
+      'technicians',
+      `no other connected technician '${target}'`,
+    );
     if (isRefusal(found)) return found;
-    const { session, seat } = found;
-    const to = this.#findTechnician(target, seat);
-    if (to === null) {
-      return refuse(Codes.TECHNICIAN_NOT_FOUND, `no other connected technician '${target}'`);
-    }
+    const { session, seat, to } = found;
     const relation = session.relationOf(to);
     if (relation === Relation.COLLABORATOR || relation === Relation.INVITED) {
       return refuse(
@@ -507,13 +530,15 @@ export class SessionRegistry {
     target: string,
     nowMs = this.#now(),
   ): Session | Refusal {
-    const found = this.#owned(technician, sessionId);
+    const found = this.#ownedWith(
+      technician,
+      sessionId,
+      target,
+      'technicians',
+      `no other connected technician '${target}'`,
+    );
     if (isRefusal(found)) return found;
-    const { session, seat } = found;
-    const to = this.#findTechnician(target, seat);
-    if (to === null) {
-      return refuse(Codes.TECHNICIAN_NOT_FOUND, `no other connected technician '${target}'`);
-    }
+    const { session, seat, to } = found;
     if (session.relationOf(to) !== Relation.NONE) {
       return refuse(Codes.WRONG_STATE, `${to.name} already has a part in this session`);
     }
@@ -595,14 +620,15 @@ export class SessionRegistry {
     target: string,
     nowMs = this.#now(),
   ): Session | Refusal {
-    const found = this.#owned(technician, sessionId);
+    const found = this.#ownedWith(
+      technician,
+      sessionId,
+      target,
+      'collaborators',
+      `no collaborator '${target}' in this session`,
+    );
     if (isRefusal(found)) return found;
-    const { session, seat } = found;
-    const collaborator = this.#collaboratorNamed(session, target);
-    if (collaborator === null) {
-      return refuse(Codes.TECHNICIAN_NOT_FOUND, `no collaborator '${target}' in this session`);
-    }
-    return this.#dropCollaborator(session, collaborator, seat.name, 'removed', nowMs);
+    return this.#dropCollaborator(found.session, found.to, found.seat.name, 'removed', nowMs);
   }
 
   #collaboratorNamed(session: Session, who: string): Seat | null {
@@ -646,16 +672,15 @@ export class SessionRegistry {
     target: string,
     nowMs = this.#now(),
   ): Session | Refusal {
-    const found = this.#owned(technician, sessionId);
+    const found = this.#ownedWith(
+      technician,
+      sessionId,
+      target,
+      'collaborators',
+      `no collaborator '${target}': invite the technician first, or transfer the session`,
+    );
     if (isRefusal(found)) return found;
-    const { session, seat } = found;
-    const to = this.#collaboratorNamed(session, target);
-    if (to === null) {
-      return refuse(
-        Codes.TECHNICIAN_NOT_FOUND,
-        `no collaborator '${target}': invite the technician first, or transfer the session`,
-      );
-    }
+    const { session, seat, to } = found;
     session.alter(
       'hand_over',
       seat.name,
