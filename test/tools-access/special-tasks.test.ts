@@ -9,8 +9,11 @@
  * ListQueue shows support button sessions to the technicians of the button's team only.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
 import { type TestContext, test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
@@ -22,6 +25,7 @@ import { ferry } from '../../src/protocol/gen/ferry.js';
 import { activePair, startGateway, technician, tempDir, url } from './harness.js';
 
 const C = ferry.v1.SpecialActionContext;
+const BIN = path.resolve('bin/ferry.js');
 const OTHER_PLATFORM = 'plan9';
 
 const TASKS: SpecialTaskConfig[] = [
@@ -410,4 +414,65 @@ test('ListQueue: a support button session waits in its team queue for the techni
   );
   assert.ok(!(await late.tech.listQueue()).some((e) => e.sessionId === welcome.sessionId));
   assert.deepEqual(await sales.tech.listQueue(), []);
+});
+
+test('ferry customer --special-tasks: the tasks of the file are offered and run; a bad file stops the client', async (t) => {
+  const { gateway } = await startGateway(t);
+  const dir = tempDir(t);
+  const file = path.join(dir, 'tasks.json');
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      tasks: [
+        { id: 'hello', name: 'Say hello', command: 'echo "hello $FERRY_TASK_ID"' },
+        { id: 'elsewhere', command: 'echo no', platforms: [OTHER_PLATFORM] },
+      ],
+    }),
+  );
+  const { tech, access } = await technician(t, gateway, 'tech-1', { perms: ['special_actions'] });
+  const { sessionId, pin } = await tech.createSession();
+  const joined = tech.waitForCustomer(sessionId);
+  const child = spawn(
+    process.execPath,
+    [BIN, 'customer', '--url', url(gateway), '--pin', pin, '--deny', '--special-tasks', file],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  t.after(() => child.kill('SIGKILL'));
+  const lines: string[] = [];
+  let printed: ((line: string) => void) | null = null;
+  readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+    lines.push(line);
+    printed?.(line);
+  });
+  await joined;
+  await tech.pickUp(sessionId);
+  const listed = await access.listSpecialActions();
+  assert.deepEqual(
+    listed.actions.map((a) => [a.id, a.name]),
+    [['hello', 'Say hello']],
+  );
+  const ran = new Promise<void>((resolve) => {
+    printed = (line) => {
+      if (line.includes('special task hello for tech-1: exit 0')) resolve();
+    };
+    if (lines.some((l) => l.includes('special task hello for tech-1: exit 0'))) resolve();
+  });
+  const result = await access.runSpecialAction('hello');
+  assert.equal(result.output, 'hello hello\n');
+  await ran;
+
+  fs.writeFileSync(file, '{"tasks": [{"id": "no command"}]}');
+  const bad = spawn(
+    process.execPath,
+    [BIN, 'customer', '--url', url(gateway), '--pin', '1', '--deny', '--special-tasks', file],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  t.after(() => bad.kill('SIGKILL'));
+  let stderr = '';
+  bad.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const [code] = (await once(bad, 'close')) as [number];
+  assert.notEqual(code, 0);
+  assert.match(stderr, /--special-tasks/);
 });
