@@ -44,6 +44,8 @@ export interface Pending {
   readonly label: string;
   /** Who the request is logged as coming from, when not the technician of `seat` ("policy"). */
   readonly by?: string;
+  /** A special task's context (SpecialActionContext). */
+  readonly context?: number;
 }
 
 export interface ContextOptions {

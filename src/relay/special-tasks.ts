@@ -136,7 +136,7 @@ export class SpecialTasks {
       this.#ctx.fail(
         peer,
         Codes.SPECIAL_ACTION_CONTEXT,
-        `special task ${task.id} is not offered ${CONTEXT_NAMES[context] === 'SYSTEM' ? 'as SYSTEM' : `for the ${CONTEXT_NAMES[context]}`}`,
+        `special task ${task.id} is not offered ${contextPhrase(context)}`,
         requestId,
       );
       return;
@@ -152,8 +152,13 @@ export class SpecialTasks {
       return;
     }
     const ticket = w.session.nextRequestId();
-    const label = `${task.id}|${context}`;
-    this.#ctx.remember(w.session, ticket, { kind: 'task', seat: w.seat, requestId, label });
+    this.#ctx.remember(w.session, ticket, {
+      kind: 'task',
+      seat: w.seat,
+      requestId,
+      label: task.id,
+      context,
+    });
     this.#ctx.registry.noteAction(peer, w.session);
     w.session.log.event(
       'special_action',
@@ -182,8 +187,8 @@ export class SpecialTasks {
       this.#ctx.fail(peer, Codes.UNKNOWN_REQUEST, 'no special task run has this ticket', requestId);
       return;
     }
-    const [taskId = '', contextText = '0'] = pending.label.split('|');
-    const context = Number(contextText) as ferry.v1.SpecialActionContext;
+    const taskId = pending.label;
+    const context = (pending.context ?? 0) as ferry.v1.SpecialActionContext;
     const rawOutput = op.output ?? '';
     const output = clean(rawOutput, MAX_OUTPUT, true);
     const error = clean(op.error, MAX_ERROR);
