@@ -1,6 +1,6 @@
 /**
- * The customer side of session tools II (spec/session-tools.md A1, A3, A4, A5.2, C4.4-C4.6, F2), for
- * the reference customer client:
+ * The customer side of session tools II (spec/session-tools.md A1, A3, A4, A5.2, C4.4-C4.6, F2),
+ * for the reference customer client:
  * - `CustomerTools` attaches to any `CustomerClient`: runs the canned scripts the gateway sends
  *   (their body comes from the operator's library at the gateway) and answers with the output;
  *   elevates through the operator's command, credentials typed into the local OS prompt only;
