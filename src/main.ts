@@ -11,6 +11,11 @@ import { waitFor } from './clients/client.js';
 import { ConsentPrompt } from './clients/consent-prompt.js';
 import { type ConsentPolicy, CustomerClient } from './clients/customer.js';
 import { parsePermissions, toNames } from './clients/permissions.js';
+import {
+  parseSpecialTasks,
+  type SpecialTaskConfig,
+  type SpecialTaskOptions,
+} from './clients/special-tasks.js';
 import { TechnicianClient } from './clients/technician.js';
 import { ACCESS_HELP, accessCommand, TechnicianAccess } from './clients/technician-access.js';
 import { TOOLS_HELP, technicianToolsCommand } from './clients/tools-cli.js';
@@ -386,13 +391,34 @@ interface ToolFlags {
   logoutCommand: string | undefined;
   uninstallCommand: string | undefined;
   scripts: boolean;
+  specialTasks: string | undefined;
+  runAsCommand: string | undefined;
+  systemCommand: string | undefined;
+}
+
+/** The operator's special tasks file (--special-tasks), with the run-as and SYSTEM prefixes. */
+function specialTaskOptions(argv: ToolFlags): SpecialTaskOptions | undefined {
+  if (!argv.specialTasks) return undefined;
+  let tasks: SpecialTaskConfig[];
+  try {
+    tasks = parseSpecialTasks(fs.readFileSync(argv.specialTasks, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`--special-tasks ${argv.specialTasks}: ${(err as Error).message}`);
+  }
+  return {
+    tasks,
+    ...(argv.runAsCommand ? { runAsCommand: argv.runAsCommand } : {}),
+    ...(argv.systemCommand ? { systemCommand: argv.systemCommand } : {}),
+  };
 }
 
 function attachTools(client: CustomerClient, argv: ToolFlags): CustomerTools {
+  const tasks = specialTaskOptions(argv);
   const tools = new CustomerTools(client, {
     ...(argv.stateDir ? { stateDir: argv.stateDir } : {}),
     ...(argv.elevateCommand ? { elevateCommand: argv.elevateCommand } : {}),
     ...(argv.scripts ? {} : { scripts: false as const }),
+    ...(tasks === undefined ? {} : { specialTasks: tasks }),
     afterSession: {
       commands: {
         ...(argv.lockCommand ? { lock: argv.lockCommand } : {}),
@@ -402,6 +428,11 @@ function attachTools(client: CustomerClient, argv: ToolFlags): CustomerTools {
     },
   });
   tools.on('script', (r) => console.log(`ran canned script ${r.scriptId} for ${r.requestedBy}`));
+  tools.on('specialTask', (q, r) =>
+    console.log(
+      `special task ${q.actionId} for ${q.requestedBy}: ${r.error ? r.error : `exit ${r.exitCode}`}`,
+    ),
+  );
   tools.on('elevated', (r) => console.log(r.elevated ? 'elevated' : `not elevated: ${r.error}`));
   tools.on('jumpClient', (j) =>
     console.log(
@@ -433,6 +464,21 @@ function toolOptions<T>(y: Argv<T>) {
       type: 'string',
       describe:
         'command that removes this client (should detach, e.g. systemd-run --on-active=2 ...)',
+    })
+    .option('special-tasks', {
+      type: 'string',
+      describe:
+        'JSON file of the special tasks this client offers: {"tasks": [{"id", "name", "description", "command", "platforms", "contexts": ["current_user"|"system"|"as_user"]}]}; only ids and names are sent',
+    })
+    .option('run-as-command', {
+      type: 'string',
+      describe:
+        'prefix that runs a special task as another account after a local prompt (e.g. "sudo -k -u admin --"); words split on spaces; none: as_user is not offered',
+    })
+    .option('system-command', {
+      type: 'string',
+      describe:
+        'prefix that runs a special task as the System account (e.g. "psexec -s -accepteula"); none: run directly by the elevated client',
     })
     .option('scripts', {
       type: 'boolean',

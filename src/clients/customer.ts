@@ -103,6 +103,11 @@ export class CustomerClient extends FerryClient {
   /** Frames per second of `startScreen` (the quality setting changes it). */
   fps = 10;
   sysinfoRequests = 0;
+  /**
+   * The special tasks this client offers (spec C4.4), said in its Hello: ids, names and
+   * contexts only. Set before `connect()` (CustomerTools does it from its configuration).
+   */
+  specialTasks: ferry.v1.SpecialTaskInfo.$Properties[] = [];
   #timer: NodeJS.Timeout | null = null;
   readonly #consent: ConsentPolicy;
   readonly #collect: SysinfoCollector;
@@ -165,6 +170,7 @@ export class CustomerClient extends FerryClient {
         computerName: os.hostname(),
         sysinfoCategories: [...SYSINFO_CATEGORIES],
       },
+      specialTasks: this.specialTasks,
     });
     // spec C4.8: the technicians learn the monitors to choose from
     this.notify({ monitorList: this.monitorList() });

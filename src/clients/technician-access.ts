@@ -1,9 +1,9 @@
 /**
- * The technician side of session tools II (spec/session-tools.md A1, A3, A4, A5.2, C4.6, F2) for
- * the reference technician client: canned scripts, elevation, jump clients, support buttons,
- * after-session actions and the close that uninstalls the customer client. Each call resolves
- * with the gateway's answer or rejects with a `FerryError` carrying the FERRY_ERR_* code; the
- * gateway checks every permission (token claims), nothing here is a check.
+ * The technician side of session tools II (spec/session-tools.md A1, A3, A4, A5.2, C4.4-C4.6, F2)
+ * for the reference technician client: canned scripts, special tasks, elevation, jump clients,
+ * support buttons, after-session actions and the close that uninstalls the customer client. Each
+ * call resolves with the gateway's answer or rejects with a `FerryError` carrying the FERRY_ERR_*
+ * code; the gateway checks every permission (token claims), nothing here is a check.
  */
 import { ferry } from '../protocol/gen/ferry.js';
 import { FerryError, waitFor } from './client.js';
@@ -18,6 +18,13 @@ const AFTER: Record<AfterSessionName, ferry.v1.AfterSessionActionKind> = {
   none: ferry.v1.AfterSessionActionKind.AFTER_SESSION_ACTION_KIND_NONE,
   lock: ferry.v1.AfterSessionActionKind.AFTER_SESSION_ACTION_KIND_LOCK,
   logout: ferry.v1.AfterSessionActionKind.AFTER_SESSION_ACTION_KIND_LOGOUT,
+};
+
+export type SpecialContextName = 'current_user' | 'system' | 'as_user';
+const CONTEXT: Record<SpecialContextName, ferry.v1.SpecialActionContext> = {
+  current_user: ferry.v1.SpecialActionContext.SPECIAL_ACTION_CONTEXT_CURRENT_USER,
+  system: ferry.v1.SpecialActionContext.SPECIAL_ACTION_CONTEXT_SYSTEM,
+  as_user: ferry.v1.SpecialActionContext.SPECIAL_ACTION_CONTEXT_AS_USER,
 };
 
 function need<T>(value: T | null | undefined, what: string): T {
@@ -163,13 +170,41 @@ export class TechnicianAccess {
     return done(this.tech, { setAfterSessionAction: { sessionId, action: AFTER[action] } });
   }
 
+  /** The OS-specific special tasks the session's customer client offers (C4.4). */
+  async listSpecialActions(sessionId = this.tech.sessionId): Promise<ferry.v1.SpecialActions> {
+    const reply = await this.tech.request({ listSpecialActions: { sessionId } });
+    return need(reply.specialActions as ferry.v1.SpecialActions | null, 'SpecialActions');
+  }
+
+  /**
+   * Runs special task `actionId` on the customer machine, in `context` (C4.5: SYSTEM needs an
+   * elevated customer client; AS_USER prompts for the account at the customer machine, no
+   * credential is sent). Resolves with its result.
+   */
+  async runSpecialAction(
+    actionId: string,
+    context: SpecialContextName = 'current_user',
+    sessionId = this.tech.sessionId,
+    timeoutMs = SCRIPT_TIMEOUT_MS,
+  ): Promise<ferry.v1.SpecialActionResult> {
+    const reply = await this.tech.request(
+      { specialAction: { sessionId, actionId, context: CONTEXT[context] } },
+      timeoutMs,
+    );
+    return need(
+      reply.specialActionResult as ferry.v1.SpecialActionResult | null,
+      'SpecialActionResult',
+    );
+  }
+
   /** The owner closes the session and the customer client uninstalls itself (A5.2). */
   closeAndUninstall(sessionId = this.tech.sessionId, reason = ''): Promise<ferry.v1.Done> {
     return done(this.tech, { closeSession: { sessionId, reason, uninstallCustomerClient: true } });
   }
 }
 
-export const ACCESS_HELP = `  /scripts, /run <script id>, /elevate [admin|full], /pin [personal|service], /jumpclients,
+export const ACCESS_HELP = `  /scripts, /run <script id>, /tasks, /task <id> [current_user|system|as_user],
+  /elevate [admin|full], /pin [personal|service], /jumpclients,
   /jump <jump client id>, /unpin <jump client id>, /button [team], /unbutton <id>,
   /after <none|lock|logout>, /uninstall (close and uninstall the customer client)`;
 
@@ -191,6 +226,26 @@ export async function accessCommand(
       const r = await access.runScript(rest);
       print(
         `${rest} exit ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}${r.error ? `: ${r.error}` : ''}`,
+      );
+      if (r.output) print(r.output);
+      return true;
+    }
+    case 'tasks': {
+      const list = await access.listSpecialActions();
+      print(`${list.platform}${list.elevated ? ' (elevated)' : ''}: ${list.actions.length} tasks`);
+      const names = ['', 'current_user', 'system', 'as_user'];
+      for (const a of list.actions) {
+        print(
+          `${a.id}: ${a.name} [${(a.contexts ?? []).map((c) => names[c]).join(', ')}] ${a.description}`,
+        );
+      }
+      return true;
+    }
+    case 'task': {
+      const [id = '', context = 'current_user'] = rest.split(/\s+/);
+      const r = await access.runSpecialAction(id, context as SpecialContextName);
+      print(
+        `${id} exit ${r.exitCode}${r.timedOut ? ' (timed out)' : ''}${r.error ? `: ${r.error}` : ''}`,
       );
       if (r.output) print(r.output);
       return true;

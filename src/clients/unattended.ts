@@ -1,6 +1,6 @@
 /**
- * The customer side of session tools II (spec/session-tools.md A1, A3, A4, A5.2, C4.6, F2), for
- * the reference customer client:
+ * The customer side of session tools II (spec/session-tools.md A1, A3, A4, A5.2, C4.4-C4.6, F2),
+ * for the reference customer client:
  * - `CustomerTools` attaches to any `CustomerClient`: runs the canned scripts the gateway sends
  *   (their body comes from the operator's library at the gateway) and answers with the output;
  *   elevates through the operator's command, credentials typed into the local OS prompt only;
@@ -30,6 +30,7 @@ import {
 import { writeFileAtomic } from '../tools/jump-clients.js';
 import { FerryError } from './client.js';
 import { CustomerClient, type CustomerOptions } from './customer.js';
+import { CustomerSpecialTasks, type SpecialTaskOptions } from './special-tasks.js';
 import { SYSINFO_CATEGORIES } from './sysinfo.js';
 
 const Kind = ferry.v1.AfterSessionActionKind;
@@ -138,6 +139,11 @@ export interface CustomerToolsOptions {
    */
   readonly elevateCommand?: ActionCommand;
   readonly elevateTimeoutMs?: number;
+  /**
+   * The operator's OS-specific special tasks (special-tasks.ts): advertised in the Hello, so
+   * construct CustomerTools before `connect()`.
+   */
+  readonly specialTasks?: SpecialTaskOptions;
   /** The operator's lock / logout / uninstall commands (after-session.ts). */
   readonly afterSession?: Omit<AfterSessionOptions, 'commands'> & {
     readonly commands: AfterSessionOptions['commands'];
@@ -161,6 +167,8 @@ export interface CustomerToolsEvents {
   afterSession: [result: ActionResult];
   /** A configured action failed to run (not configured, spawn failed). */
   actionError: [action: string, err: Error];
+  /** A special task ran (or was refused) and its result went back (C4.4). */
+  specialTask: [request: ferry.v1.SpecialAction, result: ferry.v1.SpecialActionResult.$Properties];
   /** The gateway unpinned this jump client; `result` is the uninstall, if one is configured. */
   unpinned: [jumpClientId: string, result: ActionResult | null];
 }
@@ -178,6 +186,8 @@ export class CustomerTools extends EventEmitter<CustomerToolsEvents> {
   jumpClient: JumpClientCredentials | null = null;
   supportButton: ferry.v1.SupportButtonRegistered | null = null;
   scriptsRun = 0;
+  /** The special tasks this client offers and runs, if configured. */
+  readonly tasks: CustomerSpecialTasks | null;
   readonly #options: CustomerToolsOptions;
   /** The after-session action (lock/logout) set per session. */
   readonly #armed = new Map<string, 'lock' | 'logout'>();
@@ -200,6 +210,17 @@ export class CustomerTools extends EventEmitter<CustomerToolsEvents> {
       ...rest,
       commands: { uninstall: commands.uninstall },
     } as AfterSessionOptions);
+    // an unattended client that says Hello as elevated (A1.3) may run SYSTEM tasks too
+    const elevatedHello = (client.options as { elevated?: boolean }).elevated === true;
+    this.tasks =
+      options.specialTasks === undefined
+        ? null
+        : new CustomerSpecialTasks(
+            client,
+            options.specialTasks,
+            () => this.elevated || elevatedHello,
+            (request, result) => this.emit('specialTask', request, result),
+          );
     client.on('control', (control) => this.#onControl(control as ferry.v1.Control));
     client.on('status', (s) => {
       if (ENDED.has(s.status)) this.#finish(s.sessionId);
@@ -524,6 +545,7 @@ export class UnattendedCustomer extends CustomerClient {
         computerName: os.hostname(),
         sysinfoCategories: [...SYSINFO_CATEGORIES],
       },
+      specialTasks: this.specialTasks,
     };
   }
 

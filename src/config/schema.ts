@@ -257,7 +257,7 @@ export const schema = {
   locationLongitude: str('', 'optional longitude in degrees', 'location'),
   technicianDefaultPermissions: str(
     'reboot,sysinfo',
-    'comma-separated permissions of a technician whose token has no perms claim: sysinfo, reboot, scripts, elevate, jump_client, unattended, support_button, after_session_lock, after_session_logout (empty = none)',
+    'comma-separated permissions of a technician whose token has no perms claim: sysinfo, reboot, scripts, special_actions, elevate, jump_client, unattended, support_button, after_session_lock, after_session_logout (empty = none)',
     'tools',
   ),
   technicianDefaultTeam: str(
@@ -274,6 +274,13 @@ export const schema = {
     'win32,darwin,linux',
     "comma-separated customer platforms (process.platform) to which administrative elevation is offered; spec A1.5 names win32,darwin, Linux works through the client's pkexec/sudo command",
     'tools',
+  ),
+  elevateOnSessionStart: num(
+    0,
+    '1 = when a technician picks up a session whose customer client is not elevated and whose platform is in elevationPlatforms, the gateway asks the customer client to elevate (admin) by itself, once per session, and logs it as by policy (spec A1.6); 0 = off',
+    'tools',
+    0,
+    1,
   ),
   logLevel: str('info', 'pino level: fatal, error, warn, info, debug, trace or silent', 'logging'),
 } as const;

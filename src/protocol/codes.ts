@@ -333,7 +333,7 @@ export const Codes = {
   ELEVATION_REQUIRED: entry(
     'FERRY_ERR_ELEVATION_REQUIRED',
     0,
-    'the operation needs an elevated customer client (a service-mode jump client, spec A1.3)',
+    'the operation needs an elevated customer client (a service-mode jump client, spec A1.3; a special task in the SYSTEM context, C4.5)',
   ),
   JUMP_CLIENT_AUTH_FAILED: entry(
     'FERRY_ERR_JUMP_CLIENT_AUTH_FAILED',
@@ -394,6 +394,16 @@ export const Codes = {
     'FERRY_ERR_ACTION_SPAWN_FAILED',
     0,
     'the after-session command could not be started',
+  ),
+  SPECIAL_ACTION_UNKNOWN: entry(
+    'FERRY_ERR_SPECIAL_ACTION_UNKNOWN',
+    0,
+    "the customer client did not advertise a special task with this id (spec C4.4: only the tasks of the customer's own configuration run)",
+  ),
+  SPECIAL_ACTION_CONTEXT: entry(
+    'FERRY_ERR_SPECIAL_ACTION_CONTEXT',
+    0,
+    'the special task is not offered in this context (CURRENT_USER, SYSTEM or AS_USER, spec C4.5), or the context is unknown',
   ),
 } as const satisfies Record<string, CodeEntry>;
 

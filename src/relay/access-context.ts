@@ -38,10 +38,14 @@ export const MAX_ERROR = 512;
 
 /** A request forwarded to the customer, waiting for its answer (by ticket). */
 export interface Pending {
-  readonly kind: 'script' | 'elevate';
+  readonly kind: 'script' | 'elevate' | 'task';
   readonly seat: Seat;
   readonly requestId: number;
   readonly label: string;
+  /** Who the request is logged as coming from, when not the technician of `seat` ("policy"). */
+  readonly by?: string;
+  /** A special task's context (SpecialActionContext). */
+  readonly context?: number;
 }
 
 export interface ContextOptions {

@@ -1,5 +1,6 @@
 /**
- * The gateway side of session tools II (spec/session-tools.md A1, A3, A4, A5.2, C4.6, C4.10, F2):
+ * The gateway side of session tools II (spec/session-tools.md A1, A3, A4, A5.2, C4.4-C4.6, C4.10,
+ * F2):
  * one dispatch for the CONTROL operations of the "Session tools II" block of proto/ferry.proto,
  * and the hooks control.ts calls (technician and customer Hellos, pick-up, reboot, close with
  * uninstall). The work is in `UnattendedAccess` (jump clients, support buttons, team queues) and
@@ -33,6 +34,7 @@ import type { JumpClientRegistry } from '../tools/jump-clients.js';
 import { AccessContext, type Fail, type Join } from './access-context.js';
 import type { RelayPeer } from './peer.js';
 import { SpecialActions } from './special-actions.js';
+import { SpecialTasks } from './special-tasks.js';
 import { UnattendedAccess } from './unattended-access.js';
 
 export interface AccessOptions {
@@ -51,12 +53,14 @@ export class AccessHandlers {
   readonly #ctx: AccessContext;
   readonly #unattended: UnattendedAccess;
   readonly #special: SpecialActions;
+  readonly #tasks: SpecialTasks;
 
   /** Throws RangeError when the operator's default permissions or team are not valid. */
   constructor(options: AccessOptions) {
     this.#ctx = new AccessContext(options);
     this.#unattended = new UnattendedAccess(this.#ctx, options.jumpClients);
     this.#special = new SpecialActions(this.#ctx, options.scripts, this.#unattended);
+    this.#tasks = new SpecialTasks(this.#ctx);
   }
 
   /** The permissions and teams of a technician connection (null: not a technician). */
@@ -79,9 +83,24 @@ export class AccessHandlers {
     this.#unattended.onTechnician(peer, this.#ctx.admit(peer, claims));
   }
 
-  /** The customer of `session` joined; an elevated client says so in its Hello (A1.3). */
+  /**
+   * The customer of `session` joined; an elevated client says so in its Hello (A1.3), and it
+   * advertises its special tasks there (C4.4).
+   */
   onCustomerJoined(session: Session, hello: ferry.v1.Hello.$Properties): void {
     if (hello.elevated === true) this.#ctx.elevated.add(session);
+    this.#tasks.onCustomerJoined(session, hello);
+  }
+
+  /** A technician picked `session` up: the elevation policy may ask the customer (A1.6). */
+  afterPickUp(peer: RelayPeer, session: Session): void {
+    this.#special.elevateByPolicy(peer, session);
+  }
+
+  /** The sessions waiting, not yet adopted, in the team queues of this technician. */
+  teamQueue(peer: RelayPeer): { session: Session; team: string }[] {
+    const grants = this.#ctx.grants(peer);
+    return grants === undefined ? [] : this.#unattended.teamQueue(grants);
   }
 
   /** A customer Hello with jump client credentials or a support button id (rate-limited). */
@@ -152,6 +171,16 @@ export class AccessHandlers {
       case 'afterSessionResult':
         this.#special.afterSessionResult(peer, control.afterSessionResult!, requestId);
         return true;
+      case 'listSpecialActions':
+        this.#tasks.list(peer, control.listSpecialActions!, requestId);
+        return true;
+      case 'specialAction':
+        this.#tasks.run(peer, control.specialAction!, requestId);
+        return true;
+      case 'specialActionResult':
+        this.#tasks.result(peer, control.specialActionResult!, requestId);
+        return true;
+      case 'specialActions':
       case 'cannedScripts':
       case 'jumpClientKey':
       case 'jumpClients':

@@ -490,7 +490,10 @@ export class ControlHandlers {
     // a team queue session (support button) is adopted by the technician of the team who picks it up
     if (this.access !== null && !this.access.beforePickUp(peer, op.sessionId ?? '', requestId))
       return;
-    this.#reply(peer, requestId, this.#registry.pickUp(peer, op.sessionId ?? ''));
+    const result = this.#registry.pickUp(peer, op.sessionId ?? '');
+    this.#reply(peer, requestId, result);
+    // spec A1.6: the operator's policy may ask the customer to elevate at the pick-up
+    if (!isRefusal(result)) this.access?.afterPickUp(peer, result);
   }
 
   #onCloseSession(peer: RelayPeer, op: ferry.v1.CloseSession.$Properties, requestId: number): void {
@@ -569,10 +572,13 @@ export class ControlHandlers {
     this.#reply(peer, requestId, this.#registry.reboot(peer, this.#sessionId(peer, op.sessionId)));
   }
 
-  /** The technician's queue: each of its sessions with the status it sees (its view). */
+  /**
+   * The technician's queue: each of its sessions with the status it sees (its view), then the
+   * sessions waiting in its teams' queues.
+   */
   #onListQueue(peer: RelayPeer, requestId: number): void {
     if (!this.#requireTechnician(peer, requestId)) return;
-    const entries = this.#registry.queue(peer).map((row) => {
+    const entries: ferry.v1.QueueEntry.$Properties[] = this.#registry.queue(peer).map((row) => {
       const s = row.session;
       return {
         sessionId: s.id,
@@ -585,6 +591,21 @@ export class ControlHandlers {
         timeoutKind: row.status === 'TIMED_OUT' ? (s.machine.timeoutKind ?? '') : '',
       };
     });
+    // spec A3: sessions waiting in the technician's team queues (support buttons), only for
+    // technicians of that team; they have no owner yet, a pick-up adopts them
+    for (const { session: s, team } of this.access?.teamQueue(peer) ?? []) {
+      entries.push({
+        sessionId: s.id,
+        status: statusToWire(s.status),
+        relation: ferry.v1.QueueRelation.QUEUE_RELATION_TEAM,
+        customerName: s.customerInfo?.name ?? s.customerLabel,
+        ownerName: '',
+        statusSinceUnixMs: s.statusSinceMs,
+        customerConnected: s.customer !== null,
+        timeoutKind: s.status === 'TIMED_OUT' ? (s.machine.timeoutKind ?? '') : '',
+        team,
+      });
+    }
     peer.sendFrame(controlFrame({ requestId, queue: { entries } }));
   }
 

@@ -25,6 +25,8 @@ const Kind = ferry.v1.AfterSessionActionKind;
 /** Script output kept in the session log (the technician who ran it gets all of it). */
 const MAX_LOGGED_OUTPUT = 4096;
 const MAX_OUTPUT = 256 * 1024;
+/** The actor of what the gateway does by the operator's policy (A1.6). */
+const POLICY = 'policy';
 
 const ACTION_NAMES: Record<number, string> = {
   [Kind.AFTER_SESSION_ACTION_KIND_NONE]: 'none',
@@ -48,6 +50,8 @@ export class SpecialActions {
   readonly #unattended: UnattendedAccess;
   readonly #elevationPlatforms: ReadonlySet<string>;
   readonly #after = new WeakMap<Session, number>();
+  /** Sessions whose customer the gateway asked to elevate by policy (A1.6): once each. */
+  readonly #policyAsked = new WeakSet<Session>();
 
   constructor(ctx: AccessContext, scripts: CannedScriptLibrary, unattended: UnattendedAccess) {
     this.#ctx = ctx;
@@ -221,6 +225,48 @@ export class SpecialActions {
     );
   }
 
+  /**
+   * spec A1.6: with `elevateOnSessionStart`, the pick-up of a session whose customer client is
+   * not elevated makes the gateway ask for administrative elevation itself, once per session and
+   * only for platforms of `elevationPlatforms`. It is the operator's policy, so the technician
+   * needs no elevate permission; the log says "by policy". The technician who picked up gets the
+   * ElevateResult (request id 0).
+   */
+  elevateByPolicy(peer: RelayPeer, session: Session): void {
+    if (this.#ctx.config.elevateOnSessionStart !== 1) return;
+    if (this.#policyAsked.has(session) || this.#ctx.elevated.has(session)) return;
+    const customer = session.customerSeat;
+    const seat = this.#ctx.registry.placeOf(peer);
+    if (customer === null || customer.conn === null || seat === undefined || session.ended) return;
+    if (!this.#elevationPlatforms.has(session.customerInfo?.platform ?? '')) return;
+    this.#policyAsked.add(session);
+    const ticket = session.nextRequestId();
+    this.#ctx.remember(session, ticket, {
+      kind: 'elevate',
+      seat,
+      requestId: 0,
+      label: 'admin',
+      by: POLICY,
+    });
+    session.log.event(
+      'elevate',
+      POLICY,
+      `asked to elevate the customer client (admin) by policy, at the pick-up by ${peer.name}`,
+    );
+    session.deliver(
+      customer,
+      controlFrame({
+        elevateRequest: {
+          sessionId: session.id,
+          kind: ferry.v1.ElevationKind.ELEVATION_KIND_ADMIN,
+          credentialSource: ferry.v1.CredentialSource.CREDENTIAL_SOURCE_CUSTOMER,
+          ticket,
+          requestedBy: POLICY,
+        },
+      }),
+    );
+  }
+
   elevateResult(peer: RelayPeer, op: ferry.v1.ElevateResult.$Properties, requestId: number): void {
     const session = this.#ctx.customerSession(peer, requestId);
     if (session === null) return;
@@ -234,7 +280,7 @@ export class SpecialActions {
       );
       return;
     }
-    const by = pending.seat.name;
+    const by = pending.by ?? pending.seat.name;
     if (op.elevated === true) {
       if (op.kind === ferry.v1.ElevationKind.ELEVATION_KIND_ADMIN) this.#ctx.elevated.add(session);
       // A1.2: the log records only who elevated, nothing the customer typed

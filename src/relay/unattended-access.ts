@@ -53,6 +53,19 @@ export class UnattendedAccess {
     }
   }
 
+  /**
+   * ListQueue: the sessions waiting in the queues of the technician's teams, not adopted yet
+   * (a support button's; a technician of another team never sees them). Ended ones are forgotten.
+   */
+  teamQueue(grants: TechnicianGrants): { session: Session; team: string }[] {
+    const rows: { session: Session; team: string }[] = [];
+    for (const [session, team] of this.#teamQueued) {
+      if (session.ended) this.#teamQueued.delete(session);
+      else if (grants.teams.includes(team)) rows.push({ session, team });
+    }
+    return rows;
+  }
+
   /** Close with uninstall of a jump client session: its key is revoked (the device was told). */
   revokeForSession(session: Session, by: string): void {
     const jumpId = this.#jumpSessions.get(session);

@@ -14,6 +14,7 @@ export const TECHNICIAN_PERMISSIONS = {
   sysinfo: "read the customer's system information and ask for its grant (D1)",
   reboot: 'restart the customer machine (C4.10)',
   scripts: "list and run the operator's canned scripts on the customer machine (C4.6)",
+  special_actions: "list the customer client's OS-specific special tasks and run one (C4.4, C4.5)",
   elevate: 'ask the customer client to run with administrative rights (A1)',
   jump_client: 'pin (and unpin) the customer client as a jump client (A4)',
   unattended: 'list jump clients and start sessions to them, nobody at the customer side (A4)',
