@@ -118,6 +118,10 @@ export class Router {
       this.shells.ended(session);
       this.files.ended(session);
     };
+    options.registry.onLeave = (session, seat, actor) => {
+      this.shells.left(session, seat, actor);
+      this.files.left(session, seat, actor);
+    };
     options.registry.onRevoke = (session, removed, actor) => {
       if ((removed & GRANT_SHELL) !== 0) this.shells.revoked(session, actor);
       if ((removed & GRANT_FILE) !== 0) this.files.revoked(session, actor);

@@ -432,6 +432,28 @@ export class FileRelay {
     session.log.event('file', actor, 'file transfers cancelled: permission revoked', now);
   }
 
+  /**
+   * `seat` has no part in the session any more (spec A2.3): its transfers and download requests
+   * end now (FileCancel to the customer), so no more of the customer's files reach it.
+   */
+  left(session: Session, seat: Seat, actor: string): void {
+    const now = this.#now();
+    const cancel = { code: Codes.NOT_IN_SESSION.code, message: `${seat.name} left the session` };
+    for (const t of [...session.transfers.values()]) {
+      if (t.technician !== seat) continue;
+      session.transfers.delete(t.id);
+      if (t.entry !== null) {
+        t.entry.status = 'cancelled';
+        t.entry.code = Codes.NOT_IN_SESSION.code;
+        t.entry.endedAt = new Date(now).toISOString();
+      }
+      if (session.customerSeat !== null) {
+        session.deliver(session.customerSeat, fileFrame(t.id, { cancel }));
+      }
+      session.log.event('file', actor, `file ${t.id} cancelled: ${seat.name} left`, now);
+    }
+  }
+
   /** The session ends: unfinished transfers are reported incomplete. */
   ended(session: Session): void {
     const at = new Date(session.endedAtMs || this.#now()).toISOString();

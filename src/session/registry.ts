@@ -100,6 +100,11 @@ export class SessionRegistry {
    * recordings and mark unfinished transfers); wired by the router.
    */
   onSessionEnd: ((session: Session) => void) | null = null;
+  /**
+   * Called when a technician's place loses its part in a live session (removed, left, gone,
+   * transferred away): the shell and file relays end its streams; wired by the router.
+   */
+  onLeave: ((session: Session, seat: Seat, actor: string) => void) | null = null;
   /** Called when the customer revokes permissions (`removed`: mask bits); wired by the router. */
   onRevoke: ((session: Session, removed: number, actor: string) => void) | null = null;
 
@@ -442,6 +447,7 @@ export class SessionRegistry {
     seat.focus = session;
     technician.session = session;
     if (relation === Relation.TRANSFER_TARGET) {
+      if (session.relationOf(sender) === Relation.NONE) this.#left(session, sender, seat.name);
       session.record(seat, 'transfer target', nowMs);
       this.tools.brief(session, seat);
       session.log.event('transfer', seat.name, `took the session over from ${sender.name}`, nowMs);
@@ -653,6 +659,7 @@ export class SessionRegistry {
       if (session.collaborators.size === 0) session.machine.hasCollaborators = false;
     };
     session.alter(trigger, actor, `${seat.name} ${why}`, nowMs, leave);
+    this.#left(session, seat, actor);
     // spec collaboration_end: the last collaborator is gone, the session is single-owner again
     if (session.status === S.COLLABORATING && session.collaborators.size === 0) {
       const result = this.#apply(session, T.COLLABORATION_END, actor, nowMs);
@@ -663,6 +670,14 @@ export class SessionRegistry {
     });
     session.broadcast(left, session.seats(), null);
     return session;
+  }
+
+  /** `seat` has no part in `session` any more: its pending answers and streams go nowhere. */
+  #left(session: Session, seat: Seat, actor: string): void {
+    for (const [ticket, pending] of session.sysinfoRequests) {
+      if (pending.seat === seat) session.sysinfoRequests.delete(ticket);
+    }
+    this.onLeave?.(session, seat, actor);
   }
 
   /** The owner makes a collaborator the owner; the former owner stays as a collaborator. */

@@ -399,6 +399,32 @@ export class ShellRelay {
     }
   }
 
+  /**
+   * `seat` has no part in the session any more (removed, left, gone, or the session was
+   * transferred away from it, spec A2.3): its shells end now, so nothing more the customer's
+   * machine prints reaches it. The customer is told to close each one.
+   */
+  left(session: Session, seat: Seat, actor: string): void {
+    const now = this.#now();
+    for (const shell of [...session.shells.values()]) {
+      if (shell.seat !== seat) continue;
+      session.shells.delete(shell.id);
+      this.#stopRecording(shell, now);
+      if (session.customerSeat !== null) {
+        session.deliver(
+          session.customerSeat,
+          shellFrame(shell.id, { close: { reason: `${seat.name} left the session` } }),
+        );
+      }
+      session.log.event(
+        'shell',
+        actor,
+        `shell ${shell.id} "${shell.name}" ended: ${seat.name} left`,
+        now,
+      );
+    }
+  }
+
   /** The session ends: every recording is closed (before its report is built). */
   ended(session: Session): void {
     const now = session.endedAtMs || this.#now();
