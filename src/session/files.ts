@@ -150,6 +150,12 @@ export class FileRelay {
       this.#offer(p, t, msg.offer as ferry.v1.FileOffer, sender, bytes, session);
       return;
     }
+    // as INPUT: nothing more goes to or comes from the customer's machine while the session is
+    // not live (on hold, transferred, back in the queue); a cancel still ends the transfer
+    if (!session.flowing) {
+      this.#refuse(p, Codes.WRONG_STATE, `no transfers while the session is ${session.status}`, id);
+      return;
+    }
     const guard = t.guard;
     const entry = t.entry;
     const fromSender = msg.kind === 'chunk';

@@ -165,6 +165,16 @@ export class ShellRelay {
       this.#refuse(p, Codes.WRONG_STATE, 'the customer is not in the session', id);
       return;
     }
+    // typing into the customer's machine follows the rules of INPUT: only while the session is live
+    if (msg.kind !== 'close' && !session.flowing) {
+      this.#refuse(
+        p,
+        Codes.WRONG_STATE,
+        `no shell input while the session is ${session.status}`,
+        id,
+      );
+      return;
+    }
     const now = this.#now();
     if (msg.kind === 'input') {
       shell.recorder?.input(msg.input?.data ?? new Uint8Array(0), now);
