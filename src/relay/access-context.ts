@@ -191,6 +191,16 @@ export class AccessContext {
     return pending;
   }
 
+  /**
+   * The customer's answer goes to the technician who asked, only while it still works the
+   * session: one removed, gone or transferred away since hears nothing of the customer's machine.
+   */
+  answer(session: Session, pending: Pending, frame: Uint8Array): void {
+    const relation = session.relationOf(pending.seat);
+    if (relation !== Relation.OWNER && relation !== Relation.COLLABORATOR) return;
+    session.deliver(pending.seat, frame);
+  }
+
   done(peer: RelayPeer, requestId: number, session: Session | null): void {
     if (requestId === 0) return;
     const seat = this.registry.placeOf(peer);

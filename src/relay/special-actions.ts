@@ -153,8 +153,9 @@ export class SpecialActions {
       undefined,
       'technicians',
     );
-    session.deliver(
-      pending.seat,
+    this.#ctx.answer(
+      session,
+      pending,
       controlFrame({
         requestId: pending.requestId,
         cannedScriptResult: {
@@ -288,8 +289,9 @@ export class SpecialActions {
     } else {
       session.log.event('elevate', by, `elevation asked by ${by} was not done (${pending.label})`);
     }
-    session.deliver(
-      pending.seat,
+    this.#ctx.answer(
+      session,
+      pending,
       controlFrame({
         requestId: pending.requestId,
         elevateResult: {

@@ -207,8 +207,9 @@ export class SpecialTasks {
       undefined,
       'technicians',
     );
-    session.deliver(
-      pending.seat,
+    this.#ctx.answer(
+      session,
+      pending,
       controlFrame({
         requestId: pending.requestId,
         specialActionResult: {
