@@ -519,8 +519,11 @@ export class Session {
           trigger,
           actor,
           timeoutKind: now === Status.TIMED_OUT ? (this.machine.timeoutKind ?? '') : '',
+          // the comment is for the technicians (a technicians-only event), never the customer
           comment:
-            this.transfer !== null && (now === Status.INCOMING || now === Status.OUTGOING)
+            this.transfer !== null &&
+            seat !== this.customerSeat &&
+            (now === Status.INCOMING || now === Status.OUTGOING)
               ? this.transfer.comment
               : '',
         },
