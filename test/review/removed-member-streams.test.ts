@@ -71,3 +71,18 @@ test("a removed collaborator's shells and transfers end at once and relay nothin
   assert.ok(closes.includes(theirs.id));
   assert.ok(cancels.includes(fileId));
 });
+
+test("an owner's shells end when the transfer target takes the session over", async (t) => {
+  const w = await world(t, { grant: ['shell'] });
+  const tech2 = await technician(t, w.gateway, 'tech-2');
+  const mine = await w.tech.shells.open({ kind: 'sh', name: 'owner' });
+  mine.write('echo before\n');
+  await mine.waitForOutput('before\n');
+  const offered = waitFor(tech2, 'status', (s) => s.sessionId === w.sessionId);
+  await w.tech.transfer('tech-2', 'over to you');
+  await offered;
+  const session = w.gateway.registry.get(w.sessionId)!;
+  assert.ok(session.shells.has(mine.id));
+  await tech2.pickUp(w.sessionId);
+  assert.equal(session.shells.has(mine.id), false);
+});
