@@ -283,7 +283,13 @@ export class SessionTools {
       requestedBy: pending?.seat.name ?? '',
     };
     session.broadcast(eventFrame({ consentChanged: changed }), this.#audience(session));
-    if (pending !== null && pending.requestId !== 0) {
+    // only to an asker that still works the session (not one removed or gone since it asked)
+    const asker = pending === null ? Relation.NONE : session.relationOf(pending.seat);
+    if (
+      pending !== null &&
+      pending.requestId !== 0 &&
+      (asker === Relation.OWNER || asker === Relation.COLLABORATOR)
+    ) {
       session.deliver(
         pending.seat,
         controlFrame({ requestId: pending.requestId, consentResult: changed }),
