@@ -333,6 +333,11 @@ export class SpecialActions {
     if (permission !== null && !this.#ctx.permit(peer, permission, requestId)) return;
     const w = this.#ctx.working(peer, op.sessionId, requestId);
     if (w === null) return;
+    // replacing or clearing an action needs the permission that action needed: a technician
+    // without the lock permission cannot undo a lock set by one who has it
+    const replaced = needs[this.#after.get(w.session) ?? Kind.AFTER_SESSION_ACTION_KIND_NONE];
+    if (replaced != null && replaced !== permission && !this.#ctx.permit(peer, replaced, requestId))
+      return;
     this.#after.set(w.session, action);
     this.#ctx.registry.noteAction(peer, w.session);
     w.session.log.event('after_session', peer.name, `after the session: ${ACTION_NAMES[action]}`);

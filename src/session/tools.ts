@@ -532,6 +532,14 @@ export class SessionTools {
     if (!seat.permissions.has('sysinfo')) {
       return refuse(Codes.PERMISSION_DENIED, 'you lack the sysinfo permission');
     }
+    // like INPUT: nothing is read from the customer's machine while the session is on hold,
+    // offered to another technician or back in the queue
+    if (!session.flowing) {
+      return refuse(
+        Codes.WRONG_STATE,
+        `${session.statusName()}: system information needs a live session`,
+      );
+    }
     const customer = session.customerSeat;
     if (customer === null || customer.conn === null) {
       return refuse(Codes.WRONG_STATE, 'the customer is not connected');

@@ -144,3 +144,31 @@ test('only the owner chooses how to close: uninstall from a collaborator, or wit
   const released = await tech.release(sessionId, 'back later');
   assert.equal(released.status, ferry.v1.SessionStatus.SESSION_STATUS_WAITING);
 });
+
+test('clearing or replacing an after-session action needs the permission the action it replaces needed', async (t) => {
+  const { gateway } = await startGateway(t);
+  const { access, customer } = await activePair(t, gateway, { perms: ['after_session_lock'] });
+  const helper = await technician(t, gateway, 'tech-2', { perms: ['after_session_logout'] });
+  await access.tech.invite('tech-2');
+  await helper.tech.acceptInvitation(access.tech.sessionId);
+  await access.setAfterSessionAction('lock');
+  const sessionId = access.tech.sessionId;
+  // tech-2 may not lock, so it may neither clear nor replace tech-1's lock
+  await assert.rejects(helper.access.setAfterSessionAction('none', sessionId), {
+    code: 'FERRY_ERR_PERMISSION_DENIED',
+  });
+  await assert.rejects(helper.access.setAfterSessionAction('logout', sessionId), {
+    code: 'FERRY_ERR_PERMISSION_DENIED',
+  });
+  // the lock still stands: clearing it is for one who may lock
+  await access.setAfterSessionAction('none');
+  // with nothing set, tech-2 may set what it may do
+  const reaches = waitFor(
+    customer,
+    'control',
+    (c) => c.setAfterSessionAction?.action === Kind.AFTER_SESSION_ACTION_KIND_LOGOUT,
+  );
+  await helper.access.setAfterSessionAction('logout', sessionId);
+  const [set] = await reaches;
+  assert.equal(set.setAfterSessionAction?.by, 'tech-2');
+});

@@ -140,3 +140,16 @@ test('a technician whose token lacks the sysinfo permission may neither ask for 
   const answer = await privileged.requestSysinfo(['os']);
   assert.equal(answer.snapshot.categories.os.hostname, os.hostname());
 });
+
+test('system information is read only while the session is live: on hold it is refused and reaches no customer', async (t) => {
+  const { gateway } = await startGateway(t);
+  const { tech, customer } = await activePair(t, gateway, { consent: ['sysinfo'] });
+  await tech.requestConsent(['sysinfo']);
+  await tech.hold();
+  await assert.rejects(tech.requestSysinfo(['os']), { code: 'FERRY_ERR_WRONG_STATE' });
+  assert.equal(customer.sysinfoRequests, 0, 'nothing reached the customer');
+  await tech.unhold();
+  const answer = await tech.requestSysinfo(['os']);
+  assert.equal(answer.snapshot.categories.os.hostname, os.hostname());
+  assert.equal(customer.sysinfoRequests, 1);
+});
