@@ -71,7 +71,8 @@ const USAGE = `usage: node dist/bench/relay/run.js [options]
   --workers <n>       generator worker threads (default: the CPUs left to the generator, max 4)
   --no-pin            do not pin target and generator with taskset
   --quiet-pct <p>     a machine is quiet below p% busy over 500 ms (default 10)
-  --quiet-tries <n>   quiet checks before a round starts anyway (default 20, recorded)
+  --quiet-tries <n>   quiet checks before a round starts anyway (default 20, 4 with --quick;
+                      recorded)
   --ferry-set k=v     gateway config override for the Ferry target (repeatable)
   --no-json           do not write bench/results/relay-*.json`;
 
@@ -133,7 +134,7 @@ function parseOptions(argv: string[]): Options | null {
     workers: positive('workers', values.workers, undefined),
     pin: !values['no-pin'],
     quietPct: positive('quiet-pct', values['quiet-pct'], 10)!,
-    quietTries: Math.round(positive('quiet-tries', values['quiet-tries'], 20)!),
+    quietTries: Math.round(positive('quiet-tries', values['quiet-tries'], values.quick ? 4 : 20)!),
     ferrySets: values['ferry-set'] ?? [],
     json: !values['no-json'],
   };
@@ -251,7 +252,8 @@ async function main(): Promise<void> {
         try {
           let result = await measureOnce(scenario, name, timing, plan, workers, options);
           let retried = false;
-          const why = noise(result);
+          // --quick is a smoke test of every path: a noisy machine is not worth a second run
+          const why = options.quick ? '' : noise(result);
           if (why !== '') {
             process.stderr.write(`${label} ${why}: retrying once\n`);
             await waitForQuiet({
