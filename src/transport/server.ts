@@ -51,9 +51,16 @@ function listenOn(
         );
         return;
       }
+      let open = true;
       resolve({
         port: uws.us_socket_local_port(socket as unknown as Uws.us_socket),
-        close: () => uws.us_listen_socket_close(socket),
+        // idempotent: closing a listen socket twice frees it twice (the drain closes the client
+        // port, then close() does again), which crashes the process once the memory is reused
+        close: () => {
+          if (!open) return;
+          open = false;
+          uws.us_listen_socket_close(socket);
+        },
       });
     });
   });
