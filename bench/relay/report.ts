@@ -140,6 +140,14 @@ export const METRICS: readonly Metric[] = [
     format: fmtCount,
   },
   {
+    key: 'reordered',
+    label: 'out-of-order frames',
+    better: 'lower',
+    kinds: ['throughput', 'pingpong', 'fleet'],
+    get: (r) => num(r.reordered),
+    format: fmtCount,
+  },
+  {
     key: 'targetCpuPct',
     label: 'target CPU',
     better: 'info',
