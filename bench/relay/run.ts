@@ -20,7 +20,13 @@ import {
   pinPlan,
   spawnChild,
 } from '../common/children.js';
-import { describeMachine, fdLimits, machineInfo, writeResult } from '../common/machine.js';
+import {
+  describeMachine,
+  fdLimits,
+  machineInfo,
+  repoRoot,
+  writeResult,
+} from '../common/machine.js';
 import { type QuietCheck, waitForQuiet } from '../common/proc.js';
 import {
   checksTable,
@@ -74,7 +80,10 @@ const USAGE = `usage: node dist/bench/relay/run.js [options]
   --quiet-tries <n>   quiet checks before a round starts anyway (default 20, 4 with --quick;
                       recorded)
   --ferry-set k=v     gateway config override for the Ferry target (repeatable)
-  --no-json           do not write bench/results/relay-*.json`;
+  --no-json           do not write bench/results/relay-*.json
+  --cpu-prof          run the Ferry target under --cpu-prof (bench/results/profiles/*.cpuprofile)
+  --node-flag <flag>  a Node/V8 flag for every target process alike (repeatable), e.g.
+                      --node-flag=--max-semi-space-size=2`;
 
 interface Options {
   scenarios: Scenario[];
@@ -88,6 +97,8 @@ interface Options {
   quietTries: number;
   ferrySets: string[];
   json: boolean;
+  cpuProf: boolean;
+  nodeFlags: string[];
 }
 
 function positive(
@@ -117,6 +128,8 @@ function parseOptions(argv: string[]): Options | null {
       'quiet-tries': { type: 'string' },
       'ferry-set': { type: 'string', multiple: true },
       'no-json': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'boolean', default: false },
+      'node-flag': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -137,6 +150,8 @@ function parseOptions(argv: string[]): Options | null {
     quietTries: Math.round(positive('quiet-tries', values['quiet-tries'], values.quick ? 4 : 20)!),
     ferrySets: values['ferry-set'] ?? [],
     json: !values['no-json'],
+    cpuProf: values['cpu-prof'],
+    nodeFlags: values['node-flag'] ?? [],
   };
 }
 
@@ -164,7 +179,14 @@ async function measureOnce(
   options: Options,
 ): Promise<RunResult> {
   const script = path.join(HERE, 'targets', `${name}.js`);
-  const target = spawnChild(name, script, targetArgs(name, options), plan.targetCpus);
+  const nodeArgs = [...options.nodeFlags];
+  if (options.cpuProf && name === 'ferry') {
+    nodeArgs.push(
+      '--cpu-prof',
+      `--cpu-prof-dir=${path.join(repoRoot(), 'bench', 'results', 'profiles')}`,
+    );
+  }
+  const target = spawnChild(name, script, targetArgs(name, options), plan.targetCpus, nodeArgs);
   let generator: Child | null = null;
   try {
     const line = await target.next('target', 20_000);
