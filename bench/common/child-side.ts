@@ -1,13 +1,15 @@
 /**
  * The child half of children.ts: JSON-line messages to the runner on stdout, and one shutdown
  * hook that runs once on SIGTERM, SIGINT or when stdin, a pipe from the runner, closes (the
- * runner is gone). A stdin that is not a pipe (terminal, /dev/null) is left alone.
+ * runner is gone). A stdin that is not a pipe or socket (terminal, /dev/null) is left alone.
  */
 import fs from 'node:fs';
 
 function stdinIsPipe(): boolean {
   try {
-    return fs.fstatSync(0).isFIFO();
+    // Node's spawn() gives a child a socket pair for 'pipe' stdio, a shell gives a FIFO
+    const st = fs.fstatSync(0);
+    return st.isFIFO() || st.isSocket();
   } catch (err) {
     process.stderr.write(`cannot stat stdin: ${(err as Error).message}\n`);
     return false;
@@ -17,6 +19,12 @@ function stdinIsPipe(): boolean {
 export function releaseStdin(): void {
   if (stdinIsPipe()) process.stdin.destroy();
 }
+
+// A runner that is gone closes our stdout: a last message (e.g. "stopped") then fails with
+// EPIPE, which is no reason to crash while shutting down.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+});
 
 export function send(message: { type: string } & Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(message)}\n`);

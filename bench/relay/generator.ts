@@ -155,7 +155,11 @@ async function runMain(spec: GeneratorSpec): Promise<void> {
   let stopping = false;
   onShutdown(async () => {
     stopping = true;
-    await Promise.all(shards.map((s) => s.abort()));
+    // Asked to stop, or the runner is gone: the result is moot, so stop now. Pending sleeps
+    // and sockets of a run in progress would otherwise keep the process alive (an orphan that
+    // keeps loading the machine).
+    await Promise.race([Promise.all(shards.map((s) => s.abort())), sleep(1000)]);
+    process.exit();
   });
   try {
     const memBase = processMemory(target.pid);
