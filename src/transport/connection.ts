@@ -2,6 +2,8 @@
  * Per-socket state, created at upgrade and held as the uWS user data (typed, never patched onto
  * the socket). Implements the relay's `RelayPeer` and the heartbeat's `HeartbeatTarget`. Counters
  * are plain fields bumped in place; metrics and statistics read them.
+ *
+ * Sends to one socket within one event-loop turn are coalesced (see `Coalescer`).
  */
 import { LinkStats } from '../netstats/link-stats.js';
 import { Codes } from '../protocol/codes.js';
@@ -14,6 +16,129 @@ import type { Uws } from './uws.js';
 export interface SocketData {
   readonly conn: Connection;
 }
+
+/** The part of a uWS WebSocket a Connection writes to (a fake in tests). */
+export type SendSocket = Pick<
+  Uws.WebSocket<SocketData>,
+  'send' | 'cork' | 'getBufferedAmount' | 'end'
+>;
+
+/**
+ * Coalesces sends to the same socket within one event-loop turn.
+ *
+ * Why: inside a uWS message callback the *receiving* socket is the corked one, so every frame
+ * forwarded to its peer is written with its own send syscall (that is all a bare relay can do).
+ * A burst of small frames (input events, small screen tiles, pipelined traffic) then costs one
+ * syscall per frame on the gateway and one TCP segment per frame on the receiver.
+ *
+ * How: the first frame to a socket in a turn is written at once, so a lone frame (ping-pong, a
+ * keystroke) waits for nothing. Later frames of up to `maxFrameBytes` to the same socket in the
+ * same turn are copied into one shared arena (preallocated; no allocation per frame beyond the
+ * view of the source) and written when the turn ends, in `setImmediate`: after uWS has read
+ * every readable socket of this poll phase. They go out corked, as separate WebSocket messages,
+ * so a burst leaves in one syscall per 16 KiB cork buffer and clients see exactly the frames the
+ * sender sent.
+ *
+ * Order is kept per socket: once a socket has staged frames every later small frame is staged
+ * behind them, and a larger frame or `end()` first writes the staged ones. Staged bytes count
+ * as queued bytes for the send budget, so drop and slow-consumer decisions see them.
+ */
+export class Coalescer {
+  readonly maxFrameBytes: number;
+  readonly #arena: Buffer;
+  #used = 0;
+  /** Staged frames: offset and length in the arena, and the next entry of the same socket. */
+  readonly #offset: Int32Array;
+  readonly #length: Int32Array;
+  readonly #next: Int32Array;
+  #entries = 0;
+  /** Connections written to in this turn (each once). */
+  readonly #touched: Connection[] = [];
+  #scheduled = false;
+  readonly #flush = () => this.flush();
+  /** Frames that went out staged (copied once) instead of written at once. */
+  stagedFrames = 0;
+  /** Corked writes of staged frames (each carries one socket's frames of one turn). */
+  flushes = 0;
+
+  constructor(arenaBytes = 1 << 20, maxEntries = 16_384, maxFrameBytes = 4096) {
+    this.#arena = Buffer.allocUnsafe(arenaBytes);
+    this.#offset = new Int32Array(maxEntries);
+    this.#length = new Int32Array(maxEntries);
+    this.#next = new Int32Array(maxEntries);
+    this.maxFrameBytes = maxFrameBytes;
+  }
+
+  /** `conn` wrote a frame at once: later frames to it in this turn are staged. */
+  touch(conn: Connection): void {
+    this.#touched.push(conn);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  /** Copies a frame into the arena; -1 when it is full (the caller writes at once instead). */
+  stage(bytes: ArrayBuffer | Uint8Array, prev: number): number {
+    const length = bytes.byteLength;
+    const at = this.#used;
+    if (this.#entries === this.#offset.length || at + length > this.#arena.length) return -1;
+    this.#arena.set(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), at);
+    const entry = this.#entries++;
+    this.#used = at + length;
+    this.#offset[entry] = at;
+    this.#length[entry] = length;
+    this.#next[entry] = -1;
+    if (prev !== -1) this.#next[prev] = entry;
+    this.stagedFrames++;
+    return entry;
+  }
+
+  /**
+   * Writes the chain of staged frames from `head` to `ws`; returns how many uWS refused. Corked
+   * only at the end of a turn (`flush`), where no socket is: inside a uWS callback the receiving
+   * socket holds the cork buffer, so there the frames are written one by one.
+   */
+  write(ws: SendSocket, head: number, corked: boolean): number {
+    this.#refused = 0;
+    this.#head = head;
+    this.#ws = ws;
+    if (corked) {
+      ws.cork(this.#sendChain);
+      this.flushes++;
+    } else this.#sendChain();
+    this.#ws = null;
+    return this.#refused;
+  }
+
+  #refused = 0;
+  #head = -1;
+  #ws: SendSocket | null = null;
+  /** Bound once: a corked write allocates no closure. */
+  readonly #sendChain = () => {
+    const ws = this.#ws!;
+    const arena = this.#arena;
+    for (let e = this.#head; e !== -1; e = this.#next[e]!) {
+      const at = this.#offset[e]!;
+      if (ws.send(arena.subarray(at, at + this.#length[e]!), true) === SendStatus.DROPPED) {
+        this.#refused++;
+      }
+    }
+  };
+
+  /** End of the turn: every touched connection writes what it staged; the arena is reused. */
+  flush(): void {
+    this.#scheduled = false;
+    const touched = this.#touched;
+    for (let i = 0; i < touched.length; i++) touched[i]!.endTurn(this);
+    touched.length = 0;
+    this.#used = 0;
+    this.#entries = 0;
+  }
+}
+
+/** The gateway's coalescer: one per process, shared by every connection. */
+export const coalescer = new Coalescer();
 
 export class Connection implements RelayPeer {
   readonly id: string;
@@ -43,7 +168,14 @@ export class Connection implements RelayPeer {
   /** Hello deadline on the monotonic clock. */
   readonly helloDeadlineMs: number;
   readonly #budget: SendBudget;
-  #ws: Uws.WebSocket<SocketData> | null = null;
+  readonly #coalescer: Coalescer;
+  #ws: SendSocket | null = null;
+  /** Written to in this turn: later small frames are staged (see Coalescer). */
+  #inTurn = false;
+  /** First and last staged entry of this socket in the coalescer's arena, -1 when none. */
+  #stageHead = -1;
+  #stageTail = -1;
+  #stagedBytes = 0;
 
   constructor(
     id: string,
@@ -51,6 +183,7 @@ export class Connection implements RelayPeer {
     nowMs: number,
     helloDeadlineMs: number,
     budget: SendBudget,
+    coalesce: Coalescer = coalescer,
   ) {
     this.id = id;
     this.remoteAddress = remoteAddress;
@@ -58,10 +191,11 @@ export class Connection implements RelayPeer {
     this.idleSinceMs = nowMs;
     this.helloDeadlineMs = helloDeadlineMs;
     this.#budget = budget;
+    this.#coalescer = coalesce;
     this.link = new LinkStats(nowMs);
   }
 
-  attach(ws: Uws.WebSocket<SocketData>): void {
+  attach(ws: SendSocket): void {
     this.#ws = ws;
   }
 
@@ -72,6 +206,26 @@ export class Connection implements RelayPeer {
   forward(message: ArrayBuffer | Uint8Array): number {
     const ws = this.#ws;
     if (ws === null || this.state === PeerState.CLOSED) return SendStatus.DROPPED;
+    const length = message.byteLength;
+    if (this.#inTurn) {
+      if (length <= this.#coalescer.maxFrameBytes) {
+        const entry = this.#coalescer.stage(message, this.#stageTail);
+        if (entry !== -1) {
+          if (this.#stageHead === -1) this.#stageHead = entry;
+          this.#stageTail = entry;
+          this.#stagedBytes += length;
+          this.#settle(this.queuedBytes + length);
+          this.txFrames++;
+          this.txBytes += length;
+          return SendStatus.SUCCESS;
+        }
+      }
+      // too large to stage, or the arena is full: what is staged goes first
+      this.#writeStaged(ws);
+    } else {
+      this.#inTurn = true;
+      this.#coalescer.touch(this);
+    }
     const status = ws.send(message, true);
     if (status === SendStatus.SUCCESS) {
       // SUCCESS means uWS holds nothing back for this socket any more.
@@ -81,9 +235,35 @@ export class Connection implements RelayPeer {
     }
     if (status !== SendStatus.DROPPED) {
       this.txFrames++;
-      this.txBytes += message.byteLength;
+      this.txBytes += length;
     }
     return status;
+  }
+
+  /** Frames staged for this socket and not yet written (tests, status). */
+  get stagedBytes(): number {
+    return this.#stagedBytes;
+  }
+
+  /** Writes the staged frames, oldest first (corked: only from the end of the turn). */
+  #writeStaged(ws: SendSocket, corked = false): void {
+    const head = this.#stageHead;
+    if (head === -1) return;
+    this.#stageHead = -1;
+    this.#stageTail = -1;
+    this.#stagedBytes = 0;
+    const refused = this.#coalescer.write(ws, head, corked);
+    if (refused > 0) this.droppedFrames += refused;
+    this.#settle(ws.getBufferedAmount());
+  }
+
+  /** The coalescer's turn is over: write what was staged; the next frame is written at once. */
+  endTurn(from: Coalescer): void {
+    this.#inTurn = false;
+    const ws = this.#ws;
+    if (from === this.#coalescer && ws !== null && this.state !== PeerState.CLOSED) {
+      this.#writeStaged(ws, true);
+    }
   }
 
   #settle(level: number): void {
@@ -115,11 +295,13 @@ export class Connection implements RelayPeer {
   }
 
   bufferedAmount(): number {
-    return this.#ws === null ? 0 : this.#ws.getBufferedAmount();
+    return this.#ws === null ? 0 : this.#ws.getBufferedAmount() + this.#stagedBytes;
   }
 
   end(code: number, reason: string): void {
     if (this.state === PeerState.CLOSED || this.#ws === null) return;
+    // what the relay accepted for this socket goes out before the close frame
+    this.#writeStaged(this.#ws);
     this.state = PeerState.CLOSED;
     // uWS calls the close handler synchronously from end(); the socket is invalid afterwards.
     this.#ws.end(code, reason);
@@ -127,13 +309,16 @@ export class Connection implements RelayPeer {
 
   /** uWS drained some of this socket's buffer. */
   onDrained(): void {
-    if (this.#ws !== null) this.#settle(this.#ws.getBufferedAmount());
+    if (this.#ws !== null) this.#settle(this.#ws.getBufferedAmount() + this.#stagedBytes);
   }
 
   /** Called from the uWS close handler: the socket is gone, and so are its queued bytes. */
   onClosed(): void {
     this.state = PeerState.CLOSED;
     this.#ws = null;
+    this.#stageHead = -1;
+    this.#stageTail = -1;
+    this.#stagedBytes = 0;
     this.#settle(0);
   }
 }

@@ -1,0 +1,75 @@
+/**
+ * Ferry as a relay target: the real Gateway (src/gateway.ts) with its default limits and
+ * heartbeats and statistics pushes on, on 127.0.0.1 port 0 with a throwaway data directory and a
+ * silent logger. Prints {"type":"target","port":N,"adminPort":N,"secret":...,"adminToken":...}:
+ * the generator signs technician tokens with the secret; bench/http uses the admin token.
+ * `--set key=value` (repeatable) overrides one config key, e.g. --set heartbeatIntervalMs=500.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolveConfig } from '../../../src/config/config.js';
+import type { ConfigKey } from '../../../src/config/schema.js';
+import { Gateway } from '../../../src/gateway.js';
+import { silentLogger } from '../../../src/log.js';
+import { onShutdown, send } from '../../common/child-side.js';
+
+function overrides(argv: readonly string[]): Partial<Record<ConfigKey, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] !== '--set') continue;
+    const kv = argv[++i] ?? '';
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new Error(`--set needs key=value, got "${kv}"`);
+    out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out as Partial<Record<ConfigKey, unknown>>;
+}
+
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'));
+try {
+  const config = resolveConfig(
+    {
+      // Every load client comes from 127.0.0.1, pipelined: lift the per-address and rate limits.
+      pinAttemptsPerMinute: 1_000_000,
+      pinAttemptsPerSecond: 1_000_000,
+      maxConnectionsPerAddress: 1_000_000,
+      maxMessagesPerSecond: 10_000_000,
+      ...overrides(process.argv.slice(2)),
+      host: '127.0.0.1',
+      port: 0,
+      adminHost: '127.0.0.1',
+      adminPort: 0,
+      dataDir,
+      logLevel: 'silent',
+    },
+    {},
+  );
+  const gateway = await Gateway.start(config, silentLogger());
+  send({
+    type: 'target',
+    target: 'ferry',
+    pid: process.pid,
+    port: gateway.port,
+    adminPort: gateway.adminPort,
+    path: '/v1/ws',
+    secret: gateway.config.secret,
+    adminToken: gateway.adminToken,
+    heartbeatIntervalMs: gateway.config.heartbeatIntervalMs,
+    uws: gateway.uwsSource,
+  });
+  onShutdown(async () => {
+    await gateway.close('bench finished');
+    const s = gateway.router.stats;
+    send({
+      type: 'stopped',
+      malformed: s.malformed,
+      dropped: s.dropped.reduce((a, b) => a + b, 0),
+    });
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+} catch (err) {
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  send({ type: 'error', message: `ferry: ${(err as Error).message}` });
+  process.exitCode = 1;
+}

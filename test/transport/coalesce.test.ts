@@ -1,0 +1,173 @@
+/**
+ * Coalescing sends to one socket within one event-loop turn (src/transport/connection.ts): the
+ * first frame goes out at once, later small frames are staged and written corked at the end of
+ * the turn, and nothing is reordered, lost or aliased to a buffer the caller reuses. The socket
+ * is a fake that records every write and whether it was corked; the turn is ended by calling
+ * `flush()` (what the scheduled setImmediate does).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PeerState, SendStatus } from '../../src/relay/peer.js';
+import { SendBudget } from '../../src/relay/send-budget.js';
+import { Coalescer, Connection, type SendSocket } from '../../src/transport/connection.js';
+
+class FakeSocket {
+  readonly writes: { bytes: Buffer; corked: boolean }[] = [];
+  corks = 0;
+  buffered = 0;
+  result: number = SendStatus.SUCCESS;
+  ended: [number, string] | null = null;
+  #corked = false;
+  send(message: ArrayBuffer | Uint8Array): number {
+    const view = message instanceof Uint8Array ? message : new Uint8Array(message as ArrayBuffer);
+    this.writes.push({ bytes: Buffer.from(view), corked: this.#corked });
+    return this.result;
+  }
+  cork(cb: () => void): this {
+    this.corks++;
+    this.#corked = true;
+    cb();
+    this.#corked = false;
+    return this;
+  }
+  getBufferedAmount(): number {
+    return this.buffered;
+  }
+  end(code: number, reason: string): void {
+    this.ended = [code, reason];
+  }
+  get payloads(): number[] {
+    return this.writes.map((w) => w.bytes[0]!);
+  }
+}
+
+function setup(arenaBytes = 4096, maxEntries = 64, maxFrameBytes = 256) {
+  const coalescer = new Coalescer(arenaBytes, maxEntries, maxFrameBytes);
+  const budget = new SendBudget(64 << 20, 8 << 20, 1 << 20);
+  const conn = new Connection('c1', '127.0.0.1', 0, 10_000, budget, coalescer);
+  const ws = new FakeSocket();
+  conn.attach(ws as unknown as SendSocket);
+  conn.state = PeerState.READY;
+  return { coalescer, budget, conn, ws };
+}
+
+/** A frame whose first byte names it. */
+const frame = (id: number, size = 16) => Buffer.alloc(size, id);
+
+test('the first frame of a turn is written at once; the rest wait for the end of the turn, corked and in order', () => {
+  const { coalescer, conn, ws } = setup();
+  assert.equal(conn.forward(frame(1)), SendStatus.SUCCESS);
+  assert.deepEqual(ws.payloads, [1]);
+  assert.equal(ws.writes[0]!.corked, false);
+  for (let i = 2; i <= 5; i++) assert.equal(conn.forward(frame(i)), SendStatus.SUCCESS);
+  assert.deepEqual(ws.payloads, [1], 'later frames are staged, not written');
+  assert.equal(conn.stagedBytes, 4 * 16);
+  assert.equal(conn.txFrames, 5);
+  coalescer.flush();
+  assert.deepEqual(ws.payloads, [1, 2, 3, 4, 5]);
+  assert.equal(ws.corks, 1);
+  assert.ok(ws.writes.slice(1).every((w) => w.corked));
+  assert.equal(conn.stagedBytes, 0);
+  assert.equal(coalescer.stagedFrames, 4);
+  // a new turn: the next frame is written at once again
+  conn.forward(frame(6));
+  assert.deepEqual(ws.payloads, [1, 2, 3, 4, 5, 6]);
+  assert.equal(ws.writes[5]!.corked, false);
+});
+
+test('a staged frame is a copy: the sender reusing its buffer changes nothing', () => {
+  const { coalescer, conn, ws } = setup();
+  conn.forward(frame(1));
+  const reused = new ArrayBuffer(8);
+  new Uint8Array(reused).fill(7);
+  conn.forward(reused);
+  new Uint8Array(reused).fill(9); // uWS reuses a message's memory once its callback returns
+  coalescer.flush();
+  assert.deepEqual([...ws.writes[1]!.bytes], [7, 7, 7, 7, 7, 7, 7, 7]);
+});
+
+test('a frame too large to stage writes the staged ones first', () => {
+  const { coalescer, conn, ws } = setup();
+  conn.forward(frame(1));
+  conn.forward(frame(2));
+  conn.forward(frame(3, 1000)); // over maxFrameBytes (256)
+  assert.deepEqual(ws.payloads, [1, 2, 3]);
+  conn.forward(frame(4));
+  coalescer.flush();
+  assert.deepEqual(ws.payloads, [1, 2, 3, 4]);
+});
+
+test('a full arena writes what is staged and the frame at once, in order', () => {
+  const { coalescer, conn, ws } = setup(64, 64, 32); // room for two 32-byte frames
+  conn.forward(frame(1, 32));
+  conn.forward(frame(2, 32));
+  conn.forward(frame(3, 32));
+  assert.deepEqual(ws.payloads, [1]);
+  conn.forward(frame(4, 32)); // the arena is full
+  assert.deepEqual(ws.payloads, [1, 2, 3, 4]);
+  coalescer.flush();
+  assert.deepEqual(ws.payloads, [1, 2, 3, 4]);
+});
+
+test('staged bytes count as queued bytes for the send budget until they are written', () => {
+  const { coalescer, budget, conn, ws } = setup();
+  conn.forward(frame(1, 100));
+  conn.forward(frame(2, 100));
+  conn.forward(frame(3, 50));
+  assert.equal(conn.queuedBytes, 150);
+  assert.equal(budget.used, 150);
+  assert.equal(conn.bufferedAmount(), 150);
+  ws.buffered = 40; // uWS kept 40 bytes back
+  coalescer.flush();
+  assert.equal(conn.queuedBytes, 40);
+  assert.equal(budget.used, 40);
+});
+
+test('end() writes the staged frames before the close', () => {
+  const { coalescer, conn, ws } = setup();
+  conn.forward(frame(1));
+  conn.forward(frame(2));
+  conn.forward(frame(3));
+  conn.end(4000, 'bye');
+  assert.deepEqual(ws.payloads, [1, 2, 3]);
+  assert.deepEqual(ws.ended, [4000, 'bye']);
+  conn.onClosed();
+  coalescer.flush();
+  assert.deepEqual(ws.payloads, [1, 2, 3], 'nothing is written to a closed socket');
+});
+
+test('a socket closed by the client drops what was staged for it, and the budget forgets it', () => {
+  const { coalescer, budget, conn, ws } = setup();
+  conn.forward(frame(1));
+  conn.forward(frame(2));
+  conn.onClosed();
+  coalescer.flush();
+  assert.deepEqual(ws.payloads, [1]);
+  assert.equal(budget.used, 0);
+  assert.equal(conn.forward(frame(3)), SendStatus.DROPPED);
+});
+
+test('frames to different sockets are staged apart and each socket gets its own, in order', () => {
+  const coalescer = new Coalescer(4096, 64, 256);
+  const budget = new SendBudget(64 << 20, 8 << 20, 1 << 20);
+  const sockets = [new FakeSocket(), new FakeSocket()];
+  const conns = sockets.map((ws, i) => {
+    const c = new Connection(`c${i}`, '127.0.0.1', 0, 10_000, budget, coalescer);
+    c.attach(ws as unknown as SendSocket);
+    c.state = PeerState.READY;
+    return c;
+  });
+  for (let i = 1; i <= 6; i++) conns[i % 2]!.forward(frame(i));
+  coalescer.flush();
+  assert.deepEqual(sockets[1]!.payloads, [1, 3, 5]);
+  assert.deepEqual(sockets[0]!.payloads, [2, 4, 6]);
+});
+
+test('a frame uWS refuses at the end of the turn is counted as dropped', () => {
+  const { coalescer, conn, ws } = setup();
+  conn.forward(frame(1));
+  conn.forward(frame(2));
+  ws.result = SendStatus.DROPPED;
+  coalescer.flush();
+  assert.equal(conn.droppedFrames, 1);
+});
