@@ -165,6 +165,8 @@ export class Connection implements RelayPeer {
   /** `rxFrames` when the idle check last ran, and how long it has stayed the same. */
   idleMark = 0;
   idleSinceMs: number;
+  /** Which slice of the shared clock pings this connection (see Gateway: heartbeats spread). */
+  slot = 0;
   /** Hello deadline on the monotonic clock. */
   readonly helloDeadlineMs: number;
   readonly #budget: SendBudget;

@@ -1,0 +1,77 @@
+/**
+ * The shared clock spreads heartbeats over its ticks: with a 2 s interval and a 250 ms clock each
+ * tick pings one eighth of the connections, and every connection is still pinged once per
+ * interval. One burst to every connection every 2 s made relayed frames wait behind it.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { TechnicianClient } from '../../src/clients/technician.js';
+import { resolveConfig } from '../../src/config/config.js';
+import { Gateway } from '../../src/gateway.js';
+import { silentLogger } from '../../src/log.js';
+import { issueToken } from '../../src/session/tokens.js';
+import type { Connection } from '../../src/transport/connection.js';
+
+const CONNECTIONS = 16;
+const CLOCK_MS = 250;
+
+test('heartbeats are spread over the clock ticks, and each connection is pinged once per interval', async (t) => {
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  let now = 0;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-spread-'));
+  const config = resolveConfig(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      adminPort: 0,
+      dataDir,
+      logLevel: 'silent',
+      heartbeatIntervalMs: 2000,
+      statsIntervalMs: 0,
+      idleTimeoutSeconds: 0,
+    },
+    {},
+  );
+  const gateway = await Gateway.start(config, silentLogger(), { monotonic: () => now });
+  t.after(async () => {
+    await gateway.close('test finished');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+  const pinged: string[][] = [];
+  const tick = gateway.heartbeat.tick.bind(gateway.heartbeat);
+  t.mock.method(gateway.heartbeat, 'tick', (targets: Iterable<Connection>) => {
+    const list = [...targets];
+    pinged.push(list.map((c) => c.id));
+    tick(list);
+  });
+  for (let i = 0; i < CONNECTIONS; i++) {
+    const tech = new TechnicianClient({
+      url: `ws://127.0.0.1:${gateway.port}/v1/ws`,
+      token: issueToken(gateway.config.secret, `tech-${i}`, 3600),
+      reconnect: false,
+    });
+    t.after(() => tech.close());
+    await tech.connect();
+  }
+  // Past the first interval, then two whole intervals of ticks.
+  const ticksPerInterval = 2000 / CLOCK_MS;
+  for (let i = 0; i < 3 * ticksPerInterval; i++) {
+    now += CLOCK_MS;
+    t.mock.timers.tick(CLOCK_MS);
+  }
+  const last = pinged.slice(-2 * ticksPerInterval * 1);
+  const perTick = last.map((ids) => ids.length);
+  assert.ok(
+    Math.max(...perTick) <= Math.ceil(CONNECTIONS / ticksPerInterval),
+    `pings per tick ${perTick.join(',')}`,
+  );
+  // Over each whole interval every connection is pinged exactly once.
+  for (const from of [pinged.length - 2 * ticksPerInterval, pinged.length - ticksPerInterval]) {
+    const ids = pinged.slice(from, from + ticksPerInterval).flat();
+    assert.equal(ids.length, CONNECTIONS);
+    assert.equal(new Set(ids).size, CONNECTIONS);
+  }
+});
