@@ -10,11 +10,16 @@ import type { TestContext } from 'node:test';
 import { CustomerClient } from '../../src/clients/customer.js';
 import { TechnicianClient } from '../../src/clients/technician.js';
 import { resolveConfig } from '../../src/config/config.js';
+import type { ConfigKey } from '../../src/config/schema.js';
 import { Gateway, type GatewayHooks } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
 import { issueToken } from '../../src/session/tokens.js';
 
-export async function startGateway(t: TestContext, hooks: GatewayHooks = {}): Promise<Gateway> {
+export async function startGateway(
+  t: TestContext,
+  hooks: GatewayHooks = {},
+  overrides: Partial<Record<ConfigKey, unknown>> = {},
+): Promise<Gateway> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-api-'));
   const config = resolveConfig(
     {
@@ -28,6 +33,7 @@ export async function startGateway(t: TestContext, hooks: GatewayHooks = {}): Pr
       heartbeatIntervalMs: 100,
       locationName: 'Frankfurt, DE',
       locationRegion: 'eu-central',
+      ...overrides,
     },
     {},
   );

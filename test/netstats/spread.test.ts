@@ -4,16 +4,11 @@
  * interval. One burst to every connection every 2 s made relayed frames wait behind it.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
 import { TechnicianClient } from '../../src/clients/technician.js';
-import { resolveConfig } from '../../src/config/config.js';
-import { Gateway } from '../../src/gateway.js';
-import { silentLogger } from '../../src/log.js';
 import { issueToken } from '../../src/session/tokens.js';
 import type { Connection } from '../../src/transport/connection.js';
+import { startGateway } from '../api/harness.js';
 
 const CONNECTIONS = 16;
 const CLOCK_MS = 250;
@@ -21,25 +16,11 @@ const CLOCK_MS = 250;
 test('heartbeats are spread over the clock ticks, and each connection is pinged once per interval', async (t) => {
   t.mock.timers.enable({ apis: ['setInterval'] });
   let now = 0;
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-spread-'));
-  const config = resolveConfig(
-    {
-      host: '127.0.0.1',
-      port: 0,
-      adminPort: 0,
-      dataDir,
-      logLevel: 'silent',
-      heartbeatIntervalMs: 2000,
-      statsIntervalMs: 0,
-      idleTimeoutSeconds: 0,
-    },
-    {},
+  const gateway = await startGateway(
+    t,
+    { monotonic: () => now },
+    { heartbeatIntervalMs: 2000, statsIntervalMs: 0, idleTimeoutSeconds: 0 },
   );
-  const gateway = await Gateway.start(config, silentLogger(), { monotonic: () => now });
-  t.after(async () => {
-    await gateway.close('test finished');
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  });
   const pinged: string[][] = [];
   const tick = gateway.heartbeat.tick.bind(gateway.heartbeat);
   t.mock.method(gateway.heartbeat, 'tick', (targets: Iterable<Connection>) => {
