@@ -15,7 +15,6 @@
  * action, a ticket, or (for canned scripts) carries the operator's script body, which runs only
  * because the customer granted the command shell.
  */
-import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -28,6 +27,7 @@ import {
   type AfterSessionOptions,
 } from '../tools/after-session.js';
 import { writeFileAtomic } from '../tools/jump-clients.js';
+import { runCommand } from '../tools/run-command.js';
 import { FerryError } from './client.js';
 import { CustomerClient, type CustomerOptions } from './customer.js';
 import { CustomerSpecialTasks, type SpecialTaskOptions } from './special-tasks.js';
@@ -66,62 +66,18 @@ export interface LocalRun {
  * one; stdout and stderr joined in arrival order and bounded; SIGKILL past `timeoutMs` (its
  * process group on POSIX). Rejects only when it cannot start.
  */
-export function runLocal(
+export async function runLocal(
   command: ActionCommand,
   options: { env?: NodeJS.ProcessEnv; timeoutMs: number; maxOutputBytes: number; cwd?: string },
 ): Promise<LocalRun> {
-  const posix = process.platform !== 'win32';
-  const common = {
-    env: options.env ?? process.env,
-    cwd: options.cwd,
-    stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'],
-    detached: posix,
-    windowsHide: true,
+  const run = await runCommand(command, options);
+  return {
+    code: run.code,
+    signal: run.signal,
+    output: run.output,
+    timedOut: run.timedOut,
+    truncated: run.outputTruncated,
   };
-  const child =
-    typeof command === 'string'
-      ? spawn(command, { ...common, shell: true })
-      : spawn(command[0]!, command.slice(1), common);
-  const chunks: Buffer[] = [];
-  let bytes = 0;
-  let truncated = false;
-  const take = (chunk: Buffer) => {
-    const room = options.maxOutputBytes - bytes;
-    if (chunk.length > room) truncated = true;
-    if (room <= 0) return;
-    const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
-    chunks.push(part);
-    bytes += part.length;
-  };
-  child.stdout?.on('data', take);
-  child.stderr?.on('data', take);
-  return new Promise((resolve, reject) => {
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      if (child.pid === undefined) return;
-      try {
-        if (posix) process.kill(-child.pid, 'SIGKILL');
-        else child.kill('SIGKILL');
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') reject(err as Error);
-      }
-    }, options.timeoutMs);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({
-        code,
-        signal,
-        output: Buffer.concat(chunks).toString('utf8'),
-        timedOut,
-        truncated,
-      });
-    });
-  });
 }
 
 export interface CustomerToolsOptions {

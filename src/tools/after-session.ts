@@ -14,12 +14,12 @@
  *   `killGraceMs`; the result says `timedOut`. Captured stdout/stderr are bounded.
  * - The memory of sessions already handled is bounded (`maxSessions`, oldest forgotten first).
  */
-import { spawn } from 'node:child_process';
 import { ToolError } from './errors.js';
+import { type ActionCommand, runCommand } from './run-command.js';
 
 export const AfterSessionActions = ['lock', 'logout', 'uninstall'] as const;
 export type AfterSessionAction = (typeof AfterSessionActions)[number];
-export type ActionCommand = string | readonly string[];
+export type { ActionCommand };
 
 export const DEFAULT_ACTION_TIMEOUT_MS = 30_000;
 export const DEFAULT_ACTION_KILL_GRACE_MS = 2000;
@@ -53,27 +53,6 @@ export interface ActionResult {
 
 function isAction(a: string): a is AfterSessionAction {
   return (AfterSessionActions as readonly string[]).includes(a);
-}
-
-class Capture {
-  readonly chunks: Buffer[] = [];
-  bytes = 0;
-  truncated = false;
-
-  constructor(readonly max: number) {}
-
-  push(chunk: Buffer): void {
-    const room = this.max - this.bytes;
-    if (chunk.length > room) this.truncated = true;
-    if (room <= 0) return;
-    const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
-    this.chunks.push(part);
-    this.bytes += part.length;
-  }
-
-  text(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
-  }
 }
 
 export class AfterSessionExecutor {
@@ -124,80 +103,37 @@ export class AfterSessionExecutor {
     return result;
   }
 
-  #execute(
+  async #execute(
     sessionId: string,
     action: AfterSessionAction,
     command: ActionCommand,
   ): Promise<ActionResult> {
-    const started = performance.now();
     const env = {
       ...(this.#opts.env ?? process.env),
       FERRY_SESSION_ID: sessionId,
       FERRY_AFTER_SESSION_ACTION: action,
     };
-    const posix = process.platform !== 'win32';
-    const common = {
-      cwd: this.#opts.cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'],
-      // its own process group, so a timeout also ends what the command started
-      detached: posix,
-      windowsHide: true,
-    };
-    const child =
-      typeof command === 'string'
-        ? spawn(command, { ...common, shell: true })
-        : spawn(command[0]!, command.slice(1), common);
-    const out = new Capture(this.maxOutputBytes);
-    const err = new Capture(this.maxOutputBytes);
-    child.stdout?.on('data', (c: Buffer) => out.push(c));
-    child.stderr?.on('data', (c: Buffer) => err.push(c));
-
-    return new Promise((resolve, reject) => {
-      let timedOut = false;
-      let killTimer: NodeJS.Timeout | null = null;
-      const signal = (sig: NodeJS.Signals) => {
-        if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
-          return;
-        }
-        if (!posix) {
-          child.kill(sig);
-          return;
-        }
-        try {
-          process.kill(-child.pid, sig);
-        } catch (e) {
-          // ESRCH: already gone
-          if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
-        }
-      };
-      const timer = setTimeout(() => {
-        timedOut = true;
-        signal('SIGTERM');
-        killTimer = setTimeout(() => signal('SIGKILL'), this.killGraceMs);
-      }, this.timeoutMs);
-      const settle = () => {
-        clearTimeout(timer);
-        if (killTimer !== null) clearTimeout(killTimer);
-      };
-      child.on('error', (e) => {
-        settle();
-        reject(new ToolError('ACTION_SPAWN_FAILED', `${action}: ${e.message}`));
+    try {
+      const run = await runCommand(command, {
+        env,
+        ...(this.#opts.cwd === undefined ? {} : { cwd: this.#opts.cwd }),
+        timeoutMs: this.timeoutMs,
+        killGraceMs: this.killGraceMs,
+        maxOutputBytes: this.maxOutputBytes,
       });
-      child.on('close', (code, sig) => {
-        settle();
-        resolve({
-          sessionId,
-          action,
-          code,
-          signal: sig,
-          stdout: out.text(),
-          stderr: err.text(),
-          timedOut,
-          outputTruncated: out.truncated || err.truncated,
-          durationMs: Math.round(performance.now() - started),
-        });
-      });
-    });
+      return {
+        sessionId,
+        action,
+        code: run.code,
+        signal: run.signal,
+        stdout: run.stdout,
+        stderr: run.stderr,
+        timedOut: run.timedOut,
+        outputTruncated: run.truncated,
+        durationMs: run.durationMs,
+      };
+    } catch (e) {
+      throw new ToolError('ACTION_SPAWN_FAILED', `${action}: ${(e as Error).message}`);
+    }
   }
 }
