@@ -173,7 +173,9 @@ export class AccessContext {
     return session;
   }
 
-  remember(session: Session, ticket: number, pending: Pending): void {
+  /** Files a request to the customer of `session`: the ticket its answer must carry. */
+  ask(session: Session, pending: Pending): number {
+    const ticket = session.nextRequestId();
     let map = this.#pending.get(session);
     if (map === undefined) {
       map = new Map();
@@ -181,6 +183,7 @@ export class AccessContext {
     }
     if (map.size >= MAX_PENDING) map.delete(map.keys().next().value as number);
     map.set(ticket, pending);
+    return ticket;
   }
 
   take(session: Session, ticket: number, kind: Pending['kind']): Pending | null {

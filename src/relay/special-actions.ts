@@ -95,8 +95,7 @@ export class SpecialActions {
       );
       return;
     }
-    const ticket = w.session.nextRequestId();
-    this.#ctx.remember(w.session, ticket, {
+    const ticket = this.#ctx.ask(w.session, {
       kind: 'script',
       seat: w.seat,
       requestId,
@@ -207,9 +206,8 @@ export class SpecialActions {
       );
       return;
     }
-    const ticket = w.session.nextRequestId();
     const label = kind === E.ELEVATION_KIND_ADMIN ? 'admin' : 'full client';
-    this.#ctx.remember(w.session, ticket, { kind: 'elevate', seat: w.seat, requestId, label });
+    const ticket = this.#ctx.ask(w.session, { kind: 'elevate', seat: w.seat, requestId, label });
     this.#ctx.registry.noteAction(peer, w.session);
     w.session.log.event('elevate', peer.name, `asked to elevate the customer client (${label})`);
     w.session.deliver(
@@ -241,8 +239,7 @@ export class SpecialActions {
     if (customer === null || customer.conn === null || seat === undefined || session.ended) return;
     if (!this.#elevationPlatforms.has(session.customerInfo?.platform ?? '')) return;
     this.#policyAsked.add(session);
-    const ticket = session.nextRequestId();
-    this.#ctx.remember(session, ticket, {
+    const ticket = this.#ctx.ask(session, {
       kind: 'elevate',
       seat,
       requestId: 0,

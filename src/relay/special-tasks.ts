@@ -151,8 +151,7 @@ export class SpecialTasks {
       );
       return;
     }
-    const ticket = w.session.nextRequestId();
-    this.#ctx.remember(w.session, ticket, {
+    const ticket = this.#ctx.ask(w.session, {
       kind: 'task',
       seat: w.seat,
       requestId,
