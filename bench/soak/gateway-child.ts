@@ -12,12 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import readline from 'node:readline';
-import { resolveConfig } from '../../src/config/config.js';
 import type { ConfigKey } from '../../src/config/schema.js';
 import { Gateway } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
 import { channelName } from '../../src/protocol/frames.js';
 import { dropReasonNames } from '../../src/relay/stats.js';
+import { loadConfig } from '../common/load-config.js';
 import { DELAY_RESOLUTION_MS, type RssSample, sampleRss, summarize } from './measure.js';
 
 function send(message: { type: string } & Record<string, unknown>): void {
@@ -28,23 +28,7 @@ async function main(): Promise<void> {
   const overrides = JSON.parse(process.argv[2] ?? '{}') as Partial<Record<ConfigKey, unknown>>;
   const sampleMs = Number(process.env.FERRY_SOAK_SAMPLE_MS ?? 5000);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-soak-'));
-  const config = resolveConfig(
-    {
-      // Every load client comes from 127.0.0.1, pipelined: lift the per-address and rate limits.
-      pinAttemptsPerMinute: 1_000_000,
-      pinAttemptsPerSecond: 1_000_000,
-      maxConnectionsPerAddress: 1_000_000,
-      maxMessagesPerSecond: 10_000_000,
-      ...overrides,
-      host: '127.0.0.1',
-      port: 0,
-      adminHost: '127.0.0.1',
-      adminPort: 0,
-      dataDir,
-      logLevel: 'silent',
-    },
-    {},
-  );
+  const config = loadConfig(dataDir, overrides);
   const gateway = await Gateway.start(config, silentLogger());
   const delay = monitorEventLoopDelay({ resolution: DELAY_RESOLUTION_MS });
   delay.enable();

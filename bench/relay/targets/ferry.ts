@@ -8,11 +8,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveConfig } from '../../../src/config/config.js';
 import type { ConfigKey } from '../../../src/config/schema.js';
 import { Gateway } from '../../../src/gateway.js';
 import { silentLogger } from '../../../src/log.js';
 import { onShutdown, send } from '../../common/child-side.js';
+import { loadConfig } from '../../common/load-config.js';
 
 function overrides(argv: readonly string[]): Partial<Record<ConfigKey, unknown>> {
   const out: Record<string, unknown> = {};
@@ -28,23 +28,7 @@ function overrides(argv: readonly string[]): Partial<Record<ConfigKey, unknown>>
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'));
 try {
-  const config = resolveConfig(
-    {
-      // Every load client comes from 127.0.0.1, pipelined: lift the per-address and rate limits.
-      pinAttemptsPerMinute: 1_000_000,
-      pinAttemptsPerSecond: 1_000_000,
-      maxConnectionsPerAddress: 1_000_000,
-      maxMessagesPerSecond: 10_000_000,
-      ...overrides(process.argv.slice(2)),
-      host: '127.0.0.1',
-      port: 0,
-      adminHost: '127.0.0.1',
-      adminPort: 0,
-      dataDir,
-      logLevel: 'silent',
-    },
-    {},
-  );
+  const config = loadConfig(dataDir, overrides(process.argv.slice(2)));
   const gateway = await Gateway.start(config, silentLogger());
   send({
     type: 'target',
