@@ -26,6 +26,8 @@ export class RelayStats {
   readonly dropped = new Float64Array(CHANNEL_COUNT * dropReasonNames.length);
   /** Error frames sent, by FERRY_ERR_* code. */
   readonly errors = new Map<string, number>();
+  /** Handlers that threw, by handler name (caught at the dispatch point; the sessions go on). */
+  readonly handlerErrors = new Map<string, number>();
   /** Frames that failed peek (no channel could be read). */
   malformed = 0;
   connectionsOpened = 0;
