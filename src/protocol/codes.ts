@@ -34,6 +34,11 @@ function entry(code: `FERRY_ERR_${string}`, close: number, doc: string): CodeEnt
 
 export const Codes = {
   FRAME_EMPTY: entry('FERRY_ERR_FRAME_EMPTY', 0, 'a binary message with no bytes'),
+  INTERNAL: entry(
+    'FERRY_ERR_INTERNAL',
+    0,
+    'the gateway failed while handling this frame; the failure is logged and counted, other sessions go on',
+  ),
   FRAME_NO_CHANNEL: entry(
     'FERRY_ERR_FRAME_NO_CHANNEL',
     0,
