@@ -10,6 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
+import { Codes } from '../protocol/codes.js';
 import { Channel, encodeFrame } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 
@@ -167,13 +168,13 @@ export class FerryClient extends EventEmitter<ClientEvents> {
         for (const p of [...this.#pending.values(), ...this.#pendingFrames.values()]) {
           clearTimeout(p.timer);
           p.reject(
-            new FerryError('FERRY_ERR_CLOSED', `connection closed (${code} ${this.closeReason})`),
+            new FerryError(Codes.CLOSED.code, `connection closed (${code} ${this.closeReason})`),
           );
         }
         this.#pending.clear();
         this.#pendingFrames.clear();
         fail(
-          new FerryError(this.closeReason || 'FERRY_ERR_CLOSED', `connection closed with ${code}`),
+          new FerryError(this.closeReason || Codes.CLOSED.code, `connection closed with ${code}`),
         );
         if (welcomed) this.#onLost(code, this.closeReason);
         else if (!this.#reconnecting) this.emit('close', code, this.closeReason);
@@ -186,7 +187,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
           // Decoded sub-messages are full instances at run time; the generated types only say $Properties.
           const welcome = (control.welcome as ferry.v1.Welcome | null) ?? null;
           if (welcome === null) {
-            fail(new FerryError('FERRY_ERR_PROTOCOL', 'no Welcome after Hello'));
+            fail(new FerryError(Codes.PROTOCOL.code, 'no Welcome after Hello'));
             return;
           }
           welcomed = true;
@@ -223,7 +224,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     const delay = this.nextRetryDelayMs ?? backoff;
     this.nextRetryDelayMs = null;
     if (opts.giveUpAfterMs > 0 && Date.now() + delay - this.#lostAtMs > opts.giveUpAfterMs) {
-      this.#finish(this.closeCode, 'FERRY_ERR_RESUME_GAVE_UP');
+      this.#finish(this.closeCode, Codes.RESUME_GAVE_UP.code);
       return;
     }
     this.#retryTimer = setTimeout(() => this.#retry(), delay);
@@ -246,7 +247,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
         if (this.#closing || !this.#reconnecting) return;
         // A coded refusal (token gone, session ended) is final; a network failure is retried.
         const code = err instanceof FerryError ? err.code : '';
-        if (code !== '' && code !== 'FERRY_ERR_CLOSED' && code !== 'FERRY_ERR_TIMEOUT') {
+        if (code !== '' && code !== Codes.CLOSED.code && code !== Codes.TIMEOUT.code) {
           this.#finish(this.closeCode, code);
           return;
         }
@@ -375,7 +376,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(requestId);
-        reject(new FerryError('FERRY_ERR_TIMEOUT', `no reply to request ${requestId}`));
+        reject(new FerryError(Codes.TIMEOUT.code, `no reply to request ${requestId}`));
       }, timeoutMs);
       this.#pending.set(requestId, { resolve, reject, timer });
       this.send({ channel: Channel.CHANNEL_CONTROL, control: { ...control, requestId } });
@@ -394,13 +395,13 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pendingFrames.delete(requestId);
-        reject(new FerryError('FERRY_ERR_TIMEOUT', `no answer to request ${requestId}`));
+        reject(new FerryError(Codes.TIMEOUT.code, `no answer to request ${requestId}`));
       }, timeoutMs);
       this.#pendingFrames.set(requestId, { resolve, reject, timer });
       if (!this.send(build(requestId))) {
         this.#pendingFrames.delete(requestId);
         clearTimeout(timer);
-        reject(new FerryError('FERRY_ERR_CLOSED', 'not connected'));
+        reject(new FerryError(Codes.CLOSED.code, 'not connected'));
       }
     });
   }
@@ -409,7 +410,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   async fetchAvatar(avatarRef: string): Promise<{ mimeType: string; image: Uint8Array }> {
     const reply = await this.request({ avatarRequest: { avatarRef } });
     const avatar = reply.avatar as ferry.v1.Avatar | null;
-    if (!avatar) throw new FerryError('FERRY_ERR_PROTOCOL', 'no Avatar in reply');
+    if (!avatar) throw new FerryError(Codes.PROTOCOL.code, 'no Avatar in reply');
     return { mimeType: avatar.mimeType, image: avatar.image };
   }
 

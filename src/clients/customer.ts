@@ -11,7 +11,7 @@
  * start without it, but a frame it sends anyway is refused there, not here.
  */
 import os from 'node:os';
-import { CloseCodes } from '../protocol/codes.js';
+import { CloseCodes, Codes } from '../protocol/codes.js';
 import { Channel } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { type ClientOptions, FerryClient, FerryError } from './client.js';
@@ -292,7 +292,7 @@ export class CustomerClient extends FerryClient {
     try {
       await this.request({ closeSession: { sessionId, reason } });
     } catch (err) {
-      const released = err instanceof FerryError && err.code === 'FERRY_ERR_CLOSED';
+      const released = err instanceof FerryError && err.code === Codes.CLOSED.code;
       if (!released || this.closeCode !== CloseCodes.SESSION_ENDED) throw err;
     }
   }

@@ -18,6 +18,7 @@ import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { Codes } from '../protocol/codes.js';
 import { Channel, encodeFrame } from '../protocol/frames.js';
 import type { ferry } from '../protocol/gen/ferry.js';
 import { u64 } from '../session/files.js';
@@ -95,6 +96,8 @@ export class FileTransfers extends EventEmitter<FileTransferEvents> {
   readonly limitBytes: number | undefined;
   protected readonly outgoing = new Map<number, Outgoing>();
   protected readonly incoming = new Map<number, Incoming>();
+  /** Acks of chunks sent before a resume, ignored (FileAccept tells the offset again). */
+  staleAcks = 0;
 
   constructor(client: FerryClient, options: FileTransferOptions = {}) {
     super();
@@ -117,7 +120,7 @@ export class FileTransfers extends EventEmitter<FileTransferEvents> {
     client.on('resumed', () => void this.#resume());
     client.on('close', () => {
       for (const id of [...this.outgoing.keys(), ...this.incoming.keys()]) {
-        this.fail(id, new FerryError('FERRY_ERR_CLOSED', 'the client closed'), false, true);
+        this.fail(id, new FerryError(Codes.CLOSED.code, 'the client closed'), false, true);
       }
     });
   }
@@ -148,8 +151,10 @@ export class FileTransfers extends EventEmitter<FileTransferEvents> {
       case 'ack': {
         try {
           this.outgoing.get(id)?.sender.onAck(u64(msg.ack!.offset));
-        } catch {
+        } catch (err) {
           // an ack from before a resume: the receiver's offset arrives again with FileAccept
+          if ((err as { code?: unknown }).code !== Codes.FILE_BAD_ACK.code) throw err;
+          this.staleAcks++;
         }
         return;
       }
@@ -167,7 +172,7 @@ export class FileTransfers extends EventEmitter<FileTransferEvents> {
       case 'cancel':
         this.fail(
           id,
-          new FerryError(msg.cancel?.code || 'FERRY_ERR_FILE_CLOSED', msg.cancel?.message ?? ''),
+          new FerryError(msg.cancel?.code || Codes.FILE_CLOSED.code, msg.cancel?.message ?? ''),
           false,
         );
         return;
@@ -195,7 +200,7 @@ export class FileTransfers extends EventEmitter<FileTransferEvents> {
   protected onOffer(id: number, offer: ferry.v1.FileOffer, inc: Incoming | undefined): void {
     if (inc === undefined) {
       this.send(id, {
-        cancel: { code: 'FERRY_ERR_UNSUPPORTED_OPERATION', message: 'offers are not taken here' },
+        cancel: { code: Codes.UNSUPPORTED_OPERATION.code, message: 'offers are not taken here' },
       });
       return;
     }
@@ -204,7 +209,7 @@ export class FileTransfers extends EventEmitter<FileTransferEvents> {
 
   /** A download request from a technician. Subclasses that share files answer it. */
   protected onRequest(id: number, _request: ferry.v1.FileRequest): void {
-    this.send(id, { cancel: { code: 'FERRY_ERR_FILE_NOT_FOUND', message: 'nothing is shared' } });
+    this.send(id, { cancel: { code: Codes.FILE_NOT_FOUND.code, message: 'nothing is shared' } });
   }
 
   /** Opens the receiver for an offer and accepts at its offset (0, or a kept part file). */
@@ -304,8 +309,8 @@ export class FileTransfers extends EventEmitter<FileTransferEvents> {
       },
       (err: unknown) => {
         const code = (err as FerryError).code;
-        if (code === 'FERRY_ERR_FILE_OVERLAP') return; // sent again after a resume: have it
-        if (code === 'FERRY_ERR_FILE_OUT_OF_ORDER') {
+        if (code === Codes.FILE_OVERLAP.code) return; // sent again after a resume: have it
+        if (code === Codes.FILE_OUT_OF_ORDER.code) {
           // frames were lost: ask once to go back to where we are
           void this.#acceptAt(inc, true);
           return;
@@ -382,7 +387,7 @@ export class FileTransfers extends EventEmitter<FileTransferEvents> {
 
   /** Cancels transfer `id` (either direction); the other side is told. */
   cancel(id: number, reason = 'cancelled'): void {
-    this.fail(id, new FerryError('FERRY_ERR_FILE_CLOSED', reason), true);
+    this.fail(id, new FerryError(Codes.FILE_CLOSED.code, reason), true);
   }
 }
 
@@ -390,7 +395,7 @@ function asFerryError(err: unknown): FerryError {
   if (err instanceof FerryError) return err;
   const code = (err as { code?: string }).code;
   return new FerryError(
-    typeof code === 'string' && code.startsWith('FERRY_ERR_') ? code : 'FERRY_ERR_FILE_CLOSED',
+    typeof code === 'string' && code.startsWith('FERRY_ERR_') ? code : Codes.FILE_CLOSED.code,
     (err as Error).message,
   );
 }
@@ -440,7 +445,7 @@ export class TechnicianFiles extends FileTransfers {
     const id = this.#id();
     const done = this.expect(id, localPath, options.overwrite ?? false);
     if (!this.send(id, { request: { path: remotePath } })) {
-      this.fail(id, new FerryError('FERRY_ERR_CLOSED', 'not connected'));
+      this.fail(id, new FerryError(Codes.CLOSED.code, 'not connected'));
     }
     const file = await done;
     return { id, ...file };
@@ -472,7 +477,7 @@ export class CustomerFiles extends FileTransfers {
     }
     const name = path.basename(offer.name);
     if (name === '' || name === '.' || name === '..') {
-      this.send(id, { cancel: { code: 'FERRY_ERR_INVALID_ARGUMENT', message: 'no file name' } });
+      this.send(id, { cancel: { code: Codes.INVALID_ARGUMENT.code, message: 'no file name' } });
       return;
     }
     const done = this.expect(id, path.join(this.dir, name), false);
@@ -504,7 +509,7 @@ export class CustomerFiles extends FileTransfers {
     const file = await this.#resolve(wanted);
     if (file === null) {
       this.send(id, {
-        cancel: { code: 'FERRY_ERR_FILE_NOT_FOUND', message: `${wanted} is not shared` },
+        cancel: { code: Codes.FILE_NOT_FOUND.code, message: `${wanted} is not shared` },
       });
       return;
     }
@@ -516,7 +521,7 @@ export class CustomerFiles extends FileTransfers {
       await this.offer(id, sender, path.basename(file));
     } catch (err) {
       if (!(err instanceof FerryError)) {
-        this.send(id, { cancel: { code: 'FERRY_ERR_FILE_NOT_FOUND', message: String(err) } });
+        this.send(id, { cancel: { code: Codes.FILE_NOT_FOUND.code, message: String(err) } });
       }
       // a FerryError was emitted as 'failed' already
     }

@@ -13,6 +13,7 @@
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
+import { type CodeEntry, Codes } from '../protocol/codes.js';
 import { Channel, encodeFrame } from '../protocol/frames.js';
 import type { ferry } from '../protocol/gen/ferry.js';
 import { ShellHost, type ShellHostOptions } from '../tools/shell-host.js';
@@ -30,6 +31,12 @@ export const SHELL_KINDS: ReadonlySet<string> = new Set([
   'powershell',
   'cmd',
 ]);
+
+/** True when `err` carries the code of one of `entries`. */
+function isCode(err: unknown, ...entries: readonly CodeEntry[]): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return entries.some((e) => e.code === code);
+}
 
 function shellFrame(id: number, shell: ferry.v1.ShellMessage.$Properties): Uint8Array {
   return encodeFrame({ channel: Channel.CHANNEL_SHELL, stream: id, shell });
@@ -62,6 +69,11 @@ export class CustomerShells {
   readonly #queue: { bytes: Uint8Array; id: number; acks: number }[] = [];
   /** Why a shell failed (`'failed'` comes before its `'exit'`). */
   readonly #failures = new Map<number, string>();
+  /**
+   * Technician frames dropped: input for a shell that is closing or not reading its stdin
+   * (the bytes are lost, as on a full terminal), resizes of a closing shell or to a bad size.
+   */
+  readonly dropped = { input: 0, resize: 0 };
 
   constructor(client: FerryClient, options: CustomerShellOptions = {}) {
     this.#client = client;
@@ -101,16 +113,17 @@ export class CustomerShells {
       case 'input':
         try {
           this.host.write(id, msg.input!.data!);
-        } catch {
-          // SHELL_NOT_FOUND (closing) or SHELL_INPUT_FULL: the bytes are dropped, as a full
-          // terminal would; the technician sees no echo of them
+        } catch (err) {
+          if (!isCode(err, Codes.SHELL_NOT_FOUND, Codes.SHELL_INPUT_FULL)) throw err;
+          this.dropped.input++;
         }
         return;
       case 'resize':
         try {
           this.host.resize(id, msg.resize!.cols!, msg.resize!.rows!);
-        } catch {
-          // a shell that is closing: nothing to resize
+        } catch (err) {
+          if (!isCode(err, Codes.SHELL_NOT_FOUND, Codes.SHELL_BAD_SIZE)) throw err;
+          this.dropped.resize++;
         }
         return;
       case 'close':
@@ -124,11 +137,11 @@ export class CustomerShells {
     const refuse = (code: string, message: string) =>
       this.#send(id, shellFrame(id, { exit: { code: -1, errorCode: code, message } }), 0);
     if (!this.enabled) {
-      refuse('FERRY_ERR_UNSUPPORTED_OPERATION', 'this customer client runs no shells');
+      refuse(Codes.UNSUPPORTED_OPERATION.code, 'this customer client runs no shells');
       return;
     }
     if (op.kind !== '' && !SHELL_KINDS.has(op.kind)) {
-      refuse('FERRY_ERR_INVALID_ARGUMENT', `unknown shell kind ${op.kind}`);
+      refuse(Codes.INVALID_ARGUMENT.code, `unknown shell kind ${op.kind}`);
       return;
     }
     try {
@@ -143,7 +156,7 @@ export class CustomerShells {
         0,
       );
     } catch (err) {
-      const code = (err as { code?: string }).code ?? 'FERRY_ERR_SHELL_NOT_FOUND';
+      const code = (err as { code?: string }).code ?? Codes.SHELL_NOT_FOUND.code;
       refuse(code, (err as Error).message);
     }
   }
@@ -335,7 +348,7 @@ export class TechnicianShells {
         return await this.#open(options);
       } catch (err) {
         // another technician of the session holds that id: take the next one
-        if ((err as FerryError).code !== 'FERRY_ERR_SHELL_EXISTS' || attempt >= 3) throw err;
+        if ((err as FerryError).code !== Codes.SHELL_EXISTS.code || attempt >= 3) throw err;
       }
     }
   }
@@ -353,7 +366,7 @@ export class TechnicianShells {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
-        reject(new FerryError('FERRY_ERR_TIMEOUT', `shell ${id} did not open`));
+        reject(new FerryError(Codes.TIMEOUT.code, `shell ${id} did not open`));
       }, options.timeoutMs ?? 10_000);
       this.#pending.set(id, { shell, resolve, reject, timer });
       const sent = this.#client.sendRaw(
@@ -366,7 +379,7 @@ export class TechnicianShells {
           },
         }),
       );
-      if (!sent) this.#settle(id, new FerryError('FERRY_ERR_CLOSED', 'not connected'));
+      if (!sent) this.#settle(id, new FerryError(Codes.CLOSED.code, 'not connected'));
     });
   }
 
@@ -404,7 +417,7 @@ export class TechnicianShells {
       if (pending !== undefined) {
         this.#settle(
           id,
-          new FerryError(exit.errorCode || 'FERRY_ERR_SHELL_NOT_FOUND', exit.message || 'exited'),
+          new FerryError(exit.errorCode || Codes.SHELL_NOT_FOUND.code, exit.message || 'exited'),
         );
         return;
       }

@@ -15,6 +15,7 @@
  *   Nothing typed there reaches this client's connection, so the gateway can neither store nor
  *   log it. Without a run-as command the context is not offered.
  */
+import { Codes } from '../protocol/codes.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import type { ActionCommand } from '../tools/after-session.js';
 import type { CustomerClient } from './customer.js';
@@ -156,7 +157,9 @@ export class CustomerSpecialTasks {
     }
     const argv = argvOf(task.command, platform);
     if (name === 'system') {
-      if (!this.#isElevated()) return 'FERRY_ERR_ELEVATION_REQUIRED: this client is not elevated';
+      if (!this.#isElevated()) {
+        return `${Codes.ELEVATION_REQUIRED.code}: this client is not elevated`;
+      }
       const prefix = this.#options.systemCommand;
       return prefix === undefined ? argv : [...prefixOf(prefix), ...argv];
     }

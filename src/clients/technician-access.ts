@@ -5,6 +5,7 @@
  * call resolves with the gateway's answer or rejects with a `FerryError` carrying the FERRY_ERR_*
  * code; the gateway checks every permission (token claims), nothing here is a check.
  */
+import { Codes } from '../protocol/codes.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { FerryError, waitFor } from './client.js';
 import type { TechnicianClient } from './technician.js';
@@ -28,7 +29,7 @@ const CONTEXT: Record<SpecialContextName, ferry.v1.SpecialActionContext> = {
 };
 
 function need<T>(value: T | null | undefined, what: string): T {
-  if (value == null) throw new FerryError('FERRY_ERR_PROTOCOL', `no ${what} in reply`);
+  if (value == null) throw new FerryError(Codes.PROTOCOL.code, `no ${what} in reply`);
   return value;
 }
 

@@ -8,6 +8,7 @@
  * Every operation resolves with the gateway's reply or rejects with a `FerryError` carrying the
  * FERRY_ERR_* code. The gateway enforces every permission; nothing here is a check.
  */
+import { Codes } from '../protocol/codes.js';
 import { Channel } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { type ClientOptions, FerryClient, FerryError, waitFor } from './client.js';
@@ -97,7 +98,7 @@ export class TechnicianClient extends FerryClient {
   ): Promise<{ sessionId: string; pin: string; expiresAtMs: number }> {
     const reply = await this.request({ createSession: { customerName } });
     const created = reply.sessionCreated as ferry.v1.SessionCreated | null;
-    if (!created) throw new FerryError('FERRY_ERR_PROTOCOL', 'no SessionCreated in reply');
+    if (!created) throw new FerryError(Codes.PROTOCOL.code, 'no SessionCreated in reply');
     this.sessionId = created.sessionId;
     return {
       sessionId: created.sessionId,
@@ -124,7 +125,7 @@ export class TechnicianClient extends FerryClient {
   async #operate(control: Omit<ferry.v1.Control.$Properties, 'requestId'>): Promise<ferry.v1.Done> {
     const reply = await this.request(control);
     const done = reply.done as ferry.v1.Done | null;
-    if (!done) throw new FerryError('FERRY_ERR_PROTOCOL', 'no Done in reply');
+    if (!done) throw new FerryError(Codes.PROTOCOL.code, 'no Done in reply');
     return done;
   }
 
@@ -196,7 +197,7 @@ export class TechnicianClient extends FerryClient {
   async listQueue(): Promise<ferry.v1.QueueEntry[]> {
     const reply = await this.request({ listQueue: {} });
     const queue = reply.queue as ferry.v1.Queue | null;
-    if (!queue) throw new FerryError('FERRY_ERR_PROTOCOL', 'no Queue in reply');
+    if (!queue) throw new FerryError(Codes.PROTOCOL.code, 'no Queue in reply');
     return queue.entries as ferry.v1.QueueEntry[];
   }
 
@@ -251,7 +252,7 @@ export class TechnicianClient extends FerryClient {
       timeoutMs,
     );
     const result = reply.consentResult as ferry.v1.ConsentChanged | null;
-    if (!result) throw new FerryError('FERRY_ERR_PROTOCOL', 'no consent result in reply');
+    if (!result) throw new FerryError(Codes.PROTOCOL.code, 'no consent result in reply');
     return result;
   }
 
@@ -262,7 +263,7 @@ export class TechnicianClient extends FerryClient {
   async setAvatar(image: Uint8Array, mimeType: string): Promise<string> {
     const reply = await this.request({ setAvatar: { image, mimeType } });
     const avatar = reply.avatar as ferry.v1.Avatar | null;
-    if (!avatar) throw new FerryError('FERRY_ERR_PROTOCOL', 'no Avatar in reply');
+    if (!avatar) throw new FerryError(Codes.PROTOCOL.code, 'no Avatar in reply');
     return avatar.avatarRef;
   }
 
@@ -275,7 +276,7 @@ export class TechnicianClient extends FerryClient {
   async chatHistory(sessionId = this.sessionId): Promise<ferry.v1.ChatHistory> {
     const reply = await this.request({ chatHistoryRequest: { sessionId } });
     const history = reply.chatHistory as ferry.v1.ChatHistory | null;
-    if (!history) throw new FerryError('FERRY_ERR_PROTOCOL', 'no ChatHistory in reply');
+    if (!history) throw new FerryError(Codes.PROTOCOL.code, 'no ChatHistory in reply');
     return history;
   }
 
@@ -341,7 +342,7 @@ export class TechnicianClient extends FerryClient {
       try {
         snapshot = JSON.parse(response.json);
       } catch (err) {
-        throw new FerryError('FERRY_ERR_PROTOCOL', `system information is not JSON: ${err}`);
+        throw new FerryError(Codes.PROTOCOL.code, `system information is not JSON: ${err}`);
       }
     }
     return { requestId: response.requestId, snapshot, error: response.error };
@@ -351,7 +352,7 @@ export class TechnicianClient extends FerryClient {
   async summary(sessionId = this.sessionId): Promise<ferry.v1.SessionSummary> {
     const reply = await this.request({ summaryRequest: { sessionId } });
     const summary = reply.sessionSummary as ferry.v1.SessionSummary | null;
-    if (!summary) throw new FerryError('FERRY_ERR_PROTOCOL', 'no SessionSummary in reply');
+    if (!summary) throw new FerryError(Codes.PROTOCOL.code, 'no SessionSummary in reply');
     return summary;
   }
 
@@ -359,14 +360,14 @@ export class TechnicianClient extends FerryClient {
   async addNote(text: string, sessionId = this.sessionId): Promise<ferry.v1.Note[]> {
     const reply = await this.request({ addNote: { sessionId, text } });
     const notes = reply.notes as ferry.v1.Notes | null;
-    if (!notes) throw new FerryError('FERRY_ERR_PROTOCOL', 'no Notes in reply');
+    if (!notes) throw new FerryError(Codes.PROTOCOL.code, 'no Notes in reply');
     return notes.notes as ferry.v1.Note[];
   }
 
   async listNotes(sessionId = this.sessionId): Promise<ferry.v1.Note[]> {
     const reply = await this.request({ listNotes: { sessionId } });
     const notes = reply.notes as ferry.v1.Notes | null;
-    if (!notes) throw new FerryError('FERRY_ERR_PROTOCOL', 'no Notes in reply');
+    if (!notes) throw new FerryError(Codes.PROTOCOL.code, 'no Notes in reply');
     return notes.notes as ferry.v1.Note[];
   }
 }

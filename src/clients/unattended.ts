@@ -19,6 +19,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Codes } from '../protocol/codes.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import {
   type ActionCommand,
@@ -270,7 +271,7 @@ export class CustomerTools extends EventEmitter<CustomerToolsEvents> {
         ticket: request.ticket,
         kind: request.kind,
         elevated: false,
-        error: 'FERRY_ERR_ACTION_NOT_CONFIGURED: no elevation command',
+        error: `${Codes.ACTION_NOT_CONFIGURED.code}: no elevation command`,
       };
     } else {
       try {
@@ -400,7 +401,7 @@ export class CustomerTools extends EventEmitter<CustomerToolsEvents> {
       this.emit('afterSession', result);
       return result;
     } catch (err) {
-      const code = (err as { code?: string }).code ?? 'FERRY_ERR_ACTION_SPAWN_FAILED';
+      const code = (err as { code?: string }).code ?? Codes.ACTION_SPAWN_FAILED.code;
       this.client.notify({
         afterSessionResult: {
           sessionId,
@@ -444,10 +445,10 @@ export interface UnattendedEvents {
 
 /** WebSocket close reasons after which an unattended client does not come back. */
 const FINAL_REASONS: ReadonlySet<string> = new Set([
-  'FERRY_ERR_JUMP_CLIENT_REVOKED',
-  'FERRY_ERR_JUMP_CLIENT_AUTH_FAILED',
-  'FERRY_ERR_SUPPORT_BUTTON_INVALID',
-  'FERRY_ERR_RATE_LIMITED',
+  Codes.JUMP_CLIENT_REVOKED.code,
+  Codes.JUMP_CLIENT_AUTH_FAILED.code,
+  Codes.SUPPORT_BUTTON_INVALID.code,
+  Codes.RATE_LIMITED.code,
 ]);
 
 /**

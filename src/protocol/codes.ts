@@ -1,7 +1,10 @@
 /**
- * The one table of error codes the gateway answers with (`Error{code, message}` on the EVENT
- * channel) and the WebSocket close codes it uses. Clients and tests match on `code`, never on
- * the message text. A code with `close` set ends the connection after the Error is sent.
+ * The one table of error codes (`Codes`) and the WebSocket close codes. The gateway answers with
+ * them (`Error{code, message}` on the EVENT channel; a code with `close` set ends the connection
+ * after the Error is sent), the admin HTTP API puts them in its JSON errors (`http` is the status),
+ * and the reference clients and the tools raise them locally. Clients and tests match on `code`,
+ * never on the message text: the strings and close codes are the contract.
+ * `Refusal`, `refuse` and `isRefusal` are the coded "no" that session operations return.
  */
 
 /** WebSocket close codes: RFC 6455 ones and Ferry's private 4000-4999 range. */
@@ -21,15 +24,21 @@ export const CloseCodes = {
   RATE_LIMITED: 4029,
 } as const;
 
-interface CodeEntry {
+export interface CodeEntry {
   readonly code: `FERRY_ERR_${string}`;
   readonly doc: string;
   /** Close code sent after the Error, or 0 to keep the connection open. */
   readonly close: number;
+  /** HTTP status of the admin API's answer, for the codes only that API sends. */
+  readonly http?: number;
 }
 
 function entry(code: `FERRY_ERR_${string}`, close: number, doc: string): CodeEntry {
   return { code, close, doc };
+}
+
+function httpEntry(code: `FERRY_ERR_${string}`, http: number, doc: string): CodeEntry {
+  return { code, close: 0, doc, http };
 }
 
 export const Codes = {
@@ -410,7 +419,80 @@ export const Codes = {
     0,
     'the special task is not offered in this context (CURRENT_USER, SYSTEM or AS_USER, spec C4.5), or the context is unknown',
   ),
+  // Session tools run on either side: recordings and the jump client registry file.
+  RECORDING_STREAMED: entry(
+    'FERRY_ERR_RECORDING_STREAMED',
+    0,
+    'a recording streamed to a file keeps no events in memory; read the file instead',
+  ),
+  RECORDING_CLOSED: entry('FERRY_ERR_RECORDING_CLOSED', 0, 'the recording was closed'),
+  REGISTRY_CORRUPT: entry(
+    'FERRY_ERR_REGISTRY_CORRUPT',
+    0,
+    'the registry file is not valid JSON of the expected shape; it was left untouched',
+  ),
+  // Admin HTTP API (the JSON body of a non-2xx answer); never sent on a WebSocket.
+  UNAUTHORIZED: httpEntry(
+    'FERRY_ERR_UNAUTHORIZED',
+    401,
+    'the admin API wants the admin token as "Authorization: Bearer <token>"',
+  ),
+  NOT_FOUND: httpEntry(
+    'FERRY_ERR_NOT_FOUND',
+    404,
+    'no admin API route (or recording file) has this path',
+  ),
+  METHOD_NOT_ALLOWED: httpEntry(
+    'FERRY_ERR_METHOD_NOT_ALLOWED',
+    405,
+    'the admin API serves GET and HEAD only',
+  ),
+  REPORT_NOT_READY: httpEntry(
+    'FERRY_ERR_REPORT_NOT_READY',
+    404,
+    'the session is still live; its report exists once it ends',
+  ),
+  // Raised by the reference clients themselves; the gateway never sends them.
+  CLOSED: entry(
+    'FERRY_ERR_CLOSED',
+    0,
+    'the connection is closed (or was never open), so the request could not be sent or answered',
+  ),
+  TIMEOUT: entry('FERRY_ERR_TIMEOUT', 0, 'no reply from the gateway within the request timeout'),
+  PROTOCOL: entry(
+    'FERRY_ERR_PROTOCOL',
+    0,
+    'the gateway answered with something the client did not expect (no Welcome, a reply without its body)',
+  ),
+  RESUME_GAVE_UP: entry(
+    'FERRY_ERR_RESUME_GAVE_UP',
+    0,
+    'the client lost its connection and every resume attempt failed; it stopped trying',
+  ),
+  // Raised at start-up, before any connection.
+  CONFIG: entry('FERRY_ERR_CONFIG', 0, 'the configuration (file, environment or flags) is invalid'),
+  UWS_UNAVAILABLE: entry(
+    'FERRY_ERR_UWS_UNAVAILABLE',
+    0,
+    'uWebSockets.js could not be loaded on this platform',
+  ),
 } as const satisfies Record<string, CodeEntry>;
 
 export type CodeName = keyof typeof Codes;
 export type ErrorCode = (typeof Codes)[CodeName]['code'];
+
+/** A coded refusal: what a session operation returns instead of throwing on client input. */
+export interface Refusal {
+  readonly ok: false;
+  readonly entry: CodeEntry;
+  readonly message: string;
+}
+
+export const refuse = (entry: CodeEntry, message: string): Refusal => ({
+  ok: false,
+  entry,
+  message,
+});
+
+export const isRefusal = (x: unknown): x is Refusal =>
+  typeof x === 'object' && x !== null && (x as { ok?: unknown }).ok === false;

@@ -23,8 +23,8 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { Codes } from '../protocol/codes.js';
-import { ToolError, type ToolErrorCode } from './errors.js';
+import { Codes, type ErrorCode } from '../protocol/codes.js';
+import { ToolError } from './errors.js';
 
 export const DEFAULT_CHUNK_BYTES = 64 * 1024;
 export const DEFAULT_WINDOW_CHUNKS = 8;
@@ -46,7 +46,7 @@ export function progressOf(bytes: number, total: number): TransferProgress {
  * The size check for an offer: `FERRY_ERR_FILE_SIZE_INVALID` for a size that is not a
  * non-negative safe integer, `FERRY_ERR_FILE_TOO_LARGE` past `limitBytes`, else null.
  */
-export function checkSize(size: number, limitBytes: number): ToolErrorCode | null {
+export function checkSize(size: number, limitBytes: number): ErrorCode | null {
   if (!Number.isSafeInteger(size) || size < 0) return Codes.FILE_SIZE_INVALID.code;
   if (size > limitBytes) return Codes.FILE_TOO_LARGE.code;
   return null;
@@ -66,12 +66,12 @@ export class TransferGuard {
   ) {}
 
   /** Checks the offer; null when it may go ahead. */
-  checkOffer(): ToolErrorCode | null {
+  checkOffer(): ErrorCode | null {
     return checkSize(this.size, this.limitBytes);
   }
 
   /** Checks one chunk before relaying it; null when it may be relayed. */
-  onChunk(offset: number, length: number): ToolErrorCode | null {
+  onChunk(offset: number, length: number): ErrorCode | null {
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > this.size) {
       return Codes.FILE_BEYOND_SIZE.code;
     }

@@ -21,8 +21,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { Codes } from '../protocol/codes.js';
-import { ToolError, type ToolErrorCode } from './errors.js';
+import { Codes, type ErrorCode } from '../protocol/codes.js';
+import { ToolError } from './errors.js';
 
 export const REGISTRY_FILE = 'unattended.json';
 export const DEFAULT_REGISTRY_MAX_ENTRIES = 10_000;
@@ -54,7 +54,7 @@ export interface SupportButton {
 
 export type JumpClientAuth =
   | { readonly ok: true; readonly registration: JumpClientRegistration }
-  | { readonly ok: false; readonly code: ToolErrorCode };
+  | { readonly ok: false; readonly code: ErrorCode };
 
 export interface JumpClientRegistryOptions {
   /** Directory of the registry file; created (0700) if missing. */

@@ -93,8 +93,11 @@ export function runCommand(command: ActionCommand, options: RunOptions): Promise
       }
       try {
         process.kill(-child.pid, sig);
-      } catch {
-        // the group is gone already (ESRCH): nothing is left to signal
+      } catch (e) {
+        // ESRCH: the group is gone already, nothing is left to signal
+        if ((e as NodeJS.ErrnoException).code === 'ESRCH') return;
+        // the group may not be signalled (EPERM): end at least the command itself
+        child.kill(sig);
       }
     };
     const grace = options.killGraceMs ?? 0;
