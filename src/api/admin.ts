@@ -2,34 +2,23 @@
  * The admin port's HTTP API: health and readiness, the Prometheus exposition, and the JSON status
  * API under /api/v1 (bearer token required). One route table, matched before the method check,
  * which comes before the token check: an unknown path is 404 and a known one with the wrong
- * method 405 either way. Reads gateway state; never touches sockets.
+ * method 405 either way. Reads the gateway through `GatewayView` only; never touches sockets.
+ * The admin listener calls the handler; this module knows nothing of the server.
  */
 import fs from 'node:fs/promises';
-import path from 'node:path';
-import type { Gateway } from '../gateway.js';
 import { Codes } from '../protocol/codes.js';
-import { RECORDING_FILE, type RecordingEntry, recordingsDir } from '../session/shells.js';
-import type { HttpHandler, HttpReply, HttpRequestInfo } from '../transport/server.js';
 import { bearerChecker } from './auth.js';
+import type { GatewayView, RecordingView } from './gateway-view.js';
+import type { AdminHandler, AdminReply, AdminRequest } from './http.js';
 import { sessionDetailView, sessionListView, statusView } from './views.js';
 
-/** Error codes of the admin HTTP API (the WebSocket protocol's codes are in protocol/codes.ts). */
-export const ApiErrors = {
-  UNAUTHORIZED: 'FERRY_ERR_UNAUTHORIZED',
-  NOT_FOUND: 'FERRY_ERR_NOT_FOUND',
-  METHOD_NOT_ALLOWED: 'FERRY_ERR_METHOD_NOT_ALLOWED',
-  SESSION_NOT_FOUND: Codes.SESSION_NOT_FOUND.code,
-  SESSION_ENDED: Codes.SESSION_ENDED.code,
-  REPORT_NOT_READY: 'FERRY_ERR_REPORT_NOT_READY',
-} as const;
-
-const json = (status: number, value: unknown): HttpReply => ({
+const json = (status: number, value: unknown): AdminReply => ({
   status,
   contentType: 'application/json',
   body: `${JSON.stringify(value)}\n`,
 });
 
-const failure = (status: number, code: string, message: string): HttpReply =>
+const failure = (status: number, code: string, message: string): AdminReply =>
   json(status, { error: { code, message } });
 
 const HEALTHY = json(200, { status: 'ok' });
@@ -37,12 +26,12 @@ const READY = json(200, { status: 'ready' });
 const DRAINING = json(503, { status: 'draining' });
 const UNAUTHORIZED = failure(
   401,
-  ApiErrors.UNAUTHORIZED,
+  Codes.UNAUTHORIZED.code,
   'send the admin token as "Authorization: Bearer <token>"',
 );
 const METHOD_NOT_ALLOWED = failure(
   405,
-  ApiErrors.METHOD_NOT_ALLOWED,
+  Codes.METHOD_NOT_ALLOWED.code,
   'only GET and HEAD are served',
 );
 
@@ -61,12 +50,12 @@ interface Route {
   /** False for health and metrics, which load balancers and Prometheus fetch without a token. */
   readonly auth: boolean;
   /** `id` is the session id of the /api/v1/sessions/{id} routes, '' for the others. */
-  readonly serve: (id: string) => HttpReply | Promise<HttpReply>;
+  readonly serve: (id: string) => AdminReply | Promise<AdminReply>;
 }
 
-export function createAdminHandler(gateway: Gateway): HttpHandler {
+export function createAdminHandler(gateway: GatewayView): AdminHandler {
   const authorized = bearerChecker(gateway.adminToken);
-  const { registry } = gateway;
+  const { sessions, reports } = gateway;
 
   const fixed = new Map<string, Route>([
     ['/healthz', { auth: false, serve: () => HEALTHY }],
@@ -89,68 +78,68 @@ export function createAdminHandler(gateway: Gateway): HttpHandler {
   const sessionDetail: Route = {
     auth: true,
     serve: (id) => {
-      const live = registry.sessions.get(id);
+      const live = sessions.get(id);
       if (live !== undefined) return json(200, sessionDetailView(gateway, live));
-      if (registry.reports.has(id)) {
+      if (reports.has(id)) {
         return failure(
           404,
-          ApiErrors.SESSION_ENDED,
+          Codes.SESSION_ENDED.code,
           `session ${id} has ended; see /api/v1/sessions/${id}/report`,
         );
       }
-      return failure(404, ApiErrors.SESSION_NOT_FOUND, `no session ${id}`);
+      return failure(404, Codes.SESSION_NOT_FOUND.code, `no session ${id}`);
     },
   };
 
   const sessionReport: Route = {
     auth: true,
     serve: (id) => {
-      const report = registry.reports.get(id);
+      const report = reports.get(id);
       if (report !== undefined) return json(200, report);
-      if (registry.sessions.has(id)) {
+      if (sessions.has(id)) {
         return failure(
           404,
-          ApiErrors.REPORT_NOT_READY,
+          Codes.REPORT_NOT_READY.code,
           `session ${id} is still live; its report exists once it ends`,
         );
       }
-      return failure(404, ApiErrors.SESSION_NOT_FOUND, `no session or report ${id}`);
+      return failure(404, Codes.SESSION_NOT_FOUND.code, `no session or report ${id}`);
     },
   };
 
   /** The recordings of a live session or of an archived report; null when neither exists. */
-  const recordingsOf = (id: string): readonly RecordingEntry[] | null =>
-    registry.sessions.get(id)?.recordings ?? registry.reports.get(id)?.recordings ?? null;
+  const recordingsOf = (id: string): readonly RecordingView[] | null =>
+    sessions.get(id)?.recordings ?? reports.get(id)?.recordings ?? null;
 
   const recordingList: Route = {
     auth: true,
     serve: (id) => {
       const list = recordingsOf(id);
-      if (list === null) return failure(404, ApiErrors.SESSION_NOT_FOUND, `no session ${id}`);
+      if (list === null) return failure(404, Codes.SESSION_NOT_FOUND.code, `no session ${id}`);
       return json(200, { sessionId: id, recordings: list });
     },
   };
 
   /**
-   * One recording file. Only names listed for the session are served (the name pattern is
-   * checked too), from that session's directory: nothing else on disk can be reached.
+   * One recording file. Only names listed for the session are served (the gateway checks the
+   * name pattern too), from that session's directory: nothing else on disk can be reached.
    */
   const recordingFile = (file: string): Route => ({
     auth: true,
     serve: async (id) => {
       const list = recordingsOf(id);
-      if (list === null) return failure(404, ApiErrors.SESSION_NOT_FOUND, `no session ${id}`);
+      if (list === null) return failure(404, Codes.SESSION_NOT_FOUND.code, `no session ${id}`);
       const listed = list.some((r) => r.cast === file || r.transcript === file);
-      if (!RECORDING_FILE.test(file) || !listed) {
-        return failure(404, ApiErrors.NOT_FOUND, `session ${id} has no recording ${file}`);
+      const full = listed ? gateway.recordingPath(id, file) : null;
+      if (full === null) {
+        return failure(404, Codes.NOT_FOUND.code, `session ${id} has no recording ${file}`);
       }
-      await gateway.router.shells.flushed();
-      const full = path.join(recordingsDir(gateway.config.dataDir, id), file);
+      await gateway.recordingsFlushed();
       try {
         const body = await fs.readFile(full, 'utf8');
         return { status: 200, contentType: CONTENT_TYPES[file.split('.').pop()!]!, body };
       } catch {
-        return failure(404, ApiErrors.NOT_FOUND, `recording ${file} is not on disk`);
+        return failure(404, Codes.NOT_FOUND.code, `recording ${file} is not on disk`);
       }
     },
   });
@@ -167,10 +156,10 @@ export function createAdminHandler(gateway: Gateway): HttpHandler {
     return { route: m[2] === undefined ? sessionDetail : sessionReport, id: m[1]! };
   };
 
-  return (req: HttpRequestInfo) => {
+  return (req: AdminRequest) => {
     const path = req.path.length > 1 && req.path.endsWith('/') ? req.path.slice(0, -1) : req.path;
     const found = match(path);
-    if (found === null) return failure(404, ApiErrors.NOT_FOUND, `no route ${path}`);
+    if (found === null) return failure(404, Codes.NOT_FOUND.code, `no route ${path}`);
     if (req.method !== 'GET' && req.method !== 'HEAD') return METHOD_NOT_ALLOWED;
     if (found.route.auth && !authorized(req.authorization)) return UNAUTHORIZED;
     return found.route.serve(found.id);

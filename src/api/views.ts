@@ -4,17 +4,11 @@
  * Read-only: nothing here writes to a session or a socket. Enum values become names
  * ("technician", "EXCELLENT", "GATEWAY_MEASURED"); every number is a plain JSON number.
  */
-import type { Gateway } from '../gateway.js';
 import { connectivityName } from '../netstats/grades.js';
-import type { StatsSession } from '../netstats/network-stats.js';
 import { CHANNEL_COUNT, channelName, roleName } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
-import { dropReasonNames } from '../relay/stats.js';
-import type { Session } from '../session/session.js';
-import { Status } from '../session/states.js';
 import { VERSION } from '../version.js';
-
-const STATUSES = Object.values(Status);
+import type { GatewayView, LiveSessionView } from './gateway-view.js';
 
 const RATE_SOURCE_NAMES: Readonly<Record<number, string>> = {
   [ferry.v1.RateSource.RATE_SOURCE_UNSPECIFIED]: 'UNSPECIFIED',
@@ -42,8 +36,8 @@ export interface RelayedTotals {
   dropped: number;
 }
 
-function gatewayLocation(gateway: Gateway) {
-  const loc = gateway.netstats.location;
+function gatewayLocation(gateway: GatewayView) {
+  const loc = gateway.location;
   return {
     name: loc.name ?? '',
     region: loc.region ?? '',
@@ -52,21 +46,22 @@ function gatewayLocation(gateway: Gateway) {
   };
 }
 
-export function statusView(gateway: Gateway, nowMs: number = Date.now()) {
+export function statusView(gateway: GatewayView, nowMs: number = Date.now()) {
   const byRole = { pending: 0, technician: 0, customer: 0 };
   for (const conn of gateway.connections) {
     if (conn.role === ferry.v1.Role.ROLE_TECHNICIAN) byRole.technician++;
     else if (conn.role === ferry.v1.Role.ROLE_CUSTOMER) byRole.customer++;
     else byRole.pending++;
   }
-  const counts = gateway.registry.counts();
+  const totals = gateway.sessionTotals;
+  const counts = totals.counts();
   const byStatus: Record<string, number> = {};
-  for (const status of STATUSES) byStatus[status] = counts[status] ?? 0;
+  for (const status of gateway.labels.statuses) byStatus[status] = counts[status] ?? 0;
 
-  const stats = gateway.router.stats;
-  const reasons = dropReasonNames.length;
+  const stats = gateway.relay;
+  const reasons = gateway.labels.dropReasons.length;
   const channels: Record<string, ChannelTotals> = {};
-  const totals: ChannelTotals = { inFrames: 0, inBytes: 0, outFrames: 0, outBytes: 0, dropped: 0 };
+  const relayed: ChannelTotals = { inFrames: 0, inBytes: 0, outFrames: 0, outBytes: 0, dropped: 0 };
   for (let ch = 1; ch < CHANNEL_COUNT; ch++) {
     let dropped = 0;
     for (let r = 0; r < reasons; r++) dropped += stats.dropped[ch * reasons + r]!;
@@ -78,11 +73,11 @@ export function statusView(gateway: Gateway, nowMs: number = Date.now()) {
       dropped,
     };
     channels[channelName(ch)] = row;
-    totals.inFrames += row.inFrames;
-    totals.inBytes += row.inBytes;
-    totals.outFrames += row.outFrames;
-    totals.outBytes += row.outBytes;
-    totals.dropped += row.dropped;
+    relayed.inFrames += row.inFrames;
+    relayed.inBytes += row.inBytes;
+    relayed.outFrames += row.outFrames;
+    relayed.outBytes += row.outBytes;
+    relayed.dropped += row.dropped;
   }
 
   return {
@@ -95,14 +90,14 @@ export function statusView(gateway: Gateway, nowMs: number = Date.now()) {
     draining: gateway.draining,
     connections: { total: gateway.connections.size, byRole },
     sessions: {
-      live: gateway.registry.sessions.size,
+      live: gateway.sessions.size,
       byStatus,
-      created: gateway.registry.created,
-      ended: gateway.registry.ended,
-      openPins: gateway.registry.openPins,
+      created: totals.created,
+      ended: totals.ended,
+      openPins: totals.openPins,
     },
-    pinAttempts: { accepted: gateway.registry.pinAccepted, rejected: gateway.registry.pinRejected },
-    relay: { totals, channels, malformedFrames: stats.malformed },
+    pinAttempts: { accepted: totals.pinAccepted, rejected: totals.pinRejected },
+    relay: { totals: relayed, channels, malformedFrames: stats.malformed },
     networkAlerts: {
       raised: gateway.netstats.alertsRaised,
       cleared: gateway.netstats.alertsCleared,
@@ -111,7 +106,7 @@ export function statusView(gateway: Gateway, nowMs: number = Date.now()) {
   };
 }
 
-function relayedTotals(session: Session): RelayedTotals {
+function relayedTotals(session: LiveSessionView): RelayedTotals {
   const totals: RelayedTotals = { frames: 0, bytes: 0, dropped: 0 };
   for (let ch = 1; ch < CHANNEL_COUNT; ch++) {
     totals.frames += session.relayedFrames[ch]!;
@@ -121,7 +116,7 @@ function relayedTotals(session: Session): RelayedTotals {
   return totals;
 }
 
-export function sessionSummaryView(session: Session) {
+export function sessionSummaryView(session: LiveSessionView) {
   return {
     id: session.id,
     status: session.status,
@@ -138,15 +133,14 @@ export function sessionSummaryView(session: Session) {
   };
 }
 
-export function sessionListView(gateway: Gateway) {
-  const sessions = [...gateway.registry.sessions.values()].map(sessionSummaryView);
+export function sessionListView(gateway: GatewayView) {
+  const sessions = [...gateway.sessions.values()].map(sessionSummaryView);
   return { count: sessions.length, sessions };
 }
 
 /** One live session with a network statistics row per connected participant. */
-export function sessionDetailView(gateway: Gateway, session: Session) {
-  // Every participant of a gateway session is a transport Connection, which has a `link`.
-  const stats = gateway.netstats.snapshot(session as unknown as StatsSession);
+export function sessionDetailView(gateway: GatewayView, session: LiveSessionView) {
+  const stats = gateway.networkStats(session);
   const byChannel: Record<string, RelayedTotals> = {};
   for (let ch = 1; ch < CHANNEL_COUNT; ch++) {
     const frames = session.relayedFrames[ch]!;

@@ -4,7 +4,8 @@
  * registry counters, connection links) is read at scrape time in `collect`; the only values
  * pushed as they happen are RTT samples, once per heartbeat per connection, into histogram
  * children bound once per role. Label values come from closed sets (role, status, channel,
- * direction, reason, grade, code); no session or connection ids.
+ * direction, reason, grade, code, handler); no session or connection ids. Everything is read
+ * through `MetricsSource` (./source.ts), never from the gateway's objects themselves.
  *
  * Counters derived from gateway totals are re-set on each scrape (`reset()` then `inc(total)`),
  * which keeps them monotonic because the totals they mirror only grow. Node's default process
@@ -12,25 +13,21 @@
  * alerts work unchanged; every Ferry metric is prefixed `ferry_`.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { Gateway } from '../gateway.js';
 import { CONNECTIVITY_NAMES } from '../netstats/grades.js';
 import { Codes } from '../protocol/codes.js';
 import { CHANNEL_COUNT, channelName, Role } from '../protocol/frames.js';
-import { dropReasonNames, RefusalReasons, type RelayStats } from '../relay/stats.js';
-import { Status } from '../session/states.js';
-import type { Connection } from '../transport/connection.js';
 import { VERSION } from '../version.js';
+import type { MetricsSource, RelayCounters } from './source.js';
 
 /** Seconds; the grade boundaries of spec NS-D1 (0.05, 0.15, 0.3) and the 5 s stall (NS-D6) are bounds. */
 export const RTT_BUCKETS_SECONDS = [
   0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2, 5,
 ] as const;
 
-/** Label value of `role` by `Connection.role` (0 = no Hello yet). */
+/** Label value of `role` by a connection's role (0 = no Hello yet). */
 export const ROLE_LABELS = ['pending', 'technician', 'customer'] as const;
 const PARTICIPANT_ROLES = [Role.ROLE_TECHNICIAN, Role.ROLE_CUSTOMER] as const;
 
-const STATUSES = Object.values(Status);
 const GRADE_VALUES = Object.keys(CONNECTIVITY_NAMES).map(Number);
 const KNOWN_ERROR_CODES: ReadonlySet<string> = new Set(
   Object.values(Codes).map((entry) => entry.code),
@@ -57,19 +54,26 @@ const directionLabels = CHANNELS.map((ch) => ({
   in: { channel: channelName(ch), direction: 'in' } as ChannelDirection,
   out: { channel: channelName(ch), direction: 'out' } as ChannelDirection,
 }));
-const dropLabels: ChannelReason[][] = CHANNELS.map((ch) =>
-  dropReasonNames.map((reason) => ({ channel: channelName(ch), reason })),
-);
+
+/** A connection as an RTT sample names it: by role only. */
+export interface RoleHolder {
+  readonly role: number;
+}
 
 export class GatewayMetrics {
   readonly registry = new Registry();
-  /** Indexed by `Connection.role`; index 0 is unused (pending connections are never pinged). */
+  /** Indexed by a connection's role; index 0 is unused (pending connections are never pinged). */
   readonly #rttByRole: (Histogram.Internal<'role'> | null)[];
   readonly #stallsByRole: (Counter.Internal | null)[];
 
-  constructor(gateway: Gateway, options: { defaultMetrics?: boolean } = {}) {
+  constructor(source: MetricsSource, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    const stats = () => gateway.router.stats;
+    const stats = () => source.relay;
+    const totals = () => source.sessionTotals;
+    const { statuses, dropReasons, refusalReasons } = source.labels;
+    const dropLabels: ChannelReason[][] = CHANNELS.map((ch) =>
+      dropReasons.map((reason) => ({ channel: channelName(ch), reason })),
+    );
 
     const rtt = new Histogram({
       name: 'ferry_rtt_seconds',
@@ -101,7 +105,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         const counts = [0, 0, 0];
-        for (const conn of gateway.connections) counts[conn.role]!++;
+        for (const conn of source.connections) counts[conn.role]!++;
         for (let r = 0; r < ROLE_LABELS.length; r++) {
           this.set({ role: ROLE_LABELS[r]! }, counts[r]!);
         }
@@ -132,8 +136,8 @@ export class GatewayMetrics {
       labelNames: ['status'] as const,
       registers,
       collect() {
-        const counts = gateway.registry.counts();
-        for (const status of STATUSES) this.set({ status }, counts[status] ?? 0);
+        const counts = totals().counts();
+        for (const status of statuses) this.set({ status }, counts[status] ?? 0);
       },
     });
     new Counter({
@@ -142,7 +146,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        this.inc(gateway.registry.created);
+        this.inc(totals().created);
       },
     });
     new Counter({
@@ -151,7 +155,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        this.inc(gateway.registry.ended);
+        this.inc(totals().ended);
       },
     });
     new Gauge({
@@ -159,7 +163,7 @@ export class GatewayMetrics {
       help: 'Customer PINs issued and not yet used or expired',
       registers,
       collect() {
-        this.set(gateway.registry.openPins);
+        this.set(totals().openPins);
       },
     });
     new Counter({
@@ -169,9 +173,9 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        this.inc({ result: 'accepted' }, gateway.registry.pinAccepted);
-        this.inc({ result: 'rejected' }, gateway.registry.pinRejected);
-        this.inc({ result: 'rate_limited' }, gateway.registry.pinRateLimited);
+        this.inc({ result: 'accepted' }, totals().pinAccepted);
+        this.inc({ result: 'rejected' }, totals().pinRejected);
+        this.inc({ result: 'rate_limited' }, totals().pinRateLimited);
       },
     });
     new Counter({
@@ -181,7 +185,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        for (const reason of RefusalReasons) this.inc({ reason }, gateway.refused[reason]);
+        for (const reason of refusalReasons) this.inc({ reason }, source.refused[reason] ?? 0);
       },
     });
     new Gauge({
@@ -189,7 +193,7 @@ export class GatewayMetrics {
       help: "Bytes waiting in all client connections' send buffers (the gateway's send budget in use)",
       registers,
       collect() {
-        this.set(gateway.router.budget.used);
+        this.set(source.sendBudget.used);
       },
     });
     new Gauge({
@@ -197,7 +201,7 @@ export class GatewayMetrics {
       help: 'The gateway-wide send budget (--global-buffered-bytes)',
       registers,
       collect() {
-        this.set(gateway.router.budget.limitBytes);
+        this.set(source.sendBudget.limitBytes);
       },
     });
 
@@ -205,7 +209,7 @@ export class GatewayMetrics {
     const relayed = (
       name: string,
       help: string,
-      pick: (s: RelayStats) => readonly [ArrayLike<number>, ArrayLike<number>],
+      pick: (s: RelayCounters) => readonly [ArrayLike<number>, ArrayLike<number>],
     ) =>
       new Counter({
         name,
@@ -238,7 +242,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         const dropped = stats().dropped;
-        const reasons = dropReasonNames.length;
+        const reasons = dropReasons.length;
         this.reset();
         for (let i = 0; i < CHANNELS.length; i++) {
           for (let r = 0; r < reasons; r++) {
@@ -268,6 +272,16 @@ export class GatewayMetrics {
         for (const [code, n] of errors) if (!KNOWN_ERROR_CODES.has(code)) this.inc({ code }, n);
       },
     });
+    new Counter({
+      name: 'ferry_handler_errors_total',
+      help: 'Frames whose handler threw, by handler (caught at the dispatch point: the sender got FERRY_ERR_INTERNAL, other sessions went on)',
+      labelNames: ['handler'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [handler, n] of stats().handlerErrors) this.inc({ handler }, n);
+      },
+    });
 
     new Gauge({
       name: 'ferry_participants',
@@ -276,7 +290,7 @@ export class GatewayMetrics {
       registers,
       collect() {
         const counts = new Float64Array(ROLE_LABELS.length * GRADE_VALUES.length);
-        for (const conn of gateway.connections) {
+        for (const conn of source.connections) {
           if (conn.role === 0) continue;
           counts[conn.role * GRADE_VALUES.length + conn.link.status]!++;
         }
@@ -300,8 +314,8 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.reset();
-        this.inc({ event: 'raised' }, gateway.netstats.alertsRaised);
-        this.inc({ event: 'cleared' }, gateway.netstats.alertsCleared);
+        this.inc({ event: 'raised' }, source.netstats.alertsRaised);
+        this.inc({ event: 'cleared' }, source.netstats.alertsCleared);
       },
     });
 
@@ -314,10 +328,10 @@ export class GatewayMetrics {
         this.reset();
         this.set(
           {
-            id: gateway.id,
+            id: source.id,
             version: VERSION,
-            region: gateway.config.locationRegion,
-            uws: gateway.uwsSource,
+            region: source.region,
+            uws: source.uwsSource,
           },
           1,
         );
@@ -328,7 +342,7 @@ export class GatewayMetrics {
       help: 'Seconds since the gateway started',
       registers,
       collect() {
-        this.set((Date.now() - gateway.startedAtMs) / 1000);
+        this.set((Date.now() - source.startedAtMs) / 1000);
       },
     });
     new Gauge({
@@ -336,7 +350,7 @@ export class GatewayMetrics {
       help: '1 while the gateway is shutting down and refuses new connections',
       registers,
       collect() {
-        this.set(gateway.draining ? 1 : 0);
+        this.set(source.draining ? 1 : 0);
       },
     });
 
@@ -347,7 +361,7 @@ export class GatewayMetrics {
   }
 
   /** One heartbeat sample of `conn` (censored = a stalled probe recorded at the stall value). */
-  observeRtt(conn: Connection, rttMs: number, censored = false): void {
+  observeRtt(conn: RoleHolder, rttMs: number, censored = false): void {
     this.#rttByRole[conn.role]?.observe(rttMs / 1000);
     if (censored) this.#stallsByRole[conn.role]?.inc();
   }

@@ -1,32 +1,24 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Gateway } from '../../src/gateway.js';
 import { GatewayMetrics } from '../../src/metrics/metrics.js';
+import type { MeteredConnection } from '../../src/metrics/source.js';
 import { Connectivity } from '../../src/netstats/grades.js';
 import { Channel, Role } from '../../src/protocol/frames.js';
-import { SendBudget } from '../../src/relay/send-budget.js';
-import { DropReason, RelayStats } from '../../src/relay/stats.js';
+import { DropReason, dropReasonNames, RefusalReasons, RelayStats } from '../../src/relay/stats.js';
 import { Status } from '../../src/session/states.js';
-import type { Connection } from '../../src/transport/connection.js';
 import { parseExposition, value } from './exposition.js';
 
-interface FakeConn {
-  role: number;
-  link: { status: number };
-}
-
-function fakeGateway() {
+/** A plain-object MetricsSource with the gateway's label sets; tests set its numbers directly. */
+function fakeSource() {
   const fake = {
     id: 'gw-test',
     uwsSource: 'uWebSockets.js',
+    region: 'eu-central',
     startedAtMs: Date.now() - 5000,
     draining: false,
-    config: { locationRegion: 'eu-central' },
-    connections: new Set<FakeConn>(),
-    router: { stats: new RelayStats(), budget: new SendBudget(1000, 100, 10) },
-    refused: { address_limit: 0, origin: 0, draining: 0 },
-    netstats: { alertsRaised: 0, alertsCleared: 0 },
-    registry: {
+    connections: new Set<MeteredConnection>(),
+    relay: new RelayStats(),
+    sessionTotals: {
       byStatus: {} as Record<string, number>,
       counts() {
         return { ...this.byStatus };
@@ -38,14 +30,22 @@ function fakeGateway() {
       pinRateLimited: 0,
       openPins: 0,
     },
+    sendBudget: { used: 0, limitBytes: 1000 },
+    refused: { address_limit: 0, origin: 0, draining: 0 },
+    netstats: { alertsRaised: 0, alertsCleared: 0 },
+    labels: {
+      statuses: Object.values(Status),
+      dropReasons: dropReasonNames,
+      refusalReasons: RefusalReasons,
+    },
   };
-  const metrics = new GatewayMetrics(fake as unknown as Gateway, { defaultMetrics: false });
+  const metrics = new GatewayMetrics(fake, { defaultMetrics: false });
   return { fake, metrics, scrape: async () => parseExposition(await metrics.text()) };
 }
 
 test('relay counters mirror RelayStats at every scrape and are exposed as counters', async () => {
-  const { fake, scrape } = fakeGateway();
-  const stats = fake.router.stats;
+  const { fake, scrape } = fakeSource();
+  const stats = fake.relay;
   stats.inFrames[Channel.CHANNEL_SCREEN] = 5;
   stats.outBytes[Channel.CHANNEL_SCREEN] = 5120;
   let exp = await scrape();
@@ -69,8 +69,8 @@ test('relay counters mirror RelayStats at every scrape and are exposed as counte
 });
 
 test('dropped frames are reported by channel and reason', async () => {
-  const { fake, scrape } = fakeGateway();
-  const stats = fake.router.stats;
+  const { fake, scrape } = fakeSource();
+  const stats = fake.relay;
   stats.drop(Channel.CHANNEL_SCREEN, DropReason.SLOW_CONSUMER);
   stats.drop(Channel.CHANNEL_SCREEN, DropReason.SLOW_CONSUMER);
   stats.drop(Channel.CHANNEL_INPUT, DropReason.NO_RECIPIENT);
@@ -90,8 +90,8 @@ test('dropped frames are reported by channel and reason', async () => {
 });
 
 test('every session status is present and zero unless a live session has it', async () => {
-  const { fake, scrape } = fakeGateway();
-  fake.registry.byStatus = { ACTIVE: 2, WAITING: 1 };
+  const { fake, scrape } = fakeSource();
+  fake.sessionTotals.byStatus = { ACTIVE: 2, WAITING: 1 };
   const exp = await scrape();
   for (const status of Object.values(Status)) {
     const expected = status === 'ACTIVE' ? 2 : status === 'WAITING' ? 1 : 0;
@@ -100,7 +100,7 @@ test('every session status is present and zero unless a live session has it', as
 });
 
 test('connections are counted by role and participants by role and grade, pending ones aside', async () => {
-  const { fake, scrape } = fakeGateway();
+  const { fake, scrape } = fakeSource();
   const add = (role: number, status: number) => fake.connections.add({ role, link: { status } });
   add(0, Connectivity.CONNECTIVITY_UNKNOWN);
   add(Role.ROLE_TECHNICIAN, Connectivity.CONNECTIVITY_EXCELLENT);
@@ -121,9 +121,9 @@ test('connections are counted by role and participants by role and grade, pendin
 });
 
 test('an RTT sample lands in its role histogram in seconds and a stalled probe is also counted', async () => {
-  const { metrics, scrape } = fakeGateway();
-  const tech = { role: Role.ROLE_TECHNICIAN } as Connection;
-  const customer = { role: Role.ROLE_CUSTOMER } as Connection;
+  const { metrics, scrape } = fakeSource();
+  const tech = { role: Role.ROLE_TECHNICIAN };
+  const customer = { role: Role.ROLE_CUSTOMER };
   metrics.observeRtt(tech, 42);
   metrics.observeRtt(customer, 5000, true);
   const exp = await scrape();
@@ -137,8 +137,8 @@ test('an RTT sample lands in its role histogram in seconds and a stalled probe i
 });
 
 test('totals of the registry, PIN book, errors and alerts are exposed with units and info labels', async () => {
-  const { fake, scrape } = fakeGateway();
-  Object.assign(fake.registry, {
+  const { fake, scrape } = fakeSource();
+  Object.assign(fake.sessionTotals, {
     created: 4,
     ended: 3,
     pinAccepted: 4,
@@ -147,10 +147,10 @@ test('totals of the registry, PIN book, errors and alerts are exposed with units
     openPins: 1,
   });
   Object.assign(fake.refused, { address_limit: 3, origin: 1 });
-  fake.router.budget.used = 640;
+  fake.sendBudget.used = 640;
   Object.assign(fake.netstats, { alertsRaised: 2, alertsCleared: 1 });
-  fake.router.stats.error('FERRY_ERR_WRONG_ROLE');
-  fake.router.stats.error('FERRY_ERR_WRONG_ROLE');
+  fake.relay.error('FERRY_ERR_WRONG_ROLE');
+  fake.relay.error('FERRY_ERR_WRONG_ROLE');
   const exp = await scrape();
   assert.equal(value(exp, 'ferry_sessions_created_total'), 4);
   assert.equal(value(exp, 'ferry_sessions_ended_total'), 3);
@@ -179,9 +179,25 @@ test('totals of the registry, PIN book, errors and alerts are exposed with units
   assert.equal(value(exp, 'ferry_draining'), 0);
 });
 
+test('handler failures are counted by handler at every scrape, and none are shown before any', async () => {
+  const { fake, scrape } = fakeSource();
+  let exp = await scrape();
+  assert.equal(exp.types.get('ferry_handler_errors_total'), 'counter');
+  assert.equal(exp.samples.filter((s) => s.name === 'ferry_handler_errors_total').length, 0);
+  fake.relay.handlerErrors.set('chat', 2);
+  fake.relay.handlerErrors.set('file', 1);
+  exp = await scrape();
+  assert.equal(value(exp, 'ferry_handler_errors_total', { handler: 'chat' }), 2);
+  assert.equal(value(exp, 'ferry_handler_errors_total', { handler: 'file' }), 1);
+  fake.relay.handlerErrors.set('chat', 3);
+  exp = await scrape();
+  assert.equal(value(exp, 'ferry_handler_errors_total', { handler: 'chat' }), 3);
+});
+
 test('no Ferry metric is labelled with anything that identifies a session or a connection', async () => {
-  const { fake, scrape } = fakeGateway();
+  const { fake, scrape } = fakeSource();
   fake.connections.add({ role: Role.ROLE_CUSTOMER, link: { status: 0 } });
+  fake.relay.handlerErrors.set('chat', 1);
   const exp = await scrape();
   const allowed = new Set([
     'role',
@@ -193,6 +209,7 @@ test('no Ferry metric is labelled with anything that identifies a session or a c
     'result',
     'code',
     'event',
+    'handler',
     'le',
   ]);
   const info = new Set(['id', 'version', 'region', 'uws']);

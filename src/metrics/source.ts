@@ -1,0 +1,90 @@
+/**
+ * What the Prometheus collectors read at scrape time: a read-only view of gateway counters and
+ * gauges, declared here as plain structural types so metrics never import the gateway, the
+ * relay, the sessions or the transport. The gateway provides it (`Gateway.view()`); tests hand in
+ * plain objects. Every value is read when a scrape runs, never copied ahead of time.
+ *
+ * The closed label sets that the modules owning the data define (session statuses, drop and
+ * refusal reasons) come with the view as `labels`, in their owners' order.
+ */
+
+/** One open client connection: its role (0 = no Hello yet) and its link's connectivity grade. */
+export interface MeteredConnection {
+  readonly role: number;
+  readonly link: { readonly status: number };
+}
+
+/**
+ * Gateway-wide relay counters. The per-channel arrays are indexed by channel number; `dropped`
+ * by `channel * labels.dropReasons.length + reason`.
+ */
+export interface RelayCounters {
+  readonly inFrames: ArrayLike<number>;
+  readonly inBytes: ArrayLike<number>;
+  readonly outFrames: ArrayLike<number>;
+  readonly outBytes: ArrayLike<number>;
+  readonly dropped: ArrayLike<number>;
+  /** Error frames sent, by FERRY_ERR_* code. */
+  readonly errors: ReadonlyMap<string, number>;
+  /** Handlers that threw (caught at the dispatch point), by handler name. */
+  readonly handlerErrors: ReadonlyMap<string, number>;
+  /** Binary messages whose channel could not be read. */
+  readonly malformed: number;
+  readonly connectionsOpened: number;
+  readonly connectionsClosed: number;
+}
+
+/** Session and PIN totals of the session directory; the totals only grow. */
+export interface SessionTotals {
+  /** Live sessions by status; statuses without a session may be absent. */
+  counts(): Readonly<Record<string, number>>;
+  readonly created: number;
+  readonly ended: number;
+  readonly openPins: number;
+  readonly pinAccepted: number;
+  readonly pinRejected: number;
+  readonly pinRateLimited: number;
+}
+
+/** The gateway-wide send budget: bytes queued in every connection's send buffer, and the cap. */
+export interface BudgetUse {
+  readonly used: number;
+  readonly limitBytes: number;
+}
+
+/** Poor-network notifications sent to technicians (spec NS-D13). */
+export interface AlertTotals {
+  readonly alertsRaised: number;
+  readonly alertsCleared: number;
+}
+
+/** Closed label sets, each in the order its owner defines. */
+export interface MetricLabels {
+  /** Every session status of spec/session-states.json. */
+  readonly statuses: readonly string[];
+  /** Names of the drop reasons, indexed like the reason part of `RelayCounters.dropped`. */
+  readonly dropReasons: readonly string[];
+  /** Why a WebSocket upgrade may be refused (the keys of `MetricsSource.refused`). */
+  readonly refusalReasons: readonly string[];
+}
+
+export interface MetricsSource {
+  readonly id: string;
+  /** Where uWebSockets.js was loaded from. */
+  readonly uwsSource: string;
+  /** The configured location region. */
+  readonly region: string;
+  /** Wall clock (ms) of the gateway's start. */
+  readonly startedAtMs: number;
+  /** True while the gateway shuts down and refuses new connections. */
+  readonly draining: boolean;
+  /** Open client connections, pending ones included. */
+  readonly connections: ReadonlySet<MeteredConnection>;
+  readonly relay: RelayCounters;
+  readonly sessionTotals: SessionTotals;
+  readonly sendBudget: BudgetUse;
+  /** WebSocket upgrades refused before a connection existed, by reason. */
+  readonly refused: Readonly<Record<string, number>>;
+  readonly netstats: AlertTotals;
+  readonly labels: MetricLabels;
+}
