@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI lives in src/main.ts, compiled by `npm run build`.
+// Thin launcher: the entry point is src/main.ts (the CLI is src/cli/), compiled by `npm run build`.
 import '../dist/src/main.js';

@@ -4,24 +4,25 @@
  * customer's policy grants them (the gateway relays nothing of a channel before that). Then the
  * customer streams its synthetic screen, the technician moves the customer's pointer, reads
  * the system information once, and both chat; once a second the demo prints the session status
- * and what was relayed per channel.
+ * and what was relayed per channel. Then one summary, as JSON.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { waitFor } from './clients/client.js';
-import { CustomerClient } from './clients/customer.js';
-import { toNames } from './clients/permissions.js';
-import { collectSysinfo } from './clients/sysinfo.js';
-import { TechnicianClient } from './clients/technician.js';
-import { resolveConfig } from './config/config.js';
-import { Gateway } from './gateway.js';
-import { silentLogger } from './log.js';
-import { connectivityName } from './netstats/grades.js';
-import { formatStatsTable } from './netstats/table.js';
-import { channelName } from './protocol/frames.js';
-import { ferry } from './protocol/gen/ferry.js';
-import { issueToken } from './session/tokens.js';
+import { waitFor } from '../clients/client.js';
+import { CustomerClient } from '../clients/customer.js';
+import { toNames } from '../clients/permissions.js';
+import { collectSysinfo } from '../clients/sysinfo.js';
+import { TechnicianClient } from '../clients/technician.js';
+import { resolveConfig } from '../config/config.js';
+import { Gateway } from '../gateway.js';
+import { silentLogger } from '../log.js';
+import { connectivityName } from '../netstats/grades.js';
+import { formatStatsTable } from '../netstats/table.js';
+import { channelName } from '../protocol/frames.js';
+import { ferry } from '../protocol/gen/ferry.js';
+import { issueToken } from '../session/tokens.js';
+import { defineCommand, type ExitRequest } from './common.js';
 
 export interface DemoOptions {
   readonly seconds: number;
@@ -207,3 +208,31 @@ function formatBytes(n: number): string {
   if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${n} B`;
 }
+
+export const demoCommand = defineCommand({
+  command: 'demo',
+  describe:
+    'gateway + technician + customer on loopback; prints status and relay counters each second',
+  builder: (y) =>
+    y
+      .option('seconds', { type: 'number', default: 10, describe: 'how long to run' })
+      .option('fps', {
+        type: 'number',
+        default: 20,
+        describe: 'customer screen frames per second',
+      })
+      .option('json', {
+        type: 'boolean',
+        default: false,
+        describe: 'print one JSON summary at the end only',
+      }),
+  run: async (argv): Promise<ExitRequest> => {
+    const summary = await runDemo({
+      seconds: argv.seconds,
+      fps: argv.fps,
+      ...(argv.json ? {} : { print: (line: string) => console.log(line) }),
+    });
+    console.log(argv.json ? JSON.stringify(summary) : JSON.stringify(summary, null, 2));
+    return undefined;
+  },
+});

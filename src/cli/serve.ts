@@ -1,0 +1,51 @@
+/**
+ * `ferry serve`: runs the gateway with the configuration from flags, environment and defaults.
+ * The first SIGINT or SIGTERM drains (exit 0 once done, 1 if stopping fails); a second one
+ * exits at once with 1.
+ */
+import { Gateway } from '../gateway.js';
+import { createLogger } from '../log.js';
+import {
+  configFrom,
+  defineCommand,
+  ExitCode,
+  type ExitRequest,
+  withConfigOptions,
+} from './common.js';
+
+async function serve(argv: Record<string, unknown>): Promise<ExitRequest> {
+  const config = configFrom(argv);
+  const logger = createLogger(config.logLevel);
+  const gateway = await Gateway.start(config, logger);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting at once');
+        resolve(ExitCode.failure);
+        return;
+      }
+      stopping = true;
+      logger.info(
+        { signal, drainTimeoutSeconds: config.drainTimeoutSeconds },
+        'draining: a second signal exits at once',
+      );
+      gateway.drain(`received ${signal}`).then(
+        () => resolve(ExitCode.ok),
+        (err: unknown) => {
+          logger.error({ err }, 'error while stopping');
+          resolve(ExitCode.failure);
+        },
+      );
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+export const serveCommand = defineCommand({
+  command: 'serve',
+  describe: 'run the gateway (client WebSocket port and admin port)',
+  builder: (y) => withConfigOptions(y),
+  run: (argv) => serve(argv as Record<string, unknown>),
+});

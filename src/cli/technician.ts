@@ -1,0 +1,232 @@
+/**
+ * `ferry technician`: the reference technician. Opens a session, prints its PIN, picks the
+ * customer up, asks for consent, prints status, chat, events, notes and network statistics,
+ * moves the customer's pointer (with the control grant) and reads chat and /commands from stdin.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { waitFor } from '../clients/client.js';
+import { parsePermissions, toNames } from '../clients/permissions.js';
+import { TechnicianClient } from '../clients/technician.js';
+import { ACCESS_HELP, accessCommand, TechnicianAccess } from '../clients/technician-access.js';
+import { TOOLS_HELP, technicianToolsCommand } from '../clients/tools-cli.js';
+import { formatAlert, formatStatsTable } from '../netstats/table.js';
+import { ferry } from '../protocol/gen/ferry.js';
+import { defineCommand, type ExitRequest, lines, statusName, URL_OPTION } from './common.js';
+
+/** The image type of `--avatar` when it names a picture file to upload, else null (a reference). */
+function pictureFile(value: string): string | null {
+  const type = {
+    '.png': 'image/png',
+    '.jpg': 'image/jpeg',
+    '.jpeg': 'image/jpeg',
+    '.webp': 'image/webp',
+  }[path.extname(value).toLowerCase()];
+  return type !== undefined && !value.includes('://') && fs.existsSync(value) ? type : null;
+}
+
+async function technician(argv: {
+  url: string;
+  token: string;
+  name: string;
+  inputRate: number;
+  statsEvery: number;
+  request: string;
+  avatar: string;
+}): Promise<ExitRequest> {
+  const ask = parsePermissions(argv.request);
+  const client = new TechnicianClient({
+    url: argv.url,
+    token: argv.token,
+    name: argv.name,
+    avatarRef: pictureFile(argv.avatar) === null ? argv.avatar : '',
+  });
+  await client.connect();
+  const picture = pictureFile(argv.avatar);
+  if (picture !== null) {
+    const ref = await client.setAvatar(fs.readFileSync(argv.avatar), picture);
+    console.log(`picture ${argv.avatar} stored by the gateway as ${ref}`);
+  }
+  const { sessionId, pin } = await client.createSession();
+  console.log(`session ${sessionId}: give the customer PIN ${pin}`);
+  client.on('status', (s) =>
+    console.log(`status ${statusName(s.previous)} -> ${statusName(s.status)} (${s.trigger})`),
+  );
+  client.on('chat', (c) =>
+    console.log(
+      `[chat #${c.seq}${c.audience === ferry.v1.ChatAudience.CHAT_AUDIENCE_TECHNICIANS_ONLY ? ' private' : ''}] ${c.senderName}: ${c.text}`,
+    ),
+  );
+  client.on('sessionEvent', (e) => console.log(`[event #${e.seq}] ${e.actor}: ${e.detail}`));
+  client.on('gatewayError', (e) => console.error(`gateway error ${e.code}: ${e.message}`));
+  let statsShown = 0;
+  client.on('event', (e) => {
+    if (e.networkQualityAlert) console.log(`*** ${formatAlert(e.networkQualityAlert)}`);
+    if (e.networkStats && argv.statsEvery > 0 && ++statsShown % argv.statsEvery === 0) {
+      console.log(formatStatsTable(e.networkStats));
+    }
+    if (e.noteAdded?.note)
+      console.log(`[note] ${e.noteAdded.note.author}: ${e.noteAdded.note.text}`);
+  });
+  const queued = await client.waitForCustomer(sessionId, 24 * 3600 * 1000);
+  console.log(
+    `customer "${queued.customerName}" on ${queued.computerName || 'unknown computer'} is waiting; picking up`,
+  );
+  await client.pickUp(sessionId);
+  if (ask.length > 0) {
+    console.log(`asking the customer for: ${ask.join(', ')}`);
+    client.requestConsent(ask).then(
+      (c) => {
+        const denied = toNames(c.denied);
+        console.log(
+          `customer granted ${toNames(c.granted).join(', ') || 'nothing'}${denied.length > 0 ? `; denied ${denied.join(', ')}` : ''}`,
+        );
+      },
+      (err: unknown) => console.error(`consent: ${(err as Error).message}`),
+    );
+  }
+  lines((text) => {
+    stdinCommand(client, text).catch((err: unknown) =>
+      console.error(`${text.split(' ')[0]}: ${(err as Error).message}`),
+    );
+  });
+  let t = 0;
+  const control = ferry.v1.Permission.PERMISSION_CONTROL;
+  const inputTimer =
+    argv.inputRate > 0
+      ? setInterval(
+          () => {
+            // input without the customer's control grant is refused by the gateway: send none
+            if (!client.granted.includes(control)) return;
+            t += 0.1;
+            client.movePointer(
+              Math.round(640 + 400 * Math.cos(t)),
+              Math.round(360 + 250 * Math.sin(t)),
+            );
+          },
+          Math.round(1000 / argv.inputRate),
+        )
+      : null;
+  const report = setInterval(() => {
+    console.log(
+      `screen: ${client.screenFrames} frames, ${(client.screenBytes / 1024).toFixed(0)} KiB received`,
+    );
+  }, 5000);
+  const [code, reason] = await waitFor(client, 'close', () => true, 2 ** 31 - 1);
+  if (inputTimer) clearInterval(inputTimer);
+  clearInterval(report);
+  console.log(`connection closed: ${code} ${reason}`);
+  return undefined;
+}
+
+const TECHNICIAN_HELP =
+  'commands: /private <text>, /consent <view,control,sysinfo,shell,file>, /sysinfo [categories], ' +
+  '/refresh [categories], /summary, /note <text>, /notes, /history, /control <technician>, ' +
+  `/share, /stop, /monitor <n|all>, /quality <speed|balanced|fidelity>, ${TOOLS_HELP}; any other line is chat`;
+
+/** One line of the technician's stdin: a /command or chat. */
+async function stdinCommand(client: TechnicianClient, line: string): Promise<void> {
+  if (!line.startsWith('/')) {
+    client.chat(line);
+    return;
+  }
+  const [command = '', ...words] = line.slice(1).split(/\s+/);
+  const rest = words.join(' ');
+  switch (command) {
+    case 'private':
+      client.chat(rest, true);
+      return;
+    case 'consent': {
+      const c = await client.requestConsent(parsePermissions(rest || 'view,control'));
+      console.log(`granted: ${toNames(c.granted).join(', ') || 'nothing'}`);
+      return;
+    }
+    case 'sysinfo':
+    case 'refresh': {
+      const info = await client.requestSysinfo(words, command === 'refresh');
+      if (info.error) console.error(`sysinfo: ${info.error}`);
+      else console.log(JSON.stringify(info.snapshot, null, 2));
+      return;
+    }
+    case 'summary':
+      console.log(JSON.stringify(await client.summary(), null, 2));
+      return;
+    case 'note':
+      await client.addNote(rest);
+      console.log('note added');
+      return;
+    case 'notes':
+      for (const n of await client.listNotes()) console.log(`#${n.id} ${n.author}: ${n.text}`);
+      return;
+    case 'history':
+      for (const e of (await client.chatHistory()).entries) {
+        if (e.chat) console.log(`#${e.chat.seq} ${e.chat.senderName}: ${e.chat.text}`);
+        else if (e.event) console.log(`#${e.event.seq} (${e.event.type}) ${e.event.detail}`);
+      }
+      return;
+    case 'control':
+      await client.handOverControl(rest);
+      return;
+    case 'share':
+      await client.startScreenShare();
+      return;
+    case 'stop':
+      await client.stopScreenShare('technician stopped');
+      return;
+    case 'monitor':
+      await client.selectMonitor(rest === 'all' ? 'all' : Number(rest));
+      return;
+    case 'quality': {
+      const preset = (ferry.v1.QualityPreset as unknown as Record<string, number>)[
+        `QUALITY_PRESET_${rest.toUpperCase()}`
+      ];
+      if (preset === undefined) throw new Error('use speed, balanced or fidelity');
+      await client.setStreamQuality(preset);
+      return;
+    }
+    default:
+      if (await technicianToolsCommand(client, command, words)) return;
+      if (await accessCommand(new TechnicianAccess(client), command, rest, (l) => console.log(l)))
+        return;
+      console.log(`${TECHNICIAN_HELP}\n${ACCESS_HELP}`);
+  }
+}
+
+export const technicianCommand = defineCommand({
+  command: 'technician',
+  describe:
+    'reference technician: open a session, print its PIN, pick the customer up, ask for consent, chat and /commands from stdin',
+  builder: (y) =>
+    y
+      .option('url', URL_OPTION)
+      .option('token', {
+        type: 'string',
+        demandOption: true,
+        describe: 'token from "ferry token issue"',
+      })
+      .option('name', { type: 'string', default: 'technician', describe: 'display name' })
+      .option('input-rate', {
+        type: 'number',
+        default: 10,
+        describe: 'pointer moves per second to send (0 = none)',
+      })
+      .option('stats-every', {
+        type: 'number',
+        default: 5,
+        describe: 'print the network statistics table every Nth snapshot (0 = never)',
+      })
+      .option('request', {
+        type: 'string',
+        default: 'view,control',
+        describe:
+          'permissions to ask the customer for at pick-up: view, control, sysinfo, shell, file (none: ask later with /consent)',
+      })
+      .option('avatar', {
+        type: 'string',
+        default: '',
+        describe:
+          'your picture for the customer chat: a PNG, JPEG or WebP file (at most 32 KiB, stored by the gateway) or a reference (URL)',
+      })
+      .epilog(`stdin ${TECHNICIAN_HELP}`),
+  run: (argv) => technician(argv),
+});
