@@ -10,23 +10,28 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createAdminHandler } from './api/admin.js';
+import type { GatewayView } from './api/gateway-view.js';
 import { ConfigError } from './config/config.js';
 import type { Config } from './config/schema.js';
 import { loadOrCreateSecret } from './config/secrets.js';
+import { buildRelay, type Relay } from './handlers/index.js';
 import type { Logger } from './log.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { Heartbeat } from './netstats/heartbeat.js';
 import { NetworkStatsService, type StatsSession } from './netstats/network-stats.js';
 import { Codes } from './protocol/codes.js';
-import { Channel, eventFrame } from './protocol/frames.js';
-import { AccessHandlers } from './relay/access.js';
+import { eventFrame } from './protocol/frames.js';
 import { PeerState } from './relay/peer.js';
-import { Router } from './relay/router.js';
-import type { RefusalReason } from './relay/stats.js';
+import type { Router } from './relay/router.js';
+import type { ChannelRow } from './relay/routes.js';
+import { dropReasonNames, type RefusalReason, RefusalReasons } from './relay/stats.js';
 import { CannedScriptLibrary } from './session/canned-scripts.js';
+import { SessionListeners } from './session/listeners.js';
 import { SessionRegistry } from './session/registry.js';
 import type { SessionReport } from './session/report.js';
 import type { Session } from './session/session.js';
+import { RECORDING_FILE, recordingsDir } from './session/shells.js';
+import { Status } from './session/states.js';
 import { lifecycleOptions } from './session/timers.js';
 import { JumpClientRegistry } from './tools/jump-clients.js';
 import { Connection } from './transport/connection.js';
@@ -48,6 +53,14 @@ export interface GatewayHooks {
   onRttSample?: (conn: Connection, rttMs: number, censored: boolean) => void;
   /** Monotonic clock (ms) of connection limits: hello deadline, rate windows, idle. Tests inject one. */
   monotonic?: () => number;
+  /** More channel rows, beside the built-in ones (tests: a toy channel, a handler that throws). */
+  channels?: readonly ChannelRow[];
+}
+
+/** The stores unattended access and special actions need, loaded before the gateway exists. */
+interface AccessStores {
+  readonly jumpClients: JumpClientRegistry;
+  readonly scripts: CannedScriptLibrary;
 }
 
 /** Statuses whose technicians receive periodic NetworkStats. */
@@ -62,6 +75,8 @@ export class Gateway {
   readonly id: string;
   readonly registry: SessionRegistry;
   readonly router: Router;
+  /** The handlers and the two tables behind the router (src/handlers/index.ts). */
+  readonly relay: Relay;
   readonly heartbeat: Heartbeat<Connection>;
   readonly netstats: NetworkStatsService;
   readonly metrics: GatewayMetrics;
@@ -109,6 +124,7 @@ export class Gateway {
     adminToken: string,
     uwsSource: string,
     hooks: GatewayHooks,
+    stores: AccessStores,
   ) {
     this.config = config;
     this.logger = logger;
@@ -127,6 +143,7 @@ export class Gateway {
         .map((o) => o.trim())
         .filter((o) => o !== ''),
     );
+    const listeners = new SessionListeners();
     this.registry = new SessionRegistry({
       pinLength: config.pinLength,
       pinTtlMs: config.pinTtlSeconds * 1000,
@@ -154,17 +171,26 @@ export class Gateway {
         this.netstats.evaluate(conn, this.#sessionsOf(conn));
       },
     });
-    this.router = new Router({
+    this.registry.onSessionEnd = (session) => listeners.ended(session);
+    this.registry.onLeave = (session, seat, actor) => listeners.left(session, seat, actor);
+    this.registry.onRevoke = (session, removed, actor) =>
+      listeners.revoked(session, removed, actor);
+    this.relay = buildRelay({
       config,
       registry: this.registry,
-      heartbeat: { onPong: (peer, seq) => this.heartbeat.onPong(peer as Connection, seq) },
+      tools: this.registry.tools,
+      listeners,
+      jumpClients: stores.jumpClients,
+      scripts: stores.scripts,
+      pongs: { onPong: (peer, seq) => this.heartbeat.onPong(peer as Connection, seq) },
+      pushStats: (peer, session) => this.netstats.push(statsView(session), peer as Connection),
       gatewayId: this.id,
       version: VERSION,
       logger,
+      ...(hooks.channels ? { extraChannels: hooks.channels } : {}),
     });
-    this.router.control.onStatsRequest = (peer, session) =>
-      this.netstats.push(statsView(session), peer as Connection);
-    this.metrics = new GatewayMetrics(this);
+    this.router = this.relay.router;
+    this.metrics = new GatewayMetrics(this.view());
   }
 
   /** Sessions `conn` takes part in, for alerts (consumed only when an alert fires). */
@@ -185,16 +211,18 @@ export class Gateway {
     if (secret.created) logger.info({ file: secret.file }, 'created token-signing secret');
     const admin = loadOrCreateSecret(config.dataDir, 'admin-token', config.adminToken);
     if (admin.file !== '') logger.info({ file: admin.file }, 'admin API bearer token file');
-    const gateway = new Gateway(
-      { ...config, secret: secret.value },
-      logger,
-      admin.value,
-      binding.source,
-      hooks,
-    );
+    const withSecret = { ...config, secret: secret.value };
     // Before the ports open: a jump client or support button Hello is never refused for want
     // of its registry.
-    await gateway.#openAccess();
+    const stores = await openAccess(withSecret);
+    let gateway: Gateway;
+    try {
+      gateway = new Gateway(withSecret, logger, admin.value, binding.source, hooks, stores);
+    } catch (err) {
+      // the operator's default permissions or team are not valid
+      if (err instanceof RangeError) throw new ConfigError(err.message);
+      throw err;
+    }
     await gateway.#listen();
     logger.info(
       {
@@ -207,41 +235,6 @@ export class Gateway {
       'gateway listening',
     );
     return gateway;
-  }
-
-  /**
-   * Special actions, elevation and unattended access: the jump client and support button
-   * registry (`<dataDir>/unattended.json`, key digests peppered with the gateway secret) and the
-   * operator's canned scripts. A bad file or default is a configuration error.
-   */
-  async #openAccess(): Promise<void> {
-    const { config } = this;
-    try {
-      const jumpClients = await JumpClientRegistry.open({
-        dir: config.dataDir,
-        pepper: config.secret,
-      });
-      this.router.control.access = new AccessHandlers({
-        config,
-        registry: this.registry,
-        jumpClients,
-        scripts: CannedScriptLibrary.load(config.cannedScriptsFile),
-        fail: (peer, entry, message, requestId = 0) =>
-          this.router.fail(peer, entry, message, requestId, Channel.CHANNEL_CONTROL),
-        join: (peer, hello, session, requestId, how) =>
-          this.router.control.joinCustomer(peer, hello, session, requestId, how),
-        gatewayId: this.id,
-        version: VERSION,
-        logger: this.logger,
-      });
-    } catch (err) {
-      if (
-        err instanceof RangeError ||
-        (err as { code?: string }).code === 'FERRY_ERR_REGISTRY_CORRUPT'
-      )
-        throw new ConfigError((err as Error).message);
-      throw err;
-    }
   }
 
   get port(): number {
@@ -281,7 +274,7 @@ export class Gateway {
       this.#admin = await listenHttp(
         config.adminHost,
         config.adminPort,
-        createAdminHandler(this),
+        createAdminHandler(this.view()),
         (err) => this.logger.error({ err }, 'admin request failed'),
       );
     } catch (err) {
@@ -386,7 +379,7 @@ export class Gateway {
     if (rateWindow) this.#lastRateWindowMs = now;
     if (strikeWindow) {
       this.#lastStrikeWindowMs = now;
-      this.router.control.prune(performance.now());
+      this.relay.hello.prune(performance.now());
     }
     const idleMs = this.config.idleTimeoutSeconds * 1000;
     for (const conn of this.connections) {
@@ -426,6 +419,49 @@ export class Gateway {
   /** Resolves once every report written so far is on disk. */
   reportsWritten(): Promise<void> {
     return this.#reportWrites;
+  }
+
+  /** What the metrics and the status API read, live (getters): they import no gateway module. */
+  view(): GatewayView {
+    const gateway = this;
+    return {
+      id: this.id,
+      uwsSource: this.uwsSource,
+      region: this.config.locationRegion,
+      startedAtMs: this.startedAtMs,
+      adminToken: this.adminToken,
+      get draining() {
+        return gateway.draining;
+      },
+      connections: this.connections,
+      get relay() {
+        return gateway.router.stats;
+      },
+      sessionTotals: this.registry,
+      get sendBudget() {
+        return gateway.router.budget;
+      },
+      refused: this.refused,
+      netstats: this.netstats,
+      labels: {
+        statuses: Object.values(Status),
+        dropReasons: dropReasonNames,
+        refusalReasons: RefusalReasons,
+      },
+      location: this.netstats.location,
+      get metrics() {
+        return gateway.metrics;
+      },
+      sessions: this.registry.sessions,
+      reports: this.registry.reports,
+      // every session of the view is one of `registry.sessions`
+      networkStats: (session) => this.netstats.snapshot(statsView(session as Session)),
+      recordingsFlushed: () => this.relay.tools.shells.flushed(),
+      recordingPath: (sessionId, file) =>
+        RECORDING_FILE.test(file)
+          ? path.join(recordingsDir(this.config.dataDir, sessionId), file)
+          : null,
+    };
   }
 
   /** Ready connections of one clock slice (`slot % slices === slice`). */
@@ -494,7 +530,29 @@ export class Gateway {
     this.#admin?.close();
     await this.#reportWrites;
     // shell recordings closed with their sessions finish writing before the process may exit
-    await this.router.shells.flushed();
+    await this.relay.tools.shells.flushed();
     this.logger.info({ sessionsEnded: this.registry.ended }, 'gateway stopped');
+  }
+}
+
+/**
+ * Special actions, elevation and unattended access: the jump client and support button
+ * registry (`<dataDir>/unattended.json`, key digests peppered with the gateway secret) and the
+ * operator's canned scripts. A bad file is a configuration error.
+ */
+async function openAccess(config: Config): Promise<AccessStores> {
+  try {
+    const jumpClients = await JumpClientRegistry.open({
+      dir: config.dataDir,
+      pepper: config.secret,
+    });
+    return { jumpClients, scripts: CannedScriptLibrary.load(config.cannedScriptsFile) };
+  } catch (err) {
+    if (
+      err instanceof RangeError ||
+      (err as { code?: string }).code === 'FERRY_ERR_REGISTRY_CORRUPT'
+    )
+      throw new ConfigError((err as Error).message);
+    throw err;
   }
 }

@@ -1,15 +1,28 @@
 /**
- * Routing-table lookup: the relay reads `routes[channel]` (src/relay/routes.ts, an array indexed
- * by channel number) and switches on a small-integer kind; the naive ways turn the channel into
- * its name and look the handler up in a Map, or switch on the name string.
+ * Routing-table lookup: the router reads `table[channel]` (the channel rows of
+ * src/handlers/index.ts, an array indexed by channel number) and switches on a small-integer
+ * kind; the naive ways turn the channel into its name and look the handler up in a Map, or
+ * switch on the name string. The rows here have the built-in table's shape and kinds.
  */
 import { ferry } from '../../src/protocol/gen/ferry.js';
-import { RouteKind, routes } from '../../src/relay/routes.js';
+import { type ChannelRow, FROM_ANY, RouteKind, row } from '../../src/relay/routes.js';
 import type { MicroSuite } from './suite.js';
 
 const CHANNELS = [1, 2, 1, 1, 2, 1, 9, 8, 1, 3, 2, 1, 1, 2, 1, 1];
 const Channel = ferry.v1.Channel as unknown as Record<number, string>;
 let i = 0;
+
+const handler = (): number => 0;
+const routes: ChannelRow[] = [];
+for (let channel = 1; channel <= 10; channel++) {
+  const kind =
+    channel === 1 ? RouteKind.SCREEN : channel === 2 ? RouteKind.INPUT : RouteKind.HANDLER;
+  routes[channel] = row(channel, Channel[channel]!, {
+    kind,
+    from: FROM_ANY,
+    ...(kind === RouteKind.HANDLER ? { handler } : {}),
+  });
+}
 
 function byKind(kind: number): number {
   switch (kind) {
@@ -17,12 +30,8 @@ function byKind(kind: number): number {
       return 1;
     case RouteKind.INPUT:
       return 2;
-    case RouteKind.CHAT:
+    case RouteKind.HANDLER:
       return 3;
-    case RouteKind.CONTROL:
-      return 5;
-    case RouteKind.HEARTBEAT:
-      return 6;
     default:
       return 0;
   }
@@ -59,7 +68,7 @@ export const suites: MicroSuite[] = [
     op: 'one frame',
     cases: [
       {
-        name: 'routes[channel] + switch on kind',
+        name: 'table[channel] + switch on kind',
         fn: () => {
           const route = routes[CHANNELS[i++ & 15]!]!;
           return byKind(route.kind) + route.from;

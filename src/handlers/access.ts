@@ -11,15 +11,16 @@ import type { Config } from '../config/schema.js';
 import { Codes } from '../protocol/codes.js';
 import { controlFrame, Role } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
+import type { RelayPeer } from '../relay/peer.js';
 import type { TechnicianPermission } from '../session/access-policy.js';
 import type { CannedScriptLibrary } from '../session/canned-scripts.js';
 import { GRANT_SHELL } from '../session/consent.js';
 import { Relation, type Session } from '../session/session.js';
 import { allowedTriggers } from '../session/state-machine.js';
 import { Trigger as T } from '../session/states.js';
-import { type AccessContext, clean, MAX_ERROR } from './access-context.js';
-import type { RelayPeer } from './peer.js';
-import type { UnattendedAccess } from './unattended-access.js';
+import { clean, type HandlerContext, MAX_ERROR } from './context.js';
+import { type ControlTable, Guard, op, Who } from './control.js';
+import type { UnattendedAccess } from './unattended.js';
 
 const Kind = ferry.v1.AfterSessionActionKind;
 /** Script output kept in the session log (the technician who ran it gets all of it). */
@@ -45,7 +46,7 @@ function platforms(config: Config): ReadonlySet<string> {
 }
 
 export class SpecialActions {
-  readonly #ctx: AccessContext;
+  readonly #ctx: HandlerContext;
   readonly #scripts: CannedScriptLibrary;
   readonly #unattended: UnattendedAccess;
   readonly #elevationPlatforms: ReadonlySet<string>;
@@ -53,7 +54,7 @@ export class SpecialActions {
   /** Sessions whose customer the gateway asked to elevate by policy (A1.6): once each. */
   readonly #policyAsked = new WeakSet<Session>();
 
-  constructor(ctx: AccessContext, scripts: CannedScriptLibrary, unattended: UnattendedAccess) {
+  constructor(ctx: HandlerContext, scripts: CannedScriptLibrary, unattended: UnattendedAccess) {
     this.#ctx = ctx;
     this.#scripts = scripts;
     this.#unattended = unattended;
@@ -66,7 +67,6 @@ export class SpecialActions {
   }
 
   listScripts(peer: RelayPeer, requestId: number): void {
-    if (!this.#ctx.permit(peer, 'scripts', requestId)) return;
     const teams = this.#ctx.grants(peer)!.teams;
     const scripts = this.#scripts.visibleTo(teams).map((s) => ({
       id: s.id,
@@ -78,7 +78,6 @@ export class SpecialActions {
   }
 
   runScript(peer: RelayPeer, op: ferry.v1.RunCannedScript.$Properties, requestId: number): void {
-    if (!this.#ctx.permit(peer, 'scripts', requestId)) return;
     const script = this.#scripts.get(op.scriptId ?? '', this.#ctx.grants(peer)!.teams);
     if (script === undefined) {
       this.#ctx.fail(peer, Codes.SCRIPT_NOT_FOUND, `no canned script ${op.scriptId}`, requestId);
@@ -120,11 +119,10 @@ export class SpecialActions {
 
   scriptResult(
     peer: RelayPeer,
+    session: Session,
     op: ferry.v1.CannedScriptResult.$Properties,
     requestId: number,
   ): void {
-    const session = this.#ctx.customerSession(peer, requestId);
-    if (session === null) return;
     const pending = this.#ctx.take(session, op.ticket ?? 0, 'script');
     if (pending === null) {
       this.#ctx.fail(
@@ -152,7 +150,7 @@ export class SpecialActions {
       undefined,
       'technicians',
     );
-    this.#ctx.answer(
+    this.#ctx.deliverAnswer(
       session,
       pending,
       controlFrame({
@@ -172,7 +170,6 @@ export class SpecialActions {
   }
 
   elevate(peer: RelayPeer, op: ferry.v1.ElevateRequest.$Properties, requestId: number): void {
-    if (!this.#ctx.permit(peer, 'elevate', requestId)) return;
     const kind = op.kind ?? 0;
     const E = ferry.v1.ElevationKind;
     if (kind !== E.ELEVATION_KIND_ADMIN && kind !== E.ELEVATION_KIND_FULL_CLIENT) {
@@ -265,9 +262,12 @@ export class SpecialActions {
     );
   }
 
-  elevateResult(peer: RelayPeer, op: ferry.v1.ElevateResult.$Properties, requestId: number): void {
-    const session = this.#ctx.customerSession(peer, requestId);
-    if (session === null) return;
+  elevateResult(
+    peer: RelayPeer,
+    session: Session,
+    op: ferry.v1.ElevateResult.$Properties,
+    requestId: number,
+  ): void {
     const pending = this.#ctx.take(session, op.ticket ?? 0, 'elevate');
     if (pending === null) {
       this.#ctx.fail(
@@ -286,7 +286,7 @@ export class SpecialActions {
     } else {
       session.log.event('elevate', by, `elevation asked by ${by} was not done (${pending.label})`);
     }
-    this.#ctx.answer(
+    this.#ctx.deliverAnswer(
       session,
       pending,
       controlFrame({
@@ -348,11 +348,9 @@ export class SpecialActions {
 
   afterSessionResult(
     peer: RelayPeer,
+    session: Session,
     op: ferry.v1.AfterSessionResult.$Properties,
-    requestId: number,
   ): void {
-    const session = this.#ctx.customerSession(peer, requestId);
-    if (session === null) return;
     const name = ACTION_NAMES[op.action ?? 0] ?? 'unknown';
     const detail = op.ok
       ? `${name} ran (exit code ${op.exitCode ?? 0})`
@@ -425,4 +423,38 @@ export class SpecialActions {
     this.#unattended.revokeForSession(session, peer.name);
     return true;
   }
+}
+
+/** The CONTROL rows of canned scripts, elevation and after-session actions. */
+export function accessOps(special: SpecialActions): ControlTable {
+  const customer = { guard: Guard.CUSTOMER_SESSION };
+  return {
+    listCannedScripts: op(Who.TECHNICIAN, (c) => special.listScripts(c.peer, c.requestId), {
+      permission: 'scripts',
+    }),
+    runCannedScript: op(Who.TECHNICIAN, (c) => special.runScript(c.peer, c.body, c.requestId), {
+      permission: 'scripts',
+    }),
+    cannedScriptResult: op(
+      Who.CUSTOMER,
+      (c) => special.scriptResult(c.peer, c.session!, c.body, c.requestId),
+      customer,
+    ),
+    elevateRequest: op(Who.TECHNICIAN, (c) => special.elevate(c.peer, c.body, c.requestId), {
+      permission: 'elevate',
+    }),
+    elevateResult: op(
+      Who.CUSTOMER,
+      (c) => special.elevateResult(c.peer, c.session!, c.body, c.requestId),
+      customer,
+    ),
+    setAfterSessionAction: op(Who.TECHNICIAN, (c) =>
+      special.setAfterSession(c.peer, c.body, c.requestId),
+    ),
+    afterSessionResult: op(
+      Who.CUSTOMER,
+      (c) => special.afterSessionResult(c.peer, c.session!, c.body),
+      customer,
+    ),
+  };
 }

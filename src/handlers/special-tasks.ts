@@ -7,7 +7,7 @@
  * Checks (the gateway's, a hidden button is never the check): the permission; the technician
  * works the session (owner or collaborator) and the session is live with its customer connected;
  * the task is one this customer advertised, in a context it advertised for it; SYSTEM only when
- * the customer client is elevated (A1.3, `AccessContext.elevated`). AS_USER carries no
+ * the customer client is elevated (A1.3, `HandlerContext.elevated`). AS_USER carries no
  * credential: no message has a field for one, the customer client runs the task through its
  * operator's run-as command, whose prompt is answered at the customer machine, so the gateway
  * can neither store nor log what was typed.
@@ -18,9 +18,10 @@
 import { Codes } from '../protocol/codes.js';
 import { controlFrame } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
+import type { RelayPeer } from '../relay/peer.js';
 import type { Session } from '../session/session.js';
-import { type AccessContext, clean, MAX_ERROR } from './access-context.js';
-import type { RelayPeer } from './peer.js';
+import { clean, type HandlerContext, MAX_ERROR } from './context.js';
+import { type ControlTable, Guard, op, Who } from './control.js';
 
 const C = ferry.v1.SpecialActionContext;
 /** Tasks one customer client may advertise; the rest of a longer list is ignored. */
@@ -72,11 +73,11 @@ export function advertisedTasks(raw: readonly ferry.v1.SpecialTaskInfo.$Properti
 }
 
 export class SpecialTasks {
-  readonly #ctx: AccessContext;
+  readonly #ctx: HandlerContext;
   /** What each session's customer client advertised at its join. */
   readonly #tasks = new WeakMap<Session, readonly Task[]>();
 
-  constructor(ctx: AccessContext) {
+  constructor(ctx: HandlerContext) {
     this.#ctx = ctx;
   }
 
@@ -86,7 +87,6 @@ export class SpecialTasks {
   }
 
   list(peer: RelayPeer, op: ferry.v1.ListSpecialActions.$Properties, requestId: number): void {
-    if (!this.#ctx.permit(peer, 'special_actions', requestId)) return;
     const w = this.#ctx.working(peer, op.sessionId, requestId);
     if (w === null) return;
     peer.sendFrame(
@@ -108,7 +108,6 @@ export class SpecialTasks {
   }
 
   run(peer: RelayPeer, op: ferry.v1.SpecialAction.$Properties, requestId: number): void {
-    if (!this.#ctx.permit(peer, 'special_actions', requestId)) return;
     const context = op.context || C.SPECIAL_ACTION_CONTEXT_CURRENT_USER;
     if (!Object.hasOwn(CONTEXT_NAMES, context)) {
       this.#ctx.fail(
@@ -178,9 +177,12 @@ export class SpecialTasks {
     );
   }
 
-  result(peer: RelayPeer, op: ferry.v1.SpecialActionResult.$Properties, requestId: number): void {
-    const session = this.#ctx.customerSession(peer, requestId);
-    if (session === null) return;
+  result(
+    peer: RelayPeer,
+    session: Session,
+    op: ferry.v1.SpecialActionResult.$Properties,
+    requestId: number,
+  ): void {
     const pending = this.#ctx.take(session, op.ticket ?? 0, 'task');
     if (pending === null) {
       this.#ctx.fail(peer, Codes.UNKNOWN_REQUEST, 'no special task run has this ticket', requestId);
@@ -206,7 +208,7 @@ export class SpecialTasks {
       undefined,
       'technicians',
     );
-    this.#ctx.answer(
+    this.#ctx.deliverAnswer(
       session,
       pending,
       controlFrame({
@@ -232,4 +234,21 @@ function contextPhrase(context: number): string {
   if (context === C.SPECIAL_ACTION_CONTEXT_AS_USER)
     return "as another user (customer's run-as prompt)";
   return 'as the current user';
+}
+
+/** The CONTROL rows of special tasks. */
+export function specialTaskOps(tasks: SpecialTasks): ControlTable {
+  return {
+    listSpecialActions: op(Who.TECHNICIAN, (c) => tasks.list(c.peer, c.body, c.requestId), {
+      permission: 'special_actions',
+    }),
+    specialAction: op(Who.TECHNICIAN, (c) => tasks.run(c.peer, c.body, c.requestId), {
+      permission: 'special_actions',
+    }),
+    specialActionResult: op(
+      Who.CUSTOMER,
+      (c) => tasks.result(c.peer, c.session!, c.body, c.requestId),
+      { guard: Guard.CUSTOMER_SESSION },
+    ),
+  };
 }

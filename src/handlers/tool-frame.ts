@@ -3,9 +3,8 @@
  * find its message, and check its stream id. Refusals carry the stream id, so the client knows
  * which shell or transfer was refused.
  */
-import { Codes } from '../protocol/codes.js';
+import { type CodeEntry, Codes } from '../protocol/codes.js';
 import { ferry } from '../protocol/gen/ferry.js';
-import type { CodeEntry } from './registry.js';
 
 type ToolField = 'shell' | 'file';
 type ToolMessage<F extends ToolField> = F extends 'shell'

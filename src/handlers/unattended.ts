@@ -10,14 +10,24 @@
 import { Codes } from '../protocol/codes.js';
 import { controlFrame, errorFrame, eventFrame, Role } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
+import { PeerState, type RelayPeer } from '../relay/peer.js';
 import { personalTeam, reaches, type TechnicianGrants } from '../session/access-policy.js';
 import type { Participant } from '../session/participant.js';
 import { Relation, type Session } from '../session/session.js';
 import { allowedTriggers } from '../session/state-machine.js';
 import { Trigger as T } from '../session/states.js';
 import type { JumpClientRegistration, JumpClientRegistry } from '../tools/jump-clients.js';
-import { type AccessContext, clean, entryOf } from './access-context.js';
-import { PeerState, type RelayPeer } from './peer.js';
+import { clean, entryOf, type HandlerContext } from './context.js';
+import { type ControlTable, op, Who } from './control.js';
+
+/** An authenticated customer joins a session: Welcome, then applet_connected (join.ts). */
+export type Join = (
+  peer: RelayPeer,
+  hello: ferry.v1.Hello.$Properties,
+  session: Session,
+  requestId: number,
+  how: string,
+) => void;
 
 /** A jump client connected in unattended mode, and the Hello it said (to join it later). */
 interface Unattended {
@@ -26,7 +36,7 @@ interface Unattended {
 }
 
 export class UnattendedAccess {
-  readonly #ctx: AccessContext;
+  readonly #ctx: HandlerContext;
   readonly #jump: JumpClientRegistry;
   /** Connected technicians (team queue notices). */
   readonly #technicians = new Set<RelayPeer>();
@@ -37,9 +47,12 @@ export class UnattendedAccess {
   /** Support button sessions not yet adopted, and their team. */
   readonly #teamQueued = new Map<Session, string>();
 
-  constructor(ctx: AccessContext, jumpClients: JumpClientRegistry) {
+  readonly #join: Join;
+
+  constructor(ctx: HandlerContext, jumpClients: JumpClientRegistry, join: Join) {
     this.#ctx = ctx;
     this.#jump = jumpClients;
+    this.#join = join;
   }
 
   /** A technician connected: it hears of the sessions waiting in its teams' queues. */
@@ -97,13 +110,7 @@ export class UnattendedAccess {
     const session = this.#ctx.registry.createQueued(queue, label);
     this.#teamQueued.set(session, button.team);
     session.log.event('support_button', label, `support button of team ${button.team}`);
-    this.#ctx.join(
-      peer,
-      hello,
-      session,
-      requestId,
-      `customer started a session with a support button`,
-    );
+    this.#join(peer, hello, session, requestId, `customer started a session with a support button`);
     if (session.ended) return;
     const notice = this.#queuedNotice(session, button.team);
     for (const tech of this.#technicians) {
@@ -186,7 +193,6 @@ export class UnattendedAccess {
     op: ferry.v1.JumpClientInstall.$Properties,
     requestId: number,
   ): Promise<void> {
-    if (!this.#ctx.permit(peer, 'jump_client', requestId)) return;
     const w = this.#ctx.working(peer, op.sessionId, requestId);
     if (w === null) return;
     if (op.serviceMode === true && !this.#ctx.elevated.has(w.session)) {
@@ -279,7 +285,6 @@ export class UnattendedAccess {
     op: ferry.v1.JumpClientUninstall.$Properties,
     requestId: number,
   ): Promise<void> {
-    if (!this.#ctx.permit(peer, 'jump_client', requestId)) return;
     const id = op.jumpClientId ?? '';
     if (this.#reachable(this.#ctx.grants(peer)!, id) === null) {
       this.#ctx.fail(
@@ -329,7 +334,6 @@ export class UnattendedAccess {
     op: ferry.v1.StartJumpSession.$Properties,
     requestId: number,
   ): void {
-    if (!this.#ctx.permit(peer, 'unattended', requestId)) return;
     const id = op.jumpClientId ?? '';
     const registration = this.#reachable(this.#ctx.grants(peer)!, id);
     if (registration === null) {
@@ -360,7 +364,7 @@ export class UnattendedAccess {
       peer.name,
       `started an unattended session to ${registration.deviceName}`,
     );
-    this.#ctx.join(
+    this.#join(
       u.peer,
       u.hello,
       session,
@@ -380,7 +384,6 @@ export class UnattendedAccess {
     op: ferry.v1.SupportButtonInstall.$Properties,
     requestId: number,
   ): Promise<void> {
-    if (!this.#ctx.permit(peer, 'support_button', requestId)) return;
     const grants = this.#ctx.grants(peer)!;
     const team = op.team || grants.teams[0]!;
     if (!grants.teams.includes(team)) {
@@ -412,7 +415,6 @@ export class UnattendedAccess {
     op: ferry.v1.SupportButtonRemove.$Properties,
     requestId: number,
   ): Promise<void> {
-    if (!this.#ctx.permit(peer, 'support_button', requestId)) return;
     const id = op.supportButtonId ?? '';
     const button = this.#jump.button(id);
     if (button === undefined || !this.#ctx.grants(peer)!.teams.includes(button.team)) {
@@ -488,5 +490,61 @@ function queueParticipant(team: string): Participant {
     connected: true,
     sendFrame: () => true,
     end: () => undefined,
+  };
+}
+
+/** The CONTROL rows of jump clients and support buttons. */
+export function unattendedOps(ctx: HandlerContext, unattended: UnattendedAccess): ControlTable {
+  return {
+    jumpClientInstall: op(
+      Who.TECHNICIAN,
+      (c) =>
+        ctx.settle(
+          c.peer,
+          'jumpClientInstall',
+          unattended.pin(c.peer, c.body, c.requestId),
+          c.requestId,
+        ),
+      { permission: 'jump_client' },
+    ),
+    listJumpClients: op(Who.TECHNICIAN, (c) => unattended.listJumpClients(c.peer, c.requestId)),
+    jumpClientUninstall: op(
+      Who.TECHNICIAN,
+      (c) =>
+        ctx.settle(
+          c.peer,
+          'jumpClientUninstall',
+          unattended.unpin(c.peer, c.body, c.requestId),
+          c.requestId,
+        ),
+      { permission: 'jump_client' },
+    ),
+    startJumpSession: op(
+      Who.TECHNICIAN,
+      (c) => unattended.startJumpSession(c.peer, c.body, c.requestId),
+      { permission: 'unattended' },
+    ),
+    supportButtonInstall: op(
+      Who.TECHNICIAN,
+      (c) =>
+        ctx.settle(
+          c.peer,
+          'supportButtonInstall',
+          unattended.installButton(c.peer, c.body, c.requestId),
+          c.requestId,
+        ),
+      { permission: 'support_button' },
+    ),
+    supportButtonRemove: op(
+      Who.TECHNICIAN,
+      (c) =>
+        ctx.settle(
+          c.peer,
+          'supportButtonRemove',
+          unattended.removeButton(c.peer, c.body, c.requestId),
+          c.requestId,
+        ),
+      { permission: 'support_button' },
+    ),
   };
 }

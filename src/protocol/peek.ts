@@ -3,7 +3,7 @@
  * it, field 2 (stream). No protobuf decode and no allocation: the caller passes a view over the
  * message and a result object it owns and reuses.
  *
- * Wire invariant (DESIGN.md, proto/ferry.proto): a Frame starts with tag 0x08 and a varint
+ * Wire invariant (DESIGN.md, proto/ferry/v1/frame.proto): a Frame starts with tag 0x08 and a varint
  * channel; proto3 writes fields in field-number order, so a non-zero stream follows as tag 0x10.
  * A frame whose first field is anything else is rejected: the gateway does not search for
  * field 1 further in.
@@ -18,8 +18,11 @@ export const PeekStatus = {
 } as const;
 export type PeekStatusValue = (typeof PeekStatus)[keyof typeof PeekStatus];
 
-/** Highest ferry.v1.Channel value (CHANNEL_EVENT); a test keeps it in step with the generated enum. */
-export const MAX_CHANNEL = 10;
+/**
+ * Highest channel number a frame may carry. The channel table (src/handlers/index.ts) says which
+ * of them exist; a number without a row is refused as FERRY_ERR_UNKNOWN_CHANNEL by the router.
+ */
+export const MAX_CHANNEL = 63;
 
 const TAG_CHANNEL = 0x08; // field 1, wire type 0 (varint)
 const TAG_STREAM = 0x10; // field 2, wire type 0 (varint)

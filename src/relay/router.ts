@@ -1,42 +1,34 @@
 /**
- * The per-frame path. For every binary message: count it, peek its channel, look up its route,
- * check role, size, state, the customer's grant and control, then forward the same bytes
- * (SCREEN, INPUT) or hand it to the decoding handlers (CONTROL, CHAT, HEARTBEAT, and SYSINFO,
- * SHELL and FILE once their grant is checked). Every refusal is one coded Error frame to the sender (plus a close
- * where the code says so); nothing here throws on client input.
+ * The per-frame path. For every binary message: count it, peek its channel, read its row from
+ * the channel table, check role, size, state and the customer's grant from the row, then forward
+ * the same bytes (SCREEN, INPUT) or hand them to the row's handler. Every refusal is one coded
+ * Error to the sender (src/relay/refusals.ts); nothing here throws on client input, and nothing
+ * here decodes a frame.
  *
- * Consent (DESIGN.md): SCREEN needs VIEW, INPUT needs CONTROL (and the control seat), SYSINFO
- * needs SYSINFO, SHELL needs SHELL, FILE needs FILE. The check is one read of `Session.grants` and an AND, per frame, so a
- * revocation applies to the very next frame routed.
+ * Consent (docs/architecture.md): the grant check is one read of `Session.grants` and an AND, per
+ * frame, so a revocation applies to the very next frame routed. INPUT also needs the control seat.
  *
- * Hot-path rules (DESIGN.md): the message ArrayBuffer is forwarded inside the uWS callback and
- * never kept; no decode, JSON, string building or allocation for SCREEN and INPUT beyond the one
- * view the caller made.
+ * A handler that throws is caught here, at the dispatch point: the sender gets
+ * FERRY_ERR_INTERNAL, the failure is logged with the session id and counted by handler
+ * (`ferry_handler_errors_total`), the session is ended if its state is in doubt, and every other
+ * session goes on.
+ *
+ * Hot-path rules: the message ArrayBuffer is forwarded inside the uWS callback and never kept;
+ * no decode, JSON, string building or allocation for SCREEN and INPUT beyond the one view the
+ * caller made.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { Codes } from '../protocol/codes.js';
-import { Channel, controlFrame, decodeFrame, errorFrame, Role } from '../protocol/frames.js';
+import { type CodeEntry, Codes } from '../protocol/codes.js';
+import { Channel, controlFrame, Role } from '../protocol/frames.js';
 import { PeekResult, PeekStatus, peek } from '../protocol/peek.js';
-import {
-  GRANT_CONTROL,
-  GRANT_FILE,
-  GRANT_SHELL,
-  GRANT_SYSINFO,
-  GRANT_VIEW,
-} from '../session/consent.js';
-import { FileRelay } from '../session/files.js';
-import type { SessionRegistry } from '../session/registry.js';
 import { Delivery } from '../session/seat.js';
 import type { Session } from '../session/session.js';
-import { ShellRelay, type ToolRelayOptions } from '../session/shells.js';
-import { ControlHandlers, type PongSink } from './control.js';
 import { PeerState, type RelayPeer, SendStatus } from './peer.js';
-import { RouteKind, routes } from './routes.js';
-import { SendBudget } from './send-budget.js';
-import { DropReason, RelayStats } from './stats.js';
-
-type CodeEntry = (typeof Codes)[keyof typeof Codes];
+import type { Refusals } from './refusals.js';
+import { type ChannelRow, type ChannelTable, RouteKind } from './routes.js';
+import type { SendBudget } from './send-budget.js';
+import { DropReason, type RelayStats } from './stats.js';
 
 const peekErrors: Record<number, CodeEntry> = {
   [PeekStatus.EMPTY]: Codes.FRAME_EMPTY,
@@ -45,27 +37,22 @@ const peekErrors: Record<number, CodeEntry> = {
   [PeekStatus.UNKNOWN_CHANNEL]: Codes.UNKNOWN_CHANNEL,
 };
 
-/** Screen and input flow (Active, Collaborating, or Reconnecting from one of them). */
-function relaying(session: Session): boolean {
-  return session.flowing;
-}
-
-/** Chat is open until the session is closed, timed out or over (spec session-tools B1). */
-function chatOpen(session: Session): boolean {
-  const s = session.status;
-  return !session.terminal && s !== 'CLOSED' && s !== 'TIMED_OUT';
+/** What the router does when a handler throws: end a session whose state is in doubt. */
+export interface HandlerFailureSink {
+  handlerFailed(row: ChannelRow, peer: RelayPeer, session: Session | null, err: unknown): void;
 }
 
 export interface RouterOptions {
   readonly config: Config;
-  readonly registry: SessionRegistry;
-  readonly heartbeat: PongSink;
-  readonly gatewayId: string;
-  readonly version: string;
-  readonly stats?: RelayStats;
-  readonly logger?: Logger;
+  readonly table: ChannelTable;
+  /** The handler of the Hello that must open every connection (a CONTROL frame). */
+  readonly hello: (peer: RelayPeer, bytes: Uint8Array) => void;
+  readonly stats: RelayStats;
+  readonly refusals: Refusals;
   /** Shared with the connections, which report their buffer levels to it. */
-  readonly budget?: SendBudget;
+  readonly budget: SendBudget;
+  readonly failures: HandlerFailureSink;
+  readonly logger: Logger;
 }
 
 export class Router {
@@ -73,63 +60,25 @@ export class Router {
   readonly budget: SendBudget;
   readonly #peek = new PeekResult();
   readonly #config: Config;
-  readonly #heartbeat: PongSink;
-  readonly #control: ControlHandlers;
+  readonly #table: ChannelTable;
+  readonly #hello: (peer: RelayPeer, bytes: Uint8Array) => void;
+  readonly #refusals: Refusals;
+  readonly #failures: HandlerFailureSink;
+  readonly #logger: Logger;
   readonly #keyFrameRequest: Uint8Array;
-  /** Command shells and file transfers (session tools II). */
-  readonly shells: ShellRelay;
-  readonly files: FileRelay;
 
   constructor(options: RouterOptions) {
     this.#config = options.config;
-    this.#heartbeat = options.heartbeat;
-    this.stats = options.stats ?? new RelayStats();
-    const config = options.config;
-    this.budget =
-      options.budget ??
-      new SendBudget(config.globalBufferedBytes, config.maxBufferedBytes, config.screenDropBytes);
-    this.#control = new ControlHandlers({
-      config: options.config,
-      registry: options.registry,
-      gatewayId: options.gatewayId,
-      version: options.version,
-      stats: this.stats,
-      ...(options.logger ? { logger: options.logger } : {}),
-      fail: (peer, entry, message, requestId, channel) =>
-        this.fail(peer, entry, message, requestId, channel),
-    });
+    this.#table = options.table;
+    this.#hello = options.hello;
+    this.stats = options.stats;
+    this.budget = options.budget;
+    this.#refusals = options.refusals;
+    this.#failures = options.failures;
+    this.#logger = options.logger;
     this.#keyFrameRequest = controlFrame({
       keyFrameRequest: { reason: 'receiver caught up after drops' },
     });
-    const tools: ToolRelayOptions = {
-      config,
-      now: () => options.registry.now(),
-      fail: (p, entry, message, channel, stream) =>
-        this.fail(p as RelayPeer, entry, message, 0, channel, stream),
-      count: (_session, channel, length) => {
-        this.stats.outFrames[channel]!++;
-        this.stats.outBytes[channel]! += length;
-      },
-      ...(options.logger ? { logger: options.logger } : {}),
-    };
-    this.shells = new ShellRelay(tools);
-    this.files = new FileRelay(tools);
-    options.registry.onSessionEnd = (session) => {
-      this.shells.ended(session);
-      this.files.ended(session);
-    };
-    options.registry.onLeave = (session, seat, actor) => {
-      this.shells.left(session, seat, actor);
-      this.files.left(session, seat, actor);
-    };
-    options.registry.onRevoke = (session, removed, actor) => {
-      if ((removed & GRANT_SHELL) !== 0) this.shells.revoked(session, actor);
-      if ((removed & GRANT_FILE) !== 0) this.files.revoked(session, actor);
-    };
-  }
-
-  get control(): ControlHandlers {
-    return this.#control;
   }
 
   onMessage(peer: RelayPeer, message: ArrayBuffer, isBinary: boolean): void {
@@ -150,15 +99,16 @@ export class Router {
     }
     const bytes = new Uint8Array(message);
     const status = peek(bytes, this.#peek);
-    if (status !== PeekStatus.OK) {
+    const route = status === PeekStatus.OK ? this.#table[this.#peek.channel] : undefined;
+    if (route === undefined) {
       this.stats.malformed++;
-      this.fail(peer, peekErrors[status]!, 'malformed frame start');
+      const entry = status === PeekStatus.OK ? Codes.UNKNOWN_CHANNEL : peekErrors[status]!;
+      this.fail(peer, entry, 'malformed frame start');
       return;
     }
-    const channel = this.#peek.channel;
+    const channel = route.channel;
     this.stats.inFrames[channel]!++;
     this.stats.inBytes[channel]! += length;
-    const route = routes[channel]!;
 
     if (peer.state !== PeerState.READY) {
       if (channel !== Channel.CHANNEL_CONTROL) {
@@ -175,17 +125,15 @@ export class Router {
         );
         return;
       }
-      this.#control.onHello(peer, bytes);
+      this.#dispatch(route, peer, bytes, this.#hello);
       return;
     }
     if ((route.from & (1 << peer.role)) === 0) {
-      this.fail(
-        peer,
-        Codes.WRONG_ROLE,
-        `a ${roleLabel(peer.role)} may not send on this channel`,
-        0,
-        channel,
-      );
+      const text =
+        route.kind === RouteKind.GATEWAY_ONLY
+          ? `${route.name} frames flow from the gateway only`
+          : `a ${roleLabel(peer.role)} may not send on this channel`;
+      this.fail(peer, Codes.WRONG_ROLE, text, 0, channel);
       return;
     }
     const limit = route.small ? this.#config.maxControlBytes : this.#config.maxFrameBytes;
@@ -199,73 +147,58 @@ export class Router {
       );
       return;
     }
-
+    const session = peer.session;
+    if (route.state !== null && (session === null || !route.state(session))) {
+      this.fail(peer, Codes.WRONG_STATE, route.stateText, 0, channel);
+      return;
+    }
+    if (route.grant !== 0 && (session === null || (session.grants & route.grant) === 0)) {
+      // cold path (a refusal): the asker's request id, so its client can match the Error
+      const requestId = route.requestIdOf === null ? 0 : route.requestIdOf(bytes);
+      this.fail(peer, Codes.NOT_GRANTED, route.grantText, requestId, channel, this.#peek.stream);
+      return;
+    }
     switch (route.kind) {
       case RouteKind.SCREEN:
-        this.#forwardScreen(peer, message, channel, length);
+        this.#forwardScreen(session!, message, channel, length);
         return;
       case RouteKind.INPUT:
-        this.#forwardInput(peer, message, channel, length);
+        this.#forwardInput(peer, session!, message, channel, length);
         return;
-      case RouteKind.CHAT:
-        this.#control.onChat(peer, bytes, channel, chatOpen);
-        return;
-      case RouteKind.CONTROL:
-        this.#control.onControl(peer, bytes);
-        return;
-      case RouteKind.HEARTBEAT:
-        this.#control.onHeartbeat(peer, bytes, this.#heartbeat);
-        return;
-      case RouteKind.SYSINFO: {
-        const session = peer.session;
-        if (session === null || (session.grants & GRANT_SYSINFO) === 0) {
-          // cold path (a refusal): the asker's request id, so its client can match the Error
-          const requestId = peer.role === Role.ROLE_TECHNICIAN ? sysinfoRequestId(bytes) : 0;
-          this.fail(peer, Codes.NOT_GRANTED, NOT_GRANTED_SYSINFO, requestId, channel);
-          return;
-        }
-        this.#control.onSysinfo(peer, bytes, session);
-        return;
-      }
-      case RouteKind.SHELL:
-      case RouteKind.FILE: {
-        // the grant before the decode: an ungranted frame costs one field read
-        const session = peer.session;
-        const shell = route.kind === RouteKind.SHELL;
-        if (session === null || (session.grants & (shell ? GRANT_SHELL : GRANT_FILE)) === 0) {
-          const text = shell ? NOT_GRANTED_SHELL : NOT_GRANTED_FILE;
-          this.fail(peer, Codes.NOT_GRANTED, text, 0, channel, this.#peek.stream);
-          return;
-        }
-        if (shell) this.shells.onFrame(peer, bytes, session);
-        else this.files.onFrame(peer, bytes, session);
-        return;
-      }
-      case RouteKind.GRANTED:
-        this.fail(peer, Codes.NOT_GRANTED, 'the customer has not granted this channel', 0, channel);
+      case RouteKind.HANDLER:
+        this.#dispatch(route, peer, bytes, route.handler!);
         return;
       default:
-        this.fail(peer, Codes.WRONG_ROLE, 'EVENT frames flow from the gateway only', 0, channel);
+        this.fail(peer, Codes.WRONG_ROLE, 'this channel flows from the gateway only', 0, channel);
+    }
+  }
+
+  /** Runs a handler; one that throws costs its sender an Error, never the process. */
+  #dispatch(
+    route: ChannelRow,
+    peer: RelayPeer,
+    bytes: Uint8Array,
+    handler: (peer: RelayPeer, bytes: Uint8Array, session: Session | null, stream: number) => void,
+  ): void {
+    const stream = this.#peek.stream;
+    try {
+      handler(peer, bytes, peer.session, stream);
+    } catch (err) {
+      const session = peer.session;
+      const name = route.name;
+      this.stats.handlerErrors.set(name, (this.stats.handlerErrors.get(name) ?? 0) + 1);
+      this.#logger.error(
+        { err, handler: name, conn: peer.id, session: session?.id ?? null },
+        'handler failed',
+      );
+      const text = `the gateway failed handling this ${name} frame`;
+      this.fail(peer, Codes.INTERNAL, text, 0, route.channel, stream);
+      this.#failures.handlerFailed(route, peer, session, err);
     }
   }
 
   /** SCREEN: customer -> every technician; dropped per receiver when its buffer is over the threshold. */
-  #forwardScreen(peer: RelayPeer, message: ArrayBuffer, channel: number, length: number): void {
-    const session = peer.session;
-    if (session === null || !relaying(session)) {
-      this.fail(
-        peer,
-        Codes.WRONG_STATE,
-        'screen frames flow only in an active session',
-        0,
-        channel,
-      );
-      return;
-    }
-    if ((session.grants & GRANT_VIEW) === 0) {
-      this.fail(peer, Codes.NOT_GRANTED, NOT_GRANTED_VIEW, 0, channel);
-      return;
-    }
+  #forwardScreen(session: Session, message: ArrayBuffer, channel: number, length: number): void {
     const technicians = session.technicians;
     const budget = this.budget;
     for (let i = 0; i < technicians.length; i++) {
@@ -295,16 +228,13 @@ export class Router {
   }
 
   /** INPUT: controlling technician -> customer; never dropped. */
-  #forwardInput(peer: RelayPeer, message: ArrayBuffer, channel: number, length: number): void {
-    const session = peer.session;
-    if (session === null || !relaying(session)) {
-      this.fail(peer, Codes.WRONG_STATE, 'input flows only in an active session', 0, channel);
-      return;
-    }
-    if ((session.grants & GRANT_CONTROL) === 0) {
-      this.fail(peer, Codes.NOT_GRANTED, NOT_GRANTED_CONTROL, 0, channel);
-      return;
-    }
+  #forwardInput(
+    peer: RelayPeer,
+    session: Session,
+    message: ArrayBuffer,
+    channel: number,
+    length: number,
+  ): void {
     if (session.controller !== peer) {
       this.fail(peer, Codes.NOT_CONTROLLER, 'you do not hold control of this session', 0, channel);
       return;
@@ -361,10 +291,6 @@ export class Router {
     if (customer != null) customer.sendFrame(this.#keyFrameRequest);
   }
 
-  /**
-   * Refuses a frame: one coded Error to the sender, then the close its code names. A connection
-   * that keeps sending refused frames (more than maxBadFrames a minute) is closed as well.
-   */
   fail(
     peer: RelayPeer,
     entry: CodeEntry,
@@ -373,37 +299,7 @@ export class Router {
     channel = 0,
     stream = 0,
   ): void {
-    this.stats.error(entry.code);
-    if (peer.state === PeerState.CLOSED) return;
-    peer.sendFrame(errorFrame(entry, message, requestId, channel, stream));
-    if (entry.close !== 0) peer.end(entry.close, entry.code);
-    else if (++peer.strikes > this.#config.maxBadFrames) {
-      this.stats.error(Codes.TOO_MANY_ERRORS.code);
-      peer.sendFrame(
-        errorFrame(
-          Codes.TOO_MANY_ERRORS,
-          `more than ${this.#config.maxBadFrames} refused frames in a minute`,
-        ),
-      );
-      peer.end(Codes.TOO_MANY_ERRORS.close, Codes.TOO_MANY_ERRORS.code);
-    }
-  }
-}
-
-// constant refusal texts, hoisted: a refused frame builds no string
-const NOT_GRANTED_VIEW = 'the customer has not granted screen view';
-const NOT_GRANTED_CONTROL = 'the customer has not granted control';
-const NOT_GRANTED_SYSINFO = 'the customer has not granted system information';
-const NOT_GRANTED_SHELL = 'the customer has not granted command shells';
-const NOT_GRANTED_FILE = 'the customer has not granted file transfer';
-
-/** The request id of a SysinfoRequest frame, or 0 when it is none (or does not decode). */
-function sysinfoRequestId(bytes: Uint8Array): number {
-  try {
-    return decodeFrame(bytes).sysinfoRequest?.requestId ?? 0;
-  } catch {
-    // not a SysinfoRequest: the refusal names no request
-    return 0;
+    this.#refusals.fail(peer, entry, message, requestId, channel, stream);
   }
 }
 

@@ -2,7 +2,10 @@
  * Gateway-wide relay counters in plain typed arrays indexed by channel number, bumped on the hot
  * path with no lookups; prom-client and the status API read them at scrape time.
  */
-import { CHANNEL_COUNT } from '../protocol/frames.js';
+import { MAX_CHANNEL } from '../protocol/peek.js';
+
+/** Counters are indexed by channel number: every number a frame may carry. */
+const CHANNEL_COUNT = MAX_CHANNEL + 1;
 
 export const DropReason = {
   SLOW_CONSUMER: 0,

@@ -20,16 +20,14 @@
  *   cancels every transfer at once (FileCancel with FERRY_ERR_NOT_GRANTED to both sides).
  * Chunks are relayed as received: nothing is re-encoded.
  */
-import { Codes } from '../protocol/codes.js';
+import { type CodeEntry, Codes } from '../protocol/codes.js';
 import { Channel, encodeFrame, Role } from '../protocol/frames.js';
 import type { ferry } from '../protocol/gen/ferry.js';
 import { TransferGuard } from '../tools/file-transfer.js';
 import type { Participant } from './participant.js';
-import type { CodeEntry } from './registry.js';
 import type { Seat } from './seat.js';
 import { Relation, type Session } from './session.js';
 import type { RelayCount, StreamFail, ToolRelayOptions } from './shells.js';
-import { decodeToolFrame } from './tool-frame.js';
 
 /** One transfer of the session, as the report lists it. */
 export interface FileTransferEntry {
@@ -104,12 +102,13 @@ export class FileRelay {
   }
 
   /** A FILE frame from `p` in `session`, whose FILE grant the router has checked. */
-  onFrame(p: Participant, bytes: Uint8Array, session: Session): void {
-    const decoded = decodeToolFrame(bytes, 'file', (entry, message, id) =>
-      this.#refuse(p, entry, message, id),
-    );
-    if (decoded === null) return;
-    const { id, msg } = decoded;
+  onMessage(
+    p: Participant,
+    id: number,
+    msg: ferry.v1.FileMessage,
+    bytes: Uint8Array,
+    session: Session,
+  ): void {
     const technician = p.role === Role.ROLE_TECHNICIAN;
     let seat: Seat | null;
     if (technician) {

@@ -22,15 +22,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { Codes } from '../protocol/codes.js';
+import { type CodeEntry, Codes } from '../protocol/codes.js';
 import { Channel, encodeFrame, Role } from '../protocol/frames.js';
 import type { ferry } from '../protocol/gen/ferry.js';
 import { AsciicastRecorder, type RecordingStats } from '../tools/asciicast.js';
 import type { Participant } from './participant.js';
-import type { CodeEntry } from './registry.js';
 import type { Seat } from './seat.js';
 import { Relation, type Session } from './session.js';
-import { decodeToolFrame } from './tool-frame.js';
 
 /** A refusal naming the shell or file it concerns (EVENT Error with Frame.stream set). */
 export type StreamFail = (
@@ -119,13 +117,17 @@ export class ShellRelay {
     this.#logger = options.logger ?? null;
   }
 
-  /** A SHELL frame from `p` in `session`, whose SHELL grant the router has checked. */
-  onFrame(p: Participant, bytes: Uint8Array, session: Session): void {
-    const decoded = decodeToolFrame(bytes, 'shell', (entry, message, id) =>
-      this.#refuse(p, entry, message, id),
-    );
-    if (decoded === null) return;
-    const { id, msg } = decoded;
+  /**
+   * A decoded SHELL message (stream `id`) from `p` in `session`, whose SHELL grant the router has
+   * checked; `bytes` is the frame as received (forwarded as is where it can be).
+   */
+  onMessage(
+    p: Participant,
+    id: number,
+    msg: ferry.v1.ShellMessage,
+    bytes: Uint8Array,
+    session: Session,
+  ): void {
     if (p.role === Role.ROLE_TECHNICIAN) this.#fromTechnician(p, msg, id, bytes, session);
     else this.#fromCustomer(p, msg, id, bytes, session);
   }

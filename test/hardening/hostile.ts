@@ -10,8 +10,8 @@
  *   been handled as a valid one (relayed byte for byte, or decodable).
  *
  * The expectations come from the channel table of DESIGN.md and the wire layout of
- * proto/ferry.proto, not from the gateway's code. Frames are built from a context (session ids,
- * token secret) at send time, so the same arbitrary serves every fixture.
+ * proto/ferry/v1/frame.proto, not from the gateway's code. Frames are built from a context
+ * (session ids, token secret) at send time, so the same arbitrary serves every fixture.
  */
 import fc from 'fast-check';
 import { Codes } from '../../src/protocol/codes.js';
@@ -124,8 +124,8 @@ export const DECODED: ReadonlySet<number> = new Set([
 export const HeaderStatus = { OK: 0, EMPTY: 1, NO_CHANNEL: 2, TRUNCATED: 3, UNKNOWN: 4 } as const;
 
 /**
- * Reads a frame's routing header as proto/ferry.proto lays it out (tag 0x08, a varint32 channel,
- * then tag 0x10 and a varint32 stream if present): the test's own oracle, written from the
+ * Reads a frame's routing header as proto/ferry/v1/frame.proto lays it out (tag 0x08, a varint32
+ * channel, then tag 0x10 and a varint32 stream if present): the test's own oracle, written from the
  * protocol rather than taken from src/protocol/peek.ts.
  */
 export function readHeader(bytes: Uint8Array): { status: number; channel: number } {
@@ -139,12 +139,15 @@ export function readHeader(bytes: Uint8Array): { status: number; channel: number
     }
     return null;
   };
+  // The whole header is read (channel 1..63, then the stream) before the channel table is
+  // consulted: a channel without a row whose stream is cut off is TRUNCATED.
   const channel = varint32(1);
   if (channel === null) return { status: HeaderStatus.TRUNCATED, channel: -1 };
-  if (channel[0] === 0 || channel[0] > 10) return { status: HeaderStatus.UNKNOWN, channel: -1 };
+  if (channel[0] === 0 || channel[0] > 63) return { status: HeaderStatus.UNKNOWN, channel: -1 };
   if (bytes[channel[1]] === 0x10 && varint32(channel[1] + 1) === null) {
     return { status: HeaderStatus.TRUNCATED, channel: -1 };
   }
+  if (channel[0] > 10) return { status: HeaderStatus.UNKNOWN, channel: -1 };
   return { status: HeaderStatus.OK, channel: channel[0] };
 }
 
@@ -244,12 +247,17 @@ export function hostileFrame(senders: readonly Sender[]): fc.Arbitrary<Hostile> 
         fc.option(stream, { nil: undefined }),
         tail(),
       )
-      .map(([from, channel, s, rest]) => ({
-        label: `unknown channel ${channel}`,
-        from,
-        build: () => bytesOf([0x08, ...varint(channel)], s === undefined ? [] : [0x10], rest),
-        expect: [code('UNKNOWN_CHANNEL')],
-      })),
+      .map(([from, channel, s, rest]) => {
+        const build = () =>
+          bytesOf([0x08, ...varint(channel)], s === undefined ? [] : [0x10], rest);
+        const cut = readHeader(build()).status === HeaderStatus.TRUNCATED;
+        return {
+          label: `unknown channel ${channel}`,
+          from,
+          build,
+          expect: [code(cut ? 'FRAME_TRUNCATED' : 'UNKNOWN_CHANNEL')],
+        };
+      }),
   );
 
   // Before Hello: only CONTROL is read, and only a good Hello gets in.

@@ -14,7 +14,7 @@ import { CustomerClient } from '../../src/clients/customer.js';
 import { TechnicianClient } from '../../src/clients/technician.js';
 import { resolveConfig } from '../../src/config/config.js';
 import type { ConfigKey } from '../../src/config/schema.js';
-import { Gateway } from '../../src/gateway.js';
+import { Gateway, type GatewayHooks } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { issueToken } from '../../src/session/tokens.js';
@@ -22,6 +22,7 @@ import { issueToken } from '../../src/session/tokens.js';
 export async function startGateway(
   t: TestContext,
   overrides: Partial<Record<ConfigKey, unknown>> = {},
+  hooks: GatewayHooks = {},
 ): Promise<{ gateway: Gateway; url: string; dataDir: string }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-test-'));
   const config = resolveConfig(
@@ -38,7 +39,7 @@ export async function startGateway(
     },
     {},
   );
-  const gateway = await Gateway.start(config, silentLogger());
+  const gateway = await Gateway.start(config, silentLogger(), hooks);
   t.after(async () => {
     await gateway.close('test finished');
     fs.rmSync(dataDir, { recursive: true, force: true });

@@ -155,10 +155,10 @@ test('a stream varint cut off after its tag or mid-varint is TRUNCATED', () => {
   }
 });
 
-test('channel 0 written explicitly and channels above the enum are UNKNOWN_CHANNEL', () => {
+test('channel 0 written explicitly and channels above MAX_CHANNEL are UNKNOWN_CHANNEL', () => {
   const cases = [
     '0800', // CHANNEL_UNSPECIFIED on the wire
-    '080b', // 11
+    '0840', // 64
     '08c801', // 200
     '08ffffffff0f', // 2^32-1
   ];
@@ -198,9 +198,8 @@ test('a reused result gets stream 0 when the next frame carries none', () => {
   assert.deepEqual({ ...result }, { channel: 2, stream: 0, headerLength: 2 });
 });
 
-test('MAX_CHANNEL equals the highest value of ferry.v1.Channel', () => {
-  assert.equal(MAX_CHANNEL, Math.max(...channelValues));
-  assert.equal(MAX_CHANNEL, ferry.v1.Channel.CHANNEL_EVENT);
+test('MAX_CHANNEL bounds the channel numbers peek reads, above every value of ferry.v1.Channel', () => {
+  assert.ok(MAX_CHANNEL >= Math.max(...channelValues));
   const result = new PeekResult();
   assert.equal(peek(Uint8Array.of(0x08, MAX_CHANNEL), result), PeekStatus.OK);
   assert.equal(peek(Uint8Array.of(0x08, MAX_CHANNEL + 1), result), PeekStatus.UNKNOWN_CHANNEL);

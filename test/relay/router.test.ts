@@ -1,26 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { resolveConfig } from '../../src/config/config.js';
-import { silentLogger } from '../../src/log.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { SendStatus } from '../../src/relay/peer.js';
-import { Router } from '../../src/relay/router.js';
 import { DropReason, dropReasonNames } from '../../src/relay/stats.js';
-import { SessionRegistry } from '../../src/session/registry.js';
 import { FakePeer } from '../support/fake-peer.js';
+import { unitRelay } from '../support/relay.js';
 
 const Channel = ferry.v1.Channel;
 
-function setup(overrides: Record<string, unknown> = {}) {
-  const config = resolveConfig({ screenDropBytes: 1000, ...overrides }, {});
-  const registry = new SessionRegistry({ pinLength: 9, pinTtlMs: 60_000, logger: silentLogger() });
-  const router = new Router({
-    config,
-    registry,
-    heartbeat: { onPong: () => -1 },
-    gatewayId: 'test',
-    version: '0',
-  });
+async function setup(overrides: Record<string, unknown> = {}) {
+  const { router, registry } = await unitRelay({ screenDropBytes: 1000, ...overrides });
   const tech = new FakePeer({ id: 't1', role: ferry.v1.Role.ROLE_TECHNICIAN, name: 'tech-1' });
   const customer = new FakePeer({ id: 'c1', role: ferry.v1.Role.ROLE_CUSTOMER, name: 'Alice' });
   const { session, pin } = registry.create(tech, '');
@@ -50,8 +39,8 @@ const input = () =>
 /** A standalone ArrayBuffer like the one uWS hands to onMessage. */
 const buffer = (bytes: Uint8Array): ArrayBuffer => new Uint8Array(bytes).buffer;
 
-test('screen frames are dropped for a technician whose buffer is over the threshold, and counted', () => {
-  const { router, session, tech, customer } = setup();
+test('screen frames are dropped for a technician whose buffer is over the threshold, and counted', async () => {
+  const { router, session, tech, customer } = await setup();
   router.onMessage(customer, buffer(screen()), true);
   assert.equal(tech.received(Channel.CHANNEL_SCREEN).length, 1);
   tech.buffered = 1001;
@@ -67,8 +56,8 @@ test('screen frames are dropped for a technician whose buffer is over the thresh
   assert.equal(tech.closedWith, null, 'dropping screen frames never closes the technician');
 });
 
-test('a starved technician gets the customer asked for a key frame once its buffer drains', () => {
-  const { router, tech, customer } = setup();
+test('a starved technician gets the customer asked for a key frame once its buffer drains', async () => {
+  const { router, tech, customer } = await setup();
   tech.buffered = 5000;
   router.onMessage(customer, buffer(screen(1)), true);
   router.onDrain(tech);
@@ -84,8 +73,8 @@ test('a starved technician gets the customer asked for a key frame once its buff
   assert.equal(customer.received(Channel.CHANNEL_CONTROL).length, 1, 'one request per starvation');
 });
 
-test('input is never dropped for a congested customer: it is queued, and past the hard cap the customer is closed as a slow consumer', () => {
-  const { router, tech, customer } = setup({ maxBufferedBytes: 1_000_000 });
+test('input is never dropped for a congested customer: it is queued, and past the hard cap the customer is closed as a slow consumer', async () => {
+  const { router, tech, customer } = await setup({ maxBufferedBytes: 1_000_000 });
   customer.buffered = 900_000;
   customer.sendResult = SendStatus.BACKPRESSURE;
   router.onMessage(tech, buffer(input()), true);
@@ -103,15 +92,15 @@ test('input is never dropped for a congested customer: it is queued, and past th
   assert.equal(router.stats.errors.get('FERRY_ERR_SLOW_CONSUMER'), 1);
 });
 
-test('a reliable frame uWS refuses (its own backpressure limit) also closes the receiver, never vanishes', () => {
-  const { router, tech, customer } = setup();
+test('a reliable frame uWS refuses (its own backpressure limit) also closes the receiver, never vanishes', async () => {
+  const { router, tech, customer } = await setup();
   customer.sendResult = SendStatus.DROPPED;
   router.onMessage(tech, buffer(input()), true);
   assert.deepEqual(customer.closedWith, [4008, 'FERRY_ERR_SLOW_CONSUMER']);
 });
 
-test('past half the gateway-wide budget screen frames are dropped even for a technician that keeps up', () => {
-  const { router, tech, customer } = setup({ globalBufferedBytes: 2_000_000 });
+test('past half the gateway-wide budget screen frames are dropped even for a technician that keeps up', async () => {
+  const { router, tech, customer } = await setup({ globalBufferedBytes: 2_000_000 });
   router.budget.used = 1_000_001;
   router.onMessage(customer, buffer(screen()), true);
   assert.equal(tech.received(Channel.CHANNEL_SCREEN).length, 0);
@@ -121,8 +110,8 @@ test('past half the gateway-wide budget screen frames are dropped even for a tec
   assert.equal(tech.received(Channel.CHANNEL_SCREEN).length, 1);
 });
 
-test('past the gateway-wide budget a congested receiver of a reliable frame is closed, an idle one is served', () => {
-  const { router, tech, customer } = setup({
+test('past the gateway-wide budget a congested receiver of a reliable frame is closed, an idle one is served', async () => {
+  const { router, tech, customer } = await setup({
     globalBufferedBytes: 2_000_000,
     screenDropBytes: 1000,
   });
@@ -139,8 +128,8 @@ test('past the gateway-wide budget a congested receiver of a reliable frame is c
   assert.deepEqual(customer.closedWith, [4008, 'FERRY_ERR_SLOW_CONSUMER']);
 });
 
-test('a connection sending more frames per second than allowed is closed with FERRY_ERR_RATE_LIMITED', () => {
-  const { router, tech, customer } = setup({ maxMessagesPerSecond: 5 });
+test('a connection sending more frames per second than allowed is closed with FERRY_ERR_RATE_LIMITED', async () => {
+  const { router, tech, customer } = await setup({ maxMessagesPerSecond: 5 });
   for (let i = 0; i < 5; i++) router.onMessage(tech, buffer(input()), true);
   assert.equal(customer.received(Channel.CHANNEL_INPUT).length, 5);
   assert.equal(tech.closedWith, null);
@@ -149,8 +138,8 @@ test('a connection sending more frames per second than allowed is closed with FE
   assert.deepEqual(tech.closedWith, [4029, 'FERRY_ERR_RATE_LIMITED']);
 });
 
-test('refused frames count as strikes: past maxBadFrames in a window the sender is closed with 1008', () => {
-  const { router, tech } = setup({ maxBadFrames: 3 });
+test('refused frames count as strikes: past maxBadFrames in a window the sender is closed with 1008', async () => {
+  const { router, tech } = await setup({ maxBadFrames: 3 });
   const bad = new Uint8Array([0xff]).buffer;
   for (let i = 0; i < 3; i++) router.onMessage(tech, bad, true);
   assert.equal(tech.closedWith, null);
@@ -166,8 +155,8 @@ test('refused frames count as strikes: past maxBadFrames in a window the sender 
   ]);
 });
 
-test('screen and input are forwarded as the very same bytes', () => {
-  const { router, tech, customer } = setup();
+test('screen and input are forwarded as the very same bytes', async () => {
+  const { router, tech, customer } = await setup();
   const s = screen(3);
   const i = input();
   router.onMessage(customer, buffer(s), true);
@@ -180,8 +169,8 @@ test('screen and input are forwarded as the very same bytes', () => {
   assert.equal(customer.rxBytes, s.length);
 });
 
-test('input from a technician without control is refused with FERRY_ERR_NOT_CONTROLLER', () => {
-  const { router, session, tech, customer } = setup();
+test('input from a technician without control is refused with FERRY_ERR_NOT_CONTROLLER', async () => {
+  const { router, session, tech, customer } = await setup();
   session.controller = null;
   router.onMessage(tech, buffer(input()), true);
   assert.equal(customer.sent.length, 0);

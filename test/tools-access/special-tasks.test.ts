@@ -327,7 +327,7 @@ test('elevateOnSessionStart: the gateway asks the customer to elevate at pick-up
   assert.equal(control.elevateResult!.by, 'policy');
   assert.equal(control.elevateResult!.kind, ferry.v1.ElevationKind.ELEVATION_KIND_ADMIN);
   assert.equal(tools.elevated, true);
-  assert.equal(gateway.router.control.access!.isElevated(gateway.registry.get(sessionId)!), true);
+  assert.equal(gateway.relay.context.elevated.has(gateway.registry.get(sessionId)!), true);
   assert.deepEqual(events(await tech.chatHistory(), 'elevate'), [
     ['policy', 'asked to elevate the customer client (admin) by policy, at the pick-up by tech-1'],
     ['policy', 'elevated by policy (admin)'],

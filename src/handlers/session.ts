@@ -1,0 +1,150 @@
+/**
+ * Session operations (spec/session-states.json triggers): create, pick up, close, hold and
+ * unhold, transfer, invite and answer, remove a collaborator, hand over, reboot the customer,
+ * and the technician's queue. Each row names who may ask; the session model decides and answers
+ * with the session or a coded refusal (`ctx.reply`).
+ */
+import { Codes, isRefusal } from '../protocol/codes.js';
+import { controlFrame } from '../protocol/frames.js';
+import { ferry } from '../protocol/gen/ferry.js';
+import type { RelayPeer } from '../relay/peer.js';
+import { statusToWire } from '../session/session.js';
+import type { SpecialActions } from './access.js';
+import { cleanName, type HandlerContext } from './context.js';
+import { type ControlTable, op, Who } from './control.js';
+import type { UnattendedAccess } from './unattended.js';
+
+const MAX_COMMENT_LENGTH = 512;
+
+/** The session an operation names, or the one the connection works in. */
+function sessionId(peer: RelayPeer, given: string | null | undefined): string {
+  return given || peer.session?.id || '';
+}
+
+/** A transfer comment or close reason: printable, bounded. */
+function comment(raw: string | null | undefined): string {
+  return (raw ?? '')
+    .replace(/\p{Cc}/gu, ' ')
+    .trim()
+    .slice(0, MAX_COMMENT_LENGTH);
+}
+
+export function sessionOps(
+  ctx: HandlerContext,
+  special: SpecialActions,
+  unattended: UnattendedAccess,
+): ControlTable {
+  const { registry } = ctx;
+  return {
+    hello: op(Who.ANY, ({ peer, requestId }) =>
+      ctx.fail(peer, Codes.HELLO_DUPLICATE, 'this connection already said Hello', requestId),
+    ),
+    createSession: op(Who.TECHNICIAN, ({ peer, body, requestId }) => {
+      const created = registry.create(peer, cleanName(body.customerName, ''));
+      const { session, pin, expiresAtMs } = created;
+      peer.sendFrame(
+        controlFrame({
+          requestId,
+          sessionCreated: { sessionId: session.id, pin, pinExpiresUnixMs: expiresAtMs },
+        }),
+      );
+    }),
+    pickUp: op(Who.TECHNICIAN, ({ peer, body, requestId }) => {
+      // a team queue session (support button) is adopted by a technician of its team
+      if (!unattended.beforePickUp(peer, body.sessionId ?? '', requestId)) return;
+      const result = registry.pickUp(peer, body.sessionId ?? '');
+      ctx.reply(peer, requestId, result);
+      // spec A1.6: the operator's policy may ask the customer to elevate at the pick-up
+      if (!isRefusal(result)) special.elevateByPolicy(peer, result);
+    }),
+    closeSession: op(Who.ANY, ({ peer, body, requestId }) => {
+      const id = body.sessionId || peer.session?.id || '';
+      const leave = body.leaveInQueue === true;
+      // spec A5.2: the uninstall command reaches the customer before the close releases it
+      if (
+        body.uninstallCustomerClient === true &&
+        !special.beforeUninstallClose(peer, id, leave, requestId)
+      )
+        return;
+      const now = registry.now();
+      ctx.reply(peer, requestId, registry.close(peer, id, comment(body.reason), now, leave));
+    }),
+    holdSession: op(Who.TECHNICIAN, ({ peer, body, requestId }) =>
+      ctx.reply(peer, requestId, registry.hold(peer, sessionId(peer, body.sessionId))),
+    ),
+    unholdSession: op(Who.TECHNICIAN, ({ peer, body, requestId }) =>
+      ctx.reply(peer, requestId, registry.unhold(peer, sessionId(peer, body.sessionId))),
+    ),
+    transferSession: op(Who.TECHNICIAN, ({ peer, body, requestId }) => {
+      const id = sessionId(peer, body.sessionId);
+      const to = body.technician ?? '';
+      ctx.reply(peer, requestId, registry.transfer(peer, id, to, comment(body.comment)));
+    }),
+    inviteTechnician: op(Who.TECHNICIAN, ({ peer, body, requestId }) => {
+      const id = sessionId(peer, body.sessionId);
+      ctx.reply(peer, requestId, registry.invite(peer, id, body.technician ?? ''));
+    }),
+    answerInvitation: op(Who.TECHNICIAN, ({ peer, body, requestId }) => {
+      const result = registry.answerInvitation(peer, body.sessionId ?? '', body.accept === true);
+      ctx.reply(peer, requestId, result);
+    }),
+    removeCollaborator: op(Who.TECHNICIAN, ({ peer, body, requestId }) => {
+      const id = sessionId(peer, body.sessionId);
+      ctx.reply(peer, requestId, registry.removeCollaborator(peer, id, body.technician ?? ''));
+    }),
+    handOver: op(Who.TECHNICIAN, ({ peer, body, requestId }) => {
+      const id = sessionId(peer, body.sessionId);
+      ctx.reply(peer, requestId, registry.handOver(peer, id, body.technician ?? ''));
+    }),
+    rebootCustomer: op(
+      Who.TECHNICIAN,
+      ({ peer, body, requestId }) =>
+        ctx.reply(peer, requestId, registry.reboot(peer, sessionId(peer, body.sessionId))),
+      { permission: 'reboot' },
+    ),
+    listQueue: op(Who.TECHNICIAN, ({ peer, requestId }) =>
+      listQueue(ctx, unattended, peer, requestId),
+    ),
+  };
+}
+
+/**
+ * The technician's queue: each of its sessions with the status it sees (its view), then the
+ * sessions waiting in its teams' queues (spec A3: support buttons; only for technicians of that
+ * team; they have no owner yet, a pick-up adopts them).
+ */
+function listQueue(
+  ctx: HandlerContext,
+  unattended: UnattendedAccess,
+  peer: RelayPeer,
+  requestId: number,
+): void {
+  const entries: ferry.v1.QueueEntry.$Properties[] = ctx.registry.queue(peer).map((row) => {
+    const s = row.session;
+    return {
+      sessionId: s.id,
+      status: statusToWire(row.status),
+      relation: row.relation as number as ferry.v1.QueueRelation,
+      customerName: s.customerInfo?.name ?? s.customerLabel,
+      ownerName: s.owner.name,
+      statusSinceUnixMs: s.statusSinceMs,
+      customerConnected: s.customer !== null,
+      timeoutKind: row.status === 'TIMED_OUT' ? (s.machine.timeoutKind ?? '') : '',
+    };
+  });
+  const grants = ctx.grants(peer);
+  for (const { session: s, team } of grants === undefined ? [] : unattended.teamQueue(grants)) {
+    entries.push({
+      sessionId: s.id,
+      status: statusToWire(s.status),
+      relation: ferry.v1.QueueRelation.QUEUE_RELATION_TEAM,
+      customerName: s.customerInfo?.name ?? s.customerLabel,
+      ownerName: '',
+      statusSinceUnixMs: s.statusSinceMs,
+      customerConnected: s.customer !== null,
+      timeoutKind: s.status === 'TIMED_OUT' ? (s.machine.timeoutKind ?? '') : '',
+      team,
+    });
+  }
+  peer.sendFrame(controlFrame({ requestId, queue: { entries } }));
+}
