@@ -2,9 +2,9 @@
  * The session report: the plain-data record a session leaves when it ends (participants, status
  * history with times, the log of chat and events, relay totals, why it ended, the summary of
  * the customer's machine and the technicians' notes; spec session-tools F1, F6). Every way a
- * session ends goes through `SessionRegistry.end`, which builds and archives it; the status API
- * serves it and the gateway writes it to the data directory. A note added after the end
- * replaces the archived report with one that has it (`withNote`).
+ * session ends goes through the lifecycle's `end` (lifecycle.ts), which builds and archives it;
+ * the status API serves it and the gateway writes it to the data directory. A note added after
+ * the end replaces the archived report with one that has it (`withNote`).
  */
 import { channelName } from '../protocol/frames.js';
 import type { FileTransferEntry } from './files.js';

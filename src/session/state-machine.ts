@@ -1,6 +1,7 @@
 /**
  * The session state machine: the adopted edges of spec/session-states.json as one table, and
- * `transition`, the only way a status record changes. A refused trigger is a value
+ * `transition`, the only way a status record changes (`collaboratorsGone` sets the one guard
+ * input the session layer knows and the table cannot). A refused trigger is a value
  * (FERRY_ERR_INVALID_TRANSITION), never an exception, and leaves the machine untouched.
  * Invariants kept by `transition`:
  * - statusBeforeDisruption is set exactly while the status is Rebooting, Reconnecting or Offline;
@@ -330,6 +331,16 @@ export function create(trigger: EntryTrigger): Machine {
     timeoutKind: null,
     hasCollaborators: false,
   };
+}
+
+/**
+ * The last accepted collaborator left while the session keeps its status (On Hold, a
+ * disruption), so no collaboration_end fires: the guard input `hasCollaborators` turns false
+ * and a later unhold or return goes to Active. The status does not change; this and
+ * `transition` are the only writes to a record.
+ */
+export function collaboratorsGone(machine: Machine): void {
+  machine.hasCollaborators = false;
 }
 
 /** Triggers with at least one adopted edge out of `status`, before guards; in `Trigger` order. */

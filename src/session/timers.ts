@@ -1,8 +1,9 @@
 /**
  * The session timers of spec/session-states.json (T_OFFLINE, T_SYSTEM, T_ADMIN_IDLE) as pure
  * functions of a session's state and one clock reading. Nothing here owns a timer: the
- * registry's `tick`, driven by the gateway's one shared clock, asks which trigger is due for each
- * session and fires it, so a session costs a few comparisons per tick and no setTimeout.
+ * lifecycle's `tick` (lifecycle.ts), driven by the gateway's one shared clock, asks which
+ * trigger is due for each session and fires it, so a session costs a few comparisons per tick
+ * and no setTimeout.
  * Activity is sampled, not pushed: the relay only bumps its per-session frame counters (no clock
  * read per INPUT frame); a tick that sees them move records the time of the user action.
  */

@@ -17,7 +17,7 @@
  * - notes and technicians-only events never reach the customer; notes are accepted for an
  *   ended session from technicians who were on it, and land in its report.
  */
-import { Codes } from '../protocol/codes.js';
+import { Codes, type Refusal, refuse } from '../protocol/codes.js';
 import {
   Channel,
   controlFrame,
@@ -42,7 +42,6 @@ import {
   withImplied,
 } from './consent.js';
 import type { Participant } from './participant.js';
-import type { CodeEntry, Refusal, SessionRegistry } from './registry.js';
 import { type SessionReport, withNote } from './report.js';
 import type { Seat } from './seat.js';
 import {
@@ -54,8 +53,7 @@ import {
   type Session,
 } from './session.js';
 import { buildSummary, type SummaryData } from './summary.js';
-
-const refuse = (entry: CodeEntry, message: string): Refusal => ({ ok: false, entry, message });
+import type { SessionToolsHost as SessionRegistry } from './types.js';
 
 export const MAX_NOTE_LENGTH = 4096;
 export const MAX_MONITORS = 16;

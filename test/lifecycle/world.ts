@@ -6,6 +6,7 @@
  * gateway's shared clock does.
  */
 import assert from 'node:assert/strict';
+import type { Logger } from 'pino';
 import { silentLogger } from '../../src/log.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { PeerState } from '../../src/relay/peer.js';
@@ -25,11 +26,15 @@ export class World {
   nowMs = START_MS;
   readonly registry: SessionRegistry;
 
-  constructor(lifecycle: Partial<LifecycleOptions> = {}, pinTtlMs = 600_000) {
+  constructor(
+    lifecycle: Partial<LifecycleOptions> = {},
+    pinTtlMs = 600_000,
+    logger: Logger = silentLogger(),
+  ) {
     this.registry = new SessionRegistry({
       pinLength: 9,
       pinTtlMs,
-      logger: silentLogger(),
+      logger,
       now: () => this.nowMs,
       lifecycle,
     });

@@ -1,0 +1,678 @@
+/**
+ * The session operations: create (with a PIN, for a jump client, or in a team queue), adopt,
+ * join with a PIN, pick up, hold, unhold, transfer, invite and answer, remove a collaborator,
+ * hand over, reboot, close, leave and resume. Each checks who asks (role, owner, part in the
+ * session) and answers with a coded `Refusal` or does the change through `Session.apply`/`alter`;
+ * every refused transition becomes a Refusal (FERRY_ERR_INVALID_TRANSITION) for the caller, or,
+ * where nobody asked (a lost connection, a customer the gateway attaches), is logged and counted
+ * by the lifecycle. Nothing here throws on client input.
+ * Lifecycle rules kept here (spec/session-states.json): a lost customer or owner connection is
+ * `connection_lost` and its place is held for a resume; the customer's deliberate close
+ * (CloseSession, or a WebSocket close 1000) is `customer_close`.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { CloseCodes, Codes, isRefusal, type Refusal, refuse } from '../protocol/codes.js';
+import { controlFrame, errorFrame, eventFrame, Role } from '../protocol/frames.js';
+import type { SessionDirectory } from './directory.js';
+import type { SessionLifecycle } from './lifecycle.js';
+import type { Participant } from './participant.js';
+import { type HoldStats, Seat } from './seat.js';
+import { Relation, Session } from './session.js';
+import { create as createMachine, type Machine, transition } from './state-machine.js';
+import { Status as S, type Status, Trigger as T } from './states.js';
+import type { SessionTools } from './tools.js';
+import type { SessionCounters } from './types.js';
+
+interface Found {
+  readonly ok: true;
+  readonly session: Session;
+  readonly seat: Seat;
+}
+
+/** One row of a technician's queue listing. */
+export interface QueueRow {
+  readonly session: Session;
+  readonly status: Status;
+  readonly relation: Relation;
+}
+
+/** A session a technician opened, with its PIN ('' when none was issued). */
+export interface Created {
+  readonly session: Session;
+  readonly pin: string;
+  readonly expiresAtMs: number;
+}
+
+export interface SessionOperationsOptions {
+  readonly directory: SessionDirectory;
+  readonly lifecycle: SessionLifecycle;
+  readonly counters: SessionCounters;
+  readonly logger: Logger;
+  /** Counters of the frames held for absent places (a queue's stand-in place holds none). */
+  readonly holdStats: HoldStats;
+  /** Briefs a technician who joins a session (summary, consent, history). */
+  readonly tools: Pick<SessionTools, 'brief'>;
+}
+
+export class SessionOperations {
+  readonly #directory: SessionDirectory;
+  readonly #lifecycle: SessionLifecycle;
+  readonly #counters: SessionCounters;
+  readonly #logger: Logger;
+  readonly #holdStats: HoldStats;
+  readonly #tools: Pick<SessionTools, 'brief'>;
+
+  constructor(options: SessionOperationsOptions) {
+    this.#directory = options.directory;
+    this.#lifecycle = options.lifecycle;
+    this.#counters = options.counters;
+    this.#logger = options.logger;
+    this.#holdStats = options.holdStats;
+    this.#tools = options.tools;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Places: resume and leave
+
+  /**
+   * Hello with a resume token: `p` takes the place back. A still-open old connection is closed
+   * (FERRY_ERR_RESUMED_ELSEWHERE). Call `completeResume` once the Welcome is sent.
+   */
+  claimResume(p: Participant, token: string, nowMs: number): Seat | Refusal {
+    const seat = this.#directory.byResumeToken(token);
+    // A technician proves its name with its token as well; a customer has the token only.
+    if (
+      seat === undefined ||
+      seat.role !== p.role ||
+      (p.role === Role.ROLE_TECHNICIAN && seat.name !== p.name)
+    ) {
+      return refuse(Codes.RESUME_INVALID, 'no place to resume with this token');
+    }
+    if (seat.role === Role.ROLE_CUSTOMER && seat.sessions.size === 0) {
+      return refuse(Codes.RESUME_INVALID, 'the session of this token has ended');
+    }
+    const old = seat.conn;
+    if (old !== null) {
+      this.#directory.unbind(old);
+      seat.markLost(nowMs);
+      old.sendFrame(errorFrame(Codes.RESUMED_ELSEWHERE, 'a new connection took this place'));
+      old.end(Codes.RESUMED_ELSEWHERE.close, Codes.RESUMED_ELSEWHERE.code);
+    }
+    this.#directory.bind(p, seat);
+    return seat;
+  }
+
+  /** Delivers what was held for the place, in order, then settles each of its sessions. */
+  completeResume(p: Participant, seat: Seat, nowMs: number): void {
+    const lost = seat.resume(p);
+    this.#counters.resumed++;
+    for (const session of [...seat.sessions]) {
+      if (seat === session.customerSeat) {
+        p.session = session;
+        session.customerAddress = p.remoteAddress;
+      }
+      session.log.event('resume', seat.name, `${seat.name} resumed its place`, nowMs);
+      session.logger.info({ participant: seat.name }, 'participant resumed');
+      if (lost.frames > 0) {
+        p.sendFrame(
+          eventFrame({
+            framesLost: {
+              code: Codes.FRAMES_LOST.code,
+              sessionId: session.id,
+              participantId: p.id,
+              frames: lost.frames,
+              bytes: lost.bytes,
+              reason: lost.reason,
+            },
+          }),
+        );
+      }
+      session.refresh();
+      const joined = eventFrame({ participantJoined: session.describe(p) });
+      session.broadcast(joined, session.seats(), seat);
+      this.#lifecycle.settle(session, nowMs);
+    }
+    if (seat.role === Role.ROLE_TECHNICIAN && seat.focus !== null && !seat.focus.ended) {
+      p.session = seat.focus;
+    }
+  }
+
+  /** A connection is gone: its place is held for a resume, or the customer closed on purpose. */
+  leave(p: Participant, closeCode: number, nowMs: number): void {
+    const seat = this.#directory.placeOf(p);
+    if (seat === undefined) return;
+    this.#directory.unbind(p);
+    if (seat.conn !== p) return;
+    seat.markLost(nowMs);
+    this.#directory.markAbsent(seat);
+    const deliberate = seat.role === Role.ROLE_CUSTOMER && closeCode === CloseCodes.NORMAL;
+    for (const session of [...seat.sessions]) {
+      if (session.ended) continue;
+      if (deliberate && seat === session.customerSeat) {
+        const closed = this.#customerClose(session, seat, 'customer closed the connection', nowMs);
+        if (!isRefusal(closed)) continue;
+        // the session could not close: it goes on as with a lost connection
+        this.#lifecycle.refused(session, T.CUSTOMER_CLOSE, closed.message, 'customer close');
+      }
+      if (seat === session.customerSeat && session.awaitingRebootDrop) {
+        session.awaitingRebootDrop = false;
+        session.log.event('leave', seat.name, 'customer restarting', nowMs);
+      } else {
+        session.log.event('leave', seat.name, 'connection lost', nowMs);
+      }
+      session.refresh();
+      const left = eventFrame({
+        participantLeft: { participantId: p.id, role: p.role, reason: 'connection lost' },
+      });
+      session.broadcast(left, session.seats(), seat);
+      this.#lifecycle.settle(session, nowMs);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Joining
+
+  /**
+   * A technician opens a session (pin_code_generated). `withPin` false: no PIN is issued, for a
+   * customer the gateway attaches by itself (a jump client, spec session-tools A4).
+   */
+  create(technician: Participant, customerLabel: string, nowMs: number, withPin: boolean): Created {
+    const id = randomBytes(12).toString('base64url');
+    const owner = this.#directory.seatOf(technician);
+    const session = new Session(id, owner, technician, customerLabel, this.#logger, nowMs);
+    const { pin, expiresAtMs } = withPin
+      ? this.#directory.issuePin(session, nowMs)
+      : { pin: '', expiresAtMs: 0 };
+    session.pin = pin;
+    this.#directory.add(session);
+    this.#counters.created++;
+    session.logger.info({ technician: technician.name }, 'session created');
+    return { session, pin, expiresAtMs };
+  }
+
+  /**
+   * spec session-tools A3: a support button click opens a session in a team's queue
+   * (channel_session_initiated). Until a technician of the team picks it up (`adopt`), its owner
+   * is `queue`, a stand-in place that is never in the directory of connections.
+   */
+  createQueued(queue: Participant, customerLabel: string, nowMs: number): Session {
+    const id = randomBytes(12).toString('base64url');
+    const owner = new Seat(queue, 0, this.#holdStats);
+    const session = new Session(
+      id,
+      owner,
+      queue,
+      customerLabel,
+      this.#logger,
+      nowMs,
+      T.CHANNEL_SESSION_INITIATED,
+    );
+    this.#directory.add(session);
+    this.#counters.created++;
+    session.logger.info({ queue: queue.name }, 'session created in a team queue');
+    return session;
+  }
+
+  /** A technician of the team takes a queued session: it becomes the owner, then picks up. */
+  adopt(session: Session, technician: Participant, nowMs: number): void {
+    const seat = this.#directory.seatOf(technician);
+    const queue = session.owner;
+    session.owner = seat;
+    queue.sessions.delete(session);
+    seat.sessions.add(session);
+    session.record(seat, 'owner', nowMs);
+  }
+
+  /** Takes a PIN out of the book (single use): the session it opens, or a refusal. */
+  claimPin(pin: string, nowMs: number): Session | Refusal {
+    const session = this.#directory.takePin(pin, nowMs);
+    if (session === undefined || session.ended || session.customerSeat !== null) {
+      this.#counters.pinRejected++;
+      return refuse(Codes.PIN_INVALID, 'no session waits for this PIN');
+    }
+    this.#counters.pinAccepted++;
+    session.pin = '';
+    return session;
+  }
+
+  /** The customer of a claimed PIN is in: Connecting -> Waiting (applet_connected). */
+  attachCustomer(session: Session, customer: Participant, nowMs: number, how: string): void {
+    const seat = this.#directory.seatOf(customer);
+    session.customerSeat = seat;
+    session.customerAddress = customer.remoteAddress;
+    seat.sessions.add(session);
+    session.record(seat, 'customer', nowMs);
+    customer.session = session;
+    session.refresh();
+    session.log.event('join', customer.name, how, nowMs);
+    const result = session.apply(T.APPLET_CONNECTED, customer.name, nowMs);
+    if (!result.ok) {
+      this.#lifecycle.refused(session, T.APPLET_CONNECTED, result.message, 'customer joined');
+    }
+    session.deliver(
+      session.owner,
+      eventFrame({
+        sessionQueued: {
+          sessionId: session.id,
+          customerName: customer.name,
+          computerName: session.customerInfo?.computerName ?? '',
+          platform: session.customerInfo?.platform ?? '',
+        },
+      }),
+    );
+    this.#lifecycle.settle(session, nowMs);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Who asks
+
+  /** The session named, and the asker's place in it. */
+  #find(p: Participant, sessionId: string): Found | Refusal {
+    const session = this.#directory.get(sessionId);
+    if (session === undefined) return refuse(Codes.SESSION_NOT_FOUND, `no session ${sessionId}`);
+    return { ok: true, session, seat: this.#directory.seatOf(p) };
+  }
+
+  #owned(p: Participant, sessionId: string): Found | Refusal {
+    const found = this.#find(p, sessionId);
+    if (isRefusal(found)) return found;
+    const relation = found.session.relationOf(found.seat);
+    if (relation === Relation.OWNER) return found;
+    if (relation === Relation.NONE) {
+      return refuse(Codes.NOT_IN_SESSION, 'you have no part in this session');
+    }
+    return refuse(Codes.NOT_OWNER, 'only the owner of the session may do this');
+  }
+
+  /**
+   * The owner's session and the other technician an operation names: a connected technician
+   * (transfer, invite), or a collaborator (remove, hand over).
+   */
+  #ownedWith(
+    p: Participant,
+    sessionId: string,
+    target: string,
+    among: 'technicians' | 'collaborators',
+    missing: string,
+  ): (Found & { to: Seat }) | Refusal {
+    const found = this.#owned(p, sessionId);
+    if (isRefusal(found)) return found;
+    const to =
+      among === 'technicians'
+        ? this.#directory.findTechnician(target, found.seat)
+        : collaboratorNamed(found.session, target);
+    if (to === null) return refuse(Codes.TECHNICIAN_NOT_FOUND, missing);
+    return { ...found, to };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Technician operations (owner only unless said otherwise)
+
+  /**
+   * pickup: the owner takes a waiting session (or reclaims its pending transfer), or the transfer
+   * target takes the transfer and becomes the owner (spec D-TRANSFER-PROJECTION). The one who
+   * picks up gets control.
+   */
+  pickUp(technician: Participant, sessionId: string, nowMs: number): Session | Refusal {
+    const found = this.#find(technician, sessionId);
+    if (isRefusal(found)) return found;
+    const { session, seat } = found;
+    const relation = session.relationOf(seat);
+    if (relation !== Relation.OWNER && relation !== Relation.TRANSFER_TARGET) {
+      // A private session is offered to its owner (or the technician it is transferred to) only.
+      return refuse(
+        Codes.NOT_IN_SESSION,
+        'only the owner of this session or its transfer target may pick it up',
+      );
+    }
+    const sender = session.owner;
+    const result = this.#lifecycle.apply(session, T.PICKUP, seat.name, nowMs, () => {
+      session.owner = seat;
+      session.attached = true;
+      if (relation === Relation.TRANSFER_TARGET || session.controllerSeat === null) {
+        session.setController(seat, seat.name, nowMs);
+      }
+    });
+    if (isRefusal(result)) return result;
+    seat.focus = session;
+    technician.session = session;
+    if (relation === Relation.TRANSFER_TARGET) {
+      if (session.relationOf(sender) === Relation.NONE) {
+        this.#lifecycle.left(session, sender, seat.name);
+      }
+      session.record(seat, 'transfer target', nowMs);
+      this.#tools.brief(session, seat);
+      session.log.event('transfer', seat.name, `took the session over from ${sender.name}`, nowMs);
+      if (sender.conn !== null) {
+        const left = eventFrame({
+          participantLeft: {
+            participantId: sender.participantId,
+            role: sender.role,
+            reason: 'transferred',
+          },
+        });
+        session.broadcast(left, session.seats(), null);
+      }
+      session.broadcast(
+        eventFrame({
+          ownerChanged: {
+            sessionId: session.id,
+            participantId: technician.id,
+            displayName: technician.name,
+          },
+        }),
+      );
+    }
+    const joined = eventFrame({ participantJoined: session.describe(technician) });
+    if (session.customerSeat !== null) session.deliver(session.customerSeat, joined);
+    const customer = session.customer;
+    if (customer !== null) {
+      session.deliver(seat, eventFrame({ participantJoined: session.describe(customer) }));
+    }
+    return session;
+  }
+
+  hold(technician: Participant, sessionId: string, nowMs: number): Session | Refusal {
+    const found = this.#owned(technician, sessionId);
+    if (isRefusal(found)) return found;
+    return this.#lifecycle.apply(found.session, T.HOLD, found.seat.name, nowMs);
+  }
+
+  /** unhold: Collaborating while a collaborator remains, else Active (the machine's guards). */
+  unhold(technician: Participant, sessionId: string, nowMs: number): Session | Refusal {
+    const found = this.#owned(technician, sessionId);
+    if (isRefusal(found)) return found;
+    return this.#lifecycle.apply(found.session, T.UNHOLD, found.seat.name, nowMs);
+  }
+
+  /** transfer: the owner sees Outgoing, the target Incoming (spec D-TRANSFER-PROJECTION). */
+  transfer(
+    technician: Participant,
+    sessionId: string,
+    target: string,
+    comment: string,
+    nowMs: number,
+  ): Session | Refusal {
+    const found = this.#ownedWith(
+      technician,
+      sessionId,
+      target,
+      'technicians',
+      `no other connected technician '${target}'`,
+    );
+    if (isRefusal(found)) return found;
+    const { session, seat, to } = found;
+    const relation = session.relationOf(to);
+    if (relation === Relation.COLLABORATOR || relation === Relation.INVITED) {
+      return refuse(
+        Codes.WRONG_STATE,
+        `${to.name} already has a part in this session; hand it over instead`,
+      );
+    }
+    const result = this.#lifecycle.apply(session, T.TRANSFER, seat.name, nowMs, () => {
+      session.transfer = { from: seat, to, comment };
+    });
+    if (!isRefusal(result)) {
+      session.log.event('transfer', seat.name, `offered to ${to.name}: ${comment}`, nowMs);
+    }
+    return result;
+  }
+
+  /** invite_received: the target's entry is Invitation until it answers. */
+  invite(
+    technician: Participant,
+    sessionId: string,
+    target: string,
+    nowMs: number,
+  ): Session | Refusal {
+    const found = this.#ownedWith(
+      technician,
+      sessionId,
+      target,
+      'technicians',
+      `no other connected technician '${target}'`,
+    );
+    if (isRefusal(found)) return found;
+    const { session, seat, to } = found;
+    if (session.relationOf(to) !== Relation.NONE) {
+      return refuse(Codes.WRONG_STATE, `${to.name} already has a part in this session`);
+    }
+    const status = session.status;
+    if (status !== S.ACTIVE && status !== S.COLLABORATING) {
+      return refuse(
+        Codes.INVALID_TRANSITION,
+        `${session.statusName()} cannot take a collaborator; invite from Active or Collaborating`,
+      );
+    }
+    session.alter(T.INVITE_RECEIVED, seat.name, `${seat.name} invited ${to.name}`, nowMs, () => {
+      session.invitations.set(to, {
+        seat: to,
+        entry: createMachine(T.INVITE_RECEIVED),
+        invitedBy: seat.name,
+        sinceMs: nowMs,
+      });
+    });
+    return session;
+  }
+
+  /** invite_accept (session: Active -> Collaborating) or invite_decline_or_timeout. */
+  answerInvitation(
+    technician: Participant,
+    sessionId: string,
+    accept: boolean,
+    nowMs: number,
+  ): Session | Refusal {
+    const found = this.#find(technician, sessionId);
+    if (isRefusal(found)) return found;
+    const { session, seat } = found;
+    const invitation = session.invitations.get(seat);
+    if (invitation === undefined) {
+      return refuse(Codes.NO_INVITATION, 'you have no pending invitation to this session');
+    }
+    if (!accept) {
+      const declined = this.#lifecycle.withdraw(session, seat, seat.name, 'declined', nowMs);
+      return declined ?? session;
+    }
+    // The invitee's own entry goes Invitation -> Collaborating; fired on a copy, so a refusal of
+    // the session's transition below leaves the invitation as it was.
+    const entry: Machine = { ...invitation.entry };
+    const step = transition(entry, T.INVITE_ACCEPT);
+    if (!step.ok) return refuse(Codes.INVALID_TRANSITION, step.message);
+    const join = () => {
+      session.invitations.delete(seat);
+      session.collaborators.set(seat, { seat, entry, lastActionMs: nowMs });
+    };
+    if (session.status === S.COLLABORATING) {
+      session.alter(T.INVITE_ACCEPT, seat.name, `${seat.name} joined`, nowMs, join);
+    } else {
+      const result = this.#lifecycle.apply(session, T.INVITE_ACCEPT, seat.name, nowMs, join);
+      if (isRefusal(result)) return result;
+    }
+    seat.focus = session;
+    technician.session = session;
+    session.record(seat, 'collaborator', nowMs);
+    this.#tools.brief(session, seat);
+    const joined = eventFrame({ participantJoined: session.describe(technician) });
+    session.broadcast(joined, session.seats(), seat);
+    return session;
+  }
+
+  /** The owner ends a collaborator's part (spec A2.3); collaboration_end when it was the last. */
+  removeCollaborator(
+    technician: Participant,
+    sessionId: string,
+    target: string,
+    nowMs: number,
+  ): Session | Refusal {
+    const found = this.#ownedWith(
+      technician,
+      sessionId,
+      target,
+      'collaborators',
+      `no collaborator '${target}' in this session`,
+    );
+    if (isRefusal(found)) return found;
+    return this.#lifecycle.dropCollaborator(
+      found.session,
+      found.to,
+      found.seat.name,
+      'removed',
+      nowMs,
+    );
+  }
+
+  /** The owner makes a collaborator the owner; the former owner stays as a collaborator. */
+  handOver(
+    technician: Participant,
+    sessionId: string,
+    target: string,
+    nowMs: number,
+  ): Session | Refusal {
+    const found = this.#ownedWith(
+      technician,
+      sessionId,
+      target,
+      'collaborators',
+      `no collaborator '${target}': invite the technician first, or transfer the session`,
+    );
+    if (isRefusal(found)) return found;
+    const { session, seat, to } = found;
+    // The former owner's entry is that of a collaborator who accepted.
+    const entry = createMachine(T.INVITE_RECEIVED);
+    const step = transition(entry, T.INVITE_ACCEPT);
+    if (!step.ok) return refuse(Codes.INVALID_TRANSITION, step.message);
+    session.alter(
+      'hand_over',
+      seat.name,
+      `${seat.name} handed ownership to ${to.name}`,
+      nowMs,
+      () => {
+        session.collaborators.delete(to);
+        session.collaborators.set(seat, { seat, entry, lastActionMs: nowMs });
+        session.owner = to;
+        session.setController(to, seat.name, nowMs);
+      },
+    );
+    if (to.conn !== null) {
+      to.focus = session;
+      to.conn.session = session;
+    }
+    session.broadcast(
+      eventFrame({
+        ownerChanged: {
+          sessionId: session.id,
+          participantId: to.participantId,
+          displayName: to.name,
+        },
+      }),
+    );
+    return session;
+  }
+
+  /** reboot: Rebooting until the customer is back with its resume token (reboot_complete). */
+  reboot(technician: Participant, sessionId: string, nowMs: number): Session | Refusal {
+    const found = this.#owned(technician, sessionId);
+    if (isRefusal(found)) return found;
+    const { session, seat } = found;
+    if (session.customerSeat === null) {
+      return refuse(Codes.WRONG_STATE, 'no customer has joined this session');
+    }
+    const result = this.#lifecycle.apply(session, T.REBOOT, seat.name, nowMs);
+    if (isRefusal(result)) return result;
+    session.log.event('reboot', seat.name, 'customer asked to restart', nowMs);
+    session.deliver(
+      session.customerSeat,
+      controlFrame({ rebootRequest: { requestedBy: seat.name } }),
+    );
+    return session;
+  }
+
+  /**
+   * CloseSession: the customer closes (customer_close); the owner closes (technician_close); any
+   * other technician only leaves: a collaborator ends its part, an invitee declines, a transfer
+   * target refuses the transfer (spec A5.1).
+   */
+  close(
+    by: Participant,
+    sessionId: string,
+    reason: string,
+    nowMs: number,
+    leaveInQueue: boolean,
+  ): Session | Refusal {
+    const found = this.#find(by, sessionId);
+    if (isRefusal(found)) return found;
+    const { session, seat } = found;
+    switch (session.relationOf(seat)) {
+      case Relation.CUSTOMER:
+        return this.#customerClose(session, seat, reason || 'closed', nowMs);
+      case Relation.OWNER: {
+        if (leaveInQueue) {
+          // spec GAP-LEAVE-IN-QUEUE: technician_release puts the session back to Waiting
+          return this.#lifecycle.apply(session, T.TECHNICIAN_RELEASE, seat.name, nowMs, () => {
+            session.attached = false;
+            session.log.event('release', seat.name, reason || 'left in queue', nowMs);
+          });
+        }
+        return this.#lifecycle.apply(session, T.TECHNICIAN_CLOSE, seat.name, nowMs, () =>
+          session.log.event('close', seat.name, reason || 'closed', nowMs),
+        );
+      }
+      case Relation.COLLABORATOR:
+        return this.#lifecycle.dropCollaborator(session, seat, seat.name, 'left', nowMs);
+      case Relation.INVITED: {
+        const declined = this.#lifecycle.withdraw(session, seat, seat.name, 'declined', nowMs);
+        return declined ?? session;
+      }
+      case Relation.TRANSFER_TARGET:
+        session.alter(
+          'transfer_refused',
+          seat.name,
+          `${seat.name} refused the transfer`,
+          nowMs,
+          () => {
+            session.transfer = null;
+          },
+        );
+        return session;
+      default:
+        return refuse(Codes.NOT_IN_SESSION, 'you are not in this session');
+    }
+  }
+
+  #customerClose(session: Session, seat: Seat, reason: string, nowMs: number): Session | Refusal {
+    return this.#lifecycle.apply(session, T.CUSTOMER_CLOSE, seat.name, nowMs, () =>
+      session.log.event('close', seat.name, reason, nowMs),
+    );
+  }
+
+  /** A user action by `p` in `session` (chat, operation): the admin idle clocks restart. */
+  noteAction(p: Participant, session: Session, nowMs: number): void {
+    if (session.ended) return;
+    session.lastActionMs = nowMs;
+    const seat = this.#directory.placeOf(p);
+    const collaborator = seat === undefined ? undefined : session.collaborators.get(seat);
+    if (collaborator !== undefined) collaborator.lastActionMs = nowMs;
+  }
+
+  /** The sessions of `technician`'s queue with the status it sees in each. */
+  queue(technician: Participant): QueueRow[] {
+    const seat = this.#directory.placeOf(technician);
+    if (seat === undefined) return [];
+    const rows: QueueRow[] = [];
+    for (const session of seat.sessions) {
+      const status = session.viewOf(seat);
+      if (status !== null) rows.push({ session, status, relation: session.relationOf(seat) });
+    }
+    return rows;
+  }
+}
+
+/** The collaborator of `session` with this name or participant id (the latest one listed). */
+function collaboratorNamed(session: Session, who: string): Seat | null {
+  let found: Seat | null = null;
+  for (const seat of session.collaborators.keys()) {
+    if (seat.name === who || seat.participantId === who) found = seat;
+  }
+  return found;
+}
