@@ -26,7 +26,6 @@ import type { Router } from './relay/router.js';
 import type { ChannelRow } from './relay/routes.js';
 import { dropReasonNames, type RefusalReason, RefusalReasons } from './relay/stats.js';
 import { CannedScriptLibrary } from './session/canned-scripts.js';
-import { SessionListeners } from './session/listeners.js';
 import { SessionRegistry } from './session/registry.js';
 import type { SessionReport } from './session/report.js';
 import type { Session } from './session/session.js';
@@ -143,7 +142,6 @@ export class Gateway {
         .map((o) => o.trim())
         .filter((o) => o !== ''),
     );
-    const listeners = new SessionListeners();
     this.registry = new SessionRegistry({
       pinLength: config.pinLength,
       pinTtlMs: config.pinTtlSeconds * 1000,
@@ -171,15 +169,9 @@ export class Gateway {
         this.netstats.evaluate(conn, this.#sessionsOf(conn));
       },
     });
-    this.registry.onSessionEnd = (session) => listeners.ended(session);
-    this.registry.onLeave = (session, seat, actor) => listeners.left(session, seat, actor);
-    this.registry.onRevoke = (session, removed, actor) =>
-      listeners.revoked(session, removed, actor);
     this.relay = buildRelay({
       config,
       registry: this.registry,
-      tools: this.registry.tools,
-      listeners,
       jumpClients: stores.jumpClients,
       scripts: stores.scripts,
       pongs: { onPong: (peer, seq) => this.heartbeat.onPong(peer as Connection, seq) },

@@ -34,10 +34,9 @@ import {
   GRANT_SYSINFO,
   GRANT_VIEW,
 } from '../session/consent.js';
-import type { SessionListeners } from '../session/listeners.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { Session } from '../session/session.js';
-import type { SessionTools } from '../session/tools.js';
+import { SessionTools } from '../session/tools.js';
 import type { JumpClientRegistry } from '../tools/jump-clients.js';
 import { accessOps, SpecialActions } from './access.js';
 import { avatarOps } from './avatars.js';
@@ -60,8 +59,6 @@ import { UnattendedAccess, unattendedOps } from './unattended.js';
 export interface HandlerDeps {
   readonly config: Config;
   readonly registry: SessionRegistry;
-  readonly tools: SessionTools;
-  readonly listeners: SessionListeners;
   readonly jumpClients: JumpClientRegistry;
   readonly scripts: CannedScriptLibrary;
   readonly pongs: PongSink;
@@ -92,7 +89,11 @@ export interface Relay {
  * default permissions or team are not valid.
  */
 export function buildRelay(deps: HandlerDeps): Relay {
-  const { config, listeners } = deps;
+  const { config, registry } = deps;
+  const listeners = registry.listeners;
+  // consent, chat history, screen tools, sysinfo routing, summary, notes, avatars
+  const tools = new SessionTools(registry);
+  listeners.add({ joined: (session, seat) => tools.brief(session, seat) });
   const stats = new RelayStats();
   const refusals = new Refusals(config, stats);
   const budget = new SendBudget(
@@ -102,8 +103,8 @@ export function buildRelay(deps: HandlerDeps): Relay {
   );
   const ctx = new HandlerContext({
     config,
-    registry: deps.registry,
-    tools: deps.tools,
+    registry,
+    tools,
     stats,
     refusals,
     listeners,
@@ -119,7 +120,7 @@ export function buildRelay(deps: HandlerDeps): Relay {
   );
   const special = new SpecialActions(ctx, deps.scripts, unattended);
   const hello = new HelloHandler(ctx, unattended, joined);
-  const tools = new ToolHandlers(ctx, listeners);
+  const toolHandlers = new ToolHandlers(ctx, listeners);
 
   const controlTable: ControlTable = {
     ...sessionOps(ctx, special, unattended),
@@ -172,7 +173,7 @@ export function buildRelay(deps: HandlerDeps): Relay {
       grant: GRANT_SHELL,
       grantText: 'the customer has not granted command shells',
       activity: true,
-      handler: tools.onShell,
+      handler: toolHandlers.onShell,
     }),
     row(C.CHANNEL_SYSINFO, 'sysinfo', {
       from: FROM_ANY,
@@ -187,7 +188,7 @@ export function buildRelay(deps: HandlerDeps): Relay {
       grant: GRANT_FILE,
       grantText: 'the customer has not granted file transfer',
       activity: true,
-      handler: tools.onFile,
+      handler: toolHandlers.onFile,
     }),
     row(C.CHANNEL_CONTROL, 'control', {
       from: FROM_ANY,
@@ -215,7 +216,7 @@ export function buildRelay(deps: HandlerDeps): Relay {
       if (failed.channel === C.CHANNEL_HEARTBEAT || session === null || session.ended) return;
       session.log.event('internal_error', 'gateway', `the ${failed.name} handler failed`);
       session.endReason = 'internal error';
-      deps.registry.end(session);
+      registry.end(session);
     },
   };
   const router = new Router({
@@ -228,5 +229,5 @@ export function buildRelay(deps: HandlerDeps): Relay {
     failures,
     logger: deps.logger,
   });
-  return { router, context: ctx, hello, tools, special, table, controlTable };
+  return { router, context: ctx, hello, tools: toolHandlers, special, table, controlTable };
 }

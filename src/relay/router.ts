@@ -158,6 +158,7 @@ export class Router {
       this.fail(peer, Codes.NOT_GRANTED, route.grantText, requestId, channel, this.#peek.stream);
       return;
     }
+    if (route.activity && session !== null) session.activityFrames++;
     switch (route.kind) {
       case RouteKind.SCREEN:
         this.#forwardScreen(session!, message, channel, length);

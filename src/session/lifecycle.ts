@@ -16,6 +16,7 @@
 import { Codes, isRefusal, type Refusal, refuse } from '../protocol/codes.js';
 import { errorFrame, eventFrame } from '../protocol/frames.js';
 import type { SessionDirectory } from './directory.js';
+import type { SessionListeners } from './listeners.js';
 import { buildReport, type SessionReport } from './report.js';
 import { LossReason, type Seat } from './seat.js';
 import { type Collaborator, GATEWAY, Relation, type Session } from './session.js';
@@ -23,13 +24,13 @@ import { allowedTriggers, collaboratorsGone, type Machine, transition } from './
 import { Status as S, Trigger as T, type Trigger } from './states.js';
 import { buildSummary } from './summary.js';
 import { dueTrigger, idleCollaborators, type LifecycleOptions, sampleActivity } from './timers.js';
-import type { SessionCounters, SessionHooks } from './types.js';
+import type { SessionCounters } from './types.js';
 
 export interface SessionLifecycleOptions {
   readonly directory: SessionDirectory;
   readonly options: LifecycleOptions;
   readonly counters: SessionCounters;
-  readonly hooks: SessionHooks;
+  readonly listeners: SessionListeners;
   /** The archive of ended sessions' reports, oldest first. */
   readonly reports: Map<string, SessionReport>;
   readonly maxReports: number;
@@ -41,7 +42,7 @@ export class SessionLifecycle {
   readonly #directory: SessionDirectory;
   readonly #options: LifecycleOptions;
   readonly #counters: SessionCounters;
-  readonly #hooks: SessionHooks;
+  readonly #listeners: SessionListeners;
   readonly #reports: Map<string, SessionReport>;
   readonly #maxReports: number;
   readonly #onReport: ((report: SessionReport) => void) | null;
@@ -50,7 +51,7 @@ export class SessionLifecycle {
     this.#directory = options.directory;
     this.#options = options.options;
     this.#counters = options.counters;
-    this.#hooks = options.hooks;
+    this.#listeners = options.listeners;
     this.#reports = options.reports;
     this.#maxReports = options.maxReports;
     this.#onReport = options.onReport;
@@ -252,7 +253,7 @@ export class SessionLifecycle {
     session.sysinfoRequests.clear();
     session.attached = false;
     session.refresh();
-    this.#hooks.onSessionEnd?.(session);
+    this.#listeners.ended(session);
     const report = buildReport(session, summary);
     this.#reports.set(session.id, report);
     if (this.#reports.size > this.#maxReports) {
@@ -359,6 +360,6 @@ export class SessionLifecycle {
     for (const [ticket, pending] of session.sysinfoRequests) {
       if (pending.seat === seat) session.sysinfoRequests.delete(ticket);
     }
-    this.#hooks.onLeave?.(session, seat, actor);
+    this.#listeners.left(session, seat, actor);
   }
 }

@@ -1,6 +1,6 @@
 /**
- * The one list of what must happen when a seat leaves a session, a grant is revoked or a session
- * ends. Tools that hold per-seat or per-session state (shells, file transfers, requests waiting
+ * The one list of what must happen when a technician joins or leaves a session, a grant is
+ * revoked or a session ends. Tools that hold per-seat or per-session state (shells, file transfers, requests waiting
  * for the customer's answer) register here once, at construction; the session registry calls
  * the list. Every "departed seat" case goes through this one place.
  */
@@ -8,6 +8,8 @@ import type { Seat } from './seat.js';
 import type { Session } from './session.js';
 
 export interface SessionListener {
+  /** A technician's `seat` took its part in `session` (pick-up, accepted invitation): brief it. */
+  joined?(session: Session, seat: Seat): void;
   /** `seat` left `session` (quit, removed, transferred away); `actor` did it. */
   left?(session: Session, seat: Seat, actor: string): void;
   /** The customer revoked the GRANT_* bits in `removed`. */
@@ -21,6 +23,10 @@ export class SessionListeners implements Required<SessionListener> {
 
   add(listener: SessionListener): void {
     this.#list.push(listener);
+  }
+
+  joined(session: Session, seat: Seat): void {
+    for (const l of this.#list) l.joined?.(session, seat);
   }
 
   left(session: Session, seat: Seat, actor: string): void {

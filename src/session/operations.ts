@@ -16,12 +16,12 @@ import { CloseCodes, Codes, isRefusal, type Refusal, refuse } from '../protocol/
 import { controlFrame, errorFrame, eventFrame, Role } from '../protocol/frames.js';
 import type { SessionDirectory } from './directory.js';
 import type { SessionLifecycle } from './lifecycle.js';
+import type { SessionListeners } from './listeners.js';
 import type { Participant } from './participant.js';
 import { type HoldStats, Seat } from './seat.js';
 import { Relation, Session } from './session.js';
 import { create as createMachine, type Machine, transition } from './state-machine.js';
 import { Status as S, type Status, Trigger as T } from './states.js';
-import type { SessionTools } from './tools.js';
 import type { SessionCounters } from './types.js';
 
 interface Found {
@@ -52,7 +52,7 @@ export interface SessionOperationsOptions {
   /** Counters of the frames held for absent places (a queue's stand-in place holds none). */
   readonly holdStats: HoldStats;
   /** Briefs a technician who joins a session (summary, consent, history). */
-  readonly tools: Pick<SessionTools, 'brief'>;
+  readonly listeners: SessionListeners;
 }
 
 export class SessionOperations {
@@ -61,7 +61,7 @@ export class SessionOperations {
   readonly #counters: SessionCounters;
   readonly #logger: Logger;
   readonly #holdStats: HoldStats;
-  readonly #tools: Pick<SessionTools, 'brief'>;
+  readonly #listeners: SessionListeners;
 
   constructor(options: SessionOperationsOptions) {
     this.#directory = options.directory;
@@ -69,7 +69,7 @@ export class SessionOperations {
     this.#counters = options.counters;
     this.#logger = options.logger;
     this.#holdStats = options.holdStats;
-    this.#tools = options.tools;
+    this.#listeners = options.listeners;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -342,7 +342,7 @@ export class SessionOperations {
         this.#lifecycle.left(session, sender, seat.name);
       }
       session.record(seat, 'transfer target', nowMs);
-      this.#tools.brief(session, seat);
+      this.#listeners.joined(session, seat);
       session.log.event('transfer', seat.name, `took the session over from ${sender.name}`, nowMs);
       if (sender.conn !== null) {
         const left = eventFrame({
@@ -492,7 +492,7 @@ export class SessionOperations {
     seat.focus = session;
     technician.session = session;
     session.record(seat, 'collaborator', nowMs);
-    this.#tools.brief(session, seat);
+    this.#listeners.joined(session, seat);
     const joined = eventFrame({ participantJoined: session.describe(technician) });
     session.broadcast(joined, session.seats(), seat);
     return session;

@@ -14,14 +14,14 @@ import type { Refusal } from '../protocol/codes.js';
 import { pb } from '../protocol/frames.js';
 import { MemoryDirectory } from './directory.js';
 import { SessionLifecycle } from './lifecycle.js';
+import { SessionListeners } from './listeners.js';
 import { type Created, type QueueRow, SessionOperations } from './operations.js';
 import type { Participant } from './participant.js';
 import type { SessionReport } from './report.js';
 import { HoldStats, type Seat } from './seat.js';
 import type { Session } from './session.js';
 import { DEFAULT_LIFECYCLE, type LifecycleOptions } from './timers.js';
-import { SessionTools } from './tools.js';
-import type { SessionCounters, SessionHooks, SessionToolsHost } from './types.js';
+import type { SessionCounters, SessionToolsHost } from './types.js';
 
 export { type CodeEntry, isRefusal, type Refusal } from '../protocol/codes.js';
 export type { QueueRow };
@@ -36,9 +36,11 @@ export interface RegistryOptions {
   readonly lifecycle?: Partial<LifecycleOptions>;
   /** Called with the report of every session that ends (the gateway writes it to disk). */
   readonly onReport?: (report: SessionReport) => void;
+  /** Who hears of joins, leaves, revocations and ends (tools register at construction). */
+  readonly listeners?: SessionListeners;
 }
 
-export class SessionRegistry implements SessionCounters, SessionHooks, SessionToolsHost {
+export class SessionRegistry implements SessionCounters, SessionToolsHost {
   readonly sessions: Map<string, Session>;
   readonly reports = new Map<string, SessionReport>();
   readonly holdStats = new HoldStats();
@@ -60,20 +62,8 @@ export class SessionRegistry implements SessionCounters, SessionHooks, SessionTo
    * connections, a customer attached by the gateway); each is also logged at error level.
    */
   refusedTransitions = 0;
-  /** Consent, chat history, screen tools, sysinfo routing, summary and notes. */
-  readonly tools: SessionTools;
-  /**
-   * Called when a session ends, before its report is built (the shell and file relays close
-   * recordings and mark unfinished transfers); wired by the router.
-   */
-  onSessionEnd: ((session: Session) => void) | null = null;
-  /**
-   * Called when a technician's place loses its part in a live session (removed, left, gone,
-   * transferred away): the shell and file relays end its streams; wired by the router.
-   */
-  onLeave: ((session: Session, seat: Seat, actor: string) => void) | null = null;
-  /** Called when the customer revokes permissions (`removed`: mask bits); wired by the router. */
-  onRevoke: ((session: Session, removed: number, actor: string) => void) | null = null;
+  /** Who hears of joins, leaves, revocations and ends (src/session/listeners.ts). */
+  readonly listeners: SessionListeners;
 
   constructor(options: RegistryOptions) {
     this.#now = options.now ?? Date.now;
@@ -85,12 +75,12 @@ export class SessionRegistry implements SessionCounters, SessionHooks, SessionTo
       holdStats: this.holdStats,
     });
     this.sessions = this.#directory.sessions;
-    this.tools = new SessionTools(this);
+    this.listeners = options.listeners ?? new SessionListeners();
     this.#life = new SessionLifecycle({
       directory: this.#directory,
       options: this.lifecycle,
       counters: this,
-      hooks: this,
+      listeners: this.listeners,
       reports: this.reports,
       maxReports: options.maxReports ?? 1000,
       onReport: options.onReport ?? null,
@@ -101,7 +91,7 @@ export class SessionRegistry implements SessionCounters, SessionHooks, SessionTo
       counters: this,
       logger: options.logger,
       holdStats: this.holdStats,
-      tools: this.tools,
+      listeners: this.listeners,
     });
   }
 

@@ -159,7 +159,12 @@ export class Session {
   statusSinceMs: number;
   /** Last user action by any participant (chat, input, operation); spec D-ADMIN-IDLE-CLOCK. */
   lastActionMs: number;
-  /** Relayed INPUT+CHAT frames when `lastActionMs` was last sampled (idle timers). */
+  /**
+   * Frames accepted on channels whose row counts as user activity (input, chat, tools: the
+   * channel table's `activity` column); the router bumps it, the idle timers sample it.
+   */
+  activityFrames = 0;
+  /** `activityFrames` when `lastActionMs` was last sampled (idle timers). */
   activitySeen = 0;
   endedAtMs = 0;
   endReason = '';

@@ -8,7 +8,6 @@
  * read per INPUT frame); a tick that sees them move records the time of the user action.
  */
 import type { Config } from '../config/schema.js';
-import { Channel } from '../protocol/frames.js';
 import type { Collaborator, Session } from './session.js';
 import { Status, Trigger } from './states.js';
 
@@ -79,17 +78,9 @@ export function idleTimeoutMs(options: LifecycleOptions, status: Status): number
   return Math.min(out, inc);
 }
 
-/** Frames that count as user actions (spec: chat, input, tool request). */
+/** Frames that count as user actions (spec: chat, input, tool request): the router counts them. */
 function activity(session: Session): number {
-  const f = session.relayedFrames;
-  return (
-    f[Channel.CHANNEL_INPUT]! +
-    f[Channel.CHANNEL_CHAT]! +
-    f[Channel.CHANNEL_CHAT_PRIVATE]! +
-    f[Channel.CHANNEL_SHELL]! +
-    f[Channel.CHANNEL_SYSINFO]! +
-    f[Channel.CHANNEL_FILE]!
-  );
+  return session.activityFrames;
 }
 
 /** Records `nowMs` as the last user action when relayed frames moved since the last look. */

@@ -330,7 +330,7 @@ export class SessionTools {
     if (removed === 0) return session;
     session.log.event('consent', seat.name, `revoked ${describe(removed)}`);
     if ((removed & GRANT_SYSINFO) !== 0) this.#refusePendingSysinfo(session);
-    this.#registry.onRevoke?.(session, removed, seat.name);
+    this.#registry.listeners.revoked(session, removed, seat.name);
     if ((removed & GRANT_VIEW) !== 0 && session.screenSharing) {
       session.screenSharing = false;
       session.log.event('screen', seat.name, 'screen sharing stopped: view revoked');

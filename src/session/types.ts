@@ -1,29 +1,14 @@
 /**
  * Shapes shared by the parts of the session registry (directory, operations, lifecycle) and by
  * `SessionTools`, kept here so that none of them imports the registry that composes them:
- * the hooks the relay sets late, the gateway-wide counters, and what the tools need of the
+ * the gateway-wide counters, and what the tools need of the
  * registry. Types only; nothing in this file runs.
  */
+import type { SessionListeners } from './listeners.js';
 import type { Participant } from './participant.js';
 import type { SessionReport } from './report.js';
 import type { Seat } from './seat.js';
 import type { Session } from './session.js';
-
-/** Listeners the relay wires after the registry is built; read at each call, never copied. */
-export interface SessionHooks {
-  /**
-   * Called when a session ends, before its report is built (the shell and file relays close
-   * recordings and mark unfinished transfers).
-   */
-  onSessionEnd: ((session: Session) => void) | null;
-  /**
-   * Called when a technician's place loses its part in a live session (removed, left, gone,
-   * transferred away): the shell and file relays end its streams.
-   */
-  onLeave: ((session: Session, seat: Seat, actor: string) => void) | null;
-  /** Called when the customer revokes permissions (`removed`: mask bits). */
-  onRevoke: ((session: Session, removed: number, actor: string) => void) | null;
-}
 
 /** Gateway-wide session counters (the status API and metrics read them). */
 export interface SessionCounters {
@@ -53,5 +38,6 @@ export interface SessionToolsHost {
   readonly reports: ReadonlyMap<string, SessionReport>;
   /** Replaces an ended session's archived report and rewrites it. */
   rearchive(report: SessionReport): void;
-  readonly onRevoke: SessionHooks['onRevoke'];
+  /** Who must hear of a revocation (shells and transfers end). */
+  readonly listeners: SessionListeners;
 }

@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveConfig } from '../../src/config/config.js';
-import { Channel } from '../../src/protocol/frames.js';
 import { isRefusal } from '../../src/session/registry.js';
 import {
   dueTrigger,
@@ -61,8 +60,8 @@ test('the system clock restarts with every status change (D-SYSTEM-TIMEOUT-CLOCK
 test('the admin idle timeout of a worked status counts from the last user action; 0 turns it off', () => {
   const { w, owner, session } = activeWorld({ idleMs: { ACTIVE: 60_000 } });
   w.advance(50_000);
-  // An input frame relayed (the relay only bumps its counter; the tick notices).
-  session.relayedFrames[Channel.CHANNEL_INPUT]!++;
+  // An input frame accepted (the router only bumps its counter; the tick notices).
+  session.activityFrames++;
   w.advance(50_000);
   assert.equal(session.status, 'ACTIVE', 'the input restarted the idle clock');
   w.advance(12_000);

@@ -9,7 +9,7 @@ import { unitRelay } from '../support/relay.js';
 const Channel = ferry.v1.Channel;
 
 async function setup(overrides: Record<string, unknown> = {}) {
-  const { router, registry } = await unitRelay({ screenDropBytes: 1000, ...overrides });
+  const { router, registry, context } = await unitRelay({ screenDropBytes: 1000, ...overrides });
   const tech = new FakePeer({ id: 't1', role: ferry.v1.Role.ROLE_TECHNICIAN, name: 'tech-1' });
   const customer = new FakePeer({ id: 'c1', role: ferry.v1.Role.ROLE_CUSTOMER, name: 'Alice' });
   const { session, pin } = registry.create(tech, '');
@@ -19,7 +19,7 @@ async function setup(overrides: Record<string, unknown> = {}) {
   registry.pickUp(tech, session.id);
   assert.equal(session.status, 'ACTIVE');
   const P = ferry.v1.Permission;
-  registry.tools.answerConsent(customer, { granted: [P.PERMISSION_VIEW, P.PERMISSION_CONTROL] });
+  context.tools.answerConsent(customer, { granted: [P.PERMISSION_VIEW, P.PERMISSION_CONTROL] });
   tech.sent.length = 0;
   customer.sent.length = 0;
   return { router, registry, session, tech, customer };

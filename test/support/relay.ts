@@ -11,7 +11,6 @@ import { buildRelay, type Relay } from '../../src/handlers/index.js';
 import { silentLogger } from '../../src/log.js';
 import type { ChannelRow } from '../../src/relay/routes.js';
 import { CannedScriptLibrary } from '../../src/session/canned-scripts.js';
-import { SessionListeners } from '../../src/session/listeners.js';
 import { SessionRegistry } from '../../src/session/registry.js';
 import { JumpClientRegistry } from '../../src/tools/jump-clients.js';
 
@@ -30,10 +29,6 @@ export async function unitRelay(
   const config = resolveConfig({ ...overrides }, {});
   const logger = silentLogger();
   const registry = new SessionRegistry({ pinLength: 9, pinTtlMs: 60_000, logger });
-  const listeners = new SessionListeners();
-  registry.onSessionEnd = (session) => listeners.ended(session);
-  registry.onLeave = (session, seat, actor) => listeners.left(session, seat, actor);
-  registry.onRevoke = (session, removed, actor) => listeners.revoked(session, removed, actor);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-relay-'));
   const jumpClients = await JumpClientRegistry.open({ dir, pepper: 'unit-test-pepper' });
   const pongs: [string, number][] = [];
@@ -41,8 +36,6 @@ export async function unitRelay(
   const relay = buildRelay({
     config,
     registry,
-    tools: registry.tools,
-    listeners,
     jumpClients,
     scripts: new CannedScriptLibrary(),
     pongs: {
