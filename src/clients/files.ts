@@ -19,9 +19,8 @@ import { EventEmitter } from 'node:events';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Codes } from '../protocol/codes.js';
-import { Channel, encodeFrame } from '../protocol/frames.js';
+import { Channel, encodeFrame, u64 } from '../protocol/frames.js';
 import type { ferry } from '../protocol/gen/ferry.js';
-import { u64 } from '../session/files.js';
 import {
   DEFAULT_CHUNK_BYTES,
   DEFAULT_WINDOW_CHUNKS,

@@ -19,7 +19,7 @@ import { Codes } from '../protocol/codes.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import type { ActionCommand } from '../tools/after-session.js';
 import type { CustomerClient } from './customer.js';
-import { runLocal } from './unattended.js';
+import { runLocal } from './run-local.js';
 
 const C = ferry.v1.SpecialActionContext;
 

@@ -28,9 +28,9 @@ import {
   type AfterSessionOptions,
 } from '../tools/after-session.js';
 import { writeFileAtomic } from '../tools/jump-clients.js';
-import { runCommand } from '../tools/run-command.js';
 import { FerryError } from './client.js';
 import { CustomerClient, type CustomerOptions } from './customer.js';
+import { runLocal } from './run-local.js';
 import { CustomerSpecialTasks, type SpecialTaskOptions } from './special-tasks.js';
 import { SYSINFO_CATEGORIES } from './sysinfo.js';
 
@@ -52,34 +52,6 @@ export const DEFAULT_SCRIPT_MAX_OUTPUT_BYTES = 128 * 1024;
 export const DEFAULT_ELEVATE_TIMEOUT_MS = 120_000;
 export const JUMP_CLIENT_FILE = 'jump-client.json';
 export const SUPPORT_BUTTON_FILE = 'support-button.json';
-
-export interface LocalRun {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  /** stdout and stderr as they arrived, bounded. */
-  readonly output: string;
-  readonly timedOut: boolean;
-  readonly truncated: boolean;
-}
-
-/**
- * Runs a command on this machine: a string through the platform shell, an argv array without
- * one; stdout and stderr joined in arrival order and bounded; SIGKILL past `timeoutMs` (its
- * process group on POSIX). Rejects only when it cannot start.
- */
-export async function runLocal(
-  command: ActionCommand,
-  options: { env?: NodeJS.ProcessEnv; timeoutMs: number; maxOutputBytes: number; cwd?: string },
-): Promise<LocalRun> {
-  const run = await runCommand(command, options);
-  return {
-    code: run.code,
-    signal: run.signal,
-    output: run.output,
-    timedOut: run.timedOut,
-    truncated: run.outputTruncated,
-  };
-}
 
 export interface CustomerToolsOptions {
   /** Where the jump client key and support button id are kept (files, mode 0600); none: memory. */

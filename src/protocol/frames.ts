@@ -73,3 +73,9 @@ export function channelName(channel: number): string {
 }
 
 export const CHANNEL_COUNT = channelNames.length;
+
+/** uint64 fields decode as Long objects; past 2^53 they are not safe integers and are refused. */
+export function u64(value: number | { toNumber(): number } | null | undefined): number {
+  if (value == null) return 0;
+  return typeof value === 'number' ? value : value.toNumber();
+}

@@ -21,7 +21,7 @@
  * Chunks are relayed as received: nothing is re-encoded.
  */
 import { type CodeEntry, Codes } from '../protocol/codes.js';
-import { Channel, encodeFrame, Role } from '../protocol/frames.js';
+import { Channel, encodeFrame, Role, u64 } from '../protocol/frames.js';
 import type { ferry } from '../protocol/gen/ferry.js';
 import { TransferGuard } from '../tools/file-transfer.js';
 import type { Participant } from './participant.js';
@@ -66,12 +66,6 @@ export const MAX_TRANSFERS_EVER = 1000;
 const MAX_NAME = 255;
 const MAX_PATH = 4096;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-
-/** uint64 fields decode as Long objects; past 2^53 they are not safe integers and are refused. */
-export function u64(value: number | { toNumber(): number } | null | undefined): number {
-  if (value == null) return 0;
-  return typeof value === 'number' ? value : value.toNumber();
-}
 
 function fileFrame(id: number, file: ferry.v1.FileMessage.$Properties): Uint8Array {
   return encodeFrame({ channel: Channel.CHANNEL_FILE, stream: id, file });
