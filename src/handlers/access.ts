@@ -123,7 +123,7 @@ export class SpecialActions {
     op: ferry.v1.CannedScriptResult.$Properties,
     requestId: number,
   ): void {
-    const pending = this.#ctx.take(session, op.ticket ?? 0, 'script');
+    const pending = session.pending.take(op.ticket ?? 0, 'script');
     if (pending === null) {
       this.#ctx.fail(
         peer,
@@ -150,8 +150,7 @@ export class SpecialActions {
       undefined,
       'technicians',
     );
-    this.#ctx.deliverAnswer(
-      session,
+    session.answer(
       pending,
       controlFrame({
         requestId: pending.requestId,
@@ -268,7 +267,7 @@ export class SpecialActions {
     op: ferry.v1.ElevateResult.$Properties,
     requestId: number,
   ): void {
-    const pending = this.#ctx.take(session, op.ticket ?? 0, 'elevate');
+    const pending = session.pending.take(op.ticket ?? 0, 'elevate');
     if (pending === null) {
       this.#ctx.fail(
         peer,
@@ -286,8 +285,7 @@ export class SpecialActions {
     } else {
       session.log.event('elevate', by, `elevation asked by ${by} was not done (${pending.label})`);
     }
-    this.#ctx.deliverAnswer(
-      session,
+    session.answer(
       pending,
       controlFrame({
         requestId: pending.requestId,

@@ -2,11 +2,9 @@
  * What every message handler shares: the gateway's services, the reply and refusal helpers, the
  * guards an operation starts with (technician, customer, participant, working technician), each
  * technician connection's permissions (fixed at its Hello), the elevated customer clients, and
- * the ONE table of requests forwarded to a customer and waiting for its answer.
- *
- * Departed seats: `deliverAnswer` is the one place that decides whether an answer still reaches
- * the technician who asked (only while it works the session); the table registers with the
- * session listeners, so an ended session drops its waiting requests.
+ * filing of requests forwarded to a customer in the session's one pending table
+ * (src/session/pending.ts, whose `Session.answer` is the one place that decides whether an answer
+ * still reaches the technician who asked).
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -22,30 +20,16 @@ import {
   type TechnicianGrants,
   type TechnicianPermission,
 } from '../session/access-policy.js';
-import type { SessionListeners } from '../session/listeners.js';
 import type { Participant } from '../session/participant.js';
+import type { PendingRequest } from '../session/pending.js';
 import type { SessionRegistry } from '../session/registry.js';
 import type { Seat } from '../session/seat.js';
 import { Relation, type Session, statusToWire } from '../session/session.js';
 import type { TokenClaims } from '../session/tokens.js';
 import type { SessionTools } from '../session/tools.js';
 
-const MAX_PENDING = 64;
 export const MAX_ERROR = 512;
 const MAX_NAME_LENGTH = 64;
-
-/** A request forwarded to the customer, waiting for its answer (by ticket). */
-export interface Pending {
-  readonly kind: 'script' | 'elevate' | 'task';
-  /** The technician's seat that asked: the answer goes there, and only while it works the session. */
-  readonly seat: Seat;
-  readonly requestId: number;
-  readonly label: string;
-  /** Who the request is logged as coming from, when not the technician of `seat` ("policy"). */
-  readonly by?: string;
-  /** A special task's context (SpecialActionContext). */
-  readonly context?: number;
-}
 
 /** The session a technician works, with its customer connected. */
 export interface Working {
@@ -60,7 +44,6 @@ export interface ContextOptions {
   readonly tools: SessionTools;
   readonly stats: RelayStats;
   readonly refusals: Refusals;
-  readonly listeners: SessionListeners;
   readonly gatewayId: string;
   readonly version: string;
   readonly logger: Logger;
@@ -104,7 +87,6 @@ export class HandlerContext {
   readonly #refusals: Refusals;
   readonly #defaults: ReturnType<typeof defaultGrants>;
   readonly #grants = new WeakMap<Participant, TechnicianGrants>();
-  readonly #pending = new WeakMap<Session, Map<number, Pending>>();
 
   /** Throws RangeError when the operator's default permissions or team are not valid. */
   constructor(options: ContextOptions) {
@@ -117,7 +99,6 @@ export class HandlerContext {
     this.logger = options.logger;
     this.#refusals = options.refusals;
     this.#defaults = defaultGrants(options.config);
-    options.listeners.add({ ended: (session) => this.#pending.delete(session) });
   }
 
   // --- replies -------------------------------------------------------------------------------
@@ -280,35 +261,10 @@ export class HandlerContext {
 
   // --- requests waiting for the customer ------------------------------------------------------
 
-  /** Files a request to the customer of `session`: the ticket its answer must carry. */
-  ask(session: Session, pending: Pending): number {
+  /** Files a request to the customer of `session` (src/session/pending.ts): its ticket. */
+  ask(session: Session, request: PendingRequest): number {
     const ticket = session.nextRequestId();
-    let map = this.#pending.get(session);
-    if (map === undefined) {
-      map = new Map();
-      this.#pending.set(session, map);
-    }
-    if (map.size >= MAX_PENDING) map.delete(map.keys().next().value as number);
-    map.set(ticket, pending);
+    session.pending.add(ticket, request);
     return ticket;
-  }
-
-  /** The request `ticket` of `kind`, removed from the table; null when there is none. */
-  take(session: Session, ticket: number, kind: Pending['kind']): Pending | null {
-    const map = this.#pending.get(session);
-    const pending = map?.get(ticket);
-    if (pending === undefined || pending.kind !== kind) return null;
-    map!.delete(ticket);
-    return pending;
-  }
-
-  /**
-   * The customer's answer goes to the technician who asked, only while it still works the
-   * session: one removed, gone or transferred away since hears nothing of the customer's machine.
-   */
-  deliverAnswer(session: Session, pending: Pending, frame: Uint8Array): void {
-    const relation = session.relationOf(pending.seat);
-    if (relation !== Relation.OWNER && relation !== Relation.COLLABORATOR) return;
-    session.deliver(pending.seat, frame);
   }
 }

@@ -107,7 +107,6 @@ export function buildRelay(deps: HandlerDeps): Relay {
     tools,
     stats,
     refusals,
-    listeners,
     gatewayId: deps.gatewayId,
     version: deps.version,
     logger: deps.logger,
@@ -228,6 +227,7 @@ export function buildRelay(deps: HandlerDeps): Relay {
     budget,
     failures,
     logger: deps.logger,
+    now: () => registry.now(),
   });
   return { router, context: ctx, hello, tools: toolHandlers, special, table, controlTable };
 }

@@ -1,5 +1,5 @@
 /**
- * Session operations (spec/session-states.json triggers): create, pick up, close, hold and
+ * Session operations (docs/spec/session-states.json triggers): create, pick up, close, hold and
  * unhold, transfer, invite and answer, remove a collaborator, hand over, reboot the customer,
  * and the technician's queue. Each row names who may ask; the session model decides and answers
  * with the session or a coded refusal (`ctx.reply`).

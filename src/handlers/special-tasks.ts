@@ -1,5 +1,5 @@
 /**
- * OS-specific special tasks (spec/session-tools.md C4.4, C4.5). The customer client advertises,
+ * OS-specific special tasks (docs/spec/session-tools.md C4.4, C4.5). The customer client advertises,
  * in its Hello, the tasks its operator configured for its platform: ids, names and the contexts
  * each may run in, never a command. A technician with the `special_actions` permission lists
  * them and triggers one by id; the customer client runs its own command for that id.
@@ -183,7 +183,7 @@ export class SpecialTasks {
     op: ferry.v1.SpecialActionResult.$Properties,
     requestId: number,
   ): void {
-    const pending = this.#ctx.take(session, op.ticket ?? 0, 'task');
+    const pending = session.pending.take(op.ticket ?? 0, 'task');
     if (pending === null) {
       this.#ctx.fail(peer, Codes.UNKNOWN_REQUEST, 'no special task run has this ticket', requestId);
       return;
@@ -208,8 +208,7 @@ export class SpecialTasks {
       undefined,
       'technicians',
     );
-    this.#ctx.deliverAnswer(
-      session,
+    session.answer(
       pending,
       controlFrame({
         requestId: pending.requestId,

@@ -1,5 +1,5 @@
 /**
- * Unattended access (spec/session-tools.md A3, A4): jump clients and support buttons. A permitted
+ * Unattended access (docs/spec/session-tools.md A3, A4): jump clients and support buttons. A permitted
  * technician pins the customer client (the gateway registers it and hands the key to the customer
  * client once); the jump client later says Hello with its id and key (behind the PIN attempt
  * limits of control.ts) and waits, connected, in no session; a permitted technician of its team

@@ -13,7 +13,7 @@
  * level and counted in `SessionCounters.refusedTransitions`, never ignored; operations get a
  * coded `Refusal` instead.
  */
-import { Codes, isRefusal, type Refusal, refuse } from '../protocol/codes.js';
+import { CloseCodes, Codes, isRefusal, type Refusal, refuse } from '../protocol/codes.js';
 import { errorFrame, eventFrame } from '../protocol/frames.js';
 import type { SessionDirectory } from './directory.js';
 import type { SessionListeners } from './listeners.js';
@@ -249,8 +249,7 @@ export class SessionLifecycle {
     session.collaborators.clear();
     session.transfer = null;
     session.controllerSeat = null;
-    session.consentRequests.clear();
-    session.sysinfoRequests.clear();
+    session.pending.clear();
     session.attached = false;
     session.refresh();
     this.#listeners.ended(session);
@@ -278,6 +277,11 @@ export class SessionLifecycle {
     this.#onReport?.(report);
   }
 
+  /**
+   * Lets the customer go once its session is over. The final StatusChanged was sent before, so
+   * the close is by cause (docs/protocol.md "How a connection ends"): a normal one of
+   * 4100-4102, 1001 when the gateway goes away, 1011 after a handler failure.
+   */
   #releaseCustomer(session: Session, reason: string): void {
     const seat = session.customerSeat;
     if (seat === null) return;
@@ -288,7 +292,8 @@ export class SessionLifecycle {
     this.#directory.forget(seat);
     if (conn !== null) {
       conn.session = null;
-      conn.end(Codes.SESSION_ENDED.close, reason);
+      const code = endCloseCode(session);
+      conn.end(code, code === CloseCodes.GOING_AWAY ? Codes.SHUTTING_DOWN.code : reason);
     }
   }
 
@@ -357,9 +362,30 @@ export class SessionLifecycle {
 
   /** `seat` has no part in `session` any more: its pending answers and streams go nowhere. */
   left(session: Session, seat: Seat, actor: string): void {
-    for (const [ticket, pending] of session.sysinfoRequests) {
-      if (pending.seat === seat) session.sysinfoRequests.delete(ticket);
-    }
+    session.pending.dropSeat(seat, 'sysinfo');
     this.#listeners.left(session, seat, actor);
   }
+}
+
+/** Triggers whose end is a timeout rather than someone's decision. */
+const TIMEOUT_TRIGGERS: ReadonlySet<string> = new Set<Trigger>([
+  T.ADMIN_IDLE_TIMEOUT,
+  T.SYSTEM_TIMEOUT_2_WEEKS,
+  T.CONNECTING_TIMEOUT,
+  T.RECONNECT_FAIL_5MIN,
+  T.REBOOT_FAIL_5MIN,
+  T.COLLABORATOR_TIMEOUT,
+]);
+
+/** The close code a participant of an ended (or ending) session gets, by what ended it. */
+export function endCloseCode(session: Session): number {
+  if (session.endReason === 'gateway shutdown') return CloseCodes.GOING_AWAY;
+  if (session.endReason === 'internal error') return CloseCodes.INTERNAL_ERROR;
+  if (session.endReason === 'abandoned' || session.status === S.TIMED_OUT) {
+    return CloseCodes.SESSION_TIMED_OUT;
+  }
+  const trigger = session.history.at(-1)?.trigger;
+  if (trigger === T.CUSTOMER_CLOSE) return CloseCodes.SESSION_LEFT;
+  if (trigger !== undefined && TIMEOUT_TRIGGERS.has(trigger)) return CloseCodes.SESSION_TIMED_OUT;
+  return CloseCodes.SESSION_CLOSED;
 }

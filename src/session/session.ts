@@ -19,6 +19,7 @@ import type { ferry } from '../protocol/gen/ferry.js';
 import { toList } from './consent.js';
 import type { FileTransferEntry, TransferState } from './files.js';
 import type { Participant } from './participant.js';
+import { type PendingRequest, PendingRequests } from './pending.js';
 import { Delivery, type Seat } from './seat.js';
 import { type LogEntry, SessionLog } from './session-log.js';
 import type { RecordingEntry, ShellState } from './shells.js';
@@ -69,22 +70,6 @@ export interface PendingTransfer {
   readonly comment: string;
 }
 
-/** A consent request forwarded to the customer, waiting for its answer. */
-export interface PendingConsent {
-  readonly id: number;
-  readonly seat: Seat;
-  /** The technician's Control.request_id, answered with consent_result. */
-  readonly requestId: number;
-  /** Bits of consent.ts asked for. */
-  readonly mask: number;
-}
-
-/** A SYSINFO request forwarded to the customer: its answer goes back to `seat` only. */
-export interface PendingSysinfo {
-  readonly seat: Seat;
-  readonly requestId: number;
-}
-
 export interface MonitorRecord {
   readonly id: number;
   readonly x: number;
@@ -103,8 +88,6 @@ export interface NoteRecord {
   readonly timeMs: number;
 }
 
-/** At most this many consent and SYSINFO requests wait per session; the oldest gives way. */
-export const MAX_PENDING_REQUESTS = 64;
 /** Notes kept per session. */
 export const MAX_NOTES = 1000;
 
@@ -172,14 +155,19 @@ export class Session {
   readonly participants: ParticipantRecord[] = [];
   readonly #recorded = new Set<Seat>();
 
-  // Session tools (spec/session-tools.md B, C, D, F).
+  // Session tools (docs/spec/session-tools.md B, C, D, F).
   /**
    * What the customer granted: bits of consent.ts (`1 << Permission`). The relay reads it per
    * SCREEN, INPUT and SYSINFO frame; only the consent operations of the registry write it.
    */
   grants = 0;
-  readonly consentRequests = new Map<number, PendingConsent>();
-  readonly sysinfoRequests = new Map<number, PendingSysinfo>();
+  /**
+   * When the grants, the controller or the status last changed (session clock). The relay
+   * excuses SCREEN and INPUT refused soon after it (`--input-grace-ms`): the sender had not seen it.
+   */
+  changedAtMs = 0;
+  /** Requests forwarded to the customer, waiting for its answer (src/session/pending.ts). */
+  readonly pending = new PendingRequests();
   #nextRequest = 1;
   /** The customer shares its screen (logged and announced; the VIEW grant is the enforcement). */
   screenSharing = false;
@@ -253,6 +241,17 @@ export class Session {
   }
 
   /** A new id for a consent or SYSINFO request (unique in the session, never 0). */
+  /**
+   * Delivers the customer's answer to the technician who asked, only while it still works the
+   * session (owner or collaborator). False: the asker has no part in the session any more.
+   */
+  answer(request: PendingRequest, frame: ArrayBuffer | Uint8Array): boolean {
+    const relation = this.relationOf(request.seat);
+    if (relation !== Relation.OWNER && relation !== Relation.COLLABORATOR) return false;
+    this.deliver(request.seat, frame);
+    return true;
+  }
+
   nextRequestId(): number {
     const id = this.#nextRequest;
     this.#nextRequest = id >= 0xffffffff ? 1 : id + 1;
@@ -279,6 +278,7 @@ export class Session {
   setController(seat: Seat | null, actor: string, nowMs: number): void {
     if (this.controllerSeat === seat) return;
     this.controllerSeat = seat;
+    this.changedAtMs = nowMs;
     this.refresh();
     this.log.event(
       'control',
@@ -437,6 +437,7 @@ export class Session {
     const result = transition(this.machine, trigger, ctx);
     if (!result.ok) return { ok: false, message: result.message };
     this.statusSinceMs = nowMs;
+    this.changedAtMs = nowMs;
     if (actor !== GATEWAY) this.lastActionMs = nowMs;
     this.history.push({ status: result.to, atMs: nowMs, trigger, actor });
     this.log.event('status', actor, `${result.from} -> ${result.to} (${trigger})`, nowMs);

@@ -1,5 +1,5 @@
 /**
- * The session tools of spec/session-tools.md B, C, D and F, as session operations: consent
+ * The session tools of docs/spec/session-tools.md B, C, D and F, as session operations: consent
  * (request, answer, revoke), control hand-over, the chat history, the screen tools (sharing,
  * monitors, quality), SYSINFO request routing, the summary, the notes and the technicians'
  * pictures. Each operation checks who asks (role, place in the session, grant, permission) and
@@ -46,7 +46,6 @@ import { type SessionReport, withNote } from './report.js';
 import type { Seat } from './seat.js';
 import {
   MAX_NOTES,
-  MAX_PENDING_REQUESTS,
   type MonitorRecord,
   type NoteRecord,
   Relation,
@@ -74,12 +73,6 @@ interface Working {
 function clean(raw: string | null | undefined, max: number, keepNewlines = false): string {
   const pattern = keepNewlines ? /[^\P{Cc}\n]/gu : /\p{Cc}/gu;
   return (raw ?? '').replace(pattern, ' ').trim().slice(0, max);
-}
-
-/** Adds `value` to a bounded map of pending requests, giving up the oldest when full. */
-function remember<V>(map: Map<number, V>, id: number, value: V): void {
-  if (map.size >= MAX_PENDING_REQUESTS) map.delete(map.keys().next().value as number);
-  map.set(id, value);
 }
 
 export class SessionTools {
@@ -231,7 +224,7 @@ export class SessionTools {
       return refuse(Codes.WRONG_STATE, `no consent can be asked while ${session.status}`);
     }
     const consentId = session.nextRequestId();
-    remember(session.consentRequests, consentId, { id: consentId, seat, requestId, mask });
+    session.pending.add(consentId, { kind: 'consent', seat, requestId, mask });
     const reason = clean(op.reason, MAX_REASON_LENGTH);
     session.log.event('consent', seat.name, `${seat.name} asked for ${describe(mask)}`);
     session.deliver(
@@ -258,14 +251,13 @@ export class SessionTools {
     const { mask: given, unavailable } = toMask(op.granted ?? []);
     if (unavailable !== -1) return unavailableRefusal(unavailable);
     const consentId = op.consentId ?? 0;
-    const pending = consentId === 0 ? null : (session.consentRequests.get(consentId) ?? null);
+    const pending = consentId === 0 ? null : session.pending.take(consentId, 'consent');
     if (consentId !== 0 && pending === null) {
       return refuse(Codes.UNKNOWN_REQUEST, `no consent request ${consentId} is waiting`);
     }
-    if (pending !== null) session.consentRequests.delete(consentId);
     const granted = withImplied(given);
     const added = granted & ~session.grants;
-    const denied = pending === null ? 0 : pending.mask & ~granted;
+    const denied = pending === null ? 0 : (pending.mask ?? 0) & ~granted;
     session.grants |= granted;
     const to = pending === null ? '' : ` (asked by ${pending.seat.name})`;
     if (added !== 0) session.log.event('consent', seat.name, `granted ${describe(added)}${to}`);
@@ -282,14 +274,9 @@ export class SessionTools {
     };
     session.broadcast(eventFrame({ consentChanged: changed }), this.#audience(session));
     // only to an asker that still works the session (not one removed or gone since it asked)
-    const asker = pending === null ? Relation.NONE : session.relationOf(pending.seat);
-    if (
-      pending !== null &&
-      pending.requestId !== 0 &&
-      (asker === Relation.OWNER || asker === Relation.COLLABORATOR)
-    ) {
-      session.deliver(
-        pending.seat,
+    if (pending !== null && pending.requestId !== 0) {
+      session.answer(
+        pending,
         controlFrame({ requestId: pending.requestId, consentResult: changed }),
       );
     }
@@ -301,9 +288,9 @@ export class SessionTools {
    * asker hears it now (Error naming its request id) instead of waiting for its timeout.
    */
   #refusePendingSysinfo(session: Session): void {
-    for (const pending of session.sysinfoRequests.values()) {
-      session.deliver(
-        pending.seat,
+    for (const pending of session.pending.takeAll('sysinfo')) {
+      session.answer(
+        pending,
         errorFrame(
           Codes.NOT_GRANTED,
           'the customer revoked system information before answering',
@@ -312,7 +299,6 @@ export class SessionTools {
         ),
       );
     }
-    session.sysinfoRequests.clear();
   }
 
   /** The customer takes permissions back (none named: all); relaying stops at once. */
@@ -328,6 +314,7 @@ export class SessionTools {
     session.grants = afterRevoke(before, named.length === 0 ? before : mask);
     const removed = before & ~session.grants;
     if (removed === 0) return session;
+    session.changedAtMs = this.#registry.now();
     session.log.event('consent', seat.name, `revoked ${describe(removed)}`);
     if ((removed & GRANT_SYSINFO) !== 0) this.#refusePendingSysinfo(session);
     this.#registry.listeners.revoked(session, removed, seat.name);
@@ -553,7 +540,7 @@ export class SessionTools {
       );
     }
     const ticket = session.nextRequestId();
-    remember(session.sysinfoRequests, ticket, { seat, requestId: request.requestId ?? 0 });
+    session.pending.add(ticket, { kind: 'sysinfo', seat, requestId: request.requestId ?? 0 });
     const names = categories.map((c) => clean(c, MAX_CATEGORY_LENGTH));
     const refresh = request.refresh === true;
     session.log.event(
@@ -583,12 +570,14 @@ export class SessionTools {
     bytes: Uint8Array,
   ): Seat | Refusal {
     const ticket = response.ticket ?? 0;
-    const pending = session.sysinfoRequests.get(ticket);
-    if (pending === undefined || session.customerSeat !== this.#registry.placeOf(p)) {
+    if (session.customerSeat !== this.#registry.placeOf(p)) {
       return refuse(Codes.UNKNOWN_REQUEST, `no system information request ${ticket} is waiting`);
     }
-    session.sysinfoRequests.delete(ticket);
-    session.deliver(pending.seat, bytes);
+    const pending = session.pending.take(ticket, 'sysinfo');
+    if (pending === null) {
+      return refuse(Codes.UNKNOWN_REQUEST, `no system information request ${ticket} is waiting`);
+    }
+    session.answer(pending, bytes);
     return pending.seat;
   }
 
