@@ -1,11 +1,13 @@
 /**
- * The technician client's touch-gesture mapping (spec/session-tools.md C3): a gesture reported
+ * The technician client's touch-gesture mapping (docs/spec/session-tools.md C3): a gesture reported
  * by the platform's recognizer, plus the current view transform, becomes the remote input
  * events to send (C2 messages only) and/or a local action for the UI. Pure: no I/O, no clock,
  * no state; the caller stamps `seq`/`sentTimeMs` (TechnicianClient.sendInput does).
  *
  * Invariants:
- * - every coordinate put on the wire is an integer pixel of the remote screen, clamped to it;
+ * - every coordinate put on the wire is an integer pixel of the remote monitor, in the size it
+ *   advertises in MonitorList, clamped to it, and names that monitor (`ViewTransform.monitor`),
+ *   as the screen and input contract says (docs/protocol.md, "Screen and input");
  * - every button DOWN is followed by its UP in the same result, so a gesture never leaves a
  *   remote button held;
  * - local-only gestures (pinch, three-finger tap, tap and hold, panning drags) send nothing.
@@ -28,9 +30,11 @@ export interface ViewTransform {
   /** View position of the remote screen's top-left corner, in view pixels (negative when panned). */
   readonly offsetX: number;
   readonly offsetY: number;
-  /** Size of the displayed remote screen (monitor), in remote pixels. */
+  /** Size of the displayed remote monitor, in its advertised pixels (Monitor.width/height). */
   readonly screenWidth: number;
   readonly screenHeight: number;
+  /** The displayed monitor's id (1-based), put on every pointer event; 0 or absent: not named. */
+  readonly monitor?: number;
 }
 
 /** A gesture as the recognizer reports it; every point is in local view coordinates. */
@@ -130,17 +134,28 @@ export function zoomView(
   };
 }
 
+/** The monitor fields of a pointer event: present only when the view names one. */
+function monitorOf(view: ViewTransform): { monitor?: number } {
+  return view.monitor ? { monitor: view.monitor } : {};
+}
+
 function button(
+  view: ViewTransform,
   at: Point,
   which: ferry.v1.PointerButton,
   action: ferry.v1.ButtonAction,
   clickCount: number,
 ): RemoteInput {
-  return { button: { x: at.x, y: at.y, button: which, action, clickCount } };
+  return { button: { x: at.x, y: at.y, button: which, action, clickCount, ...monitorOf(view) } };
 }
 
-function click(at: Point, which: ferry.v1.PointerButton, clickCount: number): RemoteInput[] {
-  return [button(at, which, DOWN, clickCount), button(at, which, UP, clickCount)];
+function click(
+  view: ViewTransform,
+  at: Point,
+  which: ferry.v1.PointerButton,
+  clickCount: number,
+): RemoteInput[] {
+  return [button(view, at, which, DOWN, clickCount), button(view, at, which, UP, clickCount)];
 }
 
 /** Pointer moves along the path; a point that lands on the same remote pixel as the last is skipped. */
@@ -154,7 +169,7 @@ function moves(
   for (const p of path) {
     const r = toRemote(view, p);
     if (last !== null && r.x === last.x && r.y === last.y) continue;
-    out.push({ move: { x: r.x, y: r.y } });
+    out.push({ move: { x: r.x, y: r.y, ...monitorOf(view) } });
     last = r;
   }
   return last;
@@ -201,9 +216,9 @@ function mapDrag(
   const start = toRemote(view, g.from);
   if (g.afterDoubleTap) {
     // spec C3: drag and drop = left down at the item, moves, left up where the finger lifts
-    const events = [button(start, LEFT, DOWN, 1)];
+    const events = [button(view, start, LEFT, DOWN, 1)];
     const end = moves(view, start, g.points, events) ?? start;
-    events.push(button(end, LEFT, UP, 1));
+    events.push(button(view, end, LEFT, UP, 1));
     return { events, local: null };
   }
   if (g.startedOnCursor) {
@@ -226,13 +241,13 @@ export function mapGesture(
   switch (gesture.kind) {
     case 'tap':
       // spec C3 [GAP]: clicks at the tapped point, not at the current cursor
-      return { events: click(toRemote(view, gesture), LEFT, 1), local: null };
+      return { events: click(view, toRemote(view, gesture), LEFT, 1), local: null };
     case 'double-tap': {
       const at = toRemote(view, gesture);
-      return { events: [...click(at, LEFT, 1), ...click(at, LEFT, 2)], local: null };
+      return { events: [...click(view, at, LEFT, 1), ...click(view, at, LEFT, 2)], local: null };
     }
     case 'two-finger-tap':
-      return { events: click(toRemote(view, gesture), RIGHT, 1), local: null };
+      return { events: click(view, toRemote(view, gesture), RIGHT, 1), local: null };
     case 'drag':
       return mapDrag(view, gesture, options);
     case 'pinch':

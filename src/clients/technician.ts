@@ -5,12 +5,27 @@
  * and its queue listing. The session tools: asks for the customer's consent, hands control over,
  * reads the chat history, starts and stops sharing, picks a monitor and the quality, maps touch
  * gestures to input (`sendGesture`), reads system information, the summary and the notes.
+ * Screen and input follow the contract (docs/protocol.md, "Screen and input"): pointer events name
+ * their monitor (1-based) in its advertised pixels, keys go by KeyboardEvent.code with the
+ * modifier state, composed text as TextInput; tiles that break the contract are dropped and
+ * counted (`tilesDropped`).
  * Every operation resolves with the gateway's reply or rejects with a `FerryError` carrying the
  * FERRY_ERR_* code. The gateway enforces every permission; nothing here is a check.
  */
 import { Codes } from '../protocol/codes.js';
 import { Channel } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
+import {
+  captureSourceLabel,
+  checkTile,
+  type DomKey,
+  keyEventFromDom,
+  MONITOR_ALL,
+  resolveMonitor,
+  TileVerdict,
+  type TileVerdictValue,
+  textInputFromComposition,
+} from '../protocol/screen-input.js';
 import { type ClientOptions, FerryClient, FerryError, waitFor } from './client.js';
 import { type FileTransferOptions, TechnicianFiles } from './files.js';
 import {
@@ -55,6 +70,12 @@ export class TechnicianClient extends FerryClient {
   granted: ferry.v1.Permission[] = [];
   /** The customer's monitors, from its latest MonitorList. */
   monitors: ferry.v1.Monitor[] = [];
+  /** The monitor shared now by the latest MonitorList or selection (0: all). */
+  sharedMonitor = MONITOR_ALL;
+  /** SCREEN tiles dropped for breaking the contract, by verdict (unknown monitor, size mismatch, ...). */
+  readonly tilesDropped = new Map<TileVerdictValue, number>();
+  /** The quality the customer's encoder says it uses (from the latest tile). */
+  streamQuality: { preset: ferry.v1.QualityPreset; fps: number } | null = null;
   /** Session tools II: command shells and file transfer (src/clients/shells.ts, files.ts). */
   readonly shells: TechnicianShells;
   readonly files: TechnicianFiles;
@@ -68,6 +89,7 @@ export class TechnicianClient extends FerryClient {
       if (frame.channel === Channel.CHANNEL_SCREEN) {
         this.screenFrames++;
         this.screenBytes += raw.length;
+        if (frame.screen) this.#checkTile(frame.stream, frame.screen as ferry.v1.ScreenUpdate);
       } else if (frame.event?.networkStats)
         this.latestStats = frame.event.networkStats as ferry.v1.NetworkStats;
     });
@@ -75,7 +97,12 @@ export class TechnicianClient extends FerryClient {
       this.granted = c.granted;
     });
     this.on('control', (control) => {
-      if (control.monitorList) this.monitors = control.monitorList.monitors as ferry.v1.Monitor[];
+      if (control.monitorList) {
+        this.monitors = control.monitorList.monitors as ferry.v1.Monitor[];
+        this.sharedMonitor = control.monitorList.all
+          ? MONITOR_ALL
+          : (control.monitorList.selected ?? 0);
+      }
     });
   }
 
@@ -201,7 +228,32 @@ export class TechnicianClient extends FerryClient {
     return queue.entries as ferry.v1.QueueEntry[];
   }
 
-  requestKeyFrame(monitor = 0): void {
+  /** Checks a tile against the contract (test patterns carry no pixels to decode). */
+  #checkTile(stream: number, tile: ferry.v1.ScreenUpdate): void {
+    if (this.monitors.length === 0) return; // no MonitorList yet: nothing to check against
+    this.streamQuality = { preset: tile.preset, fps: tile.fps };
+    const verdict = checkTile(this.monitors, stream, tile, null);
+    if (verdict !== TileVerdict.OK) {
+      this.tilesDropped.set(verdict, (this.tilesDropped.get(verdict) ?? 0) + 1);
+    }
+  }
+
+  /**
+   * How the customer's screen is captured, for a person: "test pattern" when it is one, else the
+   * source of the monitor shared (or the first).
+   */
+  captureSource(): string {
+    const m = resolveMonitor(this.monitors, MONITOR_ALL, this.sharedMonitor);
+    return captureSourceLabel(m?.captureSource ?? '');
+  }
+
+  /** The monitor pointer events name by default: the one shared, or the primary when all are. */
+  pointerMonitor(): number {
+    return resolveMonitor(this.monitors, MONITOR_ALL, this.sharedMonitor)?.id ?? MONITOR_ALL;
+  }
+
+  /** Asks for a key frame of `monitor` (its id), or of every monitor shared (0). */
+  requestKeyFrame(monitor = MONITOR_ALL): void {
     this.notify({ keyFrameRequest: { reason: 'technician asked' } }, monitor);
   }
 
@@ -216,17 +268,41 @@ export class TechnicianClient extends FerryClient {
     });
   }
 
-  movePointer(x: number, y: number): boolean {
-    return this.sendInput({ move: { x, y } });
+  /** Moves the pointer to (x, y) of `monitor`, in the pixels that monitor advertises. */
+  movePointer(x: number, y: number, monitor = this.pointerMonitor()): boolean {
+    return this.sendInput({ move: { x, y, monitor } });
   }
 
-  click(x: number, y: number, button = ferry.v1.PointerButton.POINTER_BUTTON_LEFT): void {
+  click(
+    x: number,
+    y: number,
+    button = ferry.v1.PointerButton.POINTER_BUTTON_LEFT,
+    monitor = this.pointerMonitor(),
+  ): void {
+    const action = ferry.v1.ButtonAction;
     this.sendInput({
-      button: { x, y, button, action: ferry.v1.ButtonAction.BUTTON_ACTION_DOWN, clickCount: 1 },
+      button: { x, y, button, action: action.BUTTON_ACTION_DOWN, clickCount: 1, monitor },
     });
     this.sendInput({
-      button: { x, y, button, action: ferry.v1.ButtonAction.BUTTON_ACTION_UP, clickCount: 1 },
+      button: { x, y, button, action: action.BUTTON_ACTION_UP, clickCount: 1, monitor },
     });
+  }
+
+  /** One key by KeyboardEvent.code; `modifiers` is the state after it (KeyEvent bits). */
+  key(code: string, down: boolean, modifiers = 0, repeat = false): boolean {
+    return this.sendInput({ key: { code, down, modifiers, ...(repeat ? { repeat } : {}) } });
+  }
+
+  /** A browser key event, as the contract says: nothing while an input method composes. */
+  sendDomKey(event: DomKey): boolean {
+    const key = keyEventFromDom(event);
+    return key !== null && this.sendInput({ key });
+  }
+
+  /** Text an input method composed (compositionend): one TextInput, never key events. */
+  sendComposition(data: string): boolean {
+    const text = textInputFromComposition(data);
+    return text !== null && this.sendInput({ text });
   }
 
   typeText(text: string): boolean {
@@ -234,7 +310,7 @@ export class TechnicianClient extends FerryClient {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Session tools (spec/session-tools.md B, C, D, F)
+  // Session tools (docs/spec/session-tools.md B, C, D, F)
 
   /**
    * Asks the customer for permissions (default: view and control). Resolves with the
@@ -290,10 +366,12 @@ export class TechnicianClient extends FerryClient {
   }
 
   /** Shows only monitor `monitor` of the customer (or every monitor with 'all'). */
-  selectMonitor(monitor: number | 'all'): Promise<ferry.v1.Done> {
-    return this.#operate({
+  async selectMonitor(monitor: number | 'all'): Promise<ferry.v1.Done> {
+    const done = await this.#operate({
       selectMonitor: monitor === 'all' ? { all: true } : { monitor, all: false },
     });
+    this.sharedMonitor = monitor === 'all' ? MONITOR_ALL : monitor;
+    return done;
   }
 
   /** Screen quality: a preset, optionally a frame rate and tile size the customer must honour. */
@@ -315,7 +393,8 @@ export class TechnicianClient extends FerryClient {
    * returns the mapping so the UI can take the local action (zoom, keyboard, cursor, pan).
    */
   sendGesture(gesture: Gesture, view: ViewTransform, options: GestureOptions = {}): GestureResult {
-    const result = mapGesture(gesture, view, options);
+    const monitor = view.monitor || this.pointerMonitor();
+    const result = mapGesture(gesture, { ...view, monitor }, options);
     for (const event of result.events) this.sendInput(event);
     return result;
   }

@@ -15,7 +15,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { CONNECTIVITY_NAMES } from '../netstats/grades.js';
 import { Codes } from '../protocol/codes.js';
-import { CHANNEL_COUNT, channelName, Role } from '../protocol/frames.js';
+import { CHANNEL_COUNT, Channel, channelName, Role } from '../protocol/frames.js';
 import { VERSION } from '../version.js';
 import type { MetricsSource, RelayCounters } from './source.js';
 
@@ -132,7 +132,7 @@ export class GatewayMetrics {
 
     new Gauge({
       name: 'ferry_sessions',
-      help: 'Live sessions by status (spec/session-states.json)',
+      help: 'Live sessions by status (docs/spec/session-states.json)',
       labelNames: ['status'] as const,
       registers,
       collect() {
@@ -188,6 +188,43 @@ export class GatewayMetrics {
         for (const reason of refusalReasons) this.inc({ reason }, source.refused[reason] ?? 0);
       },
     });
+    const tls = source.tls;
+    if (tls !== undefined) {
+      new Gauge({
+        name: 'ferry_tls_certificate_expiry_seconds',
+        help: 'Seconds until a certificate the gateway serves expires, by port and server name (default = clients sending no or an unknown name)',
+        labelNames: ['port', 'name'] as const,
+        registers,
+        collect() {
+          this.reset();
+          const now = Date.now();
+          for (const c of tls.certificates()) {
+            this.set({ port: c.port, name: c.name || 'default' }, (c.notAfterMs - now) / 1000);
+          }
+        },
+      });
+      new Counter({
+        name: 'ferry_tls_reloads_total',
+        help: 'Certificate reloads (SIGHUP or a change of the files) by result: ok, failed (the old certificate stays), unchanged',
+        labelNames: ['result'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const result of ['ok', 'failed', 'unchanged'] as const) {
+            this.inc({ result }, tls.reloads(result));
+          }
+        },
+      });
+      new Counter({
+        name: 'ferry_tls_unknown_server_names_total',
+        help: 'TLS handshakes naming a server (SNI) the gateway has no certificate for; they get the default certificate. Other handshake failures are not visible to the gateway (docs/tls.md)',
+        registers,
+        collect() {
+          this.reset();
+          this.inc(tls.unknownServerNames());
+        },
+      });
+    }
     new Gauge({
       name: 'ferry_send_buffer_bytes',
       help: "Bytes waiting in all client connections' send buffers (the gateway's send budget in use)",
@@ -235,6 +272,18 @@ export class GatewayMetrics {
       'Frame bytes by channel; in = received from clients, out = relayed to clients (once per receiver)',
       (s) => [s.inBytes, s.outBytes],
     );
+    new Counter({
+      name: 'ferry_refusals_excused_total',
+      help: 'SCREEN and INPUT frames refused within --input-grace-ms of a revoke, hand-over or status change: dropped without an Error or a strike, by channel',
+      labelNames: ['channel'] as const,
+      registers,
+      collect() {
+        const excused = stats().excused;
+        this.reset();
+        for (const ch of [Channel.CHANNEL_SCREEN, Channel.CHANNEL_INPUT])
+          this.inc({ channel: channelName(ch) }, excused[ch] ?? 0);
+      },
+    });
     new Counter({
       name: 'ferry_dropped_frames_total',
       help: 'Frames not delivered to a receiver, by channel and reason',

@@ -26,6 +26,8 @@ export interface RelayCounters {
   readonly dropped: ArrayLike<number>;
   /** Error frames sent, by FERRY_ERR_* code. */
   readonly errors: ReadonlyMap<string, number>;
+  /** SCREEN and INPUT frames refused in the grace after a revoke or change: no strike, by channel. */
+  readonly excused: ArrayLike<number>;
   /** Handlers that threw (caught at the dispatch point), by handler name. */
   readonly handlerErrors: ReadonlyMap<string, number>;
   /** Binary messages whose channel could not be read. */
@@ -60,12 +62,26 @@ export interface AlertTotals {
 
 /** Closed label sets, each in the order its owner defines. */
 export interface MetricLabels {
-  /** Every session status of spec/session-states.json. */
+  /** Every session status of docs/spec/session-states.json. */
   readonly statuses: readonly string[];
   /** Names of the drop reasons, indexed like the reason part of `RelayCounters.dropped`. */
   readonly dropReasons: readonly string[];
   /** Why a WebSocket upgrade may be refused (the keys of `MetricsSource.refused`). */
   readonly refusalReasons: readonly string[];
+}
+
+/** TLS of the gateway's ports, read at scrape time. */
+export interface TlsTotals {
+  /** Certificates served now: port (client, admin), server name ('' = the default one), expiry. */
+  certificates(): readonly {
+    readonly port: string;
+    readonly name: string;
+    readonly notAfterMs: number;
+  }[];
+  /** Certificate reloads by result. */
+  reloads(result: 'ok' | 'failed' | 'unchanged'): number;
+  /** TLS handshakes naming a server no certificate is registered for (they get the default one). */
+  unknownServerNames(): number;
 }
 
 export interface MetricsSource {
@@ -85,6 +101,8 @@ export interface MetricsSource {
   readonly sendBudget: BudgetUse;
   /** WebSocket upgrades refused before a connection existed, by reason. */
   readonly refused: Readonly<Record<string, number>>;
+  /** TLS certificates and reloads; absent in sources without TLS (tests). */
+  readonly tls?: TlsTotals;
   readonly netstats: AlertTotals;
   readonly labels: MetricLabels;
 }

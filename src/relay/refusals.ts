@@ -2,6 +2,10 @@
  * How the gateway refuses a frame: one coded Error to the sender (naming the frame's channel,
  * stream and request id), then the close its code names. The strike rule: a connection that
  * keeps sending refused frames (more than maxBadFrames a minute) is closed as well.
+ *
+ * The excuse: a frame the sender could not have known was unwelcome (INPUT or SCREEN arriving
+ * within `inputGraceMs` of a revoke, a control hand-over or a status change) is dropped and
+ * counted (`RelayStats.excused`), with no Error and no strike. Everything else still strikes.
  */
 import type { Config } from '../config/schema.js';
 import { type CodeEntry, Codes } from '../protocol/codes.js';
@@ -41,4 +45,28 @@ export class Refusals {
       peer.end(Codes.TOO_MANY_ERRORS.close, Codes.TOO_MANY_ERRORS.code);
     }
   }
+
+  /** Drops a frame refused in the grace after a change the sender had not yet seen: no strike. */
+  excuse(channel: number): void {
+    this.#stats.excused[channel]!++;
+  }
+
+  /**
+   * Whether a refusal of `entry` on a SCREEN or INPUT frame is excused: a grant, control or status
+   * refusal within the grace after the session last changed one of them.
+   */
+  excusable(entry: CodeEntry, changedAtMs: number, nowMs: number): boolean {
+    return (
+      EXCUSABLE.has(entry.code) &&
+      changedAtMs > 0 &&
+      nowMs - changedAtMs < this.#config.inputGraceMs
+    );
+  }
 }
+
+/** The refusals a revoke race produces; nothing else is ever excused. */
+const EXCUSABLE: ReadonlySet<string> = new Set([
+  Codes.NOT_GRANTED.code,
+  Codes.NOT_CONTROLLER.code,
+  Codes.WRONG_STATE.code,
+]);

@@ -7,6 +7,8 @@
  *
  * Consent (docs/architecture.md): the grant check is one read of `Session.grants` and an AND, per
  * frame, so a revocation applies to the very next frame routed. INPUT also needs the control seat.
+ * A SCREEN or INPUT frame refused for its grant, the control seat or the session state within
+ * `inputGraceMs` of the session's last such change is excused: dropped and counted, no strike.
  *
  * A handler that throws is caught here, at the dispatch point: the sender gets
  * FERRY_ERR_INTERNAL, the failure is logged with the session id and counted by handler
@@ -53,6 +55,8 @@ export interface RouterOptions {
   readonly budget: SendBudget;
   readonly failures: HandlerFailureSink;
   readonly logger: Logger;
+  /** The session clock (`Session.changedAtMs` is read against it); default `Date.now`. */
+  readonly now?: () => number;
 }
 
 export class Router {
@@ -66,8 +70,10 @@ export class Router {
   readonly #failures: HandlerFailureSink;
   readonly #logger: Logger;
   readonly #keyFrameRequest: Uint8Array;
+  readonly #now: () => number;
 
   constructor(options: RouterOptions) {
+    this.#now = options.now ?? Date.now;
     this.#config = options.config;
     this.#table = options.table;
     this.#hello = options.hello;
@@ -149,10 +155,12 @@ export class Router {
     }
     const session = peer.session;
     if (route.state !== null && (session === null || !route.state(session))) {
+      if (this.#excused(route, peer, session, Codes.WRONG_STATE)) return;
       this.fail(peer, Codes.WRONG_STATE, route.stateText, 0, channel);
       return;
     }
     if (route.grant !== 0 && (session === null || (session.grants & route.grant) === 0)) {
+      if (this.#excused(route, peer, session, Codes.NOT_GRANTED)) return;
       // cold path (a refusal): the asker's request id, so its client can match the Error
       const requestId = route.requestIdOf === null ? 0 : route.requestIdOf(bytes);
       this.fail(peer, Codes.NOT_GRANTED, route.grantText, requestId, channel, this.#peek.stream);
@@ -172,6 +180,21 @@ export class Router {
       default:
         this.fail(peer, Codes.WRONG_ROLE, 'this channel flows from the gateway only', 0, channel);
     }
+  }
+
+  /**
+   * The revoke race (cold path, a refusal): a SCREEN or INPUT frame refused within the grace after
+   * the session's last grant, control or status change is dropped and counted, never a strike.
+   * The one who made the change has seen it: its frames are not excused.
+   */
+  #excused(route: ChannelRow, peer: RelayPeer, session: Session | null, entry: CodeEntry): boolean {
+    if (session === null || (route.kind !== RouteKind.SCREEN && route.kind !== RouteKind.INPUT)) {
+      return false;
+    }
+    if (session.changedBy === peer.name) return false;
+    if (!this.#refusals.excusable(entry, session.changedAtMs, this.#now())) return false;
+    this.#refusals.excuse(route.channel);
+    return true;
   }
 
   /** Runs a handler; one that throws costs its sender an Error, never the process. */
@@ -237,6 +260,7 @@ export class Router {
     length: number,
   ): void {
     if (session.controller !== peer) {
+      if (this.#excused(this.#table[channel]!, peer, session, Codes.NOT_CONTROLLER)) return;
       this.fail(peer, Codes.NOT_CONTROLLER, 'you do not hold control of this session', 0, channel);
       return;
     }
@@ -248,7 +272,8 @@ export class Router {
       const away = seat !== null && seat.conn === null;
       if (!away || session.deliver(seat, message) !== Delivery.HELD) {
         if (customer === null) this.stats.drop(channel, DropReason.NO_RECIPIENT);
-        if (seat === null) {
+        const row = this.#table[channel]!;
+        if (seat === null && !this.#excused(row, peer, session, Codes.WRONG_STATE)) {
           this.fail(peer, Codes.WRONG_STATE, 'the customer is not connected', 0, channel);
         }
         return;

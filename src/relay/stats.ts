@@ -31,6 +31,11 @@ export class RelayStats {
   readonly errors = new Map<string, number>();
   /** Handlers that threw, by handler name (caught at the dispatch point; the sessions go on). */
   readonly handlerErrors = new Map<string, number>();
+  /**
+   * SCREEN and INPUT frames refused within the grace after a revoke, hand-over or status change
+   * (`--input-grace-ms`): dropped with no Error and no strike, by channel.
+   */
+  readonly excused = new Float64Array(CHANNEL_COUNT);
   /** Frames that failed peek (no channel could be read). */
   malformed = 0;
   connectionsOpened = 0;

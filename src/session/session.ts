@@ -78,6 +78,8 @@ export interface MonitorRecord {
   readonly height: number;
   readonly primary: boolean;
   readonly name: string;
+  /** Monitor.capture_source ("x11", "test-pattern", ...), when the customer said it. */
+  readonly captureSource?: string;
 }
 
 /** A technician's note (spec session-tools F4): technicians only, kept in the report. */
@@ -162,10 +164,13 @@ export class Session {
    */
   grants = 0;
   /**
-   * When the grants, the controller or the status last changed (session clock). The relay
-   * excuses SCREEN and INPUT refused soon after it (`--input-grace-ms`): the sender had not seen it.
+   * When a change that turns SCREEN or INPUT away last happened (session clock): a revoke,
+   * control leaving a technician, a status change while media flowed. The relay excuses SCREEN and
+   * INPUT refused soon after it (`--input-grace-ms`): their senders had not seen it yet.
    */
   changedAtMs = 0;
+  /** Who made that change (its actor name): it has seen it, so its own frames are not excused. */
+  changedBy = '';
   /** Requests forwarded to the customer, waiting for its answer (src/session/pending.ts). */
   readonly pending = new PendingRequests();
   #nextRequest = 1;
@@ -277,8 +282,11 @@ export class Session {
    */
   setController(seat: Seat | null, actor: string, nowMs: number): void {
     if (this.controllerSeat === seat) return;
+    if (this.controllerSeat !== null) {
+      this.changedAtMs = nowMs; // its input may be on the wire
+      this.changedBy = actor;
+    }
     this.controllerSeat = seat;
-    this.changedAtMs = nowMs;
     this.refresh();
     this.log.event(
       'control',
@@ -437,7 +445,10 @@ export class Session {
     const result = transition(this.machine, trigger, ctx);
     if (!result.ok) return { ok: false, message: result.message };
     this.statusSinceMs = nowMs;
-    this.changedAtMs = nowMs;
+    if (this.flowing) {
+      this.changedAtMs = nowMs; // media may have been on the wire
+      this.changedBy = actor;
+    }
     if (actor !== GATEWAY) this.lastActionMs = nowMs;
     this.history.push({ status: result.to, atMs: nowMs, trigger, actor });
     this.log.event('status', actor, `${result.from} -> ${result.to} (${trigger})`, nowMs);

@@ -315,6 +315,7 @@ export class SessionTools {
     const removed = before & ~session.grants;
     if (removed === 0) return session;
     session.changedAtMs = this.#registry.now();
+    session.changedBy = seat.name;
     session.log.event('consent', seat.name, `revoked ${describe(removed)}`);
     if ((removed & GRANT_SYSINFO) !== 0) this.#refusePendingSysinfo(session);
     this.#registry.listeners.revoked(session, removed, seat.name);
@@ -439,6 +440,7 @@ export class SessionTools {
       height: m.height ?? 0,
       primary: m.primary === true,
       name: clean(m.name, MAX_MONITOR_NAME),
+      ...(m.captureSource ? { captureSource: clean(m.captureSource, MAX_MONITOR_NAME) } : {}),
     }));
     session.monitors = monitors;
     session.selectedMonitor = op.all === true ? -1 : (op.selected ?? 0);

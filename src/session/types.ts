@@ -40,4 +40,6 @@ export interface SessionToolsHost {
   rearchive(report: SessionReport): void;
   /** Who must hear of a revocation (shells and transfers end). */
   readonly listeners: SessionListeners;
+  /** The session clock (ms): stamps `Session.changedAtMs` on a revoke. */
+  now(): number;
 }

@@ -1,5 +1,5 @@
 /**
- * Consent end to end (spec/session-tools.md C1, C2): the gateway relays no SCREEN or INPUT
+ * Consent end to end (docs/spec/session-tools.md C1, C2): the gateway relays no SCREEN or INPUT
  * before the customer's grant and answers every attempt with FERRY_ERR_NOT_GRANTED; view and
  * control are distinct grants; a revocation applies to the very next frame; one technician
  * holds control and hands it over explicitly; every grant, denial and revocation is in the log.
@@ -99,7 +99,8 @@ test('a customer who denies grants nothing: the answer lists every permission as
 });
 
 test('revocation stops relaying at once: the next screen frame after the revoke is refused, and so is the next input', async (t) => {
-  const { gateway } = await startGateway(t, { maxBadFrames: 1000 });
+  // no grace: this test is about the refusal itself (the revoke race is test/relay/revoke-grace)
+  const { gateway } = await startGateway(t, { maxBadFrames: 1000, inputGraceMs: 0 });
   const { tech, customer } = await activePair(t, gateway, { consent: ['view', 'control'] });
   await tech.requestConsent(['view', 'control']);
   const screenAtTech = framesOn(tech, Channel.CHANNEL_SCREEN);
@@ -177,7 +178,8 @@ test('the session log records each request, grant, denial and revocation in orde
 });
 
 test('control is held by one technician at a time and handed over explicitly, by the owner or the holder', async (t) => {
-  const { gateway } = await startGateway(t);
+  // no grace: the refusal of input from a former holder is what is checked
+  const { gateway } = await startGateway(t, { inputGraceMs: 0 });
   const {
     tech: owner,
     customer,

@@ -1,5 +1,5 @@
 /**
- * Screen tools end to end (spec/session-tools.md C3, C4.1, C4.8, C4.9): sharing starts and stops
+ * Screen tools end to end (docs/spec/session-tools.md C3, C4.1, C4.8, C4.9): sharing starts and stops
  * from either side, the customer's monitors reach the technician, who selects one (only its
  * frames flow) and sets the quality the customer's encoder honours; the screen tools need the
  * view grant; touch gestures reach the customer as pointer and wheel input.
@@ -79,9 +79,9 @@ test('the customer reports its monitors; the technician selects one and only tha
   assert.deepEqual(
     tech.monitors.map((m) => [m.id, m.x, m.width, m.primary]),
     [
-      [0, 0, 1280, true],
-      [1, 1280, 1280, false],
-      [2, 2560, 1280, false],
+      [1, 0, 1280, true],
+      [2, 1280, 1280, false],
+      [3, 2560, 1280, false],
     ],
   );
   await assert.rejects(tech.selectMonitor(1), { code: 'FERRY_ERR_NOT_GRANTED' });
@@ -95,7 +95,7 @@ test('the customer reports its monitors; the technician selects one and only tha
   customer.sendScreenFrame();
   await settle(customer);
   await settle(tech);
-  assert.deepEqual([...streams].sort(), [0, 1, 2], 'every monitor before a selection');
+  assert.deepEqual([...streams].sort(), [1, 2, 3], 'every monitor before a selection');
 
   const switched = waitFor(customer, 'control', (c) => c.selectMonitor != null);
   await tech.selectMonitor(1);
