@@ -1,0 +1,58 @@
+/**
+ * Builds the web console (src/console/web/) into dist/console/: esbuild bundles the TypeScript,
+ * the protocol codecs it shares with the Node clients and its CSS into content-hashed files under
+ * assets/, and writes index.html naming them. The gateway reads that folder at start
+ * (src/transport/static.ts). Run by `npm run build`; `--watch` is not offered on purpose: restart
+ * the gateway after a build.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** The repository root: this file runs from dist/src/console/. */
+const root = path.resolve(here, '..', '..', '..');
+const web = path.join(root, 'src', 'console', 'web');
+
+export async function buildConsole(outDir = path.join(root, 'dist', 'console')): Promise<string[]> {
+  const assets = path.join(outDir, 'assets');
+  fs.rmSync(outDir, { recursive: true, force: true });
+  fs.mkdirSync(assets, { recursive: true });
+  const result = await build({
+    entryPoints: { console: path.join(web, 'main.ts') },
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['chrome110', 'firefox115', 'safari16'],
+    outdir: assets,
+    entryNames: '[name]-[hash]',
+    chunkNames: '[name]-[hash]',
+    assetNames: '[name]-[hash]',
+    minify: true,
+    sourcemap: 'linked',
+    metafile: true,
+    legalComments: 'linked',
+    logLevel: 'warning',
+    tsconfig: path.join(root, 'tsconfig.console.json'),
+    absWorkingDir: root,
+  });
+  const outputs = Object.entries(result.metafile.outputs);
+  const entry = outputs.find(([, o]) => o.entryPoint !== undefined && o.cssBundle !== undefined);
+  const main = outputs.find(([, o]) => o.entryPoint !== undefined);
+  if (main === undefined) throw new Error('esbuild produced no entry point');
+  const url = (file: string) => `/assets/${path.basename(file)}`;
+  const css = entry?.[1].cssBundle;
+  const template = fs.readFileSync(path.join(web, 'index.html'), 'utf8');
+  const html = template
+    .replace('<!-- styles -->', css ? `<link rel="stylesheet" href="${url(css)}">` : '')
+    .replace('<!-- script -->', `<script type="module" src="${url(main[0])}"></script>`);
+  fs.writeFileSync(path.join(outDir, 'index.html'), html);
+  return outputs.map(([file]) => path.relative(outDir, path.resolve(root, file)));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const files = await buildConsole();
+  console.log(`console: ${files.length} files in dist/console/`);
+}

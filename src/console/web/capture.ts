@@ -1,0 +1,285 @@
+/**
+ * The customer page's screen sender: a getDisplayMedia stream drawn to a canvas at most `fps`
+ * times a second, cut into tiles; only tiles that changed since the previous frame are encoded
+ * (JPEG) and sent as SCREEN frames, every tile on a key frame (start, resize, a technician's
+ * KeyFrameRequest). The frame rate and quality follow the technician's SetStreamQuality, or by
+ * default the link: a send buffer that fills up (the link cannot carry the stream) lowers them,
+ * and `onQuality` tells the page so it can show the customer.
+ */
+import { ferry } from '../../protocol/gen/ferry.js';
+import type { Conn } from './conn.js';
+
+const Q = ferry.v1.QualityPreset;
+
+/** The monitor id the page shares under (it has one "monitor": the shared surface). */
+export const SHARED_MONITOR = 1;
+/** Largest side sent; a bigger surface is scaled down (the tiles stay in its advertised size). */
+const MAX_SIDE = 1920;
+const TILE = 256;
+
+interface Level {
+  readonly name: string;
+  readonly fps: number;
+  readonly quality: number;
+}
+
+const PRESET_LEVELS: Readonly<Record<number, Level>> = {
+  [Q.QUALITY_PRESET_SPEED]: { name: 'speed', fps: 10, quality: 0.5 },
+  [Q.QUALITY_PRESET_BALANCED]: { name: 'balanced', fps: 8, quality: 0.7 },
+  [Q.QUALITY_PRESET_FIDELITY]: { name: 'fidelity', fps: 5, quality: 0.9 },
+};
+
+/** Levels by how full the send buffer is (the page's own view of the link). */
+const LINK_LEVELS: readonly { readonly below: number; readonly level: Level }[] = [
+  { below: 256 * 1024, level: { name: 'good link', fps: 10, quality: 0.75 } },
+  { below: 1024 * 1024, level: { name: 'slow link', fps: 5, quality: 0.6 } },
+  { below: Number.POSITIVE_INFINITY, level: { name: 'poor link', fps: 2, quality: 0.4 } },
+];
+
+export interface CaptureStatus {
+  readonly fps: number;
+  readonly quality: number;
+  readonly reason: string;
+  readonly reduced: boolean;
+}
+
+export class ScreenSender {
+  readonly stream: MediaStream;
+  readonly #conn: Conn;
+  readonly #video: HTMLVideoElement;
+  readonly #canvas: HTMLCanvasElement;
+  readonly #ctx: CanvasRenderingContext2D;
+  #previous: Uint32Array | null = null;
+  #width = 0;
+  #height = 0;
+  #seq = 0;
+  #keyFrame = true;
+  #busy = false;
+  #timer = 0;
+  #stopped = false;
+  #preset: Level | null = null;
+  #level: Level = LINK_LEVELS[0]!.level;
+  readonly #maxFps: number;
+  framesSent = 0;
+  tilesSent = 0;
+  readonly #onQuality: (status: CaptureStatus) => void;
+  readonly #onEnded: () => void;
+  readonly source: string;
+
+  constructor(
+    conn: Conn,
+    stream: MediaStream,
+    options: { maxFps?: number; onQuality: (s: CaptureStatus) => void; onEnded: () => void },
+  ) {
+    this.#conn = conn;
+    this.stream = stream;
+    this.#maxFps = options.maxFps ?? 10;
+    this.#onQuality = options.onQuality;
+    this.#onEnded = options.onEnded;
+    this.#video = document.createElement('video');
+    this.#video.muted = true;
+    this.#video.playsInline = true;
+    this.#video.srcObject = stream;
+    this.#canvas = document.createElement('canvas');
+    const ctx = this.#canvas.getContext('2d', { willReadFrequently: true });
+    if (ctx === null) throw new Error('no 2d canvas');
+    this.#ctx = ctx;
+    const track = stream.getVideoTracks()[0];
+    const surface = (track?.getSettings() as { displaySurface?: string } | undefined)
+      ?.displaySurface;
+    this.source = surface === 'browser' ? 'browser-tab' : 'browser-screen';
+    track?.addEventListener('ended', () => this.#onEnded());
+  }
+
+  async start(): Promise<void> {
+    await this.#video.play();
+    this.#report();
+    this.#schedule();
+  }
+
+  get level(): Level {
+    return this.#preset ?? this.#level;
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    const fps = Math.max(1, Math.min(this.#maxFps, this.level.fps));
+    this.#timer = window.setTimeout(() => {
+      void this.#frame().finally(() => this.#schedule());
+    }, 1000 / fps);
+  }
+
+  requestKeyFrame(): void {
+    this.#keyFrame = true;
+  }
+
+  /** The technician's SetStreamQuality: a preset and overrides; UNSPECIFIED follows the link. */
+  setQuality(q: ferry.v1.SetStreamQuality): void {
+    const base = PRESET_LEVELS[q.preset];
+    if (base === undefined && !q.maxFps) this.#preset = null;
+    else {
+      const from = base ?? this.#level;
+      this.#preset = {
+        name: base?.name ?? 'asked',
+        fps: q.maxFps || from.fps,
+        quality: from.quality,
+      };
+    }
+    this.#keyFrame = true;
+    this.#report();
+  }
+
+  #report(): void {
+    const l = this.level;
+    const reduced = this.#preset === null && l !== LINK_LEVELS[0]!.level;
+    this.#onQuality({
+      fps: Math.min(this.#maxFps, l.fps),
+      quality: l.quality,
+      reason: this.#preset === null ? l.name : `technician asked: ${l.name}`,
+      reduced,
+    });
+  }
+
+  #followLink(): void {
+    const buffered = this.#conn.buffered;
+    const next = LINK_LEVELS.find((x) => buffered < x.below)!.level;
+    if (next !== this.#level) {
+      this.#level = next;
+      this.#report();
+    }
+  }
+
+  monitor(): ferry.v1.Monitor.$Properties {
+    return {
+      id: SHARED_MONITOR,
+      x: 0,
+      y: 0,
+      width: this.#width,
+      height: this.#height,
+      primary: true,
+      name: this.source === 'browser-tab' ? 'shared tab' : 'shared screen',
+      captureSource: this.source,
+    };
+  }
+
+  #resize(): boolean {
+    const vw = this.#video.videoWidth;
+    const vh = this.#video.videoHeight;
+    if (vw === 0 || vh === 0) return false;
+    const scale = Math.min(1, MAX_SIDE / Math.max(vw, vh));
+    const w = Math.max(1, Math.round(vw * scale));
+    const hgt = Math.max(1, Math.round(vh * scale));
+    if (w !== this.#width || hgt !== this.#height) {
+      this.#width = this.#canvas.width = w;
+      this.#height = this.#canvas.height = hgt;
+      this.#previous = null;
+      this.#keyFrame = true;
+      this.#conn.notify({
+        monitorList: { monitors: [this.monitor()], selected: SHARED_MONITOR, all: false },
+      });
+    }
+    return true;
+  }
+
+  async #frame(): Promise<void> {
+    if (this.#busy || this.#stopped) return;
+    this.#followLink();
+    // the link cannot carry more now: skip this frame rather than queue it
+    if (this.#conn.buffered > 4 * 1024 * 1024) return;
+    if (!this.#resize()) return;
+    this.#busy = true;
+    try {
+      await this.#sendFrame();
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #sendFrame(): Promise<void> {
+    const w = this.#width;
+    const hgt = this.#height;
+    const captured = Date.now();
+    this.#ctx.drawImage(this.#video, 0, 0, w, hgt);
+    const image = this.#ctx.getImageData(0, 0, w, hgt);
+    const now = new Uint32Array(image.data.buffer);
+    const before = this.#previous;
+    const key = this.#keyFrame || before === null;
+    this.#keyFrame = false;
+    const tiles: { x: number; y: number; w: number; h: number }[] = [];
+    for (let y = 0; y < hgt; y += TILE) {
+      for (let x = 0; x < w; x += TILE) {
+        const tw = Math.min(TILE, w - x);
+        const th = Math.min(TILE, hgt - y);
+        if (key || changed(before!, now, w, x, y, tw, th)) tiles.push({ x, y, w: tw, h: th });
+      }
+    }
+    this.#previous = now;
+    if (tiles.length === 0) return;
+    const quality = this.level.quality;
+    const encoded = await Promise.all(
+      tiles.map(async (t) => {
+        const c = new OffscreenCanvas(t.w, t.h);
+        const cx = c.getContext('2d');
+        if (cx === null) throw new Error('no 2d canvas');
+        cx.putImageData(image, -t.x, -t.y, t.x, t.y, t.w, t.h);
+        const blob = await c.convertToBlob({ type: 'image/jpeg', quality });
+        return new Uint8Array(await blob.arrayBuffer());
+      }),
+    );
+    if (this.#stopped) return;
+    const seq = ++this.#seq;
+    const preset = this.#preset === null ? Q.QUALITY_PRESET_UNSPECIFIED : Q.QUALITY_PRESET_BALANCED;
+    tiles.forEach((t, i) => {
+      this.#conn.send({
+        channel: ferry.v1.Channel.CHANNEL_SCREEN,
+        stream: SHARED_MONITOR,
+        screen: {
+          frameSeq: seq,
+          x: t.x,
+          y: t.y,
+          width: t.w,
+          height: t.h,
+          encoding: ferry.v1.ScreenEncoding.SCREEN_ENCODING_JPEG,
+          keyFrame: key,
+          data: encoded[i]!,
+          screenWidth: w,
+          screenHeight: hgt,
+          lastTile: i === tiles.length - 1,
+          captureTimeMs: captured,
+          preset,
+          fps: Math.round(Math.min(this.#maxFps, this.level.fps)),
+        },
+      });
+    });
+    this.framesSent++;
+    this.tilesSent += tiles.length;
+  }
+
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    for (const t of this.stream.getTracks()) t.stop();
+    this.#video.srcObject = null;
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+}
+
+function changed(
+  a: Uint32Array,
+  b: Uint32Array,
+  stride: number,
+  x: number,
+  y: number,
+  w: number,
+  h: number,
+): boolean {
+  for (let row = y; row < y + h; row++) {
+    const start = row * stride + x;
+    for (let i = start; i < start + w; i++) if (a[i] !== b[i]) return true;
+  }
+  return false;
+}

@@ -1,0 +1,157 @@
+/**
+ * The web console's files, served on the client port: read once from the built bundle
+ * (dist/console, made by `npm run build`) into memory at start, then answered from the map.
+ * The index page is the same for `/`, `/join` and `/join/<PIN>` (the page picks its view from
+ * the path) and is never cached; assets carry a content hash in their name and are cached for a
+ * year. Every answer carries a strict Content-Security-Policy: scripts and styles from this
+ * origin only, no inline script, WebSocket to this origin only, nothing from anywhere else.
+ * No path reaches the file system after start, so no request can walk out of the bundle.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The bundle next to the compiled gateway: dist/src/transport/ -> dist/console/. */
+export const DEFAULT_CONSOLE_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'console',
+);
+
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' blob: data:",
+  "font-src 'self'",
+  "connect-src 'self'",
+  "worker-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+/** Headers every console answer carries. */
+export const SECURITY_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  ['content-security-policy', CONTENT_SECURITY_POLICY],
+  ['x-content-type-options', 'nosniff'],
+  ['referrer-policy', 'no-referrer'],
+  ['x-frame-options', 'DENY'],
+  ['cross-origin-opener-policy', 'same-origin'],
+];
+
+const TYPES: Readonly<Record<string, string>> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.woff2': 'font/woff2',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+export const IMMUTABLE = 'public, max-age=31536000, immutable';
+export const NO_CACHE = 'no-cache';
+
+export interface StaticFile {
+  readonly body: Buffer;
+  readonly contentType: string;
+  readonly cacheControl: string;
+}
+
+export interface StaticReply {
+  readonly status: number;
+  readonly file: StaticFile;
+}
+
+/** Paths answered with the index page: the technician console and the customer page. */
+const PAGE = /^\/(?:index\.html)?$|^\/join\/?$|^\/join\/[0-9A-Za-z-]{1,32}\/?$/;
+
+function text(body: string): StaticFile {
+  return {
+    body: Buffer.from(body),
+    contentType: 'text/plain; charset=utf-8',
+    cacheControl: 'no-store',
+  };
+}
+
+export class ConsoleSite {
+  /** Where the bundle was read from. */
+  readonly dir: string;
+  /** False when no bundle was found: pages answer 503 saying how to build it. */
+  readonly built: boolean;
+  readonly #index: StaticFile | null;
+  readonly #assets = new Map<string, StaticFile>();
+
+  constructor(dir: string, index: StaticFile | null, assets: Map<string, StaticFile>) {
+    this.dir = dir;
+    this.#index = index;
+    this.built = index !== null;
+    for (const [k, v] of assets) this.#assets.set(k, v);
+  }
+
+  /** Reads the bundle in `dir` (index.html and assets/); a missing bundle is not an error. */
+  static load(dir: string = DEFAULT_CONSOLE_DIR): ConsoleSite {
+    const indexFile = path.join(dir, 'index.html');
+    if (!fs.existsSync(indexFile)) return new ConsoleSite(dir, null, new Map());
+    const index: StaticFile = {
+      body: fs.readFileSync(indexFile),
+      contentType: TYPES['.html']!,
+      cacheControl: NO_CACHE,
+    };
+    const assets = new Map<string, StaticFile>();
+    const assetDir = path.join(dir, 'assets');
+    if (fs.existsSync(assetDir)) {
+      for (const name of fs.readdirSync(assetDir)) {
+        const file = path.join(assetDir, name);
+        if (!fs.statSync(file).isFile()) continue;
+        assets.set(`/assets/${name}`, {
+          body: fs.readFileSync(file),
+          contentType: TYPES[path.extname(name)] ?? 'application/octet-stream',
+          cacheControl: IMMUTABLE,
+        });
+      }
+    }
+    return new ConsoleSite(dir, index, assets);
+  }
+
+  /** The answer to GET `url` (path only, no query). */
+  lookup(url: string): StaticReply {
+    if (PAGE.test(url)) {
+      if (this.#index === null) {
+        return {
+          status: 503,
+          file: text(
+            'The web console is not built on this gateway: run "npm run build", then restart it.\n',
+          ),
+        };
+      }
+      return { status: 200, file: this.#index };
+    }
+    const asset = this.#assets.get(url);
+    if (asset !== undefined) return { status: 200, file: asset };
+    return {
+      status: 404,
+      file: text('Not found. The console is at /, customers join at /join.\n'),
+    };
+  }
+}
+
+/**
+ * Same origin: the Origin header names the host the request was sent to (its Host header), in
+ * any scheme (a TLS proxy in front of the gateway turns https into http on the way).
+ */
+export function isSameOrigin(origin: string, host: string): boolean {
+  if (origin === '' || host === '') return false;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false; // not a URL: "null" (sandboxed frames, file://) or garbage is no origin of ours
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return false;
+  return url.host.toLowerCase() === host.toLowerCase();
+}

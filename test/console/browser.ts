@@ -1,0 +1,107 @@
+/**
+ * Browser harness of the console tests: Debian's Chromium driven by playwright-core, headless,
+ * with the flags that let a page share its own tab (--auto-accept-this-tab-capture), and helpers
+ * that sign a technician in, open a session, join it from the customer page and pick it up.
+ * Without Chromium the tests are skipped with a message, except in CI, where they must run.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { buildConsole } from '../../src/console/build.js';
+import type { Gateway } from '../../src/gateway.js';
+import { issueToken } from '../../src/session/tokens.js';
+import { ConsoleSite } from '../../src/transport/static.js';
+
+/** In-page callbacks run in the browser, where `document` exists (Node has no DOM types). */
+// biome-ignore lint/suspicious/noExplicitAny: the page's own document, typed in the browser
+declare const document: any;
+
+export const CHROMIUM = process.env.FERRY_CHROMIUM ?? '/usr/bin/chromium';
+
+/** A skip reason when Chromium is missing outside CI; in CI a missing browser fails the tests. */
+export const SKIP: string | false =
+  !fs.existsSync(CHROMIUM) && !process.env.CI
+    ? `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set FERRY_CHROMIUM): browser tests skipped`
+    : false;
+
+/** Where screenshots go: FERRY_SCREENSHOTS_DIR (docs/img for the README), else a temp folder. */
+export const SHOTS =
+  process.env.FERRY_SCREENSHOTS_DIR ?? path.join(os.tmpdir(), 'ferry-console-shots');
+
+export async function ensureBundle(): Promise<void> {
+  if (!ConsoleSite.load().built) await buildConsole();
+}
+
+export async function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--auto-accept-this-tab-capture'],
+  });
+}
+
+/** A page that fails the test on an uncaught error and keeps the console log for messages. */
+export async function newPage(browser: Browser, t: TestContext): Promise<Page> {
+  const context: BrowserContext = await browser.newContext({
+    viewport: { width: 1280, height: 760 },
+  });
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const log: string[] = [];
+  page.on('console', (m) => log.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (err) => log.push(`pageerror: ${err.message}`));
+  t.after(() => {
+    if (log.some((l) => l.startsWith('pageerror'))) {
+      throw new Error(`the page threw:\n${log.join('\n')}`);
+    }
+  });
+  return page;
+}
+
+export function base(gateway: Gateway): string {
+  return `http://127.0.0.1:${gateway.port}`;
+}
+
+/** Opens the console signed in as `name` (token in the URL fragment). */
+export async function signIn(page: Page, gateway: Gateway, name = 'tech-1'): Promise<void> {
+  const token = issueToken(gateway.config.secret, name, 3600);
+  await page.goto(`${base(gateway)}/#token=${encodeURIComponent(token)}`);
+  await page.waitForSelector('#new-session');
+  // the token leaves the address bar at once
+  if (page.url().includes('token=')) throw new Error('the token stayed in the URL');
+}
+
+/** Creates a session in the console; returns its PIN. */
+export async function createSession(page: Page): Promise<string> {
+  await page.click('#new-session');
+  await page.waitForFunction(
+    () => (document.getElementById('session-pin')?.textContent ?? '') !== '',
+  );
+  return (await page.textContent('#session-pin')) ?? '';
+}
+
+/** The customer page joins with `pin` (sharing offers this very tab). */
+export async function join(
+  page: Page,
+  gateway: Gateway,
+  pin: string,
+  name = 'Alice',
+): Promise<void> {
+  await page.goto(`${base(gateway)}/join/${pin}#share=this-tab`);
+  await page.fill('#customer-name', name);
+  await page.click('#join-button');
+  await page.waitForSelector('#share');
+}
+
+/** The technician picks the waiting session up from its queue. */
+export async function pickUp(page: Page): Promise<void> {
+  await page.click('[data-action="pick-up"]');
+  await page.waitForFunction(() => document.body.dataset.status === 'active');
+}
+
+export async function shot(page: Page, name: string): Promise<void> {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, name) });
+}

@@ -1,0 +1,108 @@
+/**
+ * The gateway serves the web console on its client port: the page for /, /join and /join/<PIN>
+ * (never cached), content-hashed assets (cached for a year), a strict Content-Security-Policy on
+ * every answer, and the WebSocket upgrade's Origin check (own origin and non-browsers pass, a
+ * foreign page is refused with 403 and counted). No browser needed.
+ */
+import assert from 'node:assert/strict';
+import { before, test } from 'node:test';
+import WebSocket from 'ws';
+import { buildConsole } from '../../src/console/build.js';
+import { ConsoleSite, isSameOrigin } from '../../src/transport/static.js';
+import { startGateway } from '../integration/harness.js';
+
+before(async () => {
+  if (!ConsoleSite.load().built) await buildConsole();
+});
+
+function upgrade(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { headers });
+    ws.once('open', () => {
+      ws.close();
+      resolve({ status: 101, body: '' });
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    ws.once('error', () => undefined);
+  });
+}
+
+test('the console page is served for /, /join and /join/<PIN> with a strict CSP and no caching', async (t) => {
+  const { gateway } = await startGateway(t);
+  const base = `http://127.0.0.1:${gateway.port}`;
+  for (const p of ['/', '/join', '/join/123456789012']) {
+    const res = await fetch(base + p);
+    assert.equal(res.status, 200, p);
+    assert.match(res.headers.get('content-type') ?? '', /text\/html/);
+    assert.equal(res.headers.get('cache-control'), 'no-cache');
+    const csp = res.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /script-src 'self'/);
+    assert.match(csp, /connect-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|https?:/);
+    const html = await res.text();
+    // no inline script, nothing from another host
+    assert.doesNotMatch(html, /<script>(?!<)/);
+    assert.doesNotMatch(html, /(src|href)="https?:/);
+    assert.match(html, /<script type="module" src="\/assets\/console-[A-Z0-9]+\.js">/);
+  }
+});
+
+test('hashed assets are cached for a year and unknown paths are 404', async (t) => {
+  const { gateway } = await startGateway(t);
+  const base = `http://127.0.0.1:${gateway.port}`;
+  const html = await (await fetch(`${base}/`)).text();
+  const script = /src="(\/assets\/[^"]+)"/.exec(html)?.[1];
+  assert.ok(script);
+  const res = await fetch(base + script);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /javascript/);
+  assert.equal(res.headers.get('cache-control'), 'public, max-age=31536000, immutable');
+  assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal((await fetch(`${base}/assets/nope.js`)).status, 404);
+  assert.equal((await fetch(`${base}/../../etc/passwd`)).status, 404);
+  assert.equal((await fetch(`${base}/`, { method: 'POST' })).status, 405);
+});
+
+test('a WebSocket upgrade from a foreign Origin is refused with 403 and counted; own origin and non-browsers pass', async (t) => {
+  const { gateway, url } = await startGateway(t);
+  const own = `http://127.0.0.1:${gateway.port}`;
+  const foreign = await upgrade(url, { Origin: 'https://evil.example.net' });
+  assert.equal(foreign.status, 403);
+  assert.match(foreign.body, /origin: https:\/\/evil\.example\.net may not connect/);
+  assert.equal(gateway.refused.origin, 1);
+  // same host, other port: another origin
+  assert.equal((await upgrade(url, { Origin: 'http://127.0.0.1:1' })).status, 403);
+  assert.equal((await upgrade(url, { Origin: own })).status, 101);
+  assert.equal((await upgrade(url, {})).status, 101);
+  assert.equal(gateway.refused.origin, 2);
+});
+
+test('allowedOrigins adds origins to the own one, and * lets any page connect', async (t) => {
+  const listed = await startGateway(t, { allowedOrigins: 'https://support.example.com' });
+  assert.equal((await upgrade(listed.url, { Origin: 'https://support.example.com' })).status, 101);
+  assert.equal(
+    (await upgrade(listed.url, { Origin: `http://127.0.0.1:${listed.gateway.port}` })).status,
+    101,
+  );
+  assert.equal((await upgrade(listed.url, { Origin: 'https://other.example.com' })).status, 403);
+  const any = await startGateway(t, { allowedOrigins: '*' });
+  assert.equal((await upgrade(any.url, { Origin: 'https://other.example.com' })).status, 101);
+});
+
+test('same origin compares the Origin host with the Host header, in any scheme', () => {
+  assert.equal(isSameOrigin('http://gw.example:8080', 'gw.example:8080'), true);
+  assert.equal(isSameOrigin('https://gw.example', 'GW.example'), true);
+  assert.equal(isSameOrigin('https://gw.example', 'gw.example:8080'), false);
+  assert.equal(isSameOrigin('null', 'gw.example'), false);
+  assert.equal(isSameOrigin('file:///x', ''), false);
+  assert.equal(isSameOrigin('chrome-extension://abc', 'abc'), false);
+});
