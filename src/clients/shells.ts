@@ -1,16 +1,19 @@
 /**
  * Command shells in the reference clients (spec session-tools E1-E3), over the SHELL channel
  * (Frame.stream = shell id):
- * - `CustomerShells` runs the shells a technician opens as real processes through `ShellHost`
- *   (no PTY: see src/tools/shell-host.ts), forwards their output in order and acknowledges it to
- *   the host once the WebSocket has written it (flow control: a shell whose output is not
- *   leaving pauses); output produced while the connection is being resumed is queued and sent
- *   on the resume. Shells end when the shell grant is revoked or the client closes.
- * - `TechnicianShells` opens shells (several at once), and each `RemoteShell` writes, resizes,
- *   closes and emits its output and exit.
+ * - `CustomerShells` runs the shells a technician opens as real processes through `ShellHost`,
+ *   each on a pseudo-terminal (TERM=xterm-256color, the size asked for, resized as the
+ *   technician's terminal is), forwards their output in order and acknowledges it to the host
+ *   once the WebSocket has written it (flow control: a shell whose output is not leaving
+ *   pauses); output produced while the connection is being resumed is queued and sent on the
+ *   resume. When the PTY module cannot load, shells run on pipes and every ShellOpened says so
+ *   (`pty` false and a `note`). Shells end when the shell grant is revoked or the client closes.
+ * - `TechnicianShells` opens shells (several at once) under open references above 1000; the
+ *   gateway names each shell with a small per-session id (1, 2, 3, ...) in its ShellOpened (see
+ *   proto/ferry/v1/shell.proto). Each `RemoteShell` writes, resizes (or follows a terminal's
+ *   size), closes and emits its output and exit.
  * The gateway enforces the grant, the per-session cap and the recording; nothing here is a check.
  */
-import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { type CodeEntry, Codes } from '../protocol/codes.js';
@@ -150,15 +153,27 @@ export class CustomerShells {
         cols: op.cols || 80,
         rows: op.rows || 24,
       });
-      this.#send(
-        id,
-        shellFrame(id, { opened: { name: op.name, shell: info.shell, pid: info.pid ?? 0 } }),
-        0,
-      );
+      const opened: ferry.v1.ShellOpened.$Properties = {
+        name: op.name,
+        shell: info.shell,
+        pid: info.pid ?? 0,
+        pty: info.pty,
+        note: info.pty ? '' : this.#pipeNote(),
+      };
+      this.#send(id, shellFrame(id, { opened }), 0);
     } catch (err) {
       const code = (err as { code?: string }).code ?? Codes.SHELL_NOT_FOUND.code;
       refuse(code, (err as Error).message);
     }
+  }
+
+  /** What a technician is told when its shell runs on pipes. */
+  #pipeNote(): string {
+    const why = this.host.fallbackReason ?? 'this customer client runs shells without a terminal';
+    return (
+      `no PTY (${why}): this shell runs on pipes, with no prompt, no echo and no job control; ` +
+      'top, less, editors and sudo prompts will not work'
+    );
   }
 
   /** Sends in order; output is acknowledged to the host once written. */
@@ -200,12 +215,25 @@ export interface RemoteShellEvents {
   refused: [err: ferry.v1.Error];
 }
 
+/** A terminal whose size a shell can follow (a `tty.WriteStream` such as `process.stdout`). */
+export interface SizedTerminal {
+  readonly columns: number | undefined;
+  readonly rows: number | undefined;
+  on(event: 'resize', listener: () => void): unknown;
+  off(event: 'resize', listener: () => void): unknown;
+}
+
 /** One shell a technician opened on the customer's machine. */
 export class RemoteShell extends EventEmitter<RemoteShellEvents> {
+  /** The shell id in the session (1, 2, 3, ...), as the gateway allocated it. */
   readonly id: number;
   name: string;
   program = '';
   pid = 0;
+  /** True when the customer runs the shell on a pseudo-terminal. */
+  pty = false;
+  /** The customer's note when it does not (why, and what does not work then). */
+  note = '';
   /** Every output byte so far (bounded by `keepBytes`: older bytes are dropped). */
   #output: Buffer[] = [];
   #outputBytes = 0;
@@ -237,8 +265,27 @@ export class RemoteShell extends EventEmitter<RemoteShellEvents> {
     return this.#client.sendRaw(shellFrame(this.id, { input: { data: bytes } }));
   }
 
+  /** Sets the shell's terminal size (the customer's PTY window size). */
   resize(cols: number, rows: number): boolean {
     return this.#client.sendRaw(shellFrame(this.id, { resize: { cols, rows } }));
+  }
+
+  /**
+   * Keeps the shell's size that of `terminal` (the technician's own): sends it now and on every
+   * `'resize'` until the shell exits or the returned function is called.
+   */
+  followSize(terminal: SizedTerminal): () => void {
+    const send = () => {
+      if (terminal.columns && terminal.rows) this.resize(terminal.columns, terminal.rows);
+    };
+    const stop = () => {
+      terminal.off('resize', send);
+      this.off('exit', stop);
+    };
+    terminal.on('resize', send);
+    this.once('exit', stop);
+    send();
+    return stop;
   }
 
   /** Ends the shell (its process group on the customer's machine); resolves with its exit. */
@@ -300,22 +347,27 @@ export interface OpenShellOptions {
 }
 
 interface PendingOpen {
-  readonly shell: RemoteShell;
+  readonly options: OpenShellOptions;
   resolve(shell: RemoteShell): void;
   reject(err: Error): void;
   readonly timer: NodeJS.Timeout;
 }
 
+/**
+ * Open references (the Frame.stream of a ShellOpen) are above every shell id (at most 1000, see
+ * proto/ferry/v1/shell.proto); they need only be unique among this client's pending opens.
+ */
+const FIRST_OPEN_REF = 0x10000;
+const LAST_OPEN_REF = 0x7fffffff;
+
 /** The technician side: opens and tracks shells. */
 export class TechnicianShells {
   readonly #client: FerryClient;
+  /** Open shells by shell id. */
   readonly #shells = new Map<number, RemoteShell>();
+  /** Opens waiting for their ShellOpened, by open reference. */
   readonly #pending = new Map<number, PendingOpen>();
-  /**
-   * Shell ids are per session and every technician of it picks its own: each client starts at a
-   * random point so two collaborators do not collide (and `open` retries on SHELL_EXISTS).
-   */
-  #nextId = randomInt(1, 0x40000000);
+  #nextRef = FIRST_OPEN_REF;
 
   constructor(client: FerryClient) {
     this.#client = client;
@@ -337,40 +389,27 @@ export class TechnicianShells {
     return [...this.#shells.values()];
   }
 
+  /** The open shell with this id (the number a person types: 1, 2, 3, ...). */
   get(id: number): RemoteShell | undefined {
     return this.#shells.get(id);
   }
 
-  /** Opens a shell; resolves once the customer runs it, or rejects with the coded refusal. */
-  async open(options: OpenShellOptions = {}): Promise<RemoteShell> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#open(options);
-      } catch (err) {
-        // another technician of the session holds that id: take the next one
-        if ((err as FerryError).code !== Codes.SHELL_EXISTS.code || attempt >= 3) throw err;
-      }
-    }
-  }
-
-  #open(options: OpenShellOptions): Promise<RemoteShell> {
-    let id = this.#nextId;
-    while (this.#shells.has(id) || this.#pending.has(id)) id++;
-    this.#nextId = id + 1;
-    const shell = new RemoteShell(
-      this.#client,
-      id,
-      options.name ?? '',
-      options.keepBytes ?? 1024 * 1024,
-    );
+  /**
+   * Opens a shell; resolves once the customer runs it (the gateway has given it its id), or
+   * rejects with the coded refusal.
+   */
+  open(options: OpenShellOptions = {}): Promise<RemoteShell> {
+    let ref = this.#nextRef;
+    while (this.#pending.has(ref)) ref = ref >= LAST_OPEN_REF ? FIRST_OPEN_REF : ref + 1;
+    this.#nextRef = ref >= LAST_OPEN_REF ? FIRST_OPEN_REF : ref + 1;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new FerryError(Codes.TIMEOUT.code, `shell ${id} did not open`));
+        this.#pending.delete(ref);
+        reject(new FerryError(Codes.TIMEOUT.code, 'the shell did not open'));
       }, options.timeoutMs ?? 10_000);
-      this.#pending.set(id, { shell, resolve, reject, timer });
+      this.#pending.set(ref, { options, resolve, reject, timer });
       const sent = this.#client.sendRaw(
-        shellFrame(id, {
+        shellFrame(ref, {
           open: {
             kind: options.kind ?? '',
             name: options.name ?? '',
@@ -379,61 +418,83 @@ export class TechnicianShells {
           },
         }),
       );
-      if (!sent) this.#settle(id, new FerryError(Codes.CLOSED.code, 'not connected'));
+      if (!sent) this.#reject(ref, new FerryError(Codes.CLOSED.code, 'not connected'));
     });
   }
 
-  #settle(id: number, err: Error | null): void {
-    const pending = this.#pending.get(id);
+  /** The pending open `ref` failed. */
+  #reject(ref: number, err: Error): void {
+    const pending = this.#pending.get(ref);
     if (pending === undefined) return;
-    this.#pending.delete(id);
+    this.#pending.delete(ref);
     clearTimeout(pending.timer);
-    if (err !== null) {
-      pending.reject(err);
-      return;
-    }
-    this.#shells.set(id, pending.shell);
-    pending.resolve(pending.shell);
+    pending.reject(err);
   }
 
-  #onMessage(id: number, msg: ferry.v1.ShellMessage): void {
-    const pending = this.#pending.get(id);
-    if (msg.kind === 'opened' && pending !== undefined) {
-      const opened = msg.opened as ferry.v1.ShellOpened;
-      pending.shell.name = opened.name || pending.shell.name;
-      pending.shell.program = opened.shell;
-      pending.shell.pid = opened.pid;
-      this.#settle(id, null);
+  #opened(ref: number, opened: ferry.v1.ShellOpened): void {
+    const pending = this.#pending.get(ref);
+    const id = opened.id;
+    if (pending === undefined) {
+      // an open this client gave up on (timed out) did open after all: end it
+      if (id !== 0) this.#client.sendRaw(shellFrame(id, { close: { reason: 'open timed out' } }));
+      return;
+    }
+    this.#pending.delete(ref);
+    clearTimeout(pending.timer);
+    if (id === 0) {
+      pending.reject(new FerryError(Codes.SHELL_NOT_FOUND.code, 'the gateway named no shell id'));
+      return;
+    }
+    const options = pending.options;
+    const shell = new RemoteShell(
+      this.#client,
+      id,
+      opened.name || options.name || '',
+      options.keepBytes ?? 1024 * 1024,
+    );
+    shell.program = opened.shell;
+    shell.pid = opened.pid;
+    shell.pty = opened.pty;
+    shell.note = opened.note;
+    this.#shells.set(id, shell);
+    pending.resolve(shell);
+  }
+
+  #onMessage(stream: number, msg: ferry.v1.ShellMessage): void {
+    if (msg.kind === 'opened') {
+      this.#opened(stream, msg.opened as ferry.v1.ShellOpened);
       return;
     }
     if (msg.kind === 'exit') {
       const exit = msg.exit as ferry.v1.ShellExit;
-      const info: ShellExitInfo = {
-        code: exit.code,
-        signal: exit.signal,
-        errorCode: exit.errorCode,
-        message: exit.message,
-      };
-      if (pending !== undefined) {
-        this.#settle(
-          id,
+      if (this.#pending.has(stream)) {
+        // the shell never opened: the customer or the gateway refused it
+        this.#reject(
+          stream,
           new FerryError(exit.errorCode || Codes.SHELL_NOT_FOUND.code, exit.message || 'exited'),
         );
         return;
       }
-      const shell = this.#shells.get(id);
-      this.#shells.delete(id);
-      shell?.onExit(info);
+      const shell = this.#shells.get(stream);
+      this.#shells.delete(stream);
+      shell?.onExit({
+        code: exit.code,
+        signal: exit.signal,
+        errorCode: exit.errorCode,
+        message: exit.message,
+      });
       return;
     }
-    if (msg.kind === 'output') this.#shells.get(id)?.onOutput(Buffer.from(msg.output!.data!));
+    if (msg.kind === 'output') {
+      this.#shells.get(stream)?.onOutput(Buffer.from(msg.output!.data!));
+    }
   }
 
-  #onRefused(id: number, err: ferry.v1.Error): void {
-    if (this.#pending.has(id)) {
-      this.#settle(id, new FerryError(err.code, err.message));
+  #onRefused(stream: number, err: ferry.v1.Error): void {
+    if (this.#pending.has(stream)) {
+      this.#reject(stream, new FerryError(err.code, err.message));
       return;
     }
-    this.#shells.get(id)?.emit('refused', err);
+    this.#shells.get(stream)?.emit('refused', err);
   }
 }

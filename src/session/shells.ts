@@ -1,9 +1,15 @@
 /**
  * Command shells at the gateway (spec session-tools E1-E5): the SHELL channel's ShellMessages,
  * once the router has checked the customer's SHELL grant. A technician of the session (owner or
- * collaborator) opens shells on the customer's machine under ids of its choosing (Frame.stream),
- * types into them, resizes and closes them; the customer's output and exit go back to the
- * technician who opened the shell only.
+ * collaborator) opens shells on the customer's machine, types into them, resizes and closes
+ * them; the customer's output and exit go back to the technician who opened the shell only.
+ *
+ * Shell ids are allocated here, small integers a person can type: the n-th shell a session opens
+ * is shell n (never reused within the session, at most `MAX_SHELLS_EVER`), so two technicians
+ * never collide. A ShellOpen's Frame.stream is the technician's open reference (above
+ * `MAX_SHELLS_EVER`); until the customer has opened the shell, what its opener hears of it
+ * (refusals, a ShellExit, the ShellOpened naming the id) goes out under that reference
+ * (proto/ferry/v1/shell.proto).
  *
  * Rules kept here (the gateway enforces them; the clients are not trusted):
  * - at most `maxShellsPerSession` shells are open in a session (FERRY_ERR_SHELL_LIMIT); an id in
@@ -16,7 +22,8 @@
  *   (FERRY_ERR_SHELL_RECORDING_FAILED). Recordings are closed on exit, close, revocation of the
  *   grant and the end of the session, and listed in the report;
  * - every open, close and exit is an entry of the session log (B7: tool use).
- * The bytes relayed are the frame as received: nothing is re-encoded.
+ * The bytes relayed are the frame as received, except ShellOpened (and a ShellExit before it),
+ * which the gateway re-encodes under the opener's reference with the shell id set.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -65,7 +72,12 @@ export interface RecordingEntry {
 
 /** An open shell of a session. */
 export interface ShellState {
+  /** The shell id (Frame.stream between the gateway and the customer, and once opened the opener). */
   readonly id: number;
+  /** The opener's open reference (Frame.stream of its ShellOpen), used until `opened`. */
+  readonly ref: number;
+  /** The customer's ShellOpened has come (and gone to the opener). */
+  opened: boolean;
   /** The technician who opened it: output and exit go there only. */
   readonly seat: Seat;
   readonly name: string;
@@ -98,6 +110,11 @@ function printable(raw: string | null | undefined, max: number): string {
 
 function shellFrame(id: number, shell: ferry.v1.ShellMessage.$Properties): Uint8Array {
   return encodeFrame({ channel: Channel.CHANNEL_SHELL, stream: id, shell });
+}
+
+/** The Frame.stream under which a shell's opener hears of it: its reference until opened. */
+function openerStream(shell: ShellState): number {
+  return shell.opened ? shell.id : shell.ref;
 }
 
 export class ShellRelay {
@@ -209,40 +226,55 @@ export class ShellRelay {
     session.deliver(customer, shellFrame(id, { close: { reason } }));
   }
 
-  #open(p: Participant, seat: Seat, op: ferry.v1.ShellOpen, id: number, session: Session): void {
+  /** `ref`: the opener's open reference (the frame's stream); the shell id is allocated here. */
+  #open(p: Participant, seat: Seat, op: ferry.v1.ShellOpen, ref: number, session: Session): void {
+    if (ref <= MAX_SHELLS_EVER) {
+      this.#refuse(
+        p,
+        Codes.INVALID_ARGUMENT,
+        `a ShellOpen's Frame.stream is an open reference above ${MAX_SHELLS_EVER}: shell ids are allocated by the gateway`,
+        ref,
+      );
+      return;
+    }
     if (!session.flowing) {
-      this.#refuse(p, Codes.WRONG_STATE, `no shells while the session is ${session.status}`, id);
+      this.#refuse(p, Codes.WRONG_STATE, `no shells while the session is ${session.status}`, ref);
       return;
     }
     const customer = session.customerSeat;
     if (customer === null || customer.conn === null) {
-      this.#refuse(p, Codes.WRONG_STATE, 'the customer is not connected', id);
+      this.#refuse(p, Codes.WRONG_STATE, 'the customer is not connected', ref);
       return;
     }
-    if (session.shells.has(id)) {
-      this.#refuse(p, Codes.SHELL_EXISTS, `shell ${id} is open`, id);
-      return;
+    for (const other of session.shells.values()) {
+      if (other.seat === seat && !other.opened && other.ref === ref) {
+        this.#refuse(p, Codes.SHELL_EXISTS, `your open ${ref} is still pending`, ref);
+        return;
+      }
     }
     const max = this.#config.maxShellsPerSession;
     if (session.shells.size >= max) {
-      this.#refuse(p, Codes.SHELL_LIMIT, `${max} shells are open in this session`, id);
+      this.#refuse(p, Codes.SHELL_LIMIT, `${max} shells are open in this session`, ref);
       return;
     }
     if (session.shellsOpened >= MAX_SHELLS_EVER) {
-      this.#refuse(p, Codes.SHELL_LIMIT, `this session opened ${MAX_SHELLS_EVER} shells`, id);
+      this.#refuse(p, Codes.SHELL_LIMIT, `this session opened ${MAX_SHELLS_EVER} shells`, ref);
       return;
     }
     const cols = op.cols || 80;
     const rows = op.rows || 24;
     if (!validSize(cols) || !validSize(rows)) {
-      this.#refuse(p, Codes.SHELL_BAD_SIZE, `${cols}x${rows}`, id);
+      this.#refuse(p, Codes.SHELL_BAD_SIZE, `${cols}x${rows}`, ref);
       return;
     }
-    const name = printable(op.name, MAX_NAME) || `shell ${id}`;
+    const shellId = session.shellsOpened + 1;
+    const name = printable(op.name, MAX_NAME) || `shell ${shellId}`;
     const kind = printable(op.kind, MAX_KIND);
     const now = this.#now();
     const shell: ShellState = {
-      id,
+      id: shellId,
+      ref,
+      opened: false,
       seat,
       name,
       closing: false,
@@ -252,19 +284,22 @@ export class ShellRelay {
     if (this.#config.recordShells === 1) {
       const failed = this.#startRecording(session, shell, seat, cols, rows, kind, now);
       if (failed !== null) {
-        this.#refuse(p, Codes.SHELL_RECORDING_FAILED, failed, id);
+        this.#refuse(p, Codes.SHELL_RECORDING_FAILED, failed, ref);
         return;
       }
     }
-    session.shells.set(id, shell);
+    session.shells.set(shellId, shell);
     session.shellsOpened++;
     session.log.event(
       'shell',
       seat.name,
-      `${seat.name} opened shell ${id} "${name}"${kind ? ` (${kind})` : ''}${shell.recording ? ', recorded' : ''}`,
+      `${seat.name} opened shell ${shellId} "${name}"${kind ? ` (${kind})` : ''}${shell.recording ? ', recorded' : ''}`,
       now,
     );
-    session.deliver(customer, shellFrame(id, { open: { kind, name, cols, rows, by: seat.name } }));
+    session.deliver(
+      customer,
+      shellFrame(shellId, { open: { kind, name, cols, rows, by: seat.name } }),
+    );
   }
 
   /** Creates the recorder; a message when it cannot be (the shell is then refused). */
@@ -297,7 +332,8 @@ export class ShellRelay {
         height: rows,
         startedAtMs: now,
         title: `${shell.name} (session ${session.id}, ${seat.name})`,
-        env: { TERM: 'dumb', SHELL: kind || 'default' },
+        // the terminal the customer is asked for (its ShellOpened says if it ran on pipes instead)
+        env: { TERM: 'xterm-256color', SHELL: kind || 'default' },
         maxBytes: this.#config.shellRecordingMaxBytes,
         file: path.join(dir, entry.cast),
         transcriptFile: path.join(dir, entry.transcript),
@@ -358,7 +394,22 @@ export class ShellRelay {
       return;
     }
     if (msg.kind === 'opened') {
-      session.deliver(shell.seat, bytes);
+      if (shell.opened) {
+        this.#refuse(p, Codes.WRONG_STATE, `shell ${id} is already open`, id);
+        return;
+      }
+      shell.opened = true;
+      const o = msg.opened as ferry.v1.ShellOpened;
+      // to the opener under its reference, naming the shell id it uses from now on
+      const opened: ferry.v1.ShellOpened.$Properties = {
+        name: shell.name,
+        shell: o.shell,
+        pid: o.pid,
+        id,
+        pty: o.pty,
+        note: o.note,
+      };
+      session.deliver(shell.seat, shellFrame(shell.ref, { opened }));
       return;
     }
     const exit = msg.exit as ferry.v1.ShellExit;
@@ -372,7 +423,19 @@ export class ShellRelay {
           : `exited with code ${exit.code}`;
       session.log.event('shell', p.name, `shell ${id} "${shell.name}" ${how}`, now);
     }
-    session.deliver(shell.seat, bytes);
+    session.deliver(
+      shell.seat,
+      shell.opened
+        ? bytes
+        : shellFrame(shell.ref, {
+            exit: {
+              code: exit.code,
+              signal: exit.signal,
+              errorCode: exit.errorCode,
+              message: exit.message,
+            },
+          }),
+    );
   }
 
   #counted(session: Session, length: number): void {
@@ -399,7 +462,7 @@ export class ShellRelay {
       }
       session.deliver(
         shell.seat,
-        shellFrame(shell.id, {
+        shellFrame(openerStream(shell), {
           exit: {
             code: -1,
             errorCode: Codes.NOT_GRANTED.code,

@@ -2,7 +2,9 @@
  * Harness of the session-tools-II tests (command shells, file transfer): a real gateway on
  * loopback port 0 with a temporary data directory and the config asked for, a technician
  * ("tech-1") and a customer ("Alice") in an Active session with the reference clients. The
- * customer runs real shells (`/bin/sh`) and shares a temporary directory for files; it grants
+ * customer runs real shells (`/bin/sh`), on pipes unless `pty` asks for pseudo-terminals (so
+ * tests of relaying, caps and recording read exact output, with no prompt or echo), and shares
+ * a temporary directory for files; it grants
  * what `grant` lists when the technician asks (`tech.requestConsent`). No sleeps: tests wait on
  * events and on `settle`, a round trip after which every earlier frame has been handled.
  */
@@ -13,6 +15,7 @@ import type { TestContext } from 'node:test';
 import type { FerryClient } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
 import type { PermissionName } from '../../src/clients/permissions.js';
+import type { CustomerShellOptions } from '../../src/clients/shells.js';
 import { TechnicianClient } from '../../src/clients/technician.js';
 import type { ConfigKey } from '../../src/config/schema.js';
 import type { Gateway } from '../../src/gateway.js';
@@ -41,6 +44,10 @@ export interface WorldOptions {
   /** What the customer grants when asked; nothing is asked when empty. */
   readonly grant?: readonly PermissionName[];
   readonly chunkBytes?: number;
+  /** Run the customer's shells on pseudo-terminals, as the customer client does by default. */
+  readonly pty?: boolean;
+  /** More options of the customer's shells (over the harness defaults). */
+  readonly shells?: Partial<CustomerShellOptions>;
 }
 
 export function tempDir(t: TestContext, prefix: string): string {
@@ -72,8 +79,10 @@ export async function world(t: TestContext, options: WorldOptions = {}): Promise
     reconnect: { initialDelayMs: 20, maxDelayMs: 200 },
     shells: {
       defaultShell: '/bin/sh',
+      backend: options.pty ? 'pty' : 'pipe',
       killGraceMs: 500,
       baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      ...options.shells,
     },
     files: { dir: customerDir, ...files },
   });

@@ -20,7 +20,7 @@ test('two shells at once: interleaved output stays apart and in order; closing o
   const w = await world(t, { grant: ['shell'] });
   const a = await w.tech.shells.open({ kind: 'sh', name: 'alpha' });
   const b = await w.tech.shells.open({ kind: 'sh', name: 'beta' });
-  assert.notEqual(a.id, b.id);
+  assert.deepEqual([a.id, b.id], [1, 2], 'shell ids are 1, 2, ... in the session');
   assert.equal(a.name, 'alpha');
   assert.ok(a.pid > 0 && b.pid > 0 && a.pid !== b.pid);
   assert.equal(w.customer.shells.host.size, 2);
@@ -34,7 +34,7 @@ test('two shells at once: interleaved output stays apart and in order; closing o
   assert.equal(a.text, 'A1\nA2\nA3\nA4\nA5\nA-end\n');
   assert.equal(b.text, 'B1\nB2\nB3\nB4\nB5\nB-end\n');
 
-  // resize is relayed (no PTY: the customer's host records the size)
+  // resize is relayed (on pipes the customer's host only records the size)
   const resized = new Promise((resolve) =>
     w.customer.shells.host.once('resize', (...args) => resolve(args)),
   );
@@ -84,7 +84,8 @@ test('shells are refused with codes: no grant, over the session cap, wrong side,
   await assert.rejects(w.tech.shells.open(), { code: 'FERRY_ERR_SHELL_LIMIT' });
   assert.equal(w.customer.shells.host.size, 2);
 
-  // the customer may not open shells, a technician may not send output, ids are never reused live
+  // the customer may not open shells, a technician may not send output, and a ShellOpen's
+  // stream is an open reference above the shell ids (1..1000), which only the gateway allocates
   const customerErrors = streamErrors(w.customer);
   w.customer.sendRaw(
     encodeFrame({ channel: Channel.CHANNEL_SHELL, stream: 9, shell: { open: {} } }),
@@ -130,7 +131,7 @@ test('shells are refused with codes: no grant, over the session cap, wrong side,
     errors.slice(-5).map((e) => [e.code, e.stream]),
     [
       ['FERRY_ERR_WRONG_ROLE', one.id],
-      ['FERRY_ERR_SHELL_EXISTS', one.id],
+      ['FERRY_ERR_INVALID_ARGUMENT', one.id],
       ['FERRY_ERR_SHELL_NOT_FOUND', 77],
       ['FERRY_ERR_SHELL_BAD_SIZE', one.id],
       ['FERRY_ERR_FRAME_DECODE', 5],

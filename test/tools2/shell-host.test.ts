@@ -6,9 +6,12 @@ import { ShellHost, type ShellHostOptions, type ShellId } from '../../src/tools/
 const skip = process.platform === 'win32' ? 'POSIX shells only' : false;
 const SH = '/bin/sh';
 
+// The pipe backend, whose output is exactly what the commands print (no prompt, no echo). The
+// PTY backend, the default, is tested in test/tools-shell/pty.test.ts.
+
 /** A host whose consumer acknowledges every chunk at once, collecting output per shell. */
 function autoAckHost(t: { after: (fn: () => Promise<void>) => void }, opts: ShellHostOptions = {}) {
-  const host = new ShellHost({ killGraceMs: 1000, ...opts });
+  const host = new ShellHost({ killGraceMs: 1000, backend: 'pipe', ...opts });
   const output = new Map<ShellId, string>();
   host.on('output', (id, chunk) => {
     output.set(id, (output.get(id) ?? '') + chunk.toString('utf8'));
@@ -103,7 +106,7 @@ test('a slow consumer pauses the shell, and acks resume it without losing output
   skip,
 }, async (t) => {
   const cap = 16 * 1024;
-  const host = new ShellHost({ maxUnackedBytes: cap });
+  const host = new ShellHost({ maxUnackedBytes: cap, backend: 'pipe' });
   t.after(() => host.closeAll());
   const chunks: Buffer[] = [];
   let acking = false;

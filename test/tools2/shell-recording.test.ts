@@ -13,7 +13,7 @@ test('two real shells recorded as the gateway would: valid casts, transcripts ma
 }, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-rec-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const host = new ShellHost();
+  const host = new ShellHost({ backend: 'pipe' });
   t.after(() => host.closeAll());
   const t0 = Date.now();
   const recorders = new Map<ShellId, AsciicastRecorder>();
