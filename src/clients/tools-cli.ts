@@ -1,6 +1,6 @@
 /**
  * The reference technician's stdin commands for command shells and file transfer (session tools
- * II), kept apart from src/main.ts: `/shell [kind]` opens a shell whose output is printed with
+ * II), kept apart from src/cli/technician.ts: `/shell [kind]` opens a shell whose output is printed with
  * its id, `/sh <id> <text>` types a line into it, `/resize <id> <cols> <rows>`, `/close <id>`,
  * `/upload <local path>` and `/download <remote path> <local path>` (progress printed as it goes).
  */
@@ -34,8 +34,15 @@ export async function technicianToolsCommand(
 ): Promise<boolean> {
   switch (command) {
     case 'shell': {
-      const shell = await client.shells.open({ ...(words[0] ? { kind: words[0] } : {}) });
+      const size =
+        process.stdout.columns && process.stdout.rows
+          ? { cols: process.stdout.columns, rows: process.stdout.rows }
+          : {};
+      const shell = await client.shells.open({ ...(words[0] ? { kind: words[0] } : {}), ...size });
       console.log(`[shell ${shell.id}] ${shell.name || shell.program} (pid ${shell.pid}) open`);
+      if (shell.note) console.log(`[shell ${shell.id}] ${shell.note}`);
+      // the customer's terminal keeps this terminal's size while the shell runs
+      if (process.stdout.isTTY) shell.followSize(process.stdout);
       shell.on('data', (chunk) => process.stdout.write(`[shell ${shell.id}] ${chunk.toString()}`));
       shell.on('exit', (e) =>
         console.log(`[shell ${shell.id}] exited ${e.errorCode || e.signal || e.code}`),
