@@ -1,11 +1,15 @@
 /**
  * The two listening sockets of a gateway, both on native uWebSockets.js:
- * - the client port: WebSocket upgrades on /v1/ws (anything else gets 404);
+ * - the client port: WebSocket upgrades on /v1/ws, and GET/HEAD of the web console's pages and
+ *   hashed assets from memory (src/transport/static.ts); anything else gets 404;
  * - the admin port: plain HTTP routed to a handler that returns status, headers and body.
  * Buffer lifetimes follow the uWS contract: a message ArrayBuffer is valid only inside the
  * callback; an HTTP response must be written corked and never after `onAborted`.
  */
 import { Connection, type SocketData } from './connection.js';
+import type { TrustedProxies } from './forwarded.js';
+import { ConsoleSite, SECURITY_HEADERS } from './static.js';
+import { endHead, HSTS_HEADER, type TlsSite } from './tls.js';
 import { loadUws, type Uws } from './uws.js';
 
 export interface Listening {
@@ -15,8 +19,15 @@ export interface Listening {
 }
 
 export interface ClientHandlers {
-  /** Creates the per-socket state at upgrade time, or refuses the upgrade with an HTTP status. */
-  accept(remoteAddress: string, origin: string): Connection | { status: number; reason: string };
+  /**
+   * Creates the per-socket state at upgrade time, or refuses the upgrade with an HTTP status.
+   * `origin` and `host` are the request's headers ('' when absent).
+   */
+  accept(
+    remoteAddress: string,
+    origin: string,
+    host: string,
+  ): Connection | { status: number; reason: string };
   onOpen(conn: Connection): void;
   onMessage(conn: Connection, message: ArrayBuffer, isBinary: boolean): void;
   onDrain(conn: Connection): void;
@@ -31,6 +42,12 @@ export interface ClientServerOptions {
   /** Per-socket send buffer cap; sends past it return DROPPED. */
   readonly maxBackpressure: number;
   readonly idleTimeoutSeconds: number;
+  /** The web console served on GET; default: the bundle built next to the gateway (dist/console). */
+  readonly site?: ConsoleSite;
+  /** Serve wss:// and https:// with this site's certificates (src/transport/tls.ts); absent = plain. */
+  readonly tls?: TlsSite | null;
+  /** Proxies whose X-Forwarded-For names the client address (src/transport/forwarded.ts). */
+  readonly proxies?: TrustedProxies;
 }
 
 export const CLIENT_PATH = '/v1/ws';
@@ -72,7 +89,7 @@ export function listenClients(
   handlers: ClientHandlers,
 ): Promise<Listening> {
   const { uws } = loadUws();
-  const app = uws.App();
+  const app = options.tls ? options.tls.app() : uws.App();
   app.ws<SocketData>(CLIENT_PATH, {
     compression: uws.DISABLED,
     maxPayloadLength: options.maxPayloadLength,
@@ -82,14 +99,22 @@ export function listenClients(
     // Liveness is the gateway's heartbeat (HEARTBEAT channel), not WebSocket pings.
     sendPingsAutomatically: false,
     upgrade: (res, req, context) => {
-      const remote = Buffer.from(res.getRemoteAddressAsText()).toString();
-      const conn = handlers.accept(remote, req.getHeader('origin'));
+      const peer = Buffer.from(res.getRemoteAddressAsText()).toString();
+      const remote = options.proxies
+        ? options.proxies.clientAddress(peer, req.getHeader('x-forwarded-for'))
+        : peer;
+      const origin = req.getHeader('origin');
+      const conn = handlers.accept(remote, origin, req.getHeader('host'));
       if (!(conn instanceof Connection)) {
+        const why =
+          conn.reason === 'origin'
+            ? `origin: ${origin} may not connect to this gateway (allowedOrigins)`
+            : conn.reason;
         res.cork(() => {
           res
             .writeStatus(STATUS_TEXT[conn.status] ?? `${conn.status} Refused`)
             .writeHeader('content-type', 'text/plain')
-            .end(`${conn.reason}\n`);
+            .end(`${why}\n`);
         });
         return;
       }
@@ -115,12 +140,31 @@ export function listenClients(
       handlers.onClose(conn, code, Buffer.from(message).toString());
     },
   });
+  const site = options.site ?? ConsoleSite.load();
+  const serve = (res: Uws.HttpResponse, req: Uws.HttpRequest, head: boolean) => {
+    const { status, file } = site.lookup(req.getUrl());
+    res.cork(() => {
+      res
+        .writeStatus(STATUS_TEXT[status] ?? `${status} Status`)
+        .writeHeader('content-type', file.contentType)
+        .writeHeader('cache-control', file.cacheControl);
+      for (const [name, value] of SECURITY_HEADERS) res.writeHeader(name, value);
+      if (options.tls) res.writeHeader('strict-transport-security', HSTS_HEADER);
+      if (head) endHead(res, file.body.length);
+      else res.end(file.body);
+    });
+  };
+  app.get('/*', (res, req) => serve(res, req, false));
+  app.head('/*', (res, req) => serve(res, req, true));
   app.any('/*', (res) => {
     res
-      .writeStatus('404 Not Found')
-      .end(`Ferry clients connect with WebSocket to ${CLIENT_PATH}\n`);
+      .writeStatus('405 Method Not Allowed')
+      .writeHeader('allow', 'GET, HEAD')
+      .end(`Ferry clients connect with WebSocket to ${CLIENT_PATH}; the console is GET /\n`);
   });
-  return listenOn(app, options.host, options.port, 'clients');
+  return options.tls
+    ? options.tls.listen(options.host, options.port, 'clients')
+    : listenOn(app, options.host, options.port, 'clients');
 }
 
 export interface HttpRequestInfo {
@@ -154,9 +198,10 @@ export function listenHttp(
   port: number,
   handler: HttpHandler,
   onError: (err: unknown) => void,
+  tls: TlsSite | null = null,
 ): Promise<Listening> {
   const { uws } = loadUws();
-  const app = uws.App();
+  const app = tls ? tls.app() : uws.App();
   app.any('/*', (res, req) => {
     // uWS invalidates req when this callback returns: copy what the handler needs now.
     const info: HttpRequestInfo = {
@@ -176,8 +221,9 @@ export function listenHttp(
           .writeStatus(STATUS_TEXT[reply.status] ?? `${reply.status} Status`)
           .writeHeader('content-type', reply.contentType)
           .writeHeader('cache-control', 'no-store');
+        if (tls) res.writeHeader('strict-transport-security', HSTS_HEADER);
         // HEAD: the length a GET would send, no body (RFC 9110 9.3.2).
-        if (info.method === 'HEAD') res.endWithoutBody(Buffer.byteLength(reply.body));
+        if (info.method === 'HEAD') endHead(res, Buffer.byteLength(reply.body));
         else res.end(reply.body);
       });
     };
@@ -197,5 +243,5 @@ export function listenHttp(
       failed(err);
     }
   });
-  return listenOn(app, host, port, 'admin');
+  return tls ? tls.listen(host, port, 'admin') : listenOn(app, host, port, 'admin');
 }

@@ -56,6 +56,22 @@ test('the console page is served for /, /join and /join/<PIN> with a strict CSP 
   }
 });
 
+test('HEAD on the console and the admin port answers the length a GET sends, and the gateway stays up', async (t) => {
+  const { gateway } = await startGateway(t);
+  const base = `http://127.0.0.1:${gateway.port}`;
+  for (const p of ['/', '/join/123456789012', '/nope']) {
+    const head = await fetch(base + p, { method: 'HEAD' });
+    const get = await fetch(base + p);
+    const body = Buffer.from(await get.arrayBuffer());
+    assert.equal(head.status, get.status, p);
+    assert.equal(Number(head.headers.get('content-length')), body.length, p);
+  }
+  const health = await fetch(`http://127.0.0.1:${gateway.adminPort}/healthz`, { method: 'HEAD' });
+  assert.equal(health.status, 200);
+  // the process answered everything above and still serves
+  assert.equal((await fetch(`${base}/`)).status, 200);
+});
+
 test('hashed assets are cached for a year and unknown paths are 404', async (t) => {
   const { gateway } = await startGateway(t);
   const base = `http://127.0.0.1:${gateway.port}`;
