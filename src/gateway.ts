@@ -34,7 +34,17 @@ import { Status } from './session/states.js';
 import { lifecycleOptions } from './session/timers.js';
 import { JumpClientRegistry } from './tools/jump-clients.js';
 import { Connection } from './transport/connection.js';
+import { TrustedProxies } from './transport/forwarded.js';
 import { type Listening, listenClients, listenHttp } from './transport/server.js';
+import { isSameOrigin } from './transport/static.js';
+import {
+  openTlsSites,
+  type ReloadOutcome,
+  TlsError,
+  type TlsSite,
+  type TlsSites,
+  watchFiles,
+} from './transport/tls.js';
 import { loadUws } from './transport/uws.js';
 import { VERSION } from './version.js';
 
@@ -42,6 +52,11 @@ import { VERSION } from './version.js';
 const CLOCK_MS = 250;
 const RATE_WINDOW_MS = 1000;
 const STRIKE_WINDOW_MS = 60_000;
+/** A certificate renewal writes several files: reload once they have been quiet this long. */
+const TLS_WATCH_DEBOUNCE_MS = 500;
+
+const isLoopback = (host: string) =>
+  host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 export interface GatewayHooks {
   /** Wall clock (ms) of the session lifecycle: history times and timers. Tests inject one. */
@@ -89,12 +104,18 @@ export class Gateway {
   #lastRateWindowMs = 0;
   #lastStrikeWindowMs = 0;
   #drained: (() => void) | null = null;
+  /** The EVENT Closing went out (drain or close): every client is told once. */
+  #closingSent = false;
   readonly adminToken: string;
   readonly uwsSource: string;
   draining = false;
   #client: Listening | null = null;
   #admin: Listening | null = null;
   #clock: NodeJS.Timeout | null = null;
+  /** TLS of the two ports (null = plain), and the watch of their files. */
+  #tls: TlsSites = { client: null, admin: null };
+  #stopWatch: (() => void) | null = null;
+  readonly #proxies: TrustedProxies;
   #pendingHello = new Set<Connection>();
   #nextConnId = 1;
   /**
@@ -136,6 +157,7 @@ export class Gateway {
     const slices = (intervalMs: number) => Math.max(1, Math.floor(intervalMs / CLOCK_MS));
     this.#lastHeartbeatMs = new Array<number>(slices(config.heartbeatIntervalMs)).fill(0);
     this.#lastStatsPushMs = new Array<number>(slices(config.statsIntervalMs)).fill(0);
+    this.#proxies = new TrustedProxies(config.trustedProxies);
     this.#allowedOrigins = new Set(
       config.allowedOrigins
         .split(',')
@@ -207,6 +229,15 @@ export class Gateway {
     // Before the ports open: a jump client or support button Hello is never refused for want
     // of its registry.
     const stores = await openAccess(withSecret);
+    let tls: TlsSites;
+    try {
+      tls = openTlsSites(binding.uws, config, path.join(config.dataDir, 'tls'), (port, name) =>
+        logger.debug({ port, name }, 'TLS handshake for a server name without a certificate'),
+      );
+    } catch (err) {
+      if (err instanceof TlsError) throw new ConfigError(err.message);
+      throw err;
+    }
     let gateway: Gateway;
     try {
       gateway = new Gateway(withSecret, logger, admin.value, binding.source, hooks, stores);
@@ -215,6 +246,7 @@ export class Gateway {
       if (err instanceof RangeError) throw new ConfigError(err.message);
       throw err;
     }
+    gateway.#tls = tls;
     await gateway.#listen();
     logger.info(
       {
@@ -223,9 +255,12 @@ export class Gateway {
         adminPort: gateway.adminPort,
         uws: binding.source,
         version: VERSION,
+        tls: tls.client !== null,
+        adminTls: tls.admin !== null,
       },
       'gateway listening',
     );
+    gateway.#warnPlainText();
     return gateway;
   }
 
@@ -250,9 +285,11 @@ export class Gateway {
         // The gateway enforces --idle-timeout-seconds itself on the shared clock (any value,
         // counted in frames including pongs); uWS's own timer (0 or >= 8 s only) stays off.
         idleTimeoutSeconds: 0,
+        tls: this.#tls.client,
+        proxies: this.#proxies,
       },
       {
-        accept: (remote, origin) => this.#accept(remote, origin),
+        accept: (remote, origin, host) => this.#accept(remote, origin, host),
         onOpen: (conn) => this.#onOpen(conn),
         onMessage: (conn, message, isBinary) => this.router.onMessage(conn, message, isBinary),
         onDrain: (conn) => {
@@ -268,6 +305,7 @@ export class Gateway {
         config.adminPort,
         createAdminHandler(this.view()),
         (err) => this.logger.error({ err }, 'admin request failed'),
+        this.#tls.admin,
       );
     } catch (err) {
       this.#client.close();
@@ -275,13 +313,86 @@ export class Gateway {
     }
     this.#clock = setInterval(() => this.#tick(), CLOCK_MS);
     this.#clock.unref();
+    const files = [this.#tls.client, this.#tls.admin].flatMap((site) => site?.files() ?? []);
+    if (files.length > 0) {
+      this.#stopWatch = watchFiles(
+        files,
+        TLS_WATCH_DEBOUNCE_MS,
+        () => this.reloadTls('certificate files changed'),
+        (err) => this.logger.warn({ err }, 'cannot watch the TLS files; reload with SIGHUP'),
+      );
+    }
+  }
+
+  /** One warning at start for each port that serves plain text beyond loopback. */
+  #warnPlainText(): void {
+    const plain: string[] = [];
+    if (this.#tls.client === null && !isLoopback(this.config.host)) {
+      plain.push(`client port ${this.config.host}:${this.port} (ws://, http://)`);
+    }
+    if (this.#tls.admin === null && !isLoopback(this.config.adminHost)) {
+      plain.push(`admin port ${this.config.adminHost}:${this.adminPort} (http://)`);
+    }
+    if (plain.length === 0) return;
+    this.logger.warn(
+      { plainText: plain },
+      `listening without TLS on ${plain.join(' and ')}: tokens, PINs and session traffic cross the network in clear text; set --tls-cert and --tls-key, or terminate TLS in a proxy in front (docs/tls.md)`,
+    );
+  }
+
+  /**
+   * Loads the certificate files of both ports again (SIGHUP, or a change the watch saw). New
+   * connections get the new certificates; open connections and their sessions are not touched.
+   * A file that fails its checks is logged and the port keeps its certificate.
+   */
+  reloadTls(trigger: string): Array<{ port: string } & (ReloadOutcome | { error: string })> {
+    const outcomes: Array<{ port: string } & (ReloadOutcome | { error: string })> = [];
+    for (const site of [this.#tls.client, this.#tls.admin]) {
+      if (site === null) continue;
+      const port = site.options.port;
+      try {
+        const outcome = site.reload();
+        outcomes.push({ port, ...outcome });
+        if (outcome.changed) {
+          this.logger.info(
+            { port, trigger, serial: outcome.serial, ms: Number(outcome.ms.toFixed(2)) },
+            'TLS certificate reloaded: new connections get it, open ones keep theirs',
+          );
+        }
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        outcomes.push({ port, error: message });
+        this.logger.error(
+          { port, trigger, err: message },
+          'TLS reload failed: the port keeps serving its current certificate',
+        );
+      }
+    }
+    if (outcomes.length === 0)
+      this.logger.info({ trigger }, 'no TLS configured: nothing to reload');
+    return outcomes;
+  }
+
+  /** The TLS site of the client or admin port (null = plain). */
+  tlsSite(port: 'client' | 'admin'): TlsSite | null {
+    return this.#tls[port];
   }
 
   /** Upgrade admission: the per-address cap and the Origin allow-list, before any state exists. */
-  #accept(remote: string, origin: string): Connection | { status: number; reason: RefusalReason } {
+  #accept(
+    remote: string,
+    origin: string,
+    host: string,
+  ): Connection | { status: number; reason: RefusalReason } {
     if (this.draining) return this.#refuse(503, 'draining');
-    // Clients that send no Origin are not browsers; a browser must come from an allowed page.
-    if (origin !== '' && this.#allowedOrigins.size > 0 && !this.#allowedOrigins.has(origin)) {
+    // Clients that send no Origin are not browsers. A browser must come from the gateway's own
+    // origin (its console) or one the operator lists; '*' lets any page connect.
+    if (
+      origin !== '' &&
+      !isSameOrigin(origin, host) &&
+      !this.#allowedOrigins.has(origin) &&
+      !this.#allowedOrigins.has('*')
+    ) {
       return this.#refuse(403, 'origin');
     }
     const open = this.#perAddress.get(remote) ?? 0;
@@ -434,6 +545,14 @@ export class Gateway {
         return gateway.router.budget;
       },
       refused: this.refused,
+      tls: {
+        certificates: () =>
+          [gateway.#tls.client, gateway.#tls.admin].flatMap((site) => site?.certificates() ?? []),
+        reloads: (result) =>
+          (gateway.#tls.client?.reloads[result] ?? 0) + (gateway.#tls.admin?.reloads[result] ?? 0),
+        unknownServerNames: () =>
+          (gateway.#tls.client?.unknownNames ?? 0) + (gateway.#tls.admin?.unknownNames ?? 0),
+      },
       netstats: this.netstats,
       labels: {
         statuses: Object.values(Status),
@@ -488,6 +607,7 @@ export class Gateway {
       this.logger.info({ sessions: this.registry.sessions.size, deadlineMs }, 'draining');
       const closing = eventFrame({ closing: { reason, deadlineMs } });
       for (const conn of this.connections) conn.sendFrame(closing);
+      this.#closingSent = true;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, deadlineMs);
         this.#drained = () => {
@@ -509,9 +629,16 @@ export class Gateway {
   async #close(reason: string): Promise<void> {
     this.draining = true;
     if (this.#clock !== null) clearInterval(this.#clock);
+    this.#stopWatch?.();
     this.#client?.close();
-    const closing = eventFrame({ closing: { reason, deadlineMs: 0 } });
-    for (const conn of this.connections) conn.sendFrame(closing);
+    // Every client is told once, with the real deadline: the drain's, or none left (0) when the
+    // gateway closes at once. Then each connection, in a session or not, gets the going-away
+    // close (1001), the customers of the sessions ended here included.
+    if (!this.#closingSent) {
+      const closing = eventFrame({ closing: { reason, deadlineMs: 0 } });
+      for (const conn of this.connections) conn.sendFrame(closing);
+      this.#closingSent = true;
+    }
     for (const session of [...this.registry.sessions.values()]) {
       session.log.event('gateway_shutdown', 'gateway', reason);
       session.endReason = 'gateway shutdown';

@@ -3,20 +3,27 @@
  * error printing, the configuration flags generated from the schema, the gateway URL option and
  * the stdin line reader of the reference clients.
  */
+import fs from 'node:fs';
 import readline from 'node:readline';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { ConfigError, resolveConfig } from '../config/config.js';
+import type { ClientTls } from '../clients/tls.js';
+import {
+  ConfigError,
+  type ConfigLayers,
+  type ResolvedConfig,
+  readConfigFile,
+  resolveLayers,
+} from '../config/config.js';
 import { type ConfigKey, configKeys, envName, flagName, schema } from '../config/schema.js';
 import { ferry } from '../protocol/gen/ferry.js';
-import { UwsLoadError } from '../transport/uws.js';
+import { defaultGrants } from '../session/access-policy.js';
 
 export const ExitCode = {
   ok: 0,
+  /** A runtime failure: the input was fine, doing it failed (network, disk, gateway). */
   failure: 1,
-  /** Bad command line: the message and the help are printed. */
+  /** Bad input: a command line, a setting, an environment variable or a config file. */
   usage: 2,
-  /** EX_CONFIG: a bad setting, or uWebSockets.js cannot load. */
-  config: 78,
 } as const;
 
 /**
@@ -25,7 +32,10 @@ export const ExitCode = {
  */
 export type ExitRequest = number | undefined;
 
-/** A command line yargs refused; its message and the help are already printed. */
+/**
+ * Bad input the user can fix: its message is one line naming the option, the value and what is
+ * allowed. Exits 2, with a pointer to `--help`.
+ */
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -33,14 +43,49 @@ export class UsageError extends Error {
   }
 }
 
-/** Prints what stopped the program (unless already printed) and gives the exit code for it. */
-export function reportError(err: unknown): number {
-  if (err instanceof UsageError) return ExitCode.usage;
-  if (err instanceof UwsLoadError || err instanceof ConfigError) {
-    console.error(`ferry: ${err.message}`);
-    return ExitCode.config;
+/** Error codes of bad settings found while starting (a config file's content, a TLS file). */
+const SETTING_ERROR_CODES: ReadonlySet<unknown> = new Set(['FERRY_ERR_CONFIG', 'FERRY_ERR_TLS']);
+
+/** Whether `err` is bad input (exit 2) rather than a runtime failure (exit 1). */
+export function isUsageError(err: unknown): boolean {
+  return (
+    err instanceof UsageError ||
+    err instanceof ConfigError ||
+    (err instanceof Error && SETTING_ERROR_CODES.has((err as { code?: unknown }).code))
+  );
+}
+
+/** The first line of an error's message, without a stack frame. */
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const line = text.split('\n').find((l) => l.trim() !== '') ?? '';
+  return line.trim() === '' ? (err instanceof Error ? err.name : 'failed') : line.trim();
+}
+
+export interface ReportOptions {
+  /** `--debug`: print the whole error with its stack. */
+  readonly debug?: boolean;
+  /** The command named on the command line (`serve`, `token issue`), for the help pointer. */
+  readonly command?: string;
+  readonly print?: (line: string) => void;
+}
+
+/**
+ * Prints what stopped the program and gives the exit code for it: bad input exits 2 with one
+ * line and a pointer to `--help`; any other failure exits 1 with one line. Stack traces are
+ * printed with `--debug` only.
+ */
+export function reportError(err: unknown, options: ReportOptions = {}): number {
+  const print = options.print ?? ((line: string) => console.error(line));
+  const usage = isUsageError(err);
+  print(`ferry: ${firstLine(err)}`);
+  if (options.debug) print(err instanceof Error ? (err.stack ?? String(err)) : String(err));
+  if (usage) {
+    const command = options.command ? `ferry ${options.command}` : 'ferry';
+    print(`Run '${command} --help' for the options.`);
+    return ExitCode.usage;
   }
-  console.error('ferry:', err);
+  if (!options.debug) print('Run again with --debug for details.');
   return ExitCode.failure;
 }
 
@@ -49,8 +94,13 @@ export type Done = (request: ExitRequest) => void;
 
 /** One subcommand (or group of them), ready to be attached to the program. */
 export interface CliCommand {
+  /** The command's word(s) as typed: `serve`, or `token issue` for a group and its subcommands. */
+  readonly names: readonly string[];
   attach(y: Argv, done: Done): Argv;
 }
+
+/** The word that names a command in its yargs spec (`serve`, from `serve [options]`). */
+const wordOf = (command: string) => command.split(' ')[0]!;
 
 export interface CommandSpec<U> {
   readonly command: string;
@@ -62,6 +112,7 @@ export interface CommandSpec<U> {
 /** A subcommand: its options (builder) and what it does with them (run). */
 export function defineCommand<U>(spec: CommandSpec<U>): CliCommand {
   return {
+    names: [wordOf(spec.command)],
     attach: (y, done) =>
       y.command(spec.command, spec.describe, spec.builder, async (argv) => {
         done(await spec.run(argv));
@@ -77,6 +128,7 @@ export function commandGroup(spec: {
   readonly demand: string;
 }): CliCommand {
   return {
+    names: [wordOf(spec.command), ...spec.subcommands.flatMap((sub) => sub.names)],
     attach: (y, done) =>
       y.command(spec.command, spec.describe, (yy) =>
         spec.subcommands
@@ -86,12 +138,21 @@ export function commandGroup(spec: {
   };
 }
 
-/** One flag per configuration key, with its environment variable and default in the help. */
+/**
+ * One flag per configuration key, with its environment variable and default in the help, plus
+ * `--config FILE`. The flags are read as text and checked by the schema (config.ts), so a message
+ * can quote what was typed.
+ */
 export function withConfigOptions<T>(y: Argv<T>): Argv<T> {
+  y = y.option('config', {
+    type: 'string',
+    describe:
+      'JSON file of settings ({"port": 8080, ...}, keys as in docs/configuration.md); flags and FERRY_* variables override it',
+  });
   for (const key of configKeys) {
     const spec = schema[key];
     y = y.option(flagName(key), {
-      type: spec.type,
+      type: 'string',
       describe: `${spec.doc} [env ${envName(key)}] [default: ${JSON.stringify(spec.default)}]`,
       group: `${spec.group[0]!.toUpperCase()}${spec.group.slice(1)}:`,
     });
@@ -99,11 +160,97 @@ export function withConfigOptions<T>(y: Argv<T>): Argv<T> {
   return y;
 }
 
-/** The configuration: flags given on the command line over the environment over defaults. */
-export function configFrom(argv: Record<string, unknown>) {
-  const overrides: Partial<Record<ConfigKey, unknown>> = {};
-  for (const key of configKeys) if (argv[key] !== undefined) overrides[key] = argv[key];
-  return resolveConfig(overrides);
+/** A flag's value, refused when the flag was given more than once. */
+export function single(argv: Record<string, unknown>, key: string, flag: string): unknown {
+  const value = argv[key];
+  if (Array.isArray(value)) {
+    throw new UsageError(`--${flag} given ${value.length} times; allowed: once`);
+  }
+  return value;
+}
+
+/** Settings whose flag may be given several times (`--tls-sni a=..,.. --tls-sni b=..,..`). */
+const REPEATABLE_KEYS: ReadonlySet<ConfigKey> = new Set(['tlsSni', 'trustedProxies']);
+const joinRepeated = (value: unknown) => (Array.isArray(value) ? value.join(';') : value);
+
+/**
+ * The configuration of `serve` and `config`: flags over the environment over `--config FILE`
+ * over defaults, every value and rule checked (the operator defaults of technicians included),
+ * with where each value came from.
+ */
+export function configFrom(
+  argv: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedConfig {
+  const flags: Partial<Record<ConfigKey, unknown>> = {};
+  for (const key of configKeys) {
+    const value = REPEATABLE_KEYS.has(key)
+      ? joinRepeated(argv[key])
+      : single(argv, key, flagName(key));
+    if (value !== undefined) flags[key] = value;
+  }
+  const file = single(argv, 'config', 'config');
+  const layers: ConfigLayers = {
+    flags,
+    env,
+    ...(typeof file === 'string' ? { file: readConfigFile(file) } : {}),
+  };
+  const resolved = resolveLayers(layers);
+  try {
+    defaultGrants(resolved.config);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    const key = err.message.startsWith('technicianDefaultTeam')
+      ? 'technicianDefaultTeam'
+      : 'technicianDefaultPermissions';
+    throw new ConfigError(`${resolved.labels[key]}: ${err.message.replace(`${key}: `, '')}`);
+  }
+  return resolved;
+}
+
+/**
+ * Numbers of the subcommands' own options (rates, counts, seconds): a value that is not a
+ * number, or is negative, is bad input. Returns the message, or null when every one is fine.
+ * `args` is the command line, to quote what was typed.
+ */
+export function checkNumbers(
+  argv: Record<string, unknown>,
+  args: readonly string[],
+): string | null {
+  for (const [key, value] of Object.entries(argv)) {
+    if (key === '_' || key === '$0' || /[A-Z]/.test(key)) continue;
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (typeof v !== 'number') continue;
+      if (Number.isFinite(v) && v >= 0) continue;
+      const typed = typedValue(args, key);
+      return `--${key} ${JSON.stringify(typed ?? String(v))}: ${Number.isNaN(v) ? 'not a number' : 'out of range'}; allowed: a number of at least 0`;
+    }
+  }
+  return null;
+}
+
+/** What followed `--flag` (or `--flag=`) on the command line, if anything. */
+function typedValue(args: readonly string[], flag: string): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg.startsWith(`--${flag}=`)) return arg.slice(flag.length + 3);
+    if (arg === `--${flag}`) return args[i + 1];
+  }
+  return undefined;
+}
+
+/** A gateway URL: ws:// or wss:// with a host. */
+function gatewayUrl(value: unknown): string {
+  const text = Array.isArray(value) ? '' : String(value);
+  const url = URL.canParse(text) ? new URL(text) : null;
+  const ok =
+    url !== null && (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '';
+  if (!ok) {
+    throw new UsageError(
+      `--url ${JSON.stringify(Array.isArray(value) ? value.join(' ') : text)}: not a gateway URL; allowed: ws:// or wss:// with a host, e.g. ws://127.0.0.1:8080/v1/ws`,
+    );
+  }
+  return text;
 }
 
 /** `--url` of the reference clients. */
@@ -111,7 +258,44 @@ export const URL_OPTION = {
   type: 'string',
   default: 'ws://127.0.0.1:8080/v1/ws',
   describe: 'gateway WebSocket URL',
+  coerce: gatewayUrl,
 } as const;
+
+/** `--ca` and `--insecure-skip-verify` of the reference clients, for wss:// URLs. */
+export const CLIENT_TLS_OPTIONS = {
+  ca: {
+    type: 'string',
+    describe:
+      "PEM file of a CA to trust besides Node's store (a private CA) when verifying a wss:// gateway",
+  },
+  'insecure-skip-verify': {
+    type: 'boolean',
+    default: false,
+    describe: 'development only: accept any gateway certificate (warns on every start)',
+  },
+} as const;
+
+/** The client TLS settings from `--ca` and `--insecure-skip-verify`; the skip warns each time. */
+export function clientTls(argv: { ca?: unknown; insecureSkipVerify?: unknown }): ClientTls {
+  const file = single(argv as Record<string, unknown>, 'ca', 'ca');
+  let ca: Buffer | undefined;
+  if (typeof file === 'string' && file !== '') {
+    try {
+      ca = fs.readFileSync(file);
+    } catch (err) {
+      throw new UsageError(
+        `--ca ${JSON.stringify(file)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'}); allowed: a PEM file of CA certificates`,
+      );
+    }
+  }
+  const skip = argv.insecureSkipVerify === true;
+  if (skip) {
+    console.error(
+      'ferry: WARNING: --insecure-skip-verify: the gateway certificate is NOT verified; anyone on the path can read and change this session. Development only.',
+    );
+  }
+  return { ...(ca ? { ca } : {}), ...(skip ? { insecureSkipVerify: true } : {}) };
+}
 
 /** Calls `onLine` for each non-empty line of stdin, and `onEnd` once stdin has ended. */
 export function lines(onLine: (line: string) => void, onEnd: () => void = () => undefined): void {

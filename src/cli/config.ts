@@ -1,13 +1,14 @@
 /**
- * `ferry config`: every setting with its flag, environment variable and current value (the
- * secret and the admin token shown only as set or generated).
+ * `ferry config`: takes the same flags (and `--config FILE`) as `ferry serve`, checks them the same
+ * way, and prints every setting with its flag, environment variable, the value in effect and
+ * where it came from (default, file, environment or flag). The secret and the admin token are
+ * shown only as set or generated.
  */
-import { resolveConfig } from '../config/config.js';
 import { configKeys, envName, flagName, schema } from '../config/schema.js';
-import { defineCommand, type ExitRequest } from './common.js';
+import { configFrom, defineCommand, type ExitRequest, withConfigOptions } from './common.js';
 
-async function printConfig(): Promise<ExitRequest> {
-  const config = resolveConfig();
+function printConfig(argv: Record<string, unknown>): Promise<ExitRequest> {
+  const { config, origins } = configFrom(argv);
   for (const key of configKeys) {
     const shown =
       key === 'secret' || key === 'adminToken'
@@ -16,15 +17,16 @@ async function printConfig(): Promise<ExitRequest> {
           : '(generated)'
         : config[key];
     console.log(
-      `--${flagName(key)}  ${envName(key)}=${JSON.stringify(shown)}  # ${schema[key].doc}`,
+      `--${flagName(key)}  ${envName(key)}=${JSON.stringify(shown)}  [${origins[key]}]  # ${schema[key].doc}`,
     );
   }
-  return undefined;
+  return Promise.resolve(undefined);
 }
 
 export const configCommand = defineCommand({
   command: 'config',
-  describe: 'print every setting with its default, environment variable and current value',
-  builder: (y) => y,
-  run: () => printConfig(),
+  describe:
+    'check the settings (same flags as serve) and print each with its value and where it came from',
+  builder: (y) => withConfigOptions(y),
+  run: (argv) => printConfig(argv as Record<string, unknown>),
 });

@@ -1,7 +1,8 @@
 /**
- * `ferry serve`: runs the gateway with the configuration from flags, environment and defaults.
+ * `ferry serve`: runs the gateway with the configuration from flags, environment, `--config FILE`
+ * and defaults; a bad value or a broken rule stops it (exit 2) before it listens.
  * The first SIGINT or SIGTERM drains (exit 0 once done, 1 if stopping fails); a second one
- * exits at once with 1.
+ * exits at once with 1. SIGHUP reloads the TLS certificates (docs/tls.md).
  */
 import { Gateway } from '../gateway.js';
 import { createLogger } from '../log.js';
@@ -14,7 +15,8 @@ import {
 } from './common.js';
 
 async function serve(argv: Record<string, unknown>): Promise<ExitRequest> {
-  const config = configFrom(argv);
+  // every value and rule is checked here, before anything listens
+  const { config } = configFrom(argv);
   const logger = createLogger(config.logLevel);
   const gateway = await Gateway.start(config, logger);
   return new Promise<number>((resolve) => {
@@ -40,6 +42,8 @@ async function serve(argv: Record<string, unknown>): Promise<ExitRequest> {
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
+    // SIGHUP: load the TLS certificate files again; open connections keep theirs.
+    process.on('SIGHUP', () => gateway.reloadTls('SIGHUP'));
   });
 }
 

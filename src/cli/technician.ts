@@ -1,7 +1,10 @@
 /**
  * `ferry technician`: the reference technician. Opens a session, prints its PIN, picks the
  * customer up, asks for consent, prints status, chat, events, notes and network statistics,
- * moves the customer's pointer (with the control grant) and reads chat and /commands from stdin.
+ * moves the customer's pointer in a circle with --demo-input (and the control grant), reads chat
+ * and /commands from stdin; --open prints the web console URL instead.
+ * The customer's monitors are printed with their capture source: a synthetic screen reads
+ * "test pattern" plainly. Pointer moves stay inside the monitor shared, in its advertised pixels.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,7 +15,16 @@ import { ACCESS_HELP, accessCommand, TechnicianAccess } from '../clients/technic
 import { TOOLS_HELP, technicianToolsCommand } from '../clients/tools-cli.js';
 import { formatAlert, formatStatsTable } from '../netstats/table.js';
 import { ferry } from '../protocol/gen/ferry.js';
-import { defineCommand, type ExitRequest, lines, statusName, URL_OPTION } from './common.js';
+import { captureSourceLabel } from '../protocol/screen-input.js';
+import {
+  CLIENT_TLS_OPTIONS,
+  clientTls,
+  defineCommand,
+  type ExitRequest,
+  lines,
+  statusName,
+  URL_OPTION,
+} from './common.js';
 
 /** The image type of `--avatar` when it names a picture file to upload, else null (a reference). */
 function pictureFile(value: string): string | null {
@@ -25,18 +37,37 @@ function pictureFile(value: string): string | null {
   return type !== undefined && !value.includes('://') && fs.existsSync(value) ? type : null;
 }
 
+/** The gateway's web console for `--url`, signed in by the token in the URL fragment. */
+export function consoleUrl(wsUrl: string, token: string): string {
+  const url = new URL(wsUrl);
+  url.protocol = url.protocol === 'wss:' ? 'https:' : 'http:';
+  url.pathname = '/';
+  url.search = '';
+  url.hash = `token=${encodeURIComponent(token)}`;
+  return url.toString();
+}
+
 async function technician(argv: {
   url: string;
+  ca?: string;
+  insecureSkipVerify?: boolean;
   token: string;
   name: string;
   inputRate: number;
   statsEvery: number;
   request: string;
   avatar: string;
+  open: boolean;
+  demoInput: boolean;
 }): Promise<ExitRequest> {
+  if (argv.open) {
+    console.log(consoleUrl(argv.url, argv.token));
+    return undefined;
+  }
   const ask = parsePermissions(argv.request);
   const client = new TechnicianClient({
     url: argv.url,
+    tls: clientTls(argv),
     token: argv.token,
     name: argv.name,
     avatarRef: pictureFile(argv.avatar) === null ? argv.avatar : '',
@@ -58,6 +89,14 @@ async function technician(argv: {
     ),
   );
   client.on('sessionEvent', (e) => console.log(`[event #${e.seq}] ${e.actor}: ${e.detail}`));
+  client.on('control', (c) => {
+    if (!c.monitorList) return;
+    for (const m of c.monitorList.monitors ?? []) {
+      console.log(
+        `customer monitor ${m.id}: ${m.width}x${m.height}, ${captureSourceLabel(m.captureSource ?? '')}${m.primary ? ' (primary)' : ''} "${m.name ?? ''}"`,
+      );
+    }
+  });
   client.on('gatewayError', (e) => console.error(`gateway error ${e.code}: ${e.message}`));
   let statsShown = 0;
   client.on('event', (e) => {
@@ -93,23 +132,29 @@ async function technician(argv: {
   let t = 0;
   const control = ferry.v1.Permission.PERMISSION_CONTROL;
   const inputTimer =
-    argv.inputRate > 0
+    argv.demoInput && argv.inputRate > 0
       ? setInterval(
           () => {
             // input without the customer's control grant is refused by the gateway: send none
             if (!client.granted.includes(control)) return;
             t += 0.1;
+            // an ellipse inside the monitor shared, in the size it advertises
+            const id = client.pointerMonitor();
+            const m = client.monitors.find((x) => x.id === id);
+            if (m === undefined) return;
             client.movePointer(
-              Math.round(640 + 400 * Math.cos(t)),
-              Math.round(360 + 250 * Math.sin(t)),
+              Math.round((m.width / 2) * (1 + 0.6 * Math.cos(t))),
+              Math.round((m.height / 2) * (1 + 0.6 * Math.sin(t))),
+              id,
             );
           },
           Math.round(1000 / argv.inputRate),
         )
       : null;
   const report = setInterval(() => {
+    const dropped = [...client.tilesDropped.values()].reduce((a, b) => a + b, 0);
     console.log(
-      `screen: ${client.screenFrames} frames, ${(client.screenBytes / 1024).toFixed(0)} KiB received`,
+      `screen (${client.captureSource()}): ${client.screenFrames} frames, ${(client.screenBytes / 1024).toFixed(0)} KiB received${dropped > 0 ? `, ${dropped} tiles dropped` : ''}`,
     );
   }, 5000);
   const [code, reason] = await waitFor(client, 'close', () => true, 2 ** 31 - 1);
@@ -199,6 +244,7 @@ export const technicianCommand = defineCommand({
   builder: (y) =>
     y
       .option('url', URL_OPTION)
+      .options(CLIENT_TLS_OPTIONS)
       .option('token', {
         type: 'string',
         demandOption: true,
@@ -208,7 +254,18 @@ export const technicianCommand = defineCommand({
       .option('input-rate', {
         type: 'number',
         default: 10,
-        describe: 'pointer moves per second to send (0 = none)',
+        describe: 'pointer moves per second of --demo-input',
+      })
+      .option('demo-input', {
+        type: 'boolean',
+        default: false,
+        describe: 'move the customer pointer in a circle (a demo of remote input); off by default',
+      })
+      .option('open', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'print the web console URL with the token in its fragment (never sent to a server) and exit',
       })
       .option('stats-every', {
         type: 'number',

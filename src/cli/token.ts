@@ -2,46 +2,99 @@
  * `ferry token issue`: prints a technician token signed with the gateway secret (created in the
  * data directory when there is none yet), with its validity, permission and team claims.
  */
-import { ConfigError, resolveConfig } from '../config/config.js';
+import { resolveLayers } from '../config/config.js';
 import { envName, schema } from '../config/schema.js';
 import { loadOrCreateSecret } from '../config/secrets.js';
 import { isPermission, TECHNICIAN_PERMISSIONS } from '../session/access-policy.js';
-import { issueToken } from '../session/tokens.js';
-import { commandGroup, defineCommand, type ExitRequest } from './common.js';
+import { issueToken, TEAM_PATTERN } from '../session/tokens.js';
+import { commandGroup, defineCommand, type ExitRequest, single, UsageError } from './common.js';
+
+const UNITS = { '': 1, s: 1, m: 60, h: 3600, d: 86400 } as const;
+/** Longest validity a token may be issued with: ten years. */
+const MAX_TTL_SECONDS = 3650 * 86400;
+const DURATION_ALLOWED =
+  'seconds, or a number with s, m, h or d (e.g. 3600, 90m, 12h, 30d), up to 3650d';
+/** At most this many permissions or teams in one token. */
+const MAX_CLAIMS = 32;
 
 /** Seconds in "3600", "90m", "12h" or "30d". */
 function parseDuration(text: string): number {
-  const m = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
-  if (!m) throw new ConfigError(`bad duration "${text}": use e.g. 3600, 90m, 12h, 30d`);
-  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
-  return Number(m[1]) * unit;
+  const m = /^(\d{1,12})\s*([smhd]?)$/.exec(text.trim());
+  const seconds = m ? Number(m[1]) * UNITS[m[2] as keyof typeof UNITS] : Number.NaN;
+  if (!(seconds > 0 && seconds <= MAX_TTL_SECONDS)) {
+    throw new UsageError(
+      `--ttl ${JSON.stringify(text)}: not a duration; allowed: ${DURATION_ALLOWED}`,
+    );
+  }
+  return seconds;
 }
 
 /** Repeatable, comma-separated values, trimmed, empty ones dropped; undefined when none given. */
 function list(values: readonly string[] | undefined): string[] | undefined {
   return values
-    ?.flatMap((v) => v.split(','))
+    ?.flatMap((v) => String(v).split(','))
     .map((v) => v.trim())
     .filter((v) => v !== '');
 }
 
-async function issue(argv: {
-  name: string;
-  ttl: string;
-  dataDir: string | undefined;
-  secret: string | undefined;
-  perm: string[] | undefined;
-  team: string[] | undefined;
-}): Promise<ExitRequest> {
-  const config = resolveConfig({ dataDir: argv.dataDir, secret: argv.secret });
-  const secret = loadOrCreateSecret(config.dataDir, 'secret', config.secret);
-  const perms = list(argv.perm)?.filter((p) => p !== 'none');
-  for (const p of perms ?? []) {
-    if (!isPermission(p)) throw new ConfigError(`unknown permission "${p}"`);
+/** Checks --name the way the token does: 1-64 of letters, digits, . _ @ - */
+function checkName(name: string): void {
+  try {
+    issueToken('check', name, 1, 0);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new UsageError(
+      `--name ${JSON.stringify(name)}: not a technician name; allowed: 1-64 characters of letters, digits, . _ @ -`,
+    );
   }
-  const teams = list(argv.team);
+}
+
+function checkPerms(perms: readonly string[]): void {
+  if (perms.length > MAX_CLAIMS) {
+    throw new UsageError(`--perm: ${perms.length} permissions; allowed: at most ${MAX_CLAIMS}`);
+  }
+  for (const p of perms) {
+    if (!isPermission(p)) {
+      throw new UsageError(
+        `--perm: unknown permission ${JSON.stringify(p)}; allowed: none, ${Object.keys(TECHNICIAN_PERMISSIONS).join(', ')}`,
+      );
+    }
+  }
+}
+
+function checkTeams(teams: readonly string[]): void {
+  if (teams.length > MAX_CLAIMS) {
+    throw new UsageError(`--team: ${teams.length} teams; allowed: at most ${MAX_CLAIMS}`);
+  }
+  for (const t of teams) {
+    if (!TEAM_PATTERN.test(t)) {
+      throw new UsageError(
+        `--team ${JSON.stringify(t)}: not a team name; allowed: 1-64 characters of letters, digits, . _ -`,
+      );
+    }
+  }
+}
+
+async function issue(argv: Record<string, unknown>): Promise<ExitRequest> {
+  const name = String(single(argv, 'name', 'name'));
+  const ttl = String(single(argv, 'ttl', 'ttl'));
+  checkName(name);
+  const seconds = parseDuration(ttl);
+  const perms = list(argv.perm as string[] | undefined)?.filter((p) => p !== 'none');
+  if (perms !== undefined) checkPerms(perms);
+  const teams = list(argv.team as string[] | undefined);
+  if (teams !== undefined) checkTeams(teams);
+  const dataDir = single(argv, 'dataDir', 'data-dir');
+  const secretFlag = single(argv, 'secret', 'secret');
+  const { config } = resolveLayers({
+    flags: {
+      ...(dataDir === undefined ? {} : { dataDir }),
+      ...(secretFlag === undefined ? {} : { secret: secretFlag }),
+    },
+  });
+  const secret = loadOrCreateSecret(config.dataDir, 'secret', config.secret);
   console.log(
-    issueToken(secret.value, argv.name, parseDuration(argv.ttl), Date.now(), {
+    issueToken(secret.value, name, seconds, Date.now(), {
       ...(perms === undefined ? {} : { perms }),
       ...(teams === undefined || teams.length === 0 ? {} : { teams }),
     }),
@@ -83,7 +136,7 @@ const issueCommand = defineCommand({
         describe:
           "team (queue) claim, repeatable; the first gets the technician's jump clients and support buttons (none given: technicianDefaultTeam)",
       }),
-  run: (argv) => issue(argv),
+  run: (argv) => issue(argv as Record<string, unknown>),
 });
 
 export const tokenCommand = commandGroup({

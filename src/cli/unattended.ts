@@ -10,11 +10,23 @@ import {
   UnattendedCustomer,
 } from '../clients/unattended.js';
 import { ConfigError } from '../config/config.js';
-import { defineCommand, type ExitRequest, URL_OPTION } from './common.js';
+import {
+  CLIENT_TLS_OPTIONS,
+  clientTls,
+  defineCommand,
+  type ExitRequest,
+  URL_OPTION,
+} from './common.js';
 import { attachTools, type ToolFlags, toolOptions } from './customer-tools.js';
 
 async function unattended(
-  argv: { url: string; name: string; supportButton: string | undefined } & ToolFlags,
+  argv: {
+    url: string;
+    ca?: string;
+    insecureSkipVerify?: boolean;
+    name: string;
+    supportButton: string | undefined;
+  } & ToolFlags,
 ): Promise<ExitRequest> {
   let credentials: UnattendedCredentials;
   if (argv.supportButton) credentials = { supportButtonId: argv.supportButton };
@@ -26,6 +38,7 @@ async function unattended(
   }
   const client = new UnattendedCustomer({
     url: argv.url,
+    tls: clientTls(argv),
     name: argv.name,
     credentials,
     consent: ['view', 'control', 'sysinfo', 'shell'],
@@ -51,6 +64,7 @@ export const unattendedCommand = defineCommand({
     toolOptions(
       y
         .option('url', URL_OPTION)
+        .options(CLIENT_TLS_OPTIONS)
         .option('name', { type: 'string', default: 'customer', describe: 'display name' })
         .option('support-button', {
           type: 'string',

@@ -10,9 +10,10 @@
  */
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { Codes } from '../protocol/codes.js';
+import { Codes, isNormalClose } from '../protocol/codes.js';
 import { Channel, encodeFrame } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
+import { type ClientTls, tlsConnectOptions, verificationError } from './tls.js';
 
 export interface ReconnectOptions {
   /** First retry delay; doubles per attempt up to `maxDelayMs`. */
@@ -30,8 +31,9 @@ const RECONNECT_DEFAULTS: Required<ReconnectOptions> = {
 
 /**
  * Close codes after which the place can be resumed: abnormal closure, server errors and restarts,
- * and FERRY_ERR_SLOW_CONSUMER (4008). Anything else is final (normal close, shutdown, refusals,
- * ended session, 4009 resumed elsewhere).
+ * and FERRY_ERR_SLOW_CONSUMER (4008). Anything else is final: a normal end (1000 and the session
+ * ends 4100-4199, see `isNormalClose`), the gateway going away (1001), refusals and 4009 resumed
+ * elsewhere. The table is docs/protocol.md "How a connection ends".
  */
 const RESUMABLE_CLOSE_CODES: ReadonlySet<number> = new Set([
   1005, 1006, 1011, 1012, 1013, 1014, 4008,
@@ -47,6 +49,8 @@ export interface ClientOptions {
   readonly requestTimeoutMs?: number;
   /** Resume after a lost connection (default on); false = a lost connection is final. */
   readonly reconnect?: ReconnectOptions | false;
+  /** wss:// URLs: extra trusted CA (`--ca`); the certificate is always verified unless skipped by name. */
+  readonly tls?: ClientTls;
 }
 
 export class FerryError extends Error {
@@ -147,7 +151,10 @@ export class FerryClient extends EventEmitter<ClientEvents> {
 
   #dial(hello: ferry.v1.Hello.$Properties): Promise<ferry.v1.Welcome> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.options.url, { perMessageDeflate: false });
+      const ws = new WebSocket(this.options.url, {
+        perMessageDeflate: false,
+        ...tlsConnectOptions(this.options.tls),
+      });
       this.ws = ws;
       ws.binaryType = 'nodebuffer';
       let settled = false;
@@ -157,7 +164,8 @@ export class FerryClient extends EventEmitter<ClientEvents> {
         settled = true;
         reject(err);
       };
-      ws.on('error', (err) => {
+      ws.on('error', (error) => {
+        const err = verificationError(error, this.options.url);
         if (!settled) fail(err);
         else this.emit('error', err);
       });
@@ -206,6 +214,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       !this.#closing &&
       this.options.reconnect !== false &&
       this.resumeToken !== '' &&
+      !isNormalClose(code) &&
       RESUMABLE_CLOSE_CODES.has(code);
     if (!resumable) {
       this.emit('close', code, reason);

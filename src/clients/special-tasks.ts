@@ -1,5 +1,5 @@
 /**
- * The customer side of OS-specific special tasks (spec/session-tools.md C4.4, C4.5), for the
+ * The customer side of OS-specific special tasks (docs/spec/session-tools.md C4.4, C4.5), for the
  * reference customer client. The operator configures named tasks with their commands (a JSON
  * file: `ferry customer --special-tasks tasks.json`); the client advertises, in its Hello, the
  * ones meant for its platform (ids, names, contexts: never a command) and runs a task when the

@@ -1,5 +1,5 @@
 /**
- * The customer client's system information (spec/session-tools.md D1-D3): collects, from the
+ * The customer client's system information (docs/spec/session-tools.md D1-D3): collects, from the
  * real machine, the categories a technician browses one at a time. Every call re-collects (D3
  * refresh); nothing is cached here but the kernel page size.
  *

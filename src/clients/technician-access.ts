@@ -1,5 +1,5 @@
 /**
- * The technician side of session tools II (spec/session-tools.md A1, A3, A4, A5.2, C4.4-C4.6, F2)
+ * The technician side of session tools II (docs/spec/session-tools.md A1, A3, A4, A5.2, C4.4-C4.6, F2)
  * for the reference technician client: canned scripts, special tasks, elevation, jump clients,
  * support buttons, after-session actions and the close that uninstalls the customer client. Each
  * call resolves with the gateway's answer or rejects with a `FerryError` carrying the FERRY_ERR_*

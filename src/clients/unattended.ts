@@ -1,5 +1,5 @@
 /**
- * The customer side of session tools II (spec/session-tools.md A1, A3, A4, A5.2, C4.4-C4.6, F2),
+ * The customer side of session tools II (docs/spec/session-tools.md A1, A3, A4, A5.2, C4.4-C4.6, F2),
  * for the reference customer client:
  * - `CustomerTools` attaches to any `CustomerClient`: runs the canned scripts the gateway sends
  *   (their body comes from the operator's library at the gateway) and answers with the output;
@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Codes } from '../protocol/codes.js';
+import { Codes, isSessionEndClose } from '../protocol/codes.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import {
   type ActionCommand,
@@ -44,9 +44,6 @@ const ENDED: ReadonlySet<number> = new Set([
   S.SESSION_STATUS_TIMED_OUT,
   S.SESSION_STATUS_ABORTED,
 ]);
-/** WebSocket close code of FERRY_ERR_SESSION_ENDED. */
-const SESSION_ENDED_CLOSE = 4004;
-
 export const DEFAULT_SCRIPT_TIMEOUT_MS = 60_000;
 export const DEFAULT_SCRIPT_MAX_OUTPUT_BYTES = 128 * 1024;
 export const DEFAULT_ELEVATE_TIMEOUT_MS = 120_000;
@@ -156,7 +153,7 @@ export class CustomerTools extends EventEmitter<CustomerToolsEvents> {
     });
     client.on('close', (code) => {
       const id = client.welcome?.sessionId ?? '';
-      if (code === SESSION_ENDED_CLOSE && id !== '') this.#finish(id);
+      if (isSessionEndClose(code) && id !== '') this.#finish(id);
     });
   }
 

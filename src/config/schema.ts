@@ -108,6 +108,12 @@ export const schema = {
     'limits',
     1,
   ),
+  inputGraceMs: num(
+    2000,
+    'after a consent revoke, a control hand-over or a status change, SCREEN and INPUT frames refused for this long are dropped and counted (ferry_refusals_excused_total) instead of counting toward --max-bad-frames: the sender could not have seen the change yet',
+    'limits',
+    0,
+  ),
   maxConnectionsPerAddress: num(
     64,
     'open client connections per remote address; more are refused with HTTP 429 at the upgrade',
@@ -128,8 +134,47 @@ export const schema = {
   ),
   allowedOrigins: str(
     '',
-    'comma-separated Origin values browsers may connect from (e.g. https://support.example.com); empty = any. Clients that send no Origin are not browsers and pass',
+    'comma-separated Origin values browsers may connect from besides the gateway origin (its web console), e.g. https://support.example.com; * = any page. Empty = the own origin only (Origin host equal to the request Host). Clients that send no Origin are not browsers and pass',
     'security',
+  ),
+  tlsCert: str(
+    '',
+    'PEM certificate (chain) file of the client port; with tlsKey the port serves wss:// and https:// only. Empty = plain ws:// (a warning at start when the port is not on loopback)',
+    'security',
+  ),
+  tlsKey: str('', 'PEM private key file of tlsCert', 'security'),
+  tlsPassphraseFile: str(
+    '',
+    'file holding the passphrase of an encrypted tlsKey (first line); empty = the key is not encrypted',
+    'security',
+  ),
+  tlsSni: str(
+    '',
+    'more server names on the client port, each with its own certificate: name=cert,key (the flag may be repeated; in the environment separate entries with ;). Clients sending another name get tlsCert',
+    'security',
+  ),
+  tlsLowMemory: num(
+    1,
+    '1 = release the TLS buffers of idle connections (SSL_MODE_RELEASE_BUFFERS): less memory per idle session for a little CPU; 0 = keep them',
+    'security',
+    0,
+    1,
+  ),
+  adminTlsCert: str(
+    '',
+    'PEM certificate file of the admin port; empty = tlsCert when that is set (the admin port then serves https:// only); none = plain HTTP on the admin port',
+    'security',
+  ),
+  adminTlsKey: str('', 'PEM private key file of adminTlsCert; empty = tlsKey', 'security'),
+  adminTlsPassphraseFile: str(
+    '',
+    'passphrase file of adminTlsKey; empty = tlsPassphraseFile when the admin port uses the client port files',
+    'security',
+  ),
+  trustedProxies: str(
+    '',
+    'comma-separated CIDRs (e.g. 10.0.0.0/8,::1/128) of reverse proxies whose X-Forwarded-For names the real client address; from any other address the header is ignored. Empty = trust no proxy',
+    'network',
   ),
   drainTimeoutSeconds: num(
     30,
@@ -153,7 +198,7 @@ export const schema = {
   ),
   heartbeatStallMs: num(
     5000,
-    'an unanswered ping counts as a sample of this many ms (NS-D6)',
+    'an unanswered ping counts as a sample of this many ms (NS-D6); more than half of heartbeatIntervalMs',
     'netstats',
     100,
   ),

@@ -8,6 +8,8 @@ import type { ferry } from '../protocol/gen/ferry.js';
 import { PeerState, type RelayPeer } from '../relay/peer.js';
 import type { ClientRecord, Seat } from '../session/seat.js';
 import { type Session, statusToWire } from '../session/session.js';
+import { transition } from '../session/state-machine.js';
+import { type Status, Trigger } from '../session/states.js';
 import { MAX_CATEGORIES } from '../session/tools.js';
 import { cleanName, type HandlerContext } from './context.js';
 
@@ -53,6 +55,12 @@ export function welcome(
   );
 }
 
+/** The status `applet_connected` takes the session to (the current one when it is refused). */
+export function statusAfterJoin(session: Session): Status {
+  const next = transition({ ...session.machine }, Trigger.APPLET_CONNECTED);
+  return next.ok ? next.to : session.status;
+}
+
 /** Called when a customer joined: what its Hello offers (elevation, special tasks). */
 export type CustomerJoined = (session: Session, hello: ferry.v1.Hello.$Properties) => void;
 
@@ -84,7 +92,9 @@ export function joinCustomer(
     .filter((c) => c !== '');
   const seat = ctx.registry.seatOf(peer);
   seat.client = clientRecord(hello.client);
-  welcome(ctx, peer, requestId, session.id, seat, false, statusToWire(session.status));
+  // The Welcome goes first, before any frame of the session, and says the status the customer
+  // will see: the one applet_connected (run by attachCustomer just below) moves the session to.
+  welcome(ctx, peer, requestId, session.id, seat, false, statusToWire(statusAfterJoin(session)));
   // spec session-tools A1.3: an elevated client says so in its Hello
   if (hello.elevated === true) ctx.elevated.add(session);
   joined(session, hello);

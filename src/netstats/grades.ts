@@ -1,5 +1,5 @@
 /**
- * Connectivity classes from a leg's average RTT (spec/network-stats.md 3.4) and their display
+ * Connectivity classes from a leg's average RTT (docs/spec/network-stats.md 3.4) and their display
  * text. Pure functions over the generated `ferry.v1.Connectivity` values, whose numeric order is
  * also their severity order (UNKNOWN = 0 < EXCELLENT < GOOD < AVERAGE < POOR); `overall` relies
  * on that and a test keeps it true.

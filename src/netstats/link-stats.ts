@@ -1,7 +1,7 @@
 /**
  * Measurements of one leg (gateway <-> one participant connection): the RTT window with its
  * running mean and jitter, the pings still awaiting a pong, and snapshots of the connection's
- * cumulative byte counters for the upload/download rates (spec/network-stats.md 3.1-3.5).
+ * cumulative byte counters for the upload/download rates (docs/spec/network-stats.md 3.1-3.5).
  *
  * Invariants: every field is set in the constructor and storage is preallocated typed arrays,
  * so recording a sample or a snapshot allocates nothing. There is no clock here: callers pass

@@ -1,5 +1,5 @@
 /**
- * Per-session network statistics for technicians (spec/network-stats.md): snapshots of every
+ * Per-session network statistics for technicians (docs/spec/network-stats.md): snapshots of every
  * participant's leg (NS-D3..NS-D8), the gateway location (NS-D12), the session's overall class
  * (NS-D5), the periodic push and the poor-network alerts with hysteresis (NS-D13). Fed by the
  * heartbeat's samples; knows participants and sessions through the small shapes below only.

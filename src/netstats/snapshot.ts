@@ -1,5 +1,5 @@
 /**
- * One participant's row of a NetworkStats event (spec/network-stats.md 7) from its LinkStats.
+ * One participant's row of a NetworkStats event (docs/spec/network-stats.md 7) from its LinkStats.
  * Rates are gateway-measured in v1 (spec NS-D8): upload on the customer row, download on
  * technician rows; the other rate field is left null so it is not encoded. Peer-to-peer
  * (spec NS-D10, NS-D11) is not implemented, so `peerToPeer` is always false.

@@ -7,22 +7,50 @@
  * `Refusal`, `refuse` and `isRefusal` are the coded "no" that session operations return.
  */
 
-/** WebSocket close codes: RFC 6455 ones and Ferry's private 4000-4999 range. */
+/**
+ * WebSocket close codes: RFC 6455 ones and Ferry's private 4000-4999 range, by cause (the table
+ * of docs/protocol.md "How a connection ends"):
+ * - 1000 and 4100-4199 are normal ends, never errors, and final (a client does not reconnect):
+ *   the final StatusChanged of the session reached the participant before the close;
+ * - 1001 is the gateway going away: an EVENT Closing with the drain deadline came first;
+ * - every other code is an error, sent after an EVENT Error naming it (`Codes`).
+ */
 export const CloseCodes = {
+  /** The participant's own end: it closed its connection (the gateway never sends it). */
   NORMAL: 1000,
   GOING_AWAY: 1001,
   PROTOCOL_ERROR: 1002,
   UNSUPPORTED_DATA: 1003,
   POLICY_VIOLATION: 1008,
   MESSAGE_TOO_BIG: 1009,
+  /** A handler failed and the session it was in could not go on. */
+  INTERNAL_ERROR: 1011,
   HELLO_TIMEOUT: 4001,
   HELLO_REQUIRED: 4002,
   AUTH_FAILED: 4003,
-  SESSION_ENDED: 4004,
   SLOW_CONSUMER: 4008,
   REPLACED: 4009,
   RATE_LIMITED: 4029,
+  /** Normal: a technician or an operator ended the session. */
+  SESSION_CLOSED: 4100,
+  /** Normal: the customer closed the session itself (customer_close). */
+  SESSION_LEFT: 4101,
+  /** Normal: a timeout ended the session (PIN expiry, idle, offline or resume window). */
+  SESSION_TIMED_OUT: 4102,
 } as const;
+
+/** The range of normal session ends (4100-4199): final, not an error. */
+export const NORMAL_CLOSE_RANGE = { min: 4100, max: 4199 } as const;
+
+/** A close by which the gateway let a participant go because its session is over (4100-4199). */
+export function isSessionEndClose(code: number): boolean {
+  return code >= NORMAL_CLOSE_RANGE.min && code <= NORMAL_CLOSE_RANGE.max;
+}
+
+/** A close that ends a participant's part normally: 1000 or the 4100-4199 range. Final. */
+export function isNormalClose(code: number): boolean {
+  return code === CloseCodes.NORMAL || isSessionEndClose(code);
+}
 
 export interface CodeEntry {
   readonly code: `FERRY_ERR_${string}`;
@@ -143,7 +171,7 @@ export const Codes = {
   INVALID_TRANSITION: entry(
     'FERRY_ERR_INVALID_TRANSITION',
     0,
-    'the trigger is not allowed in the session status (spec/session-states.json)',
+    'the trigger is not allowed in the session status (docs/spec/session-states.json)',
   ),
   PIN_EXPIRED: entry(
     'FERRY_ERR_PIN_EXPIRED',
@@ -177,8 +205,8 @@ export const Codes = {
   ),
   SESSION_ENDED: entry(
     'FERRY_ERR_SESSION_ENDED',
-    CloseCodes.SESSION_ENDED,
-    'the session has ended',
+    0,
+    'the session has ended (its connections were closed with a normal close, 4100-4102)',
   ),
   SHUTTING_DOWN: entry(
     'FERRY_ERR_SHUTTING_DOWN',
@@ -430,6 +458,33 @@ export const Codes = {
     'FERRY_ERR_REGISTRY_CORRUPT',
     0,
     'the registry file is not valid JSON of the expected shape; it was left untouched',
+  ),
+  // The native customer's own machine: screen capture, input injection, its resume file. Sent to
+  // the technicians in ScreenShareStop.reason ("<code>: <message>"); the client goes on.
+  SCREEN_UNAVAILABLE: entry(
+    'FERRY_ERR_SCREEN_UNAVAILABLE',
+    0,
+    'the customer has no screen to share: no display ($DISPLAY unset or not reachable), or a program capture needs (ffmpeg, xrandr) is not installed; shell, files and system information still work',
+  ),
+  SCREEN_CAPTURE_FAILED: entry(
+    'FERRY_ERR_SCREEN_CAPTURE_FAILED',
+    0,
+    'screen capture stopped: the display went away or the capture program (ffmpeg) failed; sharing stopped, the other tools go on',
+  ),
+  SCREEN_ENCODE_FAILED: entry(
+    'FERRY_ERR_SCREEN_ENCODE_FAILED',
+    0,
+    'the tile encoder (JPEG/WebP) failed; sharing stopped, the other tools go on',
+  ),
+  INPUT_UNAVAILABLE: entry(
+    'FERRY_ERR_INPUT_UNAVAILABLE',
+    0,
+    'the customer cannot inject input: no display, or xdotool is not installed; the events are dropped and counted',
+  ),
+  RESUME_STATE_INVALID: entry(
+    'FERRY_ERR_RESUME_STATE_INVALID',
+    0,
+    'the resume file is corrupt or belongs to another gateway; it was removed and the client joins afresh with a PIN',
   ),
   // Admin HTTP API (the JSON body of a non-2xx answer); never sent on a WebSocket.
   UNAUTHORIZED: httpEntry(

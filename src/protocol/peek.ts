@@ -3,7 +3,7 @@
  * it, field 2 (stream). No protobuf decode and no allocation: the caller passes a view over the
  * message and a result object it owns and reuses.
  *
- * Wire invariant (DESIGN.md, proto/ferry/v1/frame.proto): a Frame starts with tag 0x08 and a varint
+ * Wire invariant (docs/architecture.md, proto/ferry/v1/frame.proto): a Frame starts with tag 0x08 and a varint
  * channel; proto3 writes fields in field-number order, so a non-zero stream follows as tag 0x10.
  * A frame whose first field is anything else is rejected: the gateway does not search for
  * field 1 further in.

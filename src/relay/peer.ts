@@ -12,7 +12,7 @@ export const PeerState = {
 } as const;
 export type PeerStateValue = (typeof PeerState)[keyof typeof PeerState];
 
-/** uWS `send` results (docs/index.d.ts v20.30). */
+/** uWS `send` results (index.d.ts of uWebSockets.js v20.30). */
 export const SendStatus = {
   BACKPRESSURE: 0,
   SUCCESS: 1,

@@ -1,6 +1,6 @@
 /**
  * The customer's consent as data: one bit per `ferry.v1.Permission` in a session's `grants`
- * mask, so the relay checks a grant with one field read and one AND per frame (DESIGN.md hot
+ * mask, so the relay checks a grant with one field read and one AND per frame (docs/architecture.md hot
  * path). Owns the rules that are not plain bits:
  * - CONTROL implies VIEW: granting control grants view, revoking view revokes control;
  * - SHELL and FILE gate the command shells and file transfers (session tools II): revoking one

@@ -6,7 +6,7 @@
  * every refused transition becomes a Refusal (FERRY_ERR_INVALID_TRANSITION) for the caller, or,
  * where nobody asked (a lost connection, a customer the gateway attaches), is logged and counted
  * by the lifecycle. Nothing here throws on client input.
- * Lifecycle rules kept here (spec/session-states.json): a lost customer or owner connection is
+ * Lifecycle rules kept here (docs/spec/session-states.json): a lost customer or owner connection is
  * `connection_lost` and its place is held for a resume; the customer's deliberate close
  * (CloseSession, or a WebSocket close 1000) is `customer_close`.
  */

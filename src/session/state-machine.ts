@@ -1,5 +1,5 @@
 /**
- * The session state machine: the adopted edges of spec/session-states.json as one table, and
+ * The session state machine: the adopted edges of docs/spec/session-states.json as one table, and
  * `transition`, the only way a status record changes (`collaboratorsGone` sets the one guard
  * input the session layer knows and the table cannot). A refused trigger is a value
  * (FERRY_ERR_INVALID_TRANSITION), never an exception, and leaves the machine untouched.
@@ -144,7 +144,7 @@ const NOT_PICKED = { guard: Guard.NEVER_PICKED_UP } as const;
 const SENDER = { guard: Guard.SENDER_VIEW } as const;
 const TARGET = { guard: Guard.TARGET_VIEW } as const;
 
-/** The adopted edges of spec/session-states.json (96), grouped by source status. */
+/** The adopted edges of docs/spec/session-states.json (96), grouped by source status. */
 export const TRANSITIONS: readonly Edge[] = [
   edge(null, T.PIN_CODE_GENERATED, S.CONNECTING),
   edge(null, T.CHANNEL_SESSION_INITIATED, S.CONNECTING),

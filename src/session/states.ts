@@ -1,5 +1,5 @@
 /**
- * The vocabulary of spec/session-states.json: the 17 statuses (value = the spec's `id`), their
+ * The vocabulary of docs/spec/session-states.json: the 17 statuses (value = the spec's `id`), their
  * display names, the triggers, and which statuses are final. Pure data, no behaviour beyond
  * `isTerminal`; the transitions themselves live in `state-machine.ts`.
  * Invariant: every status value equals its key, so `SESSION_STATUS_${status}` names the wire enum.

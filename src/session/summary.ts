@@ -1,5 +1,5 @@
 /**
- * The session summary (spec/session-tools.md F1): who the customer is and what its machine is,
+ * The session summary (docs/spec/session-tools.md F1): who the customer is and what its machine is,
  * at a glance, for technicians and for the report. The IP is the address the gateway itself sees
  * on the customer's connection (the public address behind any NAT), never a client's claim;
  * name, computer name, platform and versions come from the clients' Hellos.

@@ -1,5 +1,5 @@
 /**
- * The session timers of spec/session-states.json (T_OFFLINE, T_SYSTEM, T_ADMIN_IDLE) as pure
+ * The session timers of docs/spec/session-states.json (T_OFFLINE, T_SYSTEM, T_ADMIN_IDLE) as pure
  * functions of a session's state and one clock reading. Nothing here owns a timer: the
  * lifecycle's `tick` (lifecycle.ts), driven by the gateway's one shared clock, asks which
  * trigger is due for each session and fires it, so a session costs a few comparisons per tick

@@ -1,5 +1,5 @@
 /**
- * The touch-gesture mapping of spec/session-tools.md C3: one test per table row, the view
+ * The touch-gesture mapping of docs/spec/session-tools.md C3: one test per table row, the view
  * transform (zoom, pan offset, clamping), and the ordering rules of multi-event gestures.
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * System information (spec/session-tools.md D): collected from this real machine, so the
+ * System information (docs/spec/session-tools.md D): collected from this real machine, so the
  * assertions compare with what Node itself reports; the parsers of the non-Linux paths (ps, df,
  * who) are checked on captured output.
  */

@@ -293,7 +293,7 @@ test('over the wire: hundreds of hostile frames leave the gateway up, a parallel
     });
   }
   const clients = { techA: hostile.tech, customerA: hostile.customer } as const;
-  // SCREEN and INPUT are relayed unread (DESIGN.md hot path), so the hostile pair receives each
+  // SCREEN and INPUT are relayed unread (docs/architecture.md hot path), so the hostile pair receives each
   // other's garbage; the reference client reports it as an 'error' event, which must be heard.
   const undecodable: Error[] = [];
   for (const c of Object.values(clients)) c.on('error', (err) => undecodable.push(err));

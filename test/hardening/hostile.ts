@@ -9,7 +9,7 @@
  *   truncated frame); the sender gets at most one Error, and a frame that got none must have
  *   been handled as a valid one (relayed byte for byte, or decodable).
  *
- * The expectations come from the channel table of DESIGN.md and the wire layout of
+ * The expectations come from the channel table of docs/architecture.md and the wire layout of
  * proto/ferry/v1/frame.proto, not from the gateway's code. Frames are built from a context
  * (session ids, token secret) at send time, so the same arbitrary serves every fixture.
  */
@@ -87,7 +87,7 @@ function controlFrame(requestId: number, op: Omit<ferry.v1.Control.$Properties, 
 const code = (name: keyof typeof Codes): string => Codes[name].code;
 const codes = (...names: (keyof typeof Codes)[]): string[] => names.map(code);
 
-/** Who may send each channel (DESIGN.md channel table); EVENT flows from the gateway only. */
+/** Who may send each channel (docs/architecture.md channel table); EVENT flows from the gateway only. */
 export function mayRoleSend(channel: number, from: Sender): boolean {
   const tech = TECHS.includes(from);
   switch (channel) {
@@ -771,7 +771,7 @@ function validFrame(senders: readonly Sender[]): fc.Arbitrary<[Sender, Uint8Arra
 
 /**
  * Frames whose validity is not known in advance: random bytes, random bodies behind a valid
- * header, and valid frames cut short. Where the DESIGN.md table decides the outcome anyway
+ * header, and valid frames cut short. Where the docs/architecture.md table decides the outcome anyway
  * (peek failures, channel before Hello, wrong role, ungranted channel) the code is expected.
  */
 export function fuzzFrame(senders: readonly Sender[]): fc.Arbitrary<Hostile> {

@@ -147,11 +147,11 @@ test('a second SIGTERM during the drain exits at once', async (t) => {
   assert.equal(await exited, 1);
 });
 
-test('ferry serve refuses a bad setting with a clear message and exit code 78', async () => {
+test('ferry serve refuses a bad setting with a clear message and exit code 2', async () => {
   await assert.rejects(
     run(process.execPath, [BIN, 'serve', '--port', '70000']),
     (err: { code: number; stderr: string }) => {
-      assert.equal(err.code, 78);
+      assert.equal(err.code, 2);
       assert.match(err.stderr, /port .*between 0 and 65535/);
       return true;
     },

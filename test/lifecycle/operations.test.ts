@@ -230,7 +230,7 @@ test('the owner closes an active session: Closed by technician, and the customer
   const done = await tech.endSession(sessionId, 'fixed');
   assert.equal(done.status, Status.SESSION_STATUS_CLOSED_BY_TECHNICIAN);
   await seen;
-  assert.equal((await closed)[0], CloseCodes.SESSION_ENDED);
+  assert.equal((await closed)[0], CloseCodes.SESSION_CLOSED);
   assert.equal(customer.reconnects, 0, 'an ended session is not resumed');
   assert.equal(started.gateway.registry.reports.get(sessionId)?.status, 'CLOSED_BY_TECHNICIAN');
 });

@@ -224,7 +224,7 @@ test('the gateway clock drives the admin idle timeout end to end: Timed out with
   assert.equal(changed.timeoutKind, 'admin');
   assert.equal(changed.actor, 'gateway');
   assert.equal(changed.trigger, 'admin_idle_timeout');
-  assert.equal((await released)[0], 4004);
+  assert.equal((await released)[0], 4102, 'a timeout is a normal close');
   const [entry] = await tech.listQueue();
   assert.equal(entry?.status, Status.SESSION_STATUS_TIMED_OUT);
   assert.equal(entry?.timeoutKind, 'admin');

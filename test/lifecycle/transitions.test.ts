@@ -1,5 +1,5 @@
 /**
- * Every adopted edge of the state machine's table (spec/session-states.json) is taken through
+ * Every adopted edge of the state machine's table (docs/spec/session-states.json) is taken through
  * the registry's real operations, driven from the table: for each edge the test brings a session
  * to the edge's source status (meeting its guard), fires the edge's trigger the way a client or
  * a timer does, and checks that the participant whose view the edge describes was told

@@ -1,5 +1,5 @@
 /**
- * spec/network-stats.md section 8, driven end to end: Heartbeat on a fake clock -> LinkStats ->
+ * docs/spec/network-stats.md section 8, driven end to end: Heartbeat on a fake clock -> LinkStats ->
  * classify -> QualityAlertTracker, the way the gateway wires them. Vectors 1-6 (pure
  * thresholds) are in grades.test.ts; vector 13 (peer-to-peer) is not implemented yet.
  */

@@ -1,13 +1,13 @@
 /**
- * The state machine against spec/session-states.json: the table equals the spec's adopted
+ * The state machine against docs/spec/session-states.json: the table equals the spec's adopted
  * edges (with the few deviations listed here, each justified by a spec decision), everything
  * else is refused, guards pick one edge, and the main paths behave as the spec's decisions say.
- * Reads the shared spec when present, else the vendored copy in test/fixtures.
+ * Reads the spec from the repository's docs/spec/.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import {
   allowedTriggers,
   create,
@@ -45,11 +45,9 @@ interface Spec {
   readonly transitions: readonly SpecTransition[];
 }
 
-const SHARED_SPEC = resolve(process.cwd(), '../shared/spec/session-states.json');
-const VENDORED_SPEC = resolve(process.cwd(), 'test/fixtures/session-states.json');
-const spec: Spec = JSON.parse(
-  readFileSync(existsSync(SHARED_SPEC) ? SHARED_SPEC : VENDORED_SPEC, 'utf8'),
-) as Spec;
+// dist/test/session/ -> the repository root
+const SPEC_FILE = fileURLToPath(new URL('../../../docs/spec/session-states.json', import.meta.url));
+const spec: Spec = JSON.parse(readFileSync(SPEC_FILE, 'utf8')) as Spec;
 
 const idByName = new Map(spec.states.map((s) => [s.name, s.id as Status]));
 function idOf(name: string): Status {
@@ -224,17 +222,6 @@ test('isTerminal follows the spec, Timed out being final only for a system timeo
     assert.equal(isTerminal(id, TimeoutKind.SYSTEM), expected.system, `${id} system`);
   }
   assert.equal(isTerminal(Status.CLOSED), false);
-});
-
-test('the vendored spec copy matches the shared spec', (t) => {
-  if (!existsSync(SHARED_SPEC)) {
-    t.skip('shared spec not present; the vendored copy is in use');
-    return;
-  }
-  assert.deepEqual(
-    JSON.parse(readFileSync(VENDORED_SPEC, 'utf8')),
-    JSON.parse(readFileSync(SHARED_SPEC, 'utf8')),
-  );
 });
 
 test('every status and trigger pair without an adopted edge is refused with FERRY_ERR_INVALID_TRANSITION', () => {

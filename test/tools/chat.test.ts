@@ -1,5 +1,5 @@
 /**
- * Chat as the session's running log (spec/session-tools.md B1-B7): private messages never reach
+ * Chat as the session's running log (docs/spec/session-tools.md B1-B7): private messages never reach
  * the customer, live or in history; a technician who joins later receives the whole log in
  * order; chat and session events share the gateway's sequence and clock; the customer meets a
  * technician (name, avatar) before the first message it sees.

@@ -1,5 +1,5 @@
 /**
- * Summary and notes end to end (spec/session-tools.md F1, F4-F6): the summary shows the
+ * Summary and notes end to end (docs/spec/session-tools.md F1, F4-F6): the summary shows the
  * customer's machine and the public IP the gateway saw; notes are shared between technicians,
  * never reach the customer, are accepted after the session ended, and appear in the report.
  */

@@ -1,5 +1,5 @@
 /**
- * System information end to end (spec/session-tools.md D1-D3): refused without the customer's
+ * System information end to end (docs/spec/session-tools.md D1-D3): refused without the customer's
  * SYSINFO grant, answered with it, by the customer client collecting from the real machine, to
  * the technician who asked only; a refresh collects again; a revocation refuses the next one.
  */
