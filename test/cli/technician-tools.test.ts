@@ -16,7 +16,14 @@ import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
 import { toNames } from '../../src/clients/permissions.js';
 import { issueToken } from '../../src/session/tokens.js';
-import { Channel, framesOn, settle, startGateway, technician, url } from './harness.js';
+import {
+  Channel,
+  framesOn,
+  settle,
+  startGateway,
+  technician,
+  url,
+} from '../handlers/tools-harness.js';
 
 const BIN = path.resolve('bin/ferry.js');
 

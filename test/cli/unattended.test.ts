@@ -11,7 +11,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { test } from 'node:test';
 import type { JumpClientCredentials } from '../../src/clients/unattended.js';
-import { activePair, startGateway, technician, tempDir, url } from './harness.js';
+import { activePair, startGateway, technician, tempDir, url } from '../handlers/access-harness.js';
 
 const BIN = path.resolve('bin/ferry.js');
 

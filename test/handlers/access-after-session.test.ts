@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
-import { activePair, fakeCommand, startGateway, technician, tempDir } from './harness.js';
+import { activePair, fakeCommand, startGateway, technician, tempDir } from './access-harness.js';
 
 const Kind = ferry.v1.AfterSessionActionKind;
 

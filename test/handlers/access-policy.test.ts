@@ -15,7 +15,7 @@ import { silentLogger } from '../../src/log.js';
 import { defaultGrants, grantsOf, personalTeam, reaches } from '../../src/session/access-policy.js';
 import { CannedScriptLibrary } from '../../src/session/canned-scripts.js';
 import { issueToken, verifyToken } from '../../src/session/tokens.js';
-import { tempDir } from './harness.js';
+import { tempDir } from './access-harness.js';
 
 const run = promisify(execFile);
 const BIN = path.resolve('bin/ferry.js');

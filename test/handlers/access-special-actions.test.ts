@@ -11,7 +11,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
-import { activePair, startGateway, technician, tempDir } from './harness.js';
+import { activePair, startGateway, technician, tempDir } from './access-harness.js';
 
 function scriptsFile(dir: string): string {
   const file = path.join(dir, 'scripts.json');

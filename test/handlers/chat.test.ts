@@ -11,7 +11,7 @@ import { CustomerClient } from '../../src/clients/customer.js';
 import type { TechnicianClient } from '../../src/clients/technician.js';
 import type { Gateway } from '../../src/gateway.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
-import { activePair, Channel, settle, startGateway, technician, url } from './harness.js';
+import { activePair, Channel, settle, startGateway, technician, url } from './tools-harness.js';
 
 const ALL = ferry.v1.ChatAudience.CHAT_AUDIENCE_ALL;
 const TECHS = ferry.v1.ChatAudience.CHAT_AUDIENCE_TECHNICIANS_ONLY;

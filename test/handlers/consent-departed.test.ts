@@ -9,7 +9,7 @@ import type { PermissionName } from '../../src/clients/permissions.js';
 import { controlFrame } from '../../src/protocol/frames.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { startGateway } from '../integration/harness.js';
-import { activePair, technician } from '../tools/harness.js';
+import { activePair, technician } from './tools-harness.js';
 
 test('a consent result is not delivered to a collaborator removed before the customer answered', async (t) => {
   const { gateway } = await startGateway(t);

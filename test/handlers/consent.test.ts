@@ -18,7 +18,7 @@ import {
   settle,
   startGateway,
   technician,
-} from './harness.js';
+} from './tools-harness.js';
 
 const NOT_GRANTED = 'FERRY_ERR_NOT_GRANTED';
 

@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import type { FileProgress } from '../../src/clients/files.js';
 import { Codes } from '../../src/protocol/codes.js';
 import { encodeFrame } from '../../src/protocol/frames.js';
-import { Channel, logDetails, settle, streamErrors, world } from './harness.js';
+import { Channel, logDetails, settle, streamErrors, world } from './shell-harness.js';
 
 const MiB = 1024 * 1024;
 

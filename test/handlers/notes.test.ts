@@ -10,7 +10,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
 import type { SessionReport } from '../../src/session/report.js';
-import { activePair, settle, startGateway, technician } from './harness.js';
+import { activePair, settle, startGateway, technician } from './tools-harness.js';
 
 test('the summary shows the customer name, computer, platform, client versions and the public IP the gateway saw', async (t) => {
   const { gateway } = await startGateway(t);

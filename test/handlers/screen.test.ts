@@ -19,7 +19,7 @@ import {
   settle,
   startGateway,
   technician,
-} from './harness.js';
+} from './tools-harness.js';
 
 const Preset = ferry.v1.QualityPreset;
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
 import { startGateway } from '../integration/harness.js';
-import { activePair, technician } from '../tools/harness.js';
+import { activePair, technician } from './tools-harness.js';
 
 test("a transfer comment reaches the technicians' StatusChanged, never the customer's", async (t) => {
   const { gateway } = await startGateway(t);

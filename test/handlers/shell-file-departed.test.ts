@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
 import { encodeFrame } from '../../src/protocol/frames.js';
 import { technician } from '../integration/harness.js';
-import { Channel, settle, world } from '../tools-shell/harness.js';
+import { Channel, settle, world } from './shell-harness.js';
 
 test("a removed collaborator's shells and transfers end at once and relay nothing more to it", async (t) => {
   const w = await world(t, { grant: ['shell', 'file'] });

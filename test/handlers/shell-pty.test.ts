@@ -14,7 +14,7 @@ import { waitFor } from '../../src/clients/client.js';
 import { recordingsDir } from '../../src/session/shells.js';
 import { loadNodePty, ShellHost, type ShellId } from '../../src/tools/shell-host.js';
 import { technician } from '../integration/harness.js';
-import { adminRequest, logDetails, tempDir, world } from './harness.js';
+import { adminRequest, logDetails, tempDir, world } from './shell-harness.js';
 
 const skip = process.platform === 'win32' ? 'POSIX terminals only' : false;
 

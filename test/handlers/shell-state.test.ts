@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodeFrame } from '../../src/protocol/frames.js';
-import { Channel, settle, streamErrors, world } from '../tools-shell/harness.js';
+import { Channel, settle, streamErrors, world } from './shell-harness.js';
 
 test('shell input and upload chunks are refused while the session is on hold', async (t) => {
   const w = await world(t, { grant: ['shell', 'file'] });

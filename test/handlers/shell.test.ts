@@ -14,7 +14,7 @@ import { encodeFrame } from '../../src/protocol/frames.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { recordingsDir } from '../../src/session/shells.js';
 import { technician } from '../integration/harness.js';
-import { adminRequest, Channel, logDetails, settle, streamErrors, world } from './harness.js';
+import { adminRequest, Channel, logDetails, settle, streamErrors, world } from './shell-harness.js';
 
 test('two shells at once: interleaved output stays apart and in order; closing one leaves the other running', async (t) => {
   const w = await world(t, { grant: ['shell'] });

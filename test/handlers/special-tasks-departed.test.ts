@@ -9,7 +9,7 @@ import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
 import { controlFrame } from '../../src/protocol/frames.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
-import { startGateway, technician, url } from '../tools-access/harness.js';
+import { startGateway, technician, url } from './access-harness.js';
 
 test('a special task result is not delivered to a collaborator removed after it asked', async (t) => {
   const { gateway } = await startGateway(t);

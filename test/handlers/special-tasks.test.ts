@@ -22,7 +22,7 @@ import { parseSpecialTasks } from '../../src/clients/special-tasks.js';
 import { CustomerTools, UnattendedCustomer } from '../../src/clients/unattended.js';
 import type { Gateway } from '../../src/gateway.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
-import { activePair, startGateway, technician, tempDir, url } from './harness.js';
+import { activePair, startGateway, technician, tempDir, url } from './access-harness.js';
 
 const C = ferry.v1.SpecialActionContext;
 const BIN = path.resolve('bin/ferry.js');

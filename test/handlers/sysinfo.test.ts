@@ -8,7 +8,14 @@ import os from 'node:os';
 import { test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
 import { collectSysinfo } from '../../src/clients/sysinfo.js';
-import { activePair, Channel, framesOn, settle, startGateway, technician } from './harness.js';
+import {
+  activePair,
+  Channel,
+  framesOn,
+  settle,
+  startGateway,
+  technician,
+} from './tools-harness.js';
 
 test('system information is refused without the grant and answered with it, to the technician who asked; a refresh collects again', async (t) => {
   const { gateway } = await startGateway(t);

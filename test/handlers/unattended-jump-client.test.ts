@@ -18,7 +18,14 @@ import {
 } from '../../src/clients/unattended.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { encode, rawPeer } from '../integration/harness.js';
-import { activePair, fakeCommand, startGateway, technician, tempDir, url } from './harness.js';
+import {
+  activePair,
+  fakeCommand,
+  startGateway,
+  technician,
+  tempDir,
+  url,
+} from './access-harness.js';
 
 const PINNER = { perms: ['jump_client', 'unattended'], teams: ['support'] };
 

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
 import { UnattendedCustomer } from '../../src/clients/unattended.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
-import { activePair, startGateway, technician, url } from './harness.js';
+import { activePair, startGateway, technician, url } from './access-harness.js';
 
 test('a support button click creates a session in the right team queue, picked up by a technician of that team', async (t) => {
   const { gateway } = await startGateway(t);

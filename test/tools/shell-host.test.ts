@@ -7,7 +7,7 @@ const skip = process.platform === 'win32' ? 'POSIX shells only' : false;
 const SH = '/bin/sh';
 
 // The pipe backend, whose output is exactly what the commands print (no prompt, no echo). The
-// PTY backend, the default, is tested in test/tools-shell/pty.test.ts.
+// PTY backend, the default, is tested in test/handlers/shell-pty.test.ts.
 
 /** A host whose consumer acknowledges every chunk at once, collecting output per shell. */
 function autoAckHost(t: { after: (fn: () => Promise<void>) => void }, opts: ShellHostOptions = {}) {
