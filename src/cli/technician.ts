@@ -1,8 +1,10 @@
 /**
- * `ferry technician`: the reference technician. Opens a session, prints its PIN, picks the
- * customer up, asks for consent, prints status, chat, events, notes and network statistics,
- * moves the customer's pointer in a circle with --demo-input (and the control grant), reads chat
- * and /commands from stdin; --open prints the web console URL instead.
+ * `ferry technician`: the reference technician. Opens a session (unless --no-create), prints its
+ * PIN, picks the customer up when it joins, asks for consent, prints status, chat, events, notes
+ * and network statistics, and runs the interactive command line of src/cli/technician-repl.ts
+ * (chat and /commands, /help). It sends no input by itself: only --demo-input moves the
+ * customer's pointer in a circle, and only while the session is Active with the control grant.
+ * Ctrl-C and /quit leave the session cleanly; --open prints the web console URL instead.
  * The customer's monitors are printed with their capture source: a synthetic screen reads
  * "test pattern" plainly. Pointer moves stay inside the monitor shared, in its advertised pixels.
  */
@@ -11,8 +13,6 @@ import path from 'node:path';
 import { waitFor } from '../clients/client.js';
 import { parsePermissions, toNames } from '../clients/permissions.js';
 import { TechnicianClient } from '../clients/technician.js';
-import { ACCESS_HELP, accessCommand, TechnicianAccess } from '../clients/technician-access.js';
-import { TOOLS_HELP, technicianToolsCommand } from '../clients/tools-cli.js';
 import { formatAlert, formatStatsTable } from '../netstats/table.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { captureSourceLabel } from '../protocol/screen-input.js';
@@ -21,10 +21,10 @@ import {
   clientTls,
   defineCommand,
   type ExitRequest,
-  lines,
   statusName,
   URL_OPTION,
 } from './common.js';
+import { TechnicianRepl } from './technician-repl.js';
 
 /** The image type of `--avatar` when it names a picture file to upload, else null (a reference). */
 function pictureFile(value: string): string | null {
@@ -59,6 +59,7 @@ async function technician(argv: {
   avatar: string;
   open: boolean;
   demoInput: boolean;
+  create: boolean;
 }): Promise<ExitRequest> {
   if (argv.open) {
     console.log(consoleUrl(argv.url, argv.token));
@@ -78,8 +79,7 @@ async function technician(argv: {
     const ref = await client.setAvatar(fs.readFileSync(argv.avatar), picture);
     console.log(`picture ${argv.avatar} stored by the gateway as ${ref}`);
   }
-  const { sessionId, pin } = await client.createSession();
-  console.log(`session ${sessionId}: give the customer PIN ${pin}`);
+  const repl = new TechnicianRepl(client);
   client.on('status', (s) =>
     console.log(`status ${statusName(s.previous)} -> ${statusName(s.status)} (${s.trigger})`),
   );
@@ -107,28 +107,18 @@ async function technician(argv: {
     if (e.noteAdded?.note)
       console.log(`[note] ${e.noteAdded.note.author}: ${e.noteAdded.note.text}`);
   });
-  const queued = await client.waitForCustomer(sessionId, 24 * 3600 * 1000);
-  console.log(
-    `customer "${queued.customerName}" on ${queued.computerName || 'unknown computer'} is waiting; picking up`,
-  );
-  await client.pickUp(sessionId);
-  if (ask.length > 0) {
-    console.log(`asking the customer for: ${ask.join(', ')}`);
-    client.requestConsent(ask).then(
-      (c) => {
-        const denied = toNames(c.denied);
-        console.log(
-          `customer granted ${toNames(c.granted).join(', ') || 'nothing'}${denied.length > 0 ? `; denied ${denied.join(', ')}` : ''}`,
-        );
-      },
-      (err: unknown) => console.error(`consent: ${(err as Error).message}`),
+  if (argv.create) {
+    const { sessionId, pin } = await client.createSession();
+    console.log(`session ${sessionId}: give the customer PIN ${pin}`);
+    // the customer of the session opened here is picked up as soon as it joins
+    waitFor(client, 'event', (e) => e.sessionQueued?.sessionId === sessionId, 2 ** 31 - 1).then(
+      ([e]) => pickUp(client, e.sessionQueued as ferry.v1.SessionQueued, ask),
+      (err: unknown) => console.error(`waiting for the customer: ${(err as Error).message}`),
     );
+  } else {
+    console.log(`connected as ${argv.name}: /queue lists your sessions, /help the commands`);
   }
-  lines((text) => {
-    stdinCommand(client, text).catch((err: unknown) =>
-      console.error(`${text.split(' ')[0]}: ${(err as Error).message}`),
-    );
-  });
+  repl.start();
   let t = 0;
   const control = ferry.v1.Permission.PERMISSION_CONTROL;
   const inputTimer =
@@ -142,10 +132,13 @@ async function technician(argv: {
             const id = client.pointerMonitor();
             const m = client.monitors.find((x) => x.id === id);
             if (m === undefined) return;
-            client.movePointer(
-              Math.round((m.width / 2) * (1 + 0.6 * Math.cos(t))),
-              Math.round((m.height / 2) * (1 + 0.6 * Math.sin(t))),
-              id,
+            // only while the session is Active: otherwise dropped with a message, never sent
+            repl.sendInput(() =>
+              client.movePointer(
+                Math.round((m.width / 2) * (1 + 0.6 * Math.cos(t))),
+                Math.round((m.height / 2) * (1 + 0.6 * Math.sin(t))),
+                id,
+              ),
             );
           },
           Math.round(1000 / argv.inputRate),
@@ -164,83 +157,33 @@ async function technician(argv: {
   return undefined;
 }
 
-const TECHNICIAN_HELP =
-  'commands: /private <text>, /consent <view,control,sysinfo,shell,file>, /sysinfo [categories], ' +
-  '/refresh [categories], /summary, /note <text>, /notes, /history, /control <technician>, ' +
-  `/share, /stop, /monitor <n|all>, /quality <speed|balanced|fidelity>, ${TOOLS_HELP}; any other line is chat`;
-
-/** One line of the technician's stdin: a /command or chat. */
-async function stdinCommand(client: TechnicianClient, line: string): Promise<void> {
-  if (!line.startsWith('/')) {
-    client.chat(line);
-    return;
-  }
-  const [command = '', ...words] = line.slice(1).split(/\s+/);
-  const rest = words.join(' ');
-  switch (command) {
-    case 'private':
-      client.chat(rest, true);
-      return;
-    case 'consent': {
-      const c = await client.requestConsent(parsePermissions(rest || 'view,control'));
-      console.log(`granted: ${toNames(c.granted).join(', ') || 'nothing'}`);
-      return;
-    }
-    case 'sysinfo':
-    case 'refresh': {
-      const info = await client.requestSysinfo(words, command === 'refresh');
-      if (info.error) console.error(`sysinfo: ${info.error}`);
-      else console.log(JSON.stringify(info.snapshot, null, 2));
-      return;
-    }
-    case 'summary':
-      console.log(JSON.stringify(await client.summary(), null, 2));
-      return;
-    case 'note':
-      await client.addNote(rest);
-      console.log('note added');
-      return;
-    case 'notes':
-      for (const n of await client.listNotes()) console.log(`#${n.id} ${n.author}: ${n.text}`);
-      return;
-    case 'history':
-      for (const e of (await client.chatHistory()).entries) {
-        if (e.chat) console.log(`#${e.chat.seq} ${e.chat.senderName}: ${e.chat.text}`);
-        else if (e.event) console.log(`#${e.event.seq} (${e.event.type}) ${e.event.detail}`);
-      }
-      return;
-    case 'control':
-      await client.handOverControl(rest);
-      return;
-    case 'share':
-      await client.startScreenShare();
-      return;
-    case 'stop':
-      await client.stopScreenShare('technician stopped');
-      return;
-    case 'monitor':
-      await client.selectMonitor(rest === 'all' ? 'all' : Number(rest));
-      return;
-    case 'quality': {
-      const preset = (ferry.v1.QualityPreset as unknown as Record<string, number>)[
-        `QUALITY_PRESET_${rest.toUpperCase()}`
-      ];
-      if (preset === undefined) throw new Error('use speed, balanced or fidelity');
-      await client.setStreamQuality(preset);
-      return;
-    }
-    default:
-      if (await technicianToolsCommand(client, command, words)) return;
-      if (await accessCommand(new TechnicianAccess(client), command, rest, (l) => console.log(l)))
-        return;
-      console.log(`${TECHNICIAN_HELP}\n${ACCESS_HELP}`);
+/** Picks up the customer who joined the session opened here, then asks for consent. */
+async function pickUp(
+  client: TechnicianClient,
+  queued: ferry.v1.SessionQueued,
+  ask: ReturnType<typeof parsePermissions>,
+): Promise<void> {
+  console.log(
+    `customer "${queued.customerName}" on ${queued.computerName || 'unknown computer'} is waiting; picking up`,
+  );
+  try {
+    await client.pickUp(queued.sessionId);
+    if (ask.length === 0) return;
+    console.log(`asking the customer for: ${ask.join(', ')}`);
+    const c = await client.requestConsent(ask);
+    const denied = toNames(c.denied);
+    console.log(
+      `customer granted ${toNames(c.granted).join(', ') || 'nothing'}${denied.length > 0 ? `; denied ${denied.join(', ')}` : ''}`,
+    );
+  } catch (err) {
+    console.error(`pick-up: ${(err as Error).message}`);
   }
 }
 
 export const technicianCommand = defineCommand({
   command: 'technician',
   describe:
-    'reference technician: open a session, print its PIN, pick the customer up, ask for consent, chat and /commands from stdin',
+    'reference technician: open a session, print its PIN, pick the customer up, ask for consent; chat and /commands (/help) from stdin',
   builder: (y) =>
     y
       .option('url', URL_OPTION)
@@ -255,6 +198,12 @@ export const technicianCommand = defineCommand({
         type: 'number',
         default: 10,
         describe: 'pointer moves per second of --demo-input',
+      })
+      .option('create', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'open a session and print its PIN (--no-create: only connect, to take transfers, invitations and the queue)',
       })
       .option('demo-input', {
         type: 'boolean',
@@ -284,6 +233,8 @@ export const technicianCommand = defineCommand({
         describe:
           'your picture for the customer chat: a PNG, JPEG or WebP file (at most 32 KiB, stored by the gateway) or a reference (URL)',
       })
-      .epilog(`stdin ${TECHNICIAN_HELP}`),
+      .epilog(
+        'stdin: a line is chat; /help lists the commands (/hold, /transfer, /invite, /accept, /queue, /pickup, /consent, /shell, /file, /stats, /close, /quit, ...). Ctrl-C leaves the session cleanly.',
+      ),
   run: (argv) => technician(argv),
 });

@@ -175,6 +175,14 @@ export class TechnicianClient extends FerryClient {
     return this.#operate({ closeSession: { sessionId, reason } });
   }
 
+  /**
+   * Quits `sessionId` (every session of this connection when empty) on purpose: not a network
+   * drop. An owner's session passes to a collaborator, or to the gateway's orphan policy.
+   */
+  leave(sessionId = '', reason = ''): Promise<ferry.v1.Done> {
+    return this.#operate({ leaveSession: { sessionId, reason } });
+  }
+
   /** The owner puts the session back in its queue (Waiting) instead of closing it. */
   release(sessionId = this.sessionId, reason = ''): Promise<ferry.v1.Done> {
     return this.#operate({ closeSession: { sessionId, reason, leaveInQueue: true } });

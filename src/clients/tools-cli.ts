@@ -1,14 +1,15 @@
 /**
  * The reference technician's stdin commands for command shells and file transfer (session tools
  * II), kept apart from src/cli/technician.ts: `/shell [kind]` opens a shell whose output is printed with
- * its id, `/sh <id> <text>` types a line into it, `/resize <id> <cols> <rows>`, `/close <id>`,
- * `/upload <local path>` and `/download <remote path> <local path>` (progress printed as it goes).
+ * its id, `/sh <id> <text>` types a line into it, `/resize <id> <cols> <rows>`,
+ * `/close-shell <id>`, `/file put <local path>` (or `/upload`) and `/file get <remote path>
+ * <local path>` (or `/download`), progress printed as it goes.
  */
 import type { FileProgress } from './files.js';
 import type { TechnicianClient } from './technician.js';
 
 export const TOOLS_HELP =
-  '/shell [sh|bash|...], /sh <id> <text>, /resize <id> <cols> <rows>, /close <id>, /upload <path>, /download <remote> <local>';
+  '/shell [sh|bash|...], /sh <id> <text>, /resize <id> <cols> <rows>, /close-shell <id>, /file put <path>, /file get <remote> <local>';
 
 const progressPrinted = new WeakSet<TechnicianClient>();
 
@@ -58,10 +59,17 @@ export async function technicianToolsCommand(
     case 'resize':
       client.shells.get(Number(words[0]))?.resize(Number(words[1]), Number(words[2]));
       return true;
-    case 'close': {
+    case 'close-shell': {
       const exit = await client.shells.get(Number(words[0]))?.close();
       if (exit === undefined) throw new Error(`no open shell ${words[0]}`);
+      console.log(`[shell ${words[0]}] closed`);
       return true;
+    }
+    case 'file': {
+      const [verb = '', ...paths] = words;
+      if (verb === 'put') return technicianToolsCommand(client, 'upload', paths);
+      if (verb === 'get') return technicianToolsCommand(client, 'download', paths);
+      throw new Error('use /file get <remote> <local> or /file put <local>');
     }
     case 'upload': {
       printProgress(client);

@@ -99,6 +99,7 @@ export const STRING_CHECKS: Partial<Record<ConfigKey, StringCheck>> = {
     allowed: `one of ${LOG_LEVELS.join(', ')}`,
     ok: (v) => (LOG_LEVELS as readonly string[]).includes(v),
   },
+  orphanPolicy: { allowed: 'queue or close', ok: (v) => v === 'queue' || v === 'close' },
   locationLatitude: degrees(90),
   locationLongitude: degrees(180),
   allowedOrigins: {

@@ -1,5 +1,5 @@
 /**
- * Session operations (docs/spec/session-states.json triggers): create, pick up, close, hold and
+ * Session operations (docs/spec/session-states.json triggers): create, pick up, close, quit, hold and
  * unhold, transfer, invite and answer, remove a collaborator, hand over, reboot the customer,
  * and the technician's queue. Each row names who may ask; the session model decides and answers
  * with the session or a coded refusal (`ctx.reply`).
@@ -68,6 +68,13 @@ export function sessionOps(
         return;
       const now = registry.now();
       ctx.reply(peer, requestId, registry.close(peer, id, comment(body.reason), now, leave));
+    }),
+    // a technician quits on purpose (not a network drop): docs/session-lifecycle.md
+    leaveSession: op(Who.TECHNICIAN, ({ peer, body, requestId }) => {
+      const left = registry.quit(peer, body.sessionId ?? '', comment(body.reason));
+      if (isRefusal(left)) ctx.fail(peer, left.entry, left.message, requestId);
+      else if (left[0] === undefined) ctx.done(peer, requestId, null);
+      else ctx.reply(peer, requestId, left[0]);
     }),
     holdSession: op(Who.TECHNICIAN, ({ peer, body, requestId }) =>
       ctx.reply(peer, requestId, registry.hold(peer, sessionId(peer, body.sessionId))),

@@ -1,14 +1,17 @@
 /**
  * The session operations: create (with a PIN, for a jump client, or in a team queue), adopt,
  * join with a PIN, pick up, hold, unhold, transfer, invite and answer, remove a collaborator,
- * hand over, reboot, close, leave and resume. Each checks who asks (role, owner, part in the
+ * hand over, reboot, close, quit (a technician leaving on purpose, with the orphan policy), leave
+ * and resume. Each checks who asks (role, owner, part in the
  * session) and answers with a coded `Refusal` or does the change through `Session.apply`/`alter`;
  * every refused transition becomes a Refusal (FERRY_ERR_INVALID_TRANSITION) for the caller, or,
  * where nobody asked (a lost connection, a customer the gateway attaches), is logged and counted
  * by the lifecycle. Nothing here throws on client input.
  * Lifecycle rules kept here (docs/spec/session-states.json): a lost customer or owner connection is
  * `connection_lost` and its place is held for a resume; the customer's deliberate close
- * (CloseSession, or a WebSocket close 1000) is `customer_close`.
+ * (CloseSession, or a WebSocket close 1000) is `customer_close`; a technician's deliberate quit
+ * (LeaveSession) is not a network drop: ownership passes to a collaborator, or the session is an
+ * orphan under `orphanPolicy` (docs/session-lifecycle.md "A technician quits").
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -19,9 +22,15 @@ import type { SessionLifecycle } from './lifecycle.js';
 import type { SessionListeners } from './listeners.js';
 import type { Participant } from './participant.js';
 import { type HoldStats, Seat } from './seat.js';
-import { Relation, Session } from './session.js';
-import { create as createMachine, type Machine, transition } from './state-machine.js';
+import { GATEWAY, Relation, Session } from './session.js';
+import {
+  allowedTriggers,
+  create as createMachine,
+  type Machine,
+  transition,
+} from './state-machine.js';
 import { Status as S, type Status, Trigger as T } from './states.js';
+import type { OrphanOptions } from './timers.js';
 import type { SessionCounters } from './types.js';
 
 interface Found {
@@ -35,6 +44,13 @@ export interface QueueRow {
   readonly session: Session;
   readonly status: Status;
   readonly relation: Relation;
+}
+
+/** A session whose owner quit with nobody to take it over: who quit, its stand-in owner, deadline. */
+interface Orphan {
+  readonly name: string;
+  readonly standIn: Seat;
+  readonly deadlineMs: number;
 }
 
 /** A session a technician opened, with its PIN ('' when none was issued). */
@@ -53,6 +69,8 @@ export interface SessionOperationsOptions {
   readonly holdStats: HoldStats;
   /** Briefs a technician who joins a session (summary, consent, history). */
   readonly listeners: SessionListeners;
+  /** What a session whose owner quit alone does (orphanPolicy, orphanGraceSeconds). */
+  readonly orphans: OrphanOptions;
 }
 
 export class SessionOperations {
@@ -62,6 +80,9 @@ export class SessionOperations {
   readonly #logger: Logger;
   readonly #holdStats: HoldStats;
   readonly #listeners: SessionListeners;
+  readonly #orphanOptions: OrphanOptions;
+  /** Sessions whose owner quit alone, until a technician takes them or they close. */
+  readonly #orphans = new Map<Session, Orphan>();
 
   constructor(options: SessionOperationsOptions) {
     this.#directory = options.directory;
@@ -70,6 +91,7 @@ export class SessionOperations {
     this.#logger = options.logger;
     this.#holdStats = options.holdStats;
     this.#listeners = options.listeners;
+    this.#orphanOptions = options.orphans;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -318,6 +340,17 @@ export class SessionOperations {
     const found = this.#find(technician, sessionId);
     if (isRefusal(found)) return found;
     const { session, seat } = found;
+    // a session returned to the queue of a technician who quit: that technician takes it back
+    const orphan = this.#orphans.get(session);
+    if (
+      orphan !== undefined &&
+      orphan.name === seat.name &&
+      session.owner === orphan.standIn &&
+      allowedTriggers(session.status).includes(T.PICKUP)
+    ) {
+      this.#orphans.delete(session);
+      this.adopt(session, technician, nowMs);
+    }
     const relation = session.relationOf(seat);
     if (relation !== Relation.OWNER && relation !== Relation.TRANSFER_TARGET) {
       // A private session is offered to its owner (or the technician it is transferred to) only.
@@ -537,7 +570,11 @@ export class SessionOperations {
       `no collaborator '${target}': invite the technician first, or transfer the session`,
     );
     if (isRefusal(found)) return found;
-    const { session, seat, to } = found;
+    return this.#handOver(found.session, found.seat, found.to, nowMs);
+  }
+
+  /** `seat` (the owner) makes the collaborator `to` the owner and stays as a collaborator. */
+  #handOver(session: Session, seat: Seat, to: Seat, nowMs: number): Session | Refusal {
     // The former owner's entry is that of a collaborator who accepted.
     const entry = createMachine(T.INVITE_RECEIVED);
     const step = transition(entry, T.INVITE_ACCEPT);
@@ -640,6 +677,169 @@ export class SessionOperations {
     }
   }
 
+  /**
+   * LeaveSession: the technician quits `sessionId` (every session of its place when empty) on
+   * purpose. Resolves with the sessions left; a refusal when it has no part in the one named.
+   */
+  quit(by: Participant, sessionId: string, reason: string, nowMs: number): Session[] | Refusal {
+    const seat = this.#directory.placeOf(by);
+    if (seat === undefined) return refuse(Codes.NOT_IN_SESSION, 'you are not in a session');
+    let sessions: Session[];
+    if (sessionId === '') {
+      sessions = [...seat.sessions];
+    } else {
+      const found = this.#find(by, sessionId);
+      if (isRefusal(found)) return found;
+      if (found.session.relationOf(seat) === Relation.NONE) {
+        return refuse(Codes.NOT_IN_SESSION, 'you are not in this session');
+      }
+      sessions = [found.session];
+    }
+    const left: Session[] = [];
+    for (const session of sessions) {
+      if (session.ended) continue;
+      const result = this.#quitOne(by, session, seat, reason, nowMs);
+      if (isRefusal(result)) {
+        if (sessionId !== '') return result;
+        this.#lifecycle.refused(session, T.TECHNICIAN_CLOSE, result.message, 'technician quit');
+        continue;
+      }
+      left.push(session);
+    }
+    return left;
+  }
+
+  #quitOne(
+    by: Participant,
+    session: Session,
+    seat: Seat,
+    reason: string,
+    nowMs: number,
+  ): Session | Refusal {
+    const relation = session.relationOf(seat);
+    if (relation === Relation.CUSTOMER) {
+      return refuse(Codes.WRONG_STATE, 'a customer closes the session instead');
+    }
+    if (relation !== Relation.OWNER) return this.close(by, session.id, reason, nowMs, false);
+    const why = reason === '' ? '' : ` (${reason})`;
+    // Another technician of the session takes it over: the latest active connected collaborator.
+    let successor: Seat | null = null;
+    let best = -1;
+    for (const c of session.collaborators.values()) {
+      const score = (c.seat.conn !== null ? 2 ** 52 : 0) + c.lastActionMs;
+      if (score > best) {
+        best = score;
+        successor = c.seat;
+      }
+    }
+    if (successor !== null) {
+      session.log.event(
+        'quit',
+        seat.name,
+        `${seat.name} quit${why}; ${successor.name} owns the session`,
+        nowMs,
+      );
+      const handed = this.#handOver(session, seat, successor, nowMs);
+      if (isRefusal(handed)) return handed;
+      return this.#lifecycle.dropCollaborator(session, seat, seat.name, 'quit', nowMs);
+    }
+    if (session.status === S.CONNECTING || session.status === S.CLOSED) {
+      // Nobody is waiting: no customer has joined yet, or it has closed already.
+      session.log.event('quit', seat.name, `${seat.name} quit${why}`, nowMs);
+      return this.#closeOrphan(session, seat.name, nowMs);
+    }
+    return this.#orphan(session, seat, why, nowMs);
+  }
+
+  /**
+   * The owner quit alone: a stand-in place owns the session (the owner's queue, which the
+   * same technician may pick up again), the orphan policy applies and the customer is told.
+   */
+  #orphan(session: Session, seat: Seat, why: string, nowMs: number): Session | Refusal {
+    const { orphanPolicy, orphanGraceMs } = this.#orphanOptions;
+    const standIn = new Seat(standInFor(seat.name), 0, this.#holdStats);
+    const seconds = Math.round(orphanGraceMs / 1000);
+    const detail =
+      orphanPolicy === 'queue'
+        ? `${seat.name} quit${why}; the session waits in the queue for ${seconds} s`
+        : `${seat.name} quit${why}; the session closes in ${seconds} s`;
+    session.log.event('quit', seat.name, detail, nowMs);
+    session.alter('technician_quit', seat.name, `${seat.name} left the session`, nowMs, () => {
+      session.owner = standIn;
+      session.attached = false;
+    });
+    if (session.controllerSeat === seat) session.setController(null, seat.name, nowMs);
+    seat.sessions.delete(session);
+    this.#lifecycle.left(session, seat, seat.name);
+    const left = eventFrame({
+      participantLeft: { participantId: seat.participantId, role: seat.role, reason: 'quit' },
+    });
+    session.broadcast(left, session.seats(), null);
+    this.#orphans.set(session, { name: seat.name, standIn, deadlineMs: nowMs + orphanGraceMs });
+    this.tickOrphans(nowMs);
+    return session;
+  }
+
+  /**
+   * The orphan policy on the shared clock: `queue` puts an orphan back to Waiting as soon as
+   * its status allows (a customer who reconnects finds it there), and an orphan nobody took
+   * within the grace closes.
+   */
+  tickOrphans(nowMs: number): void {
+    for (const [session, orphan] of [...this.#orphans]) {
+      if (session.ended || session.owner !== orphan.standIn) {
+        this.#orphans.delete(session);
+        continue;
+      }
+      if (nowMs >= orphan.deadlineMs) {
+        this.#orphans.delete(session);
+        session.log.event(
+          'orphan_closed',
+          GATEWAY,
+          `no technician took the session after ${orphan.name} quit`,
+          nowMs,
+        );
+        const closed = this.#closeOrphan(session, GATEWAY, nowMs);
+        if (isRefusal(closed)) {
+          this.#lifecycle.refused(session, T.TECHNICIAN_CLOSE, closed.message, 'orphan grace');
+        }
+        continue;
+      }
+      if (
+        this.#orphanOptions.orphanPolicy === 'queue' &&
+        allowedTriggers(session.status).includes(T.TECHNICIAN_RELEASE)
+      ) {
+        const released = this.#lifecycle.apply(session, T.TECHNICIAN_RELEASE, GATEWAY, nowMs);
+        if (isRefusal(released)) {
+          this.#lifecycle.refused(session, T.TECHNICIAN_RELEASE, released.message, 'orphan');
+        }
+      }
+    }
+  }
+
+  /**
+   * Closes a session nobody works any more by the nearest path the spec allows:
+   * technician_close where it is an edge; a queue status (Waiting, Incoming, Outgoing) first
+   * times out (admin_idle_timeout, which lets the customer go) and is then closed; a session no
+   * customer joined ends as its PIN would (connecting_timeout).
+   */
+  #closeOrphan(session: Session, actor: string, nowMs: number): Session | Refusal {
+    const allowed = allowedTriggers(session.status);
+    if (session.status === S.CONNECTING) {
+      if (session.pin !== '') this.#directory.revokePin(session.pin);
+      session.pin = '';
+      const result = session.apply(T.CONNECTING_TIMEOUT, actor, nowMs);
+      if (!result.ok) return refuse(Codes.INVALID_TRANSITION, result.message);
+      this.#lifecycle.end(session, nowMs);
+      return session;
+    }
+    if (!allowed.includes(T.TECHNICIAN_CLOSE) && allowed.includes(T.ADMIN_IDLE_TIMEOUT)) {
+      const result = this.#lifecycle.apply(session, T.ADMIN_IDLE_TIMEOUT, actor, nowMs);
+      if (isRefusal(result) || session.ended) return result;
+    }
+    return this.#lifecycle.apply(session, T.TECHNICIAN_CLOSE, actor, nowMs);
+  }
+
   #customerClose(session: Session, seat: Seat, reason: string, nowMs: number): Session | Refusal {
     return this.#lifecycle.apply(session, T.CUSTOMER_CLOSE, seat.name, nowMs, () =>
       session.log.event('close', seat.name, reason, nowMs),
@@ -664,6 +864,13 @@ export class SessionOperations {
       const status = session.viewOf(seat);
       if (status !== null) rows.push({ session, status, relation: session.relationOf(seat) });
     }
+    // sessions this technician quit that wait in its queue (it may pick them up again)
+    for (const [session, orphan] of this.#orphans) {
+      if (orphan.name !== seat.name || seat.role !== Role.ROLE_TECHNICIAN || session.ended)
+        continue;
+      if (!allowedTriggers(session.status).includes(T.PICKUP)) continue;
+      rows.push({ session, status: session.status, relation: Relation.OWNER });
+    }
     return rows;
   }
 }
@@ -675,4 +882,21 @@ function collaboratorNamed(session: Session, who: string): Seat | null {
     if (seat.name === who || seat.participantId === who) found = seat;
   }
   return found;
+}
+
+/**
+ * The stand-in owner of a session whose technician quit (its queue): no connection, so what the
+ * session sends its owner goes nowhere; a session with a stand-in owner is not "owner away".
+ */
+function standInFor(name: string): Participant {
+  return {
+    id: `queue:${name}`,
+    role: Role.ROLE_TECHNICIAN,
+    name: `queue of ${name}`,
+    remoteAddress: '',
+    session: null,
+    connected: true,
+    sendFrame: () => true,
+    end: () => undefined,
+  };
 }

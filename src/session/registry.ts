@@ -3,7 +3,8 @@
  * and the metrics hold. A thin facade that composes
  * - the directory (directory.ts): sessions by id, PINs, places by connection and resume token;
  * - the operations (operations.ts): create, join, pick up, hold, transfer, invite, remove, hand
- *   over, reboot, close, leave and resume, each answering with a coded `Refusal` or the change;
+ *   over, reboot, close, quit (the orphan policy), leave and resume, each answering with a
+ *   coded `Refusal` or the change;
  * - the lifecycle (lifecycle.ts): consequences of a status, the timers of `tick`, the end of a
  *   session and its archived report;
  * and keeps the gateway-wide counters and the hooks the relay wires. `nowMs` defaults to the
@@ -92,6 +93,7 @@ export class SessionRegistry implements SessionCounters, SessionToolsHost {
       logger: options.logger,
       holdStats: this.holdStats,
       listeners: this.listeners,
+      orphans: this.lifecycle,
     });
   }
 
@@ -259,6 +261,39 @@ export class SessionRegistry implements SessionCounters, SessionToolsHost {
     return this.#ops.close(by, sessionId, reason, nowMs, leaveInQueue);
   }
 
+  /**
+   * LeaveSession: `technician` quits `sessionId` (all its sessions when empty) on purpose, which
+   * is not a network drop; resolves with the sessions it left.
+   */
+  quit(
+    technician: Participant,
+    sessionId: string,
+    reason: string,
+    nowMs = this.#now(),
+  ): Session[] | Refusal {
+    return this.#ops.quit(technician, sessionId, reason, nowMs);
+  }
+
+  /**
+   * An operator (admin API) takes `seat` out of `session`: a collaborator is dropped, an
+   * invitation withdrawn; anything else is left alone (the caller refuses owner and customer).
+   */
+  dismiss(
+    session: Session,
+    seat: Seat,
+    actor: string,
+    why: string,
+    nowMs = this.#now(),
+  ): Session | Refusal {
+    if (session.collaborators.has(seat)) {
+      return this.#life.dropCollaborator(session, seat, actor, why, nowMs);
+    }
+    if (session.invitations.has(seat)) {
+      return this.#life.withdraw(session, seat, actor, why, nowMs, true) ?? session;
+    }
+    return session;
+  }
+
   /** A user action by `p` in `session` (chat, operation): the admin idle clocks restart. */
   noteAction(p: Participant, session: Session, nowMs: number = this.#now()): void {
     this.#ops.noteAction(p, session, nowMs);
@@ -278,6 +313,7 @@ export class SessionRegistry implements SessionCounters, SessionToolsHost {
    */
   tick(nowMs: number = this.#now()): void {
     this.#life.tick(nowMs);
+    this.#ops.tickOrphans(nowMs);
   }
 
   /** spec connecting_timeout: a PIN expired before a customer joined (Removed from TC queue). */

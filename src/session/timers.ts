@@ -24,7 +24,14 @@ export interface LifecycleOptions {
   /** spec T_ADMIN_IDLE per status; 0 or missing = off. Incoming/Outgoing: the pending transfer. */
   readonly idleMs: Readonly<Partial<Record<Status, number>>>;
   readonly systemTimeoutMs: number;
+  /** What a session whose owner quit alone does: back to its queue, or stays until it closes. */
+  readonly orphanPolicy: 'queue' | 'close';
+  /** How long a session whose owner quit waits for a technician before it closes. */
+  readonly orphanGraceMs: number;
 }
+
+/** The orphan policy of `LifecycleOptions` (a technician who quits alone). */
+export type OrphanOptions = Pick<LifecycleOptions, 'orphanPolicy' | 'orphanGraceMs'>;
 
 export const DEFAULT_LIFECYCLE: LifecycleOptions = {
   offlineAfterMs: 300_000,
@@ -32,6 +39,8 @@ export const DEFAULT_LIFECYCLE: LifecycleOptions = {
   resumeBufferBytes: 1024 * 1024,
   idleMs: {},
   systemTimeoutMs: SYSTEM_TIMEOUT_MS,
+  orphanPolicy: 'queue',
+  orphanGraceMs: 300_000,
 };
 
 /** The lifecycle settings of a gateway configuration. */
@@ -52,6 +61,8 @@ export function lifecycleOptions(config: Config): LifecycleOptions {
       COLLABORATING: config.collaboratingIdleSeconds * s,
     },
     systemTimeoutMs: SYSTEM_TIMEOUT_MS,
+    orphanPolicy: config.orphanPolicy === 'close' ? 'close' : 'queue',
+    orphanGraceMs: config.orphanGraceSeconds * s,
   };
 }
 
