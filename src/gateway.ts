@@ -10,7 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createAdminHandler } from './api/admin.js';
-import type { GatewayView } from './api/gateway-view.js';
+import type { GatewayView, OperatorActions } from './api/gateway-view.js';
+import { AuditLog } from './audit/audit-log.js';
+import { operatorActions } from './audit/operator-actions.js';
 import { ConfigError } from './config/config.js';
 import type { Config } from './config/schema.js';
 import { loadOrCreateSecret } from './config/secrets.js';
@@ -32,6 +34,7 @@ import type { Session } from './session/session.js';
 import { RECORDING_FILE, recordingsDir } from './session/shells.js';
 import { Status } from './session/states.js';
 import { lifecycleOptions } from './session/timers.js';
+import { ReportIndex } from './store/report-index.js';
 import { JumpClientRegistry } from './tools/jump-clients.js';
 import { Connection } from './transport/connection.js';
 import { TrustedProxies } from './transport/forwarded.js';
@@ -50,6 +53,8 @@ import { VERSION } from './version.js';
 
 /** Resolution of the shared clock; hello deadlines and session timers are enforced to within this. */
 const CLOCK_MS = 250;
+/** Report retention runs this often on the gateway's wall clock. */
+const PRUNE_INTERVAL_MS = 3_600_000;
 const RATE_WINDOW_MS = 1000;
 const STRIKE_WINDOW_MS = 60_000;
 /** A certificate renewal writes several files: reload once they have been quiet this long. */
@@ -75,6 +80,12 @@ export interface GatewayHooks {
 interface AccessStores {
   readonly jumpClients: JumpClientRegistry;
   readonly scripts: CannedScriptLibrary;
+}
+
+/** The operator audit log and the report search index, both in the data directory. */
+interface RecordStores {
+  readonly audit: AuditLog;
+  readonly reportIndex: ReportIndex;
 }
 
 /** Statuses whose technicians receive periodic NetworkStats. */
@@ -133,6 +144,16 @@ export class Gateway {
   #nextSessionSlot = 0;
   #closed: Promise<void> | null = null;
   #reportWrites: Promise<void> = Promise.resolve();
+  /** The operator audit log (`<dataDir>/audit.log`) and the report index (`<dataDir>/reports.db`). */
+  readonly audit: AuditLog;
+  readonly reportIndex: ReportIndex;
+  readonly #actions: OperatorActions;
+  #drainRequested = false;
+  #lastPruneMs = Number.NEGATIVE_INFINITY;
+  #markStopped: () => void = () => undefined;
+  readonly #stopped = new Promise<void>((resolve) => {
+    this.#markStopped = resolve;
+  });
   readonly hooks: GatewayHooks;
   /** Wall clock of the session lifecycle (`Date.now` unless a test injects one). */
   readonly clock: () => number;
@@ -144,7 +165,7 @@ export class Gateway {
     adminToken: string,
     uwsSource: string,
     hooks: GatewayHooks,
-    stores: AccessStores,
+    stores: AccessStores & RecordStores,
   ) {
     this.config = config;
     this.logger = logger;
@@ -204,6 +225,26 @@ export class Gateway {
       ...(hooks.channels ? { extraChannels: hooks.channels } : {}),
     });
     this.router = this.relay.router;
+    this.audit = stores.audit;
+    this.reportIndex = stores.reportIndex;
+    this.#actions = operatorActions({
+      registry: this.registry,
+      secret: config.secret,
+      audit: this.audit,
+      reports: this.reportIndex,
+      logger,
+      draining: () => this.draining || this.#drainRequested,
+      startDrain: (reason, deadlineMs) => {
+        this.#drainRequested = true;
+        // after the answer is written: the drain may close the admin port at once
+        setImmediate(() => {
+          this.drain(reason, deadlineMs ?? undefined).catch((err: unknown) =>
+            this.logger.error({ err }, 'drain failed'),
+          );
+        });
+      },
+      drainTimeoutMs: config.drainTimeoutSeconds * 1000,
+    });
     this.metrics = new GatewayMetrics(this.view());
   }
 
@@ -228,7 +269,7 @@ export class Gateway {
     const withSecret = { ...config, secret: secret.value };
     // Before the ports open: a jump client or support button Hello is never refused for want
     // of its registry.
-    const stores = await openAccess(withSecret);
+    const access = await openAccess(withSecret);
     let tls: TlsSites;
     try {
       tls = openTlsSites(binding.uws, config, path.join(config.dataDir, 'tls'), (port, name) =>
@@ -238,6 +279,8 @@ export class Gateway {
       if (err instanceof TlsError) throw new ConfigError(err.message);
       throw err;
     }
+    // after every setting checked: a refused start leaves no index or audit log open
+    const stores = { ...access, ...openRecords(withSecret, logger) };
     let gateway: Gateway;
     try {
       gateway = new Gateway(withSecret, logger, admin.value, binding.source, hooks, stores);
@@ -306,6 +349,7 @@ export class Gateway {
         createAdminHandler(this.view()),
         (err) => this.logger.error({ err }, 'admin request failed'),
         this.#tls.admin,
+        this.#proxies,
       );
     } catch (err) {
       this.#client.close();
@@ -467,6 +511,11 @@ export class Gateway {
     }
     // Session timers (PIN, Offline window, idle, system, resume window) run from this clock.
     this.registry.tick(this.clock());
+    const wall = this.clock();
+    if (wall - this.#lastPruneMs >= PRUNE_INTERVAL_MS) {
+      this.#lastPruneMs = wall;
+      this.#pruneReports(wall);
+    }
     if (this.#drained !== null && this.registry.sessions.size === 0) this.#drained();
     this.hooks.onTick?.(now);
   }
@@ -516,7 +565,45 @@ export class Gateway {
         await fs.writeFile(tmp, body, { mode: 0o600 });
         await fs.rename(tmp, file);
       })
-      .catch((err: unknown) => this.logger.error({ err, file }, 'cannot write session report'));
+      .then(
+        () => this.#indexReport(report),
+        (err: unknown) => this.logger.error({ err, file }, 'cannot write session report'),
+      );
+  }
+
+  /** Adds a written report to the search index; a failure is logged (a restart catches up). */
+  #indexReport(report: SessionReport): void {
+    try {
+      this.reportIndex.add(report);
+    } catch (err) {
+      this.logger.error({ err, session: report.id }, 'cannot index session report');
+    }
+  }
+
+  /**
+   * Retention: reports created more than `reportRetentionDays` before `nowMs` leave the index
+   * and the disk, with their shell recordings. Runs on the shared clock once an hour.
+   */
+  #pruneReports(nowMs: number): void {
+    const days = this.config.reportRetentionDays;
+    if (days <= 0) return;
+    try {
+      const ids = this.reportIndex.prune(nowMs - days * 86_400_000);
+      for (const id of ids) {
+        this.registry.reports.delete(id);
+        fs.rm(recordingsDir(this.config.dataDir, id), { recursive: true, force: true }).catch(
+          (err: unknown) => this.logger.warn({ err, session: id }, 'cannot remove recordings'),
+        );
+      }
+      if (ids.length > 0) this.logger.info({ reports: ids.length, days }, 'old reports pruned');
+    } catch (err) {
+      this.logger.error({ err }, 'report retention failed');
+    }
+  }
+
+  /** Resolves once the gateway has stopped (a drain asked for through the admin API included). */
+  stopped(): Promise<void> {
+    return this.#stopped;
   }
 
   /** Resolves once every report written so far is on disk. */
@@ -533,6 +620,7 @@ export class Gateway {
       region: this.config.locationRegion,
       startedAtMs: this.startedAtMs,
       adminToken: this.adminToken,
+      actions: this.#actions,
       get draining() {
         return gateway.draining;
       },
@@ -650,7 +738,10 @@ export class Gateway {
     await this.#reportWrites;
     // shell recordings closed with their sessions finish writing before the process may exit
     await this.relay.tools.shells.flushed();
+    this.reportIndex.close();
+    this.audit.close();
     this.logger.info({ sessionsEnded: this.registry.ended }, 'gateway stopped');
+    this.#markStopped();
   }
 }
 
@@ -674,4 +765,31 @@ async function openAccess(config: Config): Promise<AccessStores> {
       throw new ConfigError((err as Error).message);
     throw err;
   }
+}
+
+/**
+ * The operator audit log and the report search index. A broken audit chain is reported, not
+ * repaired (the log goes on from its last line); a missing index is rebuilt from the reports.
+ */
+function openRecords(config: Config, logger: Logger): RecordStores {
+  const { log: audit, verdict } = AuditLog.open(path.join(config.dataDir, 'audit.log'));
+  if (!verdict.ok) {
+    logger.error(
+      { file: audit.file, line: verdict.line, reason: verdict.reason },
+      'the audit log fails verification: it was changed outside the gateway',
+    );
+  }
+  const opened = ReportIndex.open(config.dataDir);
+  if (opened.rebuilt || opened.indexed > 0 || opened.unreadable > 0) {
+    logger.info(
+      {
+        file: opened.index.file,
+        rebuilt: opened.rebuilt,
+        indexed: opened.indexed,
+        unreadable: opened.unreadable,
+      },
+      'report index caught up with the reports directory',
+    );
+  }
+  return { audit, reportIndex: opened.index };
 }

@@ -4,10 +4,14 @@
  * recordings, the gateway location, the admin token and the metrics exposition. Plain structural
  * types declared here, so the API imports neither the gateway nor its sessions, relay or
  * transport; the gateway provides the view (`Gateway.view()`), tests hand in plain objects.
- * Read-only: nothing here writes to a session or a socket.
+ * Read-only, but for `actions`: the operator actions the admin token may take (end a session,
+ * kick a participant, revoke a PIN, drain), the report search and the audit log.
  */
+import type { AuditEntry, AuditRecord, AuditVerdict } from '../audit/audit-log.js';
 import type { MetricsSource } from '../metrics/source.js';
+import type { Refusal } from '../protocol/codes.js';
 import type { ferry } from '../protocol/gen/ferry.js';
+import type { ReportPage, ReportQuery } from '../store/report-index.js';
 
 /** A technician or the session's creator, as the session list names them. */
 export interface SessionPerson {
@@ -54,7 +58,39 @@ export interface MetricsExposition {
   text(): Promise<string>;
 }
 
+/** An operator action done (with what the answer shows) or refused with a coded reason. */
+export type ActionOutcome =
+  | { readonly ok: true; readonly result: Readonly<Record<string, unknown>> }
+  | Refusal;
+
+/** What the operator (the admin token) may do to a running gateway, and what it may read. */
+export interface OperatorActions {
+  /** The technician named by a valid technician token of this gateway, or null. */
+  technicianOf(token: string): string | null;
+  /** Ends a live session as an operator close: the participants are told, then let go normally. */
+  endSession(sessionId: string, reason: string, actor: string): ActionOutcome;
+  /** Takes a collaborator (or an invited technician) out of a live session. */
+  kick(sessionId: string, participantId: string, reason: string, actor: string): ActionOutcome;
+  /** Revokes an open PIN: nobody can join with it, and the session waiting on it ends. */
+  revokePin(pin: string, actor: string): ActionOutcome;
+  /** Revokes the open PIN of a session, the same way. */
+  revokeSessionPin(sessionId: string, actor: string): ActionOutcome;
+  /** Starts the gateway's drain (no new sessions; live ones finish or end at the deadline). */
+  drain(reason: string, deadlineMs: number | null, actor: string): ActionOutcome;
+  /** Searches the reports index; throws `CursorError` (src/store/report-index.ts) for a bad cursor. */
+  searchReports(query: ReportQuery): ReportPage;
+  /** Appends an entry to the audit log. */
+  audit(record: AuditRecord): void;
+  /** The last `limit` audit entries, oldest first, and the verdict on the whole chain. */
+  auditTail(limit: number): {
+    readonly entries: readonly AuditEntry[];
+    readonly verdict: AuditVerdict;
+  };
+}
+
 export interface GatewayView extends MetricsSource {
+  /** Operator actions, report search and the audit log. */
+  readonly actions: OperatorActions;
   /** Bearer token of the /api/v1 routes; '' matches nothing. */
   readonly adminToken: string;
   readonly location: ferry.v1.IGatewayLocation;

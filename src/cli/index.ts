@@ -1,12 +1,13 @@
 /**
- * The `ferry` program: serve | token issue | technician | customer | unattended | demo | config,
- * assembled from one module per subcommand, with the global `--debug`. Runs one command line and
- * gives back what the command asks of the entry point; never throws. Bad input (a refused command
+ * The `ferry` program: serve | token issue | technician | customer | unattended | demo | config |
+ * admin, assembled from one module per subcommand, with the global `--debug`. Runs one command
+ * line and gives back what the command asks of the entry point; never throws. Bad input (a refused command
  * line, a bad setting) prints one line and a pointer to `--help` and gives 2; a failure prints
  * one line and gives 1; stack traces are printed with `--debug` only.
  */
 import yargs, { type Argv } from 'yargs';
 import { VERSION } from '../version.js';
+import { adminCommand } from './admin.js';
 import {
   type CliCommand,
   checkNumbers,
@@ -31,6 +32,7 @@ const COMMANDS: readonly CliCommand[] = [
   unattendedCommand,
   demoCommand,
   configCommand,
+  adminCommand,
 ];
 
 /** Every command word (`token` and `issue` included), to point at the right `--help`. */

@@ -40,6 +40,8 @@ async function serve(argv: Record<string, unknown>): Promise<ExitRequest> {
         },
       );
     };
+    // a drain asked for through the admin API (POST /api/v1/drain) ends the process too
+    gateway.stopped().then(() => resolve(ExitCode.ok));
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
     // SIGHUP: load the TLS certificate files again; open connections keep theirs.

@@ -172,22 +172,37 @@ export interface HttpRequestInfo {
   readonly path: string;
   readonly query: string;
   readonly authorization: string;
+  /** The client address: the peer, or the one a trusted proxy names in X-Forwarded-For. */
+  readonly remoteAddress: string;
+  /** The X-Ferry-Operator header ('' when absent): who acts, for the audit log. */
+  readonly operator: string;
+  /** The request body of methods other than GET and HEAD ('' for those). */
+  readonly body: string;
 }
+
+/** The admin port reads at most this much of a request body (a little more shows it was larger). */
+export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
 
 export interface HttpReply {
   readonly status: number;
   readonly contentType: string;
   readonly body: string;
+  /** More response headers (lower-case names), e.g. a download's content-disposition. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export type HttpHandler = (req: HttpRequestInfo) => HttpReply | Promise<HttpReply>;
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK',
+  202: '202 Accepted',
+  400: '400 Bad Request',
   401: '401 Unauthorized',
   403: '403 Forbidden',
   404: '404 Not Found',
   405: '405 Method Not Allowed',
+  409: '409 Conflict',
+  413: '413 Content Too Large',
   429: '429 Too Many Requests',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
@@ -199,16 +214,22 @@ export function listenHttp(
   handler: HttpHandler,
   onError: (err: unknown) => void,
   tls: TlsSite | null = null,
+  proxies: TrustedProxies | null = null,
 ): Promise<Listening> {
   const { uws } = loadUws();
   const app = tls ? tls.app() : uws.App();
   app.any('/*', (res, req) => {
     // uWS invalidates req when this callback returns: copy what the handler needs now.
+    const peer = Buffer.from(res.getRemoteAddressAsText()).toString();
+    const method = req.getMethod().toUpperCase();
     const info: HttpRequestInfo = {
-      method: req.getMethod().toUpperCase(),
+      method,
       path: req.getUrl(),
       query: req.getQuery() ?? '',
       authorization: req.getHeader('authorization'),
+      remoteAddress: proxies ? proxies.clientAddress(peer, req.getHeader('x-forwarded-for')) : peer,
+      operator: req.getHeader('x-ferry-operator'),
+      body: '',
     };
     let aborted = false;
     res.onAborted(() => {
@@ -221,6 +242,8 @@ export function listenHttp(
           .writeStatus(STATUS_TEXT[reply.status] ?? `${reply.status} Status`)
           .writeHeader('content-type', reply.contentType)
           .writeHeader('cache-control', 'no-store');
+        for (const [name, value] of Object.entries(reply.headers ?? {}))
+          res.writeHeader(name, value);
         if (tls) res.writeHeader('strict-transport-security', HSTS_HEADER);
         // HEAD: the length a GET would send, no body (RFC 9110 9.3.2).
         if (info.method === 'HEAD') endHead(res, Buffer.byteLength(reply.body));
@@ -235,13 +258,29 @@ export function listenHttp(
         body: '{"error":{"code":"FERRY_ERR_INTERNAL","message":"internal error"}}\n',
       });
     };
-    try {
-      const reply = handler(info);
-      if (reply instanceof Promise) reply.then(write, failed);
-      else write(reply);
-    } catch (err) {
-      failed(err);
+    const run = (request: HttpRequestInfo) => {
+      try {
+        const reply = handler(request);
+        if (reply instanceof Promise) reply.then(write, failed);
+        else write(reply);
+      } catch (err) {
+        failed(err);
+      }
+    };
+    if (method === 'GET' || method === 'HEAD') {
+      run(info);
+      return;
     }
+    // A body (operator actions): read up to the cap; past it the handler sees an oversize body.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.onData((chunk, last) => {
+      if (size <= MAX_ADMIN_BODY_BYTES) {
+        chunks.push(Buffer.from(chunk.slice(0)));
+        size += chunk.byteLength;
+      }
+      if (last) run({ ...info, body: Buffer.concat(chunks).toString('utf8') });
+    });
   });
   return tls ? tls.listen(host, port, 'admin') : listenOn(app, host, port, 'admin');
 }

@@ -4,10 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { createAdminHandler } from '../../src/api/admin.js';
-import type { GatewayView, LiveSessionView } from '../../src/api/gateway-view.js';
+import type { GatewayView, LiveSessionView, OperatorActions } from '../../src/api/gateway-view.js';
 import type { AdminReply, AdminRequest } from '../../src/api/http.js';
 import type { MeteredConnection } from '../../src/metrics/source.js';
 import { Connectivity } from '../../src/netstats/grades.js';
+import { Codes, refuse } from '../../src/protocol/codes.js';
 import { CHANNEL_COUNT, Channel, Role } from '../../src/protocol/frames.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { dropReasonNames, RefusalReasons, RelayStats } from '../../src/relay/stats.js';
@@ -39,6 +40,19 @@ function liveSession(id: string): LiveSessionView {
   };
 }
 
+/** Operator actions the read-only tests never reach. */
+const noActions: OperatorActions = {
+  technicianOf: (token) => (token === 'tech-token' ? 'tech-1' : null),
+  endSession: () => refuse(Codes.STATE_CONFLICT, 'not in this test'),
+  kick: () => refuse(Codes.STATE_CONFLICT, 'not in this test'),
+  revokePin: () => refuse(Codes.STATE_CONFLICT, 'not in this test'),
+  revokeSessionPin: () => refuse(Codes.STATE_CONFLICT, 'not in this test'),
+  drain: () => refuse(Codes.STATE_CONFLICT, 'not in this test'),
+  searchReports: () => ({ reports: [], nextCursor: null }),
+  audit: () => undefined,
+  auditTail: () => ({ entries: [], verdict: { ok: true, entries: 0, lastHash: '' } }),
+};
+
 /** A plain-object GatewayView: one live session "live-1" and one report "ended-1". */
 function fakeView(dataDir: string) {
   const calls = { flushes: 0 };
@@ -56,6 +70,7 @@ function fakeView(dataDir: string) {
     startedAtMs: Date.now() - 5000,
     draining: false as boolean,
     adminToken: TOKEN,
+    actions: noActions,
     connections,
     relay,
     sessionTotals: {
@@ -141,6 +156,9 @@ test('the status routes want the bearer token and other methods are refused', as
   const denied = await get('/api/v1/status', { authorization: 'Bearer wrong' });
   assert.equal(denied.status, 401);
   assert.equal(denied.json.error.code, 'FERRY_ERR_UNAUTHORIZED');
+  const technician = await get('/api/v1/status', { authorization: 'Bearer tech-token' });
+  assert.equal(technician.status, 403);
+  assert.equal(technician.json.error.code, 'FERRY_ERR_FORBIDDEN');
   const posted = await get('/api/v1/status', { method: 'POST', authorization: auth });
   assert.equal(posted.status, 405);
   assert.equal(posted.json.error.code, 'FERRY_ERR_METHOD_NOT_ALLOWED');

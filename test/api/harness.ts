@@ -1,7 +1,7 @@
 /**
  * Harness for the admin-port tests: a real gateway on loopback port 0 (temporary data directory,
  * fast heartbeats), a technician and a customer in an Active session with the reference clients,
- * and a `get` for the admin API. Everything opened here is closed in `t.after`.
+ * and `adminRequest` for the admin API (any method, a JSON body, extra headers). Everything opened here is closed in `t.after`.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -119,14 +119,23 @@ export interface AdminReply {
 export async function adminRequest(
   gateway: Gateway,
   urlPath: string,
-  options: { token?: string; authorization?: string; method?: string } = {},
-): Promise<AdminReply> {
-  const headers: Record<string, string> = {};
+  options: {
+    token?: string;
+    authorization?: string;
+    method?: string;
+    /** Sent as JSON. */
+    body?: unknown;
+    headers?: Record<string, string>;
+  } = {},
+): Promise<AdminReply & { headers: Headers }> {
+  const headers: Record<string, string> = { ...options.headers };
   if (options.authorization !== undefined) headers.authorization = options.authorization;
   else if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(`http://127.0.0.1:${gateway.adminPort}${urlPath}`, {
     method: options.method ?? 'GET',
     headers,
+    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
   });
   const text = await res.text();
   const contentType = res.headers.get('content-type') ?? '';
@@ -135,5 +144,6 @@ export async function adminRequest(
     contentType,
     text,
     json: contentType.startsWith('application/json') ? JSON.parse(text) : undefined,
+    headers: res.headers,
   };
 }

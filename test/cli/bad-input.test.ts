@@ -232,6 +232,33 @@ const SUBCOMMANDS: readonly Subcommand[] = [
     base: () => ['unattended', CLIENT_URL, `--state-dir=${path.join(tmp, 'state')}`],
     faults: fc.oneof(unknownFlag, badUrl),
   },
+  ...(
+    [
+      ['admin end', ['s1', '--reason=why']],
+      ['admin kick', ['s1', 'c1']],
+      ['admin revoke-pin', ['123456']],
+      ['admin drain', []],
+      ['admin reports search', ['--technician=tech-1']],
+      ['admin audit', []],
+    ] as const
+  ).map(
+    ([name, rest]): Subcommand => ({
+      name,
+      // nothing listens on port 1: a line that parses fails to reach the admin API (exit 1)
+      base: () => [
+        ...name.split(' '),
+        ...rest,
+        '--admin-url=http://127.0.0.1:1',
+        '--admin-token=t',
+      ],
+      faults: fc.oneof(
+        unknownFlag,
+        fc
+          .constantFrom('ftp://x', 'not a url', '')
+          .map((url) => ({ args: [`--admin-url=${url}`] })),
+      ),
+    }),
+  ),
   {
     name: 'demo',
     base: () => ['demo', '--seconds=1', '--json'],

@@ -1,0 +1,395 @@
+/**
+ * The search index of ended sessions: one embedded SQLite database (`<dataDir>/reports.db`,
+ * better-sqlite3, WAL journal, so a crash leaves the last committed state) with a row per report,
+ * the technicians of each report, and its session log entries. The report files under
+ * `<dataDir>/reports/` stay the record; the index is rebuilt from them when its file is missing
+ * and catches up on files it lacks at every open. Searches filter by technician, customer,
+ * customer address and date range, newest first, with an opaque cursor; retention deletes the
+ * rows and report files older than a cut-off.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+/** The fields of a session report the index reads (src/session/report.ts writes them). */
+export interface IndexableReport {
+  readonly id: string;
+  readonly status: string;
+  readonly endReason: string | null;
+  readonly createdAt: string;
+  readonly endedAt: string | null;
+  readonly durationMs: number;
+  readonly creator: string;
+  readonly owner: string;
+  readonly customer: string;
+  readonly participants: readonly { readonly name: string; readonly role: string }[];
+  readonly log: readonly {
+    readonly seq: number;
+    readonly timeMs: number;
+    readonly kind: string;
+    readonly type?: string;
+    readonly actor?: string;
+    readonly senderName?: string;
+    readonly detail?: string;
+    readonly text?: string;
+  }[];
+  readonly summary: { readonly customerIp: string; readonly computerName: string };
+}
+
+/** One search hit: the report's summary row; the whole report is GET /api/v1/sessions/{id}/report. */
+export interface ReportRow {
+  readonly id: string;
+  readonly createdAt: string;
+  readonly endedAt: string | null;
+  readonly durationMs: number;
+  readonly status: string;
+  readonly endReason: string | null;
+  readonly owner: string;
+  readonly creator: string;
+  readonly technicians: readonly string[];
+  readonly customer: string;
+  readonly computerName: string;
+  readonly address: string;
+  readonly logEntries: number;
+}
+
+export interface ReportQuery {
+  /** A technician of the session (owner, creator or collaborator), case-insensitive. */
+  readonly technician?: string;
+  /** The customer's name (or the label the technician gave), case-insensitive. */
+  readonly customer?: string;
+  /** The customer's address as the gateway saw it. */
+  readonly address?: string;
+  /** Sessions created at or after this time (ms). */
+  readonly fromMs?: number;
+  /** Sessions created before this time (ms). */
+  readonly toMs?: number;
+  /** Sessions whose log (chat or events) contains this text, case-insensitive. */
+  readonly text?: string;
+  readonly limit: number;
+  /** From the previous page's `nextCursor`. */
+  readonly cursor?: string;
+}
+
+export interface ReportPage {
+  readonly reports: ReportRow[];
+  /** Give it back as `cursor` for the next page; null on the last one. */
+  readonly nextCursor: string | null;
+}
+
+/** A cursor that does not decode: the caller answers 400. */
+export class CursorError extends Error {}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS reports (
+  id TEXT PRIMARY KEY,
+  created_ms INTEGER NOT NULL,
+  ended_ms INTEGER,
+  duration_ms INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  end_reason TEXT,
+  owner TEXT NOT NULL,
+  creator TEXT NOT NULL,
+  technicians TEXT NOT NULL,
+  customer TEXT NOT NULL COLLATE NOCASE,
+  computer TEXT NOT NULL,
+  address TEXT NOT NULL,
+  log_entries INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_by_created ON reports (created_ms, id);
+CREATE INDEX IF NOT EXISTS reports_by_customer ON reports (customer, created_ms, id);
+CREATE INDEX IF NOT EXISTS reports_by_address ON reports (address, created_ms, id);
+CREATE TABLE IF NOT EXISTS report_technicians (
+  name TEXT NOT NULL COLLATE NOCASE,
+  created_ms INTEGER NOT NULL,
+  report_id TEXT NOT NULL,
+  PRIMARY KEY (name, created_ms, report_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS report_technicians_by_report ON report_technicians (report_id);
+CREATE TABLE IF NOT EXISTS session_log (
+  report_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  time_ms INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  text TEXT NOT NULL,
+  PRIMARY KEY (report_id, seq)
+) WITHOUT ROWID;
+`;
+
+interface Row {
+  id: string;
+  created_ms: number;
+  ended_ms: number | null;
+  duration_ms: number;
+  status: string;
+  end_reason: string | null;
+  owner: string;
+  creator: string;
+  technicians: string;
+  customer: string;
+  computer: string;
+  address: string;
+  log_entries: number;
+}
+
+const REPORT_FILE = /^([A-Za-z0-9_-]{1,64})\.json$/;
+/** Rows deleted by one retention pass at most; the next pass takes the rest. */
+const PRUNE_BATCH = 5000;
+
+const toRow = (r: Row): ReportRow => ({
+  id: r.id,
+  createdAt: new Date(r.created_ms).toISOString(),
+  endedAt: r.ended_ms === null ? null : new Date(r.ended_ms).toISOString(),
+  durationMs: r.duration_ms,
+  status: r.status,
+  endReason: r.end_reason,
+  owner: r.owner,
+  creator: r.creator,
+  technicians: JSON.parse(r.technicians) as string[],
+  customer: r.customer,
+  computerName: r.computer,
+  address: r.address,
+  logEntries: r.log_entries,
+});
+
+function encodeCursor(createdMs: number, id: string): string {
+  return Buffer.from(JSON.stringify([createdMs, id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): [number, string] {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      Number.isSafeInteger(value[0]) &&
+      typeof value[1] === 'string'
+    ) {
+      return [value[0] as number, value[1] as string];
+    }
+  } catch (err) {
+    throw new CursorError(`cursor does not decode: ${(err as Error).message}`);
+  }
+  throw new CursorError('cursor does not decode');
+}
+
+/** Technicians of a report: owner, creator and every technician participant, each once. */
+function techniciansOf(report: IndexableReport): string[] {
+  const names = new Set<string>([report.owner, report.creator]);
+  for (const p of report.participants) if (p.role === 'technician') names.add(p.name);
+  names.delete('');
+  return [...names];
+}
+
+export interface IndexOpenResult {
+  readonly index: ReportIndex;
+  /** True when the database file was missing and was built from the report files. */
+  readonly rebuilt: boolean;
+  /** Report files indexed at open (all of them on a rebuild, the missing ones otherwise). */
+  readonly indexed: number;
+  /** Report files that could not be read or parsed (left out, counted). */
+  readonly unreadable: number;
+}
+
+export class ReportIndex {
+  readonly file: string;
+  readonly reportsDir: string;
+  readonly #db: Database.Database;
+  readonly #upsert: (report: IndexableReport) => void;
+  readonly #has: Database.Statement<[string], { id: string }>;
+  /** Reports indexed since open, and failures (the gateway counts them). */
+  indexedCount = 0;
+
+  private constructor(file: string, reportsDir: string) {
+    this.file = file;
+    this.reportsDir = reportsDir;
+    const db = new Database(file);
+    this.#db = db;
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec(SCHEMA);
+    this.#has = db.prepare('SELECT id FROM reports WHERE id = ?');
+    const insertReport = db.prepare(
+      `INSERT OR REPLACE INTO reports (id, created_ms, ended_ms, duration_ms, status, end_reason,
+         owner, creator, technicians, customer, computer, address, log_entries)
+       VALUES (@id, @created_ms, @ended_ms, @duration_ms, @status, @end_reason, @owner, @creator,
+         @technicians, @customer, @computer, @address, @log_entries)`,
+    );
+    const dropTechnicians = db.prepare('DELETE FROM report_technicians WHERE report_id = ?');
+    const insertTechnician = db.prepare(
+      'INSERT OR IGNORE INTO report_technicians (name, created_ms, report_id) VALUES (?, ?, ?)',
+    );
+    const dropLog = db.prepare('DELETE FROM session_log WHERE report_id = ?');
+    const insertLog = db.prepare(
+      'INSERT OR REPLACE INTO session_log (report_id, seq, time_ms, kind, actor, text) VALUES (?, ?, ?, ?, ?, ?)',
+    );
+    this.#upsert = db.transaction((report: IndexableReport) => {
+      const createdMs = Date.parse(report.createdAt);
+      const technicians = techniciansOf(report);
+      insertReport.run({
+        id: report.id,
+        created_ms: createdMs,
+        ended_ms: report.endedAt === null ? null : Date.parse(report.endedAt),
+        duration_ms: report.durationMs,
+        status: report.status,
+        end_reason: report.endReason,
+        owner: report.owner,
+        creator: report.creator,
+        technicians: JSON.stringify(technicians),
+        customer: report.customer,
+        computer: report.summary?.computerName ?? '',
+        address: report.summary?.customerIp ?? '',
+        log_entries: report.log.length,
+      });
+      dropTechnicians.run(report.id);
+      for (const name of technicians) insertTechnician.run(name, createdMs, report.id);
+      dropLog.run(report.id);
+      for (const e of report.log) {
+        const actor = e.actor ?? e.senderName ?? '';
+        const text = e.kind === 'chat' ? (e.text ?? '') : `${e.type ?? ''}: ${e.detail ?? ''}`;
+        insertLog.run(report.id, e.seq, e.timeMs, e.kind, actor, text);
+      }
+    });
+  }
+
+  /**
+   * Opens `<dataDir>/reports.db` (created when missing, then filled from `<dataDir>/reports/`);
+   * report files the index lacks are indexed either way.
+   */
+  static open(dataDir: string): IndexOpenResult {
+    fs.mkdirSync(dataDir, { recursive: true });
+    const file = path.join(dataDir, 'reports.db');
+    const rebuilt = !fs.existsSync(file);
+    const index = new ReportIndex(file, path.join(dataDir, 'reports'));
+    const { indexed, unreadable } = index.#catchUp();
+    return { index, rebuilt, indexed, unreadable };
+  }
+
+  /** Indexes every report file whose id is not in the index yet. */
+  #catchUp(): { indexed: number; unreadable: number } {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.reportsDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { indexed: 0, unreadable: 0 };
+      throw err;
+    }
+    let indexed = 0;
+    let unreadable = 0;
+    const batch = this.#db.transaction((files: string[]) => {
+      for (const name of files) {
+        const id = REPORT_FILE.exec(name)?.[1];
+        if (id === undefined || this.#has.get(id) !== undefined) continue;
+        let report: IndexableReport;
+        try {
+          report = JSON.parse(fs.readFileSync(path.join(this.reportsDir, name), 'utf8'));
+        } catch (err) {
+          if (!(err instanceof SyntaxError) && (err as NodeJS.ErrnoException).code !== 'ENOENT') {
+            throw err;
+          }
+          unreadable++;
+          continue;
+        }
+        this.#upsert(report);
+        indexed++;
+      }
+    });
+    batch(names);
+    return { indexed, unreadable };
+  }
+
+  /** Adds or replaces one report (a note added after the end rewrites it). */
+  add(report: IndexableReport): void {
+    this.#upsert(report);
+    this.indexedCount++;
+  }
+
+  get size(): number {
+    return (this.#db.prepare('SELECT count(*) AS n FROM reports').get() as { n: number }).n;
+  }
+
+  /** Newest first; throws `CursorError` for a cursor that does not decode. */
+  search(query: ReportQuery): ReportPage {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    const byTechnician = query.technician !== undefined && query.technician !== '';
+    // with a technician, its table drives the search (name, created_ms, report_id)
+    const created = byTechnician ? 't.created_ms' : 'r.created_ms';
+    const id = byTechnician ? 't.report_id' : 'r.id';
+    if (byTechnician) {
+      where.push('t.name = ?');
+      args.push(query.technician!);
+    }
+    if (query.customer !== undefined && query.customer !== '') {
+      where.push('r.customer = ?');
+      args.push(query.customer);
+    }
+    if (query.address !== undefined && query.address !== '') {
+      where.push('r.address = ?');
+      args.push(query.address);
+    }
+    if (query.fromMs !== undefined) {
+      where.push(`${created} >= ?`);
+      args.push(query.fromMs);
+    }
+    if (query.toMs !== undefined) {
+      where.push(`${created} < ?`);
+      args.push(query.toMs);
+    }
+    if (query.text !== undefined && query.text !== '') {
+      where.push(
+        'EXISTS (SELECT 1 FROM session_log l WHERE l.report_id = r.id AND instr(lower(l.text), lower(?)) > 0)',
+      );
+      args.push(query.text);
+    }
+    if (query.cursor !== undefined && query.cursor !== '') {
+      const [ms, after] = decodeCursor(query.cursor);
+      where.push(`(${created} < ? OR (${created} = ? AND ${id} < ?))`);
+      args.push(ms, ms, after);
+    }
+    const from = byTechnician
+      ? 'report_technicians t JOIN reports r ON r.id = t.report_id'
+      : 'reports r';
+    const sql = `SELECT r.* FROM ${from}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY ${created} DESC, ${id} DESC LIMIT ?`;
+    args.push(query.limit + 1);
+    const rows = this.#db.prepare(sql).all(...args) as Row[];
+    const more = rows.length > query.limit;
+    if (more) rows.length = query.limit;
+    const last = rows.at(-1);
+    return {
+      reports: rows.map(toRow),
+      nextCursor: more && last !== undefined ? encodeCursor(last.created_ms, last.id) : null,
+    };
+  }
+
+  /**
+   * Retention: deletes the index rows, session log rows and report files of sessions created
+   * before `beforeMs` (at most a batch per call); gives back the ids removed.
+   */
+  prune(beforeMs: number): string[] {
+    const ids = (
+      this.#db
+        .prepare('SELECT id FROM reports WHERE created_ms < ? ORDER BY created_ms LIMIT ?')
+        .all(beforeMs, PRUNE_BATCH) as { id: string }[]
+    ).map((r) => r.id);
+    if (ids.length === 0) return ids;
+    const dropLog = this.#db.prepare('DELETE FROM session_log WHERE report_id = ?');
+    const dropTechnicians = this.#db.prepare('DELETE FROM report_technicians WHERE report_id = ?');
+    const dropReport = this.#db.prepare('DELETE FROM reports WHERE id = ?');
+    this.#db.transaction(() => {
+      for (const id of ids) {
+        dropLog.run(id);
+        dropTechnicians.run(id);
+        dropReport.run(id);
+      }
+    })();
+    for (const id of ids) fs.rmSync(path.join(this.reportsDir, `${id}.json`), { force: true });
+    return ids;
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * The report search of the admin API through a real gateway: reports indexed as sessions end,
+ * found by technician, customer, address and date, paged with a cursor, exported as JSON Lines
+ * and CSV; the index rebuilt from the report files when it is missing, and retention pruning old
+ * reports on the gateway's clock. Plus the index itself: crash-safe file, cursor checks.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ReportIndex } from '../../src/store/report-index.js';
+import { activeSession, startGateway } from '../integration/harness.js';
+import { adminRequest } from './harness.js';
+
+const DAY = 86_400_000;
+
+/** A report file as the gateway writes it, with only what the index reads filled in. */
+function reportFile(
+  id: string,
+  createdMs: number,
+  customer: string,
+  technician: string,
+  ip: string,
+) {
+  return {
+    id,
+    status: 'CLOSED_BY_TECHNICIAN',
+    timeoutKind: null,
+    endReason: null,
+    createdAt: new Date(createdMs).toISOString(),
+    endedAt: new Date(createdMs + 60_000).toISOString(),
+    durationMs: 60_000,
+    creator: technician,
+    owner: technician,
+    customer,
+    participants: [
+      {
+        name: technician,
+        role: 'technician',
+        joinedAs: 'owner',
+        joinedAt: new Date(createdMs).toISOString(),
+      },
+      {
+        name: customer,
+        role: 'customer',
+        joinedAs: 'customer',
+        joinedAt: new Date(createdMs).toISOString(),
+      },
+    ],
+    statusHistory: [],
+    log: [
+      {
+        seq: 1,
+        timeMs: createdMs,
+        kind: 'chat',
+        audience: 'all',
+        senderId: 'c1',
+        senderName: technician,
+        senderRole: 'technician',
+        text: 'printer on fire',
+      },
+    ],
+    logEntriesDropped: 0,
+    relayed: {},
+    summary: {
+      customerName: customer,
+      computerName: 'pc',
+      platform: 'linux',
+      customerIp: ip,
+      customerVersion: '',
+      participants: [],
+      granted: '',
+      controller: null,
+      monitors: 0,
+      sysinfoCategories: [],
+    },
+    notes: [],
+    recordings: [],
+    files: [],
+  };
+}
+
+test('reports are indexed as sessions end and found by technician, customer, address and date, a page at a time', async (t) => {
+  const { gateway } = await startGateway(t);
+  const token = gateway.adminToken;
+  const ids: string[] = [];
+  for (const name of ['Alice', 'Bob', 'Carol']) {
+    const { tech, sessionId } = await activeSession(t, gateway, { customerName: name });
+    await tech.endSession(sessionId);
+    ids.push(sessionId);
+  }
+  await gateway.reportsWritten();
+  const search = (query: string) => adminRequest(gateway, `/api/v1/reports?${query}`, { token });
+
+  const bob = await search('customer=bob');
+  assert.equal(bob.status, 200);
+  assert.equal(bob.json.count, 1);
+  assert.equal(bob.json.reports[0].id, ids[1]);
+  assert.equal(bob.json.reports[0].customer, 'Bob');
+  assert.deepEqual(bob.json.reports[0].technicians, ['tech-1']);
+  assert.equal(bob.json.reports[0].address, '127.0.0.1');
+
+  assert.equal((await search('technician=TECH-1')).json.count, 3, 'technician match ignores case');
+  assert.equal((await search('address=127.0.0.1')).json.count, 3);
+  assert.equal((await search('address=192.0.2.1')).json.count, 0);
+  assert.equal((await search('text=printer')).json.count, 0);
+  const tomorrow = new Date(Date.now() + DAY).toISOString();
+  const yesterday = new Date(Date.now() - DAY).toISOString();
+  assert.equal((await search(`from=${tomorrow}`)).json.count, 0);
+  assert.equal((await search(`from=${yesterday}&to=${tomorrow}`)).json.count, 3);
+
+  const first = await search('technician=tech-1&limit=2');
+  assert.deepEqual(
+    first.json.reports.map((r: { id: string }) => r.id),
+    [ids[2], ids[1]],
+    'newest first',
+  );
+  assert.equal(first.headers.get('x-next-cursor'), first.json.nextCursor);
+  const second = await search(`technician=tech-1&limit=2&cursor=${first.json.nextCursor}`);
+  assert.deepEqual(
+    second.json.reports.map((r: { id: string }) => r.id),
+    [ids[0]],
+  );
+  assert.equal(second.json.nextCursor, null);
+
+  const csv = await search('format=csv&customer=carol');
+  assert.match(csv.contentType, /^text\/csv/);
+  const lines = csv.text.trimEnd().split('\r\n');
+  assert.equal(lines.length, 2);
+  assert.match(lines[0]!, /^id,createdAt,endedAt,durationMs,status/);
+  assert.ok(lines[1]!.startsWith(`${ids[2]},`));
+  const jsonl = await search('format=jsonl');
+  assert.equal(jsonl.contentType, 'application/x-ndjson');
+  assert.deepEqual(
+    jsonl.text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l).id),
+    [ids[2], ids[1], ids[0]],
+  );
+
+  for (const bad of [
+    'limit=0',
+    'limit=5000',
+    'from=yesterday',
+    'cursor=%%%',
+    'format=xml',
+    'who=me',
+  ]) {
+    const refused = await search(bad);
+    assert.equal(refused.status, 400, bad);
+    assert.equal(refused.json.error.code, 'FERRY_ERR_BAD_REQUEST');
+  }
+  const searches = gateway.audit.tail(100).filter((e) => e.action === 'reports.search');
+  assert.ok(searches.length >= 14);
+  assert.equal(searches[0]!.detail, 'customer=bob');
+});
+
+test('a missing index is rebuilt from the report files at start, and retention prunes old reports on the clock', async (t) => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-reports-'));
+  t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const reports = path.join(dataDir, 'reports');
+  fs.mkdirSync(reports);
+  const now = Date.now();
+  const write = (id: string, ageDays: number, customer: string) =>
+    fs.writeFileSync(
+      path.join(reports, `${id}.json`),
+      JSON.stringify(reportFile(id, now - ageDays * DAY, customer, 'tech-9', '198.51.100.7')),
+    );
+  write('recent-1', 1, 'Dora');
+  write('recent-2', 10, 'Eve');
+  write('old-1', 200, 'Frank');
+  write('old-2', 91, 'Grace');
+  fs.writeFileSync(path.join(reports, 'broken.json'), '{"id": ');
+  let ticked: () => void = () => undefined;
+  const firstTick = new Promise<void>((resolve) => {
+    ticked = resolve;
+  });
+  const { gateway } = await startGateway(
+    t,
+    { dataDir, reportRetentionDays: 90 },
+    { onTick: () => ticked() },
+  );
+  assert.ok(fs.existsSync(path.join(dataDir, 'reports.db')));
+  await firstTick;
+  const all = await adminRequest(gateway, '/api/v1/reports?technician=tech-9', {
+    token: gateway.adminToken,
+  });
+  assert.deepEqual(
+    all.json.reports.map((r: { id: string }) => r.id),
+    ['recent-1', 'recent-2'],
+  );
+  assert.equal(fs.existsSync(path.join(reports, 'old-1.json')), false);
+  assert.equal(fs.existsSync(path.join(reports, 'old-2.json')), false);
+  assert.equal(fs.existsSync(path.join(reports, 'recent-2.json')), true);
+  const text = await adminRequest(gateway, '/api/v1/reports?text=PRINTER', {
+    token: gateway.adminToken,
+  });
+  assert.equal(text.json.count, 2, 'the session log is searched too');
+});
+
+test('the index file survives a reopen and catches up on report files written while it was closed', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-index-'));
+  try {
+    const first = ReportIndex.open(dataDir);
+    assert.equal(first.rebuilt, true);
+    first.index.add(reportFile('a', Date.now(), 'Ann', 'tech-1', '192.0.2.1'));
+    first.index.close();
+    fs.mkdirSync(path.join(dataDir, 'reports'));
+    fs.writeFileSync(
+      path.join(dataDir, 'reports', 'b.json'),
+      JSON.stringify(reportFile('b', Date.now() - 1000, 'Ben', 'tech-1', '192.0.2.2')),
+    );
+    const second = ReportIndex.open(dataDir);
+    assert.equal(second.rebuilt, false);
+    assert.equal(second.indexed, 1);
+    assert.equal(second.index.size, 2);
+    assert.throws(() => second.index.search({ limit: 5, cursor: 'bm90IGEgY3Vyc29y' }), /cursor/);
+    const page = second.index.search({ limit: 5, address: '192.0.2.2' });
+    assert.deepEqual(
+      page.reports.map((r) => r.id),
+      ['b'],
+    );
+    second.index.close();
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
