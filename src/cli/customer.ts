@@ -1,15 +1,33 @@
 /**
  * `ferry customer`: the reference customer. Joins with the technician's PIN, answers consent
- * (prompt on stdin, --grant or --deny), shares its synthetic screen once the session is active
- * and view is granted, prints chat, events and applied input, and reads chat and /commands
- * from stdin.
+ * (prompt on stdin, --grant or --deny), shares its screen once the session is active and view is
+ * granted (the X11 display with --screen x11, the default with $DISPLAY; none without a display;
+ * the synthetic screen with --screen test-pattern), rejoins after a restart with --resume, prints chat, events and applied input, and reads chat and /commands
+ * from stdin. The synthetic screen is a test pattern, and says so: on the console and in the
+ * MonitorList (capture source `test-pattern`); nothing real is moved or typed.
  */
 import { waitFor } from '../clients/client.js';
 import { ConsentPrompt } from '../clients/consent-prompt.js';
 import { type ConsentPolicy, CustomerClient } from '../clients/customer.js';
 import { parsePermissions, toNames } from '../clients/permissions.js';
 import { ferry } from '../protocol/gen/ferry.js';
-import { defineCommand, type ExitRequest, lines, statusName, URL_OPTION } from './common.js';
+import {
+  CLIENT_TLS_OPTIONS,
+  clientTls,
+  defineCommand,
+  type ExitRequest,
+  lines,
+  statusName,
+  URL_OPTION,
+} from './common.js';
+import {
+  attachNative,
+  connectNative,
+  type NativeFlags,
+  nativeOptions,
+  prepareNative,
+  reportJoin,
+} from './customer-native.js';
 import { attachTools, type ToolFlags, toolOptions } from './customer-tools.js';
 
 const CUSTOMER_HELP =
@@ -20,16 +38,20 @@ const CUSTOMER_HELP =
 async function customer(
   argv: {
     url: string;
-    pin: string;
+    ca?: string;
+    insecureSkipVerify?: boolean;
     name: string;
-    fps: number;
     monitors: number;
     grant: string | undefined;
     deny: boolean | undefined;
     shells: boolean;
     shareDir: string | undefined;
-  } & ToolFlags,
+  } & ToolFlags &
+    NativeFlags,
 ): Promise<ExitRequest> {
+  // the screen (X11, none, or the test pattern) and the resume file, before anything connects
+  const native = await prepareNative(argv);
+  if (typeof native === 'number') return native;
   const prompt = new ConsentPrompt((line) => console.log(line));
   const consent: ConsentPolicy =
     argv.deny === true
@@ -44,14 +66,17 @@ async function customer(
   }
   const client = new CustomerClient({
     url: argv.url,
-    pin: argv.pin,
+    tls: clientTls(argv),
+    pin: argv.pin ?? '',
     name: argv.name,
     monitors: argv.monitors,
     consent,
     ...(argv.shells ? { shells: {} } : {}),
     ...(argv.shareDir ? { files: { dir: argv.shareDir } } : {}),
+    ...native.clientOptions,
   });
   attachTools(client, argv);
+  const keeper = attachNative(client, native);
   // Listeners first: frames that arrive together with the Welcome are handled in the same tick.
   client.on('chat', (c) => console.log(`[chat #${c.seq}] ${c.senderName}: ${c.text}`));
   client.on('sessionEvent', (e) => console.log(`[event #${e.seq}] ${e.actor}: ${e.detail}`));
@@ -72,15 +97,24 @@ async function customer(
   client.on('input', (input) => {
     applied++;
     if (input.kind !== 'move' || applied % 50 === 0) {
+      if (client.x11 !== null) {
+        console.log(
+          `input #${input.seq} ${input.kind}: injected into display ${client.x11.display}`,
+        );
+        return;
+      }
+      const p = client.pointer;
       console.log(
-        `input #${input.seq} ${input.kind}: pointer at ${client.pointer.x},${client.pointer.y}`,
+        `input #${input.seq} ${input.kind}: pointer on monitor ${p.monitor} at ${p.x},${p.y} of the test pattern${p.clamped > 0 ? ` (${p.clamped} clamped)` : ''}`,
       );
     }
   });
   let active = false;
   // spec C1: the desktop shows up once the customer agreed, while the session is active
   const share = () => {
-    if (!active || !client.granted.includes('view') || client.sharing) return;
+    if (!active || !client.granted.includes('view') || client.sharing || client.noScreen !== null) {
+      return;
+    }
     client.shareScreen(argv.fps).catch((err: unknown) => console.error((err as Error).message));
   };
   client.on('status', (s) => {
@@ -95,8 +129,18 @@ async function customer(
     console.log(`permissions in force: ${toNames(c.granted).join(', ') || 'none'}`);
     share();
   });
-  const welcome = await client.connect();
-  console.log(`joined session ${welcome.sessionId}; waiting for the technician`);
+  const welcome = await connectNative(client, native);
+  await reportJoin(client, welcome, keeper);
+  // resumed mid-session: share again as before (no status change announces it)
+  active =
+    welcome.status === ferry.v1.SessionStatus.SESSION_STATUS_ACTIVE ||
+    welcome.status === ferry.v1.SessionStatus.SESSION_STATUS_COLLABORATING;
+  if (active) share();
+  for (const m of native.source === 'test-pattern' ? (client.monitorList().monitors ?? []) : []) {
+    console.log(
+      `sharing monitor ${m.id}: a ${m.width}x${m.height} test pattern, not your real screen; input moves a virtual pointer only`,
+    );
+  }
   lines(
     (text) => {
       if (prompt.waiting) {
@@ -110,6 +154,7 @@ async function customer(
     () => prompt.close(),
   );
   const [code, reason] = await waitFor(client, 'close', () => true, 2 ** 31 - 1);
+  await keeper.settled();
   console.log(`connection closed: ${code} ${reason}`);
   return undefined;
 }
@@ -143,21 +188,21 @@ async function stdinCommand(client: CustomerClient, line: string): Promise<void>
 export const customerCommand = defineCommand({
   command: 'customer',
   describe:
-    "reference customer: join with the technician's PIN, answer consent (prompt, --grant or --deny), share a synthetic screen, chat from stdin",
+    "reference customer: join with the technician's PIN, answer consent (prompt, --grant or --deny), share the X11 screen (or --screen test-pattern), take input with control, chat from stdin; --resume rejoins after a restart",
   builder: (y) =>
-    toolOptions(y)
+    nativeOptions(toolOptions(y))
       .option('url', URL_OPTION)
+      .options(CLIENT_TLS_OPTIONS)
       .option('pin', {
         type: 'string',
-        demandOption: true,
-        describe: 'PIN the technician gave you',
+        describe: 'PIN the technician gave you (not needed with --resume)',
       })
       .option('name', { type: 'string', default: 'customer', describe: 'display name' })
-      .option('fps', { type: 'number', default: 10, describe: 'screen frames per second' })
+      .option('fps', { type: 'number', default: 10, describe: 'screen frames per second (1..30)' })
       .option('monitors', {
         type: 'number',
         default: 1,
-        describe: 'synthetic monitors to share',
+        describe: 'test-pattern monitors to share (numbered from 1)',
       })
       .option('grant', {
         type: 'string',
@@ -179,5 +224,5 @@ export const customerCommand = defineCommand({
       })
       .conflicts('grant', 'deny')
       .epilog(`stdin ${CUSTOMER_HELP}`),
-  run: (argv) => customer(argv as typeof argv & ToolFlags),
+  run: (argv) => customer(argv as typeof argv & ToolFlags & NativeFlags),
 });

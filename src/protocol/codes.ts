@@ -500,7 +500,32 @@ export const Codes = {
   METHOD_NOT_ALLOWED: httpEntry(
     'FERRY_ERR_METHOD_NOT_ALLOWED',
     405,
-    'the admin API serves GET and HEAD only',
+    'the admin API route does not serve this method (reads: GET and HEAD; operator actions: POST or DELETE)',
+  ),
+  FORBIDDEN: httpEntry(
+    'FERRY_ERR_FORBIDDEN',
+    403,
+    'the bearer token is a valid technician token, but the admin API wants the admin (operator) token',
+  ),
+  BAD_REQUEST: httpEntry(
+    'FERRY_ERR_BAD_REQUEST',
+    400,
+    'a query parameter or body field of the admin API is missing, malformed or out of range (limit, date, cursor, format, reason)',
+  ),
+  PARTICIPANT_NOT_FOUND: httpEntry(
+    'FERRY_ERR_PARTICIPANT_NOT_FOUND',
+    404,
+    'the live session has no participant with this participant id',
+  ),
+  PIN_NOT_FOUND: httpEntry(
+    'FERRY_ERR_PIN_NOT_FOUND',
+    404,
+    'no live session holds this PIN open (wrong, already used, expired or revoked)',
+  ),
+  STATE_CONFLICT: httpEntry(
+    'FERRY_ERR_STATE_CONFLICT',
+    409,
+    'the operator action does not fit the current state: the session already ended, its PIN was already used, the participant is its owner or customer, or the gateway is already draining',
   ),
   REPORT_NOT_READY: httpEntry(
     'FERRY_ERR_REPORT_NOT_READY',

@@ -74,7 +74,17 @@ test('ferry customer asks its user: the typed answer is what the gateway records
   const { gateway } = await startGateway(t);
   const tech = await technician(t, gateway);
   const { sessionId, pin } = await tech.createSession();
-  const customer = new Cli(t, ['customer', '--url', url(gateway), '--pin', pin, '--name', 'Bob']);
+  const customer = new Cli(t, [
+    'customer',
+    '--url',
+    url(gateway),
+    '--pin',
+    pin,
+    '--name',
+    'Bob',
+    '--screen',
+    'test-pattern',
+  ]);
   await customer.line(/not a terminal: consent questions are answered by its lines/);
   await tech.waitForCustomer(sessionId);
   await tech.pickUp(sessionId);

@@ -1,0 +1,194 @@
+/**
+ * What `ferry customer` does as a native client: which screen it shares (`--screen x11`, the
+ * default with $DISPLAY; `none` without; `test-pattern` for demos), at which `--fps` and
+ * `--quality`, what it tells its user when a display or a system program is missing, and its
+ * resume file (`--resume` rejoins after a restart; the file is kept current and removed at the
+ * session's end). Printing only; the work is in src/clients/x11/ and src/clients/resume-state.ts.
+ */
+import type { Argv } from 'yargs';
+import { FerryError } from '../clients/client.js';
+import type { CustomerClient, CustomerOptions } from '../clients/customer.js';
+import {
+  defaultStateDir,
+  loadResumeState,
+  ResumeKeeper,
+  type ResumeState,
+  ResumeStateError,
+  removeResumeState,
+  resumeFile,
+} from '../clients/resume-state.js';
+import { missingProgramMessage, missingPrograms } from '../clients/x11/display.js';
+import { checkSetting, DEFAULT_QUALITY, MAX_FPS } from '../clients/x11/presets.js';
+import { X11Screen } from '../clients/x11/screen.js';
+import { Codes } from '../protocol/codes.js';
+import type { ferry } from '../protocol/gen/ferry.js';
+import { ExitCode, UsageError } from './common.js';
+
+export const SCREEN_SOURCES = ['x11', 'test-pattern', 'none'] as const;
+export type ScreenSource = (typeof SCREEN_SOURCES)[number];
+
+export interface NativeFlags {
+  url: string;
+  pin: string | undefined;
+  fps: number;
+  quality: number;
+  screen: ScreenSource | undefined;
+  resume: boolean;
+  stateDir: string | undefined;
+}
+
+/** `--screen`, `--quality` and `--resume`. */
+export function nativeOptions<T>(y: Argv<T>) {
+  return y
+    .option('screen', {
+      choices: SCREEN_SOURCES,
+      describe:
+        'what to share: x11 (the display of $DISPLAY; the default when it is set), none (the default without a display: shell, files and system information only), test-pattern (a synthetic screen for demos and benches)',
+    })
+    .option('quality', {
+      type: 'number',
+      default: DEFAULT_QUALITY,
+      describe: 'screen tile quality, 1..100 (JPEG); a technician may pick a preset instead',
+    })
+    .option('resume', {
+      type: 'boolean',
+      default: false,
+      describe:
+        'rejoin the session of the resume file in --state-dir after a restart (with --pin as well: join afresh when there is none to resume)',
+    });
+}
+
+export interface NativeSetup {
+  readonly source: ScreenSource;
+  readonly stateDir: string;
+  readonly resume: ResumeState | null;
+  /** What the CustomerClient gets: the screen (or why none) and the resume token. */
+  readonly clientOptions: Partial<CustomerOptions>;
+}
+
+/**
+ * Checks the flags, reads the resume file (a refused one is said and removed), and opens the
+ * screen. A number is the exit code when there is nothing to do.
+ */
+export async function prepareNative(argv: NativeFlags): Promise<NativeSetup | number> {
+  const fpsProblem = checkSetting('fps', argv.fps, 1, MAX_FPS);
+  if (fpsProblem !== null) throw new UsageError(fpsProblem);
+  const qualityProblem = checkSetting('quality', argv.quality, 1, 100);
+  if (qualityProblem !== null) throw new UsageError(qualityProblem);
+  const stateDir = argv.stateDir ?? defaultStateDir();
+
+  let resume: ResumeState | null = null;
+  if (argv.resume) {
+    try {
+      resume = await loadResumeState(stateDir, argv.url);
+    } catch (err) {
+      if (!(err instanceof ResumeStateError)) throw err;
+      console.error(`${err.code}: ${err.message}`);
+      if (!argv.pin) return ExitCode.failure;
+    }
+    if (resume === null && !argv.pin && argv.resume) {
+      console.error(`no resume file in ${stateDir}: nothing to resume; join with --pin`);
+      return ExitCode.failure;
+    }
+  }
+  if (resume === null && !argv.pin) {
+    throw new UsageError('--pin is required (or --resume to rejoin after a restart)');
+  }
+
+  const display = process.env.DISPLAY ?? '';
+  const source: ScreenSource = argv.screen ?? (display !== '' ? 'x11' : 'none');
+  const clientOptions: { -readonly [K in keyof CustomerOptions]?: CustomerOptions[K] } = {};
+  if (resume !== null) {
+    clientOptions.resumeToken = resume.token;
+    clientOptions.granted = resume.granted;
+  }
+  if (source === 'x11') {
+    const opened = await X11Screen.open({ display, fps: argv.fps, quality: argv.quality });
+    if (opened instanceof X11Screen) {
+      clientOptions.x11 = opened;
+      for (const name of missingPrograms(['ffmpeg', 'xdotool'])) {
+        console.error(missingProgramMessage(name));
+      }
+    } else clientOptions.noScreen = opened.reason;
+  } else if (source === 'none') {
+    clientOptions.noScreen =
+      display === '' ? 'no display: $DISPLAY is not set' : 'screen sharing is off (--screen none)';
+  }
+  if (clientOptions.noScreen !== undefined) {
+    console.log(
+      `no screen to share: ${clientOptions.noScreen}; offering shell, files and system information only`,
+    );
+  }
+  return { source, stateDir, resume, clientOptions };
+}
+
+/** Keeps the resume file and prints what the real screen reports. */
+export function attachNative(client: CustomerClient, setup: NativeSetup): ResumeKeeper {
+  const keeper = new ResumeKeeper(client, setup.stateDir, {
+    granted: () => client.granted,
+    onError: (err) => console.error(`resume file ${resumeFile(setup.stateDir)}: ${err.message}`),
+  });
+  const x11 = client.x11;
+  if (x11 !== null) {
+    x11.on('failed', (code, message) =>
+      console.error(`screen sharing stopped: ${code}: ${message}`),
+    );
+    x11.on('inputUnavailable', (code, message) => console.error(`${code}: ${message}`));
+    x11.on('warning', (message) => console.error(message));
+  }
+  return keeper;
+}
+
+/**
+ * Connects (with the resume token when there is one). A token the gateway no longer knows means
+ * the session is over: the file goes, and the refusal says so.
+ */
+export async function connectNative(
+  client: CustomerClient,
+  setup: NativeSetup,
+): Promise<ferry.v1.Welcome> {
+  try {
+    return await client.connect();
+  } catch (err) {
+    if (
+      setup.resume !== null &&
+      err instanceof FerryError &&
+      err.code === Codes.RESUME_INVALID.code
+    ) {
+      await removeResumeState(setup.stateDir);
+      throw new FerryError(
+        err.code,
+        `the gateway no longer knows the session of the resume file (${setup.resume.sessionId}); the file was removed: join with a new PIN`,
+      );
+    }
+    throw err;
+  }
+}
+
+/** Says how the client joined and what it shares, and writes the resume file. */
+export async function reportJoin(
+  client: CustomerClient,
+  welcome: ferry.v1.Welcome,
+  keeper: ResumeKeeper,
+): Promise<void> {
+  if (welcome.resumed) {
+    console.log(
+      `resumed session ${welcome.sessionId}; permissions in force: ${client.granted.join(', ') || 'none'}`,
+    );
+  } else console.log(`joined session ${welcome.sessionId}; waiting for the technician`);
+  const x11 = client.x11;
+  if (x11 !== null) {
+    for (const m of x11.monitors) {
+      console.log(
+        `screen: display ${x11.display}, monitor ${m.id} "${m.name}" ${m.width}x${m.height}+${m.desktop.x}+${m.desktop.y}${m.primary ? ' (primary)' : ''}; shared once you allow view, input only with control`,
+      );
+    }
+  }
+  keeper.save();
+  await keeper.settled();
+  if (keeper.failures === 0) {
+    console.log(
+      `resume state kept in ${resumeFile(keeper.stateDir)} (ferry customer --resume rejoins after a restart)`,
+    );
+  }
+}
