@@ -226,6 +226,17 @@ export const schema = {
     'limits',
     0,
   ),
+  orphanPolicy: str(
+    'queue',
+    'what happens to a session whose owner quits (Ctrl-C, /quit, window closed) with no other technician in it: queue = back to Waiting in its queue at once, where the same technician may pick it up again; close = it stays as it is and closes. Either way it closes if nobody has picked it up after orphanGraceSeconds. A network drop is not a quit (Reconnecting, Offline)',
+    'limits',
+  ),
+  orphanGraceSeconds: num(
+    300,
+    'how long a session whose owner quit waits for a technician before it closes (orphanPolicy); 0 = at once',
+    'limits',
+    0,
+  ),
   activeIdleSeconds: num(
     0,
     'admin idle timeout of an Active session, from the last user action; 0 = off (spec T_ADMIN_IDLE)',
@@ -283,6 +294,13 @@ export const schema = {
     'security',
     0,
     1,
+  ),
+  reportRetentionDays: num(
+    90,
+    'session reports (files under <dataDir>/reports/, their search index and session log rows) older than this many days are deleted, checked once an hour; 0 = keep forever',
+    'security',
+    0,
+    36500,
   ),
   shellRecordingMaxBytes: num(
     16 * MiB,

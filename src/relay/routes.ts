@@ -89,8 +89,3 @@ export function row(
 
 /** Rows indexed by channel number; a missing row is an unknown channel. */
 export type ChannelTable = readonly (ChannelRow | undefined)[];
-
-/** The channels whose relayed frames count as user activity. */
-export function activityChannels(table: ChannelTable): number[] {
-  return table.filter((r): r is ChannelRow => r !== undefined && r.activity).map((r) => r.channel);
-}
