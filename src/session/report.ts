@@ -41,6 +41,8 @@ export interface SessionReport {
   readonly statusHistory: readonly { status: string; at: string; trigger: string; actor: string }[];
   readonly log: readonly LogEntry[];
   readonly logEntriesDropped: number;
+  /** The hash the first entry of `log` follows (session-log.ts `verifyLog` checks the chain). */
+  readonly logChainStart: string;
   readonly relayed: Record<string, { frames: number; bytes: number; dropped: number }>;
   /** spec F1: as it was when the session ended. */
   readonly summary: SummaryData;
@@ -103,6 +105,7 @@ export function buildReport(
     })),
     log: [...session.log.entries],
     logEntriesDropped: session.log.dropped,
+    logChainStart: session.log.chainStart,
     relayed,
     summary,
     notes: session.notes.map(reportNote),

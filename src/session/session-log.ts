@@ -7,7 +7,13 @@
  * Every entry has an audience: `all`, or `technicians` for private chat and for events the
  * customer is not told about (transfers, invitations, notes). `visibleTo` is the one filter the
  * customer's history goes through. `onAppend` (set by the session) publishes each new entry.
+ *
+ * Append-only and tamper-evident: each entry carries `hash`, the SHA-256 of the previous entry's
+ * hash and this entry's content, so the report's log can be checked (`verifyLog`): an entry
+ * edited, removed or reordered after the fact breaks the chain from that entry on. Entries
+ * dropped from the front (the bound) leave `chainStart`, the hash the first kept entry follows.
  */
+import { createHash } from 'node:crypto';
 
 /** Who may see an entry. */
 export type Audience = 'all' | 'technicians';
@@ -30,6 +36,7 @@ export type LogEntry =
       readonly senderName: string;
       readonly senderRole: string;
       readonly text: string;
+      readonly hash: string;
     }
   | {
       readonly seq: number;
@@ -39,11 +46,15 @@ export type LogEntry =
       readonly type: string;
       readonly actor: string;
       readonly detail: string;
+      readonly hash: string;
     };
+
+/** An entry without its hash (distributes over the union). */
+type Unhashed = LogEntry extends infer E ? (E extends LogEntry ? Omit<E, 'hash'> : never) : never;
 
 type NewEntry = LogEntry extends infer E
   ? E extends LogEntry
-    ? Omit<E, 'seq' | 'timeMs'>
+    ? Omit<E, 'seq' | 'timeMs' | 'hash'>
     : never
   : never;
 
@@ -54,6 +65,9 @@ export class SessionLog {
   #chars = 0;
   #nextSeq = 1;
   #dropped = 0;
+  /** The hash of the newest entry (the chain's head); the genesis value before any entry. */
+  #head = GENESIS;
+  #chainStart = GENESIS;
   /** Called with every entry appended (the session publishes it to its participants). */
   onAppend: ((entry: LogEntry) => void) | null = null;
 
@@ -64,14 +78,18 @@ export class SessionLog {
   }
 
   append(entry: NewEntry, timeMs: number = Date.now()): LogEntry {
-    const full = { ...entry, seq: this.#nextSeq++, timeMs } as LogEntry;
+    const unhashed = { ...entry, seq: this.#nextSeq++, timeMs } as Unhashed;
+    const full = { ...unhashed, hash: chainHash(this.#head, unhashed) } as LogEntry;
+    this.#head = full.hash;
     this.#entries.push(full);
     this.#chars += size(full);
     while (
       this.#entries.length > 1 &&
       (this.#entries.length > this.#maxEntries || this.#chars > this.#maxChars)
     ) {
-      this.#chars -= size(this.#entries.shift()!);
+      const gone = this.#entries.shift()!;
+      this.#chainStart = gone.hash;
+      this.#chars -= size(gone);
       this.#dropped++;
     }
     this.onAppend?.(full);
@@ -102,6 +120,44 @@ export class SessionLog {
   get dropped(): number {
     return this.#dropped;
   }
+
+  /** The hash the first kept entry follows (GENESIS unless entries were dropped). */
+  get chainStart(): string {
+    return this.#chainStart;
+  }
+}
+
+/** The hash a log's first entry follows. */
+export const GENESIS = '0'.repeat(64);
+
+/** SHA-256 of the previous hash and the entry's content (its fields in a fixed order). */
+function chainHash(previous: string, e: Unhashed): string {
+  const h = createHash('sha256').update(previous);
+  const fields =
+    e.kind === 'chat'
+      ? [e.seq, e.timeMs, e.kind, e.audience, e.senderId, e.senderName, e.senderRole, e.text]
+      : [e.seq, e.timeMs, e.kind, e.audience, e.type, e.actor, e.detail];
+  h.update(JSON.stringify(fields));
+  return h.digest('hex');
+}
+
+/**
+ * Checks a log's hash chain (a report's `log` and `logChainStart`): the seq of the first entry
+ * whose hash does not follow, or null when the whole log is intact.
+ */
+export function verifyLog(
+  entries: readonly LogEntry[],
+  chainStart: string = GENESIS,
+): number | null {
+  let previous = chainStart;
+  for (const e of entries) {
+    const { hash, ...content } = e;
+    if (typeof hash !== 'string' || chainHash(previous, content as Unhashed) !== hash) {
+      return e.seq ?? -1;
+    }
+    previous = hash;
+  }
+  return null;
 }
 
 /** Characters an entry holds (its strings); numbers and keys are a small constant. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SessionLog } from '../../src/session/session-log.js';
+import { GENESIS, type LogEntry, SessionLog, verifyLog } from '../../src/session/session-log.js';
 
 const chat = (text: string) =>
   ({
@@ -29,4 +29,40 @@ test('the session log stays within its size bound however long the chat messages
   assert.ok(chars <= 50_000, `${chars} characters kept`);
   assert.equal(log.entries.length + log.dropped, 100);
   assert.equal(log.entries.at(-1)?.seq, 100, 'the newest entry is always kept');
+});
+
+test('the log is a hash chain: an entry edited, removed or reordered afterwards is found by verifyLog', () => {
+  const log = new SessionLog();
+  log.append(
+    {
+      kind: 'chat',
+      audience: 'all',
+      senderId: 'c1',
+      senderName: 'Alice',
+      senderRole: 'customer',
+      text: 'hi',
+    },
+    1000,
+  );
+  log.event('consent', 'Alice', 'granted view', 1001);
+  log.event('note', 'tech-1', 'rebooted the router', 1002);
+  const entries = JSON.parse(JSON.stringify(log.entries)) as LogEntry[];
+  assert.equal(verifyLog(entries), null);
+  assert.equal(verifyLog(entries, log.chainStart), null);
+
+  const edited = structuredClone(entries);
+  (edited[1] as { detail: string }).detail = 'granted view and control';
+  assert.equal(verifyLog(edited), 2, 'an edited entry');
+  assert.equal(verifyLog([entries[0]!, entries[2]!]), 3, 'a removed entry');
+  assert.equal(verifyLog([entries[1]!, entries[0]!, entries[2]!]), 2, 'reordered entries');
+});
+
+test('entries dropped at the bound leave the hash the first kept entry follows', () => {
+  const log = new SessionLog(2);
+  for (let i = 0; i < 5; i++) log.event('sysinfo', 'tech-1', `viewed ${i}`, 1000 + i);
+  assert.equal(log.entries.length, 2);
+  assert.equal(log.dropped, 3);
+  assert.notEqual(log.chainStart, GENESIS);
+  assert.equal(verifyLog(log.entries, log.chainStart), null);
+  assert.equal(verifyLog(log.entries), 4, 'without the start hash the first kept entry fails');
 });
