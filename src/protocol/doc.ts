@@ -139,19 +139,55 @@ export function renderPage(root: string): string {
   return page.slice(0, begin) + renderReference(files) + page.slice(end + END_MARKER.length);
 }
 
-/** Writes the section (or with `--check` only compares); returns the exit code. */
+/** The page of every message and enum of every .proto file, generated whole. */
+export const FULL_REFERENCE_DOC = path.join('docs', 'protocol-reference.md');
+
+/** Every .proto file of the protocol, relative to the repository root, in name order. */
+export function protoFiles(root: string): string[] {
+  const dir = path.join('proto', 'ferry', 'v1');
+  return fs
+    .readdirSync(path.join(root, dir))
+    .filter((f) => f.endsWith('.proto'))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+/** docs/protocol-reference.md: every file's messages and enums with their comments. */
+export function renderFullReference(root: string): string {
+  const files = protoFiles(root).map(
+    (f) => [f, fs.readFileSync(path.join(root, f), 'utf8')] as const,
+  );
+  const head = [
+    '# Protocol reference',
+    '',
+    'Every message and enum of `proto/ferry/v1/`, with the meaning its `.proto` comment gives.',
+    'The rules that span messages (channels, handshake, consent, screen and input) are in',
+    '[protocol](protocol.md).',
+    '',
+  ];
+  return `${head.join('\n')}${renderReference(files)}\n`;
+}
+
+/** Writes the generated pages (or with `--check` only compares); returns the exit code. */
 function main(argv: readonly string[]): number {
   const root = process.cwd();
-  const target = path.join(root, PROTOCOL_DOC);
-  const page = renderPage(root);
-  if (argv.includes('--check')) {
-    const same = fs.readFileSync(target, 'utf8') === page;
-    console.log(same ? `${PROTOCOL_DOC} is current` : `${PROTOCOL_DOC} is stale: run npm run docs`);
-    return same ? 0 : 1;
+  const pages: [string, string][] = [
+    [PROTOCOL_DOC, renderPage(root)],
+    [FULL_REFERENCE_DOC, renderFullReference(root)],
+  ];
+  let code = 0;
+  for (const [doc, page] of pages) {
+    const target = path.join(root, doc);
+    if (argv.includes('--check')) {
+      const same = fs.existsSync(target) && fs.readFileSync(target, 'utf8') === page;
+      console.log(same ? `${doc} is current` : `${doc} is stale: run npm run docs`);
+      if (!same) code = 1;
+      continue;
+    }
+    fs.writeFileSync(target, page);
+    console.log(`wrote the proto reference of ${doc}`);
   }
-  fs.writeFileSync(target, page);
-  console.log(`wrote the proto reference of ${PROTOCOL_DOC}`);
-  return 0;
+  return code;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

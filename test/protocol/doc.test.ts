@@ -10,9 +10,12 @@ import { fileURLToPath } from 'node:url';
 import {
   BEGIN_MARKER,
   END_MARKER,
+  FULL_REFERENCE_DOC,
   PROTOCOL_DOC,
   parseProto,
+  protoFiles,
   REFERENCE_FILES,
+  renderFullReference,
   renderPage,
 } from '../../src/protocol/doc.js';
 
@@ -23,6 +26,15 @@ test('the generated proto reference in docs/protocol.md is current', () => {
   const page = fs.readFileSync(path.join(ROOT, PROTOCOL_DOC), 'utf8');
   assert.ok(page.includes(BEGIN_MARKER) && page.includes(END_MARKER));
   assert.equal(page, renderPage(ROOT), 'stale: run `npm run docs`');
+});
+
+test('docs/protocol-reference.md is generated from every .proto file and is current', () => {
+  const page = fs.readFileSync(path.join(ROOT, FULL_REFERENCE_DOC), 'utf8');
+  assert.equal(page, renderFullReference(ROOT), 'stale: run `npm run docs`');
+  for (const file of protoFiles(ROOT)) {
+    assert.ok(page.includes(`\`${file.split(path.sep).join('/')}\``), `${file} is missing`);
+  }
+  assert.match(page, /##### message `Frame`/);
 });
 
 test('every screen and input message, field and enum value has a comment saying what it means', () => {
