@@ -3,11 +3,24 @@
  * default with $DISPLAY; `none` without; `test-pattern` for demos), at which `--fps` and
  * `--quality`, what it tells its user when a display or a system program is missing, and its
  * resume file (`--resume` rejoins after a restart; the file is kept current and removed at the
- * session's end). Printing only; the work is in src/clients/x11/ and src/clients/resume-state.ts.
+ * session's end). A reboot request restarts this process (a new one with `--resume` takes the
+ * session back), and an elevation relaunches it through the operator's command
+ * (`--elevation-ticket`: the relaunched process checks its effective uid before it joins).
+ * Printing only; the work is in src/clients/x11/, resume-state.ts and elevation.ts.
  */
+import { spawn } from 'node:child_process';
 import type { Argv } from 'yargs';
 import { FerryError } from '../clients/client.js';
 import type { CustomerClient, CustomerOptions } from '../clients/customer.js';
+import {
+  ELEVATION_KIND_FLAG,
+  ELEVATION_TICKET_FLAG,
+  isPrivileged,
+  NOT_ELEVATED_EXIT,
+  notElevatedMessage,
+  processIdentity,
+  relaunchArgv,
+} from '../clients/elevation.js';
 import {
   defaultStateDir,
   loadResumeState,
@@ -35,6 +48,8 @@ export interface NativeFlags {
   screen: ScreenSource | undefined;
   resume: boolean;
   stateDir: string | undefined;
+  elevationTicket: number | undefined;
+  elevationKind: 'admin' | 'full_client' | undefined;
 }
 
 /** `--screen`, `--quality` and `--resume`. */
@@ -55,7 +70,73 @@ export function nativeOptions<T>(y: Argv<T>) {
       default: false,
       describe:
         'rejoin the session of the resume file in --state-dir after a restart (with --pin as well: join afresh when there is none to resume)',
+    })
+    .option('elevation-ticket', {
+      type: 'number',
+      hidden: true,
+      describe: 'set by an elevation relaunch: the ElevateRequest this process answers',
+    })
+    .option('elevation-kind', {
+      choices: ['admin', 'full_client'] as const,
+      hidden: true,
+      describe: 'set by an elevation relaunch: the kind of elevation asked for',
     });
+}
+
+/**
+ * An elevation relaunch checks what it runs as before anything else: without administrative
+ * rights it says so and stops (NOT_ELEVATED_EXIT), and the unelevated client keeps the session.
+ */
+export function checkElevatedStart(argv: NativeFlags): number | null {
+  if (argv.elevationTicket === undefined || argv.elevationKind !== 'admin') return null;
+  const identity = processIdentity();
+  if (isPrivileged(identity)) {
+    console.log(`elevated: this client runs as ${identity.user} (uid ${identity.uid})`);
+    return null;
+  }
+  console.error(`${Codes.ELEVATION_FAILED.code}: ${notElevatedMessage(identity)}`);
+  return NOT_ELEVATED_EXIT;
+}
+
+/** The argv that starts this client again on the same resume file (an explicit --state-dir). */
+export function relaunchCommand(
+  argv: NativeFlags,
+  setup: NativeSetup,
+  extra: readonly string[] = [],
+): string[] {
+  const dir = argv.stateDir === undefined ? ['--state-dir', setup.stateDir] : [];
+  return relaunchArgv([...dir, ...extra]);
+}
+
+/** The flags that make a relaunch answer the ElevateRequest of `ticket`. */
+export function elevationFlags(ticket: number, kind: 'admin' | 'full_client'): string[] {
+  return [ELEVATION_TICKET_FLAG, String(ticket), ELEVATION_KIND_FLAG, kind];
+}
+
+/**
+ * A reboot request: the resume file is written, a new process (this client's argv with
+ * `--resume`, detached) is started, and this one lets its connection go without ending the
+ * session; the gateway holds the place (REBOOTING) until the new process resumes it.
+ */
+export function restartProcess(client: CustomerClient, keeper: ResumeKeeper, argv: string[]): void {
+  keeper.save();
+  console.log(
+    `restarting: a new customer process takes the session back (${argv.slice(1).join(' ')})`,
+  );
+  try {
+    const child = spawn(argv[0]!, argv.slice(1), {
+      detached: process.platform !== 'win32',
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    child.once('error', (err) => console.error(`restart failed: ${err.message}`));
+    child.unref();
+  } catch (err) {
+    console.error(`restart failed: ${(err as Error).message}`);
+  }
+  // 1001 (going away): not a customer close; the place is held for the new process
+  client.close(1001, 'restarting').catch((err: unknown) => {
+    console.error(`closing for the restart: ${(err as Error).message}`);
+  });
 }
 
 export interface NativeSetup {

@@ -3,18 +3,22 @@
  * (prompt on stdin, --grant or --deny), shares its screen once the session is active and view is
  * granted (the X11 display with --screen x11, the default with $DISPLAY; none without a display;
  * the synthetic screen with --screen test-pattern), rejoins after a restart with --resume, prints chat, events and applied input, and reads chat and /commands
- * from stdin. The synthetic screen is a test pattern, and says so: on the console and in the
+ * from stdin. A reboot request restarts the process (a new one resumes); an elevation relaunches
+ * it through --elevate-command, and the relaunched process takes over only with uid 0.
+ * The synthetic screen is a test pattern, and says so: on the console and in the
  * MonitorList (capture source `test-pattern`); nothing real is moved or typed.
  */
 import { waitFor } from '../clients/client.js';
 import { ConsentPrompt } from '../clients/consent-prompt.js';
 import { type ConsentPolicy, CustomerClient } from '../clients/customer.js';
 import { parsePermissions, toNames } from '../clients/permissions.js';
+import type { ResumeKeeper } from '../clients/resume-state.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import {
   CLIENT_TLS_OPTIONS,
   clientTls,
   defineCommand,
+  ExitCode,
   type ExitRequest,
   lines,
   statusName,
@@ -22,11 +26,15 @@ import {
 } from './common.js';
 import {
   attachNative,
+  checkElevatedStart,
   connectNative,
+  elevationFlags,
   type NativeFlags,
   nativeOptions,
   prepareNative,
+  relaunchCommand,
   reportJoin,
+  restartProcess,
 } from './customer-native.js';
 import { attachTools, type ToolFlags, toolOptions } from './customer-tools.js';
 
@@ -49,9 +57,15 @@ async function customer(
   } & ToolFlags &
     NativeFlags,
 ): Promise<ExitRequest> {
+  // an elevation relaunch without administrative rights stops before it touches the session
+  const notElevated = checkElevatedStart(argv);
+  if (notElevated !== null) return notElevated;
   // the screen (X11, none, or the test pattern) and the resume file, before anything connects
   const native = await prepareNative(argv);
   if (typeof native === 'number') return native;
+  let keeper: ResumeKeeper | null = null;
+  // another process holds the session now (a restart, an elevated relaunch): this one ends
+  let replaced = false;
   const prompt = new ConsentPrompt((line) => console.log(line));
   const consent: ConsentPolicy =
     argv.deny === true
@@ -74,9 +88,21 @@ async function customer(
     ...(argv.shells ? { shells: {} } : {}),
     ...(argv.shareDir ? { files: { dir: argv.shareDir } } : {}),
     ...native.clientOptions,
+    // the reboot tool restarts this process: a new one resumes the session
+    onReboot: () => {
+      if (keeper === null) return;
+      replaced = true;
+      restartProcess(client, keeper, relaunchCommand(argv, native));
+    },
   });
-  attachTools(client, argv);
-  const keeper = attachNative(client, native);
+  const tools = attachTools(client, argv);
+  tools.relaunch = (ticket, kind) => relaunchCommand(argv, native, elevationFlags(ticket, kind));
+  tools.on('handedOver', () => {
+    replaced = true;
+    console.log('the elevated client took the session over; this process stops');
+  });
+  keeper = attachNative(client, native);
+  console.log(`customer process ${process.pid}`);
   // Listeners first: frames that arrive together with the Welcome are handled in the same tick.
   client.on('chat', (c) => console.log(`[chat #${c.seq}] ${c.senderName}: ${c.text}`));
   client.on('sessionEvent', (e) => console.log(`[event #${e.seq}] ${e.actor}: ${e.detail}`));
@@ -131,6 +157,10 @@ async function customer(
   });
   const welcome = await connectNative(client, native);
   await reportJoin(client, welcome, keeper);
+  // an elevation relaunch answers the request that started it, with what it really runs as
+  if (argv.elevationTicket !== undefined && argv.elevationKind !== undefined) {
+    tools.confirmElevation(argv.elevationTicket, argv.elevationKind);
+  }
   // resumed mid-session: share again as before (no status change announces it)
   active =
     welcome.status === ferry.v1.SessionStatus.SESSION_STATUS_ACTIVE ||
@@ -156,7 +186,8 @@ async function customer(
   const [code, reason] = await waitFor(client, 'close', () => true, 2 ** 31 - 1);
   await keeper.settled();
   console.log(`connection closed: ${code} ${reason}`);
-  return undefined;
+  // stdin may still be open: a replaced process ends here instead of waiting for it
+  return replaced ? ExitCode.ok : undefined;
 }
 
 /** One line of the customer's stdin: /revoke, /grant, /stop, /share, or chat. */

@@ -7,8 +7,9 @@
  * keyboard through the contract's mapping (src/protocol/screen-input.ts): coordinates mapped and
  * clamped to the monitor named, keys reconciled to the modifier state, composed text as text.
  * A lost connection is resumed with the Welcome's resume token (see `FerryClient`); a reboot
- * request is played as a restart: the socket dies, and after `rebootDelayMs` the client comes
- * back with its resume token.
+ * request goes to `onReboot` when given (the CLI restarts its process there), otherwise it is
+ * played as a restart: the socket dies, and after `rebootDelayMs` the client comes back with its
+ * resume token. The Hello says the uid and user this process runs as.
  * With `x11` (src/clients/x11/screen.ts) the screen is the real X11 display instead: its
  * monitors, captured tiles, and input injected into it while CONTROL is granted; with `noScreen`
  * there is none. `resumeToken` rejoins after a process restart (src/clients/resume-state.ts).
@@ -31,6 +32,7 @@ import {
   presetForGrade,
 } from '../protocol/screen-input.js';
 import { type ClientOptions, FerryClient, FerryError } from './client.js';
+import { processIdentity } from './elevation.js';
 import { type CustomerFileOptions, CustomerFiles } from './files.js';
 import { type PermissionName, toNames, toWire } from './permissions.js';
 import { type CustomerShellOptions, CustomerShells } from './shells.js';
@@ -67,6 +69,11 @@ export interface CustomerOptions extends ClientOptions {
   readonly monitors?: number;
   /** How long a requested restart keeps the client away. */
   readonly rebootDelayMs?: number;
+  /**
+   * A reboot request restarts the real process instead (resume state written, a new process
+   * started with `--resume`, this one gone); not given: the in-process restart above.
+   */
+  readonly onReboot?: () => void;
   /** How consent requests are answered; default 'deny'. */
   readonly consent?: ConsentPolicy;
   /** Default: `collectSysinfo` from the real machine. */
@@ -220,7 +227,12 @@ export class CustomerClient extends FerryClient {
         this.keyFrameRequests++;
         this.keyFrame('request', stream);
       }
-      if (control.rebootRequest) this.#restart(options.rebootDelayMs ?? 200);
+      if (control.rebootRequest) {
+        if (options.onReboot !== undefined) {
+          this.reboots++;
+          options.onReboot();
+        } else this.#restart(options.rebootDelayMs ?? 200);
+      }
       if (control.consentRequest) {
         void this.#answerConsent(control.consentRequest as ferry.v1.ConsentRequest);
       }
@@ -252,6 +264,8 @@ export class CustomerClient extends FerryClient {
         platform: process.platform,
         computerName: os.hostname(),
         sysinfoCategories: [...SYSINFO_CATEGORIES],
+        effectiveUid: Math.max(0, processIdentity().uid),
+        user: processIdentity().user,
       },
       specialTasks: this.specialTasks,
     });

@@ -176,6 +176,11 @@ export class ResumeKeeper {
       if (ENDED.has(s.status)) this.end();
     });
     client.on('close', (code, reason) => {
+      // another process (a restart, an elevated relaunch) took the place: the file is its now
+      if (reason === Codes.RESUMED_ELSEWHERE.code) {
+        this.#ended = true;
+        return;
+      }
       if (code === CloseCodes.NORMAL || isSessionEndClose(code) || GONE_REASONS.has(reason)) {
         this.end();
       }

@@ -16,6 +16,7 @@ import os from 'node:os';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { processIdentity } from './elevation.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -148,8 +149,14 @@ export interface LoggedInUser {
 export interface UsersInfo {
   readonly current: {
     readonly username: string;
+    /** The real uid (the account that started the process). */
     readonly uid: number;
     readonly gid: number;
+    /** What the process really runs as: effective uid and its user (root after an elevation). */
+    readonly effectiveUid: number | null;
+    readonly effectiveUser: string;
+    /** Effective uid 0: administrative rights. */
+    readonly elevated: boolean;
     readonly homedir: string;
     readonly shell: string | null;
   };
@@ -589,10 +596,14 @@ export function parseWhoOutput(text: string): LoggedInUser[] {
 
 async function collectUsers(): Promise<UsersInfo> {
   const u = os.userInfo();
+  const identity = processIdentity();
   const current = {
     username: u.username,
     uid: u.uid,
     gid: u.gid,
+    effectiveUid: identity.uid >= 0 ? identity.uid : null,
+    effectiveUser: identity.user,
+    elevated: identity.uid === 0,
     homedir: u.homedir,
     shell: u.shell,
   };

@@ -3,7 +3,11 @@
  * for the reference customer client:
  * - `CustomerTools` attaches to any `CustomerClient`: runs the canned scripts the gateway sends
  *   (their body comes from the operator's library at the gateway) and answers with the output;
- *   elevates through the operator's command, credentials typed into the local OS prompt only;
+ *   elevates through the operator's command, credentials typed into the local OS prompt only:
+ *   with `relaunch` the command starts this client again (`--resume`), and the relaunched
+ *   process takes over the session and reports the identity it really runs as; without it the
+ *   command runs and this process's own effective uid decides. Elevated means effective uid 0,
+ *   never just "the command exited 0" (src/clients/elevation.ts);
  *   keeps the jump client key and support button id it is given (files of mode 0600); and runs
  *   the after-session action and the uninstall command once, when its session closes.
  * - `UnattendedCustomer` is the customer client in unattended mode: it says Hello with a jump
@@ -15,6 +19,7 @@
  * action, a ticket, or (for canned scripts) carries the operator's script body, which runs only
  * because the customer granted the command shell.
  */
+import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -30,6 +35,13 @@ import {
 import { writeFileAtomic } from '../tools/jump-clients.js';
 import { FerryError } from './client.js';
 import { CustomerClient, type CustomerOptions } from './customer.js';
+import {
+  commandWords,
+  isPrivileged,
+  NOT_ELEVATED_EXIT,
+  notElevatedMessage,
+  processIdentity,
+} from './elevation.js';
 import { runLocal } from './run-local.js';
 import { CustomerSpecialTasks, type SpecialTaskOptions } from './special-tasks.js';
 import { SYSINFO_CATEGORIES } from './sysinfo.js';
@@ -58,13 +70,20 @@ export interface CustomerToolsOptions {
     | false
     | { readonly shell?: string; readonly timeoutMs?: number; readonly maxOutputBytes?: number };
   /**
-   * The operator's elevation command (for example `pkexec env DISPLAY=$DISPLAY ferry customer
-   * --resume`): it relaunches the client with administrative rights, the OS asking the customer
-   * for credentials locally. It sees FERRY_URL, FERRY_SESSION_ID, FERRY_RESUME_TOKEN and
-   * FERRY_ELEVATION_KIND; exit code 0 means elevated. None: elevation is refused.
+   * The operator's elevation command (for example `pkexec` or `sudo -n`), the OS asking the
+   * customer for credentials locally. With `relaunch` it is a prefix: the relaunch argv is
+   * appended, and the relaunched process must take over the session. Without, it runs on its
+   * own (it sees FERRY_URL, FERRY_SESSION_ID, FERRY_RESUME_TOKEN and FERRY_ELEVATION_KIND) and
+   * this process must run as uid 0 afterwards. None: elevation is refused
+   * (FERRY_ERR_ELEVATION_FAILED).
    */
   readonly elevateCommand?: ActionCommand;
   readonly elevateTimeoutMs?: number;
+  /**
+   * The argv that starts this client again with `--resume`, answering the ElevateRequest of
+   * `ticket` (src/clients/elevation.ts relaunchArgv). Given: admin elevation relaunches.
+   */
+  readonly relaunch?: (ticket: number, kind: 'admin' | 'full_client') => readonly string[];
   /**
    * The operator's OS-specific special tasks (special-tasks.ts): advertised in the Hello, so
    * construct CustomerTools before `connect()`.
@@ -87,6 +106,8 @@ export interface CustomerToolsEvents {
   /** A canned script ran (or was refused) and its result went back. */
   script: [request: ferry.v1.RunCannedScript, result: ferry.v1.CannedScriptResult.$Properties];
   elevated: [result: ferry.v1.ElevateResult.$Properties];
+  /** An elevated relaunch took over the session: this process is done (it reports nothing). */
+  handedOver: [ticket: number];
   jumpClient: [credentials: JumpClientCredentials];
   supportButton: [button: ferry.v1.SupportButtonRegistered];
   /** The after-session action (lock/logout) or the uninstall ran. */
@@ -112,6 +133,8 @@ export class CustomerTools extends EventEmitter<CustomerToolsEvents> {
   jumpClient: JumpClientCredentials | null = null;
   supportButton: ferry.v1.SupportButtonRegistered | null = null;
   scriptsRun = 0;
+  /** The relaunch argv for an admin elevation (the `relaunch` option; the CLI sets it later). */
+  relaunch: CustomerToolsOptions['relaunch'];
   /** The special tasks this client offers and runs, if configured. */
   readonly tasks: CustomerSpecialTasks | null;
   readonly #options: CustomerToolsOptions;
@@ -126,6 +149,7 @@ export class CustomerTools extends EventEmitter<CustomerToolsEvents> {
     super();
     this.client = client;
     this.#options = options;
+    this.relaunch = options.relaunch;
     const { commands = {}, ...rest } = options.afterSession ?? { commands: {} };
     // two executors: lock/logout and the uninstall each run once per session, both may run
     this.#after = new AfterSessionExecutor({
@@ -144,7 +168,7 @@ export class CustomerTools extends EventEmitter<CustomerToolsEvents> {
         : new CustomerSpecialTasks(
             client,
             options.specialTasks,
-            () => this.elevated || elevatedHello,
+            () => this.elevated || (elevatedHello && isPrivileged()),
             (request, result) => this.emit('specialTask', request, result),
           );
     client.on('control', (control) => this.#onControl(control as ferry.v1.Control));
@@ -234,14 +258,24 @@ export class CustomerTools extends EventEmitter<CustomerToolsEvents> {
 
   async #elevate(request: ferry.v1.ElevateRequest): Promise<void> {
     const command = this.#options.elevateCommand;
-    let result: ferry.v1.ElevateResult.$Properties;
-    if (command === undefined || command.length === 0) {
-      result = {
-        ticket: request.ticket,
-        kind: request.kind,
-        elevated: false,
-        error: `${Codes.ACTION_NOT_CONFIGURED.code}: no elevation command`,
-      };
+    const admin = request.kind === ferry.v1.ElevationKind.ELEVATION_KIND_ADMIN;
+    const kindName = admin ? 'admin' : 'full_client';
+    let result: ferry.v1.ElevateResult.$Properties | null;
+    const failed = (message: string): ferry.v1.ElevateResult.$Properties => ({
+      ticket: request.ticket,
+      kind: request.kind,
+      elevated: false,
+      error: `${Codes.ELEVATION_FAILED.code}: ${message}`,
+      ...this.#identity(),
+    });
+    if (command === undefined || commandWords(command).length === 0) {
+      result = failed('no elevation command is configured on the customer client');
+    } else if (admin && this.relaunch !== undefined) {
+      result = await this.#relaunch(request, commandWords(command), this.relaunch, failed);
+      if (result === null) {
+        this.emit('handedOver', request.ticket);
+        return;
+      }
     } else {
       try {
         // credentials go to the OS prompt the command opens here; nothing of them is sent
@@ -253,36 +287,123 @@ export class CustomerTools extends EventEmitter<CustomerToolsEvents> {
             FERRY_URL: this.client.options.url,
             FERRY_SESSION_ID: this.client.welcome?.sessionId ?? '',
             FERRY_RESUME_TOKEN: this.client.resumeToken,
-            FERRY_ELEVATION_KIND:
-              request.kind === ferry.v1.ElevationKind.ELEVATION_KIND_ADMIN
-                ? 'admin'
-                : 'full_client',
+            FERRY_ELEVATION_KIND: kindName,
           },
         });
-        const ok = run.code === 0 && !run.timedOut;
-        if (ok && request.kind === ferry.v1.ElevationKind.ELEVATION_KIND_ADMIN)
-          this.elevated = true;
-        result = {
-          ticket: request.ticket,
-          kind: request.kind,
-          elevated: ok,
-          error: ok
-            ? ''
-            : run.timedOut
-              ? 'the elevation prompt timed out'
-              : `elevation refused (exit code ${run.code})`,
-        };
+        const identity = processIdentity();
+        if (run.timedOut) result = failed('the elevation prompt timed out');
+        else if (run.code !== 0) result = failed(`elevation refused (exit code ${run.code})`);
+        else if (admin && !isPrivileged(identity)) {
+          // the command "succeeded", but this process, which runs the elevated tasks, did not gain
+          result = failed(
+            `the elevation command exited 0 but this client still runs as ${identity.user} (effective uid ${identity.uid}); configure a command that relaunches it`,
+          );
+        } else {
+          if (admin) this.elevated = true;
+          result = {
+            ticket: request.ticket,
+            kind: request.kind,
+            elevated: true,
+            error: '',
+            ...this.#identity(),
+          };
+        }
       } catch (err) {
-        result = {
-          ticket: request.ticket,
-          kind: request.kind,
-          elevated: false,
-          error: `FERRY_ERR_ACTION_SPAWN_FAILED: ${(err as Error).message}`,
-        };
+        result = failed(`the elevation command did not start: ${(err as Error).message}`);
       }
     }
     this.client.notify({ elevateResult: result });
     this.emit('elevated', result);
+  }
+
+  /** The identity fields of an ElevateResult: what this process runs as. */
+  #identity(): { effectiveUid: number; user: string } {
+    const identity = processIdentity();
+    return { effectiveUid: Math.max(0, identity.uid), user: identity.user };
+  }
+
+  /**
+   * Starts this client again through the elevation command. Resolves null once the relaunched
+   * process took the session over (this connection is replaced: it reports the result itself),
+   * or with the failure when the command ends first or times out.
+   */
+  #relaunch(
+    request: ferry.v1.ElevateRequest,
+    prefix: string[],
+    relaunch: NonNullable<CustomerToolsOptions['relaunch']>,
+    failed: (message: string) => ferry.v1.ElevateResult.$Properties,
+  ): Promise<ferry.v1.ElevateResult.$Properties | null> {
+    const kindName =
+      request.kind === ferry.v1.ElevationKind.ELEVATION_KIND_ADMIN ? 'admin' : 'full_client';
+    const argv = [...prefix, ...relaunch(request.ticket, kindName)];
+    return new Promise((resolve) => {
+      const child = spawn(argv[0]!, argv.slice(1), {
+        detached: process.platform !== 'win32',
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      let settled = false;
+      const finish = (value: ferry.v1.ElevateResult.$Properties | null) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.client.off('close', onClose);
+        resolve(value);
+      };
+      const onClose = (_code: number, reason: string) => {
+        if (reason !== Codes.RESUMED_ELSEWHERE.code) return;
+        // the relaunched process holds the session now; it lives on without this one
+        child.unref();
+        finish(null);
+      };
+      const timer = setTimeout(() => {
+        if (child.pid !== undefined && process.platform !== 'win32') {
+          try {
+            process.kill(-child.pid, 'SIGKILL');
+          } catch (err) {
+            this.emit('actionError', 'elevate', err as Error);
+          }
+        }
+        finish(failed('the elevation prompt timed out'));
+      }, this.#options.elevateTimeoutMs ?? DEFAULT_ELEVATE_TIMEOUT_MS);
+      timer.unref();
+      this.client.on('close', onClose);
+      child.once('error', (err) =>
+        finish(failed(`the elevation command did not start: ${err.message}`)),
+      );
+      child.once('exit', (code, signal) => {
+        finish(
+          failed(
+            code === NOT_ELEVATED_EXIT
+              ? `the relaunched client does not run with administrative rights (its effective uid is not 0): ${prefix[0]} did not grant them`
+              : `the elevation command failed (${signal !== null ? `signal ${signal}` : `exit code ${code}`}); the session stays with the unelevated client`,
+          ),
+        );
+      });
+    });
+  }
+
+  /**
+   * In the relaunched process, after it took the session over: checks what it really runs as
+   * and answers the ElevateRequest of `ticket` with it. False (and a refusal) without uid 0.
+   */
+  confirmElevation(ticket: number, kind: 'admin' | 'full_client'): boolean {
+    const identity = processIdentity();
+    const ok = kind === 'full_client' || isPrivileged(identity);
+    if (ok && kind === 'admin') this.elevated = true;
+    const result: ferry.v1.ElevateResult.$Properties = {
+      ticket,
+      kind:
+        kind === 'admin'
+          ? ferry.v1.ElevationKind.ELEVATION_KIND_ADMIN
+          : ferry.v1.ElevationKind.ELEVATION_KIND_FULL_CLIENT,
+      elevated: ok,
+      error: ok ? '' : `${Codes.ELEVATION_FAILED.code}: ${notElevatedMessage(identity)}`,
+      effectiveUid: Math.max(0, identity.uid),
+      user: identity.user,
+    };
+    this.client.notify({ elevateResult: result });
+    this.emit('elevated', result);
+    return ok;
   }
 
   async #keep(key: ferry.v1.JumpClientKey): Promise<void> {
@@ -463,13 +584,16 @@ export class UnattendedCustomer extends CustomerClient {
     return {
       role: ferry.v1.Role.ROLE_CUSTOMER,
       ...this.credentials,
-      elevated: (this.options as UnattendedOptions).elevated === true,
+      // A1.3, verified: elevated only when this process really runs as uid 0
+      elevated: (this.options as UnattendedOptions).elevated === true && isPrivileged(),
       client: {
         name: this.options.name ?? os.hostname(),
         version: 'ferry-customer/1',
         platform: process.platform,
         computerName: os.hostname(),
         sysinfoCategories: [...SYSINFO_CATEGORIES],
+        effectiveUid: Math.max(0, processIdentity().uid),
+        user: processIdentity().user,
       },
       specialTasks: this.specialTasks,
     };

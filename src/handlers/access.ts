@@ -278,12 +278,29 @@ export class SpecialActions {
       return;
     }
     const by = pending.by ?? pending.seat.name;
-    if (op.elevated === true) {
-      if (op.kind === ferry.v1.ElevationKind.ELEVATION_KIND_ADMIN) this.#ctx.elevated.add(session);
+    const admin = op.kind === ferry.v1.ElevationKind.ELEVATION_KIND_ADMIN;
+    // the identity the customer process reports it runs as (user empty: an older client)
+    const user = clean(op.user, 64);
+    const uid = op.effectiveUid ?? 0;
+    let elevated = op.elevated === true;
+    let error = clean(op.error, MAX_ERROR);
+    const platform = session.customerInfo?.platform ?? '';
+    if (elevated && admin && user !== '' && uid !== 0 && platform !== 'win32') {
+      // administrative rights on POSIX are uid 0: a claim without it is not an elevation
+      elevated = false;
+      error = `${Codes.ELEVATION_FAILED.code}: the customer client reports uid ${uid}, not 0`;
+    }
+    if (elevated) {
+      if (admin) this.#ctx.elevated.add(session);
       // A1.2: the log records only who elevated, nothing the customer typed
       session.log.event('elevate', by, `elevated by ${by} (${pending.label})`);
     } else {
       session.log.event('elevate', by, `elevation asked by ${by} was not done (${pending.label})`);
+    }
+    if (user !== '') {
+      // the uid the customer process checked itself, elevated or not
+      const seat = session.customerSeat?.name ?? 'customer';
+      session.log.event('identity', seat, `the customer client runs as ${user} (uid ${uid})`);
     }
     session.answer(
       pending,
@@ -291,9 +308,11 @@ export class SpecialActions {
         requestId: pending.requestId,
         elevateResult: {
           ticket: op.ticket ?? 0,
-          elevated: op.elevated === true,
-          error: clean(op.error, MAX_ERROR),
+          elevated,
+          error,
           kind: op.kind ?? 0,
+          effectiveUid: uid,
+          user,
           by,
         },
       }),

@@ -377,6 +377,11 @@ export const Codes = {
     0,
     'the operation needs an elevated customer client (a service-mode jump client, spec A1.3; a special task in the SYSTEM context, C4.5)',
   ),
+  ELEVATION_FAILED: entry(
+    'FERRY_ERR_ELEVATION_FAILED',
+    0,
+    'the customer client could not elevate: no elevation command configured, the command failed or timed out, or the relaunched process does not run with more privilege (its effective uid is not 0)',
+  ),
   JUMP_CLIENT_AUTH_FAILED: entry(
     'FERRY_ERR_JUMP_CLIENT_AUTH_FAILED',
     CloseCodes.AUTH_FAILED,

@@ -1,0 +1,124 @@
+/**
+ * The reboot tool restarts the customer process for real: `ferry customer` (a child) gets the
+ * technician's reboot, writes its resume state, starts a new process of itself with `--resume`
+ * and exits; the new process (another pid) resumes, and the session goes Rebooting, then
+ * Active again, with chat working as before.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { type TestContext, test } from 'node:test';
+import { waitFor } from '../../src/clients/client.js';
+import { resumeFile } from '../../src/clients/resume-state.js';
+import { ferry } from '../../src/protocol/gen/ferry.js';
+import { technician } from '../handlers/access-harness.js';
+import { startGateway } from '../integration/harness.js';
+
+const BIN = path.resolve('bin/ferry.js');
+const S = ferry.v1.SessionStatus;
+
+/** `ferry customer` as a child; its (and its relaunch's) output lines can be awaited. */
+class CustomerProcess {
+  readonly child: ChildProcess;
+  readonly lines: string[] = [];
+  readonly exited: Promise<number | null>;
+  readonly #waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
+
+  constructor(t: TestContext, args: string[]) {
+    this.child = spawn(process.execPath, [BIN, 'customer', '--screen', 'none', ...args], {
+      env: { ...process.env, DISPLAY: '' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+    t.after(() => {
+      if (this.child.exitCode === null && this.child.signalCode === null)
+        this.child.kill('SIGKILL');
+    });
+    const onLine = (line: string) => {
+      this.lines.push(line);
+      for (let i = this.#waiters.length - 1; i >= 0; i--) {
+        const w = this.#waiters[i]!;
+        if (!w.re.test(line)) continue;
+        this.#waiters.splice(i, 1);
+        w.resolve(w.re.exec(line)!);
+      }
+    };
+    readline.createInterface({ input: this.child.stdout! }).on('line', onLine);
+    readline.createInterface({ input: this.child.stderr! }).on('line', onLine);
+  }
+
+  line(re: RegExp): Promise<RegExpExecArray> {
+    const seen = this.lines.find((l) => re.test(l));
+    if (seen !== undefined) return Promise.resolve(re.exec(seen)!);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`no line matching ${re} in:\n${this.lines.join('\n')}`));
+      }, 20_000);
+      this.#waiters.push({
+        re,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      });
+    });
+  }
+}
+
+test('a reboot restarts the customer process: a new process resumes and the session is Active again', {
+  timeout: 60_000,
+}, async (t) => {
+  const { gateway, url } = await startGateway(t);
+  const { tech } = await technician(t, gateway, 'tech-1', { perms: ['reboot'] });
+  const { sessionId, pin } = await tech.createSession();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-reboot-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const queued = tech.waitForCustomer(sessionId);
+  const customer = new CustomerProcess(t, [
+    '--url',
+    url,
+    '--pin',
+    pin,
+    '--name',
+    'Alice',
+    '--grant',
+    'view',
+    '--state-dir',
+    dir,
+  ]);
+  const [, firstPid] = await customer.line(/^customer process (\d+)/);
+  await customer.line(/^resume state kept in /);
+  await queued;
+  await tech.pickUp(sessionId);
+
+  const rebooting = waitFor(tech, 'status', (s) => s.status === S.SESSION_STATUS_REBOOTING);
+  const back = waitFor(
+    tech,
+    'status',
+    (s) => s.status === S.SESSION_STATUS_ACTIVE && s.trigger === 'reboot_complete',
+    30_000,
+  );
+  const done = await tech.reboot();
+  assert.equal(done.status, S.SESSION_STATUS_REBOOTING);
+  await rebooting;
+  await customer.line(/^restarting: a new customer process takes the session back/);
+  // the first process is gone, a second one (another pid) resumed the session
+  assert.equal(await customer.exited, 0);
+  await back;
+  const [, resumed] = await customer.line(/^resumed session (\S+?);/);
+  assert.equal(resumed, sessionId);
+  const pids = customer.lines.flatMap((l) => /^customer process (\d+)/.exec(l)?.[1] ?? []);
+  assert.equal(pids.length, 2);
+  assert.equal(pids[0], firstPid);
+  assert.notEqual(pids[1], firstPid);
+  assert.ok(fs.existsSync(resumeFile(dir)), 'the new process keeps the resume file');
+
+  tech.chat('welcome back');
+  await customer.line(/\] tech-1: welcome back$/);
+  await tech.endSession(sessionId, 'done');
+  await customer.line(/^connection closed/);
+  assert.equal(fs.existsSync(resumeFile(dir)), false, 'the resume file goes with the session');
+});
