@@ -6,7 +6,8 @@
  *   Setup frames are decoded into an Inbox; heartbeat pings are answered from the first frame.
  * - bare-uws, naive-ws: side a then side b on `/?pair=ID&side=...`. Each relay registers a
  *   socket before its 101 reaches us, so once both are open the pair forwards.
- * Leg a is the customer (sends SCREEN, receives INPUT); leg b is the technician.
+ * Leg a is the customer (sends SCREEN, receives INPUT); leg b is the technician. A target that
+ * serves TLS (TLS scenarios) is reached over wss://, verified against the bench CA.
  */
 import type { ferry } from '../../src/protocol/gen/ferry.js';
 import type { TargetInfo } from './scenarios.js';
@@ -25,10 +26,18 @@ import {
   STATUS_ACTIVE,
   TAG_CHANNEL,
 } from './wire.js';
-import { type BinaryHandler, WriteStatus, WsLink } from './ws-link.js';
+import { type BinaryHandler, type LinkTls, linkTls, WriteStatus, WsLink } from './ws-link.js';
 
 export const HOST = '127.0.0.1';
 const MAX_INBOX = 64;
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** One leg to `target` on `path` (wss:// when the target serves TLS). */
+function connect(target: TargetInfo, path: string, onBinary: BinaryHandler): Promise<WsLink> {
+  const secure: LinkTls | null =
+    target.tls === undefined ? null : linkTls(target.tls.caFile, target.tls.servername);
+  return WsLink.connect(HOST, target.port, path, onBinary, CONNECT_TIMEOUT_MS, secure);
+}
 
 export class SetupError extends Error {
   readonly code: string;
@@ -165,7 +174,7 @@ function mustSend(link: WsLink, bytes: Uint8Array, what: string): void {
 
 async function openFerryPair(target: TargetInfo, token: string): Promise<PairLinks> {
   const techInbox = new Inbox();
-  const tech = await WsLink.connect(HOST, target.port, target.path, techInbox.handler);
+  const tech = await connect(target, target.path, techInbox.handler);
   techInbox.bind(tech);
   try {
     mustSend(tech, helloTechnician(token, 1), 'Hello');
@@ -177,7 +186,7 @@ async function openFerryPair(target: TargetInfo, token: string): Promise<PairLin
     );
     const { sessionId, pin } = created.control!.sessionCreated!;
     const custInbox = new Inbox();
-    const cust = await WsLink.connect(HOST, target.port, target.path, custInbox.handler);
+    const cust = await connect(target, target.path, custInbox.handler);
     custInbox.bind(cust);
     try {
       mustSend(cust, helloCustomer(pin!, 1), 'customer Hello');
@@ -214,9 +223,9 @@ const ignore: BinaryHandler = (payload, link) => {
 };
 
 async function openRelayPair(target: TargetInfo, id: string): Promise<PairLinks> {
-  const a = await WsLink.connect(HOST, target.port, `${target.path}?pair=${id}&side=a`, ignore);
+  const a = await connect(target, `${target.path}?pair=${id}&side=a`, ignore);
   try {
-    const b = await WsLink.connect(HOST, target.port, `${target.path}?pair=${id}&side=b`, ignore);
+    const b = await connect(target, `${target.path}?pair=${id}&side=b`, ignore);
     return { a, b, sessionId: '' };
   } catch (err) {
     a.destroy();

@@ -306,6 +306,59 @@ export function scenarioTable(
   return table(rows);
 }
 
+/** The rows of the TLS table: rates, latency and the target's cost. */
+const TLS_ROWS = new Set([
+  'msgsPerSec',
+  'mbPerSec',
+  'sessionsPerSec',
+  'p50',
+  'p99',
+  'setupP50',
+  'setupP99',
+  'targetCpuPct',
+  'usPerMsg',
+  'msPerMB',
+  'cpuMsPerSession',
+  'rssMiB',
+]);
+
+/**
+ * TLS against plain text: per TLS scenario and row, each target's median over TLS, in plain
+ * text (its twin scenario of the same run), and tls/plain; then Ferry/bare over TLS.
+ */
+export function tlsTable(
+  pairs: readonly { kind: ScenarioKind; tls: string; plain: string }[],
+  targets: readonly string[],
+  stats: Readonly<Record<string, Readonly<Record<string, TargetStats>>>>,
+): string {
+  const head = ['scenario', 'metric'];
+  for (const t of targets) head.push(`${t} plain`, `${t} tls`, 'tls/plain');
+  if (targets.includes('ferry') && targets.includes('bare-uws')) head.push('ferry/bare tls');
+  const rows: string[][] = [head];
+  for (const p of pairs) {
+    for (const m of METRICS) {
+      if (!m.kinds.includes(p.kind) || !TLS_ROWS.has(m.key)) continue;
+      const row = [p.tls, `${arrow[m.better]} ${m.label}`];
+      for (const t of targets) {
+        const plain = stats[p.plain]?.[t]?.[m.key];
+        const secure = stats[p.tls]?.[t]?.[m.key];
+        const r = ratio(secure, plain);
+        row.push(
+          plain == null ? '–' : m.format(plain.median),
+          secure == null ? '–' : m.format(secure.median),
+          r === null ? '–' : `${r.toFixed(2)}×`,
+        );
+      }
+      if (head.at(-1) === 'ferry/bare tls') {
+        const r = ratio(stats[p.tls]?.ferry?.[m.key], stats[p.tls]?.['bare-uws']?.[m.key]);
+        row.push(r === null ? '–' : `${r.toFixed(2)}×`);
+      }
+      rows.push(row);
+    }
+  }
+  return table(rows);
+}
+
 export interface TargetCheck {
   readonly goal: string;
   readonly scenario: string;
@@ -363,6 +416,39 @@ export function checkTargets(get: Lookup): TargetCheck[] {
   add(
     'throughput 64 KiB, CPU µs/msg Ferry/bare',
     'throughput-64k',
+    'usPerMsg',
+    'bare-uws',
+    '<=',
+    1 / 0.95,
+  );
+  // the same goals over TLS, both targets on one certificate and cipher
+  add(
+    'TLS: throughput 64 B, msgs/s Ferry/bare',
+    'throughput-64-tls',
+    'msgsPerSec',
+    'bare-uws',
+    '>=',
+    0.9,
+  );
+  add(
+    'TLS: throughput 64 KiB, msgs/s Ferry/bare',
+    'throughput-64k-tls',
+    'msgsPerSec',
+    'bare-uws',
+    '>=',
+    0.95,
+  );
+  add(
+    'TLS: throughput 64 B, CPU µs/msg Ferry/bare',
+    'throughput-64-tls',
+    'usPerMsg',
+    'bare-uws',
+    '<=',
+    1 / 0.9,
+  );
+  add(
+    'TLS: throughput 64 KiB, CPU µs/msg Ferry/bare',
+    'throughput-64k-tls',
     'usPerMsg',
     'bare-uws',
     '<=',

@@ -9,6 +9,8 @@
  * retried once (the cleaner run is kept). It prints one
  * table per scenario (median [min–max] over rounds, ratios Ferry/bare and Ferry/ws) and the
  * issue-5 targets, and writes everything, headed by the machine, to bench/results/relay-*.json.
+ * TLS scenarios (`-tls`) run Ferry and the bare relay on one bench certificate (tls.ts); the
+ * report then adds Ferry TLS/plain against each plain twin, and the cipher the targets agreed.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,17 +39,27 @@ import {
   scenarioTable,
   summarize,
   type TargetStats,
+  tlsTable,
 } from './report.js';
 import {
   defaultTiming,
   type GeneratorSpec,
+  plainTwin,
   type Scenario,
   selectScenarios,
   TARGET_NAMES,
   type TargetInfo,
   type TargetName,
   type Timing,
+  TLS_TARGET_NAMES,
 } from './scenarios.js';
+import {
+  type BenchCertificate,
+  disposeBenchCertificate,
+  makeBenchCertificate,
+  type Negotiated,
+  probeTls,
+} from './tls.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** A run is repeated once when other processes took more than this share of a core ... */
@@ -68,8 +80,10 @@ function noiseLevel(r: RunResult): number {
 }
 
 const USAGE = `usage: node dist/bench/relay/run.js [options]
-  --scenario <list>   all (default), a kind (throughput, pingpong, fleet, churn),
-                      a name (throughput-64, pingpong-1k, fleet-1000, churn, ...) or a comma list
+  --scenario <list>   all (default), a kind (throughput, pingpong, fleet, churn: plain only),
+                      tls (throughput-64-tls, throughput-64k-tls, churn-tls: Ferry and
+                      bare-uws over wss://, one certificate), a name (throughput-64,
+                      pingpong-1k, fleet-1000, churn-tls, ...) or a comma list
   --rounds <n>        rounds per target (default 3; 1 with --quick)
   --duration <s>      measured window per run, seconds (default 3, fleet 4)
   --quick             tiny warm-up/window/drain: a smoke test of every path, not a measurement
@@ -166,8 +180,19 @@ interface RunRecord {
   readonly result?: RunResult;
 }
 
-function targetArgs(name: TargetName, options: Options): string[] {
-  return name === 'ferry' ? options.ferrySets.flatMap((kv) => ['--set', kv]) : [];
+function targetArgs(name: TargetName, options: Options, cert: BenchCertificate | null): string[] {
+  const args = name === 'ferry' ? options.ferrySets.flatMap((kv) => ['--set', kv]) : [];
+  if (cert === null) return args;
+  if (name === 'ferry') args.push('--set', `tlsCert=${cert.cert}`, '--set', `tlsKey=${cert.key}`);
+  else args.push('--tls-cert', cert.cert, '--tls-key', cert.key);
+  return args;
+}
+
+/** The targets a scenario runs on: TLS scenarios only on the targets that serve TLS. */
+function scenarioTargets(scenario: Scenario, options: Options): TargetName[] {
+  return scenario.tls
+    ? options.targets.filter((t) => TLS_TARGET_NAMES.includes(t))
+    : options.targets;
 }
 
 async function measureOnce(
@@ -177,6 +202,7 @@ async function measureOnce(
   plan: PinPlan,
   workers: number,
   options: Options,
+  cert: BenchCertificate | null,
 ): Promise<RunResult> {
   const script = path.join(HERE, 'targets', `${name}.js`);
   const nodeArgs = [...options.nodeFlags];
@@ -186,7 +212,13 @@ async function measureOnce(
       `--cpu-prof-dir=${path.join(repoRoot(), 'bench', 'results', 'profiles')}`,
     );
   }
-  const target = spawnChild(name, script, targetArgs(name, options), plan.targetCpus, nodeArgs);
+  const target = spawnChild(
+    name,
+    script,
+    targetArgs(name, options, cert),
+    plan.targetCpus,
+    nodeArgs,
+  );
   let generator: Child | null = null;
   try {
     const line = await target.next('target', 20_000);
@@ -196,7 +228,11 @@ async function measureOnce(
       port: Number(line.port),
       path: String(line.path),
       secret: typeof line.secret === 'string' ? line.secret : '',
+      ...(cert === null ? {} : { tls: { caFile: cert.caFile, servername: cert.servername } }),
     };
+    // one verified handshake before the run, outside it: what the generator's clients agree on
+    const negotiated: Negotiated | null =
+      cert === null ? null : await probeTls(info.port, info.tls!);
     const spec: GeneratorSpec = { scenario, target: info, timing, workers };
     generator = spawnChild(
       'generator',
@@ -213,7 +249,7 @@ async function measureOnce(
       scenario.pairs * 20;
     const result = (await generator.next('result', budgetMs)) as unknown as RunResult;
     if (!target.running) throw new Error(`${name} exited during the run\n${target.tail}`);
-    return result;
+    return negotiated === null ? result : { ...result, tls: negotiated };
   } finally {
     await generator?.stop();
     await target.stop();
@@ -251,6 +287,8 @@ async function main(): Promise<void> {
   );
   if (fdWarning !== '') process.stderr.write(`warning: ${fdWarning}\n`);
 
+  const cert = options.scenarios.some((s) => s.tls) ? makeBenchCertificate() : null;
+  if (cert !== null) process.on('exit', () => disposeBenchCertificate(cert));
   const records: RunRecord[] = [];
   const quietChecks: (QuietCheck & { round: number })[] = [];
   const startedAt = Date.now();
@@ -266,13 +304,23 @@ async function main(): Promise<void> {
     );
     for (const [si, scenario] of options.scenarios.entries()) {
       const timing = defaultTiming(scenario.kind, options.quick, options.durationS);
-      const shift = (round - 1 + si) % options.targets.length;
-      const order = [...options.targets.slice(shift), ...options.targets.slice(0, shift)];
+      const targets = scenarioTargets(scenario, options);
+      const shift = (round - 1 + si) % Math.max(1, targets.length);
+      const order = [...targets.slice(shift), ...targets.slice(0, shift)];
+      const scenarioCert = scenario.tls ? cert : null;
       for (const [oi, name] of order.entries()) {
         const label = `  ${scenario.name} ${name}`.padEnd(28);
         let record: RunRecord;
         try {
-          let result = await measureOnce(scenario, name, timing, plan, workers, options);
+          let result = await measureOnce(
+            scenario,
+            name,
+            timing,
+            plan,
+            workers,
+            options,
+            scenarioCert,
+          );
           let retried = false;
           // --quick is a smoke test of every path: a noisy machine is not worth a second run
           const why = options.quick ? '' : noise(result);
@@ -283,7 +331,15 @@ async function main(): Promise<void> {
               sampleMs: 500,
               maxTries: options.quietTries,
             });
-            const again = await measureOnce(scenario, name, timing, plan, workers, options);
+            const again = await measureOnce(
+              scenario,
+              name,
+              timing,
+              plan,
+              workers,
+              options,
+              scenarioCert,
+            );
             retried = true;
             if (noiseLevel(again) < noiseLevel(result)) result = again;
           }
@@ -317,6 +373,7 @@ async function main(): Promise<void> {
     }
   }
   const elapsedS = (Date.now() - startedAt) / 1000;
+  if (cert !== null) disposeBenchCertificate(cert);
 
   const stats: Record<string, Record<string, TargetStats>> = {};
   const out: string[] = [];
@@ -328,7 +385,8 @@ async function main(): Promise<void> {
   );
   for (const scenario of options.scenarios) {
     stats[scenario.name] = {};
-    for (const t of options.targets) {
+    const targets = scenarioTargets(scenario, options);
+    for (const t of targets) {
       const runs = records
         .filter((r) => r.scenario === scenario.name && r.target === t && r.ok)
         .map((r) => r.result!);
@@ -337,7 +395,28 @@ async function main(): Promise<void> {
     const failures = records.filter((r) => r.scenario === scenario.name && !r.ok).length;
     out.push(
       `\n== ${scenario.name}: ${scenario.title}${failures > 0 ? ` (${failures} failed run(s), see JSON)` : ''}\n` +
-        scenarioTable(scenario.kind, options.targets, stats[scenario.name]!),
+        scenarioTable(scenario.kind, targets, stats[scenario.name]!),
+    );
+  }
+  const tlsRuns = records.filter((r) => r.ok && r.result?.tls !== undefined);
+  const agreed = [
+    ...new Set(
+      tlsRuns.map((r) => {
+        const n = r.result!.tls as Negotiated;
+        return `${r.target}: ${n.protocol} ${n.cipher} ${n.group}`;
+      }),
+    ),
+  ];
+  const pairs = options.scenarios
+    .filter((s) => s.tls && options.scenarios.some((p) => p.name === plainTwin(s)))
+    .map((s) => ({ kind: s.kind, tls: s.name, plain: plainTwin(s) }));
+  if (pairs.length > 0 || agreed.length > 0) {
+    out.push(
+      `\n== TLS: each target's medians over TLS against the same scenario in plain text (tls/plain)` +
+        `\nnegotiated with the generator's Node client: ${agreed.length > 0 ? agreed.join('; ') : '–'}` +
+        (pairs.length > 0
+          ? `\n${tlsTable(pairs, scenarioTargets(options.scenarios.find((s) => s.tls)!, options), stats)}`
+          : ''),
     );
   }
   const checks = checkTargets((s, t, m) => stats[s]?.[t]?.[m]);

@@ -1,7 +1,8 @@
 /**
  * The relay scenarios of issue 5 as data, their default timings, and the spec the runner hands
  * to a generator process. A scenario names what is offered; the targets are measured on it in
- * turn. Sizes are whole WebSocket payloads (= Ferry frames) in bytes.
+ * turn. Sizes are whole WebSocket payloads (= Ferry frames) in bytes. A `-tls` scenario is its
+ * plain twin over TLS (wss://), on Ferry and the bare uWS relay only, with one certificate.
  */
 export type ScenarioKind = 'throughput' | 'pingpong' | 'fleet' | 'churn';
 
@@ -21,6 +22,8 @@ export interface Scenario {
   /** fleet: technician -> customer INPUT frame size and period. */
   readonly inputBytes: number;
   readonly inputEveryMs: number;
+  /** Over TLS: the targets serve wss:// with one test certificate (bench/relay/tls.ts). */
+  readonly tls: boolean;
 }
 
 const base = {
@@ -31,7 +34,16 @@ const base = {
   screenEveryMs: 0,
   inputBytes: 0,
   inputEveryMs: 0,
+  tls: false,
 };
+
+/** The same load over TLS: named `<name>-tls`, compared with its twin (Ferry TLS/plain). */
+const overTls = (s: Scenario): Scenario => ({
+  ...s,
+  name: `${s.name}-tls`,
+  title: `${s.title}; over TLS`,
+  tls: true,
+});
 
 const throughput = (name: string, size: number, window: number): Scenario => ({
   ...base,
@@ -62,7 +74,16 @@ const fleet = (pairs: number): Scenario => ({
   inputEveryMs: 50,
 });
 
-export const SCENARIOS: readonly Scenario[] = [
+const churn: Scenario = {
+  ...base,
+  name: 'churn',
+  kind: 'churn',
+  title: '16 loops: connect both legs, set up a session, relay one 64 B frame, tear down',
+  pairs: 16,
+  size: 64,
+};
+
+const PLAIN: readonly Scenario[] = [
   // windows keep about 64-512 KiB in flight: below Ferry's 1 MiB screen-drop threshold
   throughput('throughput-64', 64, 1024),
   throughput('throughput-1k', 1024, 256),
@@ -72,15 +93,20 @@ export const SCENARIOS: readonly Scenario[] = [
   pingpong('pingpong-64k', 64 * 1024),
   fleet(100),
   fleet(1000),
-  {
-    ...base,
-    name: 'churn',
-    kind: 'churn',
-    title: '16 loops: connect both legs, set up a session, relay one 64 B frame, tear down',
-    pairs: 16,
-    size: 64,
-  },
+  churn,
 ];
+
+export const SCENARIOS: readonly Scenario[] = [
+  ...PLAIN,
+  ...['throughput-64', 'throughput-64k', 'churn'].map((name) =>
+    overTls(PLAIN.find((s) => s.name === name)!),
+  ),
+];
+
+/** The plain scenario a TLS scenario repeats (`throughput-64` for `throughput-64-tls`). */
+export function plainTwin(s: Scenario): string {
+  return s.tls ? s.name.replace(/-tls$/, '') : s.name;
+}
 
 export function sizeLabel(bytes: number): string {
   if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
@@ -88,16 +114,25 @@ export function sizeLabel(bytes: number): string {
   return `${bytes} B`;
 }
 
-/** `all`, a name, a kind (`throughput`) or a comma list of those. */
+/**
+ * `all`, a name, a kind (`throughput`: its plain scenarios), `tls` (every TLS scenario) or a
+ * comma list of those.
+ */
 export function selectScenarios(arg: string): Scenario[] {
   const picked = new Set<Scenario>();
   for (const raw of arg.split(',')) {
     const word = raw.trim();
     if (word === '') continue;
-    const matches = SCENARIOS.filter((s) => word === 'all' || s.name === word || s.kind === word);
+    const matches = SCENARIOS.filter(
+      (s) =>
+        word === 'all' ||
+        s.name === word ||
+        (s.kind === word && !s.tls) ||
+        (word === 'tls' && s.tls),
+    );
     if (matches.length === 0) {
       throw new Error(
-        `unknown scenario "${word}"; one of: all, ${[...new Set(SCENARIOS.flatMap((s) => [s.kind, s.name]))].join(', ')}`,
+        `unknown scenario "${word}"; one of: all, tls, ${[...new Set(SCENARIOS.flatMap((s) => [s.kind, s.name]))].join(', ')}`,
       );
     }
     for (const s of matches) picked.add(s);
@@ -140,6 +175,16 @@ export function defaultTiming(kind: ScenarioKind, quick: boolean, durationS?: nu
 
 export const TARGET_NAMES = ['ferry', 'bare-uws', 'naive-ws'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
+/** The targets of the TLS scenarios: the naive `ws` relay has no TLS of its own here. */
+export const TLS_TARGET_NAMES: readonly TargetName[] = ['ferry', 'bare-uws'];
+
+/** How the generator reaches a target over TLS. */
+export interface TargetTls {
+  /** PEM file of the CA that signed the targets' certificate (the generator verifies). */
+  readonly caFile: string;
+  /** The server name the generator sends (SNI) and checks the certificate against. */
+  readonly servername: string;
+}
 
 /** What the generator needs to know about a running target (from its "target" line). */
 export interface TargetInfo {
@@ -150,6 +195,8 @@ export interface TargetInfo {
   readonly path: string;
   /** ferry only: signs technician tokens. */
   readonly secret: string;
+  /** Set when the target serves wss:// (a TLS scenario). */
+  readonly tls?: TargetTls;
 }
 
 export interface GeneratorSpec {

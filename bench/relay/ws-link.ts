@@ -11,9 +11,14 @@
  *   the call.
  * - Pings are answered, close frames are echoed, fragmented messages are a protocol error (no
  *   target here fragments).
+ * - Over TLS (wss://) the socket is a node:tls client that verifies the target's certificate
+ *   against a given CA (one secure context per thread, `linkTls`); it reads through the same
+ *   shared buffer (tls `onread`: decrypted bytes land there), so the read path stays the same.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const MAX_HANDSHAKE_BYTES = 16 * 1024;
@@ -71,6 +76,24 @@ export type BinaryHandler = (payload: Buffer, link: WsLink) => void;
 /** One read buffer for every socket of this thread: data is parsed before the next read. */
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
+/** A TLS client side: the verifying context and the server name to send and check. */
+export interface LinkTls {
+  readonly context: tls.SecureContext;
+  readonly servername: string;
+}
+
+const contexts = new Map<string, tls.SecureContext>();
+
+/** The TLS side for a CA file, its secure context built once per thread (not per connection). */
+export function linkTls(caFile: string, servername: string): LinkTls {
+  let context = contexts.get(caFile);
+  if (context === undefined) {
+    context = tls.createSecureContext({ ca: fs.readFileSync(caFile) });
+    contexts.set(caFile, context);
+  }
+  return { context, servername };
+}
+
 export class WsLink {
   readonly socket: net.Socket;
   onBinary: BinaryHandler;
@@ -89,21 +112,37 @@ export class WsLink {
   #handshake: ((rest: Buffer | null, err: Error | null) => void) | null = null;
   readonly #accept: string;
 
-  private constructor(host: string, port: number, onBinary: BinaryHandler, accept: string) {
+  private constructor(
+    host: string,
+    port: number,
+    onBinary: BinaryHandler,
+    accept: string,
+    secure: LinkTls | null,
+  ) {
     this.onBinary = onBinary;
     this.#accept = accept;
-    this.socket = net.connect({
-      host,
-      port,
-      noDelay: true,
-      onread: {
-        buffer: READ_BUFFER,
-        callback: (n: number, buf: Uint8Array) => {
-          this.#onRead(buf as Buffer, n);
-          return true;
-        },
+    const onread = {
+      buffer: READ_BUFFER,
+      callback: (n: number, buf: Uint8Array) => {
+        this.#onRead(buf as Buffer, n);
+        return true;
       },
-    });
+    };
+    if (secure === null) {
+      this.socket = net.connect({ host, port, noDelay: true, onread });
+    } else {
+      // verifies the chain and the name (rejectUnauthorized is the default)
+      // node:tls takes `onread` as net does (decrypted bytes land in the buffer); @types omits it
+      const options: tls.ConnectionOptions & { onread: typeof onread } = {
+        host,
+        port,
+        servername: secure.servername,
+        secureContext: secure.context,
+        onread,
+      };
+      this.socket = tls.connect(options);
+      this.socket.setNoDelay(true);
+    }
     this.closed = new Promise((resolve) => {
       this.socket.once('close', () => {
         this.open = false;
@@ -123,12 +162,13 @@ export class WsLink {
     path: string,
     onBinary: BinaryHandler,
     timeoutMs = 10_000,
+    secure: LinkTls | null = null,
   ): Promise<WsLink> {
     const key = randomBytes(16).toString('base64');
     const accept = createHash('sha1')
       .update(key + GUID)
       .digest('base64');
-    const link = new WsLink(host, port, onBinary, accept);
+    const link = new WsLink(host, port, onBinary, accept, secure);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         link.#handshake?.(null, new Error(`WebSocket handshake with ${path} timed out`));
@@ -145,7 +185,7 @@ export class WsLink {
         resolve(link);
         if (rest !== null && rest.length > 0) link.#onFrames(rest, rest.length);
       };
-      link.socket.once('connect', () => {
+      link.socket.once(secure === null ? 'connect' : 'secureConnect', () => {
         link.socket.write(
           `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
             `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,

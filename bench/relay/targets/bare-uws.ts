@@ -3,7 +3,10 @@
  * src/transport/uws.ts) that pairs two sockets by `/?pair=ID&side=a|b` and forwards every binary
  * message to the peer inside the message callback, nothing else: no protocol, no counters beyond
  * the drops it must not hide. Prints {"type":"target","port":N} once listening on 127.0.0.1:0.
+ * `--tls-cert FILE --tls-key FILE` serve wss:// instead (an `SSLApp` with the certificate and
+ * the buffer release Ferry uses by default, tlsLowMemory = 1), for the TLS scenarios.
  */
+import { parseArgs } from 'node:util';
 
 import { loadUws, type Uws } from '../../../src/transport/uws.js';
 import { onShutdown, send } from '../../common/child-side.js';
@@ -32,7 +35,22 @@ const pairs = new Map<string, Pair>();
 const sockets = new Set<Uws.WebSocket<Side>>();
 let dropped = 0;
 
-const app = uws.App();
+const { values: args } = parseArgs({
+  options: { 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' } },
+});
+const tlsCert = args['tls-cert'];
+const tlsKey = args['tls-key'];
+if ((tlsCert === undefined) !== (tlsKey === undefined))
+  throw new Error('bare-uws: --tls-cert and --tls-key go together');
+
+const app =
+  tlsCert !== undefined && tlsKey !== undefined
+    ? uws.SSLApp({
+        cert_file_name: tlsCert,
+        key_file_name: tlsKey,
+        ssl_prefer_low_memory_usage: true,
+      })
+    : uws.App();
 app.ws<Side>('/*', {
   compression: uws.DISABLED,
   maxPayloadLength: MAX_PAYLOAD_BYTES,
@@ -92,7 +110,15 @@ app.listen('127.0.0.1', 0, (listenSocket) => {
     return;
   }
   const port = uws.us_socket_local_port(listenSocket as unknown as Uws.us_socket);
-  send({ type: 'target', target: 'bare-uws', pid: process.pid, port, path: '/', uws: source });
+  send({
+    type: 'target',
+    target: 'bare-uws',
+    pid: process.pid,
+    port,
+    path: '/',
+    uws: source,
+    tls: tlsCert !== undefined,
+  });
   onShutdown(() => {
     uws.us_listen_socket_close(listenSocket);
     for (const ws of [...sockets]) ws.close();
