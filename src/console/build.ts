@@ -8,12 +8,29 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Plugin } from 'esbuild';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** The repository root: this file runs from dist/src/console/. */
 const root = path.resolve(here, '..', '..', '..');
 const web = path.join(root, 'src', 'console', 'web');
+
+/**
+ * Leaves long.js out of the bundle: the generated codec maps 64-bit fields to numbers
+ * (--force-number), and long.js probes WebAssembly at load, which the console's
+ * Content-Security-Policy (no 'wasm-unsafe-eval') reports as a violation. protobufjs falls back
+ * to numbers when `require('long')` yields nothing usable.
+ */
+const withoutLong: Plugin = {
+  name: 'without-long',
+  setup(b) {
+    b.onResolve({ filter: /^long$/ }, () => ({ path: 'long', namespace: 'without-long' }));
+    b.onLoad({ filter: /.*/, namespace: 'without-long' }, () => ({
+      contents: 'module.exports = {};',
+      loader: 'js',
+    }));
+  },
+};
 
 export async function buildConsole(outDir = path.join(root, 'dist', 'console')): Promise<string[]> {
   const assets = path.join(outDir, 'assets');
@@ -37,6 +54,7 @@ export async function buildConsole(outDir = path.join(root, 'dist', 'console')):
     logLevel: 'warning',
     tsconfig: path.join(root, 'tsconfig.console.json'),
     absWorkingDir: root,
+    plugins: [withoutLong],
   });
   const outputs = Object.entries(result.metafile.outputs);
   const entry = outputs.find(([, o]) => o.entryPoint !== undefined && o.cssBundle !== undefined);

@@ -3,6 +3,8 @@
  * anything else the technician console. Each view is its own chunk, so a customer never
  * downloads the technician's code.
  */
+// xterm's stylesheet goes into the entry CSS bundle: the page links only that one
+import '@xterm/xterm/css/xterm.css';
 import './style.css';
 
 const app = document.getElementById('app');

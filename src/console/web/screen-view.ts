@@ -49,6 +49,26 @@ interface MonitorCanvas {
 
 type Decoded = ImageBitmap | ImageData | 'pattern';
 
+/** What the screen has done, read by tests and bench/console through `window.ferryScreen`. */
+export interface ScreenStats {
+  tilesPainted: number;
+  framesPainted: number;
+  /** Tiles received and not yet painted (decoding or queued): a backlog grows here. */
+  pendingTiles: number;
+  dropped: Record<string, number>;
+  /** Capture-to-paint latencies (ms) of the frames painted since the last call. */
+  latencies: number[];
+}
+
+declare global {
+  interface Window {
+    ferryScreen?: { stats(): ScreenStats };
+  }
+}
+
+/** Latency samples kept between two reads (older ones are dropped first). */
+const MAX_LATENCY_SAMPLES = 10_000;
+
 export class ScreenView {
   readonly root: HTMLElement;
   readonly #stage: HTMLElement;
@@ -72,6 +92,8 @@ export class ScreenView {
   latencyMs: number | null = null;
   #fpsWindowStart = performance.now();
   #fpsCount = 0;
+  #pendingTiles = 0;
+  #latencies: number[] = [];
   #pendingMove: { x: number; y: number } | null = null;
   #moveScheduled = false;
   readonly #send: (event: InputKind) => void;
@@ -101,6 +123,20 @@ export class ScreenView {
     new ResizeObserver(() => this.#layout()).observe(this.#stage);
     window.setInterval(() => this.#tickStats(), 500);
     this.#updateOverlay();
+    window.ferryScreen = { stats: () => this.stats() };
+  }
+
+  /** Counters so far; the latency samples are handed over once. */
+  stats(): ScreenStats {
+    const latencies = this.#latencies;
+    this.#latencies = [];
+    return {
+      tilesPainted: this.tilesPainted,
+      framesPainted: this.framesPainted,
+      pendingTiles: this.#pendingTiles,
+      dropped: { ...this.dropped },
+      latencies,
+    };
   }
 
   /** The customer's monitors (MonitorList). */
@@ -236,16 +272,28 @@ export class ScreenView {
     }
     mc.lastSeq = u.frameSeq;
     const generation = this.#generation;
-    const decoded = this.#decode(u);
+    // settled at once into a value: a tile that fails to decode before its turn in the chain
+    // is not an unhandled rejection
+    const decoded = this.#decode(u).then(
+      (img) => ({ img }),
+      (err: unknown) => ({ err }),
+    );
+    this.#pendingTiles++;
     mc.chain = mc.chain
       .then(() => decoded)
-      .then(
-        (img) => {
-          if (generation !== this.#generation) return; // blanked meanwhile
-          this.#paint(mc, u, img);
-        },
-        (err: unknown) => this.#drop(err instanceof TileError ? err.reason : 'decode failed'),
-      );
+      .then((result) => {
+        this.#pendingTiles--;
+        if ('err' in result) {
+          this.#drop(result.err instanceof TileError ? result.err.reason : 'decode failed');
+          return;
+        }
+        if (generation !== this.#generation) {
+          // blanked meanwhile
+          if (result.img instanceof ImageBitmap) result.img.close();
+          return;
+        }
+        this.#paint(mc, u, result.img);
+      });
   }
 
   async #decode(u: ferry.v1.ScreenUpdate): Promise<Decoded> {
@@ -298,6 +346,8 @@ export class ScreenView {
       const age = Date.now() - u.captureTimeMs;
       if (u.captureTimeMs > 1e12 && age > -1000 && age < 600_000) {
         this.latencyMs = this.latencyMs === null ? age : this.latencyMs * 0.8 + age * 0.2;
+        if (this.#latencies.length >= MAX_LATENCY_SAMPLES) this.#latencies.shift();
+        this.#latencies.push(age);
       }
       this.root.dataset.frames = String(this.framesPainted);
     }

@@ -11,8 +11,10 @@ import { ferry } from '../../protocol/gen/ferry.js';
 import { ChatView } from './chat-view.js';
 import { Conn, GatewayError } from './conn.js';
 import { button, byId, clear, formatTime, h, notice } from './dom.js';
+import { FileView } from './file-view.js';
 import { NetstatsView } from './netstats-view.js';
 import { ScreenView } from './screen-view.js';
+import { ShellView } from './shell-view.js';
 
 const S = ferry.v1.SessionStatus;
 const C = ferry.v1.Channel;
@@ -103,6 +105,8 @@ class TechnicianConsole {
   readonly screen: ScreenView;
   readonly chat: ChatView;
   readonly netstats: NetstatsView;
+  readonly shells: ShellView;
+  readonly files: FileView;
   readonly #el: Record<string, HTMLElement> = {};
   #inputSeq = 1;
 
@@ -118,6 +122,8 @@ class TechnicianConsole {
     this.chat = new ChatView((text, priv) => conn.chat(text, priv), true);
     const floating = h('div', { class: 'floating' });
     this.netstats = new NetstatsView(floating);
+    this.shells = new ShellView(conn);
+    this.files = new FileView(conn);
     clear(app);
     app.append(this.#layout(), floating);
     this.#wire();
@@ -284,6 +290,7 @@ class TechnicianConsole {
           }),
         ),
         this.screen.root,
+        this.shells.root,
       ),
       h(
         'aside',
@@ -292,6 +299,7 @@ class TechnicianConsole {
         h(
           'section',
           { id: 'tools' },
+          this.files.root,
           h('h3', {}, 'System information'),
           op('Refresh', 'sysinfo-refresh', () => this.sysinfo()),
           el.sysinfo,
