@@ -6,74 +6,16 @@
  * first process; with it (root) the result says uid 0 and the session log records it.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import readline from 'node:readline';
+import { spawnSync } from 'node:child_process';
 import { type TestContext, test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
 import { Codes } from '../../src/protocol/codes.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { technician } from '../handlers/access-harness.js';
 import { startGateway } from '../integration/harness.js';
+import { CustomerProcess, stateDir } from '../support/customer-process.js';
 
-const BIN = path.resolve('bin/ferry.js');
 const S = ferry.v1.SessionStatus;
-
-/** `ferry customer` as a child; its (and its relaunch's) output lines can be awaited. */
-class CustomerProcess {
-  readonly child: ChildProcess;
-  readonly lines: string[] = [];
-  readonly exited: Promise<number | null>;
-  readonly #waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
-
-  constructor(t: TestContext, args: string[]) {
-    this.child = spawn(process.execPath, [BIN, 'customer', '--screen', 'none', ...args], {
-      env: { ...process.env, DISPLAY: '' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
-    t.after(() => {
-      if (this.child.exitCode === null && this.child.signalCode === null)
-        this.child.kill('SIGKILL');
-    });
-    const onLine = (line: string) => {
-      this.lines.push(line);
-      for (let i = this.#waiters.length - 1; i >= 0; i--) {
-        const w = this.#waiters[i]!;
-        if (!w.re.test(line)) continue;
-        this.#waiters.splice(i, 1);
-        w.resolve(w.re.exec(line)!);
-      }
-    };
-    readline.createInterface({ input: this.child.stdout! }).on('line', onLine);
-    readline.createInterface({ input: this.child.stderr! }).on('line', onLine);
-  }
-
-  line(re: RegExp): Promise<RegExpExecArray> {
-    const seen = this.lines.find((l) => re.test(l));
-    if (seen !== undefined) return Promise.resolve(re.exec(seen)!);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`no line matching ${re} in:\n${this.lines.join('\n')}`));
-      }, 20_000);
-      this.#waiters.push({
-        re,
-        resolve: (m) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-      });
-    });
-  }
-}
-
-function stateDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-elevation-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /** A gateway, a technician allowed to elevate, and a `ferry customer` child in an Active session. */
 async function activeChild(t: TestContext, elevateCommand: string | null) {
@@ -95,7 +37,7 @@ async function activeChild(t: TestContext, elevateCommand: string | null) {
     dir,
   ];
   if (elevateCommand !== null) args.push('--elevate-command', elevateCommand);
-  const customer = new CustomerProcess(t, args);
+  const customer = new CustomerProcess(t, ['--screen', 'none', ...args]);
   await customer.line(/^resume state kept in /);
   await queued;
   await tech.pickUp(sessionId);

@@ -5,68 +5,18 @@
  * Active again, with chat working as before.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
 import { resumeFile } from '../../src/clients/resume-state.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { technician } from '../handlers/access-harness.js';
 import { startGateway } from '../integration/harness.js';
+import { CustomerProcess } from '../support/customer-process.js';
 
-const BIN = path.resolve('bin/ferry.js');
 const S = ferry.v1.SessionStatus;
-
-/** `ferry customer` as a child; its (and its relaunch's) output lines can be awaited. */
-class CustomerProcess {
-  readonly child: ChildProcess;
-  readonly lines: string[] = [];
-  readonly exited: Promise<number | null>;
-  readonly #waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
-
-  constructor(t: TestContext, args: string[]) {
-    this.child = spawn(process.execPath, [BIN, 'customer', '--screen', 'none', ...args], {
-      env: { ...process.env, DISPLAY: '' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
-    t.after(() => {
-      if (this.child.exitCode === null && this.child.signalCode === null)
-        this.child.kill('SIGKILL');
-    });
-    const onLine = (line: string) => {
-      this.lines.push(line);
-      for (let i = this.#waiters.length - 1; i >= 0; i--) {
-        const w = this.#waiters[i]!;
-        if (!w.re.test(line)) continue;
-        this.#waiters.splice(i, 1);
-        w.resolve(w.re.exec(line)!);
-      }
-    };
-    readline.createInterface({ input: this.child.stdout! }).on('line', onLine);
-    readline.createInterface({ input: this.child.stderr! }).on('line', onLine);
-  }
-
-  line(re: RegExp): Promise<RegExpExecArray> {
-    const seen = this.lines.find((l) => re.test(l));
-    if (seen !== undefined) return Promise.resolve(re.exec(seen)!);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`no line matching ${re} in:\n${this.lines.join('\n')}`));
-      }, 20_000);
-      this.#waiters.push({
-        re,
-        resolve: (m) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-      });
-    });
-  }
-}
 
 test('a reboot restarts the customer process: a new process resumes and the session is Active again', {
   timeout: 60_000,
@@ -78,6 +28,8 @@ test('a reboot restarts the customer process: a new process resumes and the sess
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const queued = tech.waitForCustomer(sessionId);
   const customer = new CustomerProcess(t, [
+    '--screen',
+    'none',
     '--url',
     url,
     '--pin',

@@ -6,78 +6,16 @@
  * with a clear message and removed.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import readline from 'node:readline';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
 import { resumeFile } from '../../src/clients/resume-state.js';
 import { Codes } from '../../src/protocol/codes.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { startGateway, technician } from '../integration/harness.js';
+import { CustomerProcess, stateDir } from '../support/customer-process.js';
 
-const BIN = path.resolve('bin/ferry.js');
 const S = ferry.v1.SessionStatus;
-
-/** `ferry customer` as a child, with no display; its stdout lines can be awaited. */
-class CustomerProcess {
-  readonly child: ChildProcess;
-  readonly lines: string[] = [];
-  readonly exited: Promise<number | null>;
-  readonly #waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
-
-  constructor(t: TestContext, args: string[]) {
-    this.child = spawn(process.execPath, [BIN, 'customer', ...args], {
-      env: { ...process.env, DISPLAY: '' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
-    t.after(() => {
-      if (this.child.exitCode === null && this.child.signalCode === null)
-        this.child.kill('SIGKILL');
-    });
-    const onLine = (line: string) => {
-      this.lines.push(line);
-      const i = this.#waiters.findIndex((w) => w.re.test(line));
-      if (i >= 0) {
-        const w = this.#waiters.splice(i, 1)[0]!;
-        w.resolve(w.re.exec(line)!);
-      }
-    };
-    readline.createInterface({ input: this.child.stdout! }).on('line', onLine);
-    readline.createInterface({ input: this.child.stderr! }).on('line', onLine);
-  }
-
-  /** The first line (seen or to come) matching `re`; fails after 20 s with what was printed. */
-  line(re: RegExp): Promise<RegExpExecArray> {
-    const seen = this.lines.find((l) => re.test(l));
-    if (seen !== undefined) return Promise.resolve(re.exec(seen)!);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`no line matching ${re} in:\n${this.lines.join('\n')}`));
-      }, 20_000);
-      this.#waiters.push({
-        re,
-        resolve: (m) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-      });
-    });
-  }
-
-  say(text: string): void {
-    this.child.stdin!.write(`${text}\n`);
-  }
-}
-
-function stateDir(t: TestContext): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-resume-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 test('a customer killed mid-session comes back with --resume: Active again, chat history intact', {
   timeout: 60_000,
