@@ -12,6 +12,7 @@
  * TLS scenarios (`-tls`) run Ferry and the bare relay on one bench certificate (tls.ts); the
  * report then adds Ferry TLS/plain against each plain twin, and the cipher the targets agreed.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -30,6 +31,7 @@ import {
   writeResult,
 } from '../common/machine.js';
 import { type QuietCheck, waitForQuiet } from '../common/proc.js';
+import { compareReport, compareResults, describeSaved, type SavedResult } from './compare.js';
 import {
   checksTable,
   checkTargets,
@@ -97,7 +99,11 @@ const USAGE = `usage: node dist/bench/relay/run.js [options]
   --no-json           do not write bench/results/relay-*.json
   --cpu-prof          run the Ferry target under --cpu-prof (bench/results/profiles/*.cpuprofile)
   --node-flag <flag>  a Node/V8 flag for every target process alike (repeatable), e.g.
-                      --node-flag=--max-semi-space-size=2`;
+                      --node-flag=--max-semi-space-size=2
+  --compare <file>    after the run, compare it with a saved result (old/new median [min–max],
+                      Δ%, and "within noise" when the ranges overlap, else better/worse)
+  --compare-only <old.json> <new.json>
+                      compare two saved results and exit, running nothing`;
 
 interface Options {
   scenarios: Scenario[];
@@ -113,6 +119,8 @@ interface Options {
   json: boolean;
   cpuProf: boolean;
   nodeFlags: string[];
+  compare: string | undefined;
+  compareOnly: [string, string] | undefined;
 }
 
 function positive(
@@ -128,8 +136,9 @@ function positive(
 }
 
 function parseOptions(argv: string[]): Options | null {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
+    allowPositionals: true,
     options: {
       scenario: { type: 'string', default: 'all' },
       rounds: { type: 'string' },
@@ -144,10 +153,19 @@ function parseOptions(argv: string[]): Options | null {
       'no-json': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       'node-flag': { type: 'string', multiple: true },
+      compare: { type: 'string' },
+      'compare-only': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) return null;
+  const compareOnly = values['compare-only'];
+  if (positionals.length !== (compareOnly === undefined ? 0 : 1))
+    throw new Error(
+      compareOnly === undefined
+        ? `unexpected argument "${positionals[0]}"`
+        : '--compare-only takes two files: <old.json> <new.json>',
+    );
   const targets = values.targets.split(',').map((t) => t.trim());
   for (const t of targets) {
     if (!(TARGET_NAMES as readonly string[]).includes(t)) throw new Error(`unknown target "${t}"`);
@@ -166,6 +184,8 @@ function parseOptions(argv: string[]): Options | null {
     json: !values['no-json'],
     cpuProf: values['cpu-prof'],
     nodeFlags: values['node-flag'] ?? [],
+    compare: values.compare,
+    compareOnly: compareOnly === undefined ? undefined : [compareOnly, positionals[0]!],
   };
 }
 
@@ -266,12 +286,33 @@ function describe(r: RunResult, kind: Scenario['kind']): string {
   return `${fmtCount(Number(r.msgsPerSec))} msgs/s, p99 ${fmtUs(r.latency.p99Us)}, dropped ${r.dropped}, ${cpu}`;
 }
 
+function readSaved(file: string): SavedResult {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as SavedResult;
+}
+
+function comparison(oldFile: string, old: SavedResult, newFile: string, now: SavedResult): string {
+  return (
+    `== compare: median [min–max] over rounds; ranges overlap = within noise, else better/worse\n` +
+    `${describeSaved('old', oldFile, old)}\n${describeSaved('new', newFile, now)}\n\n` +
+    compareReport(compareResults(old, now))
+  );
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   if (options === null) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  if (options.compareOnly !== undefined) {
+    const [oldFile, newFile] = options.compareOnly;
+    process.stdout.write(
+      `${comparison(oldFile, readSaved(oldFile), newFile, readSaved(newFile))}\n`,
+    );
+    return;
+  }
+  // read it before the run: a bad path should fail now, not after ten minutes
+  const compareWith = options.compare === undefined ? null : readSaved(options.compare);
   installCleanup();
   const machine = machineInfo();
   const plan = pinPlan(!options.pin);
@@ -430,25 +471,33 @@ async function main(): Promise<void> {
     out.push(`\nnote: ${notQuiet} round(s) started on a machine that never got quiet`);
   process.stdout.write(`${out.join('\n')}\n`);
 
+  const saved = {
+    machine,
+    command: ['node', 'dist/bench/relay/run.js', ...process.argv.slice(2)],
+    options: { ...options, scenarios: options.scenarios.map((s) => s.name) },
+    pinning: plan,
+    generatorWorkers: workers,
+    fdWarning,
+    elapsedS,
+    quietChecks,
+    scenarios: options.scenarios.map((s) => ({
+      ...s,
+      timing: defaultTiming(s.kind, options.quick, options.durationS),
+      stats: stats[s.name],
+    })),
+    targets: checks,
+    runs: records,
+  };
+  let newFile = 'this run';
   if (options.json) {
-    const file = writeResult('relay', {
-      machine,
-      command: ['node', 'dist/bench/relay/run.js', ...process.argv.slice(2)],
-      options: { ...options, scenarios: options.scenarios.map((s) => s.name) },
-      pinning: plan,
-      generatorWorkers: workers,
-      fdWarning,
-      elapsedS,
-      quietChecks,
-      scenarios: options.scenarios.map((s) => ({
-        ...s,
-        timing: defaultTiming(s.kind, options.quick, options.durationS),
-        stats: stats[s.name],
-      })),
-      targets: checks,
-      runs: records,
-    });
-    process.stdout.write(`\nJSON: ${path.relative(process.cwd(), file)}\n`);
+    const file = writeResult('relay', saved);
+    newFile = path.relative(process.cwd(), file);
+    process.stdout.write(`\nJSON: ${newFile}\n`);
+  }
+  if (compareWith !== null) {
+    process.stdout.write(
+      `\n${comparison(options.compare!, compareWith, newFile, saved as unknown as SavedResult)}\n`,
+    );
   }
   if (records.some((r) => !r.ok)) process.exitCode = 1;
 }
