@@ -199,6 +199,14 @@ const SUBCOMMANDS: readonly Subcommand[] = [
     ),
   },
   {
+    name: 'token revoke',
+    base: () => ['token', 'revoke', `--data-dir=${path.join(tmp, 'token')}`],
+    faults: fc.oneof(
+      unknownFlag,
+      fc.constantFrom('a b', 'x'.repeat(129), 'a/b', 'é').map((jti) => ({ args: [jti] })),
+    ),
+  },
+  {
     name: 'token',
     base: () => ['token'],
     faults: fc.oneof(unknownFlag, noise),
@@ -325,6 +333,10 @@ function assemble(
       fs.writeFileSync(file, fault.file);
       args.push('--config', file);
     }
+  }
+  // the environment outranks the file: noise for a key a file fault is about would hide it
+  for (const fault of faults) {
+    if (fault.file !== undefined && fault.key !== undefined) delete env[envName(fault.key)];
   }
   return { args, env };
 }
