@@ -28,6 +28,7 @@ import type { Router } from './relay/router.js';
 import type { ChannelRow } from './relay/routes.js';
 import { dropReasonNames, type RefusalReason, RefusalReasons } from './relay/stats.js';
 import { CannedScriptLibrary } from './session/canned-scripts.js';
+import { DenyList } from './session/jwt.js';
 import { SessionRegistry } from './session/registry.js';
 import type { SessionReport } from './session/report.js';
 import type { Session } from './session/session.js';
@@ -528,7 +529,10 @@ export class Gateway {
   #connectionWindows(now: number): void {
     const rateWindow = now - this.#lastRateWindowMs >= RATE_WINDOW_MS;
     const strikeWindow = now - this.#lastStrikeWindowMs >= STRIKE_WINDOW_MS;
-    if (rateWindow) this.#lastRateWindowMs = now;
+    if (rateWindow) {
+      this.#lastRateWindowMs = now;
+      this.relay.hello.checkRevocations();
+    }
     if (strikeWindow) {
       this.#lastStrikeWindowMs = now;
       this.relay.hello.prune(performance.now());
@@ -653,6 +657,10 @@ export class Gateway {
       },
       sessions: this.registry.sessions,
       reports: this.registry.reports,
+      revokeToken: (jti) => {
+        new DenyList(this.config.dataDir).revoke(jti);
+        this.relay.hello.checkRevocations();
+      },
       // every session of the view is one of `registry.sessions`
       networkStats: (session) => this.netstats.snapshot(statsView(session as Session)),
       recordingsFlushed: () => this.relay.tools.shells.flushed(),

@@ -64,6 +64,7 @@ const PARAMETER_PATTERNS: Readonly<Record<string, string>> = {
   pid: '[A-Za-z0-9_-]{1,64}',
   pin: '[0-9]{1,32}',
   file: '[^/]{1,64}',
+  jti: '[A-Za-z0-9_.-]{1,128}',
 };
 
 /** Longest reason an operator may give. */
@@ -301,6 +302,20 @@ export function adminRoutes(gateway: GatewayView): readonly AdminRoute[] {
       // the PIN itself stays out of the log: the session it opened is named in the detail
       target: () => 'pin',
       serve: (ctx) => outcome(gateway.actions.revokePin(ctx.params.pin!, ctx.actor)),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/tokens/{jti}/revoke',
+      auth: true,
+      audit: 'token.revoke',
+      target: (p) => p.jti!,
+      serve: (ctx) => {
+        if (gateway.revokeToken === undefined) {
+          return failure(Codes.BAD_REQUEST, 'this gateway keeps no token deny-list');
+        }
+        gateway.revokeToken(ctx.params.jti!);
+        return json(200, { jti: ctx.params.jti, revoked: true });
+      },
     },
     {
       method: 'POST',

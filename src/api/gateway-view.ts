@@ -105,4 +105,6 @@ export interface GatewayView extends MetricsSource {
   recordingsFlushed(): Promise<void>;
   /** The file of a session's recording; null when `file` cannot name a recording. */
   recordingPath(sessionId: string, file: string): string | null;
+  /** Adds a technician token id to the deny-list and ends its live connections. */
+  readonly revokeToken?: (jti: string) => void;
 }

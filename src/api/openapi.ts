@@ -263,6 +263,21 @@ export const OPENAPI = {
         },
       },
     },
+    '/api/v1/tokens/{jti}/revoke': {
+      post: {
+        summary:
+          "revoke a technician token by its id: added to the data directory's deny-list, refused at Hello, its live connections ended (FERRY_ERR_TOKEN_REVOKED)",
+        parameters: [
+          pathParameter('jti', 'the token id (jti claim)', '^[A-Za-z0-9_.-]{1,128}$'),
+          OPERATOR_HEADER,
+        ],
+        responses: {
+          '200': jsonObject('revoked'),
+          '400': error('FERRY_ERR_BAD_REQUEST: this gateway keeps no token deny-list'),
+          ...AUTH_ERRORS,
+        },
+      },
+    },
     '/api/v1/drain': {
       post: {
         summary:

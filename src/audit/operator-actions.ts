@@ -10,6 +10,7 @@ import type { ActionOutcome, OperatorActions } from '../api/gateway-view.js';
 import type { Logger } from '../log.js';
 import { Codes, isRefusal, refuse } from '../protocol/codes.js';
 import { errorFrame } from '../protocol/frames.js';
+import { hs256Subject } from '../session/jwt.js';
 import type { SessionRegistry } from '../session/registry.js';
 import { Relation, type Session } from '../session/session.js';
 import { Trigger } from '../session/states.js';
@@ -88,7 +89,7 @@ export function operatorActions(deps: OperatorDeps): OperatorActions {
   return {
     technicianOf: (token) => {
       const check = verifyToken(deps.secret, token);
-      return check.ok ? check.claims.sub : null;
+      return check.ok ? check.claims.sub : hs256Subject(deps.secret, token);
     },
 
     endSession: (sessionId, reason, actor) => {

@@ -1,11 +1,14 @@
 /**
- * `ferry token issue`: prints a technician token signed with the gateway secret (created in the
- * data directory when there is none yet), with its validity, permission and team claims.
+ * `ferry token issue`: prints a technician JWT (HS256) signed with the gateway secret (created in
+ * the data directory when there is none yet), with its validity, permission and team claims, its
+ * id (`jti`), audience and issuer. `ferry token revoke <jti>`: adds a token id to the deny-list
+ * in the data directory, which a running gateway re-reads within a second.
  */
 import { resolveLayers } from '../config/config.js';
 import { envName, schema } from '../config/schema.js';
 import { loadOrCreateSecret } from '../config/secrets.js';
 import { isPermission, TECHNICIAN_PERMISSIONS } from '../session/access-policy.js';
+import { DenyList, issueJwt } from '../session/jwt.js';
 import { issueToken, TEAM_PATTERN } from '../session/tokens.js';
 import { commandGroup, defineCommand, type ExitRequest, single, UsageError } from './common.js';
 
@@ -86,25 +89,50 @@ async function issue(argv: Record<string, unknown>): Promise<ExitRequest> {
   if (teams !== undefined) checkTeams(teams);
   const dataDir = single(argv, 'dataDir', 'data-dir');
   const secretFlag = single(argv, 'secret', 'secret');
+  const audience = single(argv, 'audience', 'audience');
+  const issuer = single(argv, 'issuer', 'issuer');
   const { config } = resolveLayers({
     flags: {
       ...(dataDir === undefined ? {} : { dataDir }),
       ...(secretFlag === undefined ? {} : { secret: secretFlag }),
+      ...(audience === undefined ? {} : { tokenAudience: audience }),
+      ...(issuer === undefined ? {} : { tokenIssuer: issuer }),
     },
   });
   const secret = loadOrCreateSecret(config.dataDir, 'secret', config.secret);
   console.log(
-    issueToken(secret.value, name, seconds, Date.now(), {
-      ...(perms === undefined ? {} : { perms }),
-      ...(teams === undefined || teams.length === 0 ? {} : { teams }),
-    }),
+    await issueJwt(
+      secret.value,
+      name,
+      seconds,
+      { audience: config.tokenAudience, issuer: config.tokenIssuer },
+      {
+        ...(perms === undefined ? {} : { perms }),
+        ...(teams === undefined || teams.length === 0 ? {} : { teams }),
+      },
+    ),
   );
+  return undefined;
+}
+
+async function revoke(argv: Record<string, unknown>): Promise<ExitRequest> {
+  const jti = String(argv.jti);
+  const dataDir = single(argv, 'dataDir', 'data-dir');
+  const { config } = resolveLayers({ flags: dataDir === undefined ? {} : { dataDir } });
+  const deny = new DenyList(config.dataDir);
+  try {
+    deny.revoke(jti);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    throw new UsageError(`${JSON.stringify(jti)}: ${err.message}`);
+  }
+  console.log(`revoked ${jti} (${deny.file})`);
   return undefined;
 }
 
 const issueCommand = defineCommand({
   command: 'issue',
-  describe: 'print a technician token signed with the gateway secret',
+  describe: 'print a technician JWT (HS256) signed with the gateway secret',
   builder: (y) =>
     y
       .option('name', {
@@ -114,7 +142,7 @@ const issueCommand = defineCommand({
       })
       .option('ttl', {
         type: 'string',
-        default: '30d',
+        default: '12h',
         describe: 'validity: seconds, or e.g. 90m, 12h, 30d',
       })
       .option('data-dir', {
@@ -124,6 +152,14 @@ const issueCommand = defineCommand({
       .option('secret', {
         type: 'string',
         describe: `${schema.secret.doc} [env ${envName('secret')}]`,
+      })
+      .option('audience', {
+        type: 'string',
+        describe: `${schema.tokenAudience.doc} [env ${envName('tokenAudience')}]`,
+      })
+      .option('issuer', {
+        type: 'string',
+        describe: `${schema.tokenIssuer.doc} [env ${envName('tokenIssuer')}]`,
       })
       .option('perm', {
         type: 'string',
@@ -139,9 +175,22 @@ const issueCommand = defineCommand({
   run: (argv) => issue(argv as Record<string, unknown>),
 });
 
+const revokeCommand = defineCommand({
+  command: 'revoke <jti>',
+  describe: "add a token id (jti) to the data directory's deny-list; live sessions end",
+  builder: (y) =>
+    y
+      .positional('jti', { type: 'string', demandOption: true, describe: 'the token id to revoke' })
+      .option('data-dir', {
+        type: 'string',
+        describe: `${schema.dataDir.doc} [env ${envName('dataDir')}]`,
+      }),
+  run: (argv) => revoke(argv as Record<string, unknown>),
+});
+
 export const tokenCommand = commandGroup({
   command: 'token',
   describe: 'technician tokens',
-  subcommands: [issueCommand],
+  subcommands: [issueCommand, revokeCommand],
   demand: 'name a token command',
 });

@@ -49,6 +49,13 @@ export const schema = {
     'secret that signs technician tokens; empty = create one in the data directory (mode 0600)',
     'security',
   ),
+  tokenAudience: str('ferry', 'audience (aud) a technician JWT must name', 'security'),
+  tokenIssuer: str('ferry', 'issuer (iss) a technician JWT must name', 'security'),
+  jwksFile: str(
+    '',
+    'local JWKS file (a path, not a URL) whose public keys verify RS256, ES256 and EdDSA technician tokens; empty = HS256 with the secret only',
+    'security',
+  ),
   adminToken: str(
     '',
     'bearer token of the status API; empty = create one in the data directory (mode 0600)',

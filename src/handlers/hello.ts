@@ -1,6 +1,9 @@
 /**
  * Hello: the first frame of every connection, authenticated before any session state is
- * touched. A technician shows its signed token; a customer its PIN, a jump client key or a
+ * touched. A technician shows its signed token (a JWT verified asynchronously: no other frame of
+ * the connection is handled meanwhile, and a connection that closed meanwhile is not admitted; a
+ * legacy ft1 token logs a deprecation warning once per technician; a revoked token's id ends
+ * its live connections); a customer its PIN, a jump client key or a
  * support button id (all rate-limited per address and globally, spec: PIN attempts), or a resume
  * token that takes back a lost connection's place: the Welcome goes first, then what was held
  * for the place, in order.
@@ -10,8 +13,8 @@ import { Codes, isRefusal } from '../protocol/codes.js';
 import { Role } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { PeerState, type RelayPeer } from '../relay/peer.js';
+import { DenyList, loadJwksFile, TechnicianVerifier } from '../session/jwt.js';
 import { statusToWire } from '../session/session.js';
-import { verifyToken } from '../session/tokens.js';
 import type { HandlerContext } from './context.js';
 import { type CustomerJoined, clientRecord, joinCustomer, welcome } from './join.js';
 import type { UnattendedAccess } from './unattended.js';
@@ -22,6 +25,14 @@ export class HelloHandler {
   readonly #joined: CustomerJoined;
   readonly #pinPerAddress: KeyedBuckets;
   readonly #pinGlobal: TokenBucket;
+  readonly #deny: DenyList;
+  readonly #verifier: TechnicianVerifier;
+  /** Technician connections whose token is being verified. */
+  readonly #verifying = new WeakSet<RelayPeer>();
+  /** Live technician connections by token id, ended when the id is revoked. */
+  readonly #byJti = new Map<string, Set<RelayPeer>>();
+  /** Technicians already warned about their deprecated ft1 token. */
+  readonly #warnedLegacy = new Set<string>();
 
   constructor(ctx: HandlerContext, unattended: UnattendedAccess, joined: CustomerJoined) {
     this.#ctx = ctx;
@@ -31,15 +42,56 @@ export class HelloHandler {
     const perSecond = ctx.config.pinAttemptsPerSecond;
     this.#pinPerAddress = new KeyedBuckets(perMinute / 60, perMinute, 100_000);
     this.#pinGlobal = new TokenBucket(perSecond, perSecond * 5, performance.now());
+    this.#deny = new DenyList(ctx.config.dataDir);
+    this.#deny.refresh();
+    const jwksFile = ctx.config.jwksFile;
+    this.#verifier = new TechnicianVerifier({
+      secret: ctx.config.secret,
+      scope: { audience: ctx.config.tokenAudience, issuer: ctx.config.tokenIssuer },
+      jwks: jwksFile === '' ? null : loadJwksFile(jwksFile),
+      deny: this.#deny,
+    });
+  }
+
+  /**
+   * Re-reads the deny-list when its file changed (one stat) and ends the live technician
+   * connections of newly revoked tokens with FERRY_ERR_TOKEN_REVOKED.
+   */
+  checkRevocations(): void {
+    let added: string[];
+    try {
+      added = this.#deny.refresh();
+    } catch (err) {
+      this.#ctx.logger.error({ err, file: this.#deny.file }, 'cannot read the token deny-list');
+      return;
+    }
+    for (const jti of added) {
+      const peers = this.#byJti.get(jti);
+      if (peers === undefined) continue;
+      this.#byJti.delete(jti);
+      for (const peer of peers) {
+        if (peer.state === PeerState.CLOSED) continue;
+        this.#ctx.logger.info({ conn: peer.id, jti, name: peer.name }, 'technician token revoked');
+        this.#ctx.fail(peer, Codes.TOKEN_REVOKED, `technician token ${jti} was revoked`);
+      }
+    }
   }
 
   /** Forgets per-address PIN buckets that have refilled (memory stays bounded). */
   prune(nowMs: number): void {
     this.#pinPerAddress.prune(nowMs);
+    for (const [jti, peers] of this.#byJti) {
+      for (const peer of peers) if (peer.state === PeerState.CLOSED) peers.delete(peer);
+      if (peers.size === 0) this.#byJti.delete(jti);
+    }
   }
 
   onHello(peer: RelayPeer, bytes: Uint8Array): void {
     const ctx = this.#ctx;
+    if (this.#verifying.has(peer)) {
+      ctx.fail(peer, Codes.HELLO_DUPLICATE, 'wait for the Welcome of the first Hello');
+      return;
+    }
     let frame: ferry.v1.Frame;
     try {
       frame = ferry.v1.Frame.decode(bytes);
@@ -66,11 +118,39 @@ export class HelloHandler {
   }
 
   #technician(peer: RelayPeer, hello: ferry.v1.Hello.$Properties, requestId: number): void {
+    this.#verifying.add(peer);
+    const work = this.#verifyTechnician(peer, hello, requestId).finally(() => {
+      this.#verifying.delete(peer);
+    });
+    this.#ctx.settle(peer, 'hello', work, requestId);
+  }
+
+  async #verifyTechnician(
+    peer: RelayPeer,
+    hello: ferry.v1.Hello.$Properties,
+    requestId: number,
+  ): Promise<void> {
     const ctx = this.#ctx;
-    const check = verifyToken(ctx.config.secret, hello.token ?? '');
+    this.checkRevocations();
+    const check = await this.#verifier.verify(hello.token ?? '');
+    // closed (or timed out) while the token was verified: nothing to admit
+    if (peer.state !== PeerState.AWAITING_HELLO) return;
     if (!check.ok) {
       ctx.fail(peer, Codes[codeName(check.code)], check.message, requestId);
       return;
+    }
+    if (check.legacy && !this.#warnedLegacy.has(check.claims.sub)) {
+      if (this.#warnedLegacy.size >= 10_000) this.#warnedLegacy.clear();
+      this.#warnedLegacy.add(check.claims.sub);
+      ctx.logger.warn(
+        { name: check.claims.sub, jti: check.claims.jti },
+        'deprecated ft1 technician token: issue a JWT with `ferry token issue`; ft1 tokens stop working in the next release',
+      );
+    }
+    if (check.claims.jti !== '') {
+      const peers = this.#byJti.get(check.claims.jti) ?? new Set<RelayPeer>();
+      peers.add(peer);
+      this.#byJti.set(check.claims.jti, peers);
     }
     peer.role = Role.ROLE_TECHNICIAN;
     peer.name = check.claims.sub;

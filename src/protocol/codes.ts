@@ -137,6 +137,26 @@ export const Codes = {
     CloseCodes.AUTH_FAILED,
     'the technician token has expired',
   ),
+  TOKEN_NOT_YET_VALID: entry(
+    'FERRY_ERR_TOKEN_NOT_YET_VALID',
+    CloseCodes.AUTH_FAILED,
+    'the technician token is not valid yet (its nbf is in the future)',
+  ),
+  TOKEN_AUDIENCE: entry(
+    'FERRY_ERR_TOKEN_AUDIENCE',
+    CloseCodes.AUTH_FAILED,
+    "the technician token's audience (aud) is not this gateway's tokenAudience",
+  ),
+  TOKEN_ISSUER: entry(
+    'FERRY_ERR_TOKEN_ISSUER',
+    CloseCodes.AUTH_FAILED,
+    "the technician token's issuer (iss) is not this gateway's tokenIssuer",
+  ),
+  TOKEN_REVOKED: entry(
+    'FERRY_ERR_TOKEN_REVOKED',
+    CloseCodes.AUTH_FAILED,
+    'the technician token was revoked (its jti is on the deny-list)',
+  ),
   PIN_INVALID: entry(
     'FERRY_ERR_PIN_INVALID',
     CloseCodes.AUTH_FAILED,

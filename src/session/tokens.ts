@@ -1,5 +1,6 @@
 /**
- * Technician tokens: `ft1.<payload>.<signature>`, both parts base64url, the signature an
+ * Legacy technician tokens (deprecated: accepted for one more release beside the JWTs of
+ * jwt.ts, which `ferry token issue` now mints): `ft1.<payload>.<signature>`, both parts base64url, the signature an
  * HMAC-SHA256 over `ft1.<payload>` with the gateway secret. The payload names the technician
  * and its validity. Verification runs before any session state is touched and compares the
  * signature in constant time.
@@ -35,7 +36,7 @@ export interface TokenExtras {
 
 /** Team names: the queue a support button or jump client belongs to. */
 export const TEAM_PATTERN = /^[\w.-]{1,64}$/;
-const PERM_PATTERN = /^[a-z_]{1,32}$/;
+export const PERM_PATTERN = /^[a-z_]{1,32}$/;
 const MAX_LIST = 32;
 
 export type TokenCheck =
@@ -45,7 +46,11 @@ export type TokenCheck =
       readonly code:
         | 'FERRY_ERR_TOKEN_MALFORMED'
         | 'FERRY_ERR_TOKEN_SIGNATURE'
-        | 'FERRY_ERR_TOKEN_EXPIRED';
+        | 'FERRY_ERR_TOKEN_EXPIRED'
+        | 'FERRY_ERR_TOKEN_NOT_YET_VALID'
+        | 'FERRY_ERR_TOKEN_AUDIENCE'
+        | 'FERRY_ERR_TOKEN_ISSUER'
+        | 'FERRY_ERR_TOKEN_REVOKED';
       readonly message: string;
     };
 
@@ -82,7 +87,7 @@ export function issueToken(
   return `${signedPart}.${sign(secret, signedPart).toString('base64url')}`;
 }
 
-function checkList(what: string, list: readonly string[], pattern: RegExp): string[] {
+export function checkList(what: string, list: readonly string[], pattern: RegExp): string[] {
   if (list.length > MAX_LIST) throw new RangeError(`at most ${MAX_LIST} ${what}`);
   for (const item of list) {
     if (!pattern.test(item)) throw new RangeError(`${what}: "${item}" does not match ${pattern}`);
@@ -91,7 +96,7 @@ function checkList(what: string, list: readonly string[], pattern: RegExp): stri
 }
 
 /** An optional list claim: absent, or an array of at most 32 strings matching `pattern`. */
-function listClaim(value: unknown, pattern: RegExp): boolean {
+export function listClaim(value: unknown, pattern: RegExp): boolean {
   return (
     value === undefined ||
     (Array.isArray(value) &&

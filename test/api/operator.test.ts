@@ -13,6 +13,7 @@ import { CustomerClient } from '../../src/clients/customer.js';
 import { TechnicianClient } from '../../src/clients/technician.js';
 import type { Gateway } from '../../src/gateway.js';
 import type { ferry } from '../../src/protocol/gen/ferry.js';
+import { hs256Subject, issueJwt } from '../../src/session/jwt.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { activeSession, startGateway, technician } from '../integration/harness.js';
 import { adminRequest } from './harness.js';
@@ -104,6 +105,13 @@ test('an operator ends a live session: the customer is told and let go with 4100
 test('operator routes want the admin token: none is 401, a technician token 403, and both are audited', async (t) => {
   const { gateway } = await startGateway(t);
   const techToken = issueToken(gateway.config.secret, 'tech-1', 3600);
+  // the JWT `ferry token issue` mints (HS256 with the gateway secret)
+  const techJwt = await issueJwt(gateway.config.secret, 'tech-1', 3600, {
+    audience: gateway.config.tokenAudience,
+    issuer: gateway.config.tokenIssuer,
+  });
+  assert.equal(hs256Subject(gateway.config.secret, techJwt), 'tech-1');
+  assert.equal(hs256Subject('another secret', techJwt), null, 'a token of another gateway');
   const routes: [string, string][] = [
     ['POST', '/api/v1/sessions/abc/end'],
     ['POST', '/api/v1/sessions/abc/participants/c1/kick'],
@@ -118,9 +126,11 @@ test('operator routes want the admin token: none is 401, a technician token 403,
     const none = await adminRequest(gateway, path, { method, body });
     assert.equal(none.status, 401, `${method} ${path} without a token`);
     assert.equal(none.json.error.code, 'FERRY_ERR_UNAUTHORIZED');
-    const tech = await adminRequest(gateway, path, { method, token: techToken, body });
-    assert.equal(tech.status, 403, `${method} ${path} with a technician token`);
-    assert.equal(tech.json.error.code, 'FERRY_ERR_FORBIDDEN');
+    for (const token of [techToken, techJwt]) {
+      const tech = await adminRequest(gateway, path, { method, token, body });
+      assert.equal(tech.status, 403, `${method} ${path} with a technician token`);
+      assert.equal(tech.json.error.code, 'FERRY_ERR_FORBIDDEN');
+    }
   }
   const wrongMethod = await adminRequest(gateway, '/api/v1/drain', { token: gateway.adminToken });
   assert.equal(wrongMethod.status, 405);
@@ -129,7 +139,8 @@ test('operator routes want the admin token: none is 401, a technician token 403,
   assert.equal(entries.filter((e) => e.actor === 'anonymous' && e.status === 401).length, 6);
   assert.equal(
     entries.filter((e) => e.actor === 'technician:tech-1' && e.status === 403).length,
-    6,
+    12,
+    'six refusals for each kind of technician token',
   );
 });
 

@@ -14,6 +14,7 @@ import { Gateway } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
 import { defaultGrants, grantsOf, personalTeam, reaches } from '../../src/session/access-policy.js';
 import { CannedScriptLibrary } from '../../src/session/canned-scripts.js';
+import { TechnicianVerifier } from '../../src/session/jwt.js';
 import { issueToken, verifyToken } from '../../src/session/tokens.js';
 import { tempDir } from './access-harness.js';
 
@@ -137,7 +138,10 @@ test('ferry token issue --perm and --team sign the claims; an unknown permission
     'support',
   ]);
   const secret = fs.readFileSync(path.join(dir, 'secret'), 'utf8').trim();
-  const check = verifyToken(secret, stdout.trim());
+  const check = await new TechnicianVerifier({
+    secret,
+    scope: { audience: 'ferry', issuer: 'ferry' },
+  }).verify(stdout.trim());
   assert.ok(check.ok);
   assert.deepEqual(check.claims.perms, ['jump_client', 'unattended', 'scripts']);
   assert.deepEqual(check.claims.teams, ['support']);

@@ -1,0 +1,288 @@
+/**
+ * Technician JWTs, verified with `jose`: HS256 signed with the gateway secret (what
+ * `ferry token issue` mints), and RS256, ES256 or EdDSA against the public keys of a local JWKS
+ * file (an operator's identity provider or backend). `exp`, `nbf`, `aud` and `iss` are checked,
+ * the claims `sub`, `perms` and `teams` kept. Legacy `ft1` tokens (tokens.ts) still verify for
+ * one release, flagged so the caller can warn. Also owns the deny-list of revoked token ids
+ * (`jti`), a file of one id per line in the data directory, re-read when it changes.
+ */
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  type JSONWebKeySet,
+  type JWTPayload,
+  jwtVerify,
+  SignJWT,
+} from 'jose';
+import {
+  checkList,
+  listClaim,
+  PERM_PATTERN,
+  TEAM_PATTERN,
+  type TokenCheck,
+  type TokenClaims,
+  type TokenExtras,
+  verifyToken,
+} from './tokens.js';
+
+/** Default validity of a token `ferry token issue` mints: 12 hours. */
+export const DEFAULT_TOKEN_TTL_SECONDS = 12 * 3600;
+/** The deny-list file's name in the data directory. */
+export const DENY_LIST_FILE = 'revoked-tokens';
+
+const NAME_PATTERN = /^[\w.@-]{1,64}$/;
+const JTI_PATTERN = /^[\w.-]{1,128}$/;
+const MAX_TOKEN_LENGTH = 8192;
+const ASYMMETRIC = ['RS256', 'ES256', 'EdDSA'] as const;
+
+export type TechnicianCheck =
+  | { readonly ok: true; readonly claims: TokenClaims; readonly legacy: boolean }
+  | Extract<TokenCheck, { ok: false }>;
+
+/** Audience and issuer a token must name (config `tokenAudience`, `tokenIssuer`). */
+export interface TokenScope {
+  readonly audience: string;
+  readonly issuer: string;
+}
+
+/** Mints an HS256 technician JWT with `sub`, `iat`, `exp`, `jti`, `aud`, `iss` and the extras. */
+export async function issueJwt(
+  secret: string,
+  name: string,
+  ttlSeconds: number,
+  scope: TokenScope,
+  extras: TokenExtras = {},
+  nowMs: number = Date.now(),
+): Promise<string> {
+  if (!NAME_PATTERN.test(name)) {
+    throw new RangeError('technician name must be 1-64 characters of letters, digits, . _ @ -');
+  }
+  const iat = Math.floor(nowMs / 1000);
+  const claims: Record<string, unknown> = {};
+  if (extras.perms !== undefined) claims.perms = checkList('perms', extras.perms, PERM_PATTERN);
+  if (extras.teams !== undefined) claims.teams = checkList('teams', extras.teams, TEAM_PATTERN);
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(name)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + ttlSeconds)
+    .setJti(randomUUID())
+    .setAudience(scope.audience)
+    .setIssuer(scope.issuer)
+    .sign(new TextEncoder().encode(secret));
+}
+
+/** Reads a JWKS file (`{"keys": [...]}`); throws with the path named when it is not one. */
+export function loadJwksFile(file: string): JSONWebKeySet {
+  const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as JSONWebKeySet | null;
+  if (typeof parsed !== 'object' || parsed === null || !Array.isArray(parsed.keys)) {
+    throw new Error(`${file}: not a JWKS document (no "keys" array)`);
+  }
+  return parsed;
+}
+
+const refusal = (code: Extract<TokenCheck, { ok: false }>['code'], message: string) =>
+  ({ ok: false, code, message }) as const;
+
+/** Verifies technician tokens: JWTs with jose, legacy `ft1` tokens with tokens.ts. */
+export class TechnicianVerifier {
+  readonly #secret: string;
+  readonly #secretKey: Uint8Array;
+  readonly #scope: TokenScope;
+  readonly #jwks: ReturnType<typeof createLocalJWKSet> | null;
+  readonly #deny: DenyList | null;
+
+  constructor(options: {
+    secret: string;
+    scope: TokenScope;
+    jwks?: JSONWebKeySet | null;
+    deny?: DenyList | null;
+  }) {
+    this.#secret = options.secret;
+    this.#secretKey = new TextEncoder().encode(options.secret);
+    this.#scope = options.scope;
+    this.#jwks = options.jwks ? createLocalJWKSet(options.jwks) : null;
+    this.#deny = options.deny ?? null;
+  }
+
+  /** Never rejects: every failure is a coded refusal. */
+  async verify(token: string, nowMs: number = Date.now()): Promise<TechnicianCheck> {
+    if (token.startsWith('ft1.')) {
+      const check = verifyToken(this.#secret, token, nowMs);
+      if (!check.ok) return check;
+      if (this.#deny?.has(check.claims.jti)) return revoked(check.claims.jti);
+      return { ok: true, claims: check.claims, legacy: true };
+    }
+    if (token.length === 0) return refusal('FERRY_ERR_TOKEN_MALFORMED', 'no technician token');
+    if (token.length > MAX_TOKEN_LENGTH) {
+      return refusal('FERRY_ERR_TOKEN_MALFORMED', 'technician token is too long');
+    }
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch (err) {
+      return refusal('FERRY_ERR_TOKEN_MALFORMED', `not a JWT: ${(err as Error).message}`);
+    }
+    const asymmetric = (ASYMMETRIC as readonly (string | undefined)[]).includes(alg);
+    if (alg !== 'HS256' && !(asymmetric && this.#jwks !== null)) {
+      const allowed = this.#jwks === null ? 'HS256' : `HS256, ${ASYMMETRIC.join(', ')}`;
+      return refusal('FERRY_ERR_TOKEN_SIGNATURE', `JWT alg ${alg}: allowed ${allowed}`);
+    }
+    let payload: JWTPayload;
+    try {
+      const options = {
+        audience: this.#scope.audience,
+        issuer: this.#scope.issuer,
+        requiredClaims: ['exp', 'sub'],
+        currentDate: new Date(nowMs),
+      };
+      payload =
+        alg === 'HS256'
+          ? (await jwtVerify(token, this.#secretKey, { ...options, algorithms: ['HS256'] })).payload
+          : (await jwtVerify(token, this.#jwks!, { ...options, algorithms: [...ASYMMETRIC] }))
+              .payload;
+    } catch (err) {
+      return joseRefusal(err);
+    }
+    const { sub, exp, iat, jti, perms, teams } = payload as JWTPayload & Record<string, unknown>;
+    if (typeof sub !== 'string' || !NAME_PATTERN.test(sub)) {
+      return refusal('FERRY_ERR_TOKEN_MALFORMED', 'JWT sub is not a technician name');
+    }
+    if (!listClaim(perms, PERM_PATTERN) || !listClaim(teams, TEAM_PATTERN)) {
+      return refusal(
+        'FERRY_ERR_TOKEN_MALFORMED',
+        'JWT perms or teams claim is not a list of names',
+      );
+    }
+    if (jti !== undefined && (typeof jti !== 'string' || !JTI_PATTERN.test(jti))) {
+      return refusal('FERRY_ERR_TOKEN_MALFORMED', 'JWT jti is not a token id');
+    }
+    if (jti !== undefined && this.#deny?.has(jti)) return revoked(jti);
+    const claims: TokenClaims = {
+      sub,
+      exp: exp!,
+      iat: typeof iat === 'number' ? iat : Math.floor(nowMs / 1000),
+      jti: jti ?? '',
+      ...(perms === undefined ? {} : { perms: perms as string[] }),
+      ...(teams === undefined ? {} : { teams: teams as string[] }),
+    };
+    return { ok: true, claims, legacy: false };
+  }
+}
+
+const revoked = (jti: string) =>
+  refusal('FERRY_ERR_TOKEN_REVOKED', `technician token ${jti} was revoked`);
+
+/** jose's error codes to Ferry's. */
+function joseRefusal(err: unknown): TechnicianCheck {
+  const { code, claim, message } = err as { code?: string; claim?: string; message?: string };
+  const text = `technician token refused: ${message ?? String(err)}`;
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return refusal('FERRY_ERR_TOKEN_EXPIRED', text);
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if (claim === 'nbf') return refusal('FERRY_ERR_TOKEN_NOT_YET_VALID', text);
+      if (claim === 'aud') return refusal('FERRY_ERR_TOKEN_AUDIENCE', text);
+      if (claim === 'iss') return refusal('FERRY_ERR_TOKEN_ISSUER', text);
+      return refusal('FERRY_ERR_TOKEN_MALFORMED', text);
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return refusal('FERRY_ERR_TOKEN_SIGNATURE', text);
+    default:
+      return refusal('FERRY_ERR_TOKEN_MALFORMED', text);
+  }
+}
+
+/**
+ * Revoked token ids: `revoked-tokens` in the data directory, one id per line, appended by
+ * `ferry token revoke`. `refresh` re-reads it only when its size or mtime changed (one stat).
+ */
+export class DenyList {
+  readonly file: string;
+  #ids = new Set<string>();
+  #stamp = '';
+
+  constructor(dataDir: string) {
+    this.file = path.join(dataDir, DENY_LIST_FILE);
+  }
+
+  has(jti: string): boolean {
+    return jti !== '' && this.#ids.has(jti);
+  }
+
+  get size(): number {
+    return this.#ids.size;
+  }
+
+  /** Re-reads the file when it changed; returns the ids that were not on the list before. */
+  refresh(): string[] {
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(this.file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.#stamp = '';
+      return [];
+    }
+    const stamp = `${stat.size}:${stat.mtimeMs}`;
+    if (stamp === this.#stamp) return [];
+    this.#stamp = stamp;
+    const ids = new Set(
+      fs
+        .readFileSync(this.file, 'utf8')
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => JTI_PATTERN.test(line)),
+    );
+    const added = [...ids].filter((id) => !this.#ids.has(id));
+    this.#ids = ids;
+    return added;
+  }
+
+  /** Adds `jti` to the file (persisted; a running gateway picks it up on its next refresh). */
+  revoke(jti: string): void {
+    if (!JTI_PATTERN.test(jti)) {
+      throw new RangeError('token id must be 1-128 characters of letters, digits, . _ -');
+    }
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    fs.appendFileSync(this.file, `${jti}\n`, { mode: 0o600 });
+    this.refresh();
+  }
+}
+
+/**
+ * The subject of an HS256 technician JWT signed with `secret` and not expired, checked
+ * synchronously (node:crypto, no jose): for answers that only need to know whether a caller holds
+ * a valid technician token (the admin API's 403 against 401). Null for anything else.
+ */
+export function hs256Subject(
+  secret: string,
+  token: string,
+  nowMs: number = Date.now(),
+): string | null {
+  const parts = token.split('.');
+  if (parts.length !== 3) return null;
+  const [head, body, signature] = parts as [string, string, string];
+  const expected = createHmac('sha256', secret).update(`${head}.${body}`).digest();
+  const given = Buffer.from(signature, 'base64url');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+  try {
+    const header = JSON.parse(Buffer.from(head, 'base64url').toString('utf8')) as { alg?: unknown };
+    const claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as {
+      sub?: unknown;
+      exp?: unknown;
+    };
+    if (header.alg !== 'HS256' || typeof claims.sub !== 'string') return null;
+    if (typeof claims.exp === 'number' && claims.exp * 1000 <= nowMs) return null;
+    return claims.sub;
+  } catch (err) {
+    // a signed but unreadable token is no technician's: the caller answers 401
+    if (err instanceof SyntaxError) return null;
+    throw err;
+  }
+}

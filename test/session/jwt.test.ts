@@ -1,0 +1,152 @@
+/**
+ * Technician JWTs: what issueJwt mints verifies with the same secret, audience and issuer; RS256,
+ * ES256 and EdDSA tokens verify against a JWKS file; every refusal (expired, not yet valid,
+ * wrong audience, wrong issuer, bad signature, revoked) has its own code; ft1 tokens still
+ * verify, flagged legacy; the deny-list persists in its file and reports newly revoked ids.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { exportJWK, generateKeyPair, type JSONWebKeySet, SignJWT } from 'jose';
+import {
+  DEFAULT_TOKEN_TTL_SECONDS,
+  DenyList,
+  issueJwt,
+  loadJwksFile,
+  TechnicianVerifier,
+} from '../../src/session/jwt.js';
+import { issueToken } from '../../src/session/tokens.js';
+
+const SECRET = 'jwt-test-secret-jwt-test-secret!';
+const SCOPE = { audience: 'ferry', issuer: 'ferry' } as const;
+const NOW_MS = Date.UTC(2026, 0, 1);
+const NOW = NOW_MS / 1000;
+
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-jwt-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function hs256(claims: Record<string, unknown>, secret = SECRET): Promise<string> {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .sign(new TextEncoder().encode(secret));
+}
+
+const base = { sub: 'tech-1', aud: 'ferry', iss: 'ferry', iat: NOW, exp: NOW + 60, jti: 'j-1' };
+
+test('a token from issueJwt verifies with its claims, a jti and the 12 h default lifetime', async () => {
+  const token = await issueJwt(
+    SECRET,
+    'tech-1',
+    DEFAULT_TOKEN_TTL_SECONDS,
+    SCOPE,
+    {
+      perms: ['scripts'],
+      teams: ['support'],
+    },
+    NOW_MS,
+  );
+  const check = await new TechnicianVerifier({ secret: SECRET, scope: SCOPE }).verify(
+    token,
+    NOW_MS,
+  );
+  assert.ok(check.ok);
+  assert.equal(check.legacy, false);
+  assert.equal(check.claims.sub, 'tech-1');
+  assert.equal(check.claims.exp - check.claims.iat, 12 * 3600);
+  assert.match(check.claims.jti, /^[\w-]{20,}$/);
+  assert.deepEqual(check.claims.perms, ['scripts']);
+  assert.deepEqual(check.claims.teams, ['support']);
+});
+
+test('each refusal of an HS256 token has its own code', async () => {
+  const verifier = new TechnicianVerifier({ secret: SECRET, scope: SCOPE });
+  const cases: [Record<string, unknown>, string, string?][] = [
+    [{ ...base, exp: NOW - 1 }, 'FERRY_ERR_TOKEN_EXPIRED'],
+    [{ ...base, nbf: NOW + 600 }, 'FERRY_ERR_TOKEN_NOT_YET_VALID'],
+    [{ ...base, aud: 'elsewhere' }, 'FERRY_ERR_TOKEN_AUDIENCE'],
+    [{ ...base, iss: 'someone' }, 'FERRY_ERR_TOKEN_ISSUER'],
+    [base, 'FERRY_ERR_TOKEN_SIGNATURE', 'another-secret-another-secret-xx'],
+    [{ ...base, sub: 'no spaces allowed' }, 'FERRY_ERR_TOKEN_MALFORMED'],
+    [{ ...base, perms: 'all' }, 'FERRY_ERR_TOKEN_MALFORMED'],
+  ];
+  for (const [claims, code, secret] of cases) {
+    const check = await verifier.verify(await hs256(claims, secret), NOW_MS);
+    assert.equal(check.ok ? 'ok' : check.code, code, JSON.stringify(claims));
+  }
+  const garbage = await verifier.verify('not.a.jwt', NOW_MS);
+  assert.equal(garbage.ok ? 'ok' : garbage.code, 'FERRY_ERR_TOKEN_MALFORMED');
+});
+
+test('RS256, ES256 and EdDSA tokens verify against a JWKS file, and only when one is set', async (t) => {
+  const dir = tempDir(t);
+  const keys: JSONWebKeySet['keys'] = [];
+  const signers: [string, Awaited<ReturnType<typeof generateKeyPair>>['privateKey']][] = [];
+  for (const alg of ['RS256', 'ES256', 'EdDSA'] as const) {
+    const pair = await generateKeyPair(alg, { extractable: true });
+    keys.push({ ...(await exportJWK(pair.publicKey)), kid: alg, alg });
+    signers.push([alg, pair.privateKey]);
+  }
+  const file = path.join(dir, 'jwks.json');
+  fs.writeFileSync(file, JSON.stringify({ keys }));
+  const verifier = new TechnicianVerifier({
+    secret: SECRET,
+    scope: SCOPE,
+    jwks: loadJwksFile(file),
+  });
+  const without = new TechnicianVerifier({ secret: SECRET, scope: SCOPE });
+  for (const [alg, key] of signers) {
+    const token = await new SignJWT({ teams: ['idp'] })
+      .setProtectedHeader({ alg, kid: alg })
+      .setSubject('idp-user')
+      .setAudience('ferry')
+      .setIssuer('ferry')
+      .setIssuedAt(NOW)
+      .setExpirationTime(NOW + 60)
+      .sign(key);
+    const check = await verifier.verify(token, NOW_MS);
+    assert.ok(check.ok, alg);
+    assert.equal(check.claims.sub, 'idp-user');
+    assert.deepEqual(check.claims.teams, ['idp']);
+    const refused = await without.verify(token, NOW_MS);
+    assert.equal(refused.ok ? 'ok' : refused.code, 'FERRY_ERR_TOKEN_SIGNATURE', alg);
+  }
+  const stranger = await generateKeyPair('RS256');
+  const forged = await new SignJWT({})
+    .setProtectedHeader({ alg: 'RS256', kid: 'RS256' })
+    .setSubject('idp-user')
+    .setAudience('ferry')
+    .setIssuer('ferry')
+    .setExpirationTime(NOW + 60)
+    .sign(stranger.privateKey);
+  const check = await verifier.verify(forged, NOW_MS);
+  assert.equal(check.ok ? 'ok' : check.code, 'FERRY_ERR_TOKEN_SIGNATURE');
+});
+
+test('an ft1 token still verifies and is flagged legacy', async () => {
+  const verifier = new TechnicianVerifier({ secret: SECRET, scope: SCOPE });
+  const check = await verifier.verify(issueToken(SECRET, 'tech-1', 60, NOW_MS), NOW_MS);
+  assert.ok(check.ok);
+  assert.equal(check.legacy, true);
+});
+
+test('a revoked jti is refused, persists in the data directory and is reported once', async (t) => {
+  const dir = tempDir(t);
+  const deny = new DenyList(dir);
+  const verifier = new TechnicianVerifier({ secret: SECRET, scope: SCOPE, deny });
+  assert.ok((await verifier.verify(await hs256(base), NOW_MS)).ok);
+  const other = new DenyList(dir);
+  other.revoke('j-1');
+  assert.deepEqual(deny.refresh(), ['j-1']);
+  assert.deepEqual(deny.refresh(), []);
+  const check = await verifier.verify(await hs256(base), NOW_MS);
+  assert.equal(check.ok ? 'ok' : check.code, 'FERRY_ERR_TOKEN_REVOKED');
+  const reread = new DenyList(dir);
+  reread.refresh();
+  assert.ok(reread.has('j-1'));
+  assert.throws(() => deny.revoke('not a jti'), RangeError);
+});
