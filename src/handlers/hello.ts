@@ -118,23 +118,34 @@ export class HelloHandler {
   }
 
   #technician(peer: RelayPeer, hello: ferry.v1.Hello.$Properties, requestId: number): void {
+    this.checkRevocations();
+    const check = this.#verifier.check(hello.token ?? '');
+    if (!(check instanceof Promise)) {
+      // an ft1 or a malformed token: answered in this frame's turn
+      this.#admitTechnician(peer, hello, requestId, check);
+      return;
+    }
     this.#verifying.add(peer);
-    const work = this.#verifyTechnician(peer, hello, requestId).finally(() => {
-      this.#verifying.delete(peer);
-    });
+    const work = check
+      .then((verdict) => {
+        // closed (or timed out) while the token was verified: nothing to admit
+        if (peer.state === PeerState.AWAITING_HELLO) {
+          this.#admitTechnician(peer, hello, requestId, verdict);
+        }
+      })
+      .finally(() => {
+        this.#verifying.delete(peer);
+      });
     this.#ctx.settle(peer, 'hello', work, requestId);
   }
 
-  async #verifyTechnician(
+  #admitTechnician(
     peer: RelayPeer,
     hello: ferry.v1.Hello.$Properties,
     requestId: number,
-  ): Promise<void> {
+    check: Awaited<ReturnType<TechnicianVerifier['check']>>,
+  ): void {
     const ctx = this.#ctx;
-    this.checkRevocations();
-    const check = await this.#verifier.verify(hello.token ?? '');
-    // closed (or timed out) while the token was verified: nothing to admit
-    if (peer.state !== PeerState.AWAITING_HELLO) return;
     if (!check.ok) {
       ctx.fail(peer, Codes[codeName(check.code)], check.message, requestId);
       return;

@@ -110,6 +110,15 @@ export class TechnicianVerifier {
 
   /** Never rejects: every failure is a coded refusal. */
   async verify(token: string, nowMs: number = Date.now()): Promise<TechnicianCheck> {
+    return this.check(token, nowMs);
+  }
+
+  /**
+   * The verdict at once where no signature work is needed (an ft1 token, a malformed token, an
+   * algorithm not allowed), else a promise of it: the Hello of an ft1 or a malformed token is
+   * answered inside the frame's own turn.
+   */
+  check(token: string, nowMs: number = Date.now()): TechnicianCheck | Promise<TechnicianCheck> {
     if (token.startsWith('ft1.')) {
       const check = verifyToken(this.#secret, token, nowMs);
       if (!check.ok) return check;
@@ -131,6 +140,14 @@ export class TechnicianVerifier {
       const allowed = this.#jwks === null ? 'HS256' : `HS256, ${ASYMMETRIC.join(', ')}`;
       return refusal('FERRY_ERR_TOKEN_SIGNATURE', `JWT alg ${alg}: allowed ${allowed}`);
     }
+    return this.#verifyJwt(token, alg, nowMs);
+  }
+
+  async #verifyJwt(
+    token: string,
+    alg: string | undefined,
+    nowMs: number,
+  ): Promise<TechnicianCheck> {
     let payload: JWTPayload;
     try {
       const options = {
