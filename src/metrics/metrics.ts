@@ -179,6 +179,15 @@ export class GatewayMetrics {
       },
     });
     new Counter({
+      name: 'ferry_transitions_refused_total',
+      help: 'Session transitions the state machine refused on a timer or a lost connection (each is logged)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(totals().refusedTransitions);
+      },
+    });
+    new Counter({
       name: 'ferry_connections_refused_total',
       help: 'WebSocket upgrades refused before a connection existed, by reason',
       labelNames: ['reason'] as const,

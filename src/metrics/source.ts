@@ -46,6 +46,8 @@ export interface SessionTotals {
   readonly pinAccepted: number;
   readonly pinRejected: number;
   readonly pinRateLimited: number;
+  /** Transitions the state machine refused where no caller could be told (also logged). */
+  readonly refusedTransitions: number;
 }
 
 /** The gateway-wide send budget: bytes queued in every connection's send buffer, and the cap. */

@@ -81,6 +81,7 @@ function fakeView(dataDir: string) {
       pinAccepted: 2,
       pinRejected: 1,
       pinRateLimited: 0,
+      refusedTransitions: 0,
     },
     sendBudget: { used: 0, limitBytes: 1000 },
     refused: { address_limit: 0, origin: 0, draining: 0 },

@@ -28,6 +28,7 @@ function fakeSource() {
       pinAccepted: 0,
       pinRejected: 0,
       pinRateLimited: 0,
+      refusedTransitions: 0,
       openPins: 0,
     },
     sendBudget: { used: 0, limitBytes: 1000 },
@@ -144,6 +145,7 @@ test('totals of the registry, PIN book, errors and alerts are exposed with units
     pinAccepted: 4,
     pinRejected: 2,
     pinRateLimited: 7,
+    refusedTransitions: 5,
     openPins: 1,
   });
   Object.assign(fake.refused, { address_limit: 3, origin: 1 });
@@ -158,6 +160,7 @@ test('totals of the registry, PIN book, errors and alerts are exposed with units
   assert.equal(value(exp, 'ferry_pin_attempts_total', { result: 'accepted' }), 4);
   assert.equal(value(exp, 'ferry_pin_attempts_total', { result: 'rejected' }), 2);
   assert.equal(value(exp, 'ferry_pin_attempts_total', { result: 'rate_limited' }), 7);
+  assert.equal(value(exp, 'ferry_transitions_refused_total'), 5);
   assert.equal(value(exp, 'ferry_connections_refused_total', { reason: 'address_limit' }), 3);
   assert.equal(value(exp, 'ferry_connections_refused_total', { reason: 'origin' }), 1);
   assert.equal(value(exp, 'ferry_connections_refused_total', { reason: 'draining' }), 0);
