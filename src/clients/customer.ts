@@ -211,7 +211,7 @@ export class CustomerClient extends FerryClient {
     this.on('event', (e: ferry.v1.Event) => {
       // a technician arriving needs the whole screen; the link grade picks the quality
       if (e.participantJoined) this.keyFrame('join');
-      if (e.networkStats) this.#followGrade(e.networkStats.overall ?? 0);
+      if (e.linkAdvice) this.#followGrade(e.linkAdvice.overall ?? 0);
     });
     this.on('status', (s: ferry.v1.StatusChanged) => {
       if (s.status === ferry.v1.SessionStatus.SESSION_STATUS_ACTIVE) this.keyFrame('pick-up');
@@ -386,7 +386,7 @@ export class CustomerClient extends FerryClient {
     this.#applyQuality(op.preset, op.maxFps, op.tileBytes);
   }
 
-  /** Without a technician's choice the quality follows the link grade (the session's overall). */
+  /** Without a technician's choice the quality follows the link grade (LinkAdvice: the session's overall). */
   #followGrade(connectivity: number): void {
     if (this.#qualityAsked) return;
     const preset = presetForGrade(connectivity);

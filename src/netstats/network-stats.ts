@@ -46,6 +46,10 @@ export interface AlertRecord {
 export class NetworkStatsService {
   readonly location: ferry.v1.IGatewayLocation;
   readonly #trackers = new WeakMap<StatsParticipant, QualityAlertTracker>();
+  /** The grade each customer connection was last advised (LinkAdvice), to send changes only. */
+  readonly #advised = new WeakMap<StatsParticipant, number>();
+  /** LinkAdvice frames sent to customers. */
+  advicesSent = 0;
   readonly #wallNow: () => number;
   readonly #monoNow: () => number;
   alertsRaised = 0;
@@ -89,17 +93,42 @@ export class NetworkStatsService {
     };
   }
 
-  /** Sends the snapshot to every technician of the session (periodic push and on request). */
+  /**
+   * Sends the snapshot to every technician of the session (periodic push and on request). The
+   * periodic push also tells the customer the overall grade when it changed (LinkAdvice), so
+   * its screen stream follows the link without seeing anybody's figures.
+   */
   push(session: StatsSession, only?: StatsParticipant): void {
+    const snapshot = this.snapshot(session);
     const frame = encodeFrame({
       channel: ferry.v1.Channel.CHANNEL_EVENT,
-      event: { serverTimeUnixMs: this.#wallNow(), networkStats: this.snapshot(session) },
+      event: { serverTimeUnixMs: this.#wallNow(), networkStats: snapshot },
     });
     if (only !== undefined) {
       only.sendFrame(frame);
       return;
     }
     for (const t of session.technicianAudience()) if (t.connected) t.sendFrame(frame);
+    this.#advise(session, snapshot.overall ?? Connectivity.CONNECTIVITY_UNKNOWN);
+  }
+
+  #advise(session: StatsSession, grade: number): void {
+    const customer = session.customer;
+    // until the customer's own leg is measured (NS-D4) it keeps its own setting
+    if (customer === null || !customer.connected) return;
+    if (customer.link.status === Connectivity.CONNECTIVITY_UNKNOWN) return;
+    if (this.#advised.get(customer) === grade) return;
+    this.#advised.set(customer, grade);
+    this.advicesSent++;
+    customer.sendFrame(
+      encodeFrame({
+        channel: ferry.v1.Channel.CHANNEL_EVENT,
+        event: {
+          serverTimeUnixMs: this.#wallNow(),
+          linkAdvice: { sessionId: session.id, overall: grade },
+        },
+      }),
+    );
   }
 
   /**

@@ -90,3 +90,31 @@ test('the customer may not ask for network statistics', async (t) => {
   customer.notify({ networkStatsRequest: { sessionId } });
   assert.equal((await refused)[0].code, 'FERRY_ERR_WRONG_ROLE');
 });
+
+test("the customer is told the session's link grade (never the figures) and its screen follows it", async (t) => {
+  const { gateway, url } = await startGateway(t, fastProbes);
+  const tech = await technician(t, gateway);
+  const { sessionId, pin } = await tech.createSession();
+  const customer = new CustomerClient({ url, pin, name: 'Alice', pongDelayMs: 350 });
+  t.after(() => customer.close());
+  const figures: unknown[] = [];
+  customer.on('event', (e) => {
+    if (e.networkStats != null || e.networkQualityAlert != null) figures.push(e);
+  });
+  const advised = waitFor(customer, 'event', (e) => e.linkAdvice != null);
+  const queued = tech.waitForCustomer(sessionId);
+  await customer.connect();
+  await queued;
+  await tech.pickUp(sessionId);
+  const [event] = await advised;
+  const advice = event.linkAdvice as ferry.v1.LinkAdvice;
+  assert.equal(advice.sessionId, sessionId);
+  // 350 ms late answers: the first grade the gateway can give is POOR (NS-D4 needs 3 samples)
+  assert.equal(advice.overall, Connectivity.CONNECTIVITY_POOR);
+  // a poor link asks for the speed preset: small tiles, high frame rate
+  assert.equal(customer.screens[0]!.preset, ferry.v1.QualityPreset.QUALITY_PRESET_SPEED);
+  // the technician's table was pushed meanwhile, the customer saw none of it
+  await waitFor(tech, 'event', (e) => (e.networkStats?.participants?.length ?? 0) === 2);
+  assert.deepEqual(figures, []);
+  assert.ok(gateway.netstats.advicesSent >= 1);
+});
