@@ -40,31 +40,40 @@ import { ExitCode, UsageError } from './common.js';
 export const SCREEN_SOURCES = ['x11', 'test-pattern', 'none'] as const;
 export type ScreenSource = (typeof SCREEN_SOURCES)[number];
 
-export interface NativeFlags {
-  url: string;
-  pin: string | undefined;
+export interface ScreenFlags {
   fps: number;
   quality: number;
   screen: ScreenSource | undefined;
+}
+
+export interface NativeFlags extends ScreenFlags {
+  url: string;
+  pin: string | undefined;
   resume: boolean;
   stateDir: string | undefined;
   elevationTicket: number | undefined;
   elevationKind: 'admin' | 'full_client' | undefined;
 }
 
-/** `--screen`, `--quality` and `--resume`. */
-export function nativeOptions<T>(y: Argv<T>) {
+/** `--screen`, `--fps` and `--quality`: what the customer shares (also the jump client's). */
+export function screenOptions<T>(y: Argv<T>) {
   return y
     .option('screen', {
       choices: SCREEN_SOURCES,
       describe:
         'what to share: x11 (the display of $DISPLAY; the default when it is set), none (the default without a display: shell, files and system information only), test-pattern (a synthetic screen for demos and benches)',
     })
+    .option('fps', { type: 'number', default: 10, describe: 'screen frames per second (1..30)' })
     .option('quality', {
       type: 'number',
       default: DEFAULT_QUALITY,
       describe: 'screen tile quality, 1..100 (JPEG); a technician may pick a preset instead',
-    })
+    });
+}
+
+/** The screen flags, `--resume` and the elevation relaunch's own flags. */
+export function nativeOptions<T>(y: Argv<T>) {
+  return screenOptions(y)
     .option('resume', {
       type: 'boolean',
       default: false,
@@ -147,15 +156,52 @@ export interface NativeSetup {
   readonly clientOptions: Partial<CustomerOptions>;
 }
 
+type MutableOptions = { -readonly [K in keyof CustomerOptions]?: CustomerOptions[K] };
+
+/** `--fps` and `--quality` within their bounds, or a usage error. */
+export function checkScreenFlags(argv: ScreenFlags): void {
+  const fpsProblem = checkSetting('fps', argv.fps, 1, MAX_FPS);
+  if (fpsProblem !== null) throw new UsageError(fpsProblem);
+  const qualityProblem = checkSetting('quality', argv.quality, 1, 100);
+  if (qualityProblem !== null) throw new UsageError(qualityProblem);
+}
+
+/**
+ * Opens what `--screen` names (the display of $DISPLAY by default, nothing without one) and says
+ * what is missing: a display, or the system programs capture and input need.
+ */
+export async function openScreen(
+  argv: ScreenFlags,
+): Promise<{ source: ScreenSource; clientOptions: MutableOptions }> {
+  const display = process.env.DISPLAY ?? '';
+  const source: ScreenSource = argv.screen ?? (display !== '' ? 'x11' : 'none');
+  const clientOptions: MutableOptions = {};
+  if (source === 'x11') {
+    const opened = await X11Screen.open({ display, fps: argv.fps, quality: argv.quality });
+    if (opened instanceof X11Screen) {
+      clientOptions.x11 = opened;
+      for (const name of missingPrograms(['ffmpeg', 'xdotool'])) {
+        console.error(missingProgramMessage(name));
+      }
+    } else clientOptions.noScreen = opened.reason;
+  } else if (source === 'none') {
+    clientOptions.noScreen =
+      display === '' ? 'no display: $DISPLAY is not set' : 'screen sharing is off (--screen none)';
+  }
+  if (clientOptions.noScreen !== undefined) {
+    console.log(
+      `no screen to share: ${clientOptions.noScreen}; offering shell, files and system information only`,
+    );
+  }
+  return { source, clientOptions };
+}
+
 /**
  * Checks the flags, reads the resume file (a refused one is said and removed), and opens the
  * screen. A number is the exit code when there is nothing to do.
  */
 export async function prepareNative(argv: NativeFlags): Promise<NativeSetup | number> {
-  const fpsProblem = checkSetting('fps', argv.fps, 1, MAX_FPS);
-  if (fpsProblem !== null) throw new UsageError(fpsProblem);
-  const qualityProblem = checkSetting('quality', argv.quality, 1, 100);
-  if (qualityProblem !== null) throw new UsageError(qualityProblem);
+  checkScreenFlags(argv);
   const stateDir = argv.stateDir ?? defaultStateDir();
 
   let resume: ResumeState | null = null;
@@ -176,29 +222,10 @@ export async function prepareNative(argv: NativeFlags): Promise<NativeSetup | nu
     throw new UsageError('--pin is required (or --resume to rejoin after a restart)');
   }
 
-  const display = process.env.DISPLAY ?? '';
-  const source: ScreenSource = argv.screen ?? (display !== '' ? 'x11' : 'none');
-  const clientOptions: { -readonly [K in keyof CustomerOptions]?: CustomerOptions[K] } = {};
+  const { source, clientOptions } = await openScreen(argv);
   if (resume !== null) {
     clientOptions.resumeToken = resume.token;
     clientOptions.granted = resume.granted;
-  }
-  if (source === 'x11') {
-    const opened = await X11Screen.open({ display, fps: argv.fps, quality: argv.quality });
-    if (opened instanceof X11Screen) {
-      clientOptions.x11 = opened;
-      for (const name of missingPrograms(['ffmpeg', 'xdotool'])) {
-        console.error(missingProgramMessage(name));
-      }
-    } else clientOptions.noScreen = opened.reason;
-  } else if (source === 'none') {
-    clientOptions.noScreen =
-      display === '' ? 'no display: $DISPLAY is not set' : 'screen sharing is off (--screen none)';
-  }
-  if (clientOptions.noScreen !== undefined) {
-    console.log(
-      `no screen to share: ${clientOptions.noScreen}; offering shell, files and system information only`,
-    );
   }
   return { source, stateDir, resume, clientOptions };
 }

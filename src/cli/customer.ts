@@ -229,7 +229,6 @@ export const customerCommand = defineCommand({
         describe: 'PIN the technician gave you (not needed with --resume)',
       })
       .option('name', { type: 'string', default: 'customer', describe: 'display name' })
-      .option('fps', { type: 'number', default: 10, describe: 'screen frames per second (1..30)' })
       .option('monitors', {
         type: 'number',
         default: 1,

@@ -203,7 +203,12 @@ export class ResumeKeeper {
     this.#run(() => saveResumeStateSync(this.stateDir, state));
   }
 
-  /** The session is over: the file goes, and nothing writes it again. */
+  /** A new session (a jump client serves one after another): the file is kept again. */
+  begin(): void {
+    this.#ended = false;
+  }
+
+  /** The session is over: the file goes, and nothing writes it again (until `begin`). */
   end(): void {
     if (this.#ended) return;
     this.#ended = true;

@@ -34,6 +34,8 @@ export interface UnitOptions {
   /** The full command: node, bin/ferry.js, `unattended`, and its flags (--state-dir among them). */
   readonly execStart: readonly string[];
   readonly stateDir: string;
+  /** The X display the jump client shares ($DISPLAY at install); none: no Environment line. */
+  readonly display?: string;
 }
 
 /** The unit file's text. */
@@ -49,8 +51,10 @@ export function renderUnit(options: UnitOptions): string {
     'Type=simple',
     `ExecStart=${options.execStart.map(quoteWord).join(' ')}`,
     `WorkingDirectory=${quoteWord(options.stateDir)}`,
+    ...(options.display ? [`Environment=${quoteWord(`DISPLAY=${options.display}`)}`] : []),
+    '# a reboot request exits (status 75) and the jump client starts again, resuming its session',
     'Restart=always',
-    'RestartSec=5',
+    'RestartSec=2',
     '',
     '[Install]',
     `WantedBy=${wantedBy}`,

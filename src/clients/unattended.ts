@@ -552,12 +552,15 @@ export class UnattendedCustomer extends CustomerClient {
   /** Hellos said (the first connect and every return to unattended mode). */
   connects = 0;
   #stopped = false;
+  /** The resume token of the first Hello (a restarted jump client takes its session back). */
+  #resumeOnce: string;
   #retryMs = 100;
   #timer: NodeJS.Timeout | null = null;
 
   constructor(options: UnattendedOptions) {
     super({ ...options, pin: '' });
     this.credentials = options.credentials;
+    this.#resumeOnce = options.resumeToken ?? '';
     this.on('control', (control) => {
       const welcome = control.welcome as ferry.v1.Welcome | null | undefined;
       if (welcome == null || !welcome.sessionId) return;
@@ -599,11 +602,18 @@ export class UnattendedCustomer extends CustomerClient {
     };
   }
 
-  /** Says Hello with the jump client key (waits for a technician) or the support button id. */
+  /**
+   * Says Hello with the jump client key (waits for a technician) or the support button id; the
+   * first one, given a resume token, takes that session back (a refused token is not tried again).
+   */
   override async connect(): Promise<ferry.v1.Welcome> {
     this.#stopped = false;
     this.connects++;
-    const welcome = await this.open(this.#hello());
+    const resumeToken = this.#resumeOnce;
+    this.#resumeOnce = '';
+    const welcome = await this.open(
+      resumeToken === '' ? this.#hello() : { ...this.#hello(), resumeToken },
+    );
     this.#retryMs = 100;
     if (welcome.sessionId) this.notify({ monitorList: this.monitorList() });
     else this.unattended.emit('waiting', welcome);

@@ -22,9 +22,11 @@ function tempDir(t: TestContext, prefix: string): string {
   return dir;
 }
 
-async function ferry(home: string, args: string[]) {
+async function ferry(home: string, args: string[], display?: string) {
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
   delete env.XDG_CONFIG_HOME;
+  if (display === undefined) delete env.DISPLAY;
+  else env.DISPLAY = display;
   return run(process.execPath, [BIN, 'unattended', ...args], { env });
 }
 
@@ -37,7 +39,7 @@ test('ferry unattended install writes a user unit that runs the jump client with
     { mode: 0o600 },
   );
   const url = 'ws://gateway.example:8080/v1/ws';
-  const { stdout } = await ferry(home, ['install', '--url', url, '--state-dir', state]);
+  const { stdout } = await ferry(home, ['install', '--url', url, '--state-dir', state], ':7');
   const unit = path.join(home, '.config', 'systemd', 'user', 'ferry-jump-client.service');
   assert.equal(fs.statSync(unit).mode & 0o777, 0o644);
   const text = fs.readFileSync(unit, 'utf8');
@@ -45,6 +47,9 @@ test('ferry unattended install writes a user unit that runs the jump client with
   assert.ok(execStart.startsWith(`${process.execPath} ${BIN} unattended `), execStart);
   assert.match(execStart, new RegExp(` --url ${url.replace(/[./]/g, '\\$&')} `));
   assert.match(execStart, new RegExp(` --state-dir ${state.replace(/[./]/g, '\\$&')}( |$)`));
+  // a reboot request exits for systemd to restart it (--service); it shares the display it had
+  assert.match(execStart, / --service( |$)/);
+  assert.match(text, /^Environment=DISPLAY=:7$/m);
   assert.match(text, /^Restart=always$/m);
   assert.match(text, /^WantedBy=default\.target$/m);
   assert.match(stdout, /systemctl --user daemon-reload/);
