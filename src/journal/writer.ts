@@ -1,0 +1,275 @@
+/**
+ * Appends records to one journal file, batched, with the write before the acknowledgement.
+ *
+ * Invariants:
+ * - `append` is synchronous and never throws: it encodes the record and queues the line;
+ *   everything appended in one turn of the event loop is one batch, written with ONE write at
+ *   the end of the turn (setImmediate), so the file keeps the append order;
+ * - `appendDurable` writes the queue and its record before it returns: a record whose
+ *   acknowledgement is sent after it survives the process being killed (the page cache holds
+ *   it; only the fsync policy decides what survives the host);
+ * - writes are synchronous (a page-cache write of a batch costs microseconds and keeps the order
+ *   trivially true); fsyncs are asynchronous and never block the event loop: `always` after
+ *   every batch, `interval` at most once per period while there is something to sync, `off` never;
+ * - a failed write or fsync is counted in `errors` and reported through `onError`; its records
+ *   are lost (`lost`) and later appends try again; nothing is thrown at the caller;
+ * - after `close` starts, appends are dropped (`dropped`) and reported once through `onError`.
+ * `onError` is called from append and from the write path: it must not throw.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FsyncPolicy } from './fsync-policy.js';
+import { encodeRecord } from './record.js';
+
+export interface JournalWriterOptions {
+  fsync: FsyncPolicy;
+  /** Write, fsync and close failures, and the first append after close. Must not throw. */
+  onError: (err: Error) => void;
+  /** Truncate the file to this length first (drops a torn tail); ignored if already shorter. */
+  truncateTo?: number;
+}
+
+/** Raised (through onError) by the first append after close. */
+export const JOURNAL_CLOSED = 'FERRY_JOURNAL_CLOSED';
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+const fsyncFd = (fd: number): Promise<void> =>
+  new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
+
+export class JournalWriter {
+  readonly file: string;
+  readonly fsyncPolicy: FsyncPolicy;
+  /** Records written to the file. */
+  records = 0;
+  /** Bytes written to the file. */
+  bytes = 0;
+  /** write calls (one per batch unless the kernel wrote short). */
+  writes = 0;
+  /** Completed fsyncs. */
+  fsyncs = 0;
+  /** Failed writes, fsyncs, encodes and closes. */
+  errors = 0;
+  /** Records appended after close. */
+  dropped = 0;
+  /** Records whose batch write failed. */
+  lost = 0;
+
+  readonly #fd: number;
+  readonly #onError: (err: Error) => void;
+  #queue: Buffer[] = [];
+  #queuedBytes = 0;
+  #immediate: NodeJS.Immediate | null = null;
+  /** Written since the last fsync started. */
+  #dirty = false;
+  #fsyncTimer: NodeJS.Timeout | null = null;
+  /** fsyncs run one after another; flush (always) and close wait for the last. */
+  #fsyncChain: Promise<void> = Promise.resolve();
+  #closed = false;
+  #closing: Promise<void> | null = null;
+  #fdClosed = false;
+
+  private constructor(file: string, fd: number, options: JournalWriterOptions) {
+    this.file = file;
+    this.#fd = fd;
+    this.fsyncPolicy = options.fsync;
+    this.#onError = options.onError;
+  }
+
+  /**
+   * Opens `file` for appending, creating it with mode 0o600 (its directory must exist). When it
+   * was created and the policy is not `off`, the directory is fsynced too, in the background, so
+   * the new file survives a crash. Throws when the file cannot be opened.
+   */
+  static openSync(file: string, options: JournalWriterOptions): JournalWriter {
+    const { writer, created } = JournalWriter.#openFd(file, options);
+    if (created && options.fsync.kind !== 'off') void writer.#syncDirectory();
+    return writer;
+  }
+
+  /** `openSync`, with the directory fsync of a new file awaited. */
+  static async open(file: string, options: JournalWriterOptions): Promise<JournalWriter> {
+    const { writer, created } = JournalWriter.#openFd(file, options);
+    if (created && options.fsync.kind !== 'off') await writer.#syncDirectory();
+    return writer;
+  }
+
+  static #openFd(
+    file: string,
+    options: JournalWriterOptions,
+  ): { writer: JournalWriter; created: boolean } {
+    const created = !fs.existsSync(file);
+    const fd = fs.openSync(file, 'a', 0o600);
+    const writer = new JournalWriter(file, fd, options);
+    try {
+      if (options.truncateTo !== undefined && fs.fstatSync(fd).size > options.truncateTo) {
+        // only ever shrink: truncating up would append zero bytes
+        fs.ftruncateSync(fd, options.truncateTo);
+        writer.#dirty = true;
+      }
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    return { writer, created };
+  }
+
+  /** Bytes appended and not yet written. */
+  get pendingBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** Queues a record; it is written at the end of this turn with the others. */
+  append(record: object): void {
+    if (!this.#queueRecord(record)) return;
+    if (this.#immediate === null) this.#immediate = setImmediate(this.#onTurnEnd);
+  }
+
+  /** Writes the queue and `record` now, before returning (what is acknowledged next survives). */
+  appendDurable(record: object): void {
+    if (this.#queueRecord(record)) this.#writeQueue();
+  }
+
+  /** Resolves once every record appended before the call is written (and fsynced under `always`). */
+  flush(): Promise<void> {
+    if (this.#queue.length > 0) this.#writeQueue();
+    return this.#fsyncChain;
+  }
+
+  /** Writes what is queued, then fsyncs now whatever the policy. A no-op once closed. */
+  async sync(): Promise<void> {
+    await this.flush();
+    if (this.#fdClosed) return;
+    await this.#fsyncNow();
+  }
+
+  /** Writes what is queued, fsyncs unless the policy is `off`, and closes the file. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#closeNow();
+    return this.#closing;
+  }
+
+  async #closeNow(): Promise<void> {
+    if (this.#queue.length > 0) this.#writeQueue();
+    this.#closed = true;
+    if (this.#immediate !== null) {
+      clearImmediate(this.#immediate);
+      this.#immediate = null;
+    }
+    if (this.#fsyncTimer !== null) {
+      clearTimeout(this.#fsyncTimer);
+      this.#fsyncTimer = null;
+    }
+    if (this.fsyncPolicy.kind !== 'off' && this.#dirty) await this.#fsyncNow();
+    // a sync() called meanwhile may have queued one more fsync: let it finish on an open fd
+    let chain: Promise<void>;
+    do {
+      chain = this.#fsyncChain;
+      await chain;
+    } while (chain !== this.#fsyncChain);
+    this.#fdClosed = true;
+    try {
+      fs.closeSync(this.#fd);
+    } catch (err) {
+      this.#fail(asError(err));
+    }
+  }
+
+  #queueRecord(record: object): boolean {
+    if (this.#closed) {
+      this.dropped++;
+      if (this.dropped === 1) {
+        const err = new Error(`journal ${this.file} is closed; record dropped`);
+        this.#fail(Object.assign(err, { code: JOURNAL_CLOSED }));
+      }
+      return false;
+    }
+    let line: Buffer;
+    try {
+      line = encodeRecord(record);
+    } catch (err) {
+      this.#fail(asError(err));
+      return false;
+    }
+    this.#queue.push(line);
+    this.#queuedBytes += line.length;
+    return true;
+  }
+
+  readonly #onTurnEnd = (): void => {
+    this.#immediate = null;
+    if (this.#queue.length > 0) this.#writeQueue();
+  };
+
+  #writeQueue(): void {
+    const chunks = this.#queue;
+    const size = this.#queuedBytes;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+    try {
+      let offset = 0;
+      while (offset < size) {
+        // position null: at the end (the file is opened with O_APPEND)
+        const written = fs.writeSync(this.#fd, buf, offset, size - offset, null);
+        this.writes++;
+        if (written === 0) throw new Error(`journal ${this.file}: write made no progress`);
+        offset += written;
+      }
+    } catch (err) {
+      this.lost += chunks.length;
+      this.#fail(asError(err));
+      return;
+    }
+    this.records += chunks.length;
+    this.bytes += size;
+    this.#dirty = true;
+    if (this.fsyncPolicy.kind === 'always') void this.#fsyncNow();
+    else if (this.fsyncPolicy.kind === 'interval') this.#armFsyncTimer(this.fsyncPolicy.ms);
+  }
+
+  #armFsyncTimer(ms: number): void {
+    if (this.#fsyncTimer !== null || this.#closed) return;
+    this.#fsyncTimer = setTimeout(() => {
+      this.#fsyncTimer = null;
+      if (this.#dirty && !this.#closed) void this.#fsyncNow();
+    }, ms);
+    this.#fsyncTimer.unref();
+  }
+
+  /** Queues an fsync after any running one; resolves when it is done (failures reported). */
+  #fsyncNow(): Promise<void> {
+    this.#fsyncChain = this.#fsyncChain.then(async () => {
+      if (this.#fdClosed) return;
+      this.#dirty = false;
+      try {
+        await fsyncFd(this.#fd);
+        this.fsyncs++;
+      } catch (err) {
+        this.#dirty = true;
+        this.#fail(asError(err));
+      }
+    });
+    return this.#fsyncChain;
+  }
+
+  async #syncDirectory(): Promise<void> {
+    try {
+      const dir = await fs.promises.open(path.dirname(this.file), fs.constants.O_RDONLY);
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    } catch (err) {
+      this.#fail(asError(err));
+    }
+  }
+
+  #fail(err: Error): void {
+    this.errors++;
+    this.#onError(err);
+  }
+}
