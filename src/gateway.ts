@@ -17,6 +17,8 @@ import { ConfigError } from './config/config.js';
 import type { Config } from './config/schema.js';
 import { loadOrCreateSecret } from './config/secrets.js';
 import { buildRelay, type Relay } from './handlers/index.js';
+import { parseFsyncPolicy } from './journal/fsync-policy.js';
+import { JournalStore } from './journal/store.js';
 import type { Logger } from './log.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { Heartbeat } from './netstats/heartbeat.js';
@@ -28,10 +30,12 @@ import type { Router } from './relay/router.js';
 import type { ChannelRow } from './relay/routes.js';
 import { dropReasonNames, type RefusalReason, RefusalReasons } from './relay/stats.js';
 import { CannedScriptLibrary } from './session/canned-scripts.js';
+import { SessionJournals } from './session/journal.js';
 import { DenyList } from './session/jwt.js';
 import { SessionRegistry } from './session/registry.js';
 import type { SessionReport } from './session/report.js';
 import type { Session } from './session/session.js';
+import type { LogEntry } from './session/session-log.js';
 import { RECORDING_FILE, recordingsDir } from './session/shells.js';
 import { Status } from './session/states.js';
 import { lifecycleOptions } from './session/timers.js';
@@ -145,6 +149,8 @@ export class Gateway {
   #nextSessionSlot = 0;
   #closed: Promise<void> | null = null;
   #reportWrites: Promise<void> = Promise.resolve();
+  /** Live sessions' journals (`--journal on`), or null. */
+  readonly journals: SessionJournals | null;
   /** The operator audit log (`<dataDir>/audit.log`) and the report index (`<dataDir>/reports.db`). */
   readonly audit: AuditLog;
   readonly reportIndex: ReportIndex;
@@ -193,7 +199,19 @@ export class Gateway {
       now: this.clock,
       lifecycle: lifecycleOptions(config),
       onReport: (report) => this.#writeReport(report),
+      retainedBytes: config.retainedBytes,
     });
+    const fsync = parseFsyncPolicy(config.journalFsync);
+    this.journals =
+      config.journal === 'on' && typeof fsync !== 'string'
+        ? new SessionJournals({
+            store: new JournalStore(path.join(config.dataDir, 'journal')),
+            fsync,
+            logger,
+          })
+        : null;
+    // first of the listeners: a session is journaled before any tool hears of it
+    if (this.journals !== null) this.registry.listeners.add(this.journals);
     this.netstats = new NetworkStatsService(
       {
         name: config.locationName,
@@ -291,6 +309,8 @@ export class Gateway {
       throw err;
     }
     gateway.#tls = tls;
+    // before the port opens: clients that reconnect find their sessions
+    await gateway.#restoreSessions();
     await gateway.#listen();
     logger.info(
       {
@@ -562,17 +582,82 @@ export class Gateway {
     const dir = path.join(this.config.dataDir, 'reports');
     const file = path.join(dir, `${report.id}.json`);
     const tmp = `${file}.${process.pid}.tmp`;
-    const body = `${JSON.stringify(report, null, 2)}\n`;
     this.#reportWrites = this.#reportWrites
       .then(async () => {
+        const full = await this.#withSpilled(report);
         await fs.mkdir(dir, { recursive: true });
-        await fs.writeFile(tmp, body, { mode: 0o600 });
+        await fs.writeFile(tmp, `${JSON.stringify(full, null, 2)}\n`, { mode: 0o600 });
         await fs.rename(tmp, file);
+        // the report holds everything the journal did: the journal goes
+        await this.journals?.remove(report.id);
       })
       .then(
         () => this.#indexReport(report),
         (err: unknown) => this.logger.error({ err, file }, 'cannot write session report'),
       );
+  }
+
+  /**
+   * The report with the log entries the retained-bytes budget spilled read back from the
+   * session's journal, so the report on disk is the whole log (its chain from the start).
+   */
+  async #withSpilled(report: SessionReport): Promise<SessionReport> {
+    if (report.logEntriesSpilled === 0 || this.journals === null) return report;
+    const first = report.log[0]?.seq ?? Number.POSITIVE_INFINITY;
+    const { sessions, older } = await this.journals.readLog(report.id, first);
+    const log: LogEntry[] = [...older, ...report.log];
+    return {
+      ...report,
+      log,
+      logEntriesSpilled: report.logEntriesSpilled - older.length,
+      logChainStart: sessions,
+    };
+  }
+
+  /**
+   * Rebuilds the sessions the journals kept (a restart after kill -9, SIGTERM or an upgrade).
+   * Journals of ended sessions whose report is on disk are removed; damaged or unreadable ones
+   * are left for an operator and logged.
+   */
+  async #restoreSessions(): Promise<void> {
+    const journals = this.journals;
+    if (journals === null) return;
+    const { sessions, skipped } = await journals.restore();
+    const now = this.clock();
+    for (const j of sessions) {
+      try {
+        this.registry.restore(j, now);
+        journals.counters.restored++;
+      } catch (err) {
+        journals.counters.notRestored++;
+        this.logger.error({ err, session: j.id }, 'cannot restore a session from its journal');
+      }
+    }
+    for (const s of skipped) {
+      if ('corrupt' in s) {
+        this.logger.warn({ session: s.id, problem: s.corrupt }, 'session journal not restored');
+        continue;
+      }
+      const report = path.join(this.config.dataDir, 'reports', `${s.id}.json`);
+      const reported = await fs.stat(report).then(
+        () => true,
+        () => false,
+      );
+      if (s.skipped === 'ended' && !reported) {
+        this.logger.warn(
+          { session: s.id, journal: journals.dir },
+          'an ended session has a journal but no report: the journal is kept',
+        );
+        continue;
+      }
+      await journals.remove(s.id);
+    }
+    if (sessions.length > 0 || skipped.length > 0) {
+      this.logger.info(
+        { restored: journals.counters.restored, notRestored: skipped.length },
+        'sessions restored from their journals',
+      );
+    }
   }
 
   /** Adds a written report to the search index; a failure is logged (a restart catches up). */
@@ -690,8 +775,8 @@ export class Gateway {
   /**
    * Graceful drain (SIGTERM): stop accepting (the client port closes, `/readyz` answers 503),
    * tell every client to finish or move within `drainTimeoutSeconds`, wait until the sessions
-   * have ended or the deadline passes, then close: every session still open ends and its
-   * report is written.
+   * have ended or the deadline passes, then close: every session still open is kept in its
+   * journal for the next start (with `--journal off` it ends and its report is written).
    */
   async drain(
     reason = 'gateway draining',
@@ -701,8 +786,8 @@ export class Gateway {
       this.draining = true;
       this.#client?.close();
       this.logger.info({ sessions: this.registry.sessions.size, deadlineMs }, 'draining');
-      const closing = eventFrame({ closing: { reason, deadlineMs } });
-      for (const conn of this.connections) conn.sendFrame(closing);
+      for (const conn of this.connections)
+        conn.sendFrame(this.#closingFrame(conn, reason, deadlineMs));
       this.#closingSent = true;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, deadlineMs);
@@ -716,7 +801,20 @@ export class Gateway {
     await this.close(reason);
   }
 
-  /** Stops listening, tells every client, ends sessions (reports archived), closes connections. */
+  /** Closing, with `resume` for a participant whose sessions are kept in journals. */
+  #closingFrame(conn: Connection, reason: string, deadlineMs: number): Uint8Array {
+    const seat = this.registry.placeOf(conn);
+    const resume =
+      this.journals !== null &&
+      seat !== undefined &&
+      [...seat.sessions].some((session) => session.journal !== null);
+    return eventFrame({ closing: { reason, deadlineMs, resume } });
+  }
+
+  /**
+   * Stops listening, tells every client, keeps live sessions in their journals (or ends them,
+   * reports archived, without journals), closes connections.
+   */
   close(reason = 'gateway shutting down'): Promise<void> {
     this.#closed ??= this.#close(reason);
     return this.#closed;
@@ -731,15 +829,23 @@ export class Gateway {
     // gateway closes at once. Then each connection, in a session or not, gets the going-away
     // close (1001), the customers of the sessions ended here included.
     if (!this.#closingSent) {
-      const closing = eventFrame({ closing: { reason, deadlineMs: 0 } });
-      for (const conn of this.connections) conn.sendFrame(closing);
+      for (const conn of this.connections) conn.sendFrame(this.#closingFrame(conn, reason, 0));
       this.#closingSent = true;
     }
+    // With journals, live sessions are kept for the next start on this data directory (their
+    // clients resume then); without, they end here and their reports are written.
+    const kept: Promise<void>[] = [];
     for (const session of [...this.registry.sessions.values()]) {
+      if (this.journals !== null && session.journal !== null) {
+        session.log.event('gateway_shutdown', 'gateway', `${reason}: kept for the next start`);
+        kept.push(this.journals.keep(session, reason, this.clock()));
+        continue;
+      }
       session.log.event('gateway_shutdown', 'gateway', reason);
       session.endReason = 'gateway shutdown';
       this.registry.end(session);
     }
+    await Promise.all(kept);
     for (const conn of [...this.connections])
       conn.end(Codes.SHUTTING_DOWN.close, Codes.SHUTTING_DOWN.code);
     this.#admin?.close();

@@ -125,6 +125,8 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   reconnects = 0;
   #hello: ferry.v1.Hello.$Properties | null = null;
   #closing = false;
+  /** The gateway said it keeps this client's sessions over its restart (Closing.resume). */
+  #resumeAfterGoingAway = false;
   #reconnecting = false;
   #retryTimer: NodeJS.Timeout | null = null;
   #attempt = 0;
@@ -199,6 +201,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
             return;
           }
           welcomed = true;
+          this.#resumeAfterGoingAway = false;
           settled = true;
           this.welcome = welcome;
           if (welcome.resumeToken) this.resumeToken = welcome.resumeToken;
@@ -212,10 +215,10 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   #onLost(code: number, reason: string): void {
     const resumable =
       !this.#closing &&
+      (RESUMABLE_CLOSE_CODES.has(code) || (code === 1001 && this.#resumeAfterGoingAway)) &&
       this.options.reconnect !== false &&
       this.resumeToken !== '' &&
-      !isNormalClose(code) &&
-      RESUMABLE_CLOSE_CODES.has(code);
+      !isNormalClose(code);
     if (!resumable) {
       this.emit('close', code, reason);
       return;
@@ -336,6 +339,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   }
 
   #onEvent(event: ferry.v1.Event): void {
+    if (event.closing) this.#resumeAfterGoingAway = event.closing.resume === true;
     this.emit('event', event);
     if (event.error) {
       const err = event.error as ferry.v1.Error;

@@ -6,8 +6,10 @@
  * cross-key rules (`CONFIG_RULES`); a `ConfigError` names the setting as the user wrote it (the
  * flag, the variable or the file key), the value, and what is allowed.
  */
+
 import fs from 'node:fs';
 import { isIP } from 'node:net';
+import { parseFsyncPolicy } from '../journal/fsync-policy.js';
 import { type Config, type ConfigKey, configKeys, envName, flagName, schema } from './schema.js';
 
 export class ConfigError extends Error {
@@ -100,6 +102,11 @@ export const STRING_CHECKS: Partial<Record<ConfigKey, StringCheck>> = {
     ok: (v) => (LOG_LEVELS as readonly string[]).includes(v),
   },
   orphanPolicy: { allowed: 'queue or close', ok: (v) => v === 'queue' || v === 'close' },
+  journal: { allowed: 'on or off', ok: (v) => v === 'on' || v === 'off' },
+  journalFsync: {
+    allowed: 'always, off, or a number of milliseconds (1-60000)',
+    ok: (v) => typeof parseFsyncPolicy(v) !== 'string',
+  },
   locationLatitude: degrees(90),
   locationLongitude: degrees(180),
   allowedOrigins: {

@@ -233,6 +233,22 @@ export const schema = {
     'limits',
     0,
   ),
+  journal: str(
+    'on',
+    'on = every live session is kept in a journal under <dataDir>/journal/ (its log, chat, consent, status and participants, resume tokens as SHA-256 only), so a gateway started again on the same data directory (after kill -9, SIGTERM or an upgrade) takes its sessions back; off = live sessions live in memory only and end with the process',
+    'limits',
+  ),
+  journalFsync: str(
+    '100',
+    'when journal writes are forced to disk: always (after every batch), a number of milliseconds (at most one fsync per period), or off (when the OS decides). Writes happen before acknowledgements either way, so a killed process loses nothing; a host crash loses at most this period',
+    'limits',
+  ),
+  retainedBytes: num(
+    64 * MiB,
+    'gateway-wide budget for session log text held in memory; past it the log that grows spills its oldest entries to its journal (read back for late joiners and the report), keeping 32 per session; without a journal they are dropped and counted',
+    'limits',
+    1 * MiB,
+  ),
   orphanPolicy: str(
     'queue',
     'what happens to a session whose owner quits (Ctrl-C, /quit, window closed) with no other technician in it: queue = back to Waiting in its queue at once, where the same technician may pick it up again; close = it stays as it is and closes. Either way it closes if nobody has picked it up after orphanGraceSeconds. A network drop is not a quit (Reconnecting, Offline)',

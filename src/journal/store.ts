@@ -65,7 +65,7 @@ export class JournalStore {
   }
 
   /** Creates (or appends to) a new session's journal, synchronously: the session starts on it. */
-  create(sessionId: string, options: JournalOpenOptions): JournalWriter {
+  create(sessionId: string, options: JournalWriterOptions): JournalWriter {
     return JournalWriter.openSync(this.fileFor(sessionId), options);
   }
 

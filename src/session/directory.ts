@@ -1,6 +1,7 @@
 /**
  * The session directory: where a gateway finds things. Live sessions by id, open PINs, the
- * place (seat) of each live connection, places by resume token, and the places that are away
+ * place (seat) of each live connection, places by resume token (its SHA-256: a journal keeps
+ * only that, so a restarted gateway finds the place without ever having stored the token), and the places that are away
  * but may still resume. Operations and timers reach all of it through `SessionDirectory`, the
  * seam a shared store (Redis) implements later; `MemoryDirectory` is the one-gateway version.
  * The directory decides nothing: who may do what lives in operations.ts, when things end in
@@ -11,7 +12,7 @@
 import { Role } from '../protocol/frames.js';
 import type { Participant } from './participant.js';
 import { PinBook } from './pins.js';
-import { type HoldStats, Seat } from './seat.js';
+import { type HoldStats, Seat, type SeatIdentity, tokenKey } from './seat.js';
 import type { Session } from './session.js';
 
 export interface SessionDirectory {
@@ -37,6 +38,13 @@ export interface SessionDirectory {
   placeOf(p: Participant): Seat | undefined;
   /** The place a resume token takes back, while it is not forgotten. */
   byResumeToken(token: string): Seat | undefined;
+  /**
+   * A place rebuilt from a journal: away since `lostAtMs`, resumable by its token. A place with
+   * the same token key already rebuilt (a technician in several sessions) is that one.
+   */
+  restoreSeat(identity: SeatIdentity, lostAtMs: number): Seat;
+  /** A PIN kept in a journal goes back into the book with its own expiry. */
+  restorePin(session: Session, pin: string, expiresAtMs: number): void;
   /** `p` is now the connection of `seat` (a resume); the place is no longer absent. */
   bind(p: Participant, seat: Seat): void;
   /** `p` no longer stands for a place. */
@@ -125,7 +133,7 @@ export class MemoryDirectory implements SessionDirectory {
     if (seat === undefined) {
       seat = new Seat(p, this.#resumeBufferBytes, this.#holdStats);
       this.#seats.set(p, seat);
-      this.#byToken.set(seat.resumeToken, seat);
+      this.#byToken.set(seat.tokenKey, seat);
     }
     return seat;
   }
@@ -135,7 +143,23 @@ export class MemoryDirectory implements SessionDirectory {
   }
 
   byResumeToken(token: string): Seat | undefined {
-    return this.#byToken.get(token);
+    return this.#byToken.get(tokenKey(token));
+  }
+
+  restoreSeat(identity: SeatIdentity, lostAtMs: number): Seat {
+    const known = this.#byToken.get(identity.tokenKey);
+    if (known !== undefined) return known;
+    const seat = new Seat(null, this.#resumeBufferBytes, this.#holdStats, {
+      ...identity,
+      lostAtMs,
+    });
+    this.#byToken.set(seat.tokenKey, seat);
+    this.#absent.add(seat);
+    return seat;
+  }
+
+  restorePin(session: Session, pin: string, expiresAtMs: number): void {
+    this.#pins.restore(session, pin, expiresAtMs);
   }
 
   bind(p: Participant, seat: Seat): void {
@@ -160,14 +184,14 @@ export class MemoryDirectory implements SessionDirectory {
   }
 
   forget(seat: Seat): void {
-    this.#byToken.delete(seat.resumeToken);
+    this.#byToken.delete(seat.tokenKey);
     this.#absent.delete(seat);
     if (seat.conn !== null) this.#seats.delete(seat.conn);
     seat.clear();
   }
 
   resumable(seat: Seat): boolean {
-    return seat.conn !== null || this.#byToken.get(seat.resumeToken) === seat;
+    return seat.conn !== null || this.#byToken.get(seat.tokenKey) === seat;
   }
 
   findTechnician(who: string, except: Seat): Seat | null {

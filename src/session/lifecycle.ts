@@ -254,6 +254,8 @@ export class SessionLifecycle {
     session.refresh();
     this.#listeners.ended(session);
     const report = buildReport(session, summary);
+    // its window no longer counts against the gateway's retained-bytes budget
+    session.log.release();
     this.#reports.set(session.id, report);
     if (this.#reports.size > this.#maxReports) {
       const oldest = this.#reports.keys().next().value as string;

@@ -1,5 +1,5 @@
 /**
- * The one list of what must happen when a technician joins or leaves a session, a grant is
+ * The one list of what must happen when a session is created, a technician joins or leaves it, a grant is
  * revoked or a session ends. Tools that hold per-seat or per-session state (shells, file transfers, requests waiting
  * for the customer's answer) register here once, at construction; the session registry calls
  * the list. Every "departed seat" case goes through this one place.
@@ -8,6 +8,10 @@ import type { Seat } from './seat.js';
 import type { Session } from './session.js';
 
 export interface SessionListener {
+  /** `session` was just created (a PIN, a jump client, a support button). */
+  created?(session: Session): void;
+  /** `session` was rebuilt from its journal by a restarted gateway. */
+  restored?(session: Session): void;
   /** A technician's `seat` took its part in `session` (pick-up, accepted invitation): brief it. */
   joined?(session: Session, seat: Seat): void;
   /** `seat` left `session` (quit, removed, transferred away); `actor` did it. */
@@ -23,6 +27,14 @@ export class SessionListeners implements Required<SessionListener> {
 
   add(listener: SessionListener): void {
     this.#list.push(listener);
+  }
+
+  created(session: Session): void {
+    for (const l of this.#list) l.created?.(session);
+  }
+
+  restored(session: Session): void {
+    for (const l of this.#list) l.restored?.(session);
   }
 
   joined(session: Session, seat: Seat): void {

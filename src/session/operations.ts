@@ -18,11 +18,13 @@ import type { Logger } from 'pino';
 import { CloseCodes, Codes, isRefusal, type Refusal, refuse } from '../protocol/codes.js';
 import { controlFrame, errorFrame, eventFrame, Role } from '../protocol/frames.js';
 import type { SessionDirectory } from './directory.js';
+import type { JournaledSession, SeatState } from './journal.js';
 import type { SessionLifecycle } from './lifecycle.js';
 import type { SessionListeners } from './listeners.js';
 import type { Participant } from './participant.js';
 import { type HoldStats, Seat } from './seat.js';
 import { GATEWAY, Relation, Session } from './session.js';
+import { GENESIS, type RetainedBudget } from './session-log.js';
 import {
   allowedTriggers,
   create as createMachine,
@@ -71,6 +73,8 @@ export interface SessionOperationsOptions {
   readonly listeners: SessionListeners;
   /** What a session whose owner quit alone does (orphanPolicy, orphanGraceSeconds). */
   readonly orphans: OrphanOptions;
+  /** The gateway-wide bound on retained log text every session's log counts against. */
+  readonly budget: RetainedBudget | null;
 }
 
 export class SessionOperations {
@@ -81,6 +85,7 @@ export class SessionOperations {
   readonly #holdStats: HoldStats;
   readonly #listeners: SessionListeners;
   readonly #orphanOptions: OrphanOptions;
+  readonly #budget: RetainedBudget | null;
   /** Sessions whose owner quit alone, until a technician takes them or they close. */
   readonly #orphans = new Map<Session, Orphan>();
 
@@ -92,6 +97,7 @@ export class SessionOperations {
     this.#holdStats = options.holdStats;
     this.#listeners = options.listeners;
     this.#orphanOptions = options.orphans;
+    this.#budget = options.budget;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -114,6 +120,8 @@ export class SessionOperations {
     if (seat.role === Role.ROLE_CUSTOMER && seat.sessions.size === 0) {
       return refuse(Codes.RESUME_INVALID, 'the session of this token has ended');
     }
+    // a place restored from a journal learns its token back from its owner (it matched the key)
+    if (seat.resumeToken === '') seat.resumeToken = token;
     const old = seat.conn;
     if (old !== null) {
       this.#directory.unbind(old);
@@ -130,6 +138,7 @@ export class SessionOperations {
     const lost = seat.resume(p);
     this.#counters.resumed++;
     for (const session of [...seat.sessions]) {
+      session.resumedSinceRestore = true;
       if (seat === session.customerSeat) {
         p.session = session;
         session.customerAddress = p.remoteAddress;
@@ -192,6 +201,89 @@ export class SessionOperations {
     }
   }
 
+  /**
+   * A session its journal kept (a restarted gateway): rebuilt with its places away since
+   * `nowMs` and resumable by their tokens, then settled like lost connections: Reconnecting,
+   * then Offline and the normal timers unless its participants come back.
+   */
+  restore(j: JournaledSession, nowMs: number): Session {
+    const st = j.state;
+    const place = (s: SeatState): Seat => {
+      const seat = this.#directory.restoreSeat(s, nowMs);
+      seat.permissions = new Set(s.permissions);
+      seat.client = s.client;
+      return seat;
+    };
+    const owner = place(st.owner);
+    const session = new Session(
+      j.id,
+      owner,
+      standInFor(owner.name),
+      st.customerLabel,
+      this.#logger,
+      j.createdAtMs,
+      { budget: this.#budget, restoring: true },
+    );
+    const m = session.machine;
+    m.status = st.status;
+    m.statusBeforeDisruption = st.statusBeforeDisruption;
+    m.everPickedUp = st.everPickedUp;
+    m.timeoutKind = st.timeoutKind as typeof m.timeoutKind;
+    m.hasCollaborators = false;
+    session.statusSinceMs = st.statusSinceMs;
+    session.lastActionMs = st.lastActionMs;
+    session.attached = st.attached;
+    session.awaitingRebootDrop = st.awaitingRebootDrop;
+    session.grants = st.grants;
+    session.customerInfo = st.customerInfo;
+    session.customerAddress = st.customerAddress;
+    session.sysinfoCategories = st.sysinfoCategories;
+    session.screenSharing = st.screenSharing;
+    session.selectedMonitor = st.selectedMonitor;
+    session.monitors = st.monitors;
+    session.history.push(...st.history);
+    session.notes.push(...st.notes);
+    session.recordings.push(...st.recordings.map((r) => ({ ...r })));
+    session.shellsOpened = st.shellsOpened;
+    if (st.attached) owner.focus = session;
+    if (st.customer !== null) {
+      const customer = place(st.customer);
+      session.customerSeat = customer;
+      customer.sessions.add(session);
+    }
+    for (const p of st.participants) {
+      const seat =
+        p.joinedAs === 'owner' ? owner : p.role === 'customer' ? session.customerSeat : null;
+      if (seat !== null) session.record(seat, p.joinedAs, p.joinedAtMs);
+      else session.participants.push(p);
+    }
+    if (st.ownerControls) session.controllerSeat = owner;
+    const last = j.log.at(-1);
+    session.log.restore(
+      { entries: j.log, dropped: 0, spilled: 0, chainStart: GENESIS },
+      (last?.seq ?? 0) + 1,
+      last?.hash ?? GENESIS,
+    );
+    session.restoredAtMs = nowMs;
+    if (st.pin !== '' && st.customer === null) {
+      session.pin = st.pin;
+      session.pinExpiresAtMs = st.pinExpiresAtMs;
+      this.#directory.restorePin(session, st.pin, st.pinExpiresAtMs);
+    }
+    this.#directory.add(session);
+    this.#counters.created++;
+    this.#listeners.restored(session);
+    session.log.event(
+      'restart',
+      GATEWAY,
+      'the gateway restarted: the session was restored from its journal and waits for its participants',
+      nowMs,
+    );
+    session.refresh();
+    this.#lifecycle.settle(session, nowMs);
+    return session;
+  }
+
   // -------------------------------------------------------------------------------------------
   // Joining
 
@@ -202,13 +294,17 @@ export class SessionOperations {
   create(technician: Participant, customerLabel: string, nowMs: number, withPin: boolean): Created {
     const id = randomBytes(12).toString('base64url');
     const owner = this.#directory.seatOf(technician);
-    const session = new Session(id, owner, technician, customerLabel, this.#logger, nowMs);
+    const session = new Session(id, owner, technician, customerLabel, this.#logger, nowMs, {
+      budget: this.#budget,
+    });
     const { pin, expiresAtMs } = withPin
       ? this.#directory.issuePin(session, nowMs)
       : { pin: '', expiresAtMs: 0 };
     session.pin = pin;
+    session.pinExpiresAtMs = expiresAtMs;
     this.#directory.add(session);
     this.#counters.created++;
+    this.#listeners.created(session);
     session.logger.info({ technician: technician.name }, 'session created');
     return { session, pin, expiresAtMs };
   }
@@ -221,17 +317,14 @@ export class SessionOperations {
   createQueued(queue: Participant, customerLabel: string, nowMs: number): Session {
     const id = randomBytes(12).toString('base64url');
     const owner = new Seat(queue, 0, this.#holdStats);
-    const session = new Session(
-      id,
-      owner,
-      queue,
-      customerLabel,
-      this.#logger,
-      nowMs,
-      T.CHANNEL_SESSION_INITIATED,
-    );
+    const session = new Session(id, owner, queue, customerLabel, this.#logger, nowMs, {
+      entry: T.CHANNEL_SESSION_INITIATED,
+      budget: this.#budget,
+    });
+    session.ownerIsQueue = true;
     this.#directory.add(session);
     this.#counters.created++;
+    this.#listeners.created(session);
     session.logger.info({ queue: queue.name }, 'session created in a team queue');
     return session;
   }
@@ -241,6 +334,7 @@ export class SessionOperations {
     const seat = this.#directory.seatOf(technician);
     const queue = session.owner;
     session.owner = seat;
+    session.ownerIsQueue = false;
     queue.sessions.delete(session);
     seat.sessions.add(session);
     session.record(seat, 'owner', nowMs);

@@ -49,6 +49,12 @@ export class PinBook<T> {
     return { pin, expiresAtMs };
   }
 
+  /** Puts back a PIN issued before a restart (a journal kept it), with its own expiry. */
+  restore(target: T, pin: string, expiresAtMs: number): void {
+    const digest = this.#digest(pin);
+    this.#pins.set(digest.toString('base64'), { target, expiresAtMs, pin, digest });
+  }
+
   /** Takes the PIN out of the book: returns its target once, then never again. */
   consume(pin: string, nowMs: number): T | undefined {
     const digest = this.#digest(pin);

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Refusal } from '../protocol/codes.js';
 import { pb } from '../protocol/frames.js';
 import { MemoryDirectory } from './directory.js';
+import type { JournaledSession } from './journal.js';
 import { SessionLifecycle } from './lifecycle.js';
 import { SessionListeners } from './listeners.js';
 import { type Created, type QueueRow, SessionOperations } from './operations.js';
@@ -21,6 +22,7 @@ import type { Participant } from './participant.js';
 import type { SessionReport } from './report.js';
 import { HoldStats, type Seat } from './seat.js';
 import type { Session } from './session.js';
+import { RetainedBudget } from './session-log.js';
 import { DEFAULT_LIFECYCLE, type LifecycleOptions } from './timers.js';
 import type { SessionCounters, SessionToolsHost } from './types.js';
 
@@ -39,6 +41,8 @@ export interface RegistryOptions {
   readonly onReport?: (report: SessionReport) => void;
   /** Who hears of joins, leaves, revocations and ends (tools register at construction). */
   readonly listeners?: SessionListeners;
+  /** Gateway-wide bound on retained session log text (bytes); absent: unbounded. */
+  readonly retainedBytes?: number;
 }
 
 export class SessionRegistry implements SessionCounters, SessionToolsHost {
@@ -65,6 +69,8 @@ export class SessionRegistry implements SessionCounters, SessionToolsHost {
   refusedTransitions = 0;
   /** Who hears of joins, leaves, revocations and ends (src/session/listeners.ts). */
   readonly listeners: SessionListeners;
+  /** Retained session log text of every live session, against `retainedBytes`. */
+  readonly retained: RetainedBudget;
 
   constructor(options: RegistryOptions) {
     this.#now = options.now ?? Date.now;
@@ -77,6 +83,7 @@ export class SessionRegistry implements SessionCounters, SessionToolsHost {
     });
     this.sessions = this.#directory.sessions;
     this.listeners = options.listeners ?? new SessionListeners();
+    this.retained = new RetainedBudget(options.retainedBytes ?? 0);
     this.#life = new SessionLifecycle({
       directory: this.#directory,
       options: this.lifecycle,
@@ -94,7 +101,13 @@ export class SessionRegistry implements SessionCounters, SessionToolsHost {
       holdStats: this.holdStats,
       listeners: this.listeners,
       orphans: this.lifecycle,
+      budget: this.retained,
     });
+  }
+
+  /** Rebuilds a session its journal kept (a restarted gateway); see SessionOperations.restore. */
+  restore(journaled: JournaledSession, nowMs: number = this.#now()): Session {
+    return this.#ops.restore(journaled, nowMs);
   }
 
   get openPins(): number {

@@ -41,6 +41,16 @@ export interface SessionReport {
   readonly statusHistory: readonly { status: string; at: string; trigger: string; actor: string }[];
   readonly log: readonly LogEntry[];
   readonly logEntriesDropped: number;
+  /**
+   * Entries before `log` that only the session's journal held (the retained-bytes budget spilled
+   * them); the report written to disk has them back in `log` and this is 0 there.
+   */
+  readonly logEntriesSpilled: number;
+  /**
+   * A restarted gateway rebuilt the session from its journal; `interrupted` when nobody took
+   * their place back before it ended ("interrupted by a gateway restart").
+   */
+  readonly restart: { readonly restoredAt: string; readonly interrupted: boolean } | null;
   /** The hash the first entry of `log` follows (session-log.ts `verifyLog` checks the chain). */
   readonly logChainStart: string;
   readonly relayed: Record<string, { frames: number; bytes: number; dropped: number }>;
@@ -84,7 +94,11 @@ export function buildReport(
     id: session.id,
     status: session.status,
     timeoutKind: session.machine.timeoutKind,
-    endReason: session.endReason || null,
+    endReason:
+      session.endReason ||
+      (session.restoredAtMs > 0 && !session.resumedSinceRestore
+        ? 'interrupted by a gateway restart'
+        : null),
     createdAt: new Date(session.createdAtMs).toISOString(),
     endedAt: session.endedAtMs ? new Date(session.endedAtMs).toISOString() : null,
     durationMs: end - session.createdAtMs,
@@ -105,6 +119,14 @@ export function buildReport(
     })),
     log: [...session.log.entries],
     logEntriesDropped: session.log.dropped,
+    logEntriesSpilled: session.log.spilled,
+    restart:
+      session.restoredAtMs > 0
+        ? {
+            restoredAt: new Date(session.restoredAtMs).toISOString(),
+            interrupted: !session.resumedSinceRestore,
+          }
+        : null,
     logChainStart: session.log.chainStart,
     relayed,
     summary,

@@ -6,7 +6,7 @@
  * Invariants: `conn` is null exactly while the place is absent (`lostAtMs` > 0); held frames are
  * private copies (uWS message buffers die after their callback) and leave in arrival order.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { RoleValue } from '../protocol/frames.js';
 import type { Participant } from './participant.js';
 import type { Session } from './session.js';
@@ -41,11 +41,29 @@ export interface ClientRecord {
   readonly avatarRef: string;
 }
 
+/** What the directory indexes a resume token by (and a journal keeps): its SHA-256, hex. */
+export function tokenKey(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** Who a place is, as a journal keeps it (never the token itself). */
+export interface SeatIdentity {
+  readonly role: RoleValue;
+  readonly name: string;
+  readonly participantId: string;
+  readonly tokenKey: string;
+}
+
 export class Seat {
   readonly role: RoleValue;
   readonly name: string;
-  /** 24 random bytes, base64url; a bearer secret bound to this place. */
-  readonly resumeToken: string;
+  /**
+   * 24 random bytes, base64url; a bearer secret bound to this place. Empty for a place restored
+   * from a journal until its owner presents the token (only `tokenKey` was kept).
+   */
+  resumeToken: string;
+  /** `tokenKey(resumeToken)`: how the directory finds the place. */
+  readonly tokenKey: string;
   /** The live connection, or null while the participant is away. */
   conn: Participant | null;
   /** Id of the latest connection: the participant id others know it by. */
@@ -71,14 +89,40 @@ export class Seat {
   readonly #maxBytes: number;
   readonly #stats: HoldStats;
 
-  constructor(conn: Participant, maxBytes: number, stats: HoldStats) {
-    this.role = conn.role;
-    this.name = conn.name;
-    this.conn = conn;
-    this.participantId = conn.id;
-    this.resumeToken = randomBytes(24).toString('base64url');
+  /** A place for a live connection, or (`restored`) one rebuilt from a journal, away. */
+  constructor(
+    conn: Participant | null,
+    maxBytes: number,
+    stats: HoldStats,
+    restored?: SeatIdentity & { readonly lostAtMs: number },
+  ) {
+    if (restored !== undefined) {
+      this.role = restored.role;
+      this.name = restored.name;
+      this.participantId = restored.participantId;
+      this.resumeToken = '';
+      this.tokenKey = restored.tokenKey;
+      this.lostAtMs = restored.lostAtMs;
+    } else if (conn !== null) {
+      this.role = conn.role;
+      this.name = conn.name;
+      this.participantId = conn.id;
+      this.resumeToken = randomBytes(24).toString('base64url');
+      this.tokenKey = tokenKey(this.resumeToken);
+    } else throw new TypeError('a place needs a connection or what a journal kept of it');
+    this.conn = restored !== undefined ? null : conn;
     this.#maxBytes = maxBytes;
     this.#stats = stats;
+  }
+
+  /** What a journal keeps of this place. */
+  identity(): SeatIdentity {
+    return {
+      role: this.role,
+      name: this.name,
+      participantId: this.participantId,
+      tokenKey: this.tokenKey,
+    };
   }
 
   get absent(): boolean {

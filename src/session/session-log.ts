@@ -58,23 +58,69 @@ type NewEntry = LogEntry extends infer E
     : never
   : never;
 
+/**
+ * The gateway-wide bound on retained log text (`--retained-bytes`): every live log adds what it
+ * holds in memory. Past the limit, the log that grows spills its oldest entries to its journal
+ * (they stay readable there) down to a small window; a log without a journal drops them.
+ */
+export class RetainedBudget {
+  readonly limit: number;
+  /** Bytes (approximate: characters plus a constant per entry) held by live logs. */
+  used = 0;
+  /** Entries spilled to journals, and their bytes. */
+  spills = 0;
+  spilledBytes = 0;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  get over(): boolean {
+    return this.limit > 0 && this.used > this.limit;
+  }
+}
+
+/** Entries a log keeps in memory however tight the budget (late joiners' recent context). */
+export const MIN_WINDOW = 32;
+
+/** What a journal holds of a log to rebuild it. */
+export interface LogState {
+  /** The entries of the window, oldest first (those before it are in the journal or dropped). */
+  readonly entries: readonly LogEntry[];
+  readonly dropped: number;
+  /** Entries before the window that the journal holds. */
+  readonly spilled: number;
+  readonly chainStart: string;
+}
+
 export class SessionLog {
   readonly #entries: LogEntry[] = [];
   readonly #maxEntries: number;
   readonly #maxChars: number;
+  readonly #budget: RetainedBudget | null;
   #chars = 0;
   #nextSeq = 1;
   #dropped = 0;
+  #spilled = 0;
   /** The hash of the newest entry (the chain's head); the genesis value before any entry. */
   #head = GENESIS;
   #chainStart = GENESIS;
+  /** A journal holds every entry: entries leaving the window are spilled, not dropped. */
+  journaled = false;
+  /** Called with every entry appended, first (the journal writes it before anyone is told). */
+  onJournal: ((entry: LogEntry) => void) | null = null;
   /** Called with every entry appended (the session publishes it to its participants). */
   onAppend: ((entry: LogEntry) => void) | null = null;
 
   /** Bounded by entry count and by text size (chat can be 16 K characters a message). */
-  constructor(maxEntries = 10_000, maxChars = 2 * 1024 * 1024) {
+  constructor(
+    maxEntries = 10_000,
+    maxChars = 2 * 1024 * 1024,
+    budget: RetainedBudget | null = null,
+  ) {
     this.#maxEntries = maxEntries;
     this.#maxChars = maxChars;
+    this.#budget = budget;
   }
 
   append(entry: NewEntry, timeMs: number = Date.now()): LogEntry {
@@ -82,18 +128,61 @@ export class SessionLog {
     const full = { ...unhashed, hash: chainHash(this.#head, unhashed) } as LogEntry;
     this.#head = full.hash;
     this.#entries.push(full);
-    this.#chars += size(full);
+    this.#grow(size(full));
+    this.onJournal?.(full);
     while (
       this.#entries.length > 1 &&
       (this.#entries.length > this.#maxEntries || this.#chars > this.#maxChars)
     ) {
-      const gone = this.#entries.shift()!;
-      this.#chainStart = gone.hash;
-      this.#chars -= size(gone);
-      this.#dropped++;
+      this.#shift();
+    }
+    const budget = this.#budget;
+    if (budget?.over) {
+      while (budget.over && this.#entries.length > MIN_WINDOW) this.#shift();
     }
     this.onAppend?.(full);
     return full;
+  }
+
+  /** Puts back what a journal held (a restarted gateway); appends then follow the chain. */
+  restore(state: LogState, nextSeq: number, head: string): void {
+    for (const e of state.entries) {
+      this.#entries.push(e);
+      this.#grow(size(e));
+    }
+    this.#dropped = state.dropped;
+    this.#spilled = state.spilled;
+    this.#chainStart = state.chainStart;
+    this.#nextSeq = nextSeq;
+    this.#head = head;
+  }
+
+  /** The session ended: its window no longer counts against the budget. */
+  release(): void {
+    if (this.#budget !== null) this.#budget.used -= this.#chars;
+    this.#chars = 0;
+  }
+
+  #grow(bytes: number): void {
+    this.#chars += bytes;
+    if (this.#budget !== null) this.#budget.used += bytes;
+  }
+
+  /** The oldest entry leaves the window: spilled (the journal has it) or dropped. */
+  #shift(): void {
+    const gone = this.#entries.shift()!;
+    const bytes = size(gone);
+    this.#chainStart = gone.hash;
+    this.#chars -= bytes;
+    const budget = this.#budget;
+    if (budget !== null) budget.used -= bytes;
+    if (this.journaled) {
+      this.#spilled++;
+      if (budget !== null) {
+        budget.spills++;
+        budget.spilledBytes += bytes;
+      }
+    } else this.#dropped++;
   }
 
   /** A gateway event; private to technicians when its type says so, or when `audience` does. */
@@ -116,9 +205,37 @@ export class SessionLog {
     return technician ? [...this.#entries] : this.#entries.filter((e) => e.audience === 'all');
   }
 
-  /** Entries dropped from the front because the log reached its bound. */
+  /** The newest of `entries` within this log's own bounds (entry count and text size). */
+  fitting(entries: readonly LogEntry[]): readonly LogEntry[] {
+    let chars = 0;
+    let from = entries.length;
+    while (from > 0 && entries.length - from < this.#maxEntries) {
+      const bytes = size(entries[from - 1]!);
+      if (chars + bytes > this.#maxChars && from < entries.length) break;
+      chars += bytes;
+      from--;
+    }
+    return entries.slice(from);
+  }
+
+  /** Entries dropped from the front because the log reached its bound (none while journaled). */
   get dropped(): number {
     return this.#dropped;
+  }
+
+  /** Entries before the window that only the journal holds. */
+  get spilled(): number {
+    return this.#spilled;
+  }
+
+  /** The sequence number the next entry gets. */
+  get nextSeq(): number {
+    return this.#nextSeq;
+  }
+
+  /** The hash of the newest entry. */
+  get head(): string {
+    return this.#head;
   }
 
   /** The hash the first kept entry follows (GENESIS unless entries were dropped). */

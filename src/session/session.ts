@@ -21,7 +21,7 @@ import type { FileTransferEntry, TransferState } from './files.js';
 import type { Participant } from './participant.js';
 import { type PendingRequest, PendingRequests } from './pending.js';
 import { Delivery, type Seat } from './seat.js';
-import { type LogEntry, SessionLog } from './session-log.js';
+import { type LogEntry, type RetainedBudget, SessionLog } from './session-log.js';
 import type { RecordingEntry, ShellState } from './shells.js';
 import {
   create as createMachine,
@@ -102,6 +102,23 @@ export interface ParticipantRecord {
   readonly joinedAtMs: number;
 }
 
+/** What a session needs of its journal (src/session/journal.ts). */
+export interface JournalPort {
+  /** Status, membership, consent or control changed: a new snapshot is due (end of turn). */
+  changed(): void;
+  /** The log entries before `beforeSeq` that only the journal holds (spilled), oldest first. */
+  spilledEntries(beforeSeq: number): LogEntry[];
+}
+
+/** How a session starts: a new one, or one a journal rebuilds (no creation entries again). */
+export interface SessionInit {
+  readonly entry?: EntryTrigger;
+  /** The gateway-wide budget its log counts against. */
+  readonly budget?: RetainedBudget | null;
+  /** Rebuilt from a journal: the log, history and participants come from it. */
+  readonly restoring?: boolean;
+}
+
 export type ApplyResult = { ok: true; from: Status; to: Status } | { ok: false; message: string };
 
 export const Relation = {
@@ -127,10 +144,14 @@ export class Session {
   readonly logger: Logger;
   readonly history: StatusRecord[] = [];
   pin = '';
+  /** When the PIN stops working (0 without one). */
+  pinExpiresAtMs = 0;
   customerLabel: string;
   customerInfo: ClientSummary | null = null;
   /** The technician place that owns the session. */
   owner: Seat;
+  /** The owner is a team queue's stand-in (a support button session nobody adopted yet). */
+  ownerIsQueue = false;
   customerSeat: Seat | null = null;
   readonly collaborators = new Map<Seat, Collaborator>();
   readonly invitations = new Map<Seat, Invitation>();
@@ -153,6 +174,12 @@ export class Session {
   activitySeen = 0;
   endedAtMs = 0;
   endReason = '';
+  /** Its journal, or null (journaling off, or the file could not be opened). */
+  journal: JournalPort | null = null;
+  /** When a restarted gateway rebuilt it from its journal (0: never). */
+  restoredAtMs = 0;
+  /** Somebody took its place back after that restart. */
+  resumedSinceRestore = false;
   /** Everyone who took part, in order of arrival (for the report). */
   readonly participants: ParticipantRecord[] = [];
   readonly #recorded = new Set<Seat>();
@@ -221,8 +248,13 @@ export class Session {
     customerLabel: string,
     logger: Logger,
     nowMs: number,
-    entry: EntryTrigger = 'pin_code_generated',
+    init: EntryTrigger | SessionInit = {},
   ) {
+    const {
+      entry = 'pin_code_generated',
+      budget = null,
+      restoring = false,
+    } = typeof init === 'string' ? { entry: init } : init;
     this.id = id;
     this.owner = owner;
     this.creator = creator;
@@ -231,8 +263,11 @@ export class Session {
     this.statusSinceMs = nowMs;
     this.lastActionMs = nowMs;
     this.logger = logger.child({ sessionId: id });
-    this.log = new SessionLog();
+    this.log = new SessionLog(undefined, undefined, budget);
     this.machine = createMachine(entry);
+    this.log.onAppend = (e) => this.#publish(e);
+    owner.sessions.add(this);
+    if (restoring) return;
     this.history.push({
       status: this.machine.status,
       atMs: nowMs,
@@ -240,8 +275,6 @@ export class Session {
       actor: owner.name,
     });
     this.log.event('status', owner.name, this.machine.status, nowMs);
-    this.log.onAppend = (entry) => this.#publish(entry);
-    owner.sessions.add(this);
     this.record(owner, 'owner', nowMs);
   }
 
@@ -306,16 +339,32 @@ export class Session {
     );
   }
 
-  /** The session log as `technician` (or the customer) may see it, ready for ChatHistory. */
+  /**
+   * The session log as `technician` (or the customer) may see it, ready for ChatHistory: the
+   * window in memory, preceded by what the journal holds of the entries spilled before it, up
+   * to the log's own bounds (newest kept); `dropped` counts the entries not in it.
+   */
   chatHistory(technician: boolean): ferry.v1.ChatHistory.$Properties {
+    const log = this.log;
+    let entries: readonly LogEntry[] = log.visibleTo(technician);
+    let dropped = log.dropped;
+    if (log.spilled > 0) {
+      const first = log.entries[0]?.seq ?? log.nextSeq;
+      const older = (this.journal?.spilledEntries(first) ?? []).filter(
+        (e) => technician || e.audience === 'all',
+      );
+      dropped += log.spilled - older.length;
+      entries = [...older, ...entries];
+      const keep = log.fitting(entries);
+      dropped += entries.length - keep.length;
+      entries = keep;
+    }
     return {
       sessionId: this.id,
-      entries: this.log
-        .visibleTo(technician)
-        .map((e) =>
-          e.kind === 'chat' ? { chat: toWireChat(e) } : { event: toWireEvent(this.id, e) },
-        ),
-      dropped: this.log.dropped,
+      entries: entries.map((e) =>
+        e.kind === 'chat' ? { chat: toWireChat(e) } : { event: toWireEvent(this.id, e) },
+      ),
+      dropped,
     };
   }
 
@@ -351,6 +400,7 @@ export class Session {
 
   /** Recomputes the fields the relay reads per frame. */
   refresh(): void {
+    this.journal?.changed();
     this.customer = this.customerSeat?.conn ?? null;
     const techs = this.technicians;
     techs.length = 0;

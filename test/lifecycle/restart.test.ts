@@ -1,0 +1,166 @@
+/**
+ * Restart without dropping sessions: the gateway keeps each live session in a journal, so a
+ * `ferry serve` killed with -9 (or stopped with SIGTERM) and started again on the same data
+ * directory takes its sessions back, and the reference clients resume them with their tokens:
+ * the session goes Reconnecting, then Active, with its chat history and consent as they were.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { promisify } from 'node:util';
+import { waitFor } from '../../src/clients/client.js';
+import { CustomerClient } from '../../src/clients/customer.js';
+import { TechnicianClient } from '../../src/clients/technician.js';
+import { ferry } from '../../src/protocol/gen/ferry.js';
+import { freePort, type GatewayProcess, serveProcess } from '../support/gateway-process.js';
+
+const S = ferry.v1.SessionStatus;
+const run = promisify(execFile);
+const BIN = path.resolve('bin/ferry.js');
+const FAST_RETRY = { initialDelayMs: 50, maxDelayMs: 250, giveUpAfterMs: 60_000 };
+
+function tempDir(t: TestContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-restart-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A gateway with an Active session, chat both ways and VIEW granted. */
+async function liveSession(t: TestContext, dataDir: string) {
+  const port = await freePort();
+  const gateway = await serveProcess(t, [
+    '--port',
+    String(port),
+    '--admin-port',
+    '0',
+    '--data-dir',
+    dataDir,
+    '--drain-timeout-seconds',
+    '1',
+  ]);
+  const { stdout } = await run(process.execPath, [
+    BIN,
+    'token',
+    'issue',
+    '--name',
+    'tech-1',
+    '--data-dir',
+    dataDir,
+  ]);
+  const tech = new TechnicianClient({
+    url: gateway.url,
+    token: stdout.trim(),
+    reconnect: FAST_RETRY,
+  });
+  t.after(() => tech.close());
+  await tech.connect();
+  const { sessionId, pin } = await tech.createSession();
+  const customer = new CustomerClient({
+    url: gateway.url,
+    pin,
+    name: 'Alice',
+    consent: ['view'],
+    reconnect: FAST_RETRY,
+  });
+  t.after(() => customer.close());
+  const queued = tech.waitForCustomer(sessionId);
+  await customer.connect();
+  await queued;
+  await tech.pickUp(sessionId);
+  const consent = await tech.requestConsent(['view']);
+  assert.deepEqual(consent.granted, [ferry.v1.Permission.PERMISSION_VIEW]);
+  const heard = waitFor(customer, 'chat', (c) => c.text === 'hello from tech-1');
+  tech.chat('hello from tech-1');
+  await heard;
+  const answered = waitFor(tech, 'chat', (c) => c.text === 'hi from Alice');
+  customer.chat('hi from Alice');
+  await answered;
+  return { gateway, tech, customer, sessionId };
+}
+
+/** Starts the gateway again on the same port and data directory; waits for both to resume. */
+async function restartAndResume(
+  t: TestContext,
+  dataDir: string,
+  first: GatewayProcess,
+  tech: TechnicianClient,
+  customer: CustomerClient,
+): Promise<GatewayProcess> {
+  const techBack = waitFor(tech, 'resumed', () => true, 30_000);
+  const customerBack = waitFor(customer, 'resumed', () => true, 30_000);
+  const active = waitFor(
+    tech,
+    'status',
+    (s) => s.status === S.SESSION_STATUS_ACTIVE && s.trigger === 'reconnect_success',
+    30_000,
+  );
+  const again = await serveProcess(t, [
+    '--port',
+    String(first.listening.port),
+    '--admin-port',
+    '0',
+    '--data-dir',
+    dataDir,
+  ]);
+  assert.ok(
+    again.lines.some((l) => l.includes('sessions restored from their journals')),
+    again.lines.join('\n'),
+  );
+  await Promise.all([techBack, customerBack, active]);
+  return again;
+}
+
+async function assertSessionIntact(
+  tech: TechnicianClient,
+  customer: CustomerClient,
+  sessionId: string,
+): Promise<void> {
+  const history = await tech.chatHistory(sessionId);
+  const texts = history.entries.flatMap((e) => (e.chat ? [e.chat.text] : []));
+  assert.deepEqual(texts, ['hello from tech-1', 'hi from Alice']);
+  assert.ok(history.entries.some((e) => e.event?.type === 'restart'));
+  assert.equal(history.dropped, 0);
+  // consent as it was: the customer's grants came back with the session
+  assert.deepEqual(customer.granted, ['view']);
+  // and the session goes on: chat reaches the other side
+  const heard = waitFor(customer, 'chat', (c) => c.text === 'after the restart');
+  tech.chat('after the restart');
+  await heard;
+}
+
+test('kill -9 the gateway mid-session and start it again: both clients resume, Active, history and consent intact', {
+  timeout: 90_000,
+}, async (t) => {
+  const dataDir = tempDir(t);
+  const { gateway, tech, customer, sessionId } = await liveSession(t, dataDir);
+  const reconnecting = waitFor(customer, 'disconnected', () => true);
+  gateway.child.kill('SIGKILL');
+  assert.equal(await gateway.exited, 'SIGKILL');
+  await reconnecting;
+  await restartAndResume(t, dataDir, gateway, tech, customer);
+  await assertSessionIntact(tech, customer, sessionId);
+});
+
+test('SIGTERM: clients hear Closing with resume and the going-away close, and resume on the next start', {
+  timeout: 90_000,
+}, async (t) => {
+  const dataDir = tempDir(t);
+  const { gateway, tech, customer, sessionId } = await liveSession(t, dataDir);
+  const closing = waitFor(customer, 'event', (e) => e.closing != null);
+  const lost = waitFor(customer, 'disconnected', () => true);
+  gateway.child.kill('SIGTERM');
+  const [event] = await closing;
+  // the real drain deadline, and the promise that the session is kept
+  assert.equal(event.closing?.deadlineMs, 1000);
+  assert.equal(event.closing?.resume, true);
+  const [code] = await lost;
+  assert.equal(code, 1001);
+  assert.equal(await gateway.exited, 0);
+  // the session was kept, not ended: no report yet
+  assert.equal(fs.existsSync(path.join(dataDir, 'reports', `${sessionId}.json`)), false);
+  await restartAndResume(t, dataDir, gateway, tech, customer);
+  await assertSessionIntact(tech, customer, sessionId);
+});
