@@ -721,6 +721,8 @@ export class Gateway {
       get sendBudget() {
         return gateway.router.budget;
       },
+      retained: this.registry.retained,
+      ...(this.journals !== null ? { journal: this.journals.counters } : {}),
       refused: this.refused,
       tls: {
         certificates: () =>

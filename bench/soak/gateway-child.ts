@@ -4,18 +4,25 @@
  * directory and a silent logger. Talks JSON lines: argv[2] is a JSON object of config overrides;
  * it prints {"type":"ready",...} once listening; on stdin it takes {"type":"start"} (reset the
  * event-loop histogram, start sampling RSS every `sampleMs`) and {"type":"report"} (answer with
- * the samples, the histogram and the relay counters). When stdin closes it closes the gateway
- * and exits by itself.
+ * the samples, the histogram and the relay counters). Each RSS sample is also printed as it is
+ * taken ({"type":"rss",...}), so a gateway killed mid-run leaves its samples behind. When stdin
+ * closes it closes the gateway and exits by itself.
+ *
+ * Soak-only flags after the JSON: --data-dir DIR (kept on exit: the faults soak restarts the
+ * gateway on it), --port N (the client port of a restarted gateway), --throwing-channel N (a
+ * channel whose handler throws, through GatewayHooks.channels, as test/handlers/dispatch.test.ts).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import readline from 'node:readline';
+import { parseArgs } from 'node:util';
 import type { ConfigKey } from '../../src/config/schema.js';
 import { Gateway } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
 import { channelName } from '../../src/protocol/frames.js';
+import { FROM_ANY, row } from '../../src/relay/routes.js';
 import { dropReasonNames } from '../../src/relay/stats.js';
 import { loadConfig } from '../common/load-config.js';
 import { DELAY_RESOLUTION_MS, type RssSample, sampleRss, summarize } from './measure.js';
@@ -26,10 +33,35 @@ function send(message: { type: string } & Record<string, unknown>): void {
 
 async function main(): Promise<void> {
   const overrides = JSON.parse(process.argv[2] ?? '{}') as Partial<Record<ConfigKey, unknown>>;
+  const { values: flags } = parseArgs({
+    args: process.argv.slice(3),
+    options: {
+      'data-dir': { type: 'string', default: '' },
+      port: { type: 'string', default: '0' },
+      'throwing-channel': { type: 'string', default: '0' },
+    },
+  });
   const sampleMs = Number(process.env.FERRY_SOAK_SAMPLE_MS ?? 5000);
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-soak-'));
+  const ownDir = flags['data-dir'] === '';
+  const dataDir = ownDir
+    ? fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-soak-'))
+    : flags['data-dir'];
   const config = loadConfig(dataDir, overrides);
-  const gateway = await Gateway.start(config, silentLogger());
+  config.port = Number(flags.port);
+  const throwing = Number(flags['throwing-channel']);
+  const channels =
+    throwing > 0
+      ? [
+          row(throwing, 'soak_throwing', {
+            from: FROM_ANY,
+            small: true,
+            handler: () => {
+              throw new Error('soak: a handler that fails on purpose');
+            },
+          }),
+        ]
+      : [];
+  const gateway = await Gateway.start(config, silentLogger(), { channels });
   const delay = monitorEventLoopDelay({ resolution: DELAY_RESOLUTION_MS });
   delay.enable();
   let startMs = performance.now();
@@ -43,12 +75,19 @@ async function main(): Promise<void> {
       startMs = performance.now();
       delay.reset();
       samples.length = 0;
-      samples.push(sampleRss(startMs));
-      sampler = setInterval(() => samples.push(sampleRss(startMs)), sampleMs);
+      const take = () => {
+        const sample = sampleRss(startMs);
+        samples.push(sample);
+        send({ type: 'rss', ...sample });
+      };
+      take();
+      sampler = setInterval(take, sampleMs);
     } else if (message.type === 'report') {
       if (sampler !== null) clearInterval(sampler);
       sampler = null;
-      samples.push(sampleRss(startMs));
+      const last = sampleRss(startMs);
+      samples.push(last);
+      send({ type: 'rss', ...last });
       const stats = gateway.router.stats;
       const dropped: Record<string, number> = {};
       stats.dropped.forEach((n, i) => {
@@ -65,6 +104,7 @@ async function main(): Promise<void> {
         malformed: stats.malformed,
         inFrames: stats.inFrames.reduce((a, b) => a + b, 0),
         outFrames: stats.outFrames.reduce((a, b) => a + b, 0),
+        handlerErrors: Object.fromEntries(stats.handlerErrors),
         sessions: gateway.registry.sessions.size,
         connections: gateway.connections.size,
       });
@@ -74,7 +114,9 @@ async function main(): Promise<void> {
     if (sampler !== null) clearInterval(sampler);
     delay.disable();
     gateway.close('soak finished').then(
-      () => fs.rmSync(dataDir, { recursive: true, force: true }),
+      () => {
+        if (ownDir) fs.rmSync(dataDir, { recursive: true, force: true });
+      },
       (err: unknown) => {
         process.stderr.write(`gateway close failed: ${(err as Error).stack}\n`);
         process.exitCode = 1;

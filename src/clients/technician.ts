@@ -44,6 +44,8 @@ export interface TechnicianOptions extends ClientOptions {
   readonly avatarRef?: string;
   /** Chunk size, window and receive limit of file transfers. */
   readonly files?: FileTransferOptions;
+  /** Takes back the place of this token (another process of this technician, a restart). */
+  readonly resumeToken?: string;
 }
 
 /** How long a consent request waits for the customer (a person may be reading the prompt). */
@@ -107,9 +109,11 @@ export class TechnicianClient extends FerryClient {
   }
 
   connect(): Promise<ferry.v1.Welcome> {
+    const resumeToken = (this.options as TechnicianOptions).resumeToken ?? '';
     return this.open({
       role: ferry.v1.Role.ROLE_TECHNICIAN,
       token: this.token,
+      ...(resumeToken !== '' ? { resumeToken } : {}),
       client: {
         name: this.options.name ?? 'technician',
         version: 'ferry-technician/1',

@@ -250,6 +250,81 @@ export class GatewayMetrics {
         this.set(source.sendBudget.limitBytes);
       },
     });
+    new Gauge({
+      name: 'ferry_retained_bytes',
+      help: "Session log text held in memory by live sessions (counted against --retained-bytes)",
+      registers,
+      collect() {
+        this.set(source.retained.used);
+      },
+    });
+    new Gauge({
+      name: 'ferry_retained_budget_bytes',
+      help: 'The gateway-wide budget for retained session log text (--retained-bytes)',
+      registers,
+      collect() {
+        this.set(source.retained.limit);
+      },
+    });
+    new Counter({
+      name: 'ferry_retained_spills_total',
+      help: 'Session log entries moved out of memory to their journal (or dropped without one) because --retained-bytes was reached',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.retained.spills);
+      },
+    });
+    new Counter({
+      name: 'ferry_retained_spilled_bytes_total',
+      help: 'Bytes of the entries counted in ferry_retained_spills_total',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(source.retained.spilledBytes);
+      },
+    });
+    const journal = source.journal;
+    if (journal !== undefined) {
+      new Gauge({
+        name: 'ferry_journals_open',
+        help: 'Live sessions with an open journal under <dataDir>/journal/',
+        registers,
+        collect() {
+          this.set(journal.open);
+        },
+      });
+      const journalCounter = (name: string, help: string, read: () => number) =>
+        new Counter({
+          name,
+          help,
+          registers,
+          collect() {
+            this.reset();
+            this.inc(read());
+          },
+        });
+      journalCounter(
+        'ferry_journal_errors_total',
+        'Journal writes, fsyncs and closes that failed, and journals that could not be opened',
+        () => journal.errors + journal.openFailures,
+      );
+      journalCounter(
+        'ferry_journal_sessions_restored_total',
+        'Sessions rebuilt from their journals when the gateway started',
+        () => journal.restored,
+      );
+      journalCounter(
+        'ferry_journal_sessions_not_restored_total',
+        'Journals found at start that were not rebuilt (ended, damaged, a team queue session)',
+        () => journal.notRestored,
+      );
+      journalCounter(
+        'ferry_journal_corrupt_records_total',
+        'Damaged journal lines (CRC or JSON) and torn last records skipped while reading journals',
+        () => journal.corruptRecords,
+      );
+    }
 
     /** One in/out counter pair per channel, from two of the relay's per-channel arrays. */
     const relayed = (

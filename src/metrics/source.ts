@@ -56,6 +56,24 @@ export interface BudgetUse {
   readonly limitBytes: number;
 }
 
+/** Session log text held in memory against `--retained-bytes`, and what spilled past it. */
+export interface RetainedUse {
+  readonly used: number;
+  readonly limit: number;
+  readonly spills: number;
+  readonly spilledBytes: number;
+}
+
+/** Live-session journals (`--journal on`). */
+export interface JournalTotals {
+  readonly open: number;
+  readonly errors: number;
+  readonly openFailures: number;
+  readonly restored: number;
+  readonly notRestored: number;
+  readonly corruptRecords: number;
+}
+
 /** Poor-network notifications sent to technicians (spec NS-D13). */
 export interface AlertTotals {
   readonly alertsRaised: number;
@@ -101,6 +119,9 @@ export interface MetricsSource {
   readonly relay: RelayCounters;
   readonly sessionTotals: SessionTotals;
   readonly sendBudget: BudgetUse;
+  readonly retained: RetainedUse;
+  /** Absent with `--journal off`. */
+  readonly journal?: JournalTotals;
   /** WebSocket upgrades refused before a connection existed, by reason. */
   readonly refused: Readonly<Record<string, number>>;
   /** TLS certificates and reloads; absent in sources without TLS (tests). */

@@ -121,7 +121,11 @@ export class SessionLifecycle {
       this.#releaseCustomer(session, `session ${status === S.CLOSED ? 'closed' : 'timed out'}`);
     }
     if (!session.seats().some((seat) => this.#directory.resumable(seat))) {
-      session.endReason = 'abandoned';
+      // a session a restart rebuilt and nobody came back to: the restart interrupted it
+      session.endReason =
+        session.restoredAtMs > 0 && !session.resumedSinceRestore
+          ? 'interrupted by a gateway restart'
+          : 'abandoned';
       session.log.event('abandoned', GATEWAY, 'nobody is connected or can resume', nowMs);
       this.end(session, nowMs);
     }

@@ -99,23 +99,50 @@ test('a timeout ends the session with 4102, a normal close', async (t) => {
   assert.deepEqual(seen.slice(-2), ['status TIMED_OUT', `close ${CloseCodes.SESSION_TIMED_OUT}`]);
 });
 
-test('a draining gateway tells every client the real deadline once, then closes each with 1001', async (t) => {
+test('a draining gateway tells every client the real deadline once, then closes each with 1001; session participants are told to resume', async (t) => {
   const started = await startGateway(t);
   const tech = await technician(t, started, 'tech-1');
   const { customer } = await activeSession(t, started, tech);
   const idle = await technician(t, started, 'tech-2');
   const clients = [tech, customer, idle];
   const seen = clients.map(record);
-  const closed = clients.map((c) => next(c, 'close'));
+  for (const [i, c] of clients.entries()) {
+    c.on('event', (e) => {
+      if (e.closing) seen[i]!.push(`resume ${e.closing.resume}`);
+    });
+    c.on('disconnected', (code) => seen[i]!.push(`lost ${code}`));
+  }
+  // the two in the session keep their places (journaled): they resume; the idle one is let go
+  const ended: Promise<[number, string]>[] = [
+    next(tech, 'disconnected'),
+    next(customer, 'disconnected'),
+    next(idle, 'close'),
+  ];
   await started.gateway.drain('maintenance', 150);
-  const codes = (await Promise.all(closed)).map(([code]) => code);
+  const codes = (await Promise.all(ended)).map(([code]) => code);
   assert.deepEqual(codes, [CloseCodes.GOING_AWAY, CloseCodes.GOING_AWAY, CloseCodes.GOING_AWAY]);
-  for (const s of seen) {
+  for (const [i, s] of seen.entries()) {
     assert.deepEqual(
       s.filter((e) => e.startsWith('closing')),
       ['closing 150'],
       `one Closing with the drain deadline: ${s.join(', ')}`,
     );
-    assert.equal(s.at(-1), `close ${CloseCodes.GOING_AWAY}`);
+    const inSession = i < 2;
+    assert.ok(s.includes(`resume ${inSession}`), s.join(', '));
+    assert.equal(
+      s.at(-1),
+      inSession ? `lost ${CloseCodes.GOING_AWAY}` : `close ${CloseCodes.GOING_AWAY}`,
+    );
   }
+});
+
+test('with --journal off a draining gateway ends its sessions and every client is let go with 1001', async (t) => {
+  const started = await startGateway(t, { journal: 'off' });
+  const tech = await technician(t, started, 'tech-1');
+  const { customer } = await activeSession(t, started, tech);
+  const closed = [tech, customer].map((c) => next(c, 'close'));
+  await started.gateway.drain('maintenance', 150);
+  const codes = (await Promise.all(closed)).map(([code]) => code);
+  assert.deepEqual(codes, [CloseCodes.GOING_AWAY, CloseCodes.GOING_AWAY]);
+  assert.equal(started.gateway.registry.sessions.size, 0);
 });

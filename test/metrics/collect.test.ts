@@ -32,6 +32,7 @@ function fakeSource() {
       openPins: 0,
     },
     sendBudget: { used: 0, limitBytes: 1000 },
+    retained: { used: 0, limit: 1000, spills: 0, spilledBytes: 0 },
     refused: { address_limit: 0, origin: 0, draining: 0 },
     netstats: { alertsRaised: 0, alertsCleared: 0 },
     labels: {

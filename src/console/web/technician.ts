@@ -130,7 +130,7 @@ class TechnicianConsole {
     this.screen.setControl(false);
     this.screen.setViewing(false);
     this.#render();
-    void this.refreshQueue();
+    this.#background(this.refreshQueue(), 'queue');
   }
 
   #layout(): HTMLElement {
@@ -348,7 +348,7 @@ class TechnicianConsole {
       if (e.statusChanged) this.#statusChanged(e.statusChanged as ferry.v1.StatusChanged);
       if (e.sessionQueued) {
         this.chat.local(`customer "${e.sessionQueued.customerName}" is waiting`);
-        void this.refreshQueue();
+        this.#background(this.refreshQueue(), 'queue');
       }
       if (e.consentChanged) this.#consent(e.consentChanged as ferry.v1.ConsentChanged);
       if (e.controlChanged) {
@@ -361,7 +361,8 @@ class TechnicianConsole {
         this.netstats.alert(e.networkQualityAlert as ferry.v1.NetworkQualityAlert);
       }
       if (e.sessionEvent) this.chat.event(e.sessionEvent as ferry.v1.SessionEvent);
-      if (e.participantJoined || e.participantLeft) void this.#participants();
+      if (e.participantJoined || e.participantLeft)
+        this.#background(this.#participants(), 'participants');
       if (e.noteAdded?.note) this.#el.notes!.append(noteItem(e.noteAdded.note as ferry.v1.Note));
       if (e.closing) notice(`the gateway is closing: ${e.closing.reason}`, 'error');
     });
@@ -400,7 +401,7 @@ class TechnicianConsole {
       }
       this.#render();
     }
-    void this.refreshQueue();
+    this.#background(this.refreshQueue(), 'queue');
   }
 
   #consent(c: ferry.v1.ConsentChanged): void {
@@ -466,9 +467,9 @@ class TechnicianConsole {
             run().then(
               () => {
                 this.#enter(q.sessionId);
-                void this.refreshQueue();
-                void this.#participants();
-                void this.#history();
+                this.#background(this.refreshQueue(), 'queue');
+                this.#background(this.#participants(), 'participants');
+                this.#background(this.#history(), 'chat history');
               },
               (err: unknown) => notice(`${label}: ${(err as Error).message}`, 'error'),
             );
@@ -525,6 +526,16 @@ class TechnicianConsole {
       const denied = toNames(result.denied);
       if (denied.length > 0) this.chat.local(`the customer denied ${denied.join(', ')}`);
     }
+  }
+
+  /**
+   * Work started by an event, not a click: a failure is shown, unless the connection is gone
+   * (a gateway going away fails what was in flight; its close is shown once).
+   */
+  #background(work: Promise<unknown>, what: string): void {
+    work.catch((err: unknown) => {
+      if (this.conn.open) notice(`${what}: ${(err as Error).message}`, 'error');
+    });
   }
 
   async #participants(): Promise<void> {

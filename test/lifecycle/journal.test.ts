@@ -1,0 +1,206 @@
+/**
+ * Live-session journals inside one process: the retained-bytes budget spills a chat flood to the
+ * journal and the history and the report still hold every message; a gateway started again on
+ * the data directory of a closed one rebuilds its sessions (a torn last record skipped), the
+ * clients take their places back with their tokens, and a session nobody resumes ends with a
+ * report saying the restart interrupted it.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { waitFor } from '../../src/clients/client.js';
+import { CustomerClient } from '../../src/clients/customer.js';
+import { TechnicianClient } from '../../src/clients/technician.js';
+import { resolveConfig } from '../../src/config/config.js';
+import type { ConfigKey } from '../../src/config/schema.js';
+import { Gateway } from '../../src/gateway.js';
+import { silentLogger } from '../../src/log.js';
+import { ferry } from '../../src/protocol/gen/ferry.js';
+import type { SessionReport } from '../../src/session/report.js';
+import { verifyLog } from '../../src/session/session-log.js';
+import { issueToken } from '../../src/session/tokens.js';
+import { activeSession, startGateway } from '../integration/harness.js';
+
+const S = ferry.v1.SessionStatus;
+const MiB = 1024 * 1024;
+
+function start(dataDir: string, overrides: Partial<Record<ConfigKey, unknown>> = {}) {
+  const config = resolveConfig(
+    { host: '127.0.0.1', port: 0, adminPort: 0, dataDir, logLevel: 'silent', ...overrides },
+    {},
+  );
+  return Gateway.start(config, silentLogger());
+}
+
+function dataDir(t: TestContext): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-journal-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const journalFile = (dir: string, sessionId: string) =>
+  path.join(dir, 'journal', `${sessionId}.journal`);
+
+test('past --retained-bytes a chat flood spills to the journal: memory stays bounded, history and report keep every message', {
+  timeout: 60_000,
+}, async (t) => {
+  const { gateway, dataDir: dir } = await startGateway(t, { retainedBytes: 1 * MiB });
+  const { tech, customer, sessionId } = await activeSession(t, gateway);
+  const text = (i: number) => `${String(i).padStart(4, '0')} ${'x'.repeat(15_000)}`;
+  const all = waitFor(tech, 'chat', (c) => c.text === text(99), 30_000);
+  for (let i = 0; i < 100; i++) customer.chat(text(i));
+  await all;
+
+  const retained = gateway.registry.retained;
+  // about 1.5 MB of chat against a 1 MiB budget: the window stays under it (one message over)
+  assert.ok(retained.used <= 1 * MiB + 16_000, `retained ${retained.used}`);
+  assert.ok(retained.spills > 0, 'entries spilled');
+  const session = gateway.registry.get(sessionId)!;
+  assert.ok(session.log.spilled > 0);
+  assert.equal(session.log.dropped, 0);
+  const metrics = await gateway.metrics.registry.metrics();
+  assert.match(metrics, new RegExp(`^ferry_retained_spills_total ${retained.spills}$`, 'm'));
+  assert.match(metrics, /^ferry_journals_open 1$/m);
+
+  // a history past the window is read back from the journal: all of it, in order
+  const history = await tech.chatHistory(sessionId);
+  const texts = history.entries.flatMap((e) => (e.chat ? [e.chat.text] : []));
+  assert.deepEqual(
+    texts,
+    Array.from({ length: 100 }, (_, i) => text(i)),
+  );
+  assert.equal(history.dropped, 0);
+
+  // the report on disk is the whole log, its hash chain intact from the start; the journal goes
+  await tech.endSession(sessionId, 'done');
+  await gateway.reportsWritten();
+  const report = JSON.parse(
+    fs.readFileSync(path.join(dir, 'reports', `${sessionId}.json`), 'utf8'),
+  ) as SessionReport;
+  const chats = report.log.filter((e) => e.kind === 'chat');
+  assert.equal(chats.length, 100);
+  assert.equal(report.logEntriesSpilled, 0);
+  assert.equal(verifyLog(report.log, report.logChainStart), null);
+  assert.equal(fs.existsSync(journalFile(dir, sessionId)), false);
+  // an ended session's window no longer counts
+  assert.ok(
+    gateway.registry.retained.used < 64 * 1024,
+    `retained ${gateway.registry.retained.used}`,
+  );
+});
+
+test('without a journal the budget drops the oldest entries and says so', {
+  timeout: 60_000,
+}, async (t) => {
+  const { gateway } = await startGateway(t, { retainedBytes: 1 * MiB, journal: 'off' });
+  const { tech, customer, sessionId } = await activeSession(t, gateway);
+  const all = waitFor(tech, 'chat', (c) => c.text.startsWith('0099'), 30_000);
+  for (let i = 0; i < 100; i++)
+    customer.chat(`${String(i).padStart(4, '0')} ${'y'.repeat(15_000)}`);
+  await all;
+  assert.ok(gateway.registry.retained.used <= 1 * MiB + 16_000);
+  const history = await tech.chatHistory(sessionId);
+  assert.ok(history.dropped > 0, 'dropped entries are counted');
+  assert.ok(history.entries.length < 100);
+  assert.equal(fs.existsSync(path.join(gateway.config.dataDir, 'journal')), false);
+});
+
+test("a gateway started on a closed one's data directory rebuilds its session; a torn last record is skipped and the clients resume", {
+  timeout: 60_000,
+}, async (t) => {
+  const dir = dataDir(t);
+  const first = await start(dir);
+  const url1 = `ws://127.0.0.1:${first.port}/v1/ws`;
+  const token = issueToken(first.config.secret, 'tech-1', 3600);
+  const tech = new TechnicianClient({ url: url1, token, reconnect: false });
+  t.after(() => tech.close());
+  await tech.connect();
+  const { sessionId, pin } = await tech.createSession();
+  const customer = new CustomerClient({ url: url1, pin, name: 'Alice', reconnect: false });
+  t.after(() => customer.close());
+  const queued = tech.waitForCustomer(sessionId);
+  await customer.connect();
+  await queued;
+  await tech.pickUp(sessionId);
+  const heard = waitFor(tech, 'chat', (c) => c.text === 'before');
+  customer.chat('before');
+  await heard;
+  const tokens = { tech: tech.resumeToken, customer: customer.resumeToken };
+  await first.close('upgrade');
+  // a write the crash cut short: half a line at the end of the journal
+  fs.appendFileSync(journalFile(dir, sessionId), '0badc0de {"k":"log","e":{"seq":');
+
+  const second = await start(dir);
+  t.after(() => second.close('test finished'));
+  assert.equal(second.journals?.counters.restored, 1);
+  assert.equal(second.journals?.counters.corruptRecords, 1);
+  const restored = second.registry.get(sessionId);
+  assert.ok(restored, 'the session is back');
+  assert.equal(restored.status, 'RECONNECTING');
+  assert.ok(fs.readFileSync(journalFile(dir, sessionId), 'utf8').endsWith('\n'), 'torn tail cut');
+
+  // the tokens the clients kept take their places back (the journal had their hashes only)
+  const url2 = `ws://127.0.0.1:${second.port}/v1/ws`;
+  const customer2 = new CustomerClient({ url: url2, resumeToken: tokens.customer, pin: '' });
+  t.after(() => customer2.close());
+  const tech2 = new TechnicianClient({
+    url: url2,
+    token,
+    name: 'tech-1',
+    resumeToken: tokens.tech,
+  });
+  t.after(() => tech2.close());
+  assert.equal((await customer2.connect()).resumed, true);
+  const active = waitFor(tech2, 'status', (s) => s.status === S.SESSION_STATUS_ACTIVE, 10_000);
+  assert.equal((await tech2.connect()).resumed, true);
+  await active;
+  const history = await tech2.chatHistory(sessionId);
+  assert.deepEqual(
+    history.entries.flatMap((e) => (e.chat ? [e.chat.text] : [])),
+    ['before'],
+  );
+  assert.ok(!fs.readFileSync(journalFile(dir, sessionId), 'utf8').includes('"seq":\n'));
+});
+
+test('a restored session nobody resumes ends by the normal timers, its report saying the restart interrupted it', {
+  timeout: 60_000,
+}, async (t) => {
+  const dir = dataDir(t);
+  const windows = { offlineAfterSeconds: 1, resumeTtlSeconds: 1 };
+  const first = await start(dir, windows);
+  const url1 = `ws://127.0.0.1:${first.port}/v1/ws`;
+  const tech = new TechnicianClient({
+    url: url1,
+    token: issueToken(first.config.secret, 'tech-1', 3600),
+    reconnect: false,
+  });
+  t.after(() => tech.close());
+  await tech.connect();
+  const { sessionId, pin } = await tech.createSession();
+  const customer = new CustomerClient({ url: url1, pin, reconnect: false });
+  t.after(() => customer.close());
+  const queued = tech.waitForCustomer(sessionId);
+  await customer.connect();
+  await queued;
+  await tech.pickUp(sessionId);
+  await first.close('upgrade');
+
+  const second = await start(dir, windows);
+  t.after(() => second.close('test finished'));
+  assert.ok(second.registry.get(sessionId));
+  const ended = new Promise<SessionReport>((resolve) => {
+    second.registry.listeners.add({
+      ended: (s) => {
+        if (s.id === sessionId) setImmediate(() => resolve(second.registry.reports.get(s.id)!));
+      },
+    });
+  });
+  const report = await ended;
+  assert.equal(report.endReason, 'interrupted by a gateway restart');
+  assert.equal(report.restart?.interrupted, true);
+  await second.reportsWritten();
+  assert.ok(fs.existsSync(path.join(dir, 'reports', `${sessionId}.json`)));
+  assert.equal(fs.existsSync(journalFile(dir, sessionId)), false);
+});
