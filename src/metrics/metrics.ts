@@ -252,7 +252,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'ferry_retained_bytes',
-      help: "Session log text held in memory by live sessions (counted against --retained-bytes)",
+      help: 'Session log text held in memory by live sessions (counted against --retained-bytes)',
       registers,
       collect() {
         this.set(source.retained.used);
