@@ -471,6 +471,9 @@ export class Gateway {
       now,
       now + this.config.helloTimeoutMs,
       this.router.budget,
+      undefined,
+      // copies of reliable frames kept for a resume's replay (src/transport/replay-log.ts)
+      this.config.resumeBufferBytes,
     );
     conn.slot = n;
     return conn;

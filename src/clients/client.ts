@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { Codes, isNormalClose } from '../protocol/codes.js';
-import { Channel, encodeFrame } from '../protocol/frames.js';
+import { Channel, encodeFrame, isReliableFrame } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { type ClientTls, tlsConnectOptions, verificationError } from './tls.js';
 
@@ -125,6 +125,15 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   reconnects = 0;
   #hello: ferry.v1.Hello.$Properties | null = null;
   #closing = false;
+  /** Chat catch-ups after a resume that the gateway refused (the session ended, the link broke). */
+  chatCatchUpFailures = 0;
+  /** The session of the newest chat message seen, and its log seq (catch-up after a restart). */
+  #chatSession = '';
+  #chatSeq = 0;
+  /** Reliable frames received on the current connection (see ReplayPoint in the .proto). */
+  #received = 0;
+  /** ... and on the connection that was lost: the resume asks for what followed. */
+  #lostReceived = 0;
   /** The gateway said it keeps this client's sessions over its restart (Closing.resume). */
   #resumeAfterGoingAway = false;
   #reconnecting = false;
@@ -158,6 +167,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
         ...tlsConnectOptions(this.options.tls),
       });
       this.ws = ws;
+      this.#received = 0;
       ws.binaryType = 'nodebuffer';
       let settled = false;
       let welcomed = false;
@@ -190,7 +200,9 @@ export class FerryClient extends EventEmitter<ClientEvents> {
         else if (!this.#reconnecting) this.emit('close', code, this.closeReason);
       });
       ws.on('message', (data: Buffer, isBinary) => {
-        if (isBinary) this.#onMessage(data);
+        if (!isBinary) return;
+        if (this.ws === ws && isReliableFrame(data)) this.#received++;
+        this.#onMessage(data);
       });
       ws.on('open', () => {
         this.request({ hello }).then((control) => {
@@ -223,6 +235,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       this.emit('close', code, reason);
       return;
     }
+    this.#lostReceived = this.#received;
     this.#reconnecting = true;
     this.#attempt = 0;
     this.#lostAtMs = Date.now();
@@ -248,12 +261,19 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     this.#retryTimer = null;
     if (this.#closing || this.#hello === null) return;
     this.#attempt++;
-    const hello = { ...this.#hello, pin: '', resumeToken: this.resumeToken };
+    // what arrived of the lost connection: the gateway replays the rest before anything new
+    const hello = {
+      ...this.#hello,
+      pin: '',
+      resumeToken: this.resumeToken,
+      replay: { received: this.#lostReceived },
+    };
     this.#dial(hello).then(
       (welcome) => {
         this.#reconnecting = false;
         this.reconnects++;
         this.emit('resumed', welcome);
+        this.#catchUpChat();
       },
       (err: unknown) => {
         if (this.#closing || !this.#reconnecting) return;
@@ -311,7 +331,9 @@ export class FerryClient extends EventEmitter<ClientEvents> {
         return;
       case Channel.CHANNEL_CHAT:
       case Channel.CHANNEL_CHAT_PRIVATE:
-        if (frame.chat) this.emit('chat', frame.chat as ferry.v1.ChatMessage, frame.channel);
+        if (frame.chat && this.#chatSeen(frame.chat as ferry.v1.ChatMessage)) {
+          this.emit('chat', frame.chat as ferry.v1.ChatMessage, frame.channel);
+        }
         return;
       case Channel.CHANNEL_SYSINFO: {
         const id = frame.sysinfoResponse?.requestId ?? 0;
@@ -327,11 +349,58 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     }
   }
 
+  /** The session whose chat this client follows (a customer's; a technician says its own). */
+  protected chatSessionId(): string {
+    return this.welcome?.sessionId ?? '';
+  }
+
+  /**
+   * After a resume, chat the gateway could not replay (it restarted: its copies were in memory)
+   * is read back from the session log: messages after the newest this client has seen are
+   * emitted, in order, once. Chat is numbered by the session log, so nothing is emitted twice.
+   */
+  #catchUpChat(): void {
+    const sessionId = this.chatSessionId();
+    if (sessionId === '' || sessionId !== this.#chatSession) return;
+    this.request({ chatHistoryRequest: { sessionId } }).then(
+      (reply) => {
+        for (const e of reply.chatHistory?.entries ?? []) {
+          const chat = e.chat as ferry.v1.ChatMessage | null | undefined;
+          if (chat == null || Number(chat.seq) <= this.#chatSeq) continue;
+          this.#chatSeq = Number(chat.seq);
+          const channel =
+            chat.audience === ferry.v1.ChatAudience.CHAT_AUDIENCE_TECHNICIANS_ONLY
+              ? Channel.CHANNEL_CHAT_PRIVATE
+              : Channel.CHANNEL_CHAT;
+          this.emit('chat', chat, channel);
+        }
+      },
+      () => {
+        // the session may have ended meanwhile; the history stays readable on request
+        this.chatCatchUpFailures++;
+      },
+    );
+  }
+
+  /** A chat message seen: false when it was seen already (a replay after a catch-up). */
+  #chatSeen(chat: ferry.v1.ChatMessage): boolean {
+    const sessionId = this.chatSessionId();
+    if (sessionId !== this.#chatSession) {
+      this.#chatSession = sessionId;
+      this.#chatSeq = 0;
+    }
+    const seq = Number(chat.seq);
+    if (seq !== 0 && seq <= this.#chatSeq) return false;
+    if (seq > this.#chatSeq) this.#chatSeq = seq;
+    return true;
+  }
+
   #onPing(seq: number): void {
     this.emit('ping', seq);
     const pong = () => {
       this.pongsSent++;
-      this.send({ channel: Channel.CHANNEL_HEARTBEAT, heartbeat: { pong: { seq } } });
+      const received = this.#received;
+      this.send({ channel: Channel.CHANNEL_HEARTBEAT, heartbeat: { pong: { seq, received } } });
     };
     const delay = this.options.pongDelayMs ?? 0;
     if (delay > 0) setTimeout(pong, delay);

@@ -108,6 +108,10 @@ export class TechnicianClient extends FerryClient {
     });
   }
 
+  protected override chatSessionId(): string {
+    return this.sessionId;
+  }
+
   connect(): Promise<ferry.v1.Welcome> {
     const resumeToken = (this.options as TechnicianOptions).resumeToken ?? '';
     return this.open({

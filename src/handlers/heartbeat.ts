@@ -31,5 +31,7 @@ export function heartbeatHandler(ctx: HandlerContext, pongs: PongSink) {
       return;
     }
     pongs.onPong(peer, pong.seq ?? 0);
+    // what the client holds needs no copy for a replay any more
+    if (pong.received) peer.acknowledge(Number(pong.received));
   };
 }

@@ -181,13 +181,13 @@ export class HelloHandler {
     seat.permissions = grants.perms;
     const resumed = claimed !== null && !isRefusal(claimed);
     welcome(ctx, peer, requestId, '', seat, resumed, 0);
-    if (resumed) ctx.registry.completeResume(peer, seat);
+    if (resumed) ctx.registry.completeResume(peer, seat, replayPoint(hello));
   }
 
   #customer(peer: RelayPeer, hello: ferry.v1.Hello.$Properties, requestId: number): void {
     const ctx = this.#ctx;
     if (hello.resumeToken) {
-      this.#resumeCustomer(peer, hello.resumeToken, requestId);
+      this.#resumeCustomer(peer, hello.resumeToken, replayPoint(hello), requestId);
       return;
     }
     if (hello.jumpClientId || hello.supportButtonId) {
@@ -220,7 +220,12 @@ export class HelloHandler {
     return false;
   }
 
-  #resumeCustomer(peer: RelayPeer, token: string, requestId: number): void {
+  #resumeCustomer(
+    peer: RelayPeer,
+    token: string,
+    received: number | null,
+    requestId: number,
+  ): void {
     const ctx = this.#ctx;
     peer.role = Role.ROLE_CUSTOMER;
     const seat = ctx.registry.claimResume(peer, token);
@@ -233,8 +238,14 @@ export class HelloHandler {
     peer.state = PeerState.READY;
     const session = [...seat.sessions][0]!;
     welcome(ctx, peer, requestId, session.id, seat, true, statusToWire(session.status));
-    ctx.registry.completeResume(peer, seat);
+    ctx.registry.completeResume(peer, seat, received);
   }
+}
+
+/** How many reliable frames of its lost connection the client received, if it counts them. */
+function replayPoint(hello: ferry.v1.Hello.$Properties): number | null {
+  const received = hello.replay?.received;
+  return received == null ? null : Number(received);
 }
 
 function codeName(code: string): keyof typeof Codes {

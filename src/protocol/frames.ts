@@ -79,3 +79,13 @@ export function u64(value: number | { toNumber(): number } | null | undefined): 
   if (value == null) return 0;
   return typeof value === 'number' ? value : value.toNumber();
 }
+
+/**
+ * Reliable frames are every frame but SCREEN and HEARTBEAT: both ends number them per connection
+ * for the resume's replay (Hello.replay, Pong.received). Reads the channel from the frame's first
+ * two bytes (the wire invariant of src/protocol/peek.ts: tag 0x08, a one-byte channel).
+ */
+export function isReliableFrame(bytes: Uint8Array): boolean {
+  const channel = bytes.length > 1 && bytes[0] === 0x08 ? bytes[1]! : 0;
+  return channel !== Channel.CHANNEL_SCREEN && channel !== Channel.CHANNEL_HEARTBEAT;
+}

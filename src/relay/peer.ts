@@ -39,8 +39,13 @@ export interface RelayPeer extends Participant {
   strikes: number;
   /** Bytes waiting in the send buffer as last seen; the relay's congestion signal. */
   readonly queuedBytes: number;
-  /** Forwards client bytes as received (zero copy). Returns a `SendStatus`, or DROPPED when closed. */
-  forward(message: ArrayBuffer | Uint8Array): number;
+  /**
+   * Forwards client bytes as received (zero copy). Returns a `SendStatus`, or DROPPED when
+   * closed. A `reliable` frame is numbered and kept for a resume's replay.
+   */
+  forward(message: ArrayBuffer | Uint8Array, reliable?: boolean): number;
+  /** The client received this many reliable frames (Pong.received). */
+  acknowledge(received: number): void;
   bufferedAmount(): number;
   /** Latest-wins heartbeat write: false when not written. */
   sendHeartbeat(frame: Uint8Array): boolean;

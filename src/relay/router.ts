@@ -295,7 +295,7 @@ export class Router {
     length: number,
   ): boolean {
     const admitted = this.budget.admitsReliable(to.queuedBytes, length);
-    const sent = admitted ? to.forward(bytes) : SendStatus.DROPPED;
+    const sent = admitted ? to.forward(bytes, true) : SendStatus.DROPPED;
     if (sent === SendStatus.DROPPED) {
       this.stats.drop(channel, DropReason.BACKPRESSURE_LIMIT);
       if (to.state !== PeerState.CLOSED) {

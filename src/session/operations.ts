@@ -134,8 +134,9 @@ export class SessionOperations {
   }
 
   /** Delivers what was held for the place, in order, then settles each of its sessions. */
-  completeResume(p: Participant, seat: Seat, nowMs: number): void {
-    const lost = seat.resume(p);
+  completeResume(p: Participant, seat: Seat, received: number | null, nowMs: number): void {
+    const lost = seat.resume(p, received);
+    this.#counters.replayed += lost.replayed;
     this.#counters.resumed++;
     for (const session of [...seat.sessions]) {
       session.resumedSinceRestore = true;

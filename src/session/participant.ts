@@ -5,6 +5,13 @@
 import type { RoleValue } from '../protocol/frames.js';
 import type { Session } from './session.js';
 
+/** What a connection kept of the reliable frames written to it (src/transport/replay-log.ts). */
+export interface ReplaySource {
+  after(
+    received: number,
+  ): { readonly frames: readonly Uint8Array[]; readonly missing: number } | null;
+}
+
 export interface Participant {
   /** Gateway-assigned id, unique for the gateway's lifetime. */
   readonly id: string;
@@ -20,6 +27,8 @@ export interface Participant {
    * connection is gone or was just closed for passing its hard send-buffer cap.
    */
   sendFrame(bytes: ArrayBuffer | Uint8Array): boolean;
+  /** The reliable frames written to this connection, for a resume's replay (null: none). */
+  readonly replayLog?: ReplaySource | null;
   /** Closes the connection with a WebSocket close code and short reason. Idempotent. */
   end(code: number, reason: string): void;
 }

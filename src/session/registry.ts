@@ -62,6 +62,7 @@ export class SessionRegistry implements SessionCounters, SessionToolsHost {
   /** PIN attempts refused by the rate limits before the book was consulted. */
   pinRateLimited = 0;
   resumed = 0;
+  replayed = 0;
   /**
    * Transitions the state machine refused where no caller could be told (timers, lost
    * connections, a customer attached by the gateway); each is also logged at error level.
@@ -144,9 +145,17 @@ export class SessionRegistry implements SessionCounters, SessionToolsHost {
     return this.#ops.claimResume(p, token, this.#now());
   }
 
-  /** Delivers what was held for the place, in order, then settles each of its sessions. */
-  completeResume(p: Participant, seat: Seat, nowMs: number = this.#now()): void {
-    this.#ops.completeResume(p, seat, nowMs);
+  /**
+   * Replays what the lost connection did not deliver (after the client's `received` count),
+   * delivers what was held for the place, in order, then settles each of its sessions.
+   */
+  completeResume(
+    p: Participant,
+    seat: Seat,
+    received: number | null = null,
+    nowMs: number = this.#now(),
+  ): void {
+    this.#ops.completeResume(p, seat, received, nowMs);
   }
 
   /** A connection is gone: its place is held for a resume, or the customer closed on purpose. */

@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { RoleValue } from '../protocol/frames.js';
-import type { Participant } from './participant.js';
+import type { Participant, ReplaySource } from './participant.js';
 import type { Session } from './session.js';
 
 /** Why frames for an absent participant were given up. */
@@ -84,6 +84,8 @@ export class Seat {
   client: ClientRecord | null = null;
   /** Technician: operator permissions of its latest Hello (token claim, else the defaults). */
   permissions: ReadonlySet<string> = new Set();
+  /** What the lost connection kept of the frames written to it, for the resume's replay. */
+  #lostLog: ReplaySource | null = null;
   readonly #held: Uint8Array[] = [];
   #heldBytes = 0;
   readonly #maxBytes: number;
@@ -193,25 +195,47 @@ export class Seat {
 
   /** The connection is gone: start holding. */
   markLost(nowMs: number): void {
+    this.#lostLog = this.conn?.replayLog ?? null;
     this.conn = null;
     this.lostAtMs = nowMs;
     this.holding = true;
   }
 
   /**
-   * A new connection takes the place: held frames go out first, in order. Returns what was
-   * lost while away (zero frames when nothing was) and resets the loss counters.
+   * A new connection takes the place. First the replay: the reliable frames written to the lost
+   * connection after the `received` the client counted (they were in flight when it broke;
+   * null: the client does not count, nothing is replayed), then the frames held while away, in
+   * order. Returns what was lost (zero frames when nothing was) and resets the loss counters.
    */
-  resume(conn: Participant): { frames: number; bytes: number; reason: LossReason | '' } {
+  resume(
+    conn: Participant,
+    received: number | null = null,
+  ): { frames: number; bytes: number; reason: LossReason | ''; replayed: number } {
     this.conn = conn;
     this.participantId = conn.id;
     this.lostAtMs = 0;
     this.holding = true;
+    const replay = received === null ? null : (this.#lostLog?.after(received) ?? null);
+    this.#lostLog = null;
+    let replayed = 0;
+    if (replay !== null) {
+      for (const frame of replay.frames) conn.sendFrame(frame);
+      replayed = replay.frames.length;
+      if (replay.missing > 0) {
+        this.#lose(replay.missing, 0);
+        if (this.lossReason === '') this.lossReason = LossReason.BUFFER_FULL;
+      }
+    }
     for (const frame of this.#held) conn.sendFrame(frame);
     this.#stats.delivered += this.#held.length;
     this.#held.length = 0;
     this.#heldBytes = 0;
-    const lost = { frames: this.lostFrames, bytes: this.lostBytes, reason: this.lossReason };
+    const lost = {
+      frames: this.lostFrames,
+      bytes: this.lostBytes,
+      reason: this.lossReason,
+      replayed,
+    };
     this.lostFrames = 0;
     this.lostBytes = 0;
     this.lossReason = '';
@@ -220,6 +244,7 @@ export class Seat {
 
   /** Drops held frames without counting them (the place itself is dropped). */
   clear(): void {
+    this.#lostLog = null;
     this.#held.length = 0;
     this.#heldBytes = 0;
   }

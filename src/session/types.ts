@@ -20,6 +20,8 @@ export interface SessionCounters {
   /** PIN attempts refused by the rate limits before the book was consulted. */
   pinRateLimited: number;
   resumed: number;
+  /** Reliable frames written again on resumes (in flight when a connection broke). */
+  replayed: number;
   /**
    * Transitions the state machine refused where no caller could be told (timers, lost
    * connections, a customer attached by the gateway); each is also logged at error level.

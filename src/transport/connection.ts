@@ -11,6 +11,7 @@ import type { RoleValue } from '../protocol/frames.js';
 import { PeerState, type PeerStateValue, type RelayPeer, SendStatus } from '../relay/peer.js';
 import type { SendBudget } from '../relay/send-budget.js';
 import type { Session } from '../session/session.js';
+import { isReliableFrame, ReplayLog } from './replay-log.js';
 import type { Uws } from './uws.js';
 
 export interface SocketData {
@@ -171,6 +172,11 @@ export class Connection implements RelayPeer {
   readonly helloDeadlineMs: number;
   readonly #budget: SendBudget;
   readonly #coalescer: Coalescer;
+  /** Copies of the reliable frames written, for a resume's replay (created on the first). */
+  #replay: ReplayLog | null = null;
+  readonly #replayBytes: number;
+  /** Reliable frames among those staged this turn. */
+  #stagedReliable = 0;
   #ws: SendSocket | null = null;
   /** Written to in this turn: later small frames are staged (see Coalescer). */
   #inTurn = false;
@@ -186,7 +192,9 @@ export class Connection implements RelayPeer {
     helloDeadlineMs: number,
     budget: SendBudget,
     coalesce: Coalescer = coalescer,
+    replayBytes = 1 << 20,
   ) {
+    this.#replayBytes = replayBytes;
     this.id = id;
     this.remoteAddress = remoteAddress;
     this.openedAtMs = nowMs;
@@ -205,7 +213,12 @@ export class Connection implements RelayPeer {
     return this.state !== PeerState.CLOSED;
   }
 
-  forward(message: ArrayBuffer | Uint8Array): number {
+  /**
+   * Writes a frame (zero copy, coalesced within a turn). `reliable` frames are numbered and a
+   * copy is kept for a resume's replay (src/transport/replay-log.ts); the caller closes the
+   * connection when one is DROPPED, so the client always holds a prefix of them.
+   */
+  forward(message: ArrayBuffer | Uint8Array, reliable = false): number {
     const ws = this.#ws;
     if (ws === null || this.state === PeerState.CLOSED) return SendStatus.DROPPED;
     const length = message.byteLength;
@@ -219,6 +232,10 @@ export class Connection implements RelayPeer {
           this.#settle(this.queuedBytes + length);
           this.txFrames++;
           this.txBytes += length;
+          if (reliable) {
+            this.#stagedReliable++;
+            this.#record(message);
+          }
           return SendStatus.SUCCESS;
         }
       }
@@ -238,8 +255,26 @@ export class Connection implements RelayPeer {
     if (status !== SendStatus.DROPPED) {
       this.txFrames++;
       this.txBytes += length;
+      if (reliable) this.#record(message);
     }
     return status;
+  }
+
+  #record(message: ArrayBuffer | Uint8Array): void {
+    // the client counts by channel: a gateway-made frame on SCREEN or HEARTBEAT is not numbered
+    if (message instanceof Uint8Array && !isReliableFrame(message)) return;
+    this.#replay ??= new ReplayLog(this.#replayBytes);
+    this.#replay.record(message);
+  }
+
+  /** The reliable frames written to this connection and the copies kept (null before the first). */
+  get replayLog(): ReplayLog | null {
+    return this.#replay;
+  }
+
+  /** The client received `received` reliable frames (Pong.received): their copies go. */
+  acknowledge(received: number): void {
+    this.#replay?.acknowledge(received);
   }
 
   /** Frames staged for this socket and not yet written (tests, status). */
@@ -254,9 +289,16 @@ export class Connection implements RelayPeer {
     this.#stageHead = -1;
     this.#stageTail = -1;
     this.#stagedBytes = 0;
+    const reliable = this.#stagedReliable;
+    this.#stagedReliable = 0;
     const refused = this.#coalescer.write(ws, head, corked);
-    if (refused > 0) this.droppedFrames += refused;
     this.#settle(ws.getBufferedAmount());
+    if (refused > 0) {
+      this.droppedFrames += refused;
+      // uWS refuses from the first frame past its limit on: a reliable frame among them would
+      // leave a gap, so the client must resume and have them replayed
+      if (reliable > 0) this.end(Codes.SLOW_CONSUMER.close, Codes.SLOW_CONSUMER.code);
+    }
   }
 
   /** The coalescer's turn is over: write what was staged; the next frame is written at once. */
@@ -282,7 +324,7 @@ export class Connection implements RelayPeer {
     if (this.state === PeerState.CLOSED) return false;
     if (
       this.#budget.admitsReliable(this.queuedBytes, bytes.byteLength) &&
-      this.forward(bytes) !== SendStatus.DROPPED
+      this.forward(bytes, true) !== SendStatus.DROPPED
     ) {
       return true;
     }
@@ -321,6 +363,7 @@ export class Connection implements RelayPeer {
     this.#stageHead = -1;
     this.#stageTail = -1;
     this.#stagedBytes = 0;
+    this.#stagedReliable = 0;
     this.#settle(0);
   }
 }

@@ -73,6 +73,13 @@ export class FakePeer implements RelayPeer {
     return this.sendResult;
   }
 
+  /** Reliable frames the client said it received (Pong.received). */
+  acknowledged = 0;
+
+  acknowledge(received: number): void {
+    this.acknowledged = received;
+  }
+
   /** Like the transport: a gateway frame uWS refuses closes the slow receiver. */
   sendFrame(bytes: Uint8Array): boolean {
     const status = this.forward(bytes);
