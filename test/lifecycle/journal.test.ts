@@ -22,6 +22,7 @@ import type { SessionReport } from '../../src/session/report.js';
 import { verifyLog } from '../../src/session/session-log.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { activeSession, startGateway } from '../integration/harness.js';
+import { freePort } from '../support/gateway-process.js';
 
 const S = ferry.v1.SessionStatus;
 const MiB = 1024 * 1024;
@@ -203,4 +204,49 @@ test('a restored session nobody resumes ends by the normal timers, its report sa
   await second.reportsWritten();
   assert.ok(fs.existsSync(path.join(dir, 'reports', `${sessionId}.json`)));
   assert.equal(fs.existsSync(journalFile(dir, sessionId)), false);
+});
+
+test('chat held for a technician who was away when the gateway stopped reaches it after the restart, once', {
+  timeout: 60_000,
+}, async (t) => {
+  const dir = dataDir(t);
+  const port = await freePort();
+  const first = await start(dir, { port });
+  const url = `ws://127.0.0.1:${port}/v1/ws`;
+  const token = issueToken(first.config.secret, 'tech-1', 3600);
+  const retry = { initialDelayMs: 50, maxDelayMs: 200, giveUpAfterMs: 30_000 };
+  // the technician's first retry comes after the restart below (which takes well under 2 s)
+  const tech = new TechnicianClient({
+    url,
+    token,
+    reconnect: { initialDelayMs: 2000, maxDelayMs: 2000, giveUpAfterMs: 30_000 },
+  });
+  t.after(() => tech.close());
+  await tech.connect();
+  const { sessionId, pin } = await tech.createSession();
+  const customer = new CustomerClient({ url, pin, name: 'Alice', reconnect: retry });
+  t.after(() => customer.close());
+  const queued = tech.waitForCustomer(sessionId);
+  await customer.connect();
+  await queued;
+  await tech.pickUp(sessionId);
+  const heard: string[] = [];
+  tech.on('chat', (c) => heard.push(c.text));
+  const seen = waitFor(tech, 'chat', (c) => c.text === 'one');
+  customer.chat('one');
+  await seen;
+  // the technician's link drops; the customer chats meanwhile (held for it), then the gateway stops
+  const away = waitFor(customer, 'status', (s) => s.trigger === 'connection_lost');
+  tech.dropConnection();
+  await away;
+  const echoed = waitFor(customer, 'chat', (c) => c.text === 'two');
+  customer.chat('two');
+  await echoed;
+  await first.close('upgrade');
+  const second = await start(dir, { port });
+  t.after(() => second.close('test finished'));
+  const caught = waitFor(tech, 'chat', (c) => c.text === 'two', 20_000);
+  await caught;
+  assert.equal(tech.reconnects, 1, 'one resume, on the second gateway');
+  assert.deepEqual(heard, ['one', 'two']);
 });
