@@ -160,7 +160,9 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     return this.#dial(hello);
   }
 
-  #dial(hello: ferry.v1.Hello.$Properties): Promise<ferry.v1.Welcome> {
+  #dial(said: ferry.v1.Hello.$Properties): Promise<ferry.v1.Welcome> {
+    // this client counts reliable frames and acknowledges them: the gateway keeps copies to replay
+    const hello = { ...said, countsReliable: true };
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(this.options.url, {
         perMessageDeflate: false,

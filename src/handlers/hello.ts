@@ -106,6 +106,8 @@ export class HelloHandler {
       ctx.fail(peer, Codes.HELLO_REQUIRED, 'the first frame must be a CONTROL Hello', requestId);
       return;
     }
+    // copies for a resume's replay only for a client that counts and acknowledges
+    peer.keepsReplay = hello.countsReliable === true || hello.replay != null;
     if (hello.role === Role.ROLE_TECHNICIAN) {
       this.#technician(peer, hello, requestId);
       return;

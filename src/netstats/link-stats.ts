@@ -3,14 +3,17 @@
  * running mean and jitter, the pings still awaiting a pong, and snapshots of the connection's
  * cumulative byte counters for the upload/download rates (docs/spec/network-stats.md 3.1-3.5).
  *
- * Invariants: every field is set in the constructor and storage is preallocated typed arrays,
- * so recording a sample or a snapshot allocates nothing. There is no clock here: callers pass
+ * Invariants: every field is set in the constructor and storage is one preallocated
+ * Float64Array per leg (the RTT ring, the pending pings and the rate snapshots side by side; the
+ * censored flags of the RTT ring are bits of one integer), so recording a sample or a snapshot
+ * allocates nothing and a leg costs one typed array, not one per measurement (memory per idle
+ * session: docs/benchmarks.md). There is no clock here: callers pass
  * monotonic milliseconds. Pending pings are kept in send order (oldest first), so the oldest one
  * is the first to stall.
  */
 import { type ConnectivityValue, classify } from './grades.js';
 
-/** spec NS-D3 */
+/** spec NS-D3 (at most 31: the censored flags of the window are the bits of one integer) */
 export const RTT_WINDOW = 10;
 /** More than ceil(stallMs / intervalMs) + 1 = 4 with the spec's 5 s / 2 s. */
 export const PENDING_CAPACITY = 8;
@@ -25,14 +28,22 @@ const SNAP_RX = 1;
 const SNAP_TX = 2;
 const SNAP_STRIDE = 3;
 
+/** Where each part lives in the one Float64Array: RTT ring, (seq, sentAtMs) pairs, snapshots. */
+const RTT_AT = 0;
+const PINGS_AT = RTT_AT + RTT_WINDOW;
+const SNAPS_AT = PINGS_AT + PENDING_CAPACITY * 2;
+const SLOTS = SNAPS_AT + RATE_SNAPSHOTS * SNAP_STRIDE;
+
 export class LinkStats {
   /** The latest sample, censored or not; 0 before the first one. */
   lastRttMs = 0;
   /** Start of the current connection (constructor or last `clear`), on the caller's clock. */
   connectedAtMs: number;
 
-  private readonly rtt = new Float64Array(RTT_WINDOW);
-  private readonly censored = new Uint8Array(RTT_WINDOW);
+  /** RTT ring at RTT_AT, pending pings at PINGS_AT, rate snapshots at SNAPS_AT. */
+  private readonly slots = new Float64Array(SLOTS);
+  /** Bit i set: the RTT sample in ring slot i is censored. */
+  private censoredBits = 0;
   /** Index the next sample goes to; when the window is full it holds the oldest sample. */
   private nextSample = 0;
   private samples = 0;
@@ -40,12 +51,10 @@ export class LinkStats {
   private absDiffSum = 0;
   private censoredInWindow = 0;
 
-  /** (seq, sentAtMs) pairs, oldest first, `pending` of them in use. */
-  private readonly pings = new Float64Array(PENDING_CAPACITY * 2);
+  /** (seq, sentAtMs) pairs at PINGS_AT, oldest first, `pending` of them in use. */
   private pending = 0;
 
-  /** (time, rx, tx) triples in a ring; the oldest may be the connect baseline. */
-  private readonly snaps = new Float64Array(RATE_SNAPSHOTS * SNAP_STRIDE);
+  /** (time, rx, tx) triples in a ring at SNAPS_AT; the oldest may be the connect baseline. */
   private nextSnap = 0;
   private snapCount = 0;
 
@@ -66,6 +75,7 @@ export class LinkStats {
     this.rttSum = 0;
     this.absDiffSum = 0;
     this.censoredInWindow = 0;
+    this.censoredBits = 0;
     this.pending = 0;
     this.nextSnap = 0;
     this.snapCount = 0;
@@ -106,17 +116,18 @@ export class LinkStats {
 
   private push(ms: number, censored: number): void {
     const i = this.nextSample;
+    const rtt = this.slots;
     if (this.samples === RTT_WINDOW) {
-      const oldest = this.rtt[i]!;
+      const oldest = rtt[RTT_AT + i]!;
       this.rttSum -= oldest;
-      this.absDiffSum -= Math.abs(this.rtt[(i + 1) % RTT_WINDOW]! - oldest);
-      this.censoredInWindow -= this.censored[i]!;
+      this.absDiffSum -= Math.abs(rtt[RTT_AT + ((i + 1) % RTT_WINDOW)]! - oldest);
+      this.censoredInWindow -= (this.censoredBits >>> i) & 1;
     } else {
       this.samples++;
     }
     if (this.samples > 1) this.absDiffSum += Math.abs(ms - this.lastRttMs);
-    this.rtt[i] = ms;
-    this.censored[i] = censored;
+    rtt[RTT_AT + i] = ms;
+    this.censoredBits = (this.censoredBits & ~(1 << i)) | (censored << i);
     this.rttSum += ms;
     this.censoredInWindow += censored;
     this.lastRttMs = ms;
@@ -129,9 +140,10 @@ export class LinkStats {
     const first = (this.nextSample - this.samples + RTT_WINDOW) % RTT_WINDOW;
     let sum = 0;
     let absDiff = 0;
-    let prev = this.rtt[first]!;
+    const rtt = this.slots;
+    let prev = rtt[RTT_AT + first]!;
     for (let k = 0; k < this.samples; k++) {
-      const v = this.rtt[(first + k) % RTT_WINDOW]!;
+      const v = rtt[RTT_AT + ((first + k) % RTT_WINDOW)]!;
       sum += v;
       if (k > 0) absDiff += Math.abs(v - prev);
       prev = v;
@@ -147,30 +159,32 @@ export class LinkStats {
   /** Records a ping that was written. Returns false (nothing recorded) when the list is full. */
   addPending(seq: number, sentAtMs: number): boolean {
     if (this.pending === PENDING_CAPACITY) return false;
-    this.pings[this.pending * 2] = seq;
-    this.pings[this.pending * 2 + 1] = sentAtMs;
+    this.slots[PINGS_AT + this.pending * 2] = seq;
+    this.slots[PINGS_AT + this.pending * 2 + 1] = sentAtMs;
     this.pending++;
     return true;
   }
 
   /** Send time of the oldest unanswered ping, or -1 when none is pending. */
   oldestPendingSentAtMs(): number {
-    return this.pending === 0 ? -1 : this.pings[1]!;
+    return this.pending === 0 ? -1 : this.slots[PINGS_AT + 1]!;
   }
 
   /** Forgets the oldest pending ping (it stalled). */
   dropOldestPending(): void {
     if (this.pending === 0) return;
-    this.pings.copyWithin(0, 2, this.pending * 2);
+    this.slots.copyWithin(PINGS_AT, PINGS_AT + 2, PINGS_AT + this.pending * 2);
     this.pending--;
   }
 
   /** Removes `seq` from the pending list and returns its send time, or -1 if it is not pending. */
   takePending(seq: number): number {
+    const pings = this.slots;
     for (let k = 0; k < this.pending; k++) {
-      if (this.pings[k * 2] !== seq) continue;
-      const sentAtMs = this.pings[k * 2 + 1]!;
-      this.pings.copyWithin(k * 2, k * 2 + 2, this.pending * 2);
+      const at = PINGS_AT + k * 2;
+      if (pings[at] !== seq) continue;
+      const sentAtMs = pings[at + 1]!;
+      pings.copyWithin(at, at + 2, PINGS_AT + this.pending * 2);
       this.pending--;
       return sentAtMs;
     }
@@ -179,10 +193,10 @@ export class LinkStats {
 
   /** Called on every probe tick with the connection's cumulative frame byte counters. */
   sampleBytes(nowMs: number, rxTotal: number, txTotal: number): void {
-    const o = this.nextSnap * SNAP_STRIDE;
-    this.snaps[o + SNAP_T] = nowMs;
-    this.snaps[o + SNAP_RX] = rxTotal;
-    this.snaps[o + SNAP_TX] = txTotal;
+    const o = SNAPS_AT + this.nextSnap * SNAP_STRIDE;
+    this.slots[o + SNAP_T] = nowMs;
+    this.slots[o + SNAP_RX] = rxTotal;
+    this.slots[o + SNAP_TX] = txTotal;
     this.nextSnap = (this.nextSnap + 1) % RATE_SNAPSHOTS;
     if (this.snapCount < RATE_SNAPSHOTS) this.snapCount++;
   }
@@ -203,19 +217,21 @@ export class LinkStats {
    * the leg connected, never less than MIN_RATE_ELAPSED_MS.
    */
   private rate(nowMs: number, column: number): number {
-    const newest = ((this.nextSnap - 1 + RATE_SNAPSHOTS) % RATE_SNAPSHOTS) * SNAP_STRIDE;
-    let base = ((this.nextSnap - this.snapCount + RATE_SNAPSHOTS) % RATE_SNAPSHOTS) * SNAP_STRIDE;
+    const snaps = this.slots;
+    const newest = SNAPS_AT + ((this.nextSnap - 1 + RATE_SNAPSHOTS) % RATE_SNAPSHOTS) * SNAP_STRIDE;
+    let base =
+      SNAPS_AT + ((this.nextSnap - this.snapCount + RATE_SNAPSHOTS) % RATE_SNAPSHOTS) * SNAP_STRIDE;
     const windowStartMs = nowMs - RATE_WINDOW_MS;
     for (let k = 1; k <= this.snapCount; k++) {
-      const o = ((this.nextSnap - k + RATE_SNAPSHOTS) % RATE_SNAPSHOTS) * SNAP_STRIDE;
-      if (this.snaps[o + SNAP_T]! <= windowStartMs) {
+      const o = SNAPS_AT + ((this.nextSnap - k + RATE_SNAPSHOTS) % RATE_SNAPSHOTS) * SNAP_STRIDE;
+      if (snaps[o + SNAP_T]! <= windowStartMs) {
         base = o;
         break;
       }
     }
-    const bytes = this.snaps[newest + column]! - this.snaps[base + column]!;
+    const bytes = snaps[newest + column]! - snaps[base + column]!;
     if (bytes <= 0) return 0;
-    const elapsedMs = Math.max(nowMs - this.snaps[base + SNAP_T]!, MIN_RATE_ELAPSED_MS);
+    const elapsedMs = Math.max(nowMs - snaps[base + SNAP_T]!, MIN_RATE_ELAPSED_MS);
     return Math.round((bytes * 8000) / elapsedMs);
   }
 }

@@ -46,6 +46,8 @@ export interface RelayPeer extends Participant {
   forward(message: ArrayBuffer | Uint8Array, reliable?: boolean): number;
   /** The client received this many reliable frames (Pong.received). */
   acknowledge(received: number): void;
+  /** Copies of reliable frames are kept for a replay (the client counts and acknowledges). */
+  keepsReplay: boolean;
   bufferedAmount(): number;
   /** Latest-wins heartbeat write: false when not written. */
   sendHeartbeat(frame: Uint8Array): boolean;

@@ -946,7 +946,7 @@ export class SessionOperations {
     if (session.ended) return;
     session.lastActionMs = nowMs;
     const seat = this.#directory.placeOf(p);
-    const collaborator = seat === undefined ? undefined : session.collaborators.get(seat);
+    const collaborator = seat === undefined ? undefined : session.collaboratorOf(seat);
     if (collaborator !== undefined) collaborator.lastActionMs = nowMs;
   }
 

@@ -5,7 +5,8 @@
  * customer's answer names the ticket. `answer` is the one place that decides whether an answer
  * still reaches its asker: only while that seat works the session (owner or collaborator), so a
  * technician removed, gone or transferred away since it asked hears nothing of the customer's
- * machine. Bounded: past MAX_PENDING_REQUESTS the oldest gives way.
+ * machine. Bounded: past MAX_PENDING_REQUESTS the oldest gives way. The table is made on the
+ * first request (most sessions never file one; every session has this object).
  */
 import type { Seat } from './seat.js';
 
@@ -31,33 +32,37 @@ export interface PendingRequest {
 }
 
 export class PendingRequests {
-  readonly #byTicket = new Map<number, PendingRequest>();
+  #byTicket: Map<number, PendingRequest> | null = null;
 
   get size(): number {
-    return this.#byTicket.size;
+    return this.#byTicket?.size ?? 0;
   }
 
   add(ticket: number, request: PendingRequest): void {
-    if (this.#byTicket.size >= MAX_PENDING_REQUESTS) {
-      this.#byTicket.delete(this.#byTicket.keys().next().value as number);
+    this.#byTicket ??= new Map();
+    const byTicket = this.#byTicket;
+    if (byTicket.size >= MAX_PENDING_REQUESTS) {
+      byTicket.delete(byTicket.keys().next().value as number);
     }
-    this.#byTicket.set(ticket, request);
+    byTicket.set(ticket, request);
   }
 
   /** The request `ticket` of `kind`, removed from the table; null when there is none. */
   take(ticket: number, kind: PendingKind): PendingRequest | null {
-    const request = this.#byTicket.get(ticket);
+    const request = this.#byTicket?.get(ticket);
     if (request === undefined || request.kind !== kind) return null;
-    this.#byTicket.delete(ticket);
+    this.#byTicket!.delete(ticket);
     return request;
   }
 
   /** Every waiting request of `kind`, removed from the table. */
   takeAll(kind: PendingKind): PendingRequest[] {
     const taken: PendingRequest[] = [];
-    for (const [ticket, request] of this.#byTicket) {
+    const byTicket = this.#byTicket;
+    if (byTicket === null) return taken;
+    for (const [ticket, request] of byTicket) {
       if (request.kind !== kind) continue;
-      this.#byTicket.delete(ticket);
+      byTicket.delete(ticket);
       taken.push(request);
     }
     return taken;
@@ -65,12 +70,14 @@ export class PendingRequests {
 
   /** Drops what `seat` asked of `kind` (its answers would reach no one). */
   dropSeat(seat: Seat, kind: PendingKind): void {
-    for (const [ticket, request] of this.#byTicket) {
-      if (request.seat === seat && request.kind === kind) this.#byTicket.delete(ticket);
+    const byTicket = this.#byTicket;
+    if (byTicket === null) return;
+    for (const [ticket, request] of byTicket) {
+      if (request.seat === seat && request.kind === kind) byTicket.delete(ticket);
     }
   }
 
   clear(): void {
-    this.#byTicket.clear();
+    this.#byTicket = null;
   }
 }

@@ -153,8 +153,29 @@ export class Session {
   /** The owner is a team queue's stand-in (a support button session nobody adopted yet). */
   ownerIsQueue = false;
   customerSeat: Seat | null = null;
-  readonly collaborators = new Map<Seat, Collaborator>();
-  readonly invitations = new Map<Seat, Invitation>();
+  // Maps and Sets most sessions never fill are made on first use (an empty Map costs ~180 B,
+  // per idle session: docs/benchmarks.md); inside this class they are read through the private
+  // fields, so reading never makes one.
+  #collaborators: Map<Seat, Collaborator> | null = null;
+  #invitations: Map<Seat, Invitation> | null = null;
+  /** Accepted invitations by seat. */
+  get collaborators(): Map<Seat, Collaborator> {
+    this.#collaborators ??= new Map();
+    return this.#collaborators;
+  }
+  /** The collaborator entry of `seat`, without making the map (every operation reads it). */
+  collaboratorOf(seat: Seat): Collaborator | undefined {
+    return this.#collaborators?.get(seat);
+  }
+  /** `collaborators.size`, without making the map (timers read it for every session). */
+  get collaboratorCount(): number {
+    return this.#collaborators?.size ?? 0;
+  }
+  /** Open invitations by seat. */
+  get invitations(): Map<Seat, Invitation> {
+    this.#invitations ??= new Map();
+    return this.#invitations;
+  }
   transfer: PendingTransfer | null = null;
   /** Place whose INPUT reaches the customer. */
   controllerSeat: Seat | null = null;
@@ -182,7 +203,8 @@ export class Session {
   resumedSinceRestore = false;
   /** Everyone who took part, in order of arrival (for the report). */
   readonly participants: ParticipantRecord[] = [];
-  readonly #recorded = new Set<Seat>();
+  /** Seats already in `participants` (a handful: an array, not a Set). */
+  readonly #recorded: Seat[] = [];
 
   // Session tools (docs/spec/session-tools.md B, C, D, F).
   /**
@@ -211,18 +233,30 @@ export class Session {
   /** System information categories the customer client offers (its Hello). */
   sysinfoCategories: readonly string[] = [];
   readonly notes: NoteRecord[] = [];
+  #profiled: Set<Seat> | null = null;
   /** Technician places whose profile the customer has received (B2). */
-  readonly profiled = new Set<Seat>();
+  get profiled(): Set<Seat> {
+    this.#profiled ??= new Set();
+    return this.#profiled;
+  }
 
   // Session tools II (command shells, file transfer): owned by shells.ts and files.ts.
+  #shells: Map<number, ShellState> | null = null;
+  #transfers: Map<number, TransferState> | null = null;
   /** Open shells by id (Frame.stream). */
-  readonly shells = new Map<number, ShellState>();
+  get shells(): Map<number, ShellState> {
+    this.#shells ??= new Map();
+    return this.#shells;
+  }
   /** Shells opened so far (numbers the recording files). */
   shellsOpened = 0;
   /** Shell recordings of this session (E4, E5), for the report and the status API. */
   readonly recordings: RecordingEntry[] = [];
   /** Open transfers and download requests by id (Frame.stream). */
-  readonly transfers = new Map<number, TransferState>();
+  get transfers(): Map<number, TransferState> {
+    this.#transfers ??= new Map();
+    return this.#transfers;
+  }
   /** Every transfer offered in this session, for the report. */
   readonly fileTransfers: FileTransferEntry[] = [];
 
@@ -236,10 +270,21 @@ export class Session {
   /** Screen, input and chat flow (Active, Collaborating, or Reconnecting from one of them). */
   flowing = false;
 
-  /** Frames and bytes relayed in this session, indexed by channel number. */
-  readonly relayedFrames = new Float64Array(CHANNEL_COUNT);
-  readonly relayedBytes = new Float64Array(CHANNEL_COUNT);
-  readonly droppedFrames = new Float64Array(CHANNEL_COUNT);
+  /**
+   * Frames and bytes relayed in this session, indexed by channel number: three views of one
+   * buffer (one allocation, not three).
+   */
+  readonly relayedFrames = new Float64Array(new ArrayBuffer(CHANNEL_COUNT * 24), 0, CHANNEL_COUNT);
+  readonly relayedBytes = new Float64Array(
+    this.relayedFrames.buffer,
+    CHANNEL_COUNT * 8,
+    CHANNEL_COUNT,
+  );
+  readonly droppedFrames = new Float64Array(
+    this.relayedFrames.buffer,
+    CHANNEL_COUNT * 16,
+    CHANNEL_COUNT,
+  );
 
   constructor(
     id: string,
@@ -375,8 +420,8 @@ export class Session {
 
   /** Notes `seat` as a participant of the report (once). */
   record(seat: Seat, joinedAs: string, nowMs: number): void {
-    if (this.#recorded.has(seat)) return;
-    this.#recorded.add(seat);
+    if (this.#recorded.includes(seat)) return;
+    this.#recorded.push(seat);
     this.participants.push({
       name: seat.name,
       role: roleName(seat.role),
@@ -405,7 +450,8 @@ export class Session {
     const techs = this.technicians;
     techs.length = 0;
     if (this.attached && this.owner.conn !== null) techs.push(this.owner.conn);
-    for (const seat of this.collaborators.keys()) if (seat.conn !== null) techs.push(seat.conn);
+    if (this.#collaborators !== null)
+      for (const seat of this.#collaborators.keys()) if (seat.conn !== null) techs.push(seat.conn);
     this.controller = this.controllerSeat?.conn ?? null;
     const s = this.machine.status;
     const before = this.machine.statusBeforeDisruption;
@@ -418,9 +464,9 @@ export class Session {
   relationOf(seat: Seat): Relation {
     if (seat === this.owner) return Relation.OWNER;
     if (seat === this.customerSeat) return Relation.CUSTOMER;
-    if (this.collaborators.has(seat)) return Relation.COLLABORATOR;
+    if (this.#collaborators?.has(seat) === true) return Relation.COLLABORATOR;
     if (this.transfer?.to === seat) return Relation.TRANSFER_TARGET;
-    if (this.invitations.has(seat)) return Relation.INVITED;
+    if (this.#invitations?.has(seat) === true) return Relation.INVITED;
     return Relation.NONE;
   }
 
@@ -436,7 +482,7 @@ export class Session {
         if (status === Status.OUTGOING) return Status.INCOMING;
         return isDisruption(status) ? status : null;
       case Relation.INVITED:
-        return this.invitations.get(seat)!.entry.status;
+        return this.#invitations!.get(seat)!.entry.status;
       default:
         return null;
     }
@@ -445,9 +491,10 @@ export class Session {
   /** Every place with a part in the session, each once. */
   seats(): Seat[] {
     const all: Seat[] = [this.owner];
-    for (const seat of this.collaborators.keys()) all.push(seat);
+    if (this.#collaborators !== null) for (const seat of this.#collaborators.keys()) all.push(seat);
     if (this.transfer !== null && !all.includes(this.transfer.to)) all.push(this.transfer.to);
-    for (const seat of this.invitations.keys()) if (!all.includes(seat)) all.push(seat);
+    if (this.#invitations !== null)
+      for (const seat of this.#invitations.keys()) if (!all.includes(seat)) all.push(seat);
     if (this.customerSeat !== null) all.push(this.customerSeat);
     return all;
   }
@@ -455,7 +502,7 @@ export class Session {
   /** Places that work the session: owner and collaborators. */
   technicianSeats(): Seat[] {
     const all: Seat[] = [this.owner];
-    for (const seat of this.collaborators.keys()) all.push(seat);
+    if (this.#collaborators !== null) for (const seat of this.#collaborators.keys()) all.push(seat);
     return all;
   }
 
@@ -470,7 +517,8 @@ export class Session {
   isParticipant(p: Participant): boolean {
     if (p === this.customerSeat?.conn) return true;
     if (p === this.owner.conn) return true;
-    for (const seat of this.collaborators.keys()) if (seat.conn === p) return true;
+    if (this.#collaborators !== null)
+      for (const seat of this.#collaborators.keys()) if (seat.conn === p) return true;
     return false;
   }
 

@@ -138,7 +138,7 @@ export function idleCollaborators(
   options: LifecycleOptions,
 ): Collaborator[] {
   const idleMs = options.idleMs.COLLABORATING ?? 0;
-  if (idleMs === 0 || session.collaborators.size === 0) return [];
+  if (idleMs === 0 || session.collaboratorCount === 0) return [];
   const out: Collaborator[] = [];
   for (const c of session.collaborators.values()) if (nowMs - c.lastActionMs > idleMs) out.push(c);
   return out;

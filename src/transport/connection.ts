@@ -260,7 +260,15 @@ export class Connection implements RelayPeer {
     return status;
   }
 
+  /**
+   * The client counts reliable frames and acknowledges them (Hello.counts_reliable, or a resume
+   * with a replay point): only then are copies kept for a replay. Others get none, so a client
+   * that never acknowledges costs no memory.
+   */
+  keepsReplay = false;
+
   #record(message: ArrayBuffer | Uint8Array): void {
+    if (!this.keepsReplay) return;
     // the client counts by channel: a gateway-made frame on SCREEN or HEARTBEAT is not numbered
     if (message instanceof Uint8Array && !isReliableFrame(message)) return;
     this.#replay ??= new ReplayLog(this.#replayBytes);

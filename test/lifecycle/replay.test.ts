@@ -9,7 +9,8 @@ import net from 'node:net';
 import { type TestContext, test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
-import { startGateway, technician } from '../integration/harness.js';
+import { issueToken } from '../../src/session/tokens.js';
+import { helloTechnician, rawPeer, startGateway, technician } from '../integration/harness.js';
 
 /** A TCP proxy that can swallow what the gateway sends, and cut every link it carries. */
 async function swallowingProxy(t: TestContext, port: number) {
@@ -120,4 +121,32 @@ test('a client that does not count (no Hello.replay) gets no replay, only what w
   assert.equal((await other.connect()).resumed, true);
   await held;
   assert.equal(gateway.registry.replayed, 0);
+});
+
+test('copies for a replay are kept only for a client that counts, and only until it acknowledges them', async (t) => {
+  const { gateway, url } = await startGateway(t, { heartbeatIntervalMs: 100 });
+  const token = issueToken(gateway.config.secret, 'tech-raw', 3600);
+  const raw = await rawPeer(t, url);
+  const welcomed = new Promise<void>((resolve) => {
+    raw.ws.on('message', () => {
+      if (raw.frames.some((f) => f.control?.welcome)) resolve();
+    });
+  });
+  raw.send(helloTechnician(token));
+  await welcomed;
+  const reference = await technician(t, gateway, 'tech-ref');
+  await reference.createSession();
+  const byName = (name: string) => [...gateway.connections].find((c) => c.name === name)!;
+  // a client of another make that says nothing: nothing copied, however much it is sent
+  assert.equal(byName('tech-raw').keepsReplay, false);
+  assert.equal(byName('tech-raw').replayLog, null);
+  // the reference client counts: its frames are numbered and kept until it acknowledges them
+  const ref = byName('tech-ref');
+  assert.equal(ref.keepsReplay, true);
+  assert.ok((ref.replayLog?.sent ?? 0) >= 2, 'the Welcome and the SessionCreated');
+  // its pongs say what it received: after the next ping answered, nothing is kept
+  await waitFor(reference, 'ping', () => true);
+  await waitFor(reference, 'ping', () => true);
+  assert.equal(ref.replayLog?.keptFrames, 0);
+  assert.equal(ref.replayLog?.keptBytes, 0);
 });

@@ -75,6 +75,7 @@ export class FakePeer implements RelayPeer {
 
   /** Reliable frames the client said it received (Pong.received). */
   acknowledged = 0;
+  keepsReplay = false;
 
   acknowledge(received: number): void {
     this.acknowledged = received;
