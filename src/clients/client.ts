@@ -130,6 +130,9 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   /** The session of the newest chat message seen, and its log seq (catch-up after a restart). */
   #chatSession = '';
   #chatSeq = 0;
+  /** Chat that arrived during a catch-up, emitted once the history is in. */
+  #chatWaiting: [ferry.v1.ChatMessage, number][] | null = null;
+  #catchingUp = false;
   /** Reliable frames received on the current connection (see ReplayPoint in the .proto). */
   #received = 0;
   /** ... and on the connection that was lost: the resume asks for what followed. */
@@ -333,9 +336,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
         return;
       case Channel.CHANNEL_CHAT:
       case Channel.CHANNEL_CHAT_PRIVATE:
-        if (frame.chat && this.#chatSeen(frame.chat as ferry.v1.ChatMessage)) {
-          this.emit('chat', frame.chat as ferry.v1.ChatMessage, frame.channel);
-        }
+        if (frame.chat) this.#onChat(frame.chat as ferry.v1.ChatMessage, frame.channel);
         return;
       case Channel.CHANNEL_SYSINFO: {
         const id = frame.sysinfoResponse?.requestId ?? 0;
@@ -358,43 +359,63 @@ export class FerryClient extends EventEmitter<ClientEvents> {
 
   /**
    * After a resume, chat the gateway could not replay (it restarted: its copies were in memory)
-   * is read back from the session log: messages after the newest this client has seen are
-   * emitted, in order, once. Chat is numbered by the session log, so nothing is emitted twice.
+   * is read back from the session log. Until the history arrives, live chat waits, so that what
+   * the history brings (older) is emitted first: every message once, in the log's order.
    */
   #catchUpChat(): void {
     const sessionId = this.chatSessionId();
-    if (sessionId === '' || sessionId !== this.#chatSession) return;
+    const waiting = this.#chatWaiting ?? [];
+    if (sessionId === '' || sessionId !== this.#chatSession || this.#catchingUp) {
+      if (!this.#catchingUp) this.#releaseChat(waiting);
+      return;
+    }
+    this.#chatWaiting = waiting;
+    this.#catchingUp = true;
     this.request({ chatHistoryRequest: { sessionId } }).then(
       (reply) => {
         for (const e of reply.chatHistory?.entries ?? []) {
           const chat = e.chat as ferry.v1.ChatMessage | null | undefined;
-          if (chat == null || Number(chat.seq) <= this.#chatSeq) continue;
-          this.#chatSeq = Number(chat.seq);
+          if (chat == null) continue;
           const channel =
             chat.audience === ferry.v1.ChatAudience.CHAT_AUDIENCE_TECHNICIANS_ONLY
               ? Channel.CHANNEL_CHAT_PRIVATE
               : Channel.CHANNEL_CHAT;
-          this.emit('chat', chat, channel);
+          this.#emitChat(chat, channel);
         }
+        this.#releaseChat(waiting);
       },
       () => {
         // the session may have ended meanwhile; the history stays readable on request
         this.chatCatchUpFailures++;
+        this.#releaseChat(waiting);
       },
     );
   }
 
-  /** A chat message seen: false when it was seen already (a replay after a catch-up). */
-  #chatSeen(chat: ferry.v1.ChatMessage): boolean {
+  /** The catch-up is over: chat that waited for it is emitted, in order, once. */
+  #releaseChat(waiting: [ferry.v1.ChatMessage, number][]): void {
+    this.#catchingUp = false;
+    if (this.#chatWaiting === waiting) this.#chatWaiting = null;
+    for (const [chat, channel] of waiting) this.#emitChat(chat, channel);
+  }
+
+  /** A chat frame arrived: emitted now, or after the catch-up under way. */
+  #onChat(chat: ferry.v1.ChatMessage, channel: number): void {
     const sessionId = this.chatSessionId();
     if (sessionId !== this.#chatSession) {
       this.#chatSession = sessionId;
       this.#chatSeq = 0;
     }
+    if (this.#chatWaiting !== null) this.#chatWaiting.push([chat, channel]);
+    else this.#emitChat(chat, channel);
+  }
+
+  /** Emits a chat message unless one with its log seq (or a later one) was emitted already. */
+  #emitChat(chat: ferry.v1.ChatMessage, channel: number): void {
     const seq = Number(chat.seq);
-    if (seq !== 0 && seq <= this.#chatSeq) return false;
+    if (seq !== 0 && seq <= this.#chatSeq) return;
     if (seq > this.#chatSeq) this.#chatSeq = seq;
-    return true;
+    this.emit('chat', chat, channel);
   }
 
   #onPing(seq: number): void {
@@ -438,6 +459,11 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   }
 
   #onControl(control: ferry.v1.Control, stream: number): void {
+    // A resume's Welcome: chat that comes with it or after it waits for the catch-up, which
+    // starts once the Welcome's promise settles (after the frames read with it are handled).
+    if (control.welcome && this.#reconnecting && this.#chatSession !== '') {
+      this.#chatWaiting ??= [];
+    }
     const pending = control.requestId ? this.#pending.get(control.requestId) : undefined;
     if (pending !== undefined) {
       this.#pending.delete(control.requestId);
