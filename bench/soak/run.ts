@@ -28,6 +28,7 @@
  *        [--flood-limit N] [--flood-every S] [--warmup-seconds 20] [--max-rss-growth-mb 10]
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -69,6 +70,7 @@ const USAGE = `usage: node dist/bench/soak/run.js [--sessions N] [--seconds S] [
   [--fps F] [--input-hz H] [--chat-hz H] [--tile-bytes B] [--sample-seconds S] [--drain-seconds S]
   [--faults] [--cuts] [--flood] [--handler-fault] [--restart-at S] [--seed N]
   [--cut-min-ms MS] [--cut-max-ms MS] [--half-close-every N] [--outage refuse|hold]
+  [--retained-bytes N] (the gateway's budget for session log text)
   [--flood-limit N] [--flood-every S] [--warmup-seconds S] [--max-rss-growth-mb MB]`;
 
 /** The channel of the handler made to throw (a number no built-in channel uses). */
@@ -94,6 +96,8 @@ interface Options {
   readonly cutMinMs: number;
   readonly cutMaxMs: number;
   readonly halfCloseEvery: number;
+  /** The gateway's --retained-bytes (0: its default). */
+  readonly retainedBytes: number;
   readonly outage: OutageMode;
   readonly floodLimit: number;
   readonly floodEvery: number;
@@ -131,6 +135,7 @@ function options(argv: string[]): Options | null {
       'flood-every': { type: 'string', default: '10' },
       'warmup-seconds': { type: 'string', default: '20' },
       'max-rss-growth-mb': { type: 'string', default: '10' },
+      'retained-bytes': { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -169,6 +174,7 @@ function options(argv: string[]): Options | null {
     cutMinMs: positive('cut-min-ms'),
     cutMaxMs: positive('cut-max-ms'),
     halfCloseEvery: Math.round(positive('half-close-every')),
+    retainedBytes: Math.round(number('retained-bytes', 0)),
     outage,
     floodLimit: Math.round(positive('flood-limit')),
     floodEvery: positive('flood-every'),
@@ -600,6 +606,18 @@ const settled = (p: Pair) =>
     p.chatToCustomer.highest >= p.chatToCustomer.highestConfirmed &&
     p.chatToTechnician.highest >= p.chatToTechnician.highestConfirmed);
 
+/** A free port on 127.0.0.1 (closed again at once; the gateway binds it next). */
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 /** The gateway's lives: the first child, and one per restart. */
 class Gateways {
   child: GatewayChild;
@@ -616,9 +634,15 @@ class Gateways {
   #stopping = false;
   #onCrash: () => void = () => undefined;
 
-  constructor(o: Options, dataDir: string) {
+  /**
+   * `port` 0 lets the gateway pick one. A gateway that will be restarted gets a fixed port from
+   * the start: uWS sets SO_REUSEADDR only on a fixed port, so the successor can bind it while
+   * the killed one's connections sit in TIME_WAIT.
+   */
+  constructor(o: Options, dataDir: string, port = 0) {
     this.o = o;
     this.dataDir = dataDir;
+    this.port = port;
     this.child = this.#spawn();
   }
 
@@ -627,7 +651,10 @@ class Gateways {
     const life = this.#lives++;
     const child = new GatewayChild({
       sampleMs: o.sampleSeconds * 1000,
-      overrides: o.flood ? { maxMessagesPerSecond: o.floodLimit } : {},
+      overrides: {
+        ...(o.flood ? { maxMessagesPerSecond: o.floodLimit } : {}),
+        ...(o.retainedBytes > 0 ? { retainedBytes: o.retainedBytes } : {}),
+      },
       dataDir: this.dataDir,
       port: this.port,
       throwingChannel: o.handlerFault ? THROWING_CHANNEL : 0,
@@ -743,7 +770,7 @@ export async function soak(o: Options, progress: (line: string) => void): Promis
   const faulty = faultsOn(o);
   const rand = prng(o.seed);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-soak-'));
-  const gateways = new Gateways(o, dataDir);
+  const gateways = new Gateways(o, dataDir, o.restartAt > 0 ? await freeLoopbackPort() : 0);
   const pairs: Pair[] = [];
   const proxies: FaultProxy[] = [];
   const timers: NodeJS.Timeout[] = [];
@@ -1062,6 +1089,7 @@ export async function soak(o: Options, progress: (line: string) => void): Promis
         cutMinMs: o.cutMinMs,
         cutMaxMs: o.cutMaxMs,
         halfCloseEvery: o.halfCloseEvery,
+        retainedBytes: o.retainedBytes,
         outage: o.outage,
         floodLimit: o.floodLimit,
         floodEvery: o.floodEvery,

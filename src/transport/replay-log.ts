@@ -1,62 +1,74 @@
 /**
- * What a connection keeps so that a resume loses nothing in flight: private copies of the
- * reliable frames written to it (every frame but SCREEN and HEARTBEAT), numbered from 1 per
- * connection in the order they were handed to uWS, until the client says it received them
+ * What a connection keeps so that a resume loses nothing in flight: copies of the reliable
+ * frames written to it (every frame but SCREEN and HEARTBEAT), numbered from 1 per connection
+ * in the order they were handed to uWS, until the client says it received them
  * (`Pong.received`). On a resume the client says how many arrived (`Hello.replay`); what
  * follows is written again to the new connection, before anything new (docs/protocol.md,
- * "Resume and replay").
+ * "Resume and replay"). Kept only for a client that counts (`Hello.counts_reliable`).
  *
- * Invariants: `frames[head..]` are frames `first..sent`, in order; their bytes are `bytes`;
- * never more than `maxBytes` are kept: past it the oldest go, and `after` says they are missing.
- * The connection is closed after a reliable frame uWS refused, so the client always received a
- * prefix of the numbered frames and its count names exactly where the replay starts.
+ * The copies live in one byte buffer per connection (frames back to back, their lengths in a
+ * second, integer buffer), grown by doubling up to `maxBytes` and compacted in place: no
+ * allocation per frame, so a busy link does not churn the heap.
+ *
+ * Invariants: the kept frames are `first..sent`, in order, `bytes[start..end)` and
+ * `lengths[head..tail)`; never more than `maxBytes` bytes are kept: past it the oldest go, and
+ * `after` says they are missing. The connection is closed after a reliable frame uWS refused,
+ * so the client always received a prefix of the numbered frames and its count names exactly
+ * where the replay starts.
  */
 export { isReliableFrame } from '../protocol/frames.js';
 
 export interface Replay {
-  /** Frames after the client's count, oldest first (copies: safe to send on any socket). */
+  /** Frames after the client's count, oldest first (views: send them before the log changes). */
   readonly frames: readonly Uint8Array[];
   /** Frames after the count that are no longer kept (past `maxBytes` before an ack). */
   readonly missing: number;
 }
 
+/** The buffers a log starts with once its first frame comes; an idle one goes back to it. */
+const INITIAL_BYTES = 4096;
+const INITIAL_FRAMES = 64;
+
 export class ReplayLog {
   /** Reliable frames written to the connection (the number of the newest). */
   sent = 0;
   readonly #maxBytes: number;
-  #frames: Uint8Array[] = [];
+  #bytes: Uint8Array = new Uint8Array(0);
+  #start = 0;
+  #end = 0;
+  #lengths: Int32Array = new Int32Array(0);
   #head = 0;
-  /** Number of `#frames[#head]`. */
+  #tail = 0;
+  /** Number of the oldest kept frame. */
   #first = 1;
-  #bytes = 0;
 
   constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
   }
 
   get keptBytes(): number {
-    return this.#bytes;
+    return this.#end - this.#start;
   }
 
   get keptFrames(): number {
-    return this.#frames.length - this.#head;
+    return this.#tail - this.#head;
   }
 
   /** A reliable frame was handed to uWS: numbered, and a copy kept (uWS buffers are transient). */
-  record(bytes: ArrayBuffer | Uint8Array): void {
+  record(message: ArrayBuffer | Uint8Array): void {
     this.sent++;
-    const length = bytes.byteLength;
+    const length = message.byteLength;
     if (length > this.#maxBytes) {
       // too large to keep at all: everything before it is of no use to a replay either
       this.#drop(this.keptFrames);
       this.#first = this.sent + 1;
       return;
     }
-    const copy = new Uint8Array(length);
-    copy.set(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes));
-    this.#frames.push(copy);
-    this.#bytes += length;
-    while (this.#bytes > this.#maxBytes) this.#drop(1);
+    while (this.keptBytes + length > this.#maxBytes) this.#drop(1);
+    this.#roomFor(length);
+    this.#bytes.set(message instanceof Uint8Array ? message : new Uint8Array(message), this.#end);
+    this.#end += length;
+    this.#lengths[this.#tail++] = length;
   }
 
   /** The client received `received` frames: their copies go. */
@@ -73,20 +85,57 @@ export class ReplayLog {
     if (!Number.isSafeInteger(received) || received < 0 || received > this.sent) return null;
     const from = Math.max(received + 1, this.#first);
     const missing = from - (received + 1);
-    const frames = this.#frames.slice(this.#head + (from - this.#first));
+    const frames: Uint8Array[] = [];
+    let at = this.#start;
+    for (let i = this.#head, n = this.#first; i < this.#tail; i++, n++) {
+      const length = this.#lengths[i]!;
+      if (n >= from) frames.push(this.#bytes.subarray(at, at + length));
+      at += length;
+    }
     return { frames, missing };
   }
 
   #drop(n: number): void {
-    for (let i = 0; i < n && this.#head < this.#frames.length; i++) {
-      this.#bytes -= this.#frames[this.#head]!.byteLength;
-      this.#head++;
+    for (let i = 0; i < n && this.#head < this.#tail; i++) {
+      this.#start += this.#lengths[this.#head++]!;
       this.#first++;
     }
-    // compact once the dropped prefix outweighs what is kept
-    if (this.#head > 64 && this.#head * 2 > this.#frames.length) {
-      this.#frames = this.#frames.slice(this.#head);
+    if (this.#head === this.#tail) {
+      this.#start = this.#end = this.#head = this.#tail = 0;
+      // a burst is over: give its memory back
+      if (this.#bytes.length > INITIAL_BYTES * 16) this.#bytes = new Uint8Array(INITIAL_BYTES);
+      if (this.#lengths.length > INITIAL_FRAMES * 16)
+        this.#lengths = new Int32Array(INITIAL_FRAMES);
+    }
+  }
+
+  /** Makes room for one more frame of `length` bytes: compacts, or grows by doubling. */
+  #roomFor(length: number): void {
+    if (this.#end + length > this.#bytes.length) {
+      const kept = this.keptBytes;
+      if (kept + length <= this.#bytes.length) {
+        this.#bytes.copyWithin(0, this.#start, this.#end);
+      } else {
+        let size = Math.max(this.#bytes.length, INITIAL_BYTES);
+        while (size < kept + length) size *= 2;
+        const grown = new Uint8Array(Math.min(size, Math.max(this.#maxBytes, kept + length)));
+        grown.set(this.#bytes.subarray(this.#start, this.#end));
+        this.#bytes = grown;
+      }
+      this.#start = 0;
+      this.#end = kept;
+    }
+    if (this.#tail === this.#lengths.length) {
+      const count = this.keptFrames;
+      if (count < this.#lengths.length) {
+        this.#lengths.copyWithin(0, this.#head, this.#tail);
+      } else {
+        const grown = new Int32Array(Math.max(INITIAL_FRAMES, this.#lengths.length * 2));
+        grown.set(this.#lengths.subarray(this.#head, this.#tail));
+        this.#lengths = grown;
+      }
       this.#head = 0;
+      this.#tail = count;
     }
   }
 }

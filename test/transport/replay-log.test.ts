@@ -67,3 +67,25 @@ test('a frame larger than the bound is numbered but not kept, and neither is any
   assert.equal(replay.missing, 2);
   assert.deepEqual(texts(replay.frames), ['b']);
 });
+
+test('copies survive compaction and growth of the log buffers, across thousands of frames', () => {
+  const log = new ReplayLog(10_000);
+  let acked = 0;
+  for (let i = 0; i < 5000; i++) {
+    log.record(chat(`m${i}-${'z'.repeat(i % 97)}`));
+    // the client acknowledges in bursts, as its pongs do
+    if (i % 37 === 36) {
+      acked = i - 5;
+      log.acknowledge(acked);
+    }
+  }
+  assert.ok(log.keptBytes <= 10_000);
+  const replay = log.after(acked)!;
+  assert.equal(replay.missing + replay.frames.length, 5000 - acked);
+  const got = texts(replay.frames);
+  const first = 5000 - got.length;
+  assert.deepEqual(
+    got,
+    Array.from({ length: got.length }, (_, k) => `m${first + k}-${'z'.repeat((first + k) % 97)}`),
+  );
+});
