@@ -163,7 +163,11 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     return this.#dial(hello);
   }
 
-  #dial(said: ferry.v1.Hello.$Properties): Promise<ferry.v1.Welcome> {
+  /**
+   * Opens a connection and says Hello. A `resuming` dial (a retry) reports its failure through
+   * its promise only: the retry decides whether the client goes on or closes, once.
+   */
+  #dial(said: ferry.v1.Hello.$Properties, resuming = false): Promise<ferry.v1.Welcome> {
     // this client counts reliable frames and acknowledges them: the gateway keeps copies to replay
     const hello = { ...said, countsReliable: true };
     return new Promise((resolve, reject) => {
@@ -202,7 +206,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
           new FerryError(this.closeReason || Codes.CLOSED.code, `connection closed with ${code}`),
         );
         if (welcomed) this.#onLost(code, this.closeReason);
-        else if (!this.#reconnecting) this.emit('close', code, this.closeReason);
+        else if (!resuming && !this.#reconnecting) this.emit('close', code, this.closeReason);
       });
       ws.on('message', (data: Buffer, isBinary) => {
         if (!isBinary) return;
@@ -273,7 +277,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       resumeToken: this.resumeToken,
       replay: { received: this.#lostReceived },
     };
-    this.#dial(hello).then(
+    this.#dial(hello, true).then(
       (welcome) => {
         this.#reconnecting = false;
         this.reconnects++;

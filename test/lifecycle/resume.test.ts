@@ -5,6 +5,7 @@
  * was lost with a FramesLost event instead of losing it silently.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -264,4 +265,26 @@ test('an ended session leaves its report in the data directory, written whole', 
   assert.ok(report.statusHistory.every((h) => !Number.isNaN(Date.parse(h.at))));
   assert.ok(report.log.some((e) => e.kind === 'chat' && e.text === 'thanks!'));
   assert.ok(report.log.some((e) => e.kind === 'event' && e.type === 'close'));
+});
+
+test('a resume the gateway refuses ends the client with one close, naming the refusal', async (t) => {
+  const started = await startGateway(t);
+  const tech = await technician(t, started, 'tech-1');
+  const { customer, sessionId } = await activeSession(t, started, tech, 'Alice', MANUAL);
+  const reconnecting = statusOf(tech, sessionId, 'SESSION_STATUS_RECONNECTING');
+  customer.dropConnection();
+  await reconnecting;
+  // the session ends while the customer is away: its place goes with it
+  await tech.endSession(sessionId, 'done');
+  const closes: string[] = [];
+  customer.on('close', (_code, reason) => closes.push(reason));
+  const closed = next(customer, 'close');
+  customer.resumeNow();
+  const [, reason] = await closed;
+  assert.equal(reason, 'FERRY_ERR_RESUME_INVALID');
+  // the refused connection's own close has come and gone by now: it said nothing more
+  const ws = customer.ws;
+  if (ws !== null && ws.readyState !== ws.CLOSED) await once(ws, 'close');
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(closes, ['FERRY_ERR_RESUME_INVALID']);
 });
