@@ -23,6 +23,7 @@ import { verifyLog } from '../../src/session/session-log.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { activeSession, startGateway } from '../integration/harness.js';
 import { freePort } from '../support/gateway-process.js';
+import { joinAndPickUp } from '../support/pairing.js';
 
 const S = ferry.v1.SessionStatus;
 const MiB = 1024 * 1024;
@@ -119,12 +120,12 @@ test("a gateway started on a closed one's data directory rebuilds its session; a
   t.after(() => tech.close());
   await tech.connect();
   const { sessionId, pin } = await tech.createSession();
-  const customer = new CustomerClient({ url: url1, pin, name: 'Alice', reconnect: false });
-  t.after(() => customer.close());
-  const queued = tech.waitForCustomer(sessionId);
-  await customer.connect();
-  await queued;
-  await tech.pickUp(sessionId);
+  const customer = await joinAndPickUp(t, tech, sessionId, {
+    url: url1,
+    pin,
+    name: 'Alice',
+    reconnect: false,
+  });
   const heard = waitFor(tech, 'chat', (c) => c.text === 'before');
   customer.chat('before');
   await heard;
@@ -180,12 +181,7 @@ test('a restored session nobody resumes ends by the normal timers, its report sa
   t.after(() => tech.close());
   await tech.connect();
   const { sessionId, pin } = await tech.createSession();
-  const customer = new CustomerClient({ url: url1, pin, reconnect: false });
-  t.after(() => customer.close());
-  const queued = tech.waitForCustomer(sessionId);
-  await customer.connect();
-  await queued;
-  await tech.pickUp(sessionId);
+  await joinAndPickUp(t, tech, sessionId, { url: url1, pin, reconnect: false });
   await first.close('upgrade');
 
   const second = await start(dir, windows);
@@ -224,12 +220,12 @@ test('chat held for a technician who was away when the gateway stopped reaches i
   t.after(() => tech.close());
   await tech.connect();
   const { sessionId, pin } = await tech.createSession();
-  const customer = new CustomerClient({ url, pin, name: 'Alice', reconnect: retry });
-  t.after(() => customer.close());
-  const queued = tech.waitForCustomer(sessionId);
-  await customer.connect();
-  await queued;
-  await tech.pickUp(sessionId);
+  const customer = await joinAndPickUp(t, tech, sessionId, {
+    url,
+    pin,
+    name: 'Alice',
+    reconnect: retry,
+  });
   const heard: string[] = [];
   tech.on('chat', (c) => heard.push(c.text));
   const seen = waitFor(tech, 'chat', (c) => c.text === 'one');

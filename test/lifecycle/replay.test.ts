@@ -11,6 +11,7 @@ import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { helloTechnician, rawPeer, startGateway, technician } from '../integration/harness.js';
+import { joinAndPickUp } from '../support/pairing.js';
 
 /** A TCP proxy that can swallow what the gateway sends, and cut every link it carries. */
 async function swallowingProxy(t: TestContext, port: number) {
@@ -57,17 +58,12 @@ test('chat the gateway wrote into a link that stopped delivering arrives after t
   const proxy = await swallowingProxy(t, gateway.port);
   const tech = await technician(t, gateway);
   const { sessionId, pin } = await tech.createSession();
-  const customer = new CustomerClient({
+  const customer = await joinAndPickUp(t, tech, sessionId, {
     url: `ws://127.0.0.1:${proxy.port}/v1/ws`,
     pin,
     name: 'Alice',
     reconnect: { initialDelayMs: 20, maxDelayMs: 100, giveUpAfterMs: 30_000 },
   });
-  t.after(() => customer.close());
-  const queued = tech.waitForCustomer(sessionId);
-  await customer.connect();
-  await queued;
-  await tech.pickUp(sessionId);
   const heard: string[] = [];
   customer.on('chat', (c) => heard.push(c.text));
   const first = waitFor(customer, 'chat', (c) => c.text === 'before');
@@ -102,12 +98,12 @@ test('a client that does not count (no Hello.replay) gets no replay, only what w
   const { gateway, url } = await startGateway(t);
   const tech = await technician(t, gateway);
   const { sessionId, pin } = await tech.createSession();
-  const customer = new CustomerClient({ url, pin, name: 'Alice', reconnect: false });
-  t.after(() => customer.close());
-  const queued = tech.waitForCustomer(sessionId);
-  await customer.connect();
-  await queued;
-  await tech.pickUp(sessionId);
+  const customer = await joinAndPickUp(t, tech, sessionId, {
+    url,
+    pin,
+    name: 'Alice',
+    reconnect: false,
+  });
   const away = waitFor(tech, 'status', (s) => s.trigger === 'connection_lost');
   customer.dropConnection();
   await away;

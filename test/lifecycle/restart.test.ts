@@ -12,10 +12,11 @@ import path from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { promisify } from 'node:util';
 import { waitFor } from '../../src/clients/client.js';
-import { CustomerClient } from '../../src/clients/customer.js';
+import type { CustomerClient } from '../../src/clients/customer.js';
 import { TechnicianClient } from '../../src/clients/technician.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { freePort, type GatewayProcess, serveProcess } from '../support/gateway-process.js';
+import { joinAndPickUp } from '../support/pairing.js';
 
 const S = ferry.v1.SessionStatus;
 const run = promisify(execFile);
@@ -58,18 +59,13 @@ async function liveSession(t: TestContext, dataDir: string) {
   t.after(() => tech.close());
   await tech.connect();
   const { sessionId, pin } = await tech.createSession();
-  const customer = new CustomerClient({
+  const customer = await joinAndPickUp(t, tech, sessionId, {
     url: gateway.url,
     pin,
     name: 'Alice',
     consent: ['view'],
     reconnect: FAST_RETRY,
   });
-  t.after(() => customer.close());
-  const queued = tech.waitForCustomer(sessionId);
-  await customer.connect();
-  await queued;
-  await tech.pickUp(sessionId);
   const consent = await tech.requestConsent(['view']);
   assert.deepEqual(consent.granted, [ferry.v1.Permission.PERMISSION_VIEW]);
   const heard: string[] = [];
