@@ -252,9 +252,16 @@ export class SessionOperations {
       session.customerSeat = customer;
       customer.sessions.add(session);
     }
+    // the places restored keep their report entries; everyone else who took part is listed as was
+    const placeOf = (p: (typeof st.participants)[number]): Seat | null => {
+      if (p.role === 'technician' && p.name === owner.name) return owner;
+      const customer = session.customerSeat;
+      return p.role === 'customer' && customer !== null && p.name === customer.name
+        ? customer
+        : null;
+    };
     for (const p of st.participants) {
-      const seat =
-        p.joinedAs === 'owner' ? owner : p.role === 'customer' ? session.customerSeat : null;
+      const seat = placeOf(p);
       if (seat !== null) session.record(seat, p.joinedAs, p.joinedAtMs);
       else session.participants.push(p);
     }
@@ -293,7 +300,7 @@ export class SessionOperations {
    * customer the gateway attaches by itself (a jump client, spec session-tools A4).
    */
   create(technician: Participant, customerLabel: string, nowMs: number, withPin: boolean): Created {
-    const id = randomBytes(12).toString('base64url');
+    const id = newSessionId();
     const owner = this.#directory.seatOf(technician);
     const session = new Session(id, owner, technician, customerLabel, this.#logger, nowMs, {
       budget: this.#budget,
@@ -316,7 +323,7 @@ export class SessionOperations {
    * is `queue`, a stand-in place that is never in the directory of connections.
    */
   createQueued(queue: Participant, customerLabel: string, nowMs: number): Session {
-    const id = randomBytes(12).toString('base64url');
+    const id = newSessionId();
     const owner = new Seat(queue, 0, this.#holdStats);
     const session = new Session(id, owner, queue, customerLabel, this.#logger, nowMs, {
       entry: T.CHANNEL_SESSION_INITIATED,
@@ -983,6 +990,17 @@ function collaboratorNamed(session: Session, who: string): Seat | null {
  * The stand-in owner of a session whose technician quit (its queue): no connection, so what the
  * session sends its owner goes nowhere; a session with a stand-in owner is not "owner away".
  */
+/**
+ * 16 base64url characters (96 random bits) that never start with '-': a session id is typed on
+ * command lines (`ferry admin end <id>`), where a leading '-' would read as an option.
+ */
+export function newSessionId(): string {
+  for (;;) {
+    const id = randomBytes(12).toString('base64url');
+    if (id[0] !== '-') return id;
+  }
+}
+
 function standInFor(name: string): Participant {
   return {
     id: `queue:${name}`,

@@ -181,7 +181,7 @@ test('a restored session nobody resumes ends by the normal timers, its report sa
   t.after(() => tech.close());
   await tech.connect();
   const { sessionId, pin } = await tech.createSession();
-  await joinAndPickUp(t, tech, sessionId, { url: url1, pin, reconnect: false });
+  await joinAndPickUp(t, tech, sessionId, { url: url1, pin, name: 'Alice', reconnect: false });
   await first.close('upgrade');
 
   const second = await start(dir, windows);
@@ -196,6 +196,14 @@ test('a restored session nobody resumes ends by the normal timers, its report sa
   });
   const report = await ended;
   assert.equal(report.endReason, 'interrupted by a gateway restart');
+  // who took part comes back with the session, each once
+  assert.deepEqual(
+    report.participants.map((p) => [p.name, p.joinedAs]),
+    [
+      ['tech-1', 'owner'],
+      ['Alice', 'customer'],
+    ],
+  );
   assert.equal(report.restart?.interrupted, true);
   await second.reportsWritten();
   assert.ok(fs.existsSync(path.join(dir, 'reports', `${sessionId}.json`)));
