@@ -195,7 +195,14 @@ export function configFrom(
     env,
     ...(typeof file === 'string' ? { file: readConfigFile(file) } : {}),
   };
-  const resolved = resolveLayers(layers);
+  return withOperatorDefaults(resolveLayers(layers));
+}
+
+/**
+ * The operator's technician defaults (permissions, team) checked too: a bad one is a
+ * configuration error naming where it came from, for every command that resolves the config.
+ */
+export function withOperatorDefaults(resolved: ResolvedConfig): ResolvedConfig {
   try {
     defaultGrants(resolved.config);
   } catch (err) {

@@ -10,7 +10,14 @@ import { loadOrCreateSecret } from '../config/secrets.js';
 import { isPermission, TECHNICIAN_PERMISSIONS } from '../session/access-policy.js';
 import { DenyList, issueJwt } from '../session/jwt.js';
 import { issueToken, TEAM_PATTERN } from '../session/tokens.js';
-import { commandGroup, defineCommand, type ExitRequest, single, UsageError } from './common.js';
+import {
+  commandGroup,
+  defineCommand,
+  type ExitRequest,
+  single,
+  UsageError,
+  withOperatorDefaults,
+} from './common.js';
 
 const UNITS = { '': 1, s: 1, m: 60, h: 3600, d: 86400 } as const;
 /** Longest validity a token may be issued with: ten years. */
@@ -91,14 +98,17 @@ async function issue(argv: Record<string, unknown>): Promise<ExitRequest> {
   const secretFlag = single(argv, 'secret', 'secret');
   const audience = single(argv, 'audience', 'audience');
   const issuer = single(argv, 'issuer', 'issuer');
-  const { config } = resolveLayers({
-    flags: {
-      ...(dataDir === undefined ? {} : { dataDir }),
-      ...(secretFlag === undefined ? {} : { secret: secretFlag }),
-      ...(audience === undefined ? {} : { tokenAudience: audience }),
-      ...(issuer === undefined ? {} : { tokenIssuer: issuer }),
-    },
-  });
+  // a token without --perm carries the gateway's defaults: they must be valid
+  const { config } = withOperatorDefaults(
+    resolveLayers({
+      flags: {
+        ...(dataDir === undefined ? {} : { dataDir }),
+        ...(secretFlag === undefined ? {} : { secret: secretFlag }),
+        ...(audience === undefined ? {} : { tokenAudience: audience }),
+        ...(issuer === undefined ? {} : { tokenIssuer: issuer }),
+      },
+    }),
+  );
   const secret = loadOrCreateSecret(config.dataDir, 'secret', config.secret);
   console.log(
     await issueJwt(
