@@ -89,6 +89,9 @@ test('ferry customer asks its user: the typed answer is what the gateway records
   await tech.waitForCustomer(sessionId);
   await tech.pickUp(sessionId);
 
+  // listening before consent: the first SCREEN frame may come in the turn the answer does
+  const screen = framesOn(tech, Channel.CHANNEL_SCREEN);
+  const firstScreen = waitFor(tech, 'frame', (f) => f.channel === Channel.CHANNEL_SCREEN, 30_000);
   const answer = tech.requestConsent(['view', 'sysinfo'], 'to look at the printer');
   await customer.line(
     /^tech-1 asks to: see your screen; read system information .*\(to look at the printer\)$/,
@@ -98,8 +101,7 @@ test('ferry customer asks its user: the typed answer is what the gateway records
   assert.deepEqual(toNames(result.granted), ['view']);
   assert.deepEqual(toNames(result.denied), ['sysinfo']);
   // The CLI starts sharing once view is granted in an active session.
-  const screen = framesOn(tech, Channel.CHANNEL_SCREEN);
-  await waitFor(tech, 'frame', (f) => f.channel === Channel.CHANNEL_SCREEN);
+  await firstScreen;
   assert.ok(screen.length > 0);
 
   customer.child.stdin.end();
