@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import { isIP } from 'node:net';
 import { parseFsyncPolicy } from '../journal/fsync-policy.js';
+import { quote } from './quote.js';
 import { type Config, type ConfigKey, configKeys, envName, flagName, schema } from './schema.js';
 
 export class ConfigError extends Error {
@@ -145,12 +146,6 @@ export const CONFIG_RULES: readonly ConfigRule[] = [
     holds: (c) => c.heartbeatStallMs > c.heartbeatIntervalMs / 2,
   },
 ];
-
-function quote(raw: unknown): string {
-  const text = typeof raw === 'string' ? raw : JSON.stringify(raw);
-  const shown = text === undefined ? String(raw) : text;
-  return JSON.stringify(shown.length > 60 ? `${shown.slice(0, 57)}...` : shown);
-}
 
 function coerce(key: ConfigKey, raw: unknown, label: string): number | string {
   const spec = schema[key];

@@ -4,6 +4,7 @@
  * the address the reports, the session log and the per-address limits see.
  */
 import net from 'node:net';
+import { quote } from '../config/quote.js';
 
 export class TrustedProxies {
   readonly #list = new net.BlockList();
@@ -21,7 +22,7 @@ export class TrustedProxies {
       const max = family === 4 ? 32 : 128;
       const prefix = bits === undefined ? max : /^\d+$/.test(bits) ? Number(bits) : -1;
       if (family === 0 || prefix < 0 || prefix > max) {
-        throw new RangeError(`trustedProxies: ${JSON.stringify(entry)} is not an address or CIDR`);
+        throw new RangeError(`trustedProxies: ${quote(entry)} is not an address or CIDR`);
       }
       this.#list.addSubnet(address, prefix, family === 4 ? 'ipv4' : 'ipv6');
     }

@@ -13,9 +13,11 @@
  * server gets the new certificate, open connections keep theirs. The app's default certificate,
  * for clients that send no server name, stays the one it started with (docs/tls.md).
  */
+
 import { createHash, createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { quote } from '../config/quote.js';
 import type { Uws, UwsModule } from './uws.js';
 
 /** A certificate or key that cannot serve: the gateway does not start (or keeps the old one). */
@@ -163,7 +165,7 @@ export function parseSni(spec: string): SniEntry[] {
     const key = parts[i + 1];
     if (eq <= 0 || eq === head.length - 1 || key === undefined || key.includes('=')) {
       throw new TlsError(
-        `tlsSni entries are name=cert,key (several separated by ;), got ${JSON.stringify(spec)}`,
+        `tlsSni entries are name=cert,key (several separated by ;), got ${quote(spec)}`,
       );
     }
     entries.push({
