@@ -18,6 +18,7 @@ import {
 import { configCommand } from './config.js';
 import { customerCommand } from './customer.js';
 import { demoCommand } from './demo.js';
+import { docsCommand } from './docs.js';
 import { serveCommand } from './serve.js';
 import { technicianCommand } from './technician.js';
 import { tokenCommand } from './token.js';
@@ -33,6 +34,7 @@ const COMMANDS: readonly CliCommand[] = [
   demoCommand,
   configCommand,
   adminCommand,
+  docsCommand,
 ];
 
 /** Every command word (`token` and `issue` included), to point at the right `--help`. */

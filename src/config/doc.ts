@@ -1,14 +1,13 @@
 /**
  * Renders docs/configuration.md from the config schema: every key with its flag, environment
  * variable, default, range and doc, grouped as `ferry serve --help` groups them. The page is
- * generated, never edited: `npm run docs` writes it, `node dist/src/config/doc.js --check` only
+ * generated, never edited: `npm run docs` writes it, `ferry docs --check` only
  * compares, and test/docs/ fails when the page and the schema disagree.
  * The output depends on the schema alone: defaults that depend on the machine (the data
  * directory) are shown as the rule that computes them.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { CONFIG_RULES, STRING_CHECKS } from './config.js';
 import { type ConfigKey, configKeys, envName, flagName, schema } from './schema.js';
 
@@ -131,24 +130,24 @@ export function renderConfigurationDoc(): string {
   return lines.join('\n');
 }
 
-/** `node dist/src/config/doc.js [--check]`, run from the repository root. */
-function run(args: readonly string[]): void {
+/**
+ * Writes docs/configuration.md (run from the repository root), or with `check` only compares it;
+ * returns the exit code (`ferry docs`).
+ */
+export function writeConfigurationDoc(check: boolean): number {
   const target = path.resolve(process.cwd(), CONFIGURATION_DOC);
   const page = renderConfigurationDoc();
-  if (args.includes('--check')) {
+  if (check) {
     const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '';
     if (current !== page) {
       console.error(`${CONFIGURATION_DOC} is out of date: run \`npm run docs\``);
-      process.exitCode = 1;
+      return 1;
     }
-    return;
+    console.log(`${CONFIGURATION_DOC} is current`);
+    return 0;
   }
   fs.mkdirSync(path.dirname(target), { recursive: true });
   fs.writeFileSync(target, page);
   console.log(`wrote ${CONFIGURATION_DOC} (${configKeys.length} keys)`);
-}
-
-const entry = process.argv[1];
-if (entry !== undefined && import.meta.url === pathToFileURL(path.resolve(entry)).href) {
-  run(process.argv.slice(2));
+  return 0;
 }

@@ -3,12 +3,11 @@
  * and the protocol cannot drift apart: every message with its fields (number, name, type,
  * meaning) and every enum with its values, for the files in REFERENCE_FILES. The tables sit
  * between two markers in the page; the rest of the page is written by hand. `npm run docs`
- * writes them, `node dist/src/protocol/doc.js --check` only compares, and test/protocol/ fails
+ * writes them, `ferry docs --check` only compares, and test/protocol/ fails
  * when the page and the .proto files disagree.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 
 export const PROTOCOL_DOC = path.join('docs', 'protocol.md');
 /** The .proto files whose reference is generated, relative to the repository root. */
@@ -168,8 +167,8 @@ export function renderFullReference(root: string): string {
   return `${head.join('\n')}${renderReference(files)}\n`;
 }
 
-/** Writes the generated pages (or with `--check` only compares); returns the exit code. */
-function main(argv: readonly string[]): number {
+/** Writes the generated pages (or with `check` only compares); returns the exit code (`ferry docs`). */
+export function writeProtocolDocs(check: boolean): number {
   const root = process.cwd();
   const pages: [string, string][] = [
     [PROTOCOL_DOC, renderPage(root)],
@@ -178,7 +177,7 @@ function main(argv: readonly string[]): number {
   let code = 0;
   for (const [doc, page] of pages) {
     const target = path.join(root, doc);
-    if (argv.includes('--check')) {
+    if (check) {
       const same = fs.existsSync(target) && fs.readFileSync(target, 'utf8') === page;
       console.log(same ? `${doc} is current` : `${doc} is stale: run npm run docs`);
       if (!same) code = 1;
@@ -188,8 +187,4 @@ function main(argv: readonly string[]): number {
     console.log(`wrote the proto reference of ${doc}`);
   }
   return code;
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  process.exitCode = main(process.argv.slice(2));
 }

@@ -273,6 +273,12 @@ const SUBCOMMANDS: readonly Subcommand[] = [
     // the demo sets its own configuration and reads no FERRY_* variable
     faults: fc.oneof(unknownFlag, numberFault('seconds', 'fps')),
   },
+  {
+    name: 'docs',
+    // compares only: the generated pages of this checkout are current
+    base: () => ['docs', '--check'],
+    faults: unknownFlag,
+  },
 ];
 
 interface Outcome {
