@@ -491,7 +491,7 @@ async function openPair(
 
   customer.on('frame', (frame) => {
     if (frame.channel === Channel.CHANNEL_INPUT && frame.input) {
-      pair.input.receive(frame.input.seq ?? 0);
+      pair.input.receive(frame.input.seq ?? 0, frame.input.resent ?? false);
     }
   });
   const { techSide, customerSide } = pair;
@@ -560,18 +560,17 @@ function drive(pair: Pair, elapsedMs: number, o: Options): void {
     const seq = pair.input.next();
     pair.inputLedger.sent(seq);
     const kind = seq % 4;
-    const input: ferry.v1.InputEvent.$Properties = {
-      seq,
-      sentTimeMs: performance.now(),
-      ...(kind === 0
+    // the client numbers its input as the tracker does, and keeps it to send again after a resume
+    tech.sendInput(
+      kind === 0
         ? { move: { x: seq % 1280, y: seq % 720 } }
         : kind === 1
           ? { key: { code: KEYS[seq % KEYS.length], down: seq % 2 === 0 } }
           : kind === 2
             ? { wheel: { dx: 0, dy: (seq % 5) - 2 } }
-            : { text: { text: `t${seq}` } }),
-    };
-    tech.send({ channel: Channel.CHANNEL_INPUT, input });
+            : { text: { text: `t${seq}` } },
+    );
+    if (tech.lastInputSeq !== seq) throw new Error(`input seq ${tech.lastInputSeq}, bench ${seq}`);
   }
   const chatDue = Math.floor((t * o.chatHz) / 1000);
   while (pair.techChatsDone < chatDue && live(techSide) && techSide.chat.awaitedSync === 0) {
@@ -1035,6 +1034,8 @@ export async function soak(o: Options, progress: (line: string) => void): Promis
     for (const p of pairs) for (const s of p.sides) s.gaps.ended(false);
 
     const counted = pairs.filter((p) => p !== casualty);
+    // input goes again from the technician's client itself after a resume (recent-input.ts)
+    for (const p of pairs) p.input.resent = p.tech.inputResent;
     const reliable = {
       input: sum(counted.map((p) => p.input)),
       chatToCustomer: sum(counted.map((p) => p.chatToCustomer)),

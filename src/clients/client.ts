@@ -281,6 +281,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       (welcome) => {
         this.#reconnecting = false;
         this.reconnects++;
+        if (welcome.resumed) this.onResumed();
         this.emit('resumed', welcome);
         this.#catchUpChat();
       },
@@ -355,6 +356,9 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       default:
     }
   }
+
+  /** The place was taken back: what a subclass sends again goes before anything new. */
+  protected onResumed(): void {}
 
   /** The session whose chat this client follows (a customer's; a technician says its own). */
   protected chatSessionId(): string {

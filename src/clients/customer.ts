@@ -184,6 +184,9 @@ export class CustomerClient extends FerryClient {
   readonly noScreen: string | null;
   /** Input events dropped because CONTROL was not granted (the real screen only). */
   inputRefused = 0;
+  /** Input sent again after a resume that had arrived already (see #receiveInput). */
+  inputResentDropped = 0;
+  #inputHighest = 0;
   /** Capture failures reported to the technicians (FERRY_ERR_* code and message). */
   readonly screenErrors: string[] = [];
 
@@ -218,7 +221,7 @@ export class CustomerClient extends FerryClient {
     });
     this.on('frame', (frame) => {
       if (frame.channel === Channel.CHANNEL_INPUT && frame.input)
-        this.applyInput(frame.input as ferry.v1.InputEvent);
+        this.#receiveInput(frame.input as ferry.v1.InputEvent);
       else if (frame.channel === Channel.CHANNEL_SYSINFO && frame.sysinfoRequest)
         void this.#answerSysinfo(frame.sysinfoRequest as ferry.v1.SysinfoRequest);
     });
@@ -525,6 +528,20 @@ export class CustomerClient extends FerryClient {
     p.desktopX = mapped.x;
     p.desktopY = mapped.y;
     return true;
+  }
+
+  /**
+   * Input sent again after a resume (`resent`) that arrived already is dropped: its seq is at or
+   * below the highest seen. A first-time event sets the mark even when lower: another technician
+   * took control, or one started afresh.
+   */
+  #receiveInput(input: ferry.v1.InputEvent): void {
+    if (input.resent && input.seq <= this.#inputHighest) {
+      this.inputResentDropped++;
+      return;
+    }
+    this.#inputHighest = input.seq;
+    this.applyInput(input);
   }
 
   applyInput(input: ferry.v1.InputEvent): void {

@@ -12,6 +12,7 @@
  * Every operation resolves with the gateway's reply or rejects with a `FerryError` carrying the
  * FERRY_ERR_* code. The gateway enforces every permission; nothing here is a check.
  */
+
 import { Codes } from '../protocol/codes.js';
 import { Channel } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
@@ -36,6 +37,7 @@ import {
   type ViewTransform,
 } from './gestures.js';
 import { type PermissionName, SCREEN_PERMISSIONS, toWire } from './permissions.js';
+import { RecentInput } from './recent-input.js';
 import { TechnicianShells } from './shells.js';
 
 export interface TechnicianOptions extends ClientOptions {
@@ -46,6 +48,8 @@ export interface TechnicianOptions extends ClientOptions {
   readonly files?: FileTransferOptions;
   /** Takes back the place of this token (another process of this technician, a restart). */
   readonly resumeToken?: string;
+  /** Input of this many last ms is sent again after a resume (default 10 s; 0: none). */
+  readonly inputResendMs?: number;
 }
 
 /** How long a consent request waits for the customer (a person may be reading the prompt). */
@@ -67,6 +71,8 @@ export class TechnicianClient extends FerryClient {
   screenFrames = 0;
   screenBytes = 0;
   #inputSeq = 1;
+  /** Input of the last seconds, sent again after a resume (see recent-input.ts). */
+  readonly #recentInput: RecentInput;
   latestStats: ferry.v1.NetworkStats | null = null;
   /** Permissions in force in the session, from the latest ConsentChanged. */
   granted: ferry.v1.Permission[] = [];
@@ -85,6 +91,7 @@ export class TechnicianClient extends FerryClient {
   constructor(options: TechnicianOptions) {
     super(options);
     this.token = options.token;
+    this.#recentInput = new RecentInput(options.inputResendMs);
     this.shells = new TechnicianShells(this);
     this.files = new TechnicianFiles(this, options.files);
     this.on('frame', (frame, raw) => {
@@ -277,11 +284,31 @@ export class TechnicianClient extends FerryClient {
     this.notify({ networkStatsRequest: { sessionId } });
   }
 
+  /** The seq of the newest input event sent (0: none yet). */
+  get lastInputSeq(): number {
+    return this.#inputSeq - 1;
+  }
+
+  /** Input events sent again after resumes (`InputEvent.resent`). */
+  inputResent = 0;
+
   sendInput(event: Omit<ferry.v1.InputEvent.$Properties, 'seq' | 'sentTimeMs'>): boolean {
-    return this.send({
-      channel: Channel.CHANNEL_INPUT,
-      input: { ...event, seq: this.#inputSeq++, sentTimeMs: performance.now() },
-    });
+    const now = performance.now();
+    const input = { ...event, seq: this.#inputSeq++, sentTimeMs: now };
+    const sent = this.send({ channel: Channel.CHANNEL_INPUT, input });
+    if (sent) this.#recentInput.record(input, now);
+    return sent;
+  }
+
+  /**
+   * A gateway restart loses input it held or had not yet written to the customer: the input of
+   * the last seconds goes again, before anything new; the customer drops what it has already.
+   */
+  protected override onResumed(): void {
+    for (const input of this.#recentInput.resend(performance.now())) {
+      if (!this.send({ channel: Channel.CHANNEL_INPUT, input })) return;
+      this.inputResent++;
+    }
   }
 
   /** Moves the pointer to (x, y) of `monitor`, in the pixels that monitor advertises. */
