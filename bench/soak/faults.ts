@@ -204,6 +204,8 @@ export interface LifeSample {
   readonly atSeconds: number;
   readonly rssMiB: number;
   readonly heapUsedMiB: number;
+  readonly heapTotalMiB: number;
+  readonly externalMiB: number;
 }
 
 export interface LifeGrowth {

@@ -8,6 +8,10 @@ export interface RssSample {
   readonly atSeconds: number;
   readonly rssMiB: number;
   readonly heapUsedMiB: number;
+  /** V8's heap as reserved (what heapUsed may grow into without RSS growing). */
+  readonly heapTotalMiB: number;
+  /** Memory of ArrayBuffers and other objects outside the V8 heap (uWS copies, journal buffers). */
+  readonly externalMiB: number;
 }
 
 export interface DelaySummary {
@@ -44,5 +48,7 @@ export function sampleRss(startMs: number): RssSample {
     atSeconds: round((performance.now() - startMs) / 1000, 1),
     rssMiB: round(m.rss / MiB, 1),
     heapUsedMiB: round(m.heapUsed / MiB, 1),
+    heapTotalMiB: round(m.heapTotal / MiB, 1),
+    externalMiB: round(m.external / MiB, 1),
   };
 }

@@ -663,6 +663,8 @@ class Gateways {
           atSeconds: round(this.#startMs === 0 ? 0 : (performance.now() - this.#startMs) / 1000, 1),
           rssMiB: m.rssMiB as number,
           heapUsedMiB: m.heapUsedMiB as number,
+          heapTotalMiB: m.heapTotalMiB as number,
+          externalMiB: m.externalMiB as number,
         }),
     });
     child.exited.then(({ code, signal }) => {
@@ -1171,8 +1173,9 @@ export const LOSS_DEFINITION =
   "gateway's sequence number; an input when a chat sent after it on the same connection was " +
   'acknowledged. A frame written into a connection that was then cut, and never acknowledged, ' +
   'is not a loss: the bench sends such chat again after the resume (once a sync message proved ' +
-  'the gateway never had it) and counts the inputs apart (unacknowledgedMissing). A resent chat ' +
-  'that had arrived already is a resentDuplicate (its acknowledgement was lost with the ' +
+  'the gateway never had it); the technician client sends its last 10 s of input again after a ' +
+  'resume, and inputs never acknowledged that never arrived are unacknowledgedMissing. A resent chat ' +
+  'or input that had arrived already is a resentDuplicate (its acknowledgement was lost with the ' +
   'connection), not a duplicate. The session given the throwing handler is left out of every ' +
   'figure; every other session counts, resumed or not.';
 
@@ -1420,13 +1423,14 @@ function printReport(r: SoakReport): void {
     }
   }
   lines.push('');
-  lines.push('RSS (MiB)   at s   gateway   runner');
+  lines.push('RSS (MiB)   at s   gateway   runner   gateway heap used/total, external');
   const n = Math.max(r.rss.gateway.length, r.rss.runner.length);
   for (let i = 0; i < n; i++) {
     const g = r.rss.gateway[i];
     const c = r.rss.runner[i];
+    const heap = g === undefined ? '' : `${g.heapUsedMiB}/${g.heapTotalMiB}, ${g.externalMiB}`;
     lines.push(
-      `          ${String(g?.atSeconds ?? c?.atSeconds ?? '').padStart(6)}  ${String(g?.rssMiB ?? '-').padStart(8)}  ${String(c?.rssMiB ?? '-').padStart(7)}`,
+      `          ${String(g?.atSeconds ?? c?.atSeconds ?? '').padStart(6)}  ${String(g?.rssMiB ?? '-').padStart(8)}  ${String(c?.rssMiB ?? '-').padStart(7)}   ${heap}`,
     );
   }
   lines.push('');

@@ -379,7 +379,8 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     }
     this.#chatWaiting = waiting;
     this.#catchingUp = true;
-    this.request({ chatHistoryRequest: { sessionId } }).then(
+    // only what followed the newest message emitted: the gateway answers it from memory
+    this.request({ chatHistoryRequest: { sessionId, afterSeq: this.#chatSeq } }).then(
       (reply) => {
         for (const e of reply.chatHistory?.entries ?? []) {
           const chat = e.chat as ferry.v1.ChatMessage | null | undefined;

@@ -391,9 +391,12 @@ export class TechnicianClient extends FerryClient {
     return this.#operate({ handOverControl: { sessionId, technician } });
   }
 
-  /** The session log (chat and events, in order), technicians-only entries included. */
-  async chatHistory(sessionId = this.sessionId): Promise<ferry.v1.ChatHistory> {
-    const reply = await this.request({ chatHistoryRequest: { sessionId } });
+  /**
+   * The session log (chat and events, in order), technicians-only entries included; with
+   * `afterSeq`, only the entries after that log seq.
+   */
+  async chatHistory(sessionId = this.sessionId, afterSeq = 0): Promise<ferry.v1.ChatHistory> {
+    const reply = await this.request({ chatHistoryRequest: { sessionId, afterSeq } });
     const history = reply.chatHistory as ferry.v1.ChatHistory | null;
     if (!history) throw new FerryError(Codes.PROTOCOL.code, 'no ChatHistory in reply');
     return history;

@@ -387,18 +387,24 @@ export class Session {
   /**
    * The session log as `technician` (or the customer) may see it, ready for ChatHistory: the
    * window in memory, preceded by what the journal holds of the entries spilled before it, up
-   * to the log's own bounds (newest kept); `dropped` counts the entries not in it.
+   * to the log's own bounds (newest kept); `dropped` counts the entries not in it. With
+   * `afterSeq`, only the entries after it: read from memory alone when the window reaches back.
    */
-  chatHistory(technician: boolean): ferry.v1.ChatHistory.$Properties {
+  chatHistory(technician: boolean, afterSeq = 0): ferry.v1.ChatHistory.$Properties {
     const log = this.log;
     let entries: readonly LogEntry[] = log.visibleTo(technician);
-    let dropped = log.dropped;
-    if (log.spilled > 0) {
-      const first = log.entries[0]?.seq ?? log.nextSeq;
-      const older = (this.journal?.spilledEntries(first) ?? []).filter(
-        (e) => technician || e.audience === 'all',
-      );
-      dropped += log.spilled - older.length;
+    if (afterSeq > 0) entries = entries.filter((e) => e.seq > afterSeq);
+    const first = log.entries[0]?.seq ?? log.nextSeq;
+    // dropped entries come first: those after `afterSeq` are the ones the asker lacks
+    let dropped =
+      afterSeq > 0
+        ? Math.min(log.dropped, Math.max(0, first - 1 - afterSeq - log.spilled))
+        : log.dropped;
+    if (log.spilled > 0 && afterSeq + 1 < first) {
+      const read = (this.journal?.spilledEntries(first) ?? []).filter((e) => e.seq > afterSeq);
+      // what the journal should hold after `afterSeq`, and did not give back
+      dropped += Math.min(log.spilled, first - 1 - afterSeq) - read.length;
+      const older = technician ? read : read.filter((e) => e.audience === 'all');
       entries = [...older, ...entries];
       const keep = log.fitting(entries);
       dropped += entries.length - keep.length;

@@ -373,7 +373,7 @@ export class SessionTools {
   ): ferry.v1.ChatHistory.$Properties | Refusal {
     const found = this.#participant(p, op.sessionId ?? '');
     if ('entry' in found) return found;
-    return found.session.chatHistory(p.role === Role.ROLE_TECHNICIAN);
+    return found.session.chatHistory(p.role === Role.ROLE_TECHNICIAN, Number(op.afterSeq ?? 0));
   }
 
   // -------------------------------------------------------------------------------------------

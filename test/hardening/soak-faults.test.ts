@@ -1,11 +1,12 @@
 /**
  * The faults soak's short run in CI: 20 sessions for 20 s through bench/soak/run.js --faults,
  * every client behind its own fault proxy and cut once (resets and half-closes, reconnects
- * refused for 0.5-3 s), a customer flooding chat past the frame rate limit, and one session
- * sending a frame to a handler that throws. It must reorder and duplicate no reliable frame (the
- * few in flight at a cut may be lost, and are reported), every client must resume after its cut, the flood must be refused, and the
- * throwing handler must cost its own session only. With FERRY_SOAK_RESTART=1 the gateway is
- * also killed and restarted mid-run and every client must resume after it.
+ * refused for 0.5-3 s), a customer flooding chat past the frame rate limit, one session sending
+ * a frame to a handler that throws, and the gateway killed (-9) at 10 s and started again on its
+ * data directory. No acknowledged reliable frame may be lost, reordered or duplicated (the
+ * resume replay, the journal and the technician's input sent again, docs/benchmarks.md), every
+ * client must resume after its cut and after the restart, the flood must be refused, and the
+ * throwing handler must cost its own session only.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -15,13 +16,11 @@ import { fileURLToPath } from 'node:url';
 import type { SoakReport } from '../../bench/soak/run.js';
 
 const RUN = fileURLToPath(new URL('../../bench/soak/run.js', import.meta.url));
-const RESTART = process.env.FERRY_SOAK_RESTART === '1';
-
-test('20 sessions cut, flooded and given a throwing handler for 20 s lose no acknowledged frame and all resume', {
+test('20 sessions cut, flooded, given a throwing handler and a gateway kill -9 lose no acknowledged frame and all resume', {
   timeout: 180_000,
 }, async (t) => {
   const args = [RUN, '--seconds', '20', '--sessions', '20', '--faults', '--seed', '7', '--json'];
-  if (RESTART) args.push('--restart-at', '10');
+  args.push('--restart-at', '10');
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -45,16 +44,10 @@ test('20 sessions cut, flooded and given a throwing handler for 20 s lose no ack
     gatewayErrors: report.gatewayErrors,
   });
   assert.equal(report.sessionsOpened, 20);
-  // Nothing is reordered or duplicated. Frames in flight to a client at the moment its link is
-  // cut can be lost: the gateway wrote them to a connection it did not yet know was dead, and
-  // the resume protocol has no receiver acknowledgement to replay them from (docs/benchmarks.md,
-  // "Soak with faults"). Their number is reported; every other target must hold.
-  t.diagnostic(`acknowledged reliable frames lost in flight at the cuts: ${report.lost}`);
+  t.diagnostic(`inputs sent again after resumes: ${report.reliable.input.resent}`);
   const failed = f.targets.filter((target) => !target.ok).map((target) => target.name);
-  assert.ok(
-    failed.every((name) => name === '0 reliable frames lost'),
-    summary,
-  );
+  assert.deepEqual(failed, [], summary);
+  assert.equal(report.lost, 0, summary);
   assert.equal(report.reordered, 0, summary);
   assert.equal(report.duplicates, 0, summary);
   assert.equal(report.crossTalk, 0, summary);
@@ -62,8 +55,10 @@ test('20 sessions cut, flooded and given a throwing handler for 20 s lose no ack
   assert.equal(f.cuts.planned, 38, 'every client but the casualty pair is cut once');
   assert.ok(f.cuts.done > 0 && f.cuts.done + f.cuts.skipped === f.cuts.planned, summary);
   assert.ok(f.cuts.refusedReconnects > 0, 'reconnects were refused during the outages');
-  assert.equal(f.gaps.cut!.disconnected, f.cuts.done, summary);
+  // a cut shortly before the restart is a gap the restart's gap takes over
+  assert.ok(f.gaps.cut!.disconnected > 0 && f.gaps.cut!.disconnected <= f.cuts.done, summary);
   assert.equal(f.gaps.cut!.resumed, f.gaps.cut!.disconnected, summary);
+  assert.equal(f.gaps.restart!.notResumed, 0, summary);
   assert.equal(f.gaps.cut!.notResumed, 0, summary);
   assert.equal(f.gaps.other!.notResumed, 0, summary);
   assert.equal(f.sessions.notResumed, 0, summary);
@@ -76,13 +71,11 @@ test('20 sessions cut, flooded and given a throwing handler for 20 s lose no ack
   assert.equal(f.handler.otherSessionsHit, 0, summary);
   assert.equal(report.gatewayErrors.FERRY_ERR_INTERNAL, undefined, summary);
   assert.equal(f.gatewayExits.unplanned, 0, summary);
-  if (RESTART) {
-    assert.ok(f.restart !== null && f.restart.disconnected > 0, summary);
-    assert.equal(f.restart.resumed, f.restart.disconnected, summary);
-  }
+  assert.ok(f.restart !== null && f.restart.disconnected > 0, summary);
+  assert.equal(f.restart.resumed, f.restart.disconnected, summary);
   // the run really carried traffic, and acknowledged what it counts
   assert.ok(report.reliable.input.sent > 19 * 20 * 10, summary);
   assert.ok(report.reliable.chatToCustomer.acknowledged > 0, summary);
   assert.ok(report.reliable.chatToTechnician.acknowledged > 0, summary);
-  assert.equal(code, failed.length === 0 ? 0 : 1, `exit code; stderr: ${stderr}`);
+  assert.equal(code, 0, `exit code; stderr: ${stderr}`);
 });

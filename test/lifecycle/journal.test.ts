@@ -19,7 +19,7 @@ import { Gateway } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import type { SessionReport } from '../../src/session/report.js';
-import { verifyLog } from '../../src/session/session-log.js';
+import { JOURNALED_WINDOW, verifyLog } from '../../src/session/session-log.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { activeSession, startGateway } from '../integration/harness.js';
 import { freePort } from '../support/gateway-process.js';
@@ -91,6 +91,51 @@ test('past --retained-bytes a chat flood spills to the journal: memory stays bou
     gateway.registry.retained.used < 64 * 1024,
     `retained ${gateway.registry.retained.used}`,
   );
+});
+
+test('a journaled log keeps a window in memory: a catch-up inside it is answered from memory, an older one from the journal', {
+  timeout: 60_000,
+}, async (t) => {
+  const { gateway } = await startGateway(t);
+  const { tech, customer, sessionId } = await activeSession(t, gateway);
+  const all = waitFor(tech, 'chat', (c) => c.text === 'line 299', 30_000);
+  for (let i = 0; i < 300; i++) customer.chat(`line ${i}`);
+  const [last] = await all;
+  const session = gateway.registry.get(sessionId)!;
+  assert.equal(session.log.entries.length, JOURNALED_WINDOW);
+  assert.ok(session.log.spilled > 300 - JOURNALED_WINDOW, `spilled ${session.log.spilled}`);
+  // count the journal reads
+  const journal = session.journal!;
+  const read = journal.spilledEntries.bind(journal);
+  let reads = 0;
+  journal.spilledEntries = (beforeSeq: number) => {
+    reads++;
+    return read(beforeSeq);
+  };
+  const lastSeq = Number(last.seq);
+  const recent = await tech.chatHistory(sessionId, lastSeq - 10);
+  assert.deepEqual(
+    recent.entries.map((e) => e.chat?.text),
+    Array.from({ length: 10 }, (_, i) => `line ${290 + i}`),
+  );
+  assert.equal(recent.dropped, 0);
+  assert.equal(reads, 0, 'answered from the window');
+  // from the start: the journal gives back what left the window, every line once, in order
+  const whole = await tech.chatHistory(sessionId);
+  assert.equal(reads, 1);
+  assert.deepEqual(
+    whole.entries.flatMap((e) => (e.chat ? [e.chat.text] : [])),
+    Array.from({ length: 300 }, (_, i) => `line ${i}`),
+  );
+  assert.equal(whole.dropped, 0);
+  // after a seq before the window: the journal again, only what follows it
+  const middle = await tech.chatHistory(sessionId, lastSeq - 200);
+  assert.equal(reads, 2);
+  assert.deepEqual(
+    middle.entries.map((e) => e.chat?.text),
+    Array.from({ length: 200 }, (_, i) => `line ${100 + i}`),
+  );
+  assert.equal(middle.dropped, 0);
 });
 
 test('without a journal the budget drops the oldest entries and says so', {

@@ -29,8 +29,13 @@ function tempDir(t: TestContext): string {
   return dir;
 }
 
-/** A gateway with an Active session, chat both ways and VIEW granted. */
-async function liveSession(t: TestContext, dataDir: string) {
+/** A gateway with an Active session, chat both ways and VIEW (or `permissions`) granted. */
+async function liveSession(
+  t: TestContext,
+  dataDir: string,
+  permissions: ('view' | 'control')[] = ['view'],
+  customerRetry = FAST_RETRY,
+) {
   const port = await freePort();
   const gateway = await serveProcess(t, [
     '--port',
@@ -63,11 +68,11 @@ async function liveSession(t: TestContext, dataDir: string) {
     url: gateway.url,
     pin,
     name: 'Alice',
-    consent: ['view'],
-    reconnect: FAST_RETRY,
+    consent: permissions,
+    reconnect: customerRetry,
   });
-  const consent = await tech.requestConsent(['view']);
-  assert.deepEqual(consent.granted, [ferry.v1.Permission.PERMISSION_VIEW]);
+  const consent = await tech.requestConsent(permissions);
+  assert.equal(consent.granted.length, permissions.length);
   const heard: string[] = [];
   customer.on('chat', (c) => heard.push(c.text));
   const first = waitFor(customer, 'chat', (c) => c.text === 'hello from tech-1');
@@ -167,4 +172,47 @@ test('SIGTERM: clients hear Closing with resume and the going-away close, and re
   assert.equal(fs.existsSync(path.join(dataDir, 'reports', `${sessionId}.json`)), false);
   await restartAndResume(t, dataDir, gateway, tech, customer);
   await assertSessionIntact(tech, customer, sessionId, heard);
+});
+
+test('kill -9 while input is held for an away customer: the technician sends it again, the customer applies each event once', {
+  timeout: 90_000,
+}, async (t) => {
+  const dataDir = tempDir(t);
+  // the customer comes back only when told (resumeNow), after the restart
+  const slow = { initialDelayMs: 60_000, maxDelayMs: 60_000, giveUpAfterMs: 120_000 };
+  const { gateway, tech, customer } = await liveSession(t, dataDir, ['view', 'control'], slow);
+  const applied: number[] = [];
+  customer.on('input', (input) => applied.push(input.seq));
+  // three events reach the customer
+  const third = waitFor(customer, 'input', (input) => input.seq === 3);
+  for (let i = 1; i <= 3; i++) assert.ok(tech.movePointer(10 * i, 10));
+  await third;
+  // the customer goes away; three more are held for it in the gateway's memory only
+  const away = waitFor(tech, 'status', (s) => s.status === S.SESSION_STATUS_RECONNECTING);
+  customer.dropConnection();
+  await away;
+  for (let i = 4; i <= 6; i++) assert.ok(tech.movePointer(10 * i, 10));
+  const techLost = waitFor(tech, 'disconnected', () => true);
+  gateway.child.kill('SIGKILL');
+  assert.equal(await gateway.exited, 'SIGKILL');
+  await techLost;
+  const techBack = waitFor(tech, 'resumed', () => true, 30_000);
+  const sixth = waitFor(customer, 'input', (input) => input.seq === 6, 30_000);
+  await serveProcess(t, [
+    '--port',
+    String(gateway.listening.port),
+    '--admin-port',
+    '0',
+    '--data-dir',
+    dataDir,
+  ]);
+  await techBack;
+  // the technician sent its last seconds again, before anything new
+  assert.equal(tech.inputResent, 6);
+  customer.resumeNow();
+  await sixth;
+  // 1-3 it had: dropped; 4-6 it lacked: applied, once, in order
+  assert.deepEqual(applied, [1, 2, 3, 4, 5, 6]);
+  assert.equal(customer.inputResentDropped, 3);
+  assert.equal(customer.pointer.desktopX, 60);
 });
