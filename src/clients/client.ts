@@ -358,7 +358,9 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   }
 
   /** The place was taken back: what a subclass sends again goes before anything new. */
-  protected onResumed(): void {}
+  protected onResumed(): void {
+    // nothing of its own: a customer's place has nothing to send again
+  }
 
   /** The session whose chat this client follows (a customer's; a technician says its own). */
   protected chatSessionId(): string {
