@@ -148,7 +148,11 @@ export class Gateway {
   readonly #sessionSlots = new WeakMap<object, number>();
   #nextSessionSlot = 0;
   #closed: Promise<void> | null = null;
-  #reportWrites: Promise<void> = Promise.resolve();
+  /** Reports waiting to be written, and the loop writing them (null when idle). */
+  #reportQueue: SessionReport[] = [];
+  #reportDrain: Promise<void> | null = null;
+  /** `<dataDir>/reports` exists (made by the first report, not asked again for each). */
+  #reportsDirMade = false;
   /** Live sessions' journals (`--journal on`), or null. */
   readonly journals: SessionJournals | null;
   /** The operator audit log (`<dataDir>/audit.log`) and the report index (`<dataDir>/reports.db`). */
@@ -578,26 +582,56 @@ export class Gateway {
   }
 
   /**
-   * Writes an ended session's report to `<dataDir>/reports/<id>.json` atomically (a temporary
-   * file renamed into place), off the event loop's critical path.
+   * Queues an ended session's report for `<dataDir>/reports/<id>.json`, written atomically (a
+   * temporary file renamed into place) off the event loop's critical path, in the order the
+   * reports came (a note added after the end writes the same report again).
    */
   #writeReport(report: SessionReport): void {
+    this.#reportQueue.push(report);
+    this.#reportDrain ??= this.#drainReports();
+  }
+
+  /**
+   * Writes the queued reports one after another, then indexes what one pass wrote in ONE SQLite
+   * transaction: reports that end while a pass runs make the next pass, so a burst is indexed
+   * in batches (a commit costs more than a report's rows: docs/benchmarks.md, churn).
+   */
+  async #drainReports(): Promise<void> {
+    try {
+      while (this.#reportQueue.length > 0) {
+        const batch = this.#reportQueue;
+        this.#reportQueue = [];
+        const written: SessionReport[] = [];
+        for (const report of batch) {
+          if (await this.#writeReportFile(report)) written.push(report);
+        }
+        this.#indexReports(written);
+      }
+    } finally {
+      this.#reportDrain = null;
+    }
+  }
+
+  /** Writes one report file, then removes its journal; false (logged) when it failed. */
+  async #writeReportFile(report: SessionReport): Promise<boolean> {
     const dir = path.join(this.config.dataDir, 'reports');
     const file = path.join(dir, `${report.id}.json`);
     const tmp = `${file}.${process.pid}.tmp`;
-    this.#reportWrites = this.#reportWrites
-      .then(async () => {
-        const full = await this.#withSpilled(report);
+    try {
+      const full = await this.#withSpilled(report);
+      if (!this.#reportsDirMade) {
         await fs.mkdir(dir, { recursive: true });
-        await fs.writeFile(tmp, `${JSON.stringify(full, null, 2)}\n`, { mode: 0o600 });
-        await fs.rename(tmp, file);
-        // the report holds everything the journal did: the journal goes
-        await this.journals?.remove(report.id);
-      })
-      .then(
-        () => this.#indexReport(report),
-        (err: unknown) => this.logger.error({ err, file }, 'cannot write session report'),
-      );
+        this.#reportsDirMade = true;
+      }
+      await fs.writeFile(tmp, `${JSON.stringify(full, null, 2)}\n`, { mode: 0o600 });
+      await fs.rename(tmp, file);
+      // the report holds everything the journal did: the journal goes
+      await this.journals?.remove(report.id);
+      return true;
+    } catch (err) {
+      this.logger.error({ err, file }, 'cannot write session report');
+      return false;
+    }
   }
 
   /**
@@ -663,12 +697,13 @@ export class Gateway {
     }
   }
 
-  /** Adds a written report to the search index; a failure is logged (a restart catches up). */
-  #indexReport(report: SessionReport): void {
+  /** Adds written reports to the search index; a failure is logged (a restart catches up). */
+  #indexReports(reports: readonly SessionReport[]): void {
     try {
-      this.reportIndex.add(report);
+      this.reportIndex.addMany(reports);
     } catch (err) {
-      this.logger.error({ err, session: report.id }, 'cannot index session report');
+      const sessions = reports.map((r) => r.id);
+      this.logger.error({ err, sessions }, 'cannot index session reports');
     }
   }
 
@@ -700,7 +735,7 @@ export class Gateway {
 
   /** Resolves once every report written so far is on disk. */
   reportsWritten(): Promise<void> {
-    return this.#reportWrites;
+    return this.#reportDrain ?? Promise.resolve();
   }
 
   /** What the metrics and the status API read, live (getters): they import no gateway module. */
@@ -854,7 +889,7 @@ export class Gateway {
     for (const conn of [...this.connections])
       conn.end(Codes.SHUTTING_DOWN.close, Codes.SHUTTING_DOWN.code);
     this.#admin?.close();
-    await this.#reportWrites;
+    await this.reportsWritten();
     // shell recordings closed with their sessions finish writing before the process may exit
     await this.relay.tools.shells.flushed();
     this.reportIndex.close();

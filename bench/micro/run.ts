@@ -15,9 +15,17 @@ import { suites as encode } from './encode.bench.js';
 import { suites as heartbeat } from './heartbeat.bench.js';
 import { suites as peek } from './peek.bench.js';
 import { suites as routing } from './routing.bench.js';
+import { suites as sessionStore } from './session-store.bench.js';
 import { type CaseResult, type MicroSuite, runSuite, sinkValue } from './suite.js';
 
-const ALL: MicroSuite[] = [...peek, ...encode, ...heartbeat, ...accounting, ...routing];
+const ALL: MicroSuite[] = [
+  ...peek,
+  ...encode,
+  ...heartbeat,
+  ...accounting,
+  ...routing,
+  ...sessionStore,
+];
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -13,7 +13,12 @@
  *   every batch, `interval` at most once per period while there is something to sync, `off` never;
  * - a failed write or fsync is counted in `errors` and reported through `onError`; its records
  *   are lost (`lost`) and later appends try again; nothing is thrown at the caller;
- * - after `close` starts, appends are dropped (`dropped`) and reported once through `onError`.
+ * - after `close` starts, appends are dropped (`dropped`) and reported once through `onError`;
+ * - a `deferred` writer (a new session's journal) creates its file only when the session has
+ *   lived `delayMs` (the fsync period), at its first durable append, flush or sync, or when it
+ *   closes without being replaced: a session set up and ended within the period never touches
+ *   the disk, its report replaces the journal. Until then its records are queued in memory, in
+ *   order, and written as one batch when the file opens.
  * `onError` is called from append and from the write path: it must not throw.
  */
 import fs from 'node:fs';
@@ -39,6 +44,52 @@ function asError(err: unknown): Error {
 const fsyncFd = (fd: number): Promise<void> =>
   new Promise((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve())));
 
+/** Per directory: the fsync running, and the one waiting behind it (shared by its callers). */
+const directorySyncs = new Map<string, { running: Promise<void>; next: Promise<void> | null }>();
+
+/**
+ * fsyncs `dir` so that the files created in it survive a crash. Callers that come while one runs
+ * share the next one: it starts after the running one ends, so it covers every file they
+ * created, and a burst of new journals costs two directory fsyncs, not one each.
+ */
+function syncDirectory(dir: string): Promise<void> {
+  const state = directorySyncs.get(dir);
+  if (state === undefined) {
+    const running = fsyncDirectoryOnce(dir).finally(() => advance(dir));
+    directorySyncs.set(dir, { running, next: null });
+    return running;
+  }
+  state.next ??= state.running.then(
+    () => fsyncDirectoryOnce(dir),
+    () => fsyncDirectoryOnce(dir),
+  );
+  return state.next;
+}
+
+/** The running directory fsync ended: the waiting one (if any) becomes the running one. */
+function advance(dir: string): void {
+  const state = directorySyncs.get(dir)!;
+  if (state.next === null) {
+    directorySyncs.delete(dir);
+    return;
+  }
+  const running = state.next.finally(() => advance(dir));
+  // callers already hold `state.next`; failures reach them through it
+  running.catch(() => undefined);
+  directorySyncs.set(dir, { running, next: null });
+}
+
+function fsyncDirectoryOnce(dir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    fs.open(dir, fs.constants.O_RDONLY, (err, fd) => {
+      if (err) return reject(err);
+      fs.fsync(fd, (syncErr) => {
+        fs.close(fd, () => (syncErr ? reject(syncErr) : resolve()));
+      });
+    });
+  });
+}
+
 export class JournalWriter {
   readonly file: string;
   readonly fsyncPolicy: FsyncPolicy;
@@ -57,8 +108,14 @@ export class JournalWriter {
   /** Records whose batch write failed. */
   lost = 0;
 
-  readonly #fd: number;
+  /** The open file, or -1 while a deferred writer has not created it yet. */
+  #fd: number;
   readonly #onError: (err: Error) => void;
+  /** A deferred writer's file opens when this fires (or sooner: see `deferred`). */
+  #openTimer: NodeJS.Timeout | null = null;
+  #openDelayMs = 0;
+  /** Records a deferred writer closed unwritten: its session's report replaced them. */
+  discarded = 0;
   #queue: Buffer[] = [];
   #queuedBytes = 0;
   #immediate: NodeJS.Immediate | null = null;
@@ -89,6 +146,43 @@ export class JournalWriter {
     return writer;
   }
 
+  /**
+   * A writer for a new `file` that creates it only when needed (see the invariants above):
+   * after `delayMs` from its first record, or at a durable append, flush, sync or a close that
+   * keeps it. A file that cannot be created then is reported through `onError`.
+   */
+  static deferred(file: string, options: JournalWriterOptions, delayMs: number): JournalWriter {
+    const writer = new JournalWriter(file, -1, options);
+    writer.#openDelayMs = delayMs;
+    return writer;
+  }
+
+  /** The file exists (always, except for a deferred writer before it needed one). */
+  get opened(): boolean {
+    return this.#fd >= 0;
+  }
+
+  /** Opens a deferred writer's file now; false when that failed (reported, records lost). */
+  #ensureOpen(): boolean {
+    if (this.#fd >= 0) return true;
+    if (this.#openTimer !== null) {
+      clearTimeout(this.#openTimer);
+      this.#openTimer = null;
+    }
+    try {
+      const { fd, created } = JournalWriter.#createFd(this.file);
+      this.#fd = fd;
+      if (created && this.fsyncPolicy.kind !== 'off') void this.#syncDirectory();
+      return true;
+    } catch (err) {
+      this.lost += this.#queue.length;
+      this.#queue = [];
+      this.#queuedBytes = 0;
+      this.#fail(asError(err));
+      return false;
+    }
+  }
+
   /** `openSync`, with the directory fsync of a new file awaited. */
   static async open(file: string, options: JournalWriterOptions): Promise<JournalWriter> {
     const { writer, created } = JournalWriter.#openFd(file, options);
@@ -100,8 +194,7 @@ export class JournalWriter {
     file: string,
     options: JournalWriterOptions,
   ): { writer: JournalWriter; created: boolean } {
-    const created = !fs.existsSync(file);
-    const fd = fs.openSync(file, 'a', 0o600);
+    const { fd, created } = JournalWriter.#createFd(file);
     const writer = new JournalWriter(file, fd, options);
     try {
       if (options.truncateTo !== undefined && fs.fstatSync(fd).size > options.truncateTo) {
@@ -116,6 +209,16 @@ export class JournalWriter {
     return { writer, created };
   }
 
+  /** Opens `file` for appending: a new file (the usual case) in one call, else the existing one. */
+  static #createFd(file: string): { fd: number; created: boolean } {
+    try {
+      return { fd: fs.openSync(file, 'ax', 0o600), created: true };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      return { fd: fs.openSync(file, 'a', 0o600), created: false };
+    }
+  }
+
   /** Bytes appended and not yet written. */
   get pendingBytes(): number {
     return this.#queuedBytes;
@@ -124,35 +227,63 @@ export class JournalWriter {
   /** Queues a record; it is written at the end of this turn with the others. */
   append(record: object): void {
     if (!this.#queueRecord(record)) return;
+    if (this.#fd < 0) {
+      // a deferred file: created once the session has lived the delay
+      this.#openTimer ??= setTimeout(this.#onOpenDue, this.#openDelayMs);
+      return;
+    }
     if (this.#immediate === null) this.#immediate = setImmediate(this.#onTurnEnd);
   }
 
   /** Writes the queue and `record` now, before returning (what is acknowledged next survives). */
   appendDurable(record: object): void {
-    if (this.#queueRecord(record)) this.#writeQueue();
+    if (this.#queueRecord(record) && this.#ensureOpen()) this.#writeQueue();
   }
 
   /** Resolves once every record appended before the call is written (and fsynced under `always`). */
   flush(): Promise<void> {
-    if (this.#queue.length > 0) this.#writeQueue();
+    if (this.#queue.length > 0 && this.#ensureOpen()) this.#writeQueue();
     return this.#fsyncChain;
   }
+
+  readonly #onOpenDue = (): void => {
+    this.#openTimer = null;
+    if (this.#closed || this.#queue.length === 0) return;
+    if (this.#ensureOpen()) this.#writeQueue();
+  };
 
   /** Writes what is queued, then fsyncs now whatever the policy. A no-op once closed. */
   async sync(): Promise<void> {
     await this.flush();
-    if (this.#fdClosed) return;
+    if (this.#fdClosed || this.#fd < 0) return;
     await this.#fsyncNow();
   }
 
-  /** Writes what is queued, fsyncs unless the policy is `off`, and closes the file. Idempotent. */
-  close(): Promise<void> {
-    this.#closing ??= this.#closeNow();
+  /**
+   * Writes what is queued, fsyncs unless the policy is `off` (or `fsync` is false: a file about
+   * to be replaced, whose last records are as durable as the period promised), and closes the
+   * file. Idempotent.
+   */
+  close(fsync = true): Promise<void> {
+    this.#closing ??= this.#closeNow(fsync);
     return this.#closing;
   }
 
-  async #closeNow(): Promise<void> {
-    if (this.#queue.length > 0) this.#writeQueue();
+  async #closeNow(fsync: boolean): Promise<void> {
+    if (this.#openTimer !== null) {
+      clearTimeout(this.#openTimer);
+      this.#openTimer = null;
+    }
+    if (this.#fd < 0 && !fsync) {
+      // never created, and replaced: nothing needs the disk
+      this.discarded += this.#queue.length;
+      this.#queue = [];
+      this.#queuedBytes = 0;
+      this.#closed = true;
+      this.#fdClosed = true;
+      return;
+    }
+    if (this.#queue.length > 0 && this.#ensureOpen()) this.#writeQueue();
     this.#closed = true;
     if (this.#immediate !== null) {
       clearImmediate(this.#immediate);
@@ -162,7 +293,7 @@ export class JournalWriter {
       clearTimeout(this.#fsyncTimer);
       this.#fsyncTimer = null;
     }
-    if (this.fsyncPolicy.kind !== 'off' && this.#dirty) await this.#fsyncNow();
+    if (fsync && this.fsyncPolicy.kind !== 'off' && this.#dirty) await this.#fsyncNow();
     // a sync() called meanwhile may have queued one more fsync: let it finish on an open fd
     let chain: Promise<void>;
     do {
@@ -170,6 +301,7 @@ export class JournalWriter {
       await chain;
     } while (chain !== this.#fsyncChain);
     this.#fdClosed = true;
+    if (this.#fd < 0) return;
     try {
       fs.closeSync(this.#fd);
     } catch (err) {
@@ -200,7 +332,7 @@ export class JournalWriter {
 
   readonly #onTurnEnd = (): void => {
     this.#immediate = null;
-    if (this.#queue.length > 0) this.#writeQueue();
+    if (this.#queue.length > 0 && this.#fd >= 0) this.#writeQueue();
   };
 
   #writeQueue(): void {
@@ -257,12 +389,7 @@ export class JournalWriter {
 
   async #syncDirectory(): Promise<void> {
     try {
-      const dir = await fs.promises.open(path.dirname(this.file), fs.constants.O_RDONLY);
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      await syncDirectory(path.dirname(this.file));
     } catch (err) {
       this.#fail(asError(err));
     }

@@ -364,7 +364,9 @@ export class SessionJournals implements SessionListener {
     session.journal = null;
     session.log.onJournal = null;
     session.log.journaled = false;
-    await journal.writer.close();
+    // the report replaces the file within milliseconds: an fsync of it now would be wasted,
+    // unless every batch is to be synced
+    await journal.writer.close(this.#fsync.kind === 'always');
   }
 
   readonly #scheduleSnapshots = (): void => {

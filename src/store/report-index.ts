@@ -196,7 +196,7 @@ export class ReportIndex {
   readonly file: string;
   readonly reportsDir: string;
   readonly #db: Database.Database;
-  readonly #upsert: (report: IndexableReport) => void;
+  readonly #upsert: (reports: readonly IndexableReport[]) => void;
   readonly #has: Database.Statement<[string], { id: string }>;
   /** Reports indexed since open, and failures (the gateway counts them). */
   indexedCount = 0;
@@ -224,7 +224,7 @@ export class ReportIndex {
     const insertLog = db.prepare(
       'INSERT OR REPLACE INTO session_log (report_id, seq, time_ms, kind, actor, text) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    this.#upsert = db.transaction((report: IndexableReport) => {
+    const upsertOne = (report: IndexableReport) => {
       const createdMs = Date.parse(report.createdAt);
       const technicians = techniciansOf(report);
       insertReport.run({
@@ -250,6 +250,10 @@ export class ReportIndex {
         const text = e.kind === 'chat' ? (e.text ?? '') : `${e.type ?? ''}: ${e.detail ?? ''}`;
         insertLog.run(report.id, e.seq, e.timeMs, e.kind, actor, text);
       }
+    };
+    // one transaction for many reports: a commit costs more than a report's rows
+    this.#upsert = db.transaction((reports: readonly IndexableReport[]) => {
+      for (const report of reports) upsertOne(report);
     });
   }
 
@@ -291,7 +295,7 @@ export class ReportIndex {
           unreadable++;
           continue;
         }
-        this.#upsert(report);
+        this.#upsert([report]);
         indexed++;
       }
     });
@@ -301,8 +305,14 @@ export class ReportIndex {
 
   /** Adds or replaces one report (a note added after the end rewrites it). */
   add(report: IndexableReport): void {
-    this.#upsert(report);
-    this.indexedCount++;
+    this.addMany([report]);
+  }
+
+  /** Adds or replaces several reports in one transaction (all or none). */
+  addMany(reports: readonly IndexableReport[]): void {
+    if (reports.length === 0) return;
+    this.#upsert(reports);
+    this.indexedCount += reports.length;
   }
 
   get size(): number {

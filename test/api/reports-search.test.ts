@@ -227,3 +227,32 @@ test('the index file survives a reopen and catches up on report files written wh
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('addMany indexes a batch in one transaction: all of it, or none when one report is bad', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-index-'));
+  try {
+    const { index } = ReportIndex.open(dataDir);
+    const batch = ['c1', 'c2', 'c3'].map((id, i) =>
+      reportFile(id, Date.now() - i, 'Cy', 'tech-2', `192.0.2.${10 + i}`),
+    );
+    index.addMany(batch);
+    assert.equal(index.size, 3);
+    assert.equal(index.indexedCount, 3);
+    assert.deepEqual(
+      index
+        .search({ limit: 10, technician: 'tech-2' })
+        .reports.map((r) => r.id)
+        .sort(),
+      ['c1', 'c2', 'c3'],
+    );
+    // a report without a log cannot be indexed: the whole batch is rolled back
+    const bad = { ...reportFile('d2', Date.now(), 'Di', 'tech-3', '192.0.2.20'), log: null };
+    assert.throws(() =>
+      index.addMany([reportFile('d1', Date.now(), 'Di', 'tech-3', '192.0.2.21'), bad as never]),
+    );
+    assert.equal(index.size, 3, 'nothing of the failed batch stayed');
+    index.close();
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});

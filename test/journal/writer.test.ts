@@ -295,3 +295,59 @@ test('an fsync policy formats to text that parses back to it, the default being 
     assert.deepEqual(parseFsyncPolicy(formatFsyncPolicy(policy)), policy);
   }
 });
+
+test('a deferred journal creates its file only once the delay has passed, with every record in order', async (t) => {
+  const file = await tempFile(t);
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const writer = JournalWriter.deferred(file, { fsync: OFF, onError: () => undefined }, 100);
+  t.after(() => writer.close());
+  writer.append({ k: 'a', n: 1 });
+  writer.append({ k: 'a', n: 2 });
+  await nextTurn();
+  assert.equal(existsSync(file), false, 'no file within the delay');
+  assert.equal(writer.opened, false);
+  t.mock.timers.tick(100);
+  assert.equal(writer.opened, true);
+  writer.append({ k: 'a', n: 3 });
+  await nextTurn();
+  const read = await readJournal(file);
+  assert.deepEqual(
+    read.records.map((r) => (r as { n: number }).n),
+    [1, 2, 3],
+  );
+});
+
+test('a deferred journal opens at once for a durable append, and a flush', async (t) => {
+  const file = await tempFile(t);
+  const writer = JournalWriter.deferred(file, { fsync: OFF, onError: () => undefined }, 60_000);
+  t.after(() => writer.close());
+  writer.append({ k: 'a', n: 1 });
+  writer.appendDurable({ k: 'chat', n: 2 });
+  // on disk before appendDurable returned, after what was queued before it
+  assert.deepEqual(
+    decodeRecords(readFileSync(file)).records.map((r) => (r as { n: number }).n),
+    [1, 2],
+  );
+  const other = `${file}.2`;
+  const flushed = JournalWriter.deferred(other, { fsync: OFF, onError: () => undefined }, 60_000);
+  t.after(() => flushed.close());
+  flushed.append({ k: 'a', n: 1 });
+  await flushed.flush();
+  assert.equal(existsSync(other), true);
+});
+
+test('a deferred journal closed as replaced before its delay never touches the disk; closed as kept, it does', async (t) => {
+  const file = await tempFile(t);
+  const options = { fsync: DEFAULT_FSYNC, onError: () => undefined };
+  const replaced = JournalWriter.deferred(file, options, 60_000);
+  replaced.append({ k: 'a' });
+  replaced.append({ k: 'end' });
+  await replaced.close(false);
+  assert.equal(existsSync(file), false);
+  assert.equal(replaced.discarded, 2);
+  const kept = JournalWriter.deferred(file, options, 60_000);
+  kept.append({ k: 'a' });
+  await kept.close();
+  assert.equal((await readJournal(file)).records.length, 1);
+  assert.equal(kept.fsyncs, 1, 'kept: synced before it closed');
+});
