@@ -11,8 +11,18 @@ export class ChatView {
   readonly root: HTMLElement;
   readonly #log: HTMLElement;
   readonly #seen = new Set<number>();
+  /**
+   * The seq of the newest chat message shown: a resumed console asks for the log after it (the
+   * events after it again too: they are shown once, by seq). Not the newest event's seq: an event
+   * that arrived does not prove the chat before it did.
+   */
+  #newestChat = 0;
 
-  constructor(send: (text: string, techniciansOnly: boolean) => void, privateBox: boolean) {
+  /** `send` may answer false (not connected): the text stays in the box to send again. */
+  constructor(
+    send: (text: string, techniciansOnly: boolean) => boolean | undefined,
+    privateBox: boolean,
+  ) {
     this.#log = h('ol', { class: 'chat-log', id: 'chat-log', 'aria-live': 'polite' });
     const input = h('input', {
       id: 'chat-input',
@@ -33,7 +43,7 @@ export class ChatView {
       e.preventDefault();
       const text = input.value.trim();
       if (text === '') return;
-      send(text, privateBox && priv.checked);
+      if (send(text, privateBox && priv.checked) === false) return;
       input.value = '';
     });
     this.root = h('section', { class: 'chat', id: 'chat' }, h('h3', {}, 'Chat'), this.#log, form);
@@ -57,11 +67,18 @@ export class ChatView {
     this.#log.scrollTop = this.#log.scrollHeight;
   }
 
+  /** The log seq of the newest chat message this view has shown; 0: none. */
+  get newestChatSeq(): number {
+    return this.#newestChat;
+  }
+
   message(c: ferry.v1.ChatMessage): void {
+    const seq = Number(c.seq);
+    if (seq > this.#newestChat) this.#newestChat = seq;
     const priv = c.audience === ferry.v1.ChatAudience.CHAT_AUDIENCE_TECHNICIANS_ONLY;
     const role = c.senderRole === ferry.v1.Role.ROLE_TECHNICIAN ? 'technician' : 'customer';
     this.#add(
-      Number(c.seq),
+      seq,
       h(
         'li',
         { class: `chat-msg ${role}${priv ? ' private' : ''}` },

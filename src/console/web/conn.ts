@@ -4,8 +4,17 @@
  * src/protocol/gen, no second one). Says Hello, answers pings at once, matches CONTROL replies to
  * requests by request_id and hands everything else to listeners. The gateway enforces every
  * rule; nothing here is a check.
+ *
+ * Resume (with `reconnect` options, the technician console): as the Node reference client
+ * (src/clients/client.ts) does, a welcomed connection that is lost (not closed on purpose, not
+ * refused) is dialled again with backoff, and the Hello is said again with the latest Welcome's
+ * resume token and `replay.received`, the reliable frames (all but SCREEN and HEARTBEAT, see
+ * docs/protocol.md "Resume and replay") that arrived on the lost connection. Every Pong says that
+ * count for the current connection. Listeners persist across sockets; `disconnected` and
+ * `resumed` mark the gap, `close` is final.
  */
-import { Codes } from '../../protocol/codes.js';
+import { Codes, isNormalClose } from '../../protocol/codes.js';
+import { isReliableFrame } from '../../protocol/frames.js';
 import { ferry } from '../../protocol/gen/ferry.js';
 
 const C = ferry.v1.Channel;
@@ -23,7 +32,12 @@ export interface ConnListeners {
   event: (event: ferry.v1.Event) => void;
   control: (control: ferry.v1.Control, stream: number) => void;
   chat: (chat: ferry.v1.ChatMessage, channel: number) => void;
+  /** Final: the connection is gone and will not be resumed. */
   close: (code: number, reason: string) => void;
+  /** A welcomed connection was lost; the Conn is dialling again with its resume token. */
+  disconnected: (code: number, reason: string) => void;
+  /** A reconnect was welcomed (`welcome.resumed` says whether the place was taken back). */
+  resumed: (welcome: ferry.v1.Welcome) => void;
 }
 
 type Listeners = { [K in keyof ConnListeners]: ConnListeners[K][] };
@@ -34,61 +48,237 @@ interface Pending {
   timer: number;
 }
 
+export interface ReconnectOptions {
+  /** First retry delay; doubles per attempt up to `maxDelayMs`. */
+  readonly initialDelayMs?: number;
+  readonly maxDelayMs?: number;
+  /** Stop retrying this long after the loss. */
+  readonly giveUpAfterMs?: number;
+}
+
+/** The console's backoff: 250 ms doubling to 5 s, given up 10 minutes after the loss. */
+export const CONSOLE_RECONNECT: Required<ReconnectOptions> = {
+  initialDelayMs: 250,
+  maxDelayMs: 5000,
+  giveUpAfterMs: 600_000,
+};
+
+/**
+ * Close codes after which the place can be resumed, as the Node client's table: abnormal
+ * closure, server errors and restarts, and FERRY_ERR_SLOW_CONSUMER (4008); 1001 only when the
+ * `Closing` before it said `resume`. Anything else is final: 1000 and 4100-4199 (normal ends),
+ * refusals (4003: FERRY_ERR_RESUME_INVALID, ...), 4009 resumed elsewhere (another tab).
+ */
+const RESUMABLE_CLOSE_CODES: ReadonlySet<number> = new Set([
+  1005, 1006, 1011, 1012, 1013, 1014, 4008,
+]);
+
 export function gatewayUrl(loc: Location = location): string {
   return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/v1/ws`;
 }
 
 export class Conn {
-  readonly ws: WebSocket;
+  readonly url: string;
+  ws: WebSocket | null = null;
   welcome: ferry.v1.Welcome | null = null;
   framesIn = 0;
   bytesIn = 0;
   bytesOut = 0;
-  readonly #listeners: Listeners = { frame: [], event: [], control: [], chat: [], close: [] };
+  closeCode = 0;
+  closeReason = '';
+  /** From the latest Welcome: sent in Hello to take this place back. */
+  resumeToken = '';
+  /** Successful reconnects. */
+  reconnects = 0;
+  readonly #reconnect: Required<ReconnectOptions> | null;
+  readonly #listeners: Listeners = {
+    frame: [],
+    event: [],
+    control: [],
+    chat: [],
+    close: [],
+    disconnected: [],
+    resumed: [],
+  };
   readonly #pending = new Map<number, Pending>();
   #nextRequestId = 1;
-  #opened: Promise<void>;
+  #hello: ferry.v1.Hello.$Properties | null = null;
+  /** Our own close(): nothing is resumed after it. */
+  #closing = false;
+  /** The current socket has been welcomed: frames other than the Hello may go out. */
+  #welcomed = false;
+  /** Reliable frames received on the current socket (Pong.received). */
+  #received = 0;
+  /** ... and on the socket that was lost: the resume asks for what followed. */
+  #lostReceived = 0;
+  /** The gateway said it keeps this place's sessions over its restart (Closing.resume). */
+  #resumeAfterGoingAway = false;
+  #reconnecting = false;
+  #retryTimer: number | null = null;
+  #attempt = 0;
+  #lostAtMs = 0;
 
-  constructor(url = gatewayUrl()) {
-    this.ws = new WebSocket(url);
-    this.ws.binaryType = 'arraybuffer';
-    this.#opened = new Promise((resolve, reject) => {
-      this.ws.addEventListener('open', () => resolve(), { once: true });
-      this.ws.addEventListener(
-        'error',
-        () => reject(new GatewayError(Codes.CLOSED.code, 'cannot reach the gateway')),
-        { once: true },
-      );
-    });
-    this.ws.addEventListener('message', (e: MessageEvent) => {
-      if (e.data instanceof ArrayBuffer) this.#onMessage(new Uint8Array(e.data));
-    });
-    this.ws.addEventListener('close', (e: CloseEvent) => {
-      for (const p of this.#pending.values()) {
-        clearTimeout(p.timer);
-        p.reject(new GatewayError(e.reason || Codes.CLOSED.code, `connection closed (${e.code})`));
-      }
-      this.#pending.clear();
-      for (const l of this.#listeners.close) l(e.code, e.reason);
-    });
+  /** `reconnect`: resume after a lost connection with these options; false: a loss is final. */
+  constructor(url = gatewayUrl(), reconnect: ReconnectOptions | false = false) {
+    this.url = url;
+    this.#reconnect = reconnect === false ? null : { ...CONSOLE_RECONNECT, ...reconnect };
   }
 
   on<K extends keyof ConnListeners>(kind: K, listener: ConnListeners[K]): void {
     (this.#listeners[kind] as ConnListeners[K][]).push(listener);
   }
 
+  #emit<K extends keyof ConnListeners>(kind: K, ...args: Parameters<ConnListeners[K]>): void {
+    for (const l of this.#listeners[kind] as ((...a: Parameters<ConnListeners[K]>) => void)[]) {
+      l(...args);
+    }
+  }
+
+  /** Welcomed and open (false while reconnecting). */
   get open(): boolean {
-    return this.ws.readyState === WebSocket.OPEN;
+    return this.#welcomed && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  /** True between a lost connection and its resume (or the final close). */
+  get reconnecting(): boolean {
+    return this.#reconnecting;
   }
 
   /** Opens, says Hello, resolves with the Welcome (or rejects with the gateway's coded error). */
-  async hello(hello: ferry.v1.Hello.$Properties): Promise<ferry.v1.Welcome> {
-    await this.#opened;
-    const reply = await this.request({ hello });
-    const welcome = reply.welcome as ferry.v1.Welcome | null;
-    if (!welcome) throw new GatewayError(Codes.PROTOCOL.code, 'no Welcome after Hello');
-    this.welcome = welcome;
-    return welcome;
+  hello(hello: ferry.v1.Hello.$Properties): Promise<ferry.v1.Welcome> {
+    this.#hello = hello;
+    this.#closing = false;
+    return this.#dial(hello, false);
+  }
+
+  /**
+   * Opens a socket and says Hello. A `resuming` dial (a retry) reports its failure through its
+   * promise only: the retry decides whether the Conn goes on or closes, once.
+   */
+  #dial(said: ferry.v1.Hello.$Properties, resuming: boolean): Promise<ferry.v1.Welcome> {
+    // a Conn that resumes counts reliable frames and acknowledges them: the gateway keeps copies
+    const hello = this.#reconnect !== null ? { ...said, countsReliable: true } : said;
+    const ws = new WebSocket(this.url);
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    this.#welcomed = false;
+    this.#received = 0;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      let welcomed = false;
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        reject(err);
+      };
+      ws.addEventListener('error', () => {
+        if (this.ws === ws) fail(new GatewayError(Codes.CLOSED.code, 'cannot reach the gateway'));
+      });
+      ws.addEventListener('message', (e: MessageEvent) => {
+        if (this.ws !== ws || !(e.data instanceof ArrayBuffer)) return;
+        const bytes = new Uint8Array(e.data);
+        if (isReliableFrame(bytes)) this.#received++;
+        this.#onMessage(bytes);
+      });
+      ws.addEventListener('close', (e: CloseEvent) => {
+        if (this.ws !== ws) return;
+        this.#welcomed = false;
+        this.closeCode = e.code;
+        this.closeReason = e.reason;
+        for (const p of this.#pending.values()) {
+          clearTimeout(p.timer);
+          p.reject(
+            new GatewayError(e.reason || Codes.CLOSED.code, `connection closed (${e.code})`),
+          );
+        }
+        this.#pending.clear();
+        fail(new GatewayError(e.reason || Codes.CLOSED.code, `connection closed with ${e.code}`));
+        if (welcomed) this.#onLost(e.code, e.reason);
+        else if (!resuming && !this.#reconnecting) this.#emit('close', e.code, e.reason);
+      });
+      ws.addEventListener('open', () => {
+        if (this.ws !== ws) return;
+        this.#request({ hello }, 15_000, true).then((control) => {
+          const welcome = (control.welcome as ferry.v1.Welcome | null) ?? null;
+          if (welcome === null) {
+            fail(new GatewayError(Codes.PROTOCOL.code, 'no Welcome after Hello'));
+            return;
+          }
+          welcomed = true;
+          settled = true;
+          this.#welcomed = true;
+          this.#resumeAfterGoingAway = false;
+          this.welcome = welcome;
+          if (welcome.resumeToken) this.resumeToken = welcome.resumeToken;
+          resolve(welcome);
+        }, fail);
+      });
+    });
+  }
+
+  /** A welcomed socket closed: resume it, or finish. */
+  #onLost(code: number, reason: string): void {
+    const resumable =
+      this.#reconnect !== null &&
+      !this.#closing &&
+      this.resumeToken !== '' &&
+      !isNormalClose(code) &&
+      (RESUMABLE_CLOSE_CODES.has(code) || (code === 1001 && this.#resumeAfterGoingAway));
+    if (!resumable) {
+      this.#emit('close', code, reason);
+      return;
+    }
+    this.#lostReceived = this.#received;
+    this.#reconnecting = true;
+    this.#attempt = 0;
+    this.#lostAtMs = Date.now();
+    this.#emit('disconnected', code, reason);
+    this.#scheduleRetry();
+  }
+
+  #scheduleRetry(): void {
+    const opts = this.#reconnect!;
+    const delay = Math.min(opts.initialDelayMs * 2 ** this.#attempt, opts.maxDelayMs);
+    if (Date.now() + delay - this.#lostAtMs > opts.giveUpAfterMs) {
+      this.#finish(this.closeCode, Codes.RESUME_GAVE_UP.code);
+      return;
+    }
+    this.#retryTimer = window.setTimeout(() => this.#retry(), delay);
+  }
+
+  #retry(): void {
+    this.#retryTimer = null;
+    if (this.#closing || this.#hello === null) return;
+    this.#attempt++;
+    // what arrived of the lost socket: the gateway replays the rest before anything new
+    const hello: ferry.v1.Hello.$Properties = {
+      ...this.#hello,
+      pin: '',
+      resumeToken: this.resumeToken,
+      replay: { received: this.#lostReceived },
+    };
+    this.#dial(hello, true).then(
+      (welcome) => {
+        this.#reconnecting = false;
+        this.reconnects++;
+        this.#emit('resumed', welcome);
+      },
+      (err: unknown) => {
+        if (this.#closing || !this.#reconnecting) return;
+        // a coded refusal (token gone, session ended) is final; a network failure is retried
+        const code = err instanceof GatewayError ? err.code : '';
+        if (code !== '' && code !== Codes.CLOSED.code && code !== Codes.TIMEOUT.code) {
+          this.#finish(this.closeCode, code);
+          return;
+        }
+        this.#scheduleRetry();
+      },
+    );
+  }
+
+  #finish(code: number, reason: string): void {
+    this.#reconnecting = false;
+    this.#emit('close', code, reason);
   }
 
   #onMessage(data: Uint8Array): void {
@@ -101,13 +291,13 @@ export class Conn {
       console.warn('ferry: dropped a frame that does not decode', err);
       return;
     }
-    for (const l of this.#listeners.frame) l(frame, data.length);
+    this.#emit('frame', frame, data.length);
     switch (frame.channel) {
       case C.CHANNEL_HEARTBEAT:
         if (frame.heartbeat?.ping) {
           this.send({
             channel: C.CHANNEL_HEARTBEAT,
-            heartbeat: { pong: { seq: frame.heartbeat.ping.seq ?? 0 } },
+            heartbeat: { pong: { seq: frame.heartbeat.ping.seq ?? 0, received: this.#received } },
           });
         }
         return;
@@ -119,16 +309,14 @@ export class Conn {
         return;
       case C.CHANNEL_CHAT:
       case C.CHANNEL_CHAT_PRIVATE:
-        if (frame.chat) {
-          for (const l of this.#listeners.chat)
-            l(frame.chat as ferry.v1.ChatMessage, frame.channel);
-        }
+        if (frame.chat) this.#emit('chat', frame.chat as ferry.v1.ChatMessage, frame.channel);
         return;
       default:
     }
   }
 
   #onEvent(event: ferry.v1.Event): void {
+    if (event.closing) this.#resumeAfterGoingAway = event.closing.resume === true;
     const err = event.error as ferry.v1.Error | null;
     if (err?.requestId) {
       const pending = this.#pending.get(err.requestId);
@@ -139,7 +327,7 @@ export class Conn {
         return;
       }
     }
-    for (const l of this.#listeners.event) l(event);
+    this.#emit('event', event);
   }
 
   #onControl(control: ferry.v1.Control, stream: number): void {
@@ -150,13 +338,21 @@ export class Conn {
       pending.resolve(control);
       return;
     }
-    for (const l of this.#listeners.control) l(control, stream);
+    this.#emit('control', control, stream);
   }
 
   /** Sends a CONTROL operation; resolves with the reply carrying its request id. */
   request(
     control: Omit<ferry.v1.Control.$Properties, 'requestId'>,
     timeoutMs = 15_000,
+  ): Promise<ferry.v1.Control> {
+    return this.#request(control, timeoutMs, false);
+  }
+
+  #request(
+    control: Omit<ferry.v1.Control.$Properties, 'requestId'>,
+    timeoutMs: number,
+    beforeWelcome: boolean,
   ): Promise<ferry.v1.Control> {
     const requestId = this.#nextRequestId++;
     return new Promise((resolve, reject) => {
@@ -165,7 +361,11 @@ export class Conn {
         reject(new GatewayError(Codes.TIMEOUT.code, `no reply to request ${requestId}`));
       }, timeoutMs);
       this.#pending.set(requestId, { resolve, reject, timer });
-      if (!this.send({ channel: C.CHANNEL_CONTROL, control: { ...control, requestId } })) {
+      const bytes = ferry.v1.Frame.encode({
+        channel: C.CHANNEL_CONTROL,
+        control: { ...control, requestId },
+      }).finish();
+      if (!this.#write(bytes, beforeWelcome)) {
         this.#pending.delete(requestId);
         clearTimeout(timer);
         reject(new GatewayError(Codes.CLOSED.code, 'not connected'));
@@ -190,15 +390,24 @@ export class Conn {
     return this.sendRaw(ferry.v1.Frame.encode(frame).finish());
   }
 
+  /** Writes a frame on the welcomed socket; false while there is none (closed, reconnecting). */
   sendRaw(bytes: Uint8Array): boolean {
-    if (this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(bytes as Uint8Array<ArrayBuffer>);
+    return this.#write(bytes, false);
+  }
+
+  #write(bytes: Uint8Array, beforeWelcome: boolean): boolean {
+    const ws = this.ws;
+    if (ws === null || ws.readyState !== WebSocket.OPEN) return false;
+    // nothing but the Hello goes before the Welcome: a resume's frames follow its Welcome
+    if (!beforeWelcome && !this.#welcomed) return false;
+    ws.send(bytes as Uint8Array<ArrayBuffer>);
     this.bytesOut += bytes.length;
     return true;
   }
 
-  chat(text: string, techniciansOnly = false): void {
-    this.send({
+  /** Sends a chat message; false when not connected (nothing was sent). */
+  chat(text: string, techniciansOnly = false): boolean {
+    return this.send({
       channel: techniciansOnly ? C.CHANNEL_CHAT_PRIVATE : C.CHANNEL_CHAT,
       chat: {
         text,
@@ -211,10 +420,17 @@ export class Conn {
 
   /** Bytes the socket still has to write (the customer's sender backs off on it). */
   get buffered(): number {
-    return this.ws.bufferedAmount;
+    return this.ws?.bufferedAmount ?? 0;
   }
 
+  /** Closes for good: no resume after it. */
   close(): void {
-    this.ws.close(1000, 'closed by the user');
+    this.#closing = true;
+    if (this.#retryTimer !== null) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = null;
+    }
+    if (this.#reconnecting) this.#finish(this.closeCode, 'closed by the user');
+    this.ws?.close(1000, 'closed by the user');
   }
 }

@@ -5,11 +5,19 @@
  * with buttons, ask for consent and show what is granted, watch and control the screen, chat
  * (also privately with technicians), the Network Statistics window, system information, notes
  * and the session summary at the end.
+ *
+ * Resume: a lost connection is dialled again with the resume token (conn.ts), the console shows
+ * "Reconnecting..." meanwhile, and after the resume it sends its recent input again (marked
+ * `resent`, before anything new), reads back the chat it missed (ChatHistoryRequest after the
+ * newest seq shown; the view shows each entry once) and the session's status. The token, the
+ * resume token and the session are kept in sessionStorage (this tab only), so that a reload takes
+ * the place back; a place the gateway no longer has starts afresh.
  */
 import { PERMISSIONS, type PermissionName, toNames, toWire } from '../../clients/permissions.js';
+import { RecentInput } from '../../clients/recent-input.js';
 import { ferry } from '../../protocol/gen/ferry.js';
 import { ChatView } from './chat-view.js';
-import { Conn, GatewayError } from './conn.js';
+import { CONSOLE_RECONNECT, Conn, GatewayError, gatewayUrl } from './conn.js';
 import { button, byId, clear, formatTime, h, notice } from './dom.js';
 import { FileView } from './file-view.js';
 import { NetstatsView } from './netstats-view.js';
@@ -41,6 +49,42 @@ const ENDED = new Set<number>([
   S.SESSION_STATUS_REMOVED_FROM_TC_QUEUE,
 ]);
 
+/** What a reload of this tab needs to take its place back (sessionStorage: this tab only). */
+interface Saved {
+  readonly token: string;
+  readonly name: string;
+  readonly resumeToken: string;
+  readonly sessionId: string;
+}
+
+const SAVED_KEY = 'ferry.console.technician';
+
+function loadSaved(): Saved | null {
+  try {
+    const raw = sessionStorage.getItem(SAVED_KEY);
+    if (raw === null) return null;
+    const s = JSON.parse(raw) as Partial<Saved>;
+    if (typeof s.token !== 'string' || s.token === '') return null;
+    return {
+      token: s.token,
+      name: typeof s.name === 'string' ? s.name : 'technician',
+      resumeToken: typeof s.resumeToken === 'string' ? s.resumeToken : '',
+      sessionId: typeof s.sessionId === 'string' ? s.sessionId : '',
+    };
+  } catch {
+    return null;
+  }
+}
+
+function store(saved: Saved | null): void {
+  try {
+    if (saved === null) sessionStorage.removeItem(SAVED_KEY);
+    else sessionStorage.setItem(SAVED_KEY, JSON.stringify(saved));
+  } catch {
+    // storage refused (private mode, quota): a reload signs in afresh
+  }
+}
+
 /** The token from `#token=...`, removed from the address bar (history too) at once. */
 function tokenFromFragment(): string {
   const params = new URLSearchParams(location.hash.slice(1));
@@ -69,9 +113,15 @@ export function startTechnician(app: HTMLElement): void {
   );
   clear(app);
   app.append(form);
-  const go = (token: string) => {
-    signIn(app, token, nameInput.value.trim() || 'technician').catch((err: unknown) => {
+  const saved = loadSaved();
+  const go = (token: string, name = nameInput.value.trim() || 'technician') => {
+    // the place of this tab is taken back only with the token that held it
+    const previous = saved !== null && saved.token === token ? saved : null;
+    signIn(app, token, name, previous).catch((err: unknown) => {
+      store(null);
       notice(`sign-in failed: ${(err as Error).message}`, 'error');
+      clear(app);
+      app.append(form);
       form.hidden = false;
     });
   };
@@ -82,22 +132,37 @@ export function startTechnician(app: HTMLElement): void {
     if (token !== '') go(token);
   });
   if (fromLink !== '') go(fromLink);
+  else if (saved !== null) go(saved.token, saved.name);
 }
 
-async function signIn(app: HTMLElement, token: string, name: string): Promise<void> {
-  const conn = new Conn();
+async function signIn(
+  app: HTMLElement,
+  token: string,
+  name: string,
+  previous: Saved | null,
+): Promise<void> {
+  const conn = new Conn(gatewayUrl(), CONSOLE_RECONNECT);
+  const resumeToken = previous?.resumeToken ?? '';
   const welcome = await conn.hello({
     role: ferry.v1.Role.ROLE_TECHNICIAN,
     token,
+    ...(resumeToken !== '' ? { resumeToken } : {}),
     client: { name, version: 'ferry-console/1', platform: 'browser' },
   });
-  notice(`signed in as ${name}`);
-  new TechnicianConsole(app, conn, welcome);
+  // a place the gateway no longer has (expired, a gateway without journals) starts afresh
+  const sessionId = welcome.resumed ? (previous?.sessionId ?? '') : '';
+  notice(
+    welcome.resumed && sessionId !== ''
+      ? `signed in as ${name}: your session is back`
+      : `signed in as ${name}`,
+  );
+  new TechnicianConsole(app, conn, welcome, { token, name, sessionId });
 }
 
 class TechnicianConsole {
   readonly conn: Conn;
-  readonly me: string;
+  /** This connection's participant id (each connection has its own, a resumed one too). */
+  me: string;
   sessionId = '';
   status = 0;
   granted: PermissionName[] = [];
@@ -109,15 +174,27 @@ class TechnicianConsole {
   readonly files: FileView;
   readonly #el: Record<string, HTMLElement> = {};
   #inputSeq = 1;
+  /** Input of the last seconds, sent again after a resume (src/clients/recent-input.ts). */
+  readonly #recentInput = new RecentInput();
+  /** Input events sent again after resumes (tests read it from the page's dataset). */
+  inputResent = 0;
+  readonly #token: string;
+  readonly #name: string;
 
-  constructor(app: HTMLElement, conn: Conn, welcome: ferry.v1.Welcome) {
+  constructor(
+    app: HTMLElement,
+    conn: Conn,
+    welcome: ferry.v1.Welcome,
+    place: { token: string; name: string; sessionId: string },
+  ) {
     this.conn = conn;
     this.me = welcome.participantId;
+    this.#token = place.token;
+    this.#name = place.name;
     this.screen = new ScreenView((kind) => {
-      conn.send({
-        channel: C.CHANNEL_INPUT,
-        input: { ...kind, seq: this.#inputSeq++, sentTimeMs: performance.now() },
-      });
+      const now = performance.now();
+      const input = { ...kind, seq: this.#inputSeq++, sentTimeMs: now };
+      if (conn.send({ channel: C.CHANNEL_INPUT, input })) this.#recentInput.record(input, now);
     });
     this.chat = new ChatView((text, priv) => conn.chat(text, priv), true);
     const floating = h('div', { class: 'floating' });
@@ -129,13 +206,133 @@ class TechnicianConsole {
     this.#wire();
     this.screen.setControl(false);
     this.screen.setViewing(false);
+    document.body.dataset.participant = this.me;
+    document.body.dataset.resumed = welcome.resumed ? 'yes' : 'no';
+    this.#connection('online');
+    this.#save();
     this.#render();
     this.#background(this.refreshQueue(), 'queue');
+    if (place.sessionId !== '') {
+      // a reload took the place back: the session, its status and its whole log
+      this.#enter(place.sessionId);
+      this.#background(this.#catchUp(), 'session');
+    }
+  }
+
+  /** Keeps what a reload of this tab needs to take the place back. */
+  #save(): void {
+    store({
+      token: this.#token,
+      name: this.#name,
+      resumeToken: this.conn.resumeToken,
+      sessionId: this.sessionId,
+    });
+  }
+
+  /** Shows the connection's state: the "Reconnecting..." banner while the place is away. */
+  #connection(state: 'online' | 'reconnecting' | 'closed'): void {
+    document.body.dataset.connection = state;
+    this.#el.reconnecting!.hidden = state !== 'reconnecting';
+    if (state === 'reconnecting') {
+      this.#el.status!.textContent = 'reconnecting';
+      document.body.dataset.status = 'reconnecting';
+    }
+  }
+
+  /**
+   * After a resume (or a reload that took the place back): the session's status, consent and
+   * control as the gateway has them now, and the chat and events the view missed, read back from
+   * the session log after the newest chat message shown (a restarted gateway had no copies to
+   * replay; the view shows each entry once, by seq).
+   */
+  async #catchUp(): Promise<void> {
+    try {
+      await this.#readBack();
+    } finally {
+      // the catch-up failed (the session ended meanwhile, the link broke again): the status
+      // known last, rather than "reconnecting" on a live connection
+      if (this.conn.open && document.body.dataset.status === 'reconnecting') {
+        this.#el.status!.textContent =
+          this.sessionId === '' ? 'no session' : statusName(this.status);
+        this.#render();
+      }
+    }
+  }
+
+  async #readBack(): Promise<void> {
+    const sessionId = this.sessionId;
+    if (sessionId === '') return;
+    const [summary, history] = await Promise.all([
+      this.conn.request({ summaryRequest: { sessionId } }),
+      this.conn.request({ chatHistoryRequest: { sessionId, afterSeq: this.chat.newestChatSeq } }),
+    ]);
+    if (sessionId !== this.sessionId) return;
+    if (history.chatHistory) this.chat.history(history.chatHistory as ferry.v1.ChatHistory);
+    const s = summary.sessionSummary as ferry.v1.SessionSummary | null;
+    if (s) {
+      this.status = s.status;
+      this.#el.status!.textContent = statusName(s.status);
+      this.granted = toNames(s.granted);
+      const controller = s.participants.find(
+        (p) => p.role === ferry.v1.Role.ROLE_TECHNICIAN && p.name === s.controller,
+      );
+      this.controllerId = controller?.participantId ?? '';
+      this.#el.controller!.textContent = s.controller || 'nobody';
+      this.#el.granted!.textContent = this.granted.length > 0 ? this.granted.join(', ') : 'nothing';
+      const ul = this.#el.participants!;
+      clear(ul);
+      for (const p of s.participants) ul.append(h('li', {}, `${p.name} (${p.role ?? ''})`));
+      this.#render();
+      if (this.#viewing) this.conn.notify({ keyFrameRequest: { reason: 'resumed' } });
+    }
+  }
+
+  /** The place is back: recent input goes again first, then the catch-up. */
+  #resumed(welcome: ferry.v1.Welcome): void {
+    this.me = welcome.participantId;
+    document.body.dataset.participant = this.me;
+    document.body.dataset.resumed = welcome.resumed ? 'yes' : 'no';
+    if (welcome.resumed) {
+      for (const input of this.#recentInput.resend(performance.now())) {
+        if (!this.conn.send({ channel: C.CHANNEL_INPUT, input })) break;
+        this.inputResent++;
+      }
+      document.body.dataset.inputResent = String(this.inputResent);
+    }
+    this.#connection('online');
+    if (!welcome.resumed) {
+      // the gateway no longer had the place: signed in afresh, without the session
+      notice('reconnected, but the gateway no longer had your place: start afresh', 'error');
+      this.sessionId = '';
+      this.status = 0;
+      this.granted = [];
+      this.controllerId = '';
+      this.#el.status!.textContent = 'no session';
+      this.#el.session!.textContent = '';
+      this.screen.blank();
+      this.#render();
+    } else {
+      notice('reconnected to the gateway');
+    }
+    this.#save();
+    this.#background(this.refreshQueue(), 'queue');
+    this.#background(this.#catchUp(), 'catch-up after the resume');
   }
 
   #layout(): HTMLElement {
     const el = this.#el;
     el.status = h('span', { id: 'session-status' }, 'no session');
+    el.reconnecting = h(
+      'span',
+      {
+        id: 'reconnecting',
+        'data-testid': 'reconnecting',
+        class: 'reconnecting',
+        role: 'status',
+        hidden: true,
+      },
+      'Reconnecting… the connection to the gateway was lost; your place is kept',
+    );
     el.session = h('span', { id: 'session-id' });
     el.pin = h('strong', { id: 'session-pin' });
     el.link = h('a', { id: 'customer-link', target: '_blank', rel: 'noopener' });
@@ -198,6 +395,7 @@ class TechnicianConsole {
         h('h1', {}, 'Ferry'),
         h('span', {}, 'session ', el.session, ' · ', el.status),
         h('span', { class: 'pin' }, 'PIN ', el.pin, ' ', el.link),
+        el.reconnecting,
       ),
       h(
         'aside',
@@ -366,9 +564,15 @@ class TechnicianConsole {
       if (e.noteAdded?.note) this.#el.notes!.append(noteItem(e.noteAdded.note as ferry.v1.Note));
       if (e.closing) notice(`the gateway is closing: ${e.closing.reason}`, 'error');
     });
+    conn.on('disconnected', () => {
+      this.screen.setControl(false);
+      this.#connection('reconnecting');
+    });
+    conn.on('resumed', (welcome) => this.#resumed(welcome));
     conn.on('close', (code, reason) => {
       notice(`disconnected from the gateway (${code} ${reason}); reload to sign in again`, 'error');
       this.screen.setControl(false);
+      this.#connection('closed');
     });
   }
 
@@ -450,6 +654,7 @@ class TechnicianConsole {
     }
     this.sessionId = sessionId;
     this.#el.session!.textContent = sessionId;
+    this.#save();
     this.#render();
   }
 
