@@ -1,7 +1,7 @@
 /**
- * Technician JWTs, verified with `jose`: HS256 signed with the gateway secret (what
- * `ferry token issue` mints), and RS256, ES256 or EdDSA against the public keys of a local JWKS
- * file (an operator's identity provider or backend). `exp`, `nbf`, `aud` and `iss` are checked,
+ * Technician JWTs: HS256 signed with the gateway secret (what `ferry token issue` mints, checked
+ * with one HMAC in the Hello's own turn), and RS256, ES256 or EdDSA against the public keys of a
+ * local JWKS file (an operator's identity provider or backend), verified with `jose`. `exp`, `nbf`, `aud` and `iss` are checked,
  * the claims `sub`, `perms` and `teams` kept. Legacy `ft1` tokens (tokens.ts) still verify for
  * one release, flagged so the caller can warn. Also owns the deny-list of revoked token ids
  * (`jti`), a file of one id per line in the data directory, re-read when it changes.
@@ -90,7 +90,6 @@ const refusal = (code: Extract<TokenCheck, { ok: false }>['code'], message: stri
 /** Verifies technician tokens: JWTs with jose, legacy `ft1` tokens with tokens.ts. */
 export class TechnicianVerifier {
   readonly #secret: string;
-  readonly #secretKey: Uint8Array;
   readonly #scope: TokenScope;
   readonly #jwks: ReturnType<typeof createLocalJWKSet> | null;
   readonly #deny: DenyList | null;
@@ -102,7 +101,6 @@ export class TechnicianVerifier {
     deny?: DenyList | null;
   }) {
     this.#secret = options.secret;
-    this.#secretKey = new TextEncoder().encode(options.secret);
     this.#scope = options.scope;
     this.#jwks = options.jwks ? createLocalJWKSet(options.jwks) : null;
     this.#deny = options.deny ?? null;
@@ -140,14 +138,15 @@ export class TechnicianVerifier {
       const allowed = this.#jwks === null ? 'HS256' : `HS256, ${ASYMMETRIC.join(', ')}`;
       return refusal('FERRY_ERR_TOKEN_SIGNATURE', `JWT alg ${alg}: allowed ${allowed}`);
     }
-    return this.#verifyJwt(token, alg, nowMs);
+    if (alg === 'HS256') {
+      const verified = verifyHs256(token, this.#secret, this.#scope, nowMs);
+      return verified.ok ? this.#accept(verified.payload, nowMs) : verified;
+    }
+    return this.#verifyJwt(token, nowMs);
   }
 
-  async #verifyJwt(
-    token: string,
-    alg: string | undefined,
-    nowMs: number,
-  ): Promise<TechnicianCheck> {
+  /** An asymmetric JWT (RS256, ES256, EdDSA) against the JWKS, with jose. */
+  async #verifyJwt(token: string, nowMs: number): Promise<TechnicianCheck> {
     let payload: JWTPayload;
     try {
       const options = {
@@ -155,15 +154,17 @@ export class TechnicianVerifier {
         issuer: this.#scope.issuer,
         requiredClaims: ['exp', 'sub'],
         currentDate: new Date(nowMs),
+        algorithms: [...ASYMMETRIC],
       };
-      payload =
-        alg === 'HS256'
-          ? (await jwtVerify(token, this.#secretKey, { ...options, algorithms: ['HS256'] })).payload
-          : (await jwtVerify(token, this.#jwks!, { ...options, algorithms: [...ASYMMETRIC] }))
-              .payload;
+      payload = (await jwtVerify(token, this.#jwks!, options)).payload;
     } catch (err) {
       return joseRefusal(err);
     }
+    return this.#accept(payload, nowMs);
+  }
+
+  /** A verified payload's Ferry claims, or the refusal of a claim out of shape or revoked. */
+  #accept(payload: JWTPayload, nowMs: number): TechnicianCheck {
     const { sub, exp, iat, jti, perms, teams } = payload as JWTPayload & Record<string, unknown>;
     if (typeof sub !== 'string' || !NAME_PATTERN.test(sub)) {
       return refusal('FERRY_ERR_TOKEN_MALFORMED', 'JWT sub is not a technician name');
@@ -189,6 +190,95 @@ export class TechnicianVerifier {
     return { ok: true, claims, legacy: false };
   }
 }
+
+/**
+ * An HS256 JWT signed with `secret`, checked in the turn it arrives: one HMAC (node:crypto), then
+ * the claims as jose checks them (RFC 7519; no clock tolerance): `exp` and `sub` required, `iss`
+ * and `aud` required and matching, `iat` and `nbf` numbers, `nbf` not in the future, `exp` in
+ * it. jose's HS256 runs through WebCrypto, an asynchronous job that cost more than the rest of a
+ * technician's Hello (docs/benchmarks.md, churn). The payload, or the refusal.
+ */
+export function verifyHs256(
+  token: string,
+  secret: string,
+  scope: TokenScope,
+  nowMs: number,
+): { readonly ok: true; readonly payload: JWTPayload } | Extract<TechnicianCheck, { ok: false }> {
+  const parts = token.split('.');
+  if (parts.length !== 3) return refusal('FERRY_ERR_TOKEN_MALFORMED', 'not a JWT: 3 parts needed');
+  const [head, body, signature] = parts as [string, string, string];
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(Buffer.from(head, 'base64url').toString('utf8'));
+  } catch {
+    return refusal('FERRY_ERR_TOKEN_MALFORMED', 'not a JWT: its header is not JSON');
+  }
+  if (header === null || typeof header !== 'object' || header.alg !== 'HS256') {
+    return refusal('FERRY_ERR_TOKEN_SIGNATURE', 'JWT alg is not HS256');
+  }
+  if (header.crit !== undefined || header.b64 !== undefined) {
+    return refusal(
+      'FERRY_ERR_TOKEN_MALFORMED',
+      'JWT header extensions (crit, b64) are not supported',
+    );
+  }
+  const expected = createHmac('sha256', secret).update(`${head}.${body}`).digest();
+  const given = Buffer.from(signature, 'base64url');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    return refusal(
+      'FERRY_ERR_TOKEN_SIGNATURE',
+      'technician token refused: signature verification failed',
+    );
+  }
+  let payload: JWTPayload;
+  try {
+    payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+  } catch {
+    return refusal(
+      'FERRY_ERR_TOKEN_MALFORMED',
+      'technician token refused: its payload is not JSON',
+    );
+  }
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+    return refusal(
+      'FERRY_ERR_TOKEN_MALFORMED',
+      'technician token refused: its payload is not an object',
+    );
+  }
+  const claim = (name: string, text: string) =>
+    refusal(CLAIM_CODES[name] ?? 'FERRY_ERR_TOKEN_MALFORMED', `technician token refused: ${text}`);
+  for (const name of ['exp', 'sub', 'iss', 'aud']) {
+    if (!(name in payload)) return claim(name, `missing required "${name}" claim`);
+  }
+  if (payload.iss !== scope.issuer) return claim('iss', 'unexpected "iss" claim value');
+  const aud = payload.aud;
+  if (!(aud === scope.audience || (Array.isArray(aud) && aud.includes(scope.audience)))) {
+    return claim('aud', 'unexpected "aud" claim value');
+  }
+  const now = Math.floor(nowMs / 1000);
+  if (payload.iat !== undefined && typeof payload.iat !== 'number') {
+    return claim('iat', '"iat" claim must be a number');
+  }
+  if (payload.nbf !== undefined) {
+    if (typeof payload.nbf !== 'number') return claim('nbf', '"nbf" claim must be a number');
+    if (payload.nbf > now) return claim('nbf', '"nbf" claim timestamp check failed');
+  }
+  if (typeof payload.exp !== 'number') return claim('exp', '"exp" claim must be a number');
+  if (payload.exp <= now) {
+    return refusal(
+      'FERRY_ERR_TOKEN_EXPIRED',
+      'technician token refused: "exp" claim timestamp check failed',
+    );
+  }
+  return { ok: true, payload };
+}
+
+/** The refusal of a claim that failed, as joseRefusal maps jose's. */
+const CLAIM_CODES: Record<string, Extract<TechnicianCheck, { ok: false }>['code']> = {
+  nbf: 'FERRY_ERR_TOKEN_NOT_YET_VALID',
+  aud: 'FERRY_ERR_TOKEN_AUDIENCE',
+  iss: 'FERRY_ERR_TOKEN_ISSUER',
+};
 
 const revoked = (jti: string) =>
   refusal('FERRY_ERR_TOKEN_REVOKED', `technician token ${jti} was revoked`);

@@ -9,13 +9,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { exportJWK, generateKeyPair, type JSONWebKeySet, SignJWT } from 'jose';
+import { exportJWK, generateKeyPair, type JSONWebKeySet, jwtVerify, SignJWT } from 'jose';
 import {
   DEFAULT_TOKEN_TTL_SECONDS,
   DenyList,
   issueJwt,
   loadJwksFile,
   TechnicianVerifier,
+  verifyHs256,
 } from '../../src/session/jwt.js';
 import { issueToken } from '../../src/session/tokens.js';
 
@@ -149,4 +150,59 @@ test('a revoked jti is refused, persists in the data directory and is reported o
   reread.refresh();
   assert.ok(reread.has('j-1'));
   assert.throws(() => deny.revoke('not a jti'), RangeError);
+});
+
+test('HS256 is checked in the same turn, and accepts and refuses exactly what jose does', async () => {
+  const verifier = new TechnicianVerifier({ secret: SECRET, scope: SCOPE });
+  // no promise: the Hello is answered in the frame's own turn
+  const now = verifier.check(await hs256(base), NOW_MS);
+  assert.ok(!(now instanceof Promise) && now.ok);
+  const { exp: _exp, ...noExp } = base;
+  const { iss: _iss, ...noIss } = base;
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['audience in a list', { ...base, aud: ['other', 'ferry'] }, 'ok'],
+    ['audience list without ours', { ...base, aud: ['other'] }, 'FERRY_ERR_TOKEN_AUDIENCE'],
+    ['no exp', noExp, 'FERRY_ERR_TOKEN_MALFORMED'],
+    ['no iss', noIss, 'FERRY_ERR_TOKEN_ISSUER'],
+    ['exp a string', { ...base, exp: String(NOW + 60) }, 'FERRY_ERR_TOKEN_MALFORMED'],
+    ['iat a string', { ...base, iat: 'today' }, 'FERRY_ERR_TOKEN_MALFORMED'],
+    ['exp exactly now', { ...base, exp: NOW }, 'FERRY_ERR_TOKEN_EXPIRED'],
+    ['nbf exactly now', { ...base, nbf: NOW }, 'ok'],
+    ['nbf a second ahead', { ...base, nbf: NOW + 1 }, 'FERRY_ERR_TOKEN_NOT_YET_VALID'],
+  ];
+  const key = new TextEncoder().encode(SECRET);
+  for (const [name, claims, code] of cases) {
+    const token = await hs256(claims);
+    const check = verifier.check(token, NOW_MS) as Awaited<ReturnType<typeof verifier.verify>>;
+    assert.equal(check.ok ? 'ok' : check.code, code, name);
+    const jose = await jwtVerify(token, key, {
+      audience: SCOPE.audience,
+      issuer: SCOPE.issuer,
+      requiredClaims: ['exp', 'sub'],
+      currentDate: new Date(NOW_MS),
+      algorithms: ['HS256'],
+    }).then(
+      () => 'ok',
+      () => 'refused',
+    );
+    assert.equal(jose, code === 'ok' ? 'ok' : 'refused', `jose agrees: ${name}`);
+  }
+  // a forged header: another alg, or extensions, or a body that is no object
+  const [head, body, sig] = (await hs256(base)).split('.') as [string, string, string];
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const none = `${b64({ alg: 'none' })}.${body}.`;
+  assert.equal(
+    (verifyHs256(none, SECRET, SCOPE, NOW_MS) as { code: string }).code,
+    'FERRY_ERR_TOKEN_SIGNATURE',
+  );
+  const crit = await new SignJWT(base)
+    .setProtectedHeader({ alg: 'HS256', crit: ['exp'], exp: 1 } as never)
+    .sign(key)
+    .catch(() => `${b64({ alg: 'HS256', crit: ['x'] })}.${body}.${sig}`);
+  assert.equal((verifyHs256(crit, SECRET, SCOPE, NOW_MS) as { ok: boolean }).ok, false);
+  assert.equal(
+    (verifyHs256(`${head}.${body}.${sig.slice(1)}A`, SECRET, SCOPE, NOW_MS) as { code: string })
+      .code,
+    'FERRY_ERR_TOKEN_SIGNATURE',
+  );
 });
