@@ -3,9 +3,11 @@
  * lines (RSS samples go to a callback as they come, everything else waits for `next`), writes
  * commands to its stdin, and kills it (-9, the faults soak's restart) or stops it (stdin closed).
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { GATEWAY_NODE_FLAGS } from '../../src/config/node-flags.js';
 
 export interface ChildMessage {
   readonly type: string;
@@ -36,7 +38,8 @@ export class GatewayChild {
 
   constructor(o: GatewayChildOptions) {
     const file = fileURLToPath(new URL('./gateway-child.js', import.meta.url));
-    const args = [file, JSON.stringify(o.overrides ?? {})];
+    // the flags the gateway's launchers give it (src/config/node-flags.ts)
+    const args = [...GATEWAY_NODE_FLAGS, file, JSON.stringify(o.overrides ?? {})];
     if (o.dataDir) args.push('--data-dir', o.dataDir);
     if (o.port) args.push('--port', String(o.port));
     if (o.throwingChannel) args.push('--throwing-channel', String(o.throwingChannel));
