@@ -11,13 +11,11 @@
  *   node dist/bench/relay/memory.js --pairs 1000 --targets ferry --snapshot --top 40
  *   node dist/bench/relay/memory.js --node-flag=--max-semi-space-size=2
  */
-
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { GATEWAY_NODE_FLAGS } from '../../src/config/node-flags.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { type Child, installCleanup, spawnChild } from '../common/children.js';
 import { processMemory } from '../common/proc.js';
@@ -104,7 +102,6 @@ async function measure(name: TargetName, pairs: number, snapshotDir: string | nu
     '--expose-gc',
     '--import',
     pathToFileURL(path.join(here, 'mem-probe.js')).href,
-    ...(name === 'ferry' ? GATEWAY_NODE_FLAGS : []),
     ...(values['node-flag'] ?? []),
   ];
   if (snapshotDir !== null) process.env.FERRY_MEM_SNAPSHOT_DIR = snapshotDir;

@@ -12,12 +12,10 @@
  * TLS scenarios (`-tls`) run Ferry and the bare relay on one bench certificate (tls.ts); the
  * report then adds Ferry TLS/plain against each plain twin, and the cipher the targets agreed.
  */
-
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { GATEWAY_NODE_FLAGS } from '../../src/config/node-flags.js';
 import {
   type Child,
   installCleanup,
@@ -227,8 +225,7 @@ async function measureOnce(
   cert: BenchCertificate | null,
 ): Promise<RunResult> {
   const script = path.join(HERE, 'targets', `${name}.js`);
-  // Ferry runs with the flags its launchers give it; every target gets --node-flag alike
-  const nodeArgs = [...(name === 'ferry' ? GATEWAY_NODE_FLAGS : []), ...options.nodeFlags];
+  const nodeArgs = [...options.nodeFlags];
   if (options.cpuProf && name === 'ferry') {
     nodeArgs.push(
       '--cpu-prof',

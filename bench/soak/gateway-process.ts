@@ -7,7 +7,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { GATEWAY_NODE_FLAGS } from '../../src/config/node-flags.js';
 
 export interface ChildMessage {
   readonly type: string;
@@ -38,8 +37,9 @@ export class GatewayChild {
 
   constructor(o: GatewayChildOptions) {
     const file = fileURLToPath(new URL('./gateway-child.js', import.meta.url));
-    // the flags the gateway's launchers give it (src/config/node-flags.ts)
-    const args = [...GATEWAY_NODE_FLAGS, file, JSON.stringify(o.overrides ?? {})];
+    // FERRY_SOAK_NODE_FLAGS: V8 flags for the experiment at hand (--trace-gc, a heap size)
+    const extra = (process.env.FERRY_SOAK_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
+    const args = [...extra, file, JSON.stringify(o.overrides ?? {})];
     if (o.dataDir) args.push('--data-dir', o.dataDir);
     if (o.port) args.push('--port', String(o.port));
     if (o.throwingChannel) args.push('--throwing-channel', String(o.throwingChannel));
