@@ -30,14 +30,20 @@ export function loadOrCreateSecret(
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   const value = randomBytes(32).toString('base64url');
+  // Written whole to a file of this process, then linked into place: the link fails if another
+  // process created the secret meanwhile (never overwritten), and nobody ever reads a file
+  // created but not yet written (two gateways started together on one data directory).
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  fs.writeFileSync(tmp, `${value}\n`, { mode: 0o600, flag: 'wx' });
   try {
-    // 'wx': never overwrite one that another process created meanwhile
-    fs.writeFileSync(file, `${value}\n`, { mode: 0o600, flag: 'wx' });
+    fs.linkSync(tmp, file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
       return { value: fs.readFileSync(file, 'utf8').trim(), file, created: false };
     }
     throw err;
+  } finally {
+    fs.rmSync(tmp, { force: true });
   }
   return { value, file, created: true };
 }

@@ -4,6 +4,7 @@
  * gateway creates for itself in its data directory.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -121,6 +122,44 @@ test('loadOrCreateSecret creates a mode 0600 file once and returns the same valu
 
   const other = loadOrCreateSecret(dataDir, 'admin-token', '');
   assert.notEqual(other.value, first.value);
+});
+
+test('processes creating one secret at the same moment all get the one that was written whole', async (t) => {
+  const dataDir = path.join(tempDir(t), 'data');
+  const module = new URL('../../src/config/secrets.js', import.meta.url).href;
+  const script = `import { loadOrCreateSecret } from ${JSON.stringify(module)};
+    const s = loadOrCreateSecret(process.argv[1], 'admin-token', '');
+    process.stdout.write(JSON.stringify(s));`;
+  const runs = Array.from(
+    { length: 6 },
+    () =>
+      new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+        const child = spawn(process.execPath, ['--input-type=module', '-e', script, dataDir]);
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d;
+        });
+        child.stderr.on('data', (d: Buffer) => {
+          err += d;
+        });
+        child.on('exit', (code) => resolve({ code, out, err }));
+      }),
+  );
+  const results = await Promise.all(runs);
+  for (const r of results) assert.equal(r.code, 0, r.err);
+  const secrets = results.map((r) => JSON.parse(r.out) as { value: string; created: boolean });
+  assert.equal(new Set(secrets.map((s) => s.value)).size, 1, 'one secret for all');
+  assert.equal(secrets.filter((s) => s.created).length, 1, 'created once');
+  assert.equal(
+    fs.readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim(),
+    secrets[0]!.value,
+  );
+  assert.deepEqual(
+    fs.readdirSync(dataDir).filter((f) => f.endsWith('.tmp')),
+    [],
+    'no temporary file left',
+  );
 });
 
 test('a secret file that is too short is an error, not silently replaced', (t) => {
