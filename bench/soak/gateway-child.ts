@@ -13,6 +13,7 @@
  * channel whose handler throws, through GatewayHooks.channels, as test/handlers/dispatch.test.ts).
  */
 import fs from 'node:fs';
+import inspector from 'node:inspector';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -68,6 +69,14 @@ async function main(): Promise<void> {
   const samples: RssSample[] = [];
   let sampler: NodeJS.Timeout | null = null;
 
+  // FERRY_SOAK_HEAP_SAMPLE=<file>: V8's sampling heap profiler from 'start' to 'report', counting
+  // objects a major GC collected too (what was promoted and died: the old generation's sawtooth)
+  const heapSample = process.env.FERRY_SOAK_HEAP_SAMPLE ?? '';
+  const profiler = heapSample === '' ? null : new inspector.Session();
+  const post = (method: string, params: object = {}) =>
+    new Promise<unknown>((resolve, reject) =>
+      profiler!.post(method, params, (err, result) => (err ? reject(err) : resolve(result))),
+    );
   const input = readline.createInterface({ input: process.stdin });
   input.on('line', (line) => {
     const message = JSON.parse(line) as { type: string };
@@ -82,9 +91,24 @@ async function main(): Promise<void> {
       };
       take();
       sampler = setInterval(take, sampleMs);
+      if (profiler !== null) {
+        profiler.connect();
+        void post('HeapProfiler.enable').then(() =>
+          post('HeapProfiler.startSampling', {
+            samplingInterval: 16384,
+            includeObjectsCollectedByMajorGC: true,
+            includeObjectsCollectedByMinorGC: false,
+          }),
+        );
+      }
     } else if (message.type === 'report') {
       if (sampler !== null) clearInterval(sampler);
       sampler = null;
+      if (profiler !== null) {
+        void post('HeapProfiler.stopSampling').then((r) =>
+          fs.writeFileSync(heapSample, JSON.stringify((r as { profile: unknown }).profile)),
+        );
+      }
       const last = sampleRss(startMs);
       samples.push(last);
       send({ type: 'rss', ...last });
