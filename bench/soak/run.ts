@@ -742,7 +742,8 @@ async function floodRound(
     await tech.pickUp(sessionId);
     let refusals = 0;
     flooder.on('gatewayError', (err) => {
-      if (err.code === 'FERRY_ERR_RATE_LIMITED') refusals++;
+      if (err.code === 'FERRY_ERR_RATE_LIMITED' || err.code === 'FERRY_ERR_CHAT_RATE_LIMITED')
+        refusals++;
     });
     const closed = new Promise<string>((resolve) => {
       flooder.once('close', (code, reason) => resolve(`${code} ${reason}`));
@@ -1278,7 +1279,7 @@ function faultReport(f: FaultInputs): FaultReport {
     targets.push({
       name: 'the chat flood was refused',
       ok: f.flood.refusals > 0,
-      detail: `${f.flood.refusals} FERRY_ERR_RATE_LIMITED in ${f.flood.rounds} rounds`,
+      detail: `${f.flood.refusals} FERRY_ERR_CHAT_RATE_LIMITED or RATE_LIMITED in ${f.flood.rounds} rounds`,
     });
   }
   if (o.seconds >= 60) {
@@ -1400,7 +1401,7 @@ function printReport(r: SoakReport): void {
     if (f.flood) {
       lines.push(
         `  chat flood (limit ${f.flood.limitPerSecond}/s): ${f.flood.rounds} rounds, ${f.flood.framesSent} frames, ` +
-          `${f.flood.refusals} refusals (RATE_LIMITED), closes ${JSON.stringify(f.flood.closes)}`,
+          `${f.flood.refusals} refusals (CHAT_RATE_LIMITED, RATE_LIMITED), closes ${JSON.stringify(f.flood.closes)}`,
       );
     }
     if (f.handler) {

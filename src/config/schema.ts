@@ -109,6 +109,12 @@ export const schema = {
     'limits',
     1,
   ),
+  maxChatPerSecond: num(
+    20,
+    'chat messages a participant may send per second, in bursts of up to twice as many; past it a message is refused with FERRY_ERR_RATE_LIMITED and is neither logged nor relayed',
+    'limits',
+    1,
+  ),
   maxBadFrames: num(
     20,
     'refused frames a connection may send per minute; past it the connection is closed with FERRY_ERR_TOO_MANY_ERRORS',

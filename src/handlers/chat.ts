@@ -4,6 +4,7 @@
  * Technicians-only messages never reach the customer. Chat stays open until the session is
  * closed, timed out or over. ChatHistoryRequest answers late joiners from the log.
  */
+import { TokenBucket } from '../limits/token-bucket.js';
 import { Codes } from '../protocol/codes.js';
 import { Channel, encodeFrame, eventFrame, Role } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
@@ -51,6 +52,14 @@ export function chatHandler(ctx: HandlerContext, channel: number) {
     }
     if (session === null || session.ended || !session.isParticipant(peer)) {
       fail(Codes.NOT_IN_SESSION, 'join a session before chatting');
+      return;
+    }
+    // a flood is refused before it is logged: every logged line lives in the session's window
+    const rate = ctx.config.maxChatPerSecond;
+    const now = ctx.registry.now();
+    peer.chatBucket ??= new TokenBucket(rate, 2 * rate, now);
+    if (!peer.chatBucket.take(now)) {
+      fail(Codes.CHAT_RATE_LIMITED, `over ${rate} chat messages per second`);
       return;
     }
     if (!chatOpen(session)) {

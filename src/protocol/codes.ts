@@ -213,6 +213,11 @@ export const Codes = {
     CloseCodes.RATE_LIMITED,
     'too many PIN attempts from this address (or the gateway), or too many frames per second',
   ),
+  CHAT_RATE_LIMITED: entry(
+    'FERRY_ERR_CHAT_RATE_LIMITED',
+    0,
+    'more chat messages per second than --max-chat-per-second allows (in bursts of twice as many): this one was neither logged nor relayed; the connection stays, but refusals count toward --max-bad-frames',
+  ),
   TOO_MANY_ERRORS: entry(
     'FERRY_ERR_TOO_MANY_ERRORS',
     CloseCodes.POLICY_VIOLATION,

@@ -2,6 +2,7 @@
  * What the relay needs of a connection: the session-level `Participant` plus raw forwarding,
  * the send-buffer level and plain counters. Implemented by the transport's `Connection`.
  */
+import type { TokenBucket } from '../limits/token-bucket.js';
 import type { LinkStats } from '../netstats/link-stats.js';
 import type { Participant } from '../session/participant.js';
 
@@ -37,6 +38,8 @@ export interface RelayPeer extends Participant {
   windowFrames: number;
   /** Refused frames in the current one-minute window (the gateway clock resets it). */
   strikes: number;
+  /** Chat allowance (made on the first chat message: most connections never chat). */
+  chatBucket: TokenBucket | null;
   /** Bytes waiting in the send buffer as last seen; the relay's congestion signal. */
   readonly queuedBytes: number;
   /**

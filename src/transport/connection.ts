@@ -5,6 +5,7 @@
  *
  * Sends to one socket within one event-loop turn are coalesced (see `Coalescer`).
  */
+import type { TokenBucket } from '../limits/token-bucket.js';
 import { LinkStats } from '../netstats/link-stats.js';
 import { Codes } from '../protocol/codes.js';
 import type { RoleValue } from '../protocol/frames.js';
@@ -163,6 +164,8 @@ export class Connection implements RelayPeer {
   windowFrames = 0;
   /** Refused frames in the current one-minute window (bad-frame limit). */
   strikes = 0;
+  /** Chat allowance, made on the first chat message (handlers/chat.ts). */
+  chatBucket: TokenBucket | null = null;
   /** `rxFrames` when the idle check last ran, and how long it has stayed the same. */
   idleMark = 0;
   idleSinceMs: number;

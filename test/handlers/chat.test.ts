@@ -300,3 +300,29 @@ async function customerOf(
   await tech.pickUp(sessionId);
   return { tech, customer };
 }
+
+test('a chat flood is refused past --max-chat-per-second before it is logged; the sender stays connected and others are untouched', async (t) => {
+  const { gateway } = await startGateway(t, { maxChatPerSecond: 5 });
+  const { tech, customer, sessionId } = await activePair(t, gateway);
+  const refused: string[] = [];
+  customer.on('gatewayError', (e) => refused.push(e.code));
+  const heard: string[] = [];
+  tech.on('chat', (c) => heard.push(c.text));
+  // a burst of twice the rate goes through; the 11th to 15th are refused, in the same turn
+  for (let i = 1; i <= 15; i++) customer.chat(`line ${i}`);
+  const marker = waitFor(customer, 'chat', (c) => c.text === 'from the technician');
+  tech.chat('from the technician');
+  await marker;
+  if (refused.length < 5) await waitFor(customer, 'gatewayError', () => refused.length === 5);
+  assert.deepEqual(refused, Array(5).fill('FERRY_ERR_CHAT_RATE_LIMITED'));
+  const history = await tech.chatHistory(sessionId);
+  const lines = history.entries.flatMap((e) => (e.chat ? [e.chat.text] : []));
+  assert.deepEqual(
+    lines.filter((l) => l?.startsWith('line ')),
+    Array.from({ length: 10 }, (_, i) => `line ${i + 1}`),
+    'only what was let through was logged',
+  );
+  assert.deepEqual(heard.filter((l) => l.startsWith('line ')).length, 10);
+  // the flooder is still connected: 5 refusals are under --max-bad-frames
+  assert.equal(customer.ws?.readyState, 1);
+});

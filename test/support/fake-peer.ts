@@ -5,7 +5,9 @@
  * recorded, and `onEnd` runs synchronously inside `end()` as the transport's close handler does.
  * The test controls the send-buffer level (`buffered`) and the send result (`sendResult`).
  */
+
 import { randomBytes } from 'node:crypto';
+import type { TokenBucket } from '../../src/limits/token-bucket.js';
 import { LinkStats } from '../../src/netstats/link-stats.js';
 import { CloseCodes, Codes } from '../../src/protocol/codes.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
@@ -41,6 +43,7 @@ export class FakePeer implements RelayPeer {
   txFrames = 0;
   txBytes = 0;
   windowFrames = 0;
+  chatBucket: TokenBucket | null = null;
   strikes = 0;
   droppedFrames = 0;
   readonly remoteAddress = '127.0.0.1';
