@@ -8,11 +8,13 @@
  * place back; the gateway then delivers what it held meanwhile. `disconnected` and `resumed`
  * mark the gap; `close` is emitted once, when the client is finished for good.
  */
+
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
 import { Codes, isNormalClose } from '../protocol/codes.js';
 import { Channel, encodeFrame, isReliableFrame } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
+import type { LostConnection, SentAt } from './recent-input.js';
 import { type ClientTls, tlsConnectOptions, verificationError } from './tls.js';
 
 export interface ReconnectOptions {
@@ -135,6 +137,11 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   #catchingUp = false;
   /** Reliable frames received on the current connection (see ReplayPoint in the .proto). */
   #received = 0;
+  /** The current connection's number (one per dial), and the frames written to it. */
+  #connection = 0;
+  #sent = 0;
+  /** The number of the connection that was lost (Welcome.replay speaks of it). */
+  #lostConnection = 0;
   /** ... and on the connection that was lost: the resume asks for what followed. */
   #lostReceived = 0;
   /** The gateway said it keeps this client's sessions over its restart (Closing.resume). */
@@ -177,6 +184,8 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       });
       this.ws = ws;
       this.#received = 0;
+      this.#connection++;
+      this.#sent = 0;
       ws.binaryType = 'nodebuffer';
       let settled = false;
       let welcomed = false;
@@ -245,6 +254,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       return;
     }
     this.#lostReceived = this.#received;
+    this.#lostConnection = this.#connection;
     this.#reconnecting = true;
     this.#attempt = 0;
     this.#lostAtMs = Date.now();
@@ -281,7 +291,15 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       (welcome) => {
         this.#reconnecting = false;
         this.reconnects++;
-        if (welcome.resumed) this.onResumed();
+        if (welcome.resumed) {
+          // what the gateway received of the lost connection, if it knows (not after a restart)
+          const received = welcome.replay?.received;
+          this.onResumed(
+            received == null
+              ? null
+              : { connection: this.#lostConnection, received: Number(received) },
+          );
+        }
         this.emit('resumed', welcome);
         this.#catchUpChat();
       },
@@ -357,8 +375,16 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     }
   }
 
-  /** The place was taken back: what a subclass sends again goes before anything new. */
-  protected onResumed(): void {
+  /** Where the frame written last went: this connection's number and its count of frames. */
+  protected get sentAt(): SentAt {
+    return { connection: this.#connection, frame: this.#sent };
+  }
+
+  /**
+   * The place was taken back: what a subclass sends again goes before anything new. `lost`:
+   * what the gateway received of the lost connection, or null when it cannot know.
+   */
+  protected onResumed(_lost: LostConnection | null): void {
     // nothing of its own: a customer's place has nothing to send again
   }
 
@@ -549,6 +575,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     if (ws === null || ws.readyState !== WebSocket.OPEN) return false;
     ws.send(bytes);
     this.framesOut++;
+    this.#sent++;
     this.bytesOut += typeof bytes === 'string' ? Buffer.byteLength(bytes) : bytes.length;
     return true;
   }

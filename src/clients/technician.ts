@@ -37,7 +37,7 @@ import {
   type ViewTransform,
 } from './gestures.js';
 import { type PermissionName, SCREEN_PERMISSIONS, toWire } from './permissions.js';
-import { RecentInput } from './recent-input.js';
+import { type LostConnection, RecentInput } from './recent-input.js';
 import { TechnicianShells } from './shells.js';
 
 export interface TechnicianOptions extends ClientOptions {
@@ -296,17 +296,19 @@ export class TechnicianClient extends FerryClient {
     const now = performance.now();
     const input = { ...event, seq: this.#inputSeq++, sentTimeMs: now };
     const sent = this.send({ channel: Channel.CHANNEL_INPUT, input });
-    if (sent) this.#recentInput.record(input, now);
+    if (sent) this.#recentInput.record(input, now, this.sentAt);
     return sent;
   }
 
   /**
-   * A gateway restart loses input it held or had not yet written to the customer: the input of
-   * the last seconds goes again, before anything new; the customer drops what it has already.
+   * Input written into the lost connection after what the gateway received of it goes again,
+   * before anything new; after a gateway restart (which loses what it held or had not yet
+   * written to the customer) the input of the last seconds does. The customer drops what it has.
    */
-  protected override onResumed(): void {
-    for (const input of this.#recentInput.resend(performance.now())) {
-      if (!this.send({ channel: Channel.CHANNEL_INPUT, input })) return;
+  protected override onResumed(lost: LostConnection | null): void {
+    for (const { event, moved } of this.#recentInput.resend(performance.now(), lost)) {
+      if (!this.send({ channel: Channel.CHANNEL_INPUT, input: event })) return;
+      moved(this.sentAt);
       this.inputResent++;
     }
   }

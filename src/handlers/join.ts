@@ -50,6 +50,10 @@ export function welcome(
         gatewayVersion: ctx.version,
         resumed,
         status,
+        // what this gateway received of the lost connection: the client sends again what followed
+        ...(resumed && seat.lostReceived !== null
+          ? { replay: { received: seat.lostReceived } }
+          : {}),
       },
     }),
   );

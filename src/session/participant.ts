@@ -29,6 +29,8 @@ export interface Participant {
   sendFrame(bytes: ArrayBuffer | Uint8Array): boolean;
   /** The reliable frames written to this connection, for a resume's replay (null: none). */
   readonly replayLog?: ReplaySource | null;
+  /** Frames received from the client on this connection, the Hello included. */
+  readonly rxFrames?: number;
   /** Closes the connection with a WebSocket close code and short reason. Idempotent. */
   end(code: number, reason: string): void;
 }

@@ -74,6 +74,11 @@ export class Seat {
   focus: Session | null = null;
   /** When the connection was lost (0 while connected). */
   lostAtMs = 0;
+  /**
+   * Frames the gateway received of the lost connection (Welcome.replay: the client sends again
+   * what followed), or null when it cannot know (restored from a journal).
+   */
+  lostReceived: number | null = null;
   /** False once frames are being given up (bound or window passed) until the next resume. */
   holding = true;
   /** Frames and bytes given up since the connection was lost. */
@@ -196,6 +201,7 @@ export class Seat {
   /** The connection is gone: start holding. */
   markLost(nowMs: number): void {
     this.#lostLog = this.conn?.replayLog ?? null;
+    this.lostReceived = this.conn?.rxFrames ?? null;
     this.conn = null;
     this.lostAtMs = nowMs;
     this.holding = true;

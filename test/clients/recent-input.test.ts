@@ -18,12 +18,12 @@ test('recent input is kept for its window, oldest out first, and comes back mark
   const recent = new RecentInput(1000, 100);
   for (let i = 1; i <= 5; i++) recent.record(move(i), i * 100);
   assert.deepEqual(
-    recent.resend(500).map((e) => [e.seq, e.resent]),
+    recent.resend(500).map(({ event: e }) => [e.seq, e.resent]),
     [1, 2, 3, 4, 5].map((seq) => [seq, true]),
   );
   // at 1250 ms, what was sent before 250 ms is too old to send again
   assert.deepEqual(
-    recent.resend(1250).map((e) => e.seq),
+    recent.resend(1250).map(({ event: e }) => e.seq),
     [3, 4, 5],
   );
   assert.equal(recent.size, 3);
@@ -33,12 +33,44 @@ test('recent input keeps at most its count, and a window of 0 sends nothing agai
   const recent = new RecentInput(60_000, 3);
   for (let i = 1; i <= 500; i++) recent.record(move(i), i);
   assert.deepEqual(
-    recent.resend(501).map((e) => e.seq),
+    recent.resend(501).map(({ event: e }) => e.seq),
     [498, 499, 500],
   );
   const none = new RecentInput(0);
   none.record(move(1), 10);
   assert.deepEqual(none.resend(10), []);
+});
+
+test('with what the gateway received of the lost connection, only what followed goes again; a moved event follows its new connection', () => {
+  const recent = new RecentInput(60_000, 100);
+  // connection 1: frames 1 (Hello) .. ; inputs at frames 5, 6, 7, 8
+  for (const [seq, frame] of [
+    [1, 5],
+    [2, 6],
+    [3, 7],
+    [4, 8],
+  ] as const) {
+    recent.record(move(seq), seq, { connection: 1, frame });
+  }
+  // the gateway got frames up to 6 of connection 1: 3 and 4 go again
+  const again = recent.resend(10, { connection: 1, received: 6 });
+  assert.deepEqual(
+    again.map(({ event }) => event.seq),
+    [3, 4],
+  );
+  // they went as frames 2 and 3 of connection 2, which is lost in turn after frame 2
+  again[0]!.moved({ connection: 2, frame: 2 });
+  again[1]!.moved({ connection: 2, frame: 3 });
+  recent.record(move(5), 11, { connection: 2, frame: 4 });
+  assert.deepEqual(
+    recent.resend(12, { connection: 2, received: 2 }).map(({ event }) => event.seq),
+    [4, 5],
+  );
+  // after a restart the gateway cannot say: the whole window goes
+  assert.deepEqual(
+    recent.resend(12, null).map(({ event }) => event.seq),
+    [1, 2, 3, 4, 5],
+  );
 });
 
 test('the customer drops a resent event it has and applies one it lacks; a lower first-time seq starts afresh', () => {

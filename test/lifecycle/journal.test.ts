@@ -48,7 +48,11 @@ const journalFile = (dir: string, sessionId: string) =>
 test('past --retained-bytes a chat flood spills to the journal: memory stays bounded, history and report keep every message', {
   timeout: 60_000,
 }, async (t) => {
-  const { gateway, dataDir: dir } = await startGateway(t, { retainedBytes: 1 * MiB });
+  // the flood is the point here, not the chat allowance
+  const { gateway, dataDir: dir } = await startGateway(t, {
+    retainedBytes: 1 * MiB,
+    maxChatPerSecond: 1000,
+  });
   const { tech, customer, sessionId } = await activeSession(t, gateway);
   const text = (i: number) => `${String(i).padStart(4, '0')} ${'x'.repeat(15_000)}`;
   const all = waitFor(tech, 'chat', (c) => c.text === text(99), 30_000);
@@ -96,7 +100,7 @@ test('past --retained-bytes a chat flood spills to the journal: memory stays bou
 test('a journaled log keeps a window in memory: a catch-up inside it is answered from memory, an older one from the journal', {
   timeout: 60_000,
 }, async (t) => {
-  const { gateway } = await startGateway(t);
+  const { gateway } = await startGateway(t, { maxChatPerSecond: 1000 });
   const { tech, customer, sessionId } = await activeSession(t, gateway);
   const all = waitFor(tech, 'chat', (c) => c.text === 'line 299', 30_000);
   for (let i = 0; i < 300; i++) customer.chat(`line ${i}`);
@@ -141,7 +145,11 @@ test('a journaled log keeps a window in memory: a catch-up inside it is answered
 test('without a journal the budget drops the oldest entries and says so', {
   timeout: 60_000,
 }, async (t) => {
-  const { gateway } = await startGateway(t, { retainedBytes: 1 * MiB, journal: 'off' });
+  const { gateway } = await startGateway(t, {
+    retainedBytes: 1 * MiB,
+    journal: 'off',
+    maxChatPerSecond: 1000,
+  });
   const { tech, customer, sessionId } = await activeSession(t, gateway);
   const all = waitFor(tech, 'chat', (c) => c.text.startsWith('0099'), 30_000);
   for (let i = 0; i < 100; i++)

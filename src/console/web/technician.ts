@@ -293,7 +293,8 @@ class TechnicianConsole {
     document.body.dataset.participant = this.me;
     document.body.dataset.resumed = welcome.resumed ? 'yes' : 'no';
     if (welcome.resumed) {
-      for (const input of this.#recentInput.resend(performance.now())) {
+      // the console does not number its frames: its whole window goes again
+      for (const { event: input } of this.#recentInput.resend(performance.now())) {
         if (!this.conn.send({ channel: C.CHANNEL_INPUT, input })) break;
         this.inputResent++;
       }
