@@ -44,8 +44,14 @@ function inKeymap(keysym: number): boolean {
   return (keysym >= 0x20 && keysym <= 0x7e) || keysym === 0xff0d || keysym === 0xff09;
 }
 
-/** xdotool's pause between keys of text that needs scratch keycodes (its default). */
-const TEXT_DELAY_MS = 12;
+/**
+ * The pause between keys of text that needs scratch keycodes. xdotool maps a scratch keycode
+ * back right after the key: an application that reads the event later sees NoSymbol. Its
+ * default, 12 ms, lost 'é' in CI (test/clients/x11-inject.test.ts) while the machine ran two
+ * test files and a browser; 40 ms gives a busy application more time (25 such characters a
+ * second; ASCII is typed without a pause).
+ */
+const TEXT_DELAY_MS = 40;
 
 function hex(keysym: number): string {
   return `0x${keysym.toString(16)}`;
