@@ -11,35 +11,26 @@
 
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { Codes, isNormalClose } from '../protocol/codes.js';
+import { Codes } from '../protocol/codes.js';
 import { Channel, encodeFrame, isReliableFrame } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
+import {
+  finalRefusal,
+  givesUp,
+  type ReconnectOptions,
+  resumableClose,
+  retryDelayMs,
+} from '../protocol/resume-policy.js';
 import type { LostConnection, SentAt } from './recent-input.js';
 import { type ClientTls, tlsConnectOptions, verificationError } from './tls.js';
 
-export interface ReconnectOptions {
-  /** First retry delay; doubles per attempt up to `maxDelayMs`. */
-  readonly initialDelayMs?: number;
-  readonly maxDelayMs?: number;
-  /** Stop retrying this long after the loss; 0 = never stop. */
-  readonly giveUpAfterMs?: number;
-}
+export type { ReconnectOptions } from '../protocol/resume-policy.js';
 
 const RECONNECT_DEFAULTS: Required<ReconnectOptions> = {
   initialDelayMs: 100,
   maxDelayMs: 5000,
   giveUpAfterMs: 3_600_000,
 };
-
-/**
- * Close codes after which the place can be resumed: abnormal closure, server errors and restarts,
- * and FERRY_ERR_SLOW_CONSUMER (4008). Anything else is final: a normal end (1000 and the session
- * ends 4100-4199, see `isNormalClose`), the gateway going away (1001), refusals and 4009 resumed
- * elsewhere. The table is docs/protocol.md "How a connection ends".
- */
-const RESUMABLE_CLOSE_CODES: ReadonlySet<number> = new Set([
-  1005, 1006, 1011, 1012, 1013, 1014, 4008,
-]);
 
 export interface ClientOptions {
   /** Gateway WebSocket URL, e.g. ws://127.0.0.1:8080/v1/ws */
@@ -245,10 +236,9 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   #onLost(code: number, reason: string): void {
     const resumable =
       !this.#closing &&
-      (RESUMABLE_CLOSE_CODES.has(code) || (code === 1001 && this.#resumeAfterGoingAway)) &&
+      resumableClose(code, this.#resumeAfterGoingAway) &&
       this.options.reconnect !== false &&
-      this.resumeToken !== '' &&
-      !isNormalClose(code);
+      this.resumeToken !== '';
     if (!resumable) {
       this.emit('close', code, reason);
       return;
@@ -264,10 +254,9 @@ export class FerryClient extends EventEmitter<ClientEvents> {
 
   #scheduleRetry(): void {
     const opts = { ...RECONNECT_DEFAULTS, ...(this.options.reconnect || {}) };
-    const backoff = Math.min(opts.initialDelayMs * 2 ** this.#attempt, opts.maxDelayMs);
-    const delay = this.nextRetryDelayMs ?? backoff;
+    const delay = this.nextRetryDelayMs ?? retryDelayMs(opts, this.#attempt);
     this.nextRetryDelayMs = null;
-    if (opts.giveUpAfterMs > 0 && Date.now() + delay - this.#lostAtMs > opts.giveUpAfterMs) {
+    if (givesUp(opts, this.#lostAtMs, Date.now(), delay)) {
       this.#finish(this.closeCode, Codes.RESUME_GAVE_UP.code);
       return;
     }
@@ -305,9 +294,8 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       },
       (err: unknown) => {
         if (this.#closing || !this.#reconnecting) return;
-        // A coded refusal (token gone, session ended) is final; a network failure is retried.
         const code = err instanceof FerryError ? err.code : '';
-        if (code !== '' && code !== Codes.CLOSED.code && code !== Codes.TIMEOUT.code) {
+        if (finalRefusal(code)) {
           this.#finish(this.closeCode, code);
           return;
         }

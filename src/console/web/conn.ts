@@ -13,9 +13,16 @@
  * count for the current connection. Listeners persist across sockets; `disconnected` and
  * `resumed` mark the gap, `close` is final.
  */
-import { Codes, isNormalClose } from '../../protocol/codes.js';
+import { Codes } from '../../protocol/codes.js';
 import { isReliableFrame } from '../../protocol/frames.js';
 import { ferry } from '../../protocol/gen/ferry.js';
+import {
+  finalRefusal,
+  givesUp,
+  type ReconnectOptions,
+  resumableClose,
+  retryDelayMs,
+} from '../../protocol/resume-policy.js';
 
 const C = ferry.v1.Channel;
 
@@ -48,30 +55,12 @@ interface Pending {
   timer: number;
 }
 
-export interface ReconnectOptions {
-  /** First retry delay; doubles per attempt up to `maxDelayMs`. */
-  readonly initialDelayMs?: number;
-  readonly maxDelayMs?: number;
-  /** Stop retrying this long after the loss. */
-  readonly giveUpAfterMs?: number;
-}
-
 /** The console's backoff: 250 ms doubling to 5 s, given up 10 minutes after the loss. */
 export const CONSOLE_RECONNECT: Required<ReconnectOptions> = {
   initialDelayMs: 250,
   maxDelayMs: 5000,
   giveUpAfterMs: 600_000,
 };
-
-/**
- * Close codes after which the place can be resumed, as the Node client's table: abnormal
- * closure, server errors and restarts, and FERRY_ERR_SLOW_CONSUMER (4008); 1001 only when the
- * `Closing` before it said `resume`. Anything else is final: 1000 and 4100-4199 (normal ends),
- * refusals (4003: FERRY_ERR_RESUME_INVALID, ...), 4009 resumed elsewhere (another tab).
- */
-const RESUMABLE_CLOSE_CODES: ReadonlySet<number> = new Set([
-  1005, 1006, 1011, 1012, 1013, 1014, 4008,
-]);
 
 export function gatewayUrl(loc: Location = location): string {
   return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/v1/ws`;
@@ -222,8 +211,7 @@ export class Conn {
       this.#reconnect !== null &&
       !this.#closing &&
       this.resumeToken !== '' &&
-      !isNormalClose(code) &&
-      (RESUMABLE_CLOSE_CODES.has(code) || (code === 1001 && this.#resumeAfterGoingAway));
+      resumableClose(code, this.#resumeAfterGoingAway);
     if (!resumable) {
       this.#emit('close', code, reason);
       return;
@@ -238,8 +226,8 @@ export class Conn {
 
   #scheduleRetry(): void {
     const opts = this.#reconnect!;
-    const delay = Math.min(opts.initialDelayMs * 2 ** this.#attempt, opts.maxDelayMs);
-    if (Date.now() + delay - this.#lostAtMs > opts.giveUpAfterMs) {
+    const delay = retryDelayMs(opts, this.#attempt);
+    if (givesUp(opts, this.#lostAtMs, Date.now(), delay)) {
       this.#finish(this.closeCode, Codes.RESUME_GAVE_UP.code);
       return;
     }
@@ -265,9 +253,8 @@ export class Conn {
       },
       (err: unknown) => {
         if (this.#closing || !this.#reconnecting) return;
-        // a coded refusal (token gone, session ended) is final; a network failure is retried
         const code = err instanceof GatewayError ? err.code : '';
-        if (code !== '' && code !== Codes.CLOSED.code && code !== Codes.TIMEOUT.code) {
+        if (finalRefusal(code)) {
           this.#finish(this.closeCode, code);
           return;
         }
