@@ -80,8 +80,9 @@ function store(saved: Saved | null): void {
   try {
     if (saved === null) sessionStorage.removeItem(SAVED_KEY);
     else sessionStorage.setItem(SAVED_KEY, JSON.stringify(saved));
-  } catch {
-    // storage refused (private mode, quota): a reload signs in afresh
+  } catch (err) {
+    // storage refused (private mode, quota): the session goes on; a reload signs in afresh
+    console.warn('the console cannot keep its place for a reload:', err);
   }
 }
 
