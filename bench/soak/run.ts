@@ -28,7 +28,6 @@
  *        [--flood-limit N] [--flood-every S] [--warmup-seconds 20] [--max-rss-growth-mb 10]
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -41,6 +40,7 @@ import { schema } from '../../src/config/schema.js';
 import { Channel, Role } from '../../src/protocol/frames.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { issueToken } from '../../src/session/tokens.js';
+import { freeLoopbackPort } from '../common/ports.js';
 import { CutKind, FaultProxy, OutageMode } from './fault-proxy.js';
 import {
   addGaps,
@@ -604,18 +604,6 @@ const settled = (p: Pair) =>
     p.input.highest >= p.input.highestConfirmed &&
     p.chatToCustomer.highest >= p.chatToCustomer.highestConfirmed &&
     p.chatToTechnician.highest >= p.chatToTechnician.highestConfirmed);
-
-/** A free port on 127.0.0.1 (closed again at once; the gateway binds it next). */
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The gateway's lives: the first child, and one per restart. */
 class Gateways {

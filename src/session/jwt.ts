@@ -222,9 +222,7 @@ export function verifyHs256(
       'JWT header extensions (crit, b64) are not supported',
     );
   }
-  const expected = createHmac('sha256', secret).update(`${head}.${body}`).digest();
-  const given = Buffer.from(signature, 'base64url');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+  if (!hs256Signed(head, body, signature, secret)) {
     return refusal(
       'FERRY_ERR_TOKEN_SIGNATURE',
       'technician token refused: signature verification failed',
@@ -271,6 +269,13 @@ export function verifyHs256(
     );
   }
   return { ok: true, payload };
+}
+
+/** Whether `signature` (base64url) is the HMAC-SHA256 of `head.body` with `secret`. */
+function hs256Signed(head: string, body: string, signature: string, secret: string): boolean {
+  const expected = createHmac('sha256', secret).update(`${head}.${body}`).digest();
+  const given = Buffer.from(signature, 'base64url');
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /** The refusal of a claim that failed, as joseRefusal maps jose's. */
@@ -375,9 +380,7 @@ export function hs256Subject(
   const parts = token.split('.');
   if (parts.length !== 3) return null;
   const [head, body, signature] = parts as [string, string, string];
-  const expected = createHmac('sha256', secret).update(`${head}.${body}`).digest();
-  const given = Buffer.from(signature, 'base64url');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+  if (!hs256Signed(head, body, signature, secret)) return null;
   try {
     const header = JSON.parse(Buffer.from(head, 'base64url').toString('utf8')) as { alg?: unknown };
     const claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as {

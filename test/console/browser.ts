@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { CustomerClient, type CustomerOptions } from '../../src/clients/customer.js';
 import { buildConsole } from '../../src/console/build.js';
 import type { Gateway } from '../../src/gateway.js';
 import { issueToken } from '../../src/session/tokens.js';
@@ -99,6 +100,41 @@ export async function join(
 export async function pickUp(page: Page): Promise<void> {
   await page.click('[data-action="pick-up"]');
   await page.waitForFunction(() => document.body.dataset.status === 'active');
+}
+
+/**
+ * The signed-in console `tech` creates a session, a Node customer (`options`) joins it at
+ * `url`, and the console picks it up from its queue.
+ */
+export async function pickUpNativeCustomer(
+  t: TestContext,
+  tech: Page,
+  url: string,
+  options: Omit<CustomerOptions, 'url' | 'pin'>,
+): Promise<{ customer: CustomerClient; pin: string; sessionId: string }> {
+  const pin = await createSession(tech);
+  const sessionId = (await tech.textContent('#session-id')) ?? '';
+  const customer = new CustomerClient({ url, pin, ...options });
+  t.after(() => customer.close());
+  await customer.connect();
+  await tech.click('#refresh-queue');
+  await pickUp(tech);
+  return { customer, pin, sessionId };
+}
+
+/** The console asks for VIEW and CONTROL, starts the screen and waits for its first frame. */
+export async function controlAndShare(tech: Page): Promise<void> {
+  await tech.click('#ask-consent');
+  await tech.waitForFunction(
+    () => document.getElementById('granted')?.textContent === 'view, control',
+  );
+  await tech.click('#start-share');
+  await tech.waitForFunction(
+    () => document.querySelector('.screen')?.getAttribute('data-control') === 'on',
+  );
+  await tech.waitForFunction(
+    () => Number(document.querySelector('.screen')?.getAttribute('data-frames') ?? 0) > 0,
+  );
 }
 
 export async function shot(page: Page, name: string): Promise<void> {

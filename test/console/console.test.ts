@@ -9,16 +9,17 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { waitFor } from '../../src/clients/client.js';
-import { CustomerClient } from '../../src/clients/customer.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { startGateway } from '../integration/harness.js';
 import {
+  controlAndShare,
   createSession,
   ensureBundle,
   join,
   launch,
   newPage,
   pickUp,
+  pickUpNativeCustomer,
   SKIP,
   shot,
   signIn,
@@ -184,26 +185,12 @@ test('with the native customer, clicks and typing on the canvas arrive as mapped
   const { gateway } = await startGateway(t);
   const tech = await newPage(browser, t);
   await signIn(tech, gateway);
-  const pin = await createSession(tech);
-  const customer = new CustomerClient({
-    url: `ws://127.0.0.1:${gateway.port}/v1/ws`,
-    pin,
+  const { customer } = await pickUpNativeCustomer(t, tech, `ws://127.0.0.1:${gateway.port}/v1/ws`, {
     name: 'Native',
     consent: ['view', 'control'],
     screen: { width: 1280, height: 720, tileBytes: 64 },
   });
-  t.after(() => customer.close());
-  await customer.connect();
-  await tech.click('#refresh-queue');
-  await pickUp(tech);
-  await tech.click('#ask-consent');
-  await tech.waitForFunction(
-    () => document.getElementById('granted')?.textContent === 'view, control',
-  );
-  await tech.click('#start-share');
-  await tech.waitForFunction(
-    () => Number(document.querySelector('.screen')?.getAttribute('data-frames') ?? 0) > 0,
-  );
+  await controlAndShare(tech);
   await tech.waitForFunction(
     () => document.querySelector('.screen')?.getAttribute('data-control') === 'on',
   );

@@ -17,7 +17,6 @@ import path from 'node:path';
 import { after, before, type TestContext, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { waitFor } from '../../src/clients/client.js';
-import { CustomerClient } from '../../src/clients/customer.js';
 import { resolveConfig } from '../../src/config/config.js';
 import { Gateway } from '../../src/gateway.js';
 import { silentLogger } from '../../src/log.js';
@@ -25,7 +24,15 @@ import { ferry } from '../../src/protocol/gen/ferry.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { startGateway } from '../integration/harness.js';
 import { freePort } from '../support/gateway-process.js';
-import { createSession, ensureBundle, launch, newPage, pickUp, SKIP, signIn } from './browser.js';
+import {
+  controlAndShare,
+  ensureBundle,
+  launch,
+  newPage,
+  pickUpNativeCustomer,
+  SKIP,
+  signIn,
+} from './browser.js';
 
 /** In-page callbacks run in the browser, where `document` exists (Node has no DOM types). */
 // biome-ignore lint/suspicious/noExplicitAny: the page's own document, typed in the browser
@@ -201,18 +208,15 @@ test('the console resumes after a gateway restart on the same port and data dire
   await tech.goto(`http://127.0.0.1:${proxy.port}/#token=${encodeURIComponent(token)}`);
   await tech.waitForSelector('#new-session');
   assert.equal(await tech.isVisible('[data-testid="reconnecting"]'), false);
-  const pin = await createSession(tech);
-  const sessionId = (await tech.textContent('#session-id')) ?? '';
-  const customer = new CustomerClient({
-    url: `ws://127.0.0.1:${port}/v1/ws`,
-    pin,
-    name: 'Alice',
-    reconnect: FAST_RETRY,
-  });
-  t.after(() => customer.close());
-  await customer.connect();
-  await tech.click('#refresh-queue');
-  await pickUp(tech);
+  const { customer, sessionId } = await pickUpNativeCustomer(
+    t,
+    tech,
+    `ws://127.0.0.1:${port}/v1/ws`,
+    {
+      name: 'Alice',
+      reconnect: FAST_RETRY,
+    },
+  );
 
   // chat both ways
   const heard = waitFor(customer, 'chat', (c) => c.text === 'hello from the console');
@@ -290,18 +294,12 @@ test('a reload of the console tab takes the place back: the same session, Active
   const { gateway } = await startGateway(t);
   const tech = await newPage(browser, t);
   await signIn(tech, gateway, 'tech-1');
-  const pin = await createSession(tech);
-  const sessionId = (await tech.textContent('#session-id')) ?? '';
-  const customer = new CustomerClient({
-    url: `ws://127.0.0.1:${gateway.port}/v1/ws`,
-    pin,
-    name: 'Alice',
-    reconnect: FAST_RETRY,
-  });
-  t.after(() => customer.close());
-  await customer.connect();
-  await tech.click('#refresh-queue');
-  await pickUp(tech);
+  const { customer, sessionId } = await pickUpNativeCustomer(
+    t,
+    tech,
+    `ws://127.0.0.1:${gateway.port}/v1/ws`,
+    { name: 'Alice', reconnect: FAST_RETRY },
+  );
   const heard = waitFor(customer, 'chat', (c) => c.text === 'before the reload');
   await sendChat(tech, 'before the reload');
   await heard;
@@ -345,29 +343,12 @@ test('after a network failure the console resumes and sends its recent input aga
   const token = issueToken(gateway.config.secret, 'tech-1', 3600);
   await tech.goto(`http://127.0.0.1:${proxy.port}/#token=${encodeURIComponent(token)}`);
   await tech.waitForSelector('#new-session');
-  const pin = await createSession(tech);
-  const customer = new CustomerClient({
-    url: `ws://127.0.0.1:${gateway.port}/v1/ws`,
-    pin,
+  const { customer } = await pickUpNativeCustomer(t, tech, `ws://127.0.0.1:${gateway.port}/v1/ws`, {
     name: 'Native',
     consent: ['view', 'control'],
     screen: { width: 1280, height: 720, tileBytes: 64 },
   });
-  t.after(() => customer.close());
-  await customer.connect();
-  await tech.click('#refresh-queue');
-  await pickUp(tech);
-  await tech.click('#ask-consent');
-  await tech.waitForFunction(
-    () => document.getElementById('granted')?.textContent === 'view, control',
-  );
-  await tech.click('#start-share');
-  await tech.waitForFunction(
-    () => document.querySelector('.screen')?.getAttribute('data-control') === 'on',
-  );
-  await tech.waitForFunction(
-    () => Number(document.querySelector('.screen')?.getAttribute('data-frames') ?? 0) > 0,
-  );
+  await controlAndShare(tech);
   const canvas = tech.locator('canvas.monitor:not([hidden])');
   const box = await canvas.boundingBox();
   assert.ok(box);

@@ -15,12 +15,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, type TestContext, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { CustomerClient, type CustomerOptions } from '../../src/clients/customer.js';
+import type { CustomerClient, CustomerOptions } from '../../src/clients/customer.js';
 import type { PermissionName } from '../../src/clients/permissions.js';
 import type { Gateway } from '../../src/gateway.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { startGateway } from '../integration/harness.js';
-import { createSession, ensureBundle, launch, newPage, pickUp, SKIP, signIn } from './browser.js';
+import { ensureBundle, launch, newPage, pickUpNativeCustomer, SKIP, signIn } from './browser.js';
 
 /** In-page callbacks run in the browser, where `document` and `window` exist. */
 // biome-ignore lint/suspicious/noExplicitAny: the page's own document, typed in the browser
@@ -75,12 +75,11 @@ async function session(
   const tech = await newPage(browser, t);
   await watchCsp(tech);
   await signIn(tech, gateway);
-  const pin = await createSession(tech);
-  const customer = new CustomerClient({ url, pin, name: 'Native', consent: ask, ...options });
-  t.after(() => customer.close());
-  await customer.connect();
-  await tech.click('#refresh-queue');
-  await pickUp(tech);
+  const { customer } = await pickUpNativeCustomer(t, tech, url, {
+    name: 'Native',
+    consent: ask,
+    ...options,
+  });
   for (const p of ['view', 'control', 'sysinfo', 'shell', 'file'] as const) {
     if (ask.includes(p)) await tech.check(`#ask-${p}`);
     else await tech.uncheck(`#ask-${p}`);

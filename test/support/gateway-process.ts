@@ -3,7 +3,6 @@
  * once it logs "gateway listening", with that record (its ports), its log lines and its exit.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import type { TestContext } from 'node:test';
@@ -48,18 +47,5 @@ export function serveProcess(t: TestContext, args: readonly string[]): Promise<G
   });
 }
 
-/**
- * A free loopback port, for a gateway that must come back on the same one: uWS sets
- * SO_REUSEADDR only on a fixed port, so a gateway first started on port 0 leaves connections in
- * TIME_WAIT that block its successor's bind.
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A free loopback port for a gateway that must come back on it (bench/common/ports.ts). */
+export { freeLoopbackPort as freePort } from '../../bench/common/ports.js';
