@@ -25,9 +25,14 @@ export interface Replay {
   readonly missing: number;
 }
 
-/** The buffers a log starts with once its first frame comes; an idle one goes back to it. */
+/** The buffers a log starts with once its first frame comes. */
 const INITIAL_BYTES = 4096;
 const INITIAL_FRAMES = 64;
+/**
+ * A log that empties keeps buffers up to this many times what it needed since it last emptied;
+ * larger ones (grown by a burst, a resume's replay) go back to what that need rounds up to.
+ */
+const SLACK = 4;
 
 export class ReplayLog {
   /** Reliable frames written to the connection (the number of the newest). */
@@ -41,6 +46,9 @@ export class ReplayLog {
   #tail = 0;
   /** Number of the oldest kept frame. */
   #first = 1;
+  /** The most bytes and frames kept at once since the log last emptied. */
+  #peakBytes = 0;
+  #peakFrames = 0;
 
   constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
@@ -69,6 +77,13 @@ export class ReplayLog {
     this.#bytes.set(message instanceof Uint8Array ? message : new Uint8Array(message), this.#end);
     this.#end += length;
     this.#lengths[this.#tail++] = length;
+    if (this.#end - this.#start > this.#peakBytes) this.#peakBytes = this.#end - this.#start;
+    if (this.#tail - this.#head > this.#peakFrames) this.#peakFrames = this.#tail - this.#head;
+  }
+
+  /** Bytes the log's buffers hold, kept or not (what it costs in memory). */
+  get capacityBytes(): number {
+    return this.#bytes.byteLength + this.#lengths.byteLength;
   }
 
   /** The client received `received` frames: their copies go. */
@@ -102,10 +117,12 @@ export class ReplayLog {
     }
     if (this.#head === this.#tail) {
       this.#start = this.#end = this.#head = this.#tail = 0;
-      // a burst is over: give its memory back
-      if (this.#bytes.length > INITIAL_BYTES * 16) this.#bytes = new Uint8Array(INITIAL_BYTES);
-      if (this.#lengths.length > INITIAL_FRAMES * 16)
-        this.#lengths = new Int32Array(INITIAL_FRAMES);
+      // a burst is over once a whole cycle needed far less than it: give its memory back
+      const bytes = fitted(this.#bytes.length, this.#peakBytes, INITIAL_BYTES);
+      if (bytes !== this.#bytes.length) this.#bytes = new Uint8Array(bytes);
+      const frames = fitted(this.#lengths.length, this.#peakFrames, INITIAL_FRAMES);
+      if (frames !== this.#lengths.length) this.#lengths = new Int32Array(frames);
+      this.#peakBytes = this.#peakFrames = 0;
     }
   }
 
@@ -138,4 +155,17 @@ export class ReplayLog {
       this.#tail = count;
     }
   }
+}
+
+/**
+ * The size a buffer of `size` keeps once its log emptied after needing at most `peak`: itself
+ * while within SLACK times that need, else the need rounded up to a power of two times
+ * `initial`. A steady link keeps its buffer; one grown by a burst shrinks a cycle later.
+ */
+function fitted(size: number, peak: number, initial: number): number {
+  const need = Math.max(peak, initial);
+  if (size <= need * SLACK) return size;
+  let fit = initial;
+  while (fit < need) fit *= 2;
+  return fit;
 }

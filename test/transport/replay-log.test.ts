@@ -89,3 +89,33 @@ test('copies survive compaction and growth of the log buffers, across thousands 
     Array.from({ length: got.length }, (_, k) => `m${first + k}-${'z'.repeat((first + k) % 97)}`),
   );
 });
+
+test('a buffer grown by a burst shrinks once a later cycle needs far less, a steady one stays', () => {
+  const log = new ReplayLog(1 << 20);
+  const big = chat('x'.repeat(1000));
+  // a burst: 200 frames unacknowledged (a resume's replay, a slow client)
+  for (let i = 0; i < 200; i++) log.record(big);
+  const grown = log.capacityBytes;
+  assert.ok(grown >= 200 * big.byteLength, `grown to ${grown}`);
+  log.acknowledge(log.sent);
+  // the cycle that held the burst needed it all: nothing is given back yet
+  assert.equal(log.capacityBytes, grown);
+  // the next cycles are small: the memory goes back, and the frames still replay
+  for (let cycle = 0; cycle < 3; cycle++) {
+    log.record(chat('a'));
+    log.record(chat('b'));
+    assert.deepEqual(texts(log.after(log.sent - 2)!.frames), ['a', 'b']);
+    log.acknowledge(log.sent);
+  }
+  const settled = log.capacityBytes;
+  assert.ok(settled <= 8192, `settled at ${settled}`);
+  // a steady link needing a few KiB keeps its buffer from cycle to cycle (no churn)
+  let steady = -1;
+  for (let cycle = 0; cycle < 5; cycle++) {
+    for (let i = 0; i < 6; i++) log.record(big);
+    log.acknowledge(log.sent);
+    if (cycle === 0) steady = log.capacityBytes;
+    else assert.equal(log.capacityBytes, steady, `cycle ${cycle}`);
+  }
+  assert.ok(steady >= 6 * big.byteLength);
+});
