@@ -16,6 +16,9 @@ import { operatorActions } from './audit/operator-actions.js';
 import { ConfigError } from './config/config.js';
 import type { Config } from './config/schema.js';
 import { loadOrCreateSecret } from './config/secrets.js';
+import { Fleet } from './directory/fleet.js';
+import { RedisDirectory } from './directory/redis.js';
+import type { GatewayMember } from './directory/shared.js';
 import { buildRelay, type Relay } from './handlers/index.js';
 import { parseFsyncPolicy } from './journal/fsync-policy.js';
 import { JournalStore } from './journal/store.js';
@@ -166,6 +169,10 @@ export class Gateway {
     this.#markStopped = resolve;
   });
   readonly hooks: GatewayHooks;
+  /** This gateway's part in a deployment sharing a directory (`--directory redis://`), or null. */
+  readonly fleet: Fleet | null;
+  /** CPU time and bytes relayed at the last directory heartbeat (the load it reports). */
+  #lastLoad = { atMs: 0, cpuUs: 0, bytes: 0 };
   /** Wall clock of the session lifecycle (`Date.now` unless a test injects one). */
   readonly clock: () => number;
   readonly monotonic: () => number;
@@ -177,13 +184,15 @@ export class Gateway {
     uwsSource: string,
     hooks: GatewayHooks,
     stores: AccessStores & RecordStores,
+    fleet: Fleet | null,
   ) {
     this.config = config;
+    this.fleet = fleet;
     this.logger = logger;
     this.adminToken = adminToken;
     this.uwsSource = uwsSource;
     this.hooks = hooks;
-    this.id = config.gatewayId || `${os.hostname()}-${config.port}`;
+    this.id = gatewayIdOf(config);
     this.clock = hooks.clock ?? Date.now;
     this.monotonic = hooks.monotonic ?? (() => performance.now());
     const slices = (intervalMs: number) => Math.max(1, Math.floor(intervalMs / CLOCK_MS));
@@ -245,6 +254,7 @@ export class Gateway {
       gatewayId: this.id,
       version: VERSION,
       logger,
+      fleet,
       ...(hooks.channels ? { extraChannels: hooks.channels } : {}),
     });
     this.router = this.relay.router;
@@ -304,9 +314,21 @@ export class Gateway {
     }
     // after every setting checked: a refused start leaves no index or audit log open
     const stores = { ...access, ...openRecords(withSecret, logger) };
+    const fleet =
+      config.directory === 'memory'
+        ? null
+        : new Fleet(
+            new RedisDirectory({
+              url: config.directory,
+              selfId: gatewayIdOf(config),
+              ...(config.directoryTlsCa !== '' ? { tlsCaFile: config.directoryTlsCa } : {}),
+              logger,
+            }),
+            { logger, pinLength: config.pinLength },
+          );
     let gateway: Gateway;
     try {
-      gateway = new Gateway(withSecret, logger, admin.value, binding.source, hooks, stores);
+      gateway = new Gateway(withSecret, logger, admin.value, binding.source, hooks, stores, fleet);
     } catch (err) {
       // the operator's default permissions or team are not valid
       if (err instanceof RangeError) throw new ConfigError(err.message);
@@ -316,6 +338,7 @@ export class Gateway {
     // before the port opens: clients that reconnect find their sessions
     await gateway.#restoreSessions();
     await gateway.#listen();
+    if (fleet !== null) await gateway.#joinFleet(fleet);
     logger.info(
       {
         id: gateway.id,
@@ -334,6 +357,76 @@ export class Gateway {
 
   get port(): number {
     return this.#client?.port ?? 0;
+  }
+
+  /** The WebSocket URL clients reach this gateway at, where other gateways redirect them. */
+  get publicUrl(): string {
+    if (this.config.publicUrl !== '') return this.config.publicUrl;
+    const host = this.config.host;
+    const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+    const scheme = this.#tls.client !== null ? 'wss' : 'ws';
+    return `${scheme}://${reachable.includes(':') ? `[${reachable}]` : reachable}:${this.port}/v1/ws`;
+  }
+
+  /**
+   * Joins the deployment once the port is open (the URL it announces is known): registers with
+   * the shared directory and publishes what this gateway holds (the sessions a restart took
+   * back), again whenever the store comes back after an outage. A store unreachable at start
+   * stops the start with a clear message.
+   */
+  async #joinFleet(fleet: Fleet): Promise<void> {
+    this.registry.listeners.add(fleet);
+    fleet.shared.onAvailability((up) => {
+      if (up) for (const session of this.registry.sessions.values()) fleet.restored(session);
+    });
+    try {
+      await fleet.shared.start({ url: this.publicUrl, region: this.config.region }, () =>
+        this.#load(),
+      );
+    } catch (err) {
+      await this.close('the shared directory cannot be reached');
+      throw new ConfigError(`--directory: ${(err as Error).message}`);
+    }
+    for (const session of this.registry.sessions.values()) fleet.restored(session);
+    this.logger.info(
+      { url: this.publicUrl, directory: redacted(this.config.directory) },
+      'joined the deployment',
+    );
+  }
+
+  /** What this gateway reports of itself at each directory heartbeat. */
+  #load(): { sessions: number; cpu: number; bytesPerSecond: number; draining: boolean } {
+    const nowMs = performance.now();
+    const usage = process.cpuUsage();
+    const cpuUs = usage.user + usage.system;
+    const stats = this.router.stats;
+    let bytes = 0;
+    for (let i = 0; i < stats.inBytes.length; i++) bytes += stats.inBytes[i]! + stats.outBytes[i]!;
+    const last = this.#lastLoad;
+    const elapsedMs = nowMs - last.atMs;
+    this.#lastLoad = { atMs: nowMs, cpuUs, bytes };
+    const first = last.atMs === 0 || elapsedMs <= 0;
+    return {
+      sessions: this.registry.sessions.size,
+      cpu: first ? 0 : (cpuUs - last.cpuUs) / 1000 / elapsedMs,
+      bytesPerSecond: first ? 0 : ((bytes - last.bytes) * 1000) / elapsedMs,
+      draining: this.draining || this.#drainRequested,
+    };
+  }
+
+  /** The gateways of the deployment (GET /api/v1/gateways): this one alone without a directory. */
+  async #gateways(): Promise<GatewayMember[]> {
+    if (this.fleet !== null) return this.fleet.members();
+    const load = this.#load();
+    return [
+      {
+        id: this.id,
+        url: this.publicUrl,
+        region: this.config.region,
+        ...load,
+        seenAtMs: this.clock(),
+      },
+    ];
   }
 
   get adminPort(): number {
@@ -761,6 +854,8 @@ export class Gateway {
       },
       retained: this.registry.retained,
       ...(this.journals !== null ? { journal: this.journals.counters } : {}),
+      ...(this.fleet !== null ? { directory: this.fleet } : {}),
+      gateways: () => this.#gateways(),
       refused: this.refused,
       tls: {
         certificates: () =>
@@ -889,6 +984,10 @@ export class Gateway {
     for (const conn of [...this.connections])
       conn.end(Codes.SHUTTING_DOWN.close, Codes.SHUTTING_DOWN.code);
     this.#admin?.close();
+    // the others see it gone at once (not after the member TTL); its sessions stay published
+    await this.fleet?.shared.stop().catch((err: unknown) => {
+      this.logger.warn({ err }, 'could not leave the shared directory');
+    });
     await this.reportsWritten();
     // shell recordings closed with their sessions finish writing before the process may exit
     await this.relay.tools.shells.flushed();
@@ -896,6 +995,22 @@ export class Gateway {
     this.audit.close();
     this.logger.info({ sessionsEnded: this.registry.ended }, 'gateway stopped');
     this.#markStopped();
+  }
+}
+
+/** The gateway's id: `--gateway-id`, else <hostname>-<port>. */
+function gatewayIdOf(config: Config): string {
+  return config.gatewayId || `${os.hostname()}-${config.port}`;
+}
+
+/** A Redis URL without its password, for logs. */
+function redacted(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'redis://?';
   }
 }
 

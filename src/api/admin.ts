@@ -44,6 +44,7 @@ const refused = (r: Refusal): AdminReply => failure(r.entry, r.message);
 const HEALTHY = json(200, { status: 'ok' });
 const READY = json(200, { status: 'ready' });
 const DRAINING = json(503, { status: 'draining' });
+const DIRECTORY_DOWN = json(503, { status: 'directory unavailable' });
 const UNAUTHORIZED = failure(
   Codes.UNAUTHORIZED,
   'send the admin token as "Authorization: Bearer <token>"',
@@ -236,7 +237,18 @@ export function adminRoutes(gateway: GatewayView): readonly AdminRoute[] {
 
   return [
     get('/healthz', () => HEALTHY, false),
-    get('/readyz', () => (gateway.draining ? DRAINING : READY), false),
+    get(
+      '/readyz',
+      () =>
+        gateway.draining
+          ? DRAINING
+          : gateway.directory?.available === false
+            ? DIRECTORY_DOWN
+            : READY,
+      false,
+    ),
+    // public: clients given a region list measure their RTT to each member and pick
+    get('/api/v1/gateways', async () => json(200, { gateways: await gateway.gateways() }), false),
     get(
       '/metrics',
       async () => ({

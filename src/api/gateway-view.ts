@@ -8,6 +8,7 @@
  * kick a participant, revoke a PIN, drain), the report search and the audit log.
  */
 import type { AuditEntry, AuditRecord, AuditVerdict } from '../audit/audit-log.js';
+import type { GatewayMember } from '../directory/shared.js';
 import type { MetricsSource } from '../metrics/source.js';
 import type { Refusal } from '../protocol/codes.js';
 import type { ferry } from '../protocol/gen/ferry.js';
@@ -89,6 +90,8 @@ export interface OperatorActions {
 }
 
 export interface GatewayView extends MetricsSource {
+  /** The live gateways of the deployment (this one alone without a shared directory). */
+  gateways(): Promise<GatewayMember[]>;
   /** Operator actions, report search and the audit log. */
   readonly actions: OperatorActions;
   /** Bearer token of the /api/v1 routes; '' matches nothing. */

@@ -127,9 +127,20 @@ export const OPENAPI = {
     },
     '/readyz': {
       get: {
-        summary: 'readiness: 503 while draining',
+        summary: 'readiness: 503 while draining, or while the shared directory cannot be reached',
         security: [],
-        responses: { '200': jsonObject('ready'), '503': jsonObject('draining') },
+        responses: {
+          '200': jsonObject('ready'),
+          '503': jsonObject('draining, or directory unavailable'),
+        },
+      },
+    },
+    '/api/v1/gateways': {
+      get: {
+        summary:
+          'the live gateways of the deployment (id, url, region, sessions, cpu, bytesPerSecond, draining, seenAtMs): this one alone without --directory redis://; public, for clients choosing a relay',
+        security: [],
+        responses: { '200': jsonObject('gateways') },
       },
     },
     '/metrics': {

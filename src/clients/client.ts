@@ -94,6 +94,28 @@ export interface ClientEvents {
   resumed: [welcome: ferry.v1.Welcome];
   /** Final: the client will not reconnect. */
   close: [code: number, reason: string];
+  /** A Redirect sent this client to the gateway that owns its PIN, session or place. */
+  redirected: [url: string, reason: string];
+}
+
+/** Redirects followed in a row before the client gives up (a loop between gateways). */
+const MAX_REDIRECTS = 3;
+
+/** Where a Redirect sends the client: a ws:// or wss:// URL, or why it is not followed. */
+function redirectTarget(url: string, hops: number): string | FerryError {
+  if (hops >= MAX_REDIRECTS) {
+    return new FerryError(Codes.PROTOCOL.code, `more than ${MAX_REDIRECTS} redirects in a row`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return new FerryError(Codes.PROTOCOL.code, `redirect to a malformed URL: ${url}`);
+  }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+    return new FerryError(Codes.PROTOCOL.code, `redirect to a URL that is not ws:// or wss://`);
+  }
+  return parsed.toString();
 }
 
 export class FerryClient extends EventEmitter<ClientEvents> {
@@ -144,9 +166,18 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   /** Delay of the next reconnect attempt instead of the backoff (a customer restarting). */
   protected nextRetryDelayMs: number | null = null;
 
+  /** The gateway this client talks to: `options.url`, or where a Redirect sent it. */
+  #url: string;
+
   constructor(options: ClientOptions) {
     super();
     this.options = options;
+    this.#url = options.url;
+  }
+
+  /** The gateway's URL now: `options.url`, or the owner a Redirect named (resumes go there). */
+  get url(): string {
+    return this.#url;
   }
 
   /** True between a lost connection and its resume (or the final close). */
@@ -165,11 +196,11 @@ export class FerryClient extends EventEmitter<ClientEvents> {
    * Opens a connection and says Hello. A `resuming` dial (a retry) reports its failure through
    * its promise only: the retry decides whether the client goes on or closes, once.
    */
-  #dial(said: ferry.v1.Hello.$Properties, resuming = false): Promise<ferry.v1.Welcome> {
+  #dial(said: ferry.v1.Hello.$Properties, resuming = false, hops = 0): Promise<ferry.v1.Welcome> {
     // this client counts reliable frames and acknowledges them: the gateway keeps copies to replay
     const hello = { ...said, countsReliable: true };
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(this.options.url, {
+      const ws = new WebSocket(this.#url, {
         perMessageDeflate: false,
         ...tlsConnectOptions(this.options.tls),
       });
@@ -186,7 +217,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
         reject(err);
       };
       ws.on('error', (error) => {
-        const err = verificationError(error, this.options.url);
+        const err = verificationError(error, this.#url);
         if (!settled) fail(err);
         else this.emit('error', err);
       });
@@ -215,6 +246,22 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       });
       ws.on('open', () => {
         this.request({ hello }).then((control) => {
+          const redirect = control.redirect;
+          if (redirect != null) {
+            // another gateway of the deployment owns what the Hello named: the same Hello there
+            settled = true;
+            const next = redirectTarget(redirect.url ?? '', hops);
+            if (next instanceof FerryError) {
+              ws.close();
+              reject(next);
+              return;
+            }
+            this.#url = next;
+            this.emit('redirected', next, redirect.reason ?? '');
+            ws.close();
+            this.#dial(said, resuming, hops + 1).then(resolve, reject);
+            return;
+          }
           // Decoded sub-messages are full instances at run time; the generated types only say $Properties.
           const welcome = (control.welcome as ferry.v1.Welcome | null) ?? null;
           if (welcome === null) {

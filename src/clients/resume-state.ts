@@ -193,7 +193,7 @@ export class ResumeKeeper {
     if (this.#ended || welcome === null || this.#client.resumeToken === '') return;
     const state: ResumeState = {
       version: VERSION,
-      gatewayUrl: this.#client.options.url,
+      gatewayUrl: this.#client.url,
       gatewayId: welcome.gatewayId,
       sessionId: welcome.sessionId,
       token: this.#client.resumeToken,

@@ -284,7 +284,7 @@ export class CustomerTools extends EventEmitter<CustomerToolsEvents> {
           maxOutputBytes: 4096,
           env: {
             ...process.env,
-            FERRY_URL: this.client.options.url,
+            FERRY_URL: this.client.url,
             FERRY_SESSION_ID: this.client.welcome?.sessionId ?? '',
             FERRY_RESUME_TOKEN: this.client.resumeToken,
             FERRY_ELEVATION_KIND: kindName,

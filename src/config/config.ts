@@ -88,6 +88,24 @@ const HOST: StringCheck = {
   ok: (v) => isIP(v) !== 0 || HOST_NAME.test(v),
 };
 
+function isRedisUrl(v: string): boolean {
+  try {
+    const url = new URL(v);
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+function isWsUrl(v: string): boolean {
+  try {
+    const url = new URL(v);
+    return (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 /** What each string key allows. Keys not listed take any string. */
 export const STRING_CHECKS: Partial<Record<ConfigKey, StringCheck>> = {
   host: HOST,
@@ -103,6 +121,18 @@ export const STRING_CHECKS: Partial<Record<ConfigKey, StringCheck>> = {
     ok: (v) => (LOG_LEVELS as readonly string[]).includes(v),
   },
   orphanPolicy: { allowed: 'queue or close', ok: (v) => v === 'queue' || v === 'close' },
+  directory: {
+    allowed: 'memory, or a redis:// or rediss:// URL (redis://host:port/db)',
+    ok: (v) => v === 'memory' || isRedisUrl(v),
+  },
+  directoryTlsCa: {
+    allowed: 'empty, or the path of an existing PEM file',
+    ok: (v) => v === '' || fs.existsSync(v),
+  },
+  publicUrl: {
+    allowed: 'empty, or a ws:// or wss:// URL',
+    ok: (v) => v === '' || isWsUrl(v),
+  },
   journal: { allowed: 'on or off', ok: (v) => v === 'on' || v === 'off' },
   journalFsync: {
     allowed: 'always, off, or a number of milliseconds (1-60000)',

@@ -62,6 +62,22 @@ export const schema = {
     'security',
   ),
   gatewayId: str('', 'this gateway instance id; empty = <hostname>-<port>', 'network'),
+  directory: str(
+    'memory',
+    'where gateways find each other: memory = this process alone; redis://[user:password@]host:port/db or rediss://... (TLS) = a Redis shared by every gateway of the deployment, which then holds who owns each PIN, session and resume token, and the members with their load (docs/operations.md, "Scale-out")',
+    'network',
+  ),
+  directoryTlsCa: str(
+    '',
+    'PEM file of the CA that signed the Redis server certificate (rediss:// only); empty = the system roots',
+    'network',
+  ),
+  publicUrl: str(
+    '',
+    'the WebSocket URL clients reach this gateway at (ws[s]://host:port/v1/ws), where other gateways redirect clients to; empty = ws[s]://<host or 127.0.0.1>:<port>/v1/ws. Set it when gateways share a directory',
+    'network',
+  ),
+  region: str('', 'a region label for this gateway, shown in GET /api/v1/gateways', 'network'),
   helloTimeoutMs: num(5000, 'a connection must send Hello within this many ms', 'limits', 1),
   pinLength: num(
     12,

@@ -8,7 +8,8 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { type CodeEntry, Codes, isRefusal, type Refusal } from '../protocol/codes.js';
+import type { Fleet, RedirectTarget } from '../directory/fleet.js';
+import { CloseCodes, type CodeEntry, Codes, isRefusal, type Refusal } from '../protocol/codes.js';
 import { Channel, controlFrame, Role } from '../protocol/frames.js';
 import type { ferry } from '../protocol/gen/ferry.js';
 import type { RelayPeer } from '../relay/peer.js';
@@ -47,6 +48,7 @@ export interface ContextOptions {
   readonly gatewayId: string;
   readonly version: string;
   readonly logger: Logger;
+  readonly fleet: Fleet | null;
 }
 
 /** Printable, bounded text. */
@@ -82,6 +84,8 @@ export class HandlerContext {
   readonly gatewayId: string;
   readonly version: string;
   readonly logger: Logger;
+  /** This gateway's part in a deployment sharing a directory, or null (one process alone). */
+  readonly fleet: Fleet | null;
   /** Customer clients that run with administrative rights (spec session-tools A1.3). */
   readonly elevated = new WeakSet<Session>();
   readonly #refusals: Refusals;
@@ -97,6 +101,7 @@ export class HandlerContext {
     this.gatewayId = options.gatewayId;
     this.version = options.version;
     this.logger = options.logger;
+    this.fleet = options.fleet;
     this.#refusals = options.refusals;
     this.#defaults = defaultGrants(options.config);
   }
@@ -113,6 +118,19 @@ export class HandlerContext {
     stream = 0,
   ): void {
     this.#refusals.fail(peer, entry, message, requestId, channel, stream);
+  }
+
+  /**
+   * Sends a Hello to the gateway that owns what it named: a Redirect answering it, then close
+   * 4010. The client says the same Hello there.
+   */
+  redirect(peer: RelayPeer, requestId: number, target: RedirectTarget): void {
+    const { member, reason } = target;
+    this.logger.debug({ conn: peer.id, to: member.id, reason }, 'Hello redirected');
+    peer.sendFrame(
+      controlFrame({ requestId, redirect: { url: member.url, gatewayId: member.id, reason } }),
+    );
+    peer.end(CloseCodes.REDIRECT, 'redirect');
   }
 
   /**

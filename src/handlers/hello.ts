@@ -8,6 +8,8 @@
  * token that takes back a lost connection's place: the Welcome goes first, then what was held
  * for the place, in order.
  */
+
+import type { RedirectTarget } from '../directory/fleet.js';
 import { KeyedBuckets, TokenBucket } from '../limits/token-bucket.js';
 import { Codes, isRefusal } from '../protocol/codes.js';
 import { Role } from '../protocol/frames.js';
@@ -15,6 +17,7 @@ import { ferry } from '../protocol/gen/ferry.js';
 import { PeerState, type RelayPeer } from '../relay/peer.js';
 import { DenyList, loadJwksFile, TechnicianVerifier } from '../session/jwt.js';
 import { statusToWire } from '../session/session.js';
+import type { TokenClaims } from '../session/tokens.js';
 import type { HandlerContext } from './context.js';
 import { type CustomerJoined, clientRecord, joinCustomer, welcome } from './join.js';
 import type { UnattendedAccess } from './unattended.js';
@@ -29,6 +32,8 @@ export class HelloHandler {
   readonly #verifier: TechnicianVerifier;
   /** Technician connections whose token is being verified. */
   readonly #verifying = new WeakSet<RelayPeer>();
+  /** Connections waiting for the shared directory to say where what their Hello named lives. */
+  readonly #lookingUp = new WeakSet<RelayPeer>();
   /** Live technician connections by token id, ended when the id is revoked. */
   readonly #byJti = new Map<string, Set<RelayPeer>>();
   /** Technicians already warned about their deprecated ft1 token. */
@@ -88,7 +93,7 @@ export class HelloHandler {
 
   onHello(peer: RelayPeer, bytes: Uint8Array): void {
     const ctx = this.#ctx;
-    if (this.#verifying.has(peer)) {
+    if (this.#verifying.has(peer) || this.#lookingUp.has(peer)) {
       ctx.fail(peer, Codes.HELLO_DUPLICATE, 'wait for the Welcome of the first Hello');
       return;
     }
@@ -152,23 +157,43 @@ export class HelloHandler {
       ctx.fail(peer, Codes[codeName(check.code)], check.message, requestId);
       return;
     }
-    if (check.legacy && !this.#warnedLegacy.has(check.claims.sub)) {
+    // a place this gateway does not hold may be another's of the deployment: it goes there
+    const token = hello.resumeToken ?? '';
+    if (token !== '' && ctx.fleet?.available && !ctx.registry.holdsResume(token)) {
+      this.#lookUp(peer, requestId, ctx.fleet.ownerOfResume(token), () =>
+        this.#seatTechnician(peer, hello, requestId, check.claims, check.legacy),
+      );
+      return;
+    }
+    this.#seatTechnician(peer, hello, requestId, check.claims, check.legacy);
+  }
+
+  /** A technician whose token was verified takes its place: a resumed one, or a new one. */
+  #seatTechnician(
+    peer: RelayPeer,
+    hello: ferry.v1.Hello.$Properties,
+    requestId: number,
+    claims: TokenClaims,
+    legacy: boolean,
+  ): void {
+    const ctx = this.#ctx;
+    if (legacy && !this.#warnedLegacy.has(claims.sub)) {
       if (this.#warnedLegacy.size >= 10_000) this.#warnedLegacy.clear();
-      this.#warnedLegacy.add(check.claims.sub);
+      this.#warnedLegacy.add(claims.sub);
       ctx.logger.warn(
-        { name: check.claims.sub, jti: check.claims.jti },
+        { name: claims.sub, jti: claims.jti },
         'deprecated ft1 technician token: issue a JWT with `ferry token issue`; ft1 tokens stop working in the next release',
       );
     }
-    if (check.claims.jti !== '') {
-      const peers = this.#byJti.get(check.claims.jti) ?? new Set<RelayPeer>();
+    if (claims.jti !== '') {
+      const peers = this.#byJti.get(claims.jti) ?? new Set<RelayPeer>();
       peers.add(peer);
-      this.#byJti.set(check.claims.jti, peers);
+      this.#byJti.set(claims.jti, peers);
     }
     peer.role = Role.ROLE_TECHNICIAN;
-    peer.name = check.claims.sub;
+    peer.name = claims.sub;
     peer.state = PeerState.READY;
-    const grants = ctx.admit(peer, check.claims);
+    const grants = ctx.admit(peer, claims);
     this.#unattended.onTechnician(peer, grants);
     // A technician is authenticated by its token: a stale resume token just starts afresh.
     const claimed = hello.resumeToken ? ctx.registry.claimResume(peer, hello.resumeToken) : null;
@@ -204,12 +229,63 @@ export class HelloHandler {
       return;
     }
     if (!this.#admitAttempt(peer, requestId)) return;
-    const session = ctx.registry.claimPin(hello.pin.replace(/[\s-]/g, ''));
-    if (isRefusal(session)) {
+    const pin = hello.pin.replace(/[\s-]/g, '');
+    const session = ctx.registry.claimPin(pin);
+    if (!isRefusal(session)) {
+      ctx.fleet?.pinTaken(pin);
+      joinCustomer(ctx, this.#joined, peer, hello, session, requestId);
+      return;
+    }
+    const fleet = ctx.fleet;
+    if (fleet === null) {
       ctx.fail(peer, session.entry, session.message, requestId);
       return;
     }
-    joinCustomer(ctx, this.#joined, peer, hello, session, requestId);
+    // not this gateway's: another of the deployment may hold it
+    if (!fleet.available) {
+      this.#directoryDown(peer, requestId, 'find the PIN');
+      return;
+    }
+    this.#lookUp(peer, requestId, fleet.ownerOfPin(pin), () =>
+      ctx.fail(peer, session.entry, session.message, requestId),
+    );
+  }
+
+  /**
+   * Waits for the shared directory's answer to where something a Hello named lives: a redirect
+   * there, or `otherwise()` when no other live gateway holds it. No other frame of the
+   * connection is handled meanwhile; a connection closed meanwhile is left alone.
+   */
+  #lookUp(
+    peer: RelayPeer,
+    requestId: number,
+    owner: Promise<RedirectTarget | null>,
+    otherwise: () => void,
+  ): void {
+    this.#lookingUp.add(peer);
+    const work = owner
+      .then(
+        (target) => {
+          if (peer.state !== PeerState.AWAITING_HELLO) return;
+          if (target === null) otherwise();
+          else this.#ctx.redirect(peer, requestId, target);
+        },
+        (err: unknown) => {
+          this.#ctx.logger.warn({ err, conn: peer.id }, 'shared directory lookup failed');
+          if (peer.state === PeerState.AWAITING_HELLO) {
+            this.#directoryDown(peer, requestId, 'look it up');
+          }
+        },
+      )
+      .finally(() => {
+        this.#lookingUp.delete(peer);
+      });
+    this.#ctx.settle(peer, 'hello', work, requestId);
+  }
+
+  #directoryDown(peer: RelayPeer, requestId: number, what: string): void {
+    const text = `the shared directory cannot be reached to ${what}; try again in a moment`;
+    this.#ctx.fail(peer, Codes.DIRECTORY_UNAVAILABLE, text, requestId);
   }
 
   /** spec: PIN attempts are limited per address and globally, before any book is consulted. */
@@ -233,7 +309,9 @@ export class HelloHandler {
     const seat = ctx.registry.claimResume(peer, token);
     if (isRefusal(seat)) {
       peer.role = 0 as RelayPeer['role'];
-      ctx.fail(peer, seat.entry, seat.message, requestId);
+      const refuse = () => ctx.fail(peer, seat.entry, seat.message, requestId);
+      if (ctx.fleet === null || !ctx.fleet.available) refuse();
+      else this.#lookUp(peer, requestId, ctx.fleet.ownerOfResume(token), refuse);
       return;
     }
     peer.name = seat.name;

@@ -11,6 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { Fleet } from '../directory/fleet.js';
 import { Channel } from '../protocol/frames.js';
 import type { RelayPeer } from '../relay/peer.js';
 import { Refusals } from '../relay/refusals.js';
@@ -66,6 +67,8 @@ export interface HandlerDeps {
   readonly gatewayId: string;
   readonly version: string;
   readonly logger: Logger;
+  /** This gateway's part in a deployment sharing a directory, or null (one process alone). */
+  readonly fleet?: Fleet | null;
   /** More channel rows (a test's toy channel); a row may not replace a built-in channel. */
   readonly extraChannels?: readonly ChannelRow[];
 }
@@ -110,6 +113,7 @@ export function buildRelay(deps: HandlerDeps): Relay {
     gatewayId: deps.gatewayId,
     version: deps.version,
     logger: deps.logger,
+    fleet: deps.fleet ?? null,
   });
   const tasks = new SpecialTasks(ctx);
   const joined = (session: Session, hello: Parameters<SpecialTasks['onCustomerJoined']>[1]) =>

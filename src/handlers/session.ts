@@ -7,7 +7,7 @@
 import { Codes, isRefusal } from '../protocol/codes.js';
 import { controlFrame } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
-import type { RelayPeer } from '../relay/peer.js';
+import { PeerState, type RelayPeer } from '../relay/peer.js';
 import { statusToWire } from '../session/session.js';
 import type { SpecialActions } from './access.js';
 import { cleanName, type HandlerContext } from './context.js';
@@ -40,14 +40,46 @@ export function sessionOps(
       ctx.fail(peer, Codes.HELLO_DUPLICATE, 'this connection already said Hello', requestId),
     ),
     createSession: op(Who.TECHNICIAN, ({ peer, body, requestId }) => {
-      const created = registry.create(peer, cleanName(body.customerName, ''));
-      const { session, pin, expiresAtMs } = created;
-      peer.sendFrame(
-        controlFrame({
-          requestId,
-          sessionCreated: { sessionId: session.id, pin, pinExpiresUnixMs: expiresAtMs },
-        }),
+      const label = cleanName(body.customerName, '');
+      const created = (reserved: boolean | string) => {
+        const { session, pin, expiresAtMs } = registry.create(
+          peer,
+          label,
+          registry.now(),
+          reserved,
+        );
+        peer.sendFrame(
+          controlFrame({
+            requestId,
+            sessionCreated: { sessionId: session.id, pin, pinExpiresUnixMs: expiresAtMs },
+          }),
+        );
+      };
+      const fleet = ctx.fleet;
+      if (fleet === null) {
+        created(true);
+        return;
+      }
+      // a deployment of gateways: the PIN is reserved in the shared directory first, so that no
+      // other gateway hands it out and a customer who dials any of them is sent here
+      if (!fleet.available) {
+        const text = 'the shared directory cannot be reached: no new session until it is back';
+        ctx.fail(peer, Codes.DIRECTORY_UNAVAILABLE, text, requestId);
+        return;
+      }
+      const expiresAtMs = registry.now() + ctx.config.pinTtlSeconds * 1000;
+      const work = fleet.reservePin(expiresAtMs).then(
+        (pin) => {
+          if (peer.state !== PeerState.CLOSED) created(pin);
+          else fleet.pinTaken(pin);
+        },
+        (err: unknown) => {
+          ctx.logger.warn({ err, conn: peer.id }, 'could not reserve a PIN');
+          const text = 'the shared directory cannot be reached: no new session until it is back';
+          ctx.fail(peer, Codes.DIRECTORY_UNAVAILABLE, text, requestId);
+        },
       );
+      ctx.settle(peer, 'createSession', work, requestId);
     }),
     pickUp: op(Who.TECHNICIAN, ({ peer, body, requestId }) => {
       // a team queue session (support button) is adopted by a technician of its team

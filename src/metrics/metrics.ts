@@ -326,6 +326,39 @@ export class GatewayMetrics {
       );
     }
 
+    const directory = source.directory;
+    if (directory !== undefined) {
+      new Gauge({
+        name: 'ferry_directory_up',
+        help: 'The shared directory (--directory redis://) answers: 1, or 0 while new sessions are refused',
+        registers,
+        collect() {
+          this.set(directory.available ? 1 : 0);
+        },
+      });
+      new Counter({
+        name: 'ferry_directory_redirects_total',
+        help: 'Hellos sent to the gateway that owns what they named, by what they named (pin, resume, session)',
+        labelNames: ['reason'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [reason, n] of Object.entries(directory.counters.redirects)) {
+            this.inc({ reason }, n);
+          }
+        },
+      });
+      new Counter({
+        name: 'ferry_directory_failures_total',
+        help: 'Shared directory lookups and publishes that failed because the store could not be reached',
+        registers,
+        collect() {
+          this.reset();
+          this.inc(directory.counters.failures);
+        },
+      });
+    }
+
     /** One in/out counter pair per channel, from two of the relay's per-channel arrays. */
     const relayed = (
       name: string,

@@ -122,10 +122,22 @@ export interface MetricsSource {
   readonly retained: RetainedUse;
   /** Absent with `--journal off`. */
   readonly journal?: JournalTotals;
+  /** The shared directory (`--directory redis://`); absent for a gateway alone. */
+  readonly directory?: DirectoryTotals;
   /** WebSocket upgrades refused before a connection existed, by reason. */
   readonly refused: Readonly<Record<string, number>>;
   /** TLS certificates and reloads; absent in sources without TLS (tests). */
   readonly tls?: TlsTotals;
   readonly netstats: AlertTotals;
   readonly labels: MetricLabels;
+}
+
+/** What the shared directory tells the metrics. */
+export interface DirectoryTotals {
+  /** The store answers (new sessions are accepted). */
+  readonly available: boolean;
+  readonly counters: {
+    readonly redirects: Readonly<Record<'pin' | 'resume' | 'session', number>>;
+    readonly failures: number;
+  };
 }

@@ -30,6 +30,8 @@ export const CloseCodes = {
   AUTH_FAILED: 4003,
   SLOW_CONSUMER: 4008,
   REPLACED: 4009,
+  /** Not an error: another gateway owns what the Hello named; a Redirect said where (final here). */
+  REDIRECT: 4010,
   RATE_LIMITED: 4029,
   /** Normal: a technician or an operator ended the session. */
   SESSION_CLOSED: 4100,
@@ -252,6 +254,11 @@ export const Codes = {
     'FERRY_ERR_NO_INVITATION',
     0,
     'the technician has no pending invitation to this session',
+  ),
+  DIRECTORY_UNAVAILABLE: entry(
+    'FERRY_ERR_DIRECTORY_UNAVAILABLE',
+    0,
+    'the shared directory (Redis, --directory) cannot be reached: this gateway starts no new session and finds no PIN another gateway holds until it is back; live sessions go on',
   ),
   RESUME_INVALID: entry(
     'FERRY_ERR_RESUME_INVALID',

@@ -23,8 +23,15 @@ export interface SessionDirectory {
   add(session: Session): void;
   remove(session: Session): void;
 
-  /** One-time PINs: a fresh one for `session`, valid until `expiresAtMs`. */
-  issuePin(session: Session, nowMs: number): { pin: string; expiresAtMs: number };
+  /**
+   * One-time PINs: a fresh one for `session`, valid until `expiresAtMs`; `reserved` is one the
+   * shared directory reserved for this gateway (fleet mode), booked as it is.
+   */
+  issuePin(
+    session: Session,
+    nowMs: number,
+    reserved?: string,
+  ): { pin: string; expiresAtMs: number };
   /** Takes a PIN out (single use): its session, or undefined when none waits for it. */
   takePin(pin: string, nowMs: number): Session | undefined;
   revokePin(pin: string): void;
@@ -108,8 +115,8 @@ export class MemoryDirectory implements SessionDirectory {
     this.sessions.delete(session.id);
   }
 
-  issuePin(session: Session, nowMs: number): { pin: string; expiresAtMs: number } {
-    return this.#pins.issue(session, nowMs);
+  issuePin(session: Session, nowMs: number, reserved = ''): { pin: string; expiresAtMs: number } {
+    return this.#pins.issue(session, nowMs, reserved);
   }
 
   takePin(pin: string, nowMs: number): Session | undefined {

@@ -14,6 +14,8 @@ export interface SessionListener {
   restored?(session: Session): void;
   /** A technician's `seat` took its part in `session` (pick-up, accepted invitation): brief it. */
   joined?(session: Session, seat: Seat): void;
+  /** The customer's `seat` joined `session` (PIN, jump client, support button). */
+  attached?(session: Session, seat: Seat): void;
   /** `seat` left `session` (quit, removed, transferred away); `actor` did it. */
   left?(session: Session, seat: Seat, actor: string): void;
   /** The customer revoked the GRANT_* bits in `removed`. */
@@ -39,6 +41,10 @@ export class SessionListeners implements Required<SessionListener> {
 
   joined(session: Session, seat: Seat): void {
     for (const l of this.#list) l.joined?.(session, seat);
+  }
+
+  attached(session: Session, seat: Seat): void {
+    for (const l of this.#list) l.attached?.(session, seat);
   }
 
   left(session: Session, seat: Seat, actor: string): void {

@@ -297,17 +297,24 @@ export class SessionOperations {
 
   /**
    * A technician opens a session (pin_code_generated). `withPin` false: no PIN is issued, for a
-   * customer the gateway attaches by itself (a jump client, spec session-tools A4).
+   * customer the gateway attaches by itself (a jump client, spec session-tools A4); a string:
+   * that PIN, reserved in the shared directory.
    */
-  create(technician: Participant, customerLabel: string, nowMs: number, withPin: boolean): Created {
+  create(
+    technician: Participant,
+    customerLabel: string,
+    nowMs: number,
+    withPin: boolean | string,
+  ): Created {
     const id = newSessionId();
     const owner = this.#directory.seatOf(technician);
     const session = new Session(id, owner, technician, customerLabel, this.#logger, nowMs, {
       budget: this.#budget,
     });
-    const { pin, expiresAtMs } = withPin
-      ? this.#directory.issuePin(session, nowMs)
-      : { pin: '', expiresAtMs: 0 };
+    const { pin, expiresAtMs } =
+      withPin === false
+        ? { pin: '', expiresAtMs: 0 }
+        : this.#directory.issuePin(session, nowMs, withPin === true ? '' : withPin);
     session.pin = pin;
     session.pinExpiresAtMs = expiresAtMs;
     this.#directory.add(session);
@@ -370,6 +377,7 @@ export class SessionOperations {
     customer.session = session;
     session.refresh();
     session.log.event('join', customer.name, how, nowMs);
+    this.#listeners.attached(session, seat);
     const result = session.apply(T.APPLET_CONNECTED, customer.name, nowMs);
     if (!result.ok) {
       this.#lifecycle.refused(session, T.APPLET_CONNECTED, result.message, 'customer joined');

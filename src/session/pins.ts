@@ -9,6 +9,13 @@
  */
 import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 
+/** `length` uniformly random digits. */
+export function randomPin(length: number): string {
+  let pin = '';
+  for (let i = 0; i < length; i++) pin += randomInt(10);
+  return pin;
+}
+
 interface PinEntry<T> {
   readonly target: T;
   readonly expiresAtMs: number;
@@ -35,15 +42,18 @@ export class PinBook<T> {
     return this.#pins.size;
   }
 
-  /** Creates a fresh PIN (uniformly random digits, never one in use) for `target`. */
-  issue(target: T, nowMs: number): { pin: string; expiresAtMs: number } {
-    let pin: string;
-    let digest: Buffer;
-    do {
-      pin = '';
-      for (let i = 0; i < this.#length; i++) pin += randomInt(10);
+  /**
+   * Creates a fresh PIN (uniformly random digits, never one in use) for `target`, or books
+   * `reserved`, a PIN drawn and reserved in the shared directory (then the caller made sure it
+   * is free everywhere).
+   */
+  issue(target: T, nowMs: number, reserved = ''): { pin: string; expiresAtMs: number } {
+    let pin = reserved;
+    let digest = this.#digest(pin);
+    while (pin === '' || (reserved === '' && this.#pins.has(digest.toString('base64')))) {
+      pin = randomPin(this.#length);
       digest = this.#digest(pin);
-    } while (this.#pins.has(digest.toString('base64')));
+    }
     const expiresAtMs = nowMs + this.#ttlMs;
     this.#pins.set(digest.toString('base64'), { target, expiresAtMs, pin, digest });
     return { pin, expiresAtMs };

@@ -137,6 +137,11 @@ export class SessionRegistry implements SessionCounters, SessionToolsHost {
     return this.#directory.placeOf(p);
   }
 
+  /** This gateway holds the place a resume token takes back (it may still refuse the claim). */
+  holdsResume(token: string): boolean {
+    return this.#directory.byResumeToken(token) !== undefined;
+  }
+
   /**
    * Hello with a resume token: `p` takes the place back. A still-open old connection is closed
    * (FERRY_ERR_RESUMED_ELSEWHERE). Call `completeResume` once the Welcome is sent.
@@ -174,7 +179,7 @@ export class SessionRegistry implements SessionCounters, SessionToolsHost {
     technician: Participant,
     customerLabel: string,
     nowMs: number = this.#now(),
-    withPin = true,
+    withPin: boolean | string = true,
   ): Created {
     return this.#ops.create(technician, customerLabel, nowMs, withPin);
   }

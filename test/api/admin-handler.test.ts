@@ -118,6 +118,7 @@ function fakeView(dataDir: string) {
     },
     recordingPath: (sessionId: string, file: string) =>
       /^shell-\d+-\d+\.(cast|txt)$/.test(file) ? path.join(dataDir, sessionId, file) : null,
+    gateways: () => Promise.resolve([]),
   } satisfies GatewayView;
   return { view, calls };
 }

@@ -1,0 +1,163 @@
+/**
+ * A gateway's part in a deployment of several (`--directory redis://`): it tells the shared
+ * directory what it owns as things happen (sessions, their PINs and resume tokens), asks it who
+ * owns what a Hello names when it does not hold it itself, and reserves PINs so that no two
+ * gateways ever hand out the same one.
+ *
+ * What it tells is fire-and-forget: a publish that fails (the store is down) is logged once per
+ * outage and costs the session nothing but its findability from other gateways; the store's
+ * availability is what `/readyz` and the refusal of new sessions follow. What it asks is awaited,
+ * on cold paths only (a Hello for a PIN or token this gateway does not hold, a new session's PIN).
+ */
+import type { Logger } from '../log.js';
+import type { SessionListener } from '../session/listeners.js';
+import { randomPin } from '../session/pins.js';
+import { type Seat, tokenKey } from '../session/seat.js';
+import type { Session } from '../session/session.js';
+import type { GatewayMember, Ownership, SharedDirectory } from './shared.js';
+
+/** Draws before a PIN reservation gives up (each collides only with a PIN in use somewhere). */
+const MAX_PIN_DRAWS = 16;
+
+/** What a redirect says: where to go, and why. */
+export interface RedirectTarget {
+  readonly member: GatewayMember;
+  readonly reason: 'pin' | 'resume' | 'session';
+}
+
+export interface FleetCounters {
+  /** Hellos sent to the gateway that owns what they named, by what they named. */
+  readonly redirects: Record<RedirectTarget['reason'], number>;
+  /** Lookups and publishes that failed because the store could not be reached. */
+  failures: number;
+}
+
+export class Fleet implements SessionListener {
+  readonly shared: SharedDirectory;
+  readonly counters: FleetCounters = { redirects: { pin: 0, resume: 0, session: 0 }, failures: 0 };
+  readonly #logger: Logger;
+  readonly #pinLength: number;
+  /** A failure was logged since the store was last available (one warning per outage). */
+  #warned = false;
+
+  constructor(shared: SharedDirectory, options: { logger: Logger; pinLength: number }) {
+    this.shared = shared;
+    this.#logger = options.logger;
+    this.#pinLength = options.pinLength;
+    shared.onAvailability((up) => {
+      if (up) this.#warned = false;
+      this.#logger[up ? 'info' : 'warn'](
+        { directory: up ? 'up' : 'down' },
+        up
+          ? 'shared directory reachable again: new sessions are accepted'
+          : 'shared directory unreachable: new sessions are refused, live ones go on',
+      );
+    });
+  }
+
+  get available(): boolean {
+    return this.shared.available;
+  }
+
+  /** Another live gateway holding `pin`, or null (nobody, a dead owner, or this gateway). */
+  async ownerOfPin(pin: string): Promise<RedirectTarget | null> {
+    return this.#elsewhere(await this.shared.pinOwner(pin), 'pin');
+  }
+
+  /** Another live gateway holding the place of resume token `token`, or null. */
+  async ownerOfResume(token: string): Promise<RedirectTarget | null> {
+    return this.#elsewhere(await this.shared.resumeOwner(tokenKey(token)), 'resume');
+  }
+
+  /**
+   * A PIN nobody in the deployment holds, reserved for this gateway until `expiresAtMs`.
+   * Rejects when the store cannot be reached (the session is then refused).
+   */
+  async reservePin(expiresAtMs: number): Promise<string> {
+    for (let i = 0; i < MAX_PIN_DRAWS; i++) {
+      const pin = randomPin(this.#pinLength);
+      if (await this.shared.publishPin(pin, '', expiresAtMs)) return pin;
+    }
+    throw new Error(`no free PIN of ${this.#pinLength} digits after ${MAX_PIN_DRAWS} draws`);
+  }
+
+  /** A PIN this gateway held was taken by its customer (single use): others forget it too. */
+  pinTaken(pin: string): void {
+    this.#tell(this.shared.releasePin(pin), 'release a PIN');
+  }
+
+  /** The live members of the deployment (GET /api/v1/gateways). */
+  members(): Promise<GatewayMember[]> {
+    return this.shared.members();
+  }
+
+  // --- SessionListener: what this gateway owns ---------------------------------------------
+
+  created(session: Session): void {
+    this.#publish(session);
+    if (!session.ownerIsQueue) this.#resumable(session, session.owner);
+  }
+
+  restored(session: Session): void {
+    // after a restart on the same data directory, the sessions are this gateway's again
+    this.#publish(session);
+    for (const seat of seatsOf(session)) this.#resumable(session, seat);
+  }
+
+  joined(session: Session, seat: Seat): void {
+    this.#publish(session);
+    this.#resumable(session, seat);
+  }
+
+  attached(session: Session, seat: Seat): void {
+    this.#publish(session);
+    this.#resumable(session, seat);
+  }
+
+  ended(session: Session): void {
+    this.#tell(this.shared.removeSession(session.id), 'remove an ended session');
+    if (session.pin !== '') this.pinTaken(session.pin);
+  }
+
+  #publish(session: Session): void {
+    const customer = session.customerSeat;
+    const summary = {
+      id: session.id,
+      status: session.statusName(),
+      technician: session.ownerIsQueue ? '' : session.owner.name,
+      customer: customer?.name ?? '',
+      participants: seatsOf(session).length,
+    };
+    this.#tell(this.shared.publishSession(summary), 'publish a session');
+  }
+
+  #resumable(session: Session, seat: Seat): void {
+    this.#tell(this.shared.publishResume(seat.tokenKey, session.id), 'publish a resume token');
+  }
+
+  #elsewhere(owner: Ownership | null, reason: RedirectTarget['reason']): RedirectTarget | null {
+    if (owner === null || owner.member === null || owner.gatewayId === this.shared.selfId) {
+      return null;
+    }
+    this.counters.redirects[reason]++;
+    return { member: owner.member, reason };
+  }
+
+  #tell(work: Promise<unknown>, what: string): void {
+    work.catch((err: unknown) => {
+      this.counters.failures++;
+      if (this.#warned) return;
+      this.#warned = true;
+      this.#logger.warn({ err }, `shared directory: could not ${what}`);
+    });
+  }
+}
+
+/** The places of a session's participants: owner, collaborators and customer. */
+function seatsOf(session: Session): Seat[] {
+  const seats: Seat[] = session.ownerIsQueue ? [] : [session.owner];
+  if (session.collaboratorCount > 0)
+    for (const seat of session.collaborators.keys()) seats.push(seat);
+  if (session.customerSeat !== null) seats.push(session.customerSeat);
+  return seats;
+}

@@ -1,0 +1,126 @@
+/**
+ * The shared directory: what the gateways of one deployment tell each other through an existing
+ * store (Redis), so that a client reaching any of them finds the gateway that owns its PIN,
+ * session or resume token, and an operator sees the fleet. Live objects (sessions, seats,
+ * connections) stay in each gateway's `SessionDirectory`; this holds only who owns what, with
+ * expiry, and the members' heartbeats and load. Nothing here is on the relay's hot path: it is
+ * asked when a Hello names something the gateway does not hold, and told when ownership changes.
+ *
+ * `RedisDirectory` (redis.ts) is the implementation; a gateway without `--directory redis://`
+ * has none (null), and behaves as one process alone.
+ *
+ * Atomic where two gateways could race: a PIN is published only if no gateway holds it (NX),
+ * released only by its owner, a queued session is picked up by exactly one claimant, and an
+ * ownership change happens only from the owner the caller saw (compare-and-set).
+ */
+
+/** A gateway of the deployment, as its heartbeats describe it. */
+export interface GatewayMember {
+  /** The gateway's id (`--gateway-id`). */
+  readonly id: string;
+  /** The WebSocket URL clients reach it at (`--public-url`), where a redirect sends them. */
+  readonly url: string;
+  /** A free-form region label (`--region`), shown in `GET /api/v1/gateways`. */
+  readonly region: string;
+  /** Live sessions it owns. */
+  readonly sessions: number;
+  /** Its CPU use over the last heartbeat period, 0..1 of one core. */
+  readonly cpu: number;
+  /** Bytes per second it relayed (in plus out) over the last heartbeat period. */
+  readonly bytesPerSecond: number;
+  /** When it last beat (Unix ms, its own clock). */
+  readonly seenAtMs: number;
+  /** It is draining: it takes no new sessions. */
+  readonly draining: boolean;
+}
+
+/** What a gateway says of itself at each heartbeat. */
+export type MemberLoad = Pick<GatewayMember, 'sessions' | 'cpu' | 'bytesPerSecond' | 'draining'>;
+
+/** Who owns a PIN, session or resume token: a live member, or a gateway that stopped beating. */
+export interface Ownership {
+  readonly gatewayId: string;
+  /** The owner's member record, or null when it has not beaten within the member TTL (dead). */
+  readonly member: GatewayMember | null;
+  /** The session the PIN or resume token belongs to. */
+  readonly sessionId: string;
+}
+
+/** A session's summary as the fleet sees it. */
+export interface SessionSummary {
+  readonly id: string;
+  /** The session's status name (spec session states). */
+  readonly status: string;
+  readonly technician: string;
+  readonly customer: string;
+  readonly participants: number;
+}
+
+export interface SharedDirectory {
+  /** This gateway's id. */
+  readonly selfId: string;
+  /**
+   * The store answered the last command and the connection is up. While false the gateway
+   * refuses new sessions (FERRY_ERR_DIRECTORY_UNAVAILABLE) and `/readyz` says not ready; live
+   * sessions go on relaying.
+   */
+  readonly available: boolean;
+  /** Called on every change of `available`. */
+  onAvailability(listener: (available: boolean) => void): void;
+
+  /**
+   * Connects, registers this gateway and starts its heartbeat (every `heartbeatMs`, with the
+   * load `load()` reports). Resolves once registered; rejects with a clear message when the
+   * store cannot be reached at start.
+   */
+  start(self: { url: string; region: string }, load: () => MemberLoad): Promise<void>;
+  /** Stops the heartbeat, removes this gateway's membership and disconnects. */
+  stop(): Promise<void>;
+  /** The live members (beat within the member TTL), this one included, by id. */
+  members(): Promise<GatewayMember[]>;
+
+  /**
+   * Publishes a PIN as this gateway's for `sessionId` until `expiresAtMs` (a store TTL).
+   * False when another holder has it (the caller draws another PIN).
+   */
+  publishPin(pin: string, sessionId: string, expiresAtMs: number): Promise<boolean>;
+  /** Who holds a PIN, or null when no gateway does (never issued, taken, expired). */
+  pinOwner(pin: string): Promise<Ownership | null>;
+  /** Removes a PIN this gateway holds (taken, revoked, expired); another's is left alone. */
+  releasePin(pin: string): Promise<void>;
+  /**
+   * Counts one PIN attempt (or jump-client/support-button guess) from `address` across all
+   * gateways; the count in the current minute, this one included.
+   */
+  countAttempt(address: string): Promise<number>;
+
+  /** Publishes (or refreshes) a session this gateway owns. */
+  publishSession(summary: SessionSummary): Promise<void>;
+  /** Removes a session this gateway owns (ended). */
+  removeSession(sessionId: string): Promise<void>;
+  /** Who owns a session, or null when no gateway does. */
+  sessionOwner(sessionId: string): Promise<Ownership | null>;
+
+  /** Publishes a resume token (its SHA-256 key, never the token) as this gateway's. */
+  publishResume(tokenKey: string, sessionId: string): Promise<void>;
+  /** Removes a resume token this gateway holds (the place was forgotten). */
+  forgetResume(tokenKey: string): Promise<void>;
+  /** Who holds a resume token, or null. */
+  resumeOwner(tokenKey: string): Promise<Ownership | null>;
+
+  /**
+   * Moves a session (and the resume tokens published for it) from gateway `from` to this one,
+   * only if `from` still owns it: true when this gateway is now the owner.
+   */
+  takeOver(sessionId: string, from: string): Promise<boolean>;
+
+  /** Puts a queued session in a team queue (support buttons), owned by this gateway. */
+  enqueue(queue: string, sessionId: string): Promise<void>;
+  /** The sessions waiting in a queue, oldest first. */
+  queued(queue: string): Promise<string[]>;
+  /**
+   * Takes a queued session out for `technician`: true for exactly one of any number of
+   * concurrent callers, on any gateways.
+   */
+  pickUp(queue: string, sessionId: string, technician: string): Promise<boolean>;
+}

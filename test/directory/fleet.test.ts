@@ -1,0 +1,203 @@
+/**
+ * Gateways sharing a directory (`--directory redis://`), with a real redis-server: a customer
+ * who dials a gateway that does not hold its PIN or place is redirected to the owner, both legs
+ * meet there and the session relays; with the store stopped, new sessions are refused with a
+ * code, `/readyz` says so, live sessions go on, and all of it comes back with the store.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { after, test } from 'node:test';
+import WebSocket from 'ws';
+import { waitFor } from '../../src/clients/client.js';
+import { CustomerClient } from '../../src/clients/customer.js';
+import { Fleet } from '../../src/directory/fleet.js';
+import type { SharedDirectory } from '../../src/directory/shared.js';
+import type { Gateway } from '../../src/gateway.js';
+import { silentLogger } from '../../src/log.js';
+import { Codes } from '../../src/protocol/codes.js';
+import { encodeFrame, Role } from '../../src/protocol/frames.js';
+import { ferry } from '../../src/protocol/gen/ferry.js';
+import { startGateway, technician } from '../integration/harness.js';
+import { startRedis } from '../support/redis.js';
+
+const redis = await startRedis({ after });
+const SECRET = 'a-secret-every-gateway-of-the-deployment-shares';
+
+/** A gateway of the deployment: its id is `id`, and it signs tokens with the shared secret. */
+async function member(t: Parameters<typeof startGateway>[0], id: string, prefix: string) {
+  const { gateway, url } = await startGateway(t, {
+    directory: `${redis.url}`,
+    gatewayId: `${prefix}-${id}`,
+    secret: SECRET,
+  });
+  return { gateway, url };
+}
+
+/** Resolves once `gateway`'s directory availability is `up`. */
+async function availability(gateway: Gateway, up: boolean): Promise<void> {
+  const fleet = gateway.fleet!;
+  if (fleet.available === up) return;
+  await new Promise<void>((resolve) => {
+    fleet.shared.onAvailability((now) => {
+      if (now === up) resolve();
+    });
+  });
+}
+
+async function readyz(gateway: Gateway): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`http://127.0.0.1:${gateway.adminPort}/readyz`);
+  return { status: res.status, body: await res.json() };
+}
+
+test('a PIN made on one gateway is claimed through another: redirected, and the session relays', async (t) => {
+  const a = await member(t, 'a', 'pin');
+  const b = await member(t, 'b', 'pin');
+  const c = await member(t, 'c', 'pin');
+  // every member sees the others, with their URLs
+  const res = await fetch(`http://127.0.0.1:${c.gateway.adminPort}/api/v1/gateways`);
+  const { gateways } = (await res.json()) as { gateways: { id: string; url: string }[] };
+  const ids = gateways.map((g) => g.id).filter((id) => id.startsWith('pin-'));
+  assert.deepEqual(ids, ['pin-a', 'pin-b', 'pin-c']);
+  assert.equal(gateways.find((g) => g.id === 'pin-a')?.url, a.url);
+
+  const tech = await technician(t, a.gateway);
+  const { sessionId, pin } = await tech.createSession();
+  const customer = new CustomerClient({ url: b.url, pin, name: 'customer' });
+  t.after(() => customer.close());
+  const redirected = once(customer, 'redirected');
+  const queued = tech.waitForCustomer(sessionId);
+  const welcome = await customer.connect();
+  const [to, reason] = (await redirected) as [string, string];
+  assert.equal(to, a.url);
+  assert.equal(reason, 'pin');
+  // both legs meet on the owner
+  assert.equal(welcome.gatewayId, 'pin-a');
+  assert.equal(welcome.sessionId, sessionId);
+  assert.equal(customer.url, a.url);
+  await queued;
+  await tech.pickUp(sessionId);
+  const heard = waitFor(tech, 'chat', (m) => m.text === 'hello from the customer');
+  customer.chat('hello from the customer');
+  await heard;
+  assert.equal(b.gateway.fleet!.counters.redirects.pin, 1);
+  assert.equal(b.gateway.registry.sessions.size, 0);
+  // the PIN is single use everywhere: a second customer at C finds nothing
+  const late = new CustomerClient({ url: c.url, pin, name: 'late' });
+  t.after(() => late.close());
+  await assert.rejects(late.connect(), (err: { code?: string }) => {
+    assert.equal(err.code, Codes.PIN_INVALID.code);
+    return true;
+  });
+
+  // a resume token presented at another gateway goes to the owner, which takes the place back
+  const token = customer.resumeToken;
+  const ws = new WebSocket(c.url);
+  t.after(() => ws.terminate());
+  await once(ws, 'open');
+  const hello = { role: Role.ROLE_CUSTOMER, resumeToken: token };
+  ws.send(
+    encodeFrame({ channel: ferry.v1.Channel.CHANNEL_CONTROL, control: { requestId: 7, hello } }),
+  );
+  const [data] = (await once(ws, 'message')) as [Buffer];
+  const reply = ferry.v1.Frame.decode(data).control;
+  assert.equal(reply?.requestId, 7);
+  assert.equal(reply?.redirect?.url, a.url);
+  assert.equal(reply?.redirect?.gatewayId, 'pin-a');
+  assert.equal(reply?.redirect?.reason, 'resume');
+  const [code] = (await once(ws, 'close')) as [number];
+  assert.equal(code, 4010);
+});
+
+test('a PIN no gateway holds is refused as invalid by any of them, not redirected', async (t) => {
+  const a = await member(t, 'a', 'none');
+  const customer = new CustomerClient({ url: a.url, pin: '000000000000', name: 'guess' });
+  t.after(() => customer.close());
+  await assert.rejects(customer.connect(), (err: { code?: string }) => {
+    assert.equal(err.code, Codes.PIN_INVALID.code);
+    return true;
+  });
+  assert.equal(a.gateway.fleet!.counters.redirects.pin, 0);
+});
+
+test('with the store stopped: new sessions refused with a code, not ready, live sessions relay; back when it returns', async (t) => {
+  const a = await member(t, 'a', 'outage');
+  const b = await member(t, 'b', 'outage');
+  const tech = await technician(t, a.gateway);
+  const { sessionId, pin } = await tech.createSession();
+  const customer = new CustomerClient({ url: a.url, pin, name: 'customer' });
+  t.after(() => customer.close());
+  const queued = tech.waitForCustomer(sessionId);
+  await customer.connect();
+  await queued;
+  await tech.pickUp(sessionId);
+  assert.equal((await readyz(a.gateway)).status, 200);
+
+  await redis.stop();
+  await availability(a.gateway, false);
+  await availability(b.gateway, false);
+  assert.deepEqual(await readyz(a.gateway), {
+    status: 503,
+    body: { status: 'directory unavailable' },
+  });
+  await assert.rejects(tech.createSession(), (err: { code?: string }) => {
+    assert.equal(err.code, Codes.DIRECTORY_UNAVAILABLE.code);
+    return true;
+  });
+  // a PIN that B does not hold cannot be looked up: said so, not "invalid"
+  const lost = new CustomerClient({ url: b.url, pin: '123456789012', name: 'lost' });
+  t.after(() => lost.close());
+  await assert.rejects(lost.connect(), (err: { code?: string }) => {
+    assert.equal(err.code, Codes.DIRECTORY_UNAVAILABLE.code);
+    return true;
+  });
+  // the live session goes on relaying, both ways
+  const toTech = waitFor(tech, 'chat', (m) => m.text === 'still here');
+  customer.chat('still here');
+  await toTech;
+  const toCustomer = waitFor(customer, 'chat', (m) => m.text === 'me too');
+  tech.chat('me too');
+  await toCustomer;
+  const metrics = await (await fetch(`http://127.0.0.1:${a.gateway.adminPort}/metrics`)).text();
+  assert.match(metrics, /^ferry_directory_up 0$/m);
+
+  await redis.start();
+  await availability(a.gateway, true);
+  await availability(b.gateway, true);
+  assert.equal((await readyz(a.gateway)).status, 200);
+  // the store came back empty (nothing persisted): the gateways said again what they hold
+  const again = await tech.createSession();
+  const second = new CustomerClient({ url: b.url, pin: again.pin, name: 'second' });
+  t.after(() => second.close());
+  const welcome = await second.connect();
+  assert.equal(welcome.gatewayId, 'outage-a');
+  const owner = await b.gateway.fleet!.shared.sessionOwner(sessionId);
+  assert.equal(owner?.gatewayId, 'outage-a');
+});
+
+test('a PIN another gateway already holds is drawn again', async () => {
+  let calls = 0;
+  const held = new Set(['first']);
+  const shared = {
+    selfId: 'x',
+    available: true,
+    onAvailability: () => undefined,
+    publishPin: async (pin: string) => {
+      calls++;
+      // the first draw collides, whatever digits it drew
+      if (calls === 1) return false;
+      held.add(pin);
+      return true;
+    },
+  } as unknown as SharedDirectory;
+  const fleet = new Fleet(shared, { logger: silentLogger(), pinLength: 9 });
+  const pin = await fleet.reservePin(Date.now() + 60_000);
+  assert.equal(calls, 2);
+  assert.match(pin, /^\d{9}$/);
+  assert.ok(held.has(pin));
+  // a store that never has a free PIN makes the creation fail, not hang
+  const full = new Fleet({ ...shared, publishPin: async () => false } as SharedDirectory, {
+    logger: silentLogger(),
+    pinLength: 9,
+  });
+  await assert.rejects(full.reservePin(Date.now() + 60_000), /no free PIN/);
+});

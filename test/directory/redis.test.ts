@@ -1,0 +1,329 @@
+/**
+ * `RedisDirectory` against a real redis-server (one per file, each test under its own key
+ * prefix; the outage test has a server of its own, since it stops it). Waits are bounded polls
+ * of a condition or events, never a fixed sleep.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, type TestContext, test } from 'node:test';
+import { Redis, type RedisOptions } from 'ioredis';
+import { freeLoopbackPort } from '../../bench/common/ports.js';
+import { RedisDirectory, type RedisDirectoryOptions } from '../../src/directory/redis.js';
+import type { MemberLoad } from '../../src/directory/shared.js';
+import { silentLogger } from '../../src/log.js';
+import { type RedisServer, startRedis } from '../support/redis.js';
+import { issue, makeCa } from '../tls/certs.js';
+
+const server: RedisServer = await startRedis({ after });
+let prefixes = 0;
+
+const idle: MemberLoad = { sessions: 0, cpu: 0, bytesPerSecond: 0, draining: false };
+
+/** A started directory for gateway `id`, stopped after the test. */
+async function gateway(
+  t: TestContext,
+  id: string,
+  options: Partial<RedisDirectoryOptions> & { url?: string; load?: MemberLoad } = {},
+): Promise<RedisDirectory> {
+  const directory = new RedisDirectory({
+    url: server.url,
+    selfId: id,
+    logger: silentLogger(),
+    ...options,
+  });
+  t.after(() => directory.stop());
+  await directory.start(
+    { url: `wss://${id}.example/v1/ws`, region: 'eu' },
+    () => options.load ?? idle,
+  );
+  return directory;
+}
+
+/** A key prefix of its own for each test on the shared server. */
+function prefix(): string {
+  prefixes += 1;
+  return `t${prefixes}:`;
+}
+
+/** Polls `condition` every 20 ms until true; fails after `boundMs`. */
+async function waitFor(
+  what: string,
+  condition: () => Promise<boolean> | boolean,
+  boundMs = 5000,
+): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A plain ioredis client, to look at the keys themselves. */
+function raw(t: TestContext, url = server.url, options: RedisOptions = {}): Redis {
+  const client = new Redis(url, options);
+  t.after(() => client.quit());
+  return client;
+}
+
+test('two gateways see each other with their load; a stopped one leaves', async (t) => {
+  const keyPrefix = prefix();
+  const loadA: MemberLoad = { sessions: 3, cpu: 0.25, bytesPerSecond: 1000, draining: false };
+  const loadB: MemberLoad = { sessions: 1, cpu: 0.5, bytesPerSecond: 20, draining: true };
+  const b = await gateway(t, 'gw-b', { keyPrefix, load: loadB });
+  const a = await gateway(t, 'gw-a', { keyPrefix, load: loadA });
+  assert.equal(a.available, true);
+
+  const members = await b.members();
+  assert.deepEqual(
+    members.map(({ seenAtMs: _, ...rest }) => rest),
+    [
+      { id: 'gw-a', url: 'wss://gw-a.example/v1/ws', region: 'eu', ...loadA },
+      { id: 'gw-b', url: 'wss://gw-b.example/v1/ws', region: 'eu', ...loadB },
+    ],
+  );
+  assert.ok(members.every((m) => Math.abs(m.seenAtMs - Date.now()) < 5000));
+
+  await b.stop();
+  assert.equal(b.available, false);
+  assert.deepEqual(
+    (await a.members()).map((m) => m.id),
+    ['gw-a'],
+  );
+  await assert.rejects(b.members(), { message: /^directory unavailable:/ });
+});
+
+test('a gateway that stops beating drops out, and what it owned reports a dead owner', async (t) => {
+  const keyPrefix = prefix();
+  const b = await gateway(t, 'gw-b', { keyPrefix, heartbeatMs: 100 });
+  // Registers once, then would beat only after a minute: as good as a dead process.
+  const a = await gateway(t, 'gw-a', { keyPrefix, heartbeatMs: 60_000, memberTtlMs: 300 });
+  assert.equal(await a.publishPin('424242', 's-a', Date.now() + 60_000), true);
+  await a.publishSession({
+    id: 's-a',
+    status: 'Active',
+    technician: 'tech',
+    customer: 'cust',
+    participants: 2,
+  });
+  await a.publishResume('token-a', 's-a');
+  assert.equal((await b.pinOwner('424242'))?.member?.id, 'gw-a');
+
+  await waitFor('gw-a to drop out', async () => {
+    const ids = (await b.members()).map((m) => m.id);
+    return !ids.includes('gw-a');
+  });
+  assert.deepEqual(
+    (await b.members()).map((m) => m.id),
+    ['gw-b'],
+  );
+  assert.deepEqual(await b.pinOwner('424242'), {
+    gatewayId: 'gw-a',
+    sessionId: 's-a',
+    member: null,
+  });
+  assert.deepEqual(await b.sessionOwner('s-a'), {
+    gatewayId: 'gw-a',
+    sessionId: 's-a',
+    member: null,
+  });
+  assert.deepEqual(await b.resumeOwner('token-a'), {
+    gatewayId: 'gw-a',
+    sessionId: 's-a',
+    member: null,
+  });
+  // The dead owner's session can be taken over.
+  assert.equal(await b.takeOver('s-a', 'gw-a'), true);
+  assert.equal((await b.resumeOwner('token-a'))?.member?.id, 'gw-b');
+});
+
+test('a PIN is held by one gateway, released only by it, and expires', async (t) => {
+  const keyPrefix = prefix();
+  const a = await gateway(t, 'gw-a', { keyPrefix });
+  const b = await gateway(t, 'gw-b', { keyPrefix });
+
+  assert.equal(await b.pinOwner('123456'), null);
+  assert.equal(await a.publishPin('123456', 's-1', Date.now() + 60_000), true);
+  const owner = await b.pinOwner('123456');
+  assert.equal(owner?.gatewayId, 'gw-a');
+  assert.equal(owner?.sessionId, 's-1');
+  assert.equal(owner?.member?.id, 'gw-a');
+  assert.equal(owner?.member?.url, 'wss://gw-a.example/v1/ws');
+
+  assert.equal(await b.publishPin('123456', 's-2', Date.now() + 60_000), false);
+  await b.releasePin('123456');
+  assert.equal((await a.pinOwner('123456'))?.sessionId, 's-1', "B cannot release A's PIN");
+  await a.releasePin('123456');
+  assert.equal(await b.pinOwner('123456'), null);
+  assert.equal(await b.publishPin('123456', 's-2', Date.now() + 60_000), true, 'free again');
+
+  const expiresAtMs = Date.now() + 200;
+  assert.equal(await a.publishPin('654321', 's-3', expiresAtMs), true);
+  await waitFor('the PIN to expire', async () => (await b.pinOwner('654321')) === null, 3000);
+  assert.ok(Date.now() >= expiresAtMs - 50, 'not gone before its expiry');
+});
+
+test('PIN attempts from one address are counted across gateways', async (t) => {
+  const keyPrefix = prefix();
+  const a = await gateway(t, 'gw-a', { keyPrefix });
+  const b = await gateway(t, 'gw-b', { keyPrefix });
+  assert.equal(await a.countAttempt('203.0.113.7'), 1);
+  assert.equal(await b.countAttempt('203.0.113.7'), 2);
+  assert.equal(await a.countAttempt('203.0.113.7'), 3);
+  assert.equal(await b.countAttempt('198.51.100.1'), 1);
+  const counts = await Promise.all(
+    Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).countAttempt('2001:db8::1')),
+  );
+  assert.deepEqual(
+    counts.sort((x, y) => x - y),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+  );
+});
+
+test('takeOver moves a session and its resume tokens to exactly one claimant', async (t) => {
+  const keyPrefix = prefix();
+  const a = await gateway(t, 'A', { keyPrefix });
+  const b = await gateway(t, 'B', { keyPrefix });
+  const c = await gateway(t, 'C', { keyPrefix });
+  const summary = { id: 's1', status: 'Active', technician: 't', customer: 'c', participants: 2 };
+  await a.publishSession(summary);
+  await a.publishResume('tok-1', 's1');
+  await a.publishResume('tok-2', 's1');
+  assert.equal((await c.resumeOwner('tok-1'))?.gatewayId, 'A');
+  assert.equal(await c.resumeOwner('tok-unknown'), null);
+  assert.equal(await c.sessionOwner('s-unknown'), null);
+
+  const results = await Promise.all([b.takeOver('s1', 'A'), c.takeOver('s1', 'A')]);
+  assert.equal(results.filter(Boolean).length, 1, `exactly one wins: ${results}`);
+  const [winner, loser] = results[0] ? [b, c] : [c, b];
+
+  for (const token of ['tok-1', 'tok-2']) {
+    const owner = await a.resumeOwner(token);
+    assert.equal(owner?.gatewayId, winner.selfId);
+    assert.equal(owner?.sessionId, 's1');
+    assert.equal(owner?.member?.id, winner.selfId);
+  }
+  assert.equal((await a.sessionOwner('s1'))?.gatewayId, winner.selfId);
+  assert.equal(await loser.takeOver('s1', 'A'), false, 'A no longer owns it');
+
+  const redis = raw(t);
+  assert.deepEqual(await redis.smembers(`${keyPrefix}gw-sessions:A`), []);
+  assert.deepEqual(await redis.smembers(`${keyPrefix}gw-sessions:${winner.selfId}`), ['s1']);
+
+  // The former owner can no longer refresh, remove it or forget its tokens.
+  await a.publishSession({ ...summary, status: 'Ended' });
+  await a.removeSession('s1');
+  await a.forgetResume('tok-1');
+  assert.equal((await b.sessionOwner('s1'))?.gatewayId, winner.selfId);
+  assert.equal(await redis.hget(`${keyPrefix}session:s1`, 'status'), 'Active');
+  assert.equal((await b.resumeOwner('tok-1'))?.gatewayId, winner.selfId);
+
+  await winner.forgetResume('tok-1');
+  assert.equal(await b.resumeOwner('tok-1'), null);
+  await winner.removeSession('s1');
+  assert.equal(await b.sessionOwner('s1'), null);
+  assert.deepEqual(await redis.smembers(`${keyPrefix}gw-sessions:${winner.selfId}`), []);
+});
+
+test('a queued session is picked up by exactly one of ten concurrent claimants', async (t) => {
+  const keyPrefix = prefix();
+  let now = 1_700_000_000_000;
+  const a = await gateway(t, 'gw-a', { keyPrefix, clock: () => now++ });
+  const b = await gateway(t, 'gw-b', { keyPrefix });
+  await a.enqueue('helpdesk', 's-9');
+  await a.enqueue('helpdesk', 's-1');
+  await a.enqueue('helpdesk', 's-5');
+  assert.deepEqual(await b.queued('helpdesk'), ['s-9', 's-1', 's-5'], 'oldest first');
+  assert.deepEqual(await b.queued('other'), []);
+
+  const results = await Promise.all(
+    Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).pickUp('helpdesk', 's-1', `tech-${i}`)),
+  );
+  assert.equal(results.filter(Boolean).length, 1);
+  assert.deepEqual(await a.queued('helpdesk'), ['s-9', 's-5']);
+  assert.equal(await b.pickUp('helpdesk', 's-1', 'late'), false);
+});
+
+test('availability follows the connection; the member registers again on reconnect', async (t) => {
+  const own = await startRedis(t);
+  const a = await gateway(t, 'gw-a', {
+    url: own.url,
+    heartbeatMs: 60_000, // only the reconnect can register it again within the test
+    memberTtlMs: 60_000,
+  });
+  assert.equal(a.available, true);
+  const changes: boolean[] = [];
+  const next = (value: boolean) =>
+    new Promise<void>((resolve) => a.onAvailability((v) => v === value && resolve()));
+  a.onAvailability((v) => changes.push(v));
+
+  const down = next(false);
+  await own.stop();
+  await down;
+  assert.equal(a.available, false);
+
+  const startedMs = Date.now();
+  await assert.rejects(a.members(), { message: /^directory unavailable:/ });
+  await assert.rejects(a.publishPin('111111', 's', Date.now() + 60_000), {
+    message: /^directory unavailable:/,
+  });
+  await assert.rejects(a.takeOver('s', 'gw-x'), { message: /^directory unavailable:/ });
+  assert.ok(Date.now() - startedMs < 2000, 'rejected at once, not after a timeout');
+
+  const up = next(true);
+  await own.start(); // empty: nothing persisted
+  await up;
+  assert.equal(a.available, true);
+  await waitFor('gw-a to register again', async () =>
+    (await a.members()).some((m) => m.id === 'gw-a'),
+  );
+  assert.deepEqual(changes, [false, true], 'each change once');
+});
+
+test('start rejects with a clear message when nothing listens', async () => {
+  const port = await freeLoopbackPort();
+  const directory = new RedisDirectory({
+    url: `redis://ferry:s3cret@127.0.0.1:${port}/2`,
+    selfId: 'gw-a',
+  });
+  const startedMs = Date.now();
+  await assert.rejects(
+    directory.start({ url: 'wss://a', region: '' }, () => idle),
+    (err) => {
+      assert.ok(err instanceof Error);
+      assert.match(
+        err.message,
+        /^directory unavailable: cannot connect to redis:\/\/ferry:\*\*\*@127/,
+      );
+      assert.match(err.message, new RegExp(`:${port}/2`));
+      assert.match(err.message, /ECONNREFUSED/);
+      assert.doesNotMatch(err.message, /s3cret/);
+      return true;
+    },
+  );
+  assert.ok(Date.now() - startedMs < 2000);
+  assert.equal(directory.available, false);
+  await assert.rejects(directory.members(), { message: /^directory unavailable:/ });
+  await directory.stop(); // harmless after a failed start
+});
+
+test('rediss:// with a CA file and a password in the URL', async (t) => {
+  const ca = makeCa(t);
+  const tls = await startRedis(t, { password: 'p@ss word', tls: issue(ca, 'redis') });
+  assert.match(tls.url, /^rediss:\/\/:p%40ss%20word@127\.0\.0\.1:\d+\/0$/);
+  const a = await gateway(t, 'gw-a', { url: tls.url.replace(/\/0$/, '/3'), tlsCaFile: ca.cert });
+  assert.equal(await a.publishPin('777777', 's', Date.now() + 60_000), true);
+  assert.deepEqual(
+    (await a.members()).map((m) => m.id),
+    ['gw-a'],
+  );
+  const redis = raw(t, tls.url.replace(/\/0$/, '/3'), { tls: { ca: fs.readFileSync(ca.cert) } });
+  assert.equal(await redis.exists('ferry:pin:777777'), 1, 'in db 3, default prefix');
+
+  const untrusted = new RedisDirectory({ url: tls.url, selfId: 'gw-x' });
+  await assert.rejects(
+    untrusted.start({ url: 'wss://x', region: '' }, () => idle),
+    {
+      message: /^directory unavailable: cannot connect to rediss:\/\/:\*\*\*@.*certificate/,
+    },
+  );
+});
