@@ -365,7 +365,9 @@ export class Gateway {
     const host = this.config.host;
     const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
     const scheme = this.#tls.client !== null ? 'wss' : 'ws';
-    return `${scheme}://${reachable.includes(':') ? `[${reachable}]` : reachable}:${this.port}/v1/ws`;
+    // a worker is reached alone on its own port; the shared one may land on any worker
+    const port = this.#client?.ownPort || this.port;
+    return `${scheme}://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}/v1/ws`;
   }
 
   /**
@@ -440,6 +442,7 @@ export class Gateway {
       {
         host: config.host,
         port: config.port,
+        ownPort: config.ownPort,
         // Frames up to 2x the limit get a coded FERRY_ERR_FRAME_TOO_LARGE; past that uWS closes (1009).
         maxPayloadLength: largest * 2,
         maxBackpressure: config.maxBufferedBytes,

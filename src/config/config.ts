@@ -9,6 +9,7 @@
 
 import fs from 'node:fs';
 import { isIP } from 'node:net';
+import os from 'node:os';
 import { parseFsyncPolicy } from '../journal/fsync-policy.js';
 import { quote } from './quote.js';
 import { type Config, type ConfigKey, configKeys, envName, flagName, schema } from './schema.js';
@@ -129,6 +130,10 @@ export const STRING_CHECKS: Partial<Record<ConfigKey, StringCheck>> = {
     allowed: 'empty, or the path of an existing PEM file',
     ok: (v) => v === '' || fs.existsSync(v),
   },
+  workers: {
+    allowed: 'auto, or a whole number from 1 to 256',
+    ok: (v) => v === 'auto' || (/^[1-9]\d{0,2}$/.test(v) && Number(v) <= 256),
+  },
   publicUrl: {
     allowed: 'empty, or a ws:// or wss:// URL',
     ok: (v) => v === '' || isWsUrl(v),
@@ -175,7 +180,17 @@ export const CONFIG_RULES: readonly ConfigRule[] = [
     text: 'heartbeatStallMs must exceed half of heartbeatIntervalMs (an unanswered ping must count as slower than an answered one)',
     holds: (c) => c.heartbeatStallMs > c.heartbeatIntervalMs / 2,
   },
+  {
+    keys: ['workers', 'directory', 'port'],
+    text: 'more than one worker needs a shared directory (--directory redis://...), where the workers find the PINs and sessions each holds, and a fixed port (not 0) they all listen on',
+    holds: (c) => workerCount(c.workers) === 1 || (c.directory !== 'memory' && c.port !== 0),
+  },
 ];
+
+/** The number of gateway processes `--workers` asks for (`auto`: one per core). */
+export function workerCount(workers: string): number {
+  return workers === 'auto' ? Math.max(1, os.availableParallelism()) : Number(workers);
+}
 
 function coerce(key: ConfigKey, raw: unknown, label: string): number | string {
   const spec = schema[key];

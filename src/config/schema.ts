@@ -78,6 +78,18 @@ export const schema = {
     'network',
   ),
   region: str('', 'a region label for this gateway, shown in GET /api/v1/gateways', 'network'),
+  ownPort: num(
+    0,
+    'a second client WebSocket port this process alone listens on, announced as its public URL (where other gateways redirect clients to); --workers gives each worker port+1+i; 0 = none',
+    'network',
+    0,
+    65535,
+  ),
+  workers: str(
+    '1',
+    'gateway processes on this host (1-256, or auto = one per core), all on one client port (SO_REUSEPORT), each a member of the shared directory, which more than one needs (--directory redis://). Worker i listens alone on port+1+i (its public URL) and serves its admin API on adminPort+i, under <dataDir>/workers/<i>',
+    'network',
+  ),
   helloTimeoutMs: num(5000, 'a connection must send Hello within this many ms', 'limits', 1),
   pinLength: num(
     12,

@@ -44,8 +44,11 @@ export class Fleet implements SessionListener {
     this.shared = shared;
     this.#logger = options.logger;
     this.#pinLength = options.pinLength;
+    let lost = false;
     shared.onAvailability((up) => {
       if (up) this.#warned = false;
+      if (up && !lost) return; // the first connection: nothing to say
+      lost = !up;
       this.#logger[up ? 'info' : 'warn'](
         { directory: up ? 'up' : 'down' },
         up

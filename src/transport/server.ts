@@ -14,6 +14,8 @@ import { loadUws, type Uws } from './uws.js';
 
 export interface Listening {
   readonly port: number;
+  /** The port this process alone listens on besides (`ClientServerOptions.ownPort`), or 0. */
+  readonly ownPort?: number;
   /** Stops listening; calling it again does nothing. */
   close(): void;
 }
@@ -36,7 +38,10 @@ export interface ClientHandlers {
 
 export interface ClientServerOptions {
   readonly host: string;
+  /** The client port: shared with the other workers of the host (SO_REUSEPORT, uWS's default). */
   readonly port: number;
+  /** A second port serving the same app, this process's alone (its public URL); 0 = none. */
+  readonly ownPort?: number;
   /** Hard limit of one received message; bigger ones make uWS close the connection (1009). */
   readonly maxPayloadLength: number;
   /** Per-socket send buffer cap; sends past it return DROPPED. */
@@ -162,9 +167,36 @@ export function listenClients(
       .writeHeader('allow', 'GET, HEAD')
       .end(`Ferry clients connect with WebSocket to ${CLIENT_PATH}; the console is GET /\n`);
   });
-  return options.tls
-    ? options.tls.listen(options.host, options.port, 'clients')
-    : listenOn(app, options.host, options.port, 'clients');
+  const listen = (port: number, what: string) =>
+    options.tls
+      ? options.tls.listen(options.host, port, what)
+      : listenOn(app, options.host, port, what);
+  return listenBoth(listen, options.port, options.ownPort ?? 0);
+}
+
+/** Listens on the shared port, then on the own port (if any): both, or neither. */
+async function listenBoth(
+  listen: (port: number, what: string) => Promise<Listening>,
+  port: number,
+  ownPort: number,
+): Promise<Listening> {
+  const shared = await listen(port, 'clients');
+  if (ownPort === 0) return shared;
+  let own: Listening;
+  try {
+    own = await listen(ownPort, "this worker's own client port");
+  } catch (err) {
+    shared.close();
+    throw err;
+  }
+  return {
+    port: shared.port,
+    ownPort: own.port,
+    close: () => {
+      shared.close();
+      own.close();
+    },
+  };
 }
 
 export interface HttpRequestInfo {

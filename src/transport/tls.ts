@@ -289,6 +289,8 @@ export class TlsSite {
   readonly #names = new Map<string, LoadedCertificate>();
   readonly #routes: Route[] = [];
   #app: Uws.TemplatedApp | null = null;
+  /** The SNI names were added to the app (by its first listen). */
+  #namesAdded = false;
   #generation = 0;
   reloads = { ok: 0, failed: 0, unchanged: 0 };
   unknownNames = 0;
@@ -409,7 +411,9 @@ export class TlsSite {
   listen(host: string, port: number, what: string): Promise<{ port: number; close(): void }> {
     const app = this.#app;
     if (app === null) return Promise.reject(new Error('TlsSite.listen before app()'));
-    if (this.#served.sni.size > 0) {
+    if (this.#served.sni.size > 0 && !this.#namesAdded) {
+      // once per app: a second port of the same app (a worker's own) serves the same names
+      this.#namesAdded = true;
       for (const [name, cert] of this.#served.sni) this.#addName(app, name, cert);
       app.domain(''); // no such name: later routes go to the default router again
     }
