@@ -221,6 +221,8 @@ export class Gateway {
             store: new JournalStore(path.join(config.dataDir, 'journal')),
             fsync,
             logger,
+            // in a deployment, a copy in the shared directory: a survivor takes sessions over
+            mirror: fleet === null ? null : (id, line) => fleet.mirrorJournal(id, line),
           })
         : null;
     // first of the listeners: a session is journaled before any tool hears of it
@@ -255,6 +257,7 @@ export class Gateway {
       version: VERSION,
       logger,
       fleet,
+      adopt: (sessionId, from) => this.#adopt(sessionId, from),
       ...(hooks.channels ? { extraChannels: hooks.channels } : {}),
     });
     this.router = this.relay.router;
@@ -378,22 +381,85 @@ export class Gateway {
    */
   async #joinFleet(fleet: Fleet): Promise<void> {
     this.registry.listeners.add(fleet);
+    // a client resumes at one of these if this gateway dies: each is told as the list changes
+    fleet.onAlternates = (urls) => {
+      const frame = eventFrame({ alternates: { urls: [...urls] } });
+      for (const conn of this.connections)
+        if (conn.state === PeerState.READY) conn.sendFrame(frame);
+    };
     fleet.shared.onAvailability((up) => {
       if (up) for (const session of this.registry.sessions.values()) fleet.restored(session);
     });
     try {
-      await fleet.shared.start({ url: this.publicUrl, region: this.config.region }, () =>
-        this.#load(),
-      );
+      await fleet.start({ url: this.publicUrl, region: this.config.region }, () => this.#load());
     } catch (err) {
       await this.close('the shared directory cannot be reached');
       throw new ConfigError(`--directory: ${(err as Error).message}`);
     }
+    await this.#reconcile(fleet);
     for (const session of this.registry.sessions.values()) fleet.restored(session);
     this.logger.info(
       { url: this.publicUrl, directory: redacted(this.config.directory) },
       'joined the deployment',
     );
+  }
+
+  /**
+   * Sessions this gateway took back from its journals that another live gateway took over
+   * while it was down are that gateway's now: ended here, their reports saying where they went
+   * on (the new owner writes the whole one), the directory's records left to the new owner.
+   */
+  async #reconcile(fleet: Fleet): Promise<void> {
+    for (const session of [...this.registry.sessions.values()]) {
+      const owner = await fleet.shared.sessionOwner(session.id).catch(() => null);
+      if (owner === null || owner.gatewayId === this.id || owner.member === null) continue;
+      this.logger.info(
+        { session: session.id, owner: owner.gatewayId },
+        'session taken over by another gateway while this one was down: dropped here',
+      );
+      // its report here says where it went on; the directory's records are the new owner's
+      fleet.disown(session.id);
+      session.endReason = `taken over by gateway ${owner.gatewayId}`;
+      this.registry.end(session);
+    }
+  }
+
+  /** Adoptions under way by session id: the two legs of one session may ask at once. */
+  readonly #adopting = new Map<string, Promise<boolean>>();
+
+  /**
+   * Takes over a session whose owner `from` died (it stopped beating): ownership moves here in
+   * the directory (compare-and-set: one survivor wins), the session is rebuilt from the copy of
+   * its journal the directory kept, with its places away, and its participants resume here.
+   * False when it cannot be (another survivor won, no journal copy, journaling off).
+   */
+  #adopt(sessionId: string, from: string): Promise<boolean> {
+    const fleet = this.fleet;
+    const journals = this.journals;
+    if (fleet === null || journals === null) return Promise.resolve(false);
+    if (this.registry.sessions.has(sessionId)) return Promise.resolve(true);
+    let adopting = this.#adopting.get(sessionId);
+    if (adopting === undefined) {
+      adopting = (async () => {
+        const startedMs = performance.now();
+        if (!(await fleet.shared.takeOver(sessionId, from))) return false;
+        const lines = await fleet.shared.readJournal(sessionId);
+        const journaled = await journals.adopt(sessionId, lines);
+        if (!('state' in journaled)) {
+          this.logger.warn({ session: sessionId, from, journal: journaled }, 'cannot take over');
+          return false;
+        }
+        this.registry.restore(journaled, this.clock());
+        fleet.counters.takeovers++;
+        this.logger.info(
+          { session: sessionId, from, records: lines.length, ms: performance.now() - startedMs },
+          'session taken over from a gateway that died',
+        );
+        return true;
+      })().finally(() => this.#adopting.delete(sessionId));
+      this.#adopting.set(sessionId, adopting);
+    }
+    return adopting;
   }
 
   /** What this gateway reports of itself at each directory heartbeat. */
@@ -988,7 +1054,7 @@ export class Gateway {
       conn.end(Codes.SHUTTING_DOWN.close, Codes.SHUTTING_DOWN.code);
     this.#admin?.close();
     // the others see it gone at once (not after the member TTL); its sessions stay published
-    await this.fleet?.shared.stop().catch((err: unknown) => {
+    await this.fleet?.stop().catch((err: unknown) => {
       this.logger.warn({ err }, 'could not leave the shared directory');
     });
     await this.reportsWritten();

@@ -96,6 +96,13 @@ export interface ClientEvents {
   close: [code: number, reason: string];
   /** A Redirect sent this client to the gateway that owns its PIN, session or place. */
   redirected: [url: string, reason: string];
+  /** The gateways this client would resume at if its own died changed (EVENT Alternates). */
+  alternates: [urls: readonly string[]];
+}
+
+/** The ws:// and wss:// URLs of `urls` (others are ignored). */
+function validUrls(urls: readonly string[]): string[] {
+  return urls.map((u) => redirectTarget(u, 0)).filter((u): u is string => typeof u === 'string');
 }
 
 /** Redirects followed in a row before the client gives up (a loop between gateways). */
@@ -168,11 +175,19 @@ export class FerryClient extends EventEmitter<ClientEvents> {
 
   /** The gateway this client talks to: `options.url`, or where a Redirect sent it. */
   #url: string;
+  /** The URL of the gateway that welcomed this client last, and the others it named. */
+  #welcomedAt = '';
+  #alternates: string[] = [];
 
   constructor(options: ClientOptions) {
     super();
     this.options = options;
     this.#url = options.url;
+  }
+
+  /** The other gateways of the deployment, where this client resumes if its own dies. */
+  get alternates(): readonly string[] {
+    return this.#alternates;
   }
 
   /** The gateway's URL now: `options.url`, or the owner a Redirect named (resumes go there). */
@@ -272,6 +287,8 @@ export class FerryClient extends EventEmitter<ClientEvents> {
           this.#resumeAfterGoingAway = false;
           settled = true;
           this.welcome = welcome;
+          this.#welcomedAt = this.#url;
+          this.#alternates = validUrls(welcome.alternates ?? []);
           if (welcome.resumeToken) this.resumeToken = welcome.resumeToken;
           resolve(welcome);
         }, fail);
@@ -316,6 +333,10 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     this.#retryTimer = null;
     if (this.#closing || this.#hello === null) return;
     this.#attempt++;
+    // the gateway that welcomed this client first, then in turn the others it named: one of
+    // them takes the session over if that one died
+    const candidates = [this.#welcomedAt || this.options.url, ...this.#alternates];
+    this.#url = candidates[(this.#attempt - 1) % candidates.length]!;
     // what arrived of the lost connection: the gateway replays the rest before anything new
     const hello = {
       ...this.#hello,
@@ -518,6 +539,10 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       } else this.emit('gatewayError', err);
     }
     if (event.statusChanged) this.emit('status', event.statusChanged as ferry.v1.StatusChanged);
+    if (event.alternates) {
+      this.#alternates = validUrls(event.alternates.urls ?? []);
+      this.emit('alternates', this.#alternates);
+    }
     if (event.framesLost) this.emit('framesLost', event.framesLost as ferry.v1.FramesLost);
     if (event.sessionEvent) {
       this.emit('sessionEvent', event.sessionEvent as ferry.v1.SessionEvent);

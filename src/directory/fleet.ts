@@ -25,16 +25,37 @@ export interface RedirectTarget {
   readonly reason: 'pin' | 'resume' | 'session';
 }
 
+/** A session whose owner stopped beating (died): this gateway may take it over. */
+export interface Orphan {
+  readonly sessionId: string;
+  /** The dead owner's id (the compare-and-set of the takeover names it). */
+  readonly from: string;
+}
+
+/** How often the list of live members (a Welcome's alternates) is read again. */
+const MEMBERS_REFRESH_MS = 2000;
+
 export interface FleetCounters {
   /** Hellos sent to the gateway that owns what they named, by what they named. */
   readonly redirects: Record<RedirectTarget['reason'], number>;
   /** Lookups and publishes that failed because the store could not be reached. */
   failures: number;
+  /** Sessions this gateway took over from a dead owner. */
+  takeovers: number;
 }
 
 export class Fleet implements SessionListener {
   readonly shared: SharedDirectory;
-  readonly counters: FleetCounters = { redirects: { pin: 0, resume: 0, session: 0 }, failures: 0 };
+  readonly counters: FleetCounters = {
+    redirects: { pin: 0, resume: 0, session: 0 },
+    failures: 0,
+    takeovers: 0,
+  };
+  /** The other live members' URLs as last read (for a Welcome's alternates). */
+  #alternates: string[] = [];
+  #refresh: NodeJS.Timeout | null = null;
+  /** Sessions another gateway took over while this one was down (see `disown`). */
+  readonly #disowned = new Set<string>();
   readonly #logger: Logger;
   readonly #pinLength: number;
   /** A failure was logged since the store was last available (one warning per outage). */
@@ -70,6 +91,66 @@ export class Fleet implements SessionListener {
   /** Another live gateway holding the place of resume token `token`, or null. */
   async ownerOfResume(token: string): Promise<RedirectTarget | null> {
     return this.#elsewhere(await this.shared.resumeOwner(tokenKey(token)), 'resume');
+  }
+
+  /**
+   * Where the place of resume token `token` is: another live gateway (a redirect), a session
+   * whose owner died (an orphan to take over), or nowhere (null).
+   */
+  async findResume(token: string): Promise<RedirectTarget | Orphan | null> {
+    const owner = await this.shared.resumeOwner(tokenKey(token));
+    if (owner === null || owner.sessionId === '') return null;
+    if (owner.member === null && owner.gatewayId !== this.shared.selfId) {
+      return { sessionId: owner.sessionId, from: owner.gatewayId };
+    }
+    return this.#elsewhere(owner, 'resume');
+  }
+
+  /** Joins the deployment (shared.start) and keeps the list of the other members fresh. */
+  async start(
+    self: { url: string; region: string },
+    load: Parameters<SharedDirectory['start']>[1],
+  ): Promise<void> {
+    await this.shared.start(self, load);
+    await this.#readMembers();
+    this.#refresh = setInterval(() => void this.#readMembers(), MEMBERS_REFRESH_MS);
+    this.#refresh.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#refresh !== null) clearInterval(this.#refresh);
+    this.#refresh = null;
+    await this.shared.stop();
+  }
+
+  /** The other live members' URLs (not draining): where a client may resume if this one dies. */
+  alternates(): string[] {
+    return this.#alternates;
+  }
+
+  async #readMembers(): Promise<void> {
+    let members: GatewayMember[];
+    try {
+      members = await this.shared.members();
+    } catch {
+      return; // unreachable now: the last list stands
+    }
+    const urls = members
+      .filter((m) => m.id !== this.shared.selfId && !m.draining)
+      .map((m) => m.url);
+    if (urls.join('\n') === this.#alternates.join('\n')) return;
+    this.#alternates = urls;
+    this.onAlternates(urls);
+  }
+
+  /** Called when the other live members changed (the gateway tells its clients). */
+  onAlternates: (urls: readonly string[]) => void = () => undefined;
+
+  /** Keeps a copy of a journal line in the store; never rejects (a failure is counted). */
+  mirrorJournal(sessionId: string, line: Buffer): Promise<void> {
+    return this.shared.appendJournal(sessionId, line).catch((err: unknown) => {
+      this.#failed(err, 'copy a journal line');
+    });
   }
 
   /**
@@ -117,8 +198,15 @@ export class Fleet implements SessionListener {
     this.#resumable(session, seat);
   }
 
+  /** A session another gateway took over: its records in the directory are not this one's. */
+  disown(sessionId: string): void {
+    this.#disowned.add(sessionId);
+  }
+
   ended(session: Session): void {
+    if (this.#disowned.delete(session.id)) return;
     this.#tell(this.shared.removeSession(session.id), 'remove an ended session');
+    this.#tell(this.shared.dropJournal(session.id), "drop an ended session's journal");
     if (session.pin !== '') this.pinTaken(session.pin);
   }
 
@@ -147,12 +235,14 @@ export class Fleet implements SessionListener {
   }
 
   #tell(work: Promise<unknown>, what: string): void {
-    work.catch((err: unknown) => {
-      this.counters.failures++;
-      if (this.#warned) return;
-      this.#warned = true;
-      this.#logger.warn({ err }, `shared directory: could not ${what}`);
-    });
+    work.catch((err: unknown) => this.#failed(err, what));
+  }
+
+  #failed(err: unknown, what: string): void {
+    this.counters.failures++;
+    if (this.#warned) return;
+    this.#warned = true;
+    this.#logger.warn({ err }, `shared directory: could not ${what}`);
   }
 }
 

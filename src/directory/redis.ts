@@ -12,6 +12,8 @@
  *   session-resume:<id>     set     the resume token keys published for a session
  *   queue:<name>            zset    queued session ids, score = enqueue time (oldest first)
  *   queue-owner:<name>      hash    session id -> the gateway that queued it
+ *   journal:<id>            list    the session's journal lines (src/journal/record.ts), in order:
+ *                                   what a surviving gateway rebuilds it from (failover)
  *
  * Liveness is the member key's TTL: a gateway that stops beating drops out of `members()` after
  * `memberTtlMs`, and every ownership answer carries `member: null` for it, so a caller can tell
@@ -508,6 +510,27 @@ export class RedisDirectory implements SharedDirectory {
         this.#logger?.info({ queue, sessionId, technician }, 'directory: queued session picked up');
       }
       return picked === 1;
+    });
+  }
+
+  appendJournal(sessionId: string, line: Uint8Array): Promise<void> {
+    return this.#run('appendJournal', async () => {
+      await this.#redis.rpush(
+        this.#key('journal', sessionId),
+        Buffer.from(line.buffer, line.byteOffset, line.byteLength),
+      );
+    });
+  }
+
+  readJournal(sessionId: string): Promise<Buffer[]> {
+    return this.#run('readJournal', () =>
+      this.#redis.lrangeBuffer(this.#key('journal', sessionId), 0, -1),
+    );
+  }
+
+  dropJournal(sessionId: string): Promise<void> {
+    return this.#run('dropJournal', async () => {
+      await this.#redis.del(this.#key('journal', sessionId));
     });
   }
 

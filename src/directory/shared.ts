@@ -114,6 +114,17 @@ export interface SharedDirectory {
    */
   takeOver(sessionId: string, from: string): Promise<boolean>;
 
+  /**
+   * Appends one journal record (a complete line, src/journal/record.ts) to the session's copy in
+   * the store: what a surviving gateway rebuilds the session from when its owner dies.
+   * Resolves once the store has it (a chat message's echo waits for that).
+   */
+  appendJournal(sessionId: string, line: Uint8Array): Promise<void>;
+  /** The session's journal lines, in order (empty when none). */
+  readJournal(sessionId: string): Promise<Buffer[]>;
+  /** Drops the session's journal copy (it ended). */
+  dropJournal(sessionId: string): Promise<void>;
+
   /** Puts a queued session in a team queue (support buttons), owned by this gateway. */
   enqueue(queue: string, sessionId: string): Promise<void>;
   /** The sessions waiting in a queue, oldest first. */

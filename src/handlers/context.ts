@@ -49,6 +49,7 @@ export interface ContextOptions {
   readonly version: string;
   readonly logger: Logger;
   readonly fleet: Fleet | null;
+  readonly adopt: (sessionId: string, from: string) => Promise<boolean>;
 }
 
 /** Printable, bounded text. */
@@ -86,6 +87,8 @@ export class HandlerContext {
   readonly logger: Logger;
   /** This gateway's part in a deployment sharing a directory, or null (one process alone). */
   readonly fleet: Fleet | null;
+  /** Takes over a session whose owner died; false when it cannot (journaling off, lost race). */
+  readonly adopt: (sessionId: string, from: string) => Promise<boolean>;
   /** Customer clients that run with administrative rights (spec session-tools A1.3). */
   readonly elevated = new WeakSet<Session>();
   readonly #refusals: Refusals;
@@ -102,6 +105,7 @@ export class HandlerContext {
     this.version = options.version;
     this.logger = options.logger;
     this.fleet = options.fleet;
+    this.adopt = options.adopt;
     this.#refusals = options.refusals;
     this.#defaults = defaultGrants(options.config);
   }

@@ -22,6 +22,9 @@ import type { HandlerContext } from './context.js';
 import { type CustomerJoined, clientRecord, joinCustomer, welcome } from './join.js';
 import type { UnattendedAccess } from './unattended.js';
 
+/** A place found in the deployment is now this gateway's (its session was taken over). */
+const HERE = Symbol('here');
+
 export class HelloHandler {
   readonly #ctx: HandlerContext;
   readonly #unattended: UnattendedAccess;
@@ -160,9 +163,8 @@ export class HelloHandler {
     // a place this gateway does not hold may be another's of the deployment: it goes there
     const token = hello.resumeToken ?? '';
     if (token !== '' && ctx.fleet?.available && !ctx.registry.holdsResume(token)) {
-      this.#lookUp(peer, requestId, ctx.fleet.ownerOfResume(token), () =>
-        this.#seatTechnician(peer, hello, requestId, check.claims, check.legacy),
-      );
+      const seat = () => this.#seatTechnician(peer, hello, requestId, check.claims, check.legacy);
+      this.#lookUp(peer, requestId, this.#findResume(token), seat, seat);
       return;
     }
     this.#seatTechnician(peer, hello, requestId, check.claims, check.legacy);
@@ -214,7 +216,7 @@ export class HelloHandler {
   #customer(peer: RelayPeer, hello: ferry.v1.Hello.$Properties, requestId: number): void {
     const ctx = this.#ctx;
     if (hello.resumeToken) {
-      this.#resumeCustomer(peer, hello.resumeToken, replayPoint(hello), requestId);
+      this.#resumeCustomer(peer, hello.resumeToken, replayPoint(hello), requestId, true);
       return;
     }
     if (hello.jumpClientId || hello.supportButtonId) {
@@ -246,9 +248,21 @@ export class HelloHandler {
       this.#directoryDown(peer, requestId, 'find the PIN');
       return;
     }
-    this.#lookUp(peer, requestId, fleet.ownerOfPin(pin), () =>
-      ctx.fail(peer, session.entry, session.message, requestId),
-    );
+    const refuse = () => ctx.fail(peer, session.entry, session.message, requestId);
+    this.#lookUp(peer, requestId, fleet.ownerOfPin(pin), refuse, refuse);
+  }
+
+  /**
+   * Where a resume token's place is in the deployment: another live gateway (a redirect), here
+   * once a session whose owner died is taken over (HERE), or nowhere (null).
+   */
+  async #findResume(token: string): Promise<RedirectTarget | typeof HERE | null> {
+    const fleet = this.#ctx.fleet!;
+    const found = await fleet.findResume(token);
+    if (found === null || 'member' in found) return found;
+    if (await this.#ctx.adopt(found.sessionId, found.from)) return HERE;
+    // another survivor took it over first: the place is there now
+    return fleet.ownerOfResume(token);
   }
 
   /**
@@ -259,7 +273,8 @@ export class HelloHandler {
   #lookUp(
     peer: RelayPeer,
     requestId: number,
-    owner: Promise<RedirectTarget | null>,
+    owner: Promise<RedirectTarget | typeof HERE | null>,
+    here: () => void,
     otherwise: () => void,
   ): void {
     this.#lookingUp.add(peer);
@@ -267,7 +282,8 @@ export class HelloHandler {
       .then(
         (target) => {
           if (peer.state !== PeerState.AWAITING_HELLO) return;
-          if (target === null) otherwise();
+          if (target === HERE) here();
+          else if (target === null) otherwise();
           else this.#ctx.redirect(peer, requestId, target);
         },
         (err: unknown) => {
@@ -303,6 +319,7 @@ export class HelloHandler {
     token: string,
     received: number | null,
     requestId: number,
+    lookUp: boolean,
   ): void {
     const ctx = this.#ctx;
     peer.role = Role.ROLE_CUSTOMER;
@@ -310,8 +327,18 @@ export class HelloHandler {
     if (isRefusal(seat)) {
       peer.role = 0 as RelayPeer['role'];
       const refuse = () => ctx.fail(peer, seat.entry, seat.message, requestId);
-      if (ctx.fleet === null || !ctx.fleet.available) refuse();
-      else this.#lookUp(peer, requestId, ctx.fleet.ownerOfResume(token), refuse);
+      // a place this gateway does not hold may be another's, or a dead owner's to take over
+      if (
+        !lookUp ||
+        ctx.fleet === null ||
+        !ctx.fleet.available ||
+        ctx.registry.holdsResume(token)
+      ) {
+        refuse();
+        return;
+      }
+      const again = () => this.#resumeCustomer(peer, token, received, requestId, false);
+      this.#lookUp(peer, requestId, this.#findResume(token), again, refuse);
       return;
     }
     peer.name = seat.name;

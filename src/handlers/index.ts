@@ -69,6 +69,8 @@ export interface HandlerDeps {
   readonly logger: Logger;
   /** This gateway's part in a deployment sharing a directory, or null (one process alone). */
   readonly fleet?: Fleet | null;
+  /** Takes over a session whose owner died (the gateway's `#adopt`); false when it cannot. */
+  readonly adopt?: (sessionId: string, from: string) => Promise<boolean>;
   /** More channel rows (a test's toy channel); a row may not replace a built-in channel. */
   readonly extraChannels?: readonly ChannelRow[];
 }
@@ -114,6 +116,7 @@ export function buildRelay(deps: HandlerDeps): Relay {
     version: deps.version,
     logger: deps.logger,
     fleet: deps.fleet ?? null,
+    adopt: deps.adopt ?? (() => Promise.resolve(false)),
   });
   const tasks = new SpecialTasks(ctx);
   const joined = (session: Session, hello: Parameters<SpecialTasks['onCustomerJoined']>[1]) =>

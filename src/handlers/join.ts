@@ -54,6 +54,8 @@ export function welcome(
         ...(resumed && seat.lostReceived !== null
           ? { replay: { received: seat.lostReceived } }
           : {}),
+        // where to resume should this gateway die: the deployment's other members
+        ...(ctx.fleet !== null ? { alternates: ctx.fleet.alternates() } : {}),
       },
     }),
   );

@@ -32,6 +32,8 @@ export interface JournalWriterOptions {
   onError: (err: Error) => void;
   /** Truncate the file to this length first (drops a torn tail); ignored if already shorter. */
   truncateTo?: number;
+  /** Called with each record's line as it is queued (a copy kept elsewhere). Must not throw. */
+  onLine?: (line: Buffer) => void;
 }
 
 /** Raised (through onError) by the first append after close. */
@@ -111,6 +113,7 @@ export class JournalWriter {
   /** The open file, or -1 while a deferred writer has not created it yet. */
   #fd: number;
   readonly #onError: (err: Error) => void;
+  readonly #onLine: ((line: Buffer) => void) | undefined;
   /** A deferred writer's file opens when this fires (or sooner: see `deferred`). */
   #openTimer: NodeJS.Timeout | null = null;
   #openDelayMs = 0;
@@ -133,6 +136,7 @@ export class JournalWriter {
     this.#fd = fd;
     this.fsyncPolicy = options.fsync;
     this.#onError = options.onError;
+    this.#onLine = options.onLine;
   }
 
   /**
@@ -327,6 +331,7 @@ export class JournalWriter {
     }
     this.#queue.push(line);
     this.#queuedBytes += line.length;
+    this.#onLine?.(line);
     return true;
   }
 

@@ -129,6 +129,11 @@ export interface SessionJournalsOptions {
   readonly store: JournalStore;
   readonly fsync: FsyncPolicy;
   readonly logger: Logger;
+  /**
+   * A copy of every journal line kept elsewhere (the deployment's shared directory, for
+   * failover), resolving once it is kept; a chat message's echo waits for it.
+   */
+  readonly mirror?: ((sessionId: string, line: Buffer) => Promise<void>) | null;
 }
 
 /** One session's journal: the writer, and the snapshot due at the end of the turn. */
@@ -188,6 +193,7 @@ export class SessionJournals implements SessionListener {
   readonly #store: JournalStore;
   readonly #fsync: FsyncPolicy;
   readonly #logger: Logger;
+  readonly #mirror: ((sessionId: string, line: Buffer) => Promise<void>) | null;
   readonly #journals = new Map<Session, SessionJournal>();
   readonly #due = new Set<SessionJournal>();
   /** Bytes of complete lines of each journal read by `restore` (a torn tail is cut on reopen). */
@@ -198,6 +204,7 @@ export class SessionJournals implements SessionListener {
     this.#store = options.store;
     this.#fsync = options.fsync;
     this.#logger = options.logger;
+    this.#mirror = options.mirror ?? null;
     this.#store.initSync();
   }
 
@@ -298,6 +305,19 @@ export class SessionJournals implements SessionListener {
   }
 
   /**
+   * Takes a session over from another gateway's journal (its lines, as the shared directory
+   * kept them): written as this gateway's journal file, then read as `restore` reads one.
+   */
+  async adopt(id: string, lines: readonly Buffer[]): Promise<JournaledSession | Unrestorable> {
+    const bytes = Buffer.concat(lines);
+    await fs.promises.writeFile(this.#store.fileFor(id), bytes, { mode: 0o600 });
+    const read = decodeRecords(bytes);
+    this.counters.corruptRecords += read.corrupt + (read.tornTail ? 1 : 0);
+    this.#validBytes.set(id, read.validBytes);
+    return parse(id, read.records as JournalRecord[]);
+  }
+
+  /**
    * The log entries of a closed journal before `beforeSeq` (a report's spilled entries), and the
    * hash the first of them follows (the genesis value when they start at seq 1).
    */
@@ -323,9 +343,19 @@ export class SessionJournals implements SessionListener {
     let writer: JournalWriter;
     const truncateTo = this.#validBytes.get(session.id);
     this.#validBytes.delete(session.id);
+    const mirror = this.#mirror;
+    /** The copy of the line queued last (the writer calls `onLine` as it queues each). */
+    let mirrored: Promise<void> | undefined;
     try {
       writer = this.#store.create(session.id, {
         ...(truncateTo !== undefined ? { truncateTo } : {}),
+        ...(mirror !== null
+          ? {
+              onLine: (line: Buffer) => {
+                mirrored = mirror(session.id, line);
+              },
+            }
+          : {}),
         fsync: this.#fsync,
         onError: (err) => {
           this.counters.errors++;
@@ -344,12 +374,15 @@ export class SessionJournals implements SessionListener {
     session.journal = journal;
     session.log.journaled = true;
     session.log.onJournal = (e) => {
-      // chat is acknowledged by its echo, sent right after: it is written first
-      if (e.kind === 'chat') writer.appendDurable({ k: 'log', e });
-      else {
-        writer.append({ k: 'log', e });
-        journal.changed();
+      // chat is acknowledged by its echo, sent right after: it is written first, and with a
+      // mirror the echo waits until the copy is kept too
+      if (e.kind === 'chat') {
+        writer.appendDurable({ k: 'log', e });
+        return mirrored;
       }
+      writer.append({ k: 'log', e });
+      journal.changed();
+      return undefined;
     };
     return true;
   }

@@ -115,8 +115,14 @@ export class SessionLog {
   #chainStart = GENESIS;
   /** A journal holds every entry: entries leaving the window are spilled, not dropped. */
   journaled = false;
-  /** Called with every entry appended, first (the journal writes it before anyone is told). */
-  onJournal: ((entry: LogEntry) => void) | null = null;
+  /**
+   * Called with every entry appended, first (the journal writes it before anyone is told). A
+   * promise returned says the entry is not durable yet (a deployment's shared copy of the
+   * journal): its publication, and every later one, waits for it, in order.
+   */
+  onJournal: ((entry: LogEntry) => Promise<void> | undefined) | null = null;
+  /** The publication of entries held for durability, or null when none is held. */
+  #publishing: Promise<void> | null = null;
   /** Called with every entry appended (the session publishes it to its participants). */
   onAppend: ((entry: LogEntry) => void) | null = null;
 
@@ -137,7 +143,7 @@ export class SessionLog {
     this.#head = full.hash;
     this.#entries.push(full);
     this.#grow(size(full));
-    this.onJournal?.(full);
+    const durable = this.onJournal?.(full);
     const journaled = this.journaled;
     const maxEntries = journaled ? Math.min(this.#maxEntries, JOURNALED_WINDOW) : this.#maxEntries;
     const maxChars = journaled ? Math.min(this.#maxChars, JOURNALED_WINDOW_CHARS) : this.#maxChars;
@@ -151,8 +157,20 @@ export class SessionLog {
     if (budget?.over) {
       while (budget.over && this.#entries.length > MIN_WINDOW) this.#shift();
     }
-    this.onAppend?.(full);
+    if (durable === undefined && this.#publishing === null) this.onAppend?.(full);
+    else this.#publishAfter(durable, full);
     return full;
+  }
+
+  /** Publishes `entry` once `durable` settled and every entry held before it is published. */
+  #publishAfter(durable: Promise<void> | undefined, entry: LogEntry): void {
+    // a copy that could not be made does not silence the session: it is published anyway
+    const ready = Promise.all([this.#publishing, durable?.catch(() => undefined)]);
+    const publishing: Promise<void> = ready.then(() => {
+      if (this.#publishing === publishing) this.#publishing = null;
+      this.onAppend?.(entry);
+    });
+    this.#publishing = publishing;
   }
 
   /** Puts back what a journal held (a restarted gateway); appends then follow the chain. */
