@@ -388,7 +388,7 @@ export class Gateway {
         if (conn.state === PeerState.READY) conn.sendFrame(frame);
     };
     fleet.shared.onAvailability((up) => {
-      if (up) for (const session of this.registry.sessions.values()) fleet.restored(session);
+      if (up) this.#publishAll(fleet);
     });
     try {
       await fleet.start({ url: this.publicUrl, region: this.config.region }, () => this.#load());
@@ -397,11 +397,23 @@ export class Gateway {
       throw new ConfigError(`--directory: ${(err as Error).message}`);
     }
     await this.#reconcile(fleet);
-    for (const session of this.registry.sessions.values()) fleet.restored(session);
+    this.#publishAll(fleet);
     this.logger.info(
       { url: this.publicUrl, directory: redacted(this.config.directory) },
       'joined the deployment',
     );
+  }
+
+  /**
+   * Tells the directory everything this gateway holds: each live session, its resume tokens
+   * and a fresh copy of its journal (the store may have lost them, or missed lines while it
+   * was down). At start and whenever the store comes back.
+   */
+  #publishAll(fleet: Fleet): void {
+    for (const session of this.registry.sessions.values()) {
+      fleet.restored(session);
+      if (this.journals !== null) fleet.recopyJournal(session.id, this.journals.linesOf(session));
+    }
   }
 
   /**

@@ -146,6 +146,12 @@ export class Fleet implements SessionListener {
   /** Called when the other live members changed (the gateway tells its clients). */
   onAlternates: (urls: readonly string[]) => void = () => undefined;
 
+  /** Replaces the store's copy of a session's journal (it may have lost or missed lines). */
+  recopyJournal(sessionId: string, lines: readonly Buffer[]): void {
+    if (lines.length === 0) return;
+    this.#tell(this.shared.replaceJournal(sessionId, lines), "copy a session's journal");
+  }
+
   /** Keeps a copy of a journal line in the store; never rejects (a failure is counted). */
   mirrorJournal(sessionId: string, line: Buffer): Promise<void> {
     return this.shared.appendJournal(sessionId, line).catch((err: unknown) => {

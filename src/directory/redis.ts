@@ -522,6 +522,15 @@ export class RedisDirectory implements SharedDirectory {
     });
   }
 
+  replaceJournal(sessionId: string, lines: readonly Uint8Array[]): Promise<void> {
+    return this.#run('replaceJournal', async () => {
+      const key = this.#key('journal', sessionId);
+      const multi = this.#redis.multi().del(key);
+      if (lines.length > 0) multi.rpush(key, ...lines.map((l) => Buffer.from(l)));
+      await multi.exec();
+    });
+  }
+
   readJournal(sessionId: string): Promise<Buffer[]> {
     return this.#run('readJournal', () =>
       this.#redis.lrangeBuffer(this.#key('journal', sessionId), 0, -1),

@@ -120,6 +120,8 @@ export interface SharedDirectory {
    * Resolves once the store has it (a chat message's echo waits for that).
    */
   appendJournal(sessionId: string, line: Uint8Array): Promise<void>;
+  /** Replaces the session's journal copy with `lines` (after an outage of the store). */
+  replaceJournal(sessionId: string, lines: readonly Uint8Array[]): Promise<void>;
   /** The session's journal lines, in order (empty when none). */
   readJournal(sessionId: string): Promise<Buffer[]>;
   /** Drops the session's journal copy (it ended). */

@@ -305,6 +305,33 @@ export class SessionJournals implements SessionListener {
   }
 
   /**
+   * The lines of a live session's journal as they are now (what is queued written first), for
+   * a copy made again; empty when it has none or it cannot be read.
+   */
+  linesOf(session: Session): Buffer[] {
+    const journal = this.#journals.get(session);
+    if (journal === undefined) return [];
+    void journal.writer.flush();
+    let buf: Buffer;
+    try {
+      buf = fs.readFileSync(journal.writer.file);
+    } catch (err) {
+      // a deferred journal not created yet has nothing on disk; anything else is logged
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        session.logger.error({ err }, 'cannot read the session journal back');
+      }
+      return [];
+    }
+    const lines: Buffer[] = [];
+    let start = 0;
+    for (let i = buf.indexOf(0x0a); i >= 0; i = buf.indexOf(0x0a, start)) {
+      lines.push(buf.subarray(start, i + 1));
+      start = i + 1;
+    }
+    return lines;
+  }
+
+  /**
    * Takes a session over from another gateway's journal (its lines, as the shared directory
    * kept them): written as this gateway's journal file, then read as `restore` reads one.
    */

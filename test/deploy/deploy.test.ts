@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { configKeys, envName } from '../../src/config/schema.js';
 import { activeSession, adminRequest, startGateway } from '../api/harness.js';
 import { type Exposition, parseExposition } from '../metrics/exposition.js';
+import { startRedis } from '../support/redis.js';
 import { promtool } from './promtool.js';
 
 /** Tests run from dist/test/deploy; the repository root is three levels up. */
@@ -22,12 +24,16 @@ const TARGET_LABELS = new Set(['job', 'instance', 'service']);
 
 /** Series only a gateway with TLS exposes: test/tls checks them against a TLS gateway's exposition. */
 const TLS_ONLY = /^ferry_tls_/;
+/** Series only a gateway sharing a directory exposes: checked below against such a gateway. */
+const DIRECTORY_ONLY = /^ferry_directory_/;
 
 /** Problems with the metric names and label values `text` (PromQL or a rules file) uses. */
 function unknownReferences(text: string, exp: Exposition): string[] {
   const problems: string[] = [];
   for (const [name] of text.matchAll(METRIC)) {
-    if (!exp.names.has(name) && !TLS_ONLY.test(name)) problems.push(`metric ${name}`);
+    if (!exp.names.has(name) && !TLS_ONLY.test(name) && !DIRECTORY_ONLY.test(name)) {
+      problems.push(`metric ${name}`);
+    }
   }
   for (const [, name, matchers] of text.matchAll(SELECTOR)) {
     for (const [, label, op, wanted] of matchers!.matchAll(MATCHER)) {
@@ -53,6 +59,37 @@ function dashboardQueries(node: any, out: string[] = []): string[] {
     }
   }
   return out;
+}
+
+/**
+ * The `command:` lists of the services of a compose file, as compose.yml writes them: block
+ * sequences (`      - item`, plain or quoted) under `    command:` of a `  service:` in `services:`.
+ */
+function composeCommands(text: string): Map<string, string[]> {
+  const commands = new Map<string, string[]>();
+  let inServices = false;
+  let service: string | undefined;
+  let list: string[] | undefined;
+  for (const line of text.split('\n')) {
+    if (/^\S/.test(line)) {
+      inServices = line.startsWith('services:');
+      service = list = undefined;
+      continue;
+    }
+    if (!inServices || line.trim() === '' || /^\s*#/.test(line)) continue;
+    if (/^ {2}[A-Za-z0-9_.-]+:\s*$/.test(line)) {
+      service = line.trim().slice(0, -1);
+      list = undefined;
+    } else if (service !== undefined && /^ {4}command:\s*$/.test(line)) {
+      list = [];
+      commands.set(service, list);
+    } else if (list !== undefined) {
+      const item = /^ {6}- (.*)$/.exec(line);
+      if (item === null) list = undefined;
+      else list.push(item[1]!.trim().replace(/^(['"])(.*)\1$/, '$2'));
+    }
+  }
+  return commands;
 }
 
 async function liveExposition(t: import('node:test').TestContext): Promise<Exposition> {
@@ -118,9 +155,31 @@ test('every metric and label value the dashboard and the alerts use exists in a 
   ]);
 });
 
+test('the metrics the dashboard and the alerts use from the shared directory exist on a gateway sharing one', async (t) => {
+  const redis = await startRedis(t);
+  const gateway = await startGateway(t, {}, { directory: redis.url, gatewayId: 'deploy-a' });
+  const exp = parseExposition((await adminRequest(gateway, '/metrics')).text);
+  const text = `${dashboardQueries(JSON.parse(read('grafana', 'ferry-dashboard.json'))).join('\n')}
+${read('prometheus', 'alerts.yml')}`;
+  const used = new Set(
+    [...text.matchAll(METRIC)].map(([name]) => name).filter((n) => DIRECTORY_ONLY.test(n)),
+  );
+  assert.ok(
+    used.has('ferry_directory_up'),
+    'FerryDirectoryDown and the dashboard use ferry_directory_up',
+  );
+  for (const name of used) assert.ok(exp.names.has(name), `metric ${name}`);
+  assert.deepEqual(unknownReferences(text, exp), []);
+});
+
 test('every FERRY_* variable named in deploy/ is a gateway setting', () => {
   const known = new Set(configKeys.map(envName));
-  const files = ['systemd/ferry.service', 'systemd/ferry.env', 'docker/Dockerfile'];
+  const files = [
+    'systemd/ferry.service',
+    'systemd/ferry.env',
+    'docker/Dockerfile',
+    'compose/compose.yml',
+  ];
   for (const file of files) {
     for (const [name] of read(file).matchAll(/\bFERRY_[A-Z0-9_]+\b/g)) {
       assert.ok(known.has(name), `${file}: ${name} is not a config key`);
@@ -191,4 +250,62 @@ test('the Dockerfile builds on node:20-bookworm-slim and runs as a non-root user
     for (const source of sources)
       assert.ok(fs.existsSync(path.join(ROOT, source)), `${copy}: ${source} exists`);
   }
+});
+
+test('the compose Prometheus config passes promtool check config with the shared alerting rules', (t) => {
+  const result = promtool(t, ['check', 'config', deployFile('compose', 'prometheus.yml')]);
+  if (result === null) return;
+  assert.equal(result.status, 0, result.output);
+  assert.match(result.output, /1 rule files found/);
+  assert.match(read('compose', 'prometheus.yml'), /job_name: ferry\b/);
+});
+
+test('the compose gateways run ferry serve with real flags and values, a shared secret from the environment', () => {
+  const compose = read('compose', 'compose.yml');
+  assert.match(compose, /dockerfile: deploy\/docker\/Dockerfile\n/);
+  assert.match(
+    compose,
+    /FERRY_SECRET: \$\{FERRY_SECRET:\?/,
+    'the secret comes from the environment',
+  );
+  assert.match(compose, /\/readyz/, 'healthchecks on /readyz');
+  const gateways = [...composeCommands(compose)].filter(([, command]) => command[0] === 'serve');
+  assert.ok(gateways.length >= 2, `gateway services: ${gateways.map(([name]) => name)}`);
+  const ids = new Set<string>();
+  const urls = new Set<string>();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-compose-'));
+  try {
+    for (const [service, [, ...args]] of gateways) {
+      // `ferry config` takes the flags of `ferry serve`, refuses unknown ones and checks every value
+      const run = spawnSync(
+        process.execPath,
+        [path.join(ROOT, 'bin', 'ferry.js'), 'config', ...args],
+        {
+          encoding: 'utf8',
+          env: {
+            PATH: process.env.PATH,
+            FERRY_SECRET: 'compose-test-secret',
+            FERRY_DATA_DIR: dataDir,
+          },
+        },
+      );
+      assert.equal(run.status, 0, `${service}: ferry config ${args.join(' ')}\n${run.stderr}`);
+      const flags = new Map(
+        args.map((a) => /^--([a-z-]+)=(.*)$/.exec(a)!.slice(1) as [string, string]),
+      );
+      assert.match(flags.get('directory') ?? '', /^redis:\/\/redis:6379\/\d+$/, service);
+      ids.add(flags.get('gateway-id') ?? '');
+      const url = flags.get('public-url') ?? '';
+      urls.add(url);
+      const port = /:(\d+)\/v1\/ws$/.exec(url)?.[1];
+      assert.ok(
+        compose.includes(`:${port}:8080\n`),
+        `${service}: ${url} is a published client port`,
+      );
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  assert.equal(ids.size, gateways.length, 'distinct --gateway-id');
+  assert.equal(urls.size, gateways.length, 'distinct --public-url');
 });

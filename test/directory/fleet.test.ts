@@ -172,6 +172,11 @@ test('with the store stopped: new sessions refused with a code, not ready, live 
   assert.equal(welcome.gatewayId, 'outage-a');
   const owner = await b.gateway.fleet!.shared.sessionOwner(sessionId);
   assert.equal(owner?.gatewayId, 'outage-a');
+  // and the copy of its journal (what a survivor would take it over from), chat of the outage
+  // included
+  const copy = Buffer.concat(await b.gateway.fleet!.shared.readJournal(sessionId)).toString();
+  assert.match(copy, /"still here"/);
+  assert.match(copy, /"me too"/);
 });
 
 test('a PIN another gateway already holds is drawn again', async () => {
