@@ -35,6 +35,7 @@ import { dropReasonNames, type RefusalReason, RefusalReasons } from './relay/sta
 import { CannedScriptLibrary } from './session/canned-scripts.js';
 import { SessionJournals } from './session/journal.js';
 import { DenyList } from './session/jwt.js';
+import type { Participant } from './session/participant.js';
 import { SessionRegistry } from './session/registry.js';
 import type { SessionReport } from './session/report.js';
 import type { Session } from './session/session.js';
@@ -270,11 +271,11 @@ export class Gateway {
       reports: this.reportIndex,
       logger,
       draining: () => this.draining || this.#drainRequested,
-      startDrain: (reason, deadlineMs) => {
+      startDrain: (reason, deadlineMs, move) => {
         this.#drainRequested = true;
         // after the answer is written: the drain may close the admin port at once
         setImmediate(() => {
-          this.drain(reason, deadlineMs ?? undefined).catch((err: unknown) =>
+          this.drain(reason, deadlineMs ?? undefined, move).catch((err: unknown) =>
             this.logger.error({ err }, 'drain failed'),
           );
         });
@@ -434,6 +435,66 @@ export class Gateway {
       session.endReason = `taken over by gateway ${owner.gatewayId}`;
       this.registry.end(session);
     }
+  }
+
+  /**
+   * A live move (drain with move): every journaled live session goes to the least loaded other
+   * gateway of the deployment. Its journal is written out and copied, ownership moves in the
+   * directory, each participant is told to resume there (Closing.resume_url, then 1001), and
+   * the session ends here, its report saying where it went on. The target takes each over from
+   * the copy when the first leg arrives (as after a failover, without waiting for a TTL).
+   * All go to one gateway, so a technician working several sessions follows them all.
+   */
+  async #moveAll(fleet: Fleet, reason: string): Promise<void> {
+    const journals = this.journals;
+    if (journals === null || this.registry.sessions.size === 0) return;
+    let target: GatewayMember | undefined;
+    try {
+      for (const m of await fleet.members()) {
+        if (m.id === this.id || m.draining) continue;
+        if (target === undefined || m.sessions < target.sessions) target = m;
+      }
+    } catch (err) {
+      this.logger.error({ err }, 'cannot move sessions: the shared directory cannot be reached');
+      return;
+    }
+    if (target === undefined) {
+      this.logger.warn({}, 'cannot move sessions: no other live gateway in the deployment');
+      return;
+    }
+    // the snapshots due and the queued lines reach the file (and the copy) first
+    await journals.flushAll();
+    const moved: Session[] = [];
+    for (const session of [...this.registry.sessions.values()]) {
+      if (session.journal === null || session.ended) continue;
+      try {
+        await fleet.shared.replaceJournal(session.id, journals.linesOf(session));
+        if (await fleet.shared.moveTo(session.id, target.id)) moved.push(session);
+      } catch (err) {
+        this.logger.warn({ err, session: session.id }, 'session not moved: it drains here');
+      }
+    }
+    const told = new Set<Participant>();
+    for (const session of moved) {
+      // from here on nothing this gateway writes of it reaches the copy the target goes on from
+      fleet.disown(session.id);
+      for (const seat of session.seats()) if (seat.conn !== null) told.add(seat.conn);
+    }
+    const closing = eventFrame({
+      closing: { reason, deadlineMs: 0, resume: true, resumeUrl: target.url },
+    });
+    for (const conn of told) {
+      conn.sendFrame(closing);
+      conn.end(Codes.SHUTTING_DOWN.close, 'session moved');
+    }
+    for (const session of moved) {
+      session.endReason = `moved to gateway ${target.id}`;
+      this.registry.end(session);
+    }
+    this.logger.info(
+      { to: target.id, sessions: moved.length, participants: told.size },
+      'live sessions moved to another gateway',
+    );
   }
 
   /** Adoptions under way by session id: the two legs of one session may ask at once. */
@@ -997,7 +1058,9 @@ export class Gateway {
   async drain(
     reason = 'gateway draining',
     deadlineMs = this.config.drainTimeoutSeconds * 1000,
+    move = false,
   ): Promise<void> {
+    if (move && this.fleet !== null) await this.#moveAll(this.fleet, reason);
     if (!this.draining && deadlineMs > 0 && this.registry.sessions.size > 0) {
       this.draining = true;
       this.#client?.close();

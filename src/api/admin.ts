@@ -350,8 +350,17 @@ export function adminRoutes(gateway: GatewayView): readonly AdminRoute[] {
           return failure(Codes.BAD_REQUEST, 'deadlineSeconds: allowed: an integer from 0 to 3600');
         }
         const deadlineMs = seconds === undefined ? null : seconds * 1000;
+        // ?move=1 (or "move": true): live sessions move to another gateway of the deployment
+        const moveText = new URLSearchParams(ctx.query).get('move');
+        const move = ctx.body.move === true || moveText === '1' || moveText === 'true';
+        if (move && gateway.directory === undefined) {
+          return failure(
+            Codes.BAD_REQUEST,
+            'move: this gateway shares no directory (--directory redis://): there is no other gateway to move sessions to',
+          );
+        }
         return outcome(
-          gateway.actions.drain(reason || 'drained by an operator', deadlineMs, ctx.actor),
+          gateway.actions.drain(reason || 'drained by an operator', deadlineMs, ctx.actor, move),
           202,
         );
       },

@@ -77,7 +77,7 @@ export interface OperatorActions {
   /** Revokes the open PIN of a session, the same way. */
   revokeSessionPin(sessionId: string, actor: string): ActionOutcome;
   /** Starts the gateway's drain (no new sessions; live ones finish or end at the deadline). */
-  drain(reason: string, deadlineMs: number | null, actor: string): ActionOutcome;
+  drain(reason: string, deadlineMs: number | null, actor: string, move: boolean): ActionOutcome;
   /** Searches the reports index; throws `CursorError` (src/store/report-index.ts) for a bad cursor. */
   searchReports(query: ReportQuery): ReportPage;
   /** Appends an entry to the audit log. */

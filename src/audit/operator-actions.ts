@@ -27,8 +27,11 @@ export interface OperatorDeps {
   readonly logger: Logger;
   /** True once a drain (or close) began. */
   draining(): boolean;
-  /** Starts the drain; `deadlineMs` null = the configured drainTimeoutSeconds. */
-  startDrain(reason: string, deadlineMs: number | null): void;
+  /**
+   * Starts the drain; `deadlineMs` null = the configured drainTimeoutSeconds. `move`: live
+   * sessions move to another gateway of the deployment first.
+   */
+  startDrain(reason: string, deadlineMs: number | null, move: boolean): void;
   /** The configured drain deadline (ms), for the answer. */
   readonly drainTimeoutMs: number;
 }
@@ -149,20 +152,21 @@ export function operatorActions(deps: OperatorDeps): OperatorActions {
       return revoke(session, actor);
     },
 
-    drain: (reason, deadlineMs, actor) => {
+    drain: (reason, deadlineMs, actor, move) => {
       if (drainStarted || deps.draining()) {
         return refuse(Codes.STATE_CONFLICT, 'the gateway is already draining');
       }
       drainStarted = true;
       const sessions = registry.sessions.size;
-      deps.logger.info({ actor, reason, sessions }, 'drain requested through the admin API');
-      deps.startDrain(reason, deadlineMs);
+      deps.logger.info({ actor, reason, sessions, move }, 'drain requested through the admin API');
+      deps.startDrain(reason, deadlineMs, move);
       return {
         ok: true,
         result: {
           draining: true,
           sessions,
           deadlineSeconds: Math.round((deadlineMs ?? deps.drainTimeoutMs) / 1000),
+          move,
         },
       };
     },

@@ -524,7 +524,15 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   }
 
   #onEvent(event: ferry.v1.Event): void {
-    if (event.closing) this.#resumeAfterGoingAway = event.closing.resume === true;
+    if (event.closing) {
+      this.#resumeAfterGoingAway = event.closing.resume === true;
+      // the session moved to another gateway: the resume goes there
+      const moved = redirectTarget(event.closing.resumeUrl ?? '', 0);
+      if (event.closing.resume === true && typeof moved === 'string') {
+        this.#welcomedAt = moved;
+        this.#url = moved;
+      }
+    }
     this.emit('event', event);
     if (event.error) {
       const err = event.error as ferry.v1.Error;

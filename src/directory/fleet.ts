@@ -25,7 +25,10 @@ export interface RedirectTarget {
   readonly reason: 'pin' | 'resume' | 'session';
 }
 
-/** A session whose owner stopped beating (died): this gateway may take it over. */
+/**
+ * A session whose owner stopped beating (died), or that another gateway moved to this one:
+ * this gateway takes it over from the journal copy.
+ */
 export interface Orphan {
   readonly sessionId: string;
   /** The dead owner's id (the compare-and-set of the takeover names it). */
@@ -100,7 +103,9 @@ export class Fleet implements SessionListener {
   async findResume(token: string): Promise<RedirectTarget | Orphan | null> {
     const owner = await this.shared.resumeOwner(tokenKey(token));
     if (owner === null || owner.sessionId === '') return null;
-    if (owner.member === null && owner.gatewayId !== this.shared.selfId) {
+    // a dead owner's, or this gateway's without its being here (moved here by another): taken
+    // over from the journal copy
+    if (owner.member === null || owner.gatewayId === this.shared.selfId) {
       return { sessionId: owner.sessionId, from: owner.gatewayId };
     }
     return this.#elsewhere(owner, 'resume');
@@ -154,6 +159,9 @@ export class Fleet implements SessionListener {
 
   /** Keeps a copy of a journal line in the store; never rejects (a failure is counted). */
   mirrorJournal(sessionId: string, line: Buffer): Promise<void> {
+    // a session that went to another gateway: what this one still writes of it (its end here)
+    // must not reach the copy the new owner goes on from
+    if (this.#disowned.has(sessionId)) return Promise.resolve();
     return this.shared.appendJournal(sessionId, line).catch((err: unknown) => {
       this.#failed(err, 'copy a journal line');
     });

@@ -485,6 +485,22 @@ export class RedisDirectory implements SharedDirectory {
     });
   }
 
+  moveTo(sessionId: string, to: string): Promise<boolean> {
+    return this.#run('moveTo', async () => {
+      const moved = await this.#redis.ferryTakeOver(
+        this.#key('session', sessionId),
+        this.#key('gw-sessions', this.selfId),
+        this.#key('gw-sessions', to),
+        this.#key('session-resume', sessionId),
+        this.selfId,
+        to,
+        sessionId,
+        this.#key('resume', ''),
+      );
+      return moved === 1;
+    });
+  }
+
   enqueue(queue: string, sessionId: string): Promise<void> {
     return this.#run('enqueue', async () => {
       await this.#redis

@@ -127,6 +127,12 @@ export interface SharedDirectory {
   /** Drops the session's journal copy (it ended). */
   dropJournal(sessionId: string): Promise<void>;
 
+  /**
+   * Hands a session this gateway owns (and its resume tokens) to live gateway `to`, only if
+   * this one still owns it: true when `to` is now the owner (a live move).
+   */
+  moveTo(sessionId: string, to: string): Promise<boolean>;
+
   /** Puts a queued session in a team queue (support buttons), owned by this gateway. */
   enqueue(queue: string, sessionId: string): Promise<void>;
   /** The sessions waiting in a queue, oldest first. */

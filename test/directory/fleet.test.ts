@@ -206,3 +206,64 @@ test('a PIN another gateway already holds is drawn again', async () => {
   });
   await assert.rejects(full.reservePin(Date.now() + 60_000), /no free PIN/);
 });
+
+test('drain with move: live sessions go to another gateway, both legs resume there, nothing lost', async (t) => {
+  const a = await member(t, 'a', 'move');
+  const b = await member(t, 'b', 'move');
+  const tech = await technician(t, a.gateway);
+  const { sessionId, pin } = await tech.createSession();
+  const customer = new CustomerClient({ url: a.url, pin, name: 'customer' });
+  t.after(() => customer.close());
+  const queued = tech.waitForCustomer(sessionId);
+  await customer.connect();
+  await queued;
+  await tech.pickUp(sessionId);
+  const said: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    const echoed = waitFor(customer, 'chat', (m) => m.text === `before ${i}`);
+    customer.chat(`before ${i}`);
+    await echoed;
+    said.push(`before ${i}`);
+  }
+
+  const techBack = waitFor(tech, 'resumed');
+  const customerBack = waitFor(customer, 'resumed');
+  const res = await fetch(`http://127.0.0.1:${a.gateway.adminPort}/api/v1/drain?move=1`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${a.gateway.adminToken}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({ reason: 'host maintenance' }),
+  });
+  assert.equal(res.status, 202);
+  assert.equal(((await res.json()) as { move?: boolean }).move, true);
+  const [[techWelcome], [customerWelcome]] = await Promise.all([techBack, customerBack]);
+  assert.equal(techWelcome.gatewayId, 'move-b');
+  assert.equal(customerWelcome.gatewayId, 'move-b');
+  assert.equal(customerWelcome.resumed, true);
+  assert.ok(b.gateway.registry.sessions.has(sessionId));
+  await a.gateway.stopped();
+  assert.equal(b.gateway.fleet!.counters.takeovers, 1);
+
+  const history = await tech.chatHistory(sessionId);
+  const texts = history.entries.flatMap((e) => (e.chat ? [e.chat.text] : []));
+  for (const text of said) assert.ok(texts.includes(text), `${text} moved with the session`);
+  const heard = waitFor(tech, 'chat', (m) => m.text === 'on the new gateway');
+  customer.chat('on the new gateway');
+  await heard;
+  const answered = waitFor(customer, 'chat', (m) => m.text === 'here too');
+  tech.chat('here too');
+  await answered;
+});
+
+test('drain with move on a gateway alone is refused with a reason', async (t) => {
+  const { gateway } = await startGateway(t);
+  const res = await fetch(`http://127.0.0.1:${gateway.adminPort}/api/v1/drain?move=1`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${gateway.adminToken}` },
+  });
+  assert.equal(res.status, 400);
+  assert.match(JSON.stringify(await res.json()), /shares no directory/);
+  assert.equal(gateway.draining, false);
+});
