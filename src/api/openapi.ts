@@ -292,8 +292,16 @@ export const OPENAPI = {
     '/api/v1/drain': {
       post: {
         summary:
-          'drain the gateway: no new sessions; live ones finish or end at the deadline, then it stops',
-        parameters: [OPERATOR_HEADER],
+          'drain the gateway: no new sessions; live ones finish or end at the deadline, then it stops. With move (?move=1 or "move": true, a gateway sharing a directory only), live sessions first move to the least loaded other gateway and their participants resume there',
+        parameters: [
+          OPERATOR_HEADER,
+          {
+            name: 'move',
+            in: 'query',
+            required: false,
+            schema: { type: 'string', enum: ['1', 'true'] },
+          },
+        ],
         requestBody: {
           required: false,
           content: {
@@ -303,6 +311,7 @@ export const OPENAPI = {
                 properties: {
                   reason: { type: 'string', maxLength: 512 },
                   deadlineSeconds: { type: 'integer', minimum: 0, maximum: 3600 },
+                  move: { type: 'boolean' },
                 },
               },
             },

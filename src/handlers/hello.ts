@@ -35,8 +35,12 @@ export class HelloHandler {
   readonly #verifier: TechnicianVerifier;
   /** Technician connections whose token is being verified. */
   readonly #verifying = new WeakSet<RelayPeer>();
-  /** Connections waiting for the shared directory to say where what their Hello named lives. */
-  readonly #lookingUp = new WeakSet<RelayPeer>();
+  /**
+   * Connections waiting for the shared directory (where what their Hello named lives, their
+   * guesses counted), with the newest wait: a wait that ends clears only its own mark, not one
+   * a nested wait made since.
+   */
+  readonly #lookingUp = new WeakMap<RelayPeer, object>();
   /** Live technician connections by token id, ended when the id is revoked. */
   readonly #byJti = new Map<string, Set<RelayPeer>>();
   /** Technicians already warned about their deprecated ft1 token. */
@@ -222,7 +226,9 @@ export class HelloHandler {
     if (hello.jumpClientId || hello.supportButtonId) {
       // jump client keys and support button ids are guessed no faster than PINs
       if (!this.#admitAttempt(peer, requestId)) return;
-      this.#unattended.onCustomerHello(peer, hello, requestId);
+      this.#admitShared(peer, requestId, () =>
+        this.#unattended.onCustomerHello(peer, hello, requestId),
+      );
       return;
     }
     if (!hello.pin) {
@@ -231,7 +237,50 @@ export class HelloHandler {
       return;
     }
     if (!this.#admitAttempt(peer, requestId)) return;
-    const pin = hello.pin.replace(/[\s-]/g, '');
+    this.#admitShared(peer, requestId, () => this.#joinByPin(peer, hello, requestId));
+  }
+
+  /**
+   * In a deployment, a guess counts against its address on every gateway at once (the shared
+   * directory counts them per minute): spreading guesses over gateways gains nothing. Without a
+   * directory, or while it is unreachable, the local limits alone apply.
+   */
+  #admitShared(peer: RelayPeer, requestId: number, next: () => void): void {
+    const fleet = this.#ctx.fleet;
+    if (fleet === null || !fleet.available) {
+      next();
+      return;
+    }
+    const release = this.#waitOnDirectory(peer);
+    const work = fleet.shared
+      .countAttempt(peer.remoteAddress)
+      .then(
+        (count) => {
+          if (peer.state !== PeerState.AWAITING_HELLO) return;
+          if (count <= this.#ctx.config.pinAttemptsPerMinute) next();
+          else this.#refuseAttempt(peer, requestId, 'across the gateways of the deployment');
+        },
+        () => {
+          // the count could not be made: the local limits stood, the Hello goes on
+          if (peer.state === PeerState.AWAITING_HELLO) next();
+        },
+      )
+      .finally(release);
+    this.#ctx.settle(peer, 'hello', work, requestId);
+  }
+
+  /** Marks `peer` as waiting on the directory (a second Hello meanwhile is refused). */
+  #waitOnDirectory(peer: RelayPeer): () => void {
+    const mark = {};
+    this.#lookingUp.set(peer, mark);
+    return () => {
+      if (this.#lookingUp.get(peer) === mark) this.#lookingUp.delete(peer);
+    };
+  }
+
+  #joinByPin(peer: RelayPeer, hello: ferry.v1.Hello.$Properties, requestId: number): void {
+    const ctx = this.#ctx;
+    const pin = (hello.pin ?? '').replace(/[\s-]/g, '');
     const session = ctx.registry.claimPin(pin);
     if (!isRefusal(session)) {
       ctx.fleet?.pinTaken(pin);
@@ -277,7 +326,7 @@ export class HelloHandler {
     here: () => void,
     otherwise: () => void,
   ): void {
-    this.#lookingUp.add(peer);
+    const release = this.#waitOnDirectory(peer);
     const work = owner
       .then(
         (target) => {
@@ -293,9 +342,7 @@ export class HelloHandler {
           }
         },
       )
-      .finally(() => {
-        this.#lookingUp.delete(peer);
-      });
+      .finally(release);
     this.#ctx.settle(peer, 'hello', work, requestId);
   }
 
@@ -308,10 +355,14 @@ export class HelloHandler {
   #admitAttempt(peer: RelayPeer, requestId: number): boolean {
     const now = performance.now();
     if (this.#pinPerAddress.take(peer.remoteAddress, now) && this.#pinGlobal.take(now)) return true;
-    this.#ctx.registry.pinRateLimited++;
-    this.#ctx.logger.warn({ address: peer.remoteAddress }, 'PIN attempts rate-limited');
-    this.#ctx.fail(peer, Codes.RATE_LIMITED, 'too many PIN attempts; wait a minute', requestId);
+    this.#refuseAttempt(peer, requestId, 'on this gateway');
     return false;
+  }
+
+  #refuseAttempt(peer: RelayPeer, requestId: number, where: string): void {
+    this.#ctx.registry.pinRateLimited++;
+    this.#ctx.logger.warn({ address: peer.remoteAddress, where }, 'PIN attempts rate-limited');
+    this.#ctx.fail(peer, Codes.RATE_LIMITED, 'too many PIN attempts; wait a minute', requestId);
   }
 
   #resumeCustomer(

@@ -24,11 +24,17 @@ const redis = await startRedis({ after });
 const SECRET = 'a-secret-every-gateway-of-the-deployment-shares';
 
 /** A gateway of the deployment: its id is `id`, and it signs tokens with the shared secret. */
-async function member(t: Parameters<typeof startGateway>[0], id: string, prefix: string) {
+async function member(
+  t: Parameters<typeof startGateway>[0],
+  id: string,
+  prefix: string,
+  overrides: Parameters<typeof startGateway>[1] = {},
+) {
   const { gateway, url } = await startGateway(t, {
     directory: `${redis.url}`,
     gatewayId: `${prefix}-${id}`,
     secret: SECRET,
+    ...overrides,
   });
   return { gateway, url };
 }
@@ -266,4 +272,35 @@ test('drain with move on a gateway alone is refused with a reason', async (t) =>
   assert.equal(res.status, 400);
   assert.match(JSON.stringify(await res.json()), /shares no directory/);
   assert.equal(gateway.draining, false);
+});
+
+test('PIN guesses count against their address on every gateway at once', async (t) => {
+  // a fresh key prefix is not configurable per gateway: the address is shared by all tests, so
+  // the limit is set just above what this file's other tests spend in the same minute
+  const limit = { pinAttemptsPerMinute: 40 };
+  const a = await member(t, 'a', 'guess', limit);
+  const b = await member(t, 'b', 'guess', limit);
+  const guess = async (url: string) => {
+    const c = new CustomerClient({ url, pin: '999999999999', name: 'guesser', reconnect: false });
+    t.after(() => c.close());
+    return c.connect().then(
+      () => 'welcomed',
+      (err: { code?: string }) => err.code ?? 'no code',
+    );
+  };
+  // alternate between the gateways: each alone sees half the guesses, under its own limit.
+  // The directory counts per wall-clock minute: a run that straddles a minute is run again.
+  let seen: string[] = [];
+  for (let run = 0; run < 2; run++) {
+    const minute = Math.floor(Date.now() / 60_000);
+    seen = [];
+    for (let i = 0; i < 44; i++) seen.push(await guess(i % 2 === 0 ? a.url : b.url));
+    if (Math.floor(Date.now() / 60_000) === minute) break;
+  }
+  assert.ok(
+    seen.every((code) => code === Codes.PIN_INVALID.code || code === Codes.RATE_LIMITED.code),
+  );
+  const firstLimited = seen.indexOf(Codes.RATE_LIMITED.code);
+  assert.ok(firstLimited > 0 && firstLimited <= 40, `limited at guess ${firstLimited + 1}`);
+  assert.ok(seen.slice(firstLimited).every((code) => code === Codes.RATE_LIMITED.code));
 });
