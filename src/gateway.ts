@@ -38,6 +38,7 @@ import { DenyList } from './session/jwt.js';
 import type { Participant } from './session/participant.js';
 import { SessionRegistry } from './session/registry.js';
 import type { SessionReport } from './session/report.js';
+import type { RelayRtt } from './session/seat.js';
 import type { Session } from './session/session.js';
 import type { LogEntry } from './session/session-log.js';
 import { RECORDING_FILE, recordingsDir } from './session/shells.js';
@@ -259,6 +260,7 @@ export class Gateway {
       logger,
       fleet,
       adopt: (sessionId, from) => this.#adopt(sessionId, from),
+      place: (session, customer) => this.#place(session, customer),
       ...(hooks.channels ? { extraChannels: hooks.channels } : {}),
     });
     this.router = this.relay.router;
@@ -462,16 +464,33 @@ export class Gateway {
       this.logger.warn({}, 'cannot move sessions: no other live gateway in the deployment');
       return;
     }
+    await this.#moveSessions(fleet, [...this.registry.sessions.values()], target, reason);
+  }
+
+  /**
+   * Moves `sessions` to live gateway `target`: journals written out and copied, ownership moved
+   * in the directory, each participant told to resume there (Closing.resume_url, then 1001),
+   * the sessions ended here with reports saying where they went on. The target takes each over
+   * from the copy when its first leg arrives.
+   */
+  async #moveSessions(
+    fleet: Fleet,
+    sessions: readonly Session[],
+    target: GatewayMember,
+    reason: string,
+  ): Promise<void> {
+    const journals = this.journals;
+    if (journals === null) return;
     // the snapshots due and the queued lines reach the file (and the copy) first
     await journals.flushAll();
     const moved: Session[] = [];
-    for (const session of [...this.registry.sessions.values()]) {
+    for (const session of sessions) {
       if (session.journal === null || session.ended) continue;
       try {
         await fleet.shared.replaceJournal(session.id, journals.linesOf(session));
         if (await fleet.shared.moveTo(session.id, target.id)) moved.push(session);
       } catch (err) {
-        this.logger.warn({ err, session: session.id }, 'session not moved: it drains here');
+        this.logger.warn({ err, session: session.id }, 'session not moved: it stays here');
       }
     }
     const told = new Set<Participant>();
@@ -492,9 +511,79 @@ export class Gateway {
       this.registry.end(session);
     }
     this.logger.info(
-      { to: target.id, sessions: moved.length, participants: told.size },
+      { to: target.id, sessions: moved.length, participants: told.size, reason },
       'live sessions moved to another gateway',
     );
+  }
+
+  /**
+   * Relay choice, when a customer joins with its RTT to the deployment's gateways: with the
+   * owner's (from its Hello), the session belongs where the worse of the two legs is fastest,
+   * fewer sessions breaking near-ties. The choice and every measurement go into the session log
+   * (so the report); a better gateway than this one gets the session at once (a move of both
+   * legs), unless the technician works other sessions here, which would all have to follow.
+   */
+  #place(session: Session, customer: readonly RelayRtt[]): void {
+    const fleet = this.fleet;
+    const technician = session.owner.relayRtts;
+    if (fleet === null || session.ownerIsQueue || technician.length === 0) return;
+    const rows = customer.flatMap((c) => {
+      const t = technician.find((r) => r.gatewayId === c.gatewayId);
+      return t === undefined
+        ? []
+        : [
+            {
+              id: c.gatewayId,
+              tech: t.rttMs,
+              customer: c.rttMs,
+              worst: Math.max(t.rttMs, c.rttMs),
+              sessions: c.sessions,
+            },
+          ];
+    });
+    let best: (typeof rows)[number] | undefined;
+    for (const row of rows) {
+      if (best === undefined) {
+        best = row;
+        continue;
+      }
+      const tie =
+        Math.abs(row.worst - best.worst) <= Math.max(1, 0.1 * Math.min(row.worst, best.worst));
+      if (tie ? row.sessions < best.sessions : row.worst < best.worst) best = row;
+    }
+    if (best === undefined) return;
+    const ms = (v: number) => v.toFixed(1);
+    const table = rows
+      .map(
+        (r) =>
+          `${r.id}: technician ${ms(r.tech)} ms, customer ${ms(r.customer)} ms, worse ${ms(r.worst)} ms, ${r.sessions} sessions`,
+      )
+      .join('; ');
+    const stays = best.id === this.id;
+    const others = session.owner.sessions.size > 1;
+    const verdict = stays
+      ? `stays on ${this.id}`
+      : others
+        ? `stays on ${this.id}: ${best.id} is faster, but the technician works other sessions here`
+        : `moves to ${best.id}`;
+    session.log.event('relay_choice', 'gateway', `${verdict} (${table})`);
+    if (stays || others) return;
+    const to = best.id;
+    fleet
+      .members()
+      .then(async (members) => {
+        const target = members.find((m) => m.id === to && !m.draining);
+        if (target === undefined || session.ended) return;
+        await this.#moveSessions(
+          fleet,
+          [session],
+          target,
+          `relay choice: ${to} is faster for both legs`,
+        );
+      })
+      .catch((err: unknown) => {
+        this.logger.warn({ err, session: session.id, to }, 'relay choice: the session stays here');
+      });
   }
 
   /** Adoptions under way by session id: the two legs of one session may ask at once. */

@@ -21,6 +21,7 @@ import {
   resumableClose,
   retryDelayMs,
 } from '../protocol/resume-policy.js';
+import { fastest, type Measurement, measureAll, relayRtts } from './probe.js';
 import type { LostConnection, SentAt } from './recent-input.js';
 import { type ClientTls, tlsConnectOptions, verificationError } from './tls.js';
 
@@ -44,6 +45,12 @@ export interface ClientOptions {
   readonly reconnect?: ReconnectOptions | false;
   /** wss:// URLs: extra trusted CA (`--ca`); the certificate is always verified unless skipped by name. */
   readonly tls?: ClientTls;
+  /**
+   * Other gateways of the deployment (relay choice): before its first Hello the client measures
+   * its RTT to `url` and to each of these (three probes each), connects to the fastest and
+   * tells the gateway its measurements.
+   */
+  readonly gateways?: readonly string[];
 }
 
 export class FerryError extends Error {
@@ -200,8 +207,19 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     return this.#reconnecting;
   }
 
+  /** The relay choice's measurements (empty without `gateways`). */
+  measurements: readonly Measurement[] = [];
+
   /** Opens the connection, sends Hello, resolves with the Welcome (or rejects with the coded Error). */
-  protected open(hello: ferry.v1.Hello.$Properties): Promise<ferry.v1.Welcome> {
+  protected async open(said: ferry.v1.Hello.$Properties): Promise<ferry.v1.Welcome> {
+    let hello = said;
+    const others = this.options.gateways ?? [];
+    if (others.length > 0 && this.measurements.length === 0) {
+      this.measurements = await measureAll([this.options.url, ...others], this.options.tls);
+      const best = fastest(this.measurements);
+      if (best !== null) this.#url = best.url;
+      hello = { ...said, relayRtts: relayRtts(this.measurements) };
+    }
     this.#hello = hello;
     this.#closing = false;
     return this.#dial(hello);

@@ -24,7 +24,7 @@ import {
 import type { Participant } from '../session/participant.js';
 import type { PendingRequest } from '../session/pending.js';
 import type { SessionRegistry } from '../session/registry.js';
-import type { Seat } from '../session/seat.js';
+import type { RelayRtt, Seat } from '../session/seat.js';
 import { Relation, type Session, statusToWire } from '../session/session.js';
 import type { TokenClaims } from '../session/tokens.js';
 import type { SessionTools } from '../session/tools.js';
@@ -50,6 +50,7 @@ export interface ContextOptions {
   readonly logger: Logger;
   readonly fleet: Fleet | null;
   readonly adopt: (sessionId: string, from: string) => Promise<boolean>;
+  readonly place: (session: Session, customer: readonly RelayRtt[]) => void;
 }
 
 /** Printable, bounded text. */
@@ -89,6 +90,8 @@ export class HandlerContext {
   readonly fleet: Fleet | null;
   /** Takes over a session whose owner died; false when it cannot (journaling off, lost race). */
   readonly adopt: (sessionId: string, from: string) => Promise<boolean>;
+  /** Relay choice at a customer's join (the gateway's `#place`); nothing without a directory. */
+  readonly place: (session: Session, customer: readonly RelayRtt[]) => void;
   /** Customer clients that run with administrative rights (spec session-tools A1.3). */
   readonly elevated = new WeakSet<Session>();
   readonly #refusals: Refusals;
@@ -106,6 +109,7 @@ export class HandlerContext {
     this.logger = options.logger;
     this.fleet = options.fleet;
     this.adopt = options.adopt;
+    this.place = options.place;
     this.#refusals = options.refusals;
     this.#defaults = defaultGrants(options.config);
   }

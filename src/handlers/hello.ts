@@ -12,15 +12,19 @@
 import type { RedirectTarget } from '../directory/fleet.js';
 import { KeyedBuckets, TokenBucket } from '../limits/token-bucket.js';
 import { Codes, isRefusal } from '../protocol/codes.js';
-import { Role } from '../protocol/frames.js';
+import { Channel, encodeFrame, Role } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { PeerState, type RelayPeer } from '../relay/peer.js';
 import { DenyList, loadJwksFile, TechnicianVerifier } from '../session/jwt.js';
+import { relayRttsOf } from '../session/seat.js';
 import { statusToWire } from '../session/session.js';
 import type { TokenClaims } from '../session/tokens.js';
 import type { HandlerContext } from './context.js';
 import { type CustomerJoined, clientRecord, joinCustomer, welcome } from './join.js';
 import type { UnattendedAccess } from './unattended.js';
+
+/** Probes (Pings before the Hello) a connection may send: three samples a measurement, and room. */
+const MAX_PROBES = 8;
 
 /** A place found in the deployment is now this gateway's (its session was taken over). */
 const HERE = Symbol('here');
@@ -41,6 +45,8 @@ export class HelloHandler {
    * a nested wait made since.
    */
   readonly #lookingUp = new WeakMap<RelayPeer, object>();
+  /** Probes answered per connection before its Hello. */
+  readonly #probes = new WeakMap<RelayPeer, number>();
   /** Live technician connections by token id, ended when the id is revoked. */
   readonly #byJti = new Map<string, Set<RelayPeer>>();
   /** Technicians already warned about their deprecated ft1 token. */
@@ -110,6 +116,11 @@ export class HelloHandler {
     } catch (err) {
       const text = `frame is not valid protobuf: ${(err as Error).message}`;
       ctx.fail(peer, Codes.FRAME_DECODE, text);
+      return;
+    }
+    const ping = frame.heartbeat?.ping;
+    if (ping != null) {
+      this.#probe(peer, ping.seq ?? 0);
       return;
     }
     const hello = frame.control?.hello;
@@ -205,6 +216,7 @@ export class HelloHandler {
     const claimed = hello.resumeToken ? ctx.registry.claimResume(peer, hello.resumeToken) : null;
     const seat = claimed === null || isRefusal(claimed) ? ctx.registry.seatOf(peer) : claimed;
     seat.client = clientRecord(hello.client);
+    seat.relayRtts = relayRttsOf(hello.relayRtts);
     // spec session-tools B2: a picture stored earlier stays the technician's until it names another
     const stored = ctx.tools.avatars.refOf(peer.name);
     if (seat.client.avatarRef === '' && stored !== undefined) {
@@ -285,6 +297,9 @@ export class HelloHandler {
     if (!isRefusal(session)) {
       ctx.fleet?.pinTaken(pin);
       joinCustomer(ctx, this.#joined, peer, hello, session, requestId);
+      // relay choice: with both legs' measurements, the session may go where the worse is faster
+      const rtts = relayRttsOf(hello.relayRtts);
+      if (rtts.length > 0) ctx.place(session, rtts);
       return;
     }
     const fleet = ctx.fleet;
@@ -349,6 +364,30 @@ export class HelloHandler {
   #directoryDown(peer: RelayPeer, requestId: number, what: string): void {
     const text = `the shared directory cannot be reached to ${what}; try again in a moment`;
     this.#ctx.fail(peer, Codes.DIRECTORY_UNAVAILABLE, text, requestId);
+  }
+
+  /**
+   * A Ping before the Hello: a client measuring its RTT to the gateways it may use (relay
+   * choice). Answered at once with the seq, this gateway's id and its load; a few per
+   * connection, then it must say Hello.
+   */
+  #probe(peer: RelayPeer, seq: number): void {
+    const ctx = this.#ctx;
+    const count = (this.#probes.get(peer) ?? 0) + 1;
+    this.#probes.set(peer, count);
+    if (count > MAX_PROBES) {
+      const text = `at most ${MAX_PROBES} probes before the Hello`;
+      ctx.fail(peer, Codes.HELLO_REQUIRED, text, 0, Channel.CHANNEL_HEARTBEAT);
+      return;
+    }
+    peer.sendFrame(
+      encodeFrame({
+        channel: Channel.CHANNEL_HEARTBEAT,
+        heartbeat: {
+          pong: { seq, gatewayId: ctx.gatewayId, sessions: ctx.registry.sessions.size },
+        },
+      }),
+    );
   }
 
   /** spec: PIN attempts are limited per address and globally, before any book is consulted. */

@@ -36,6 +36,7 @@ import {
   GRANT_VIEW,
 } from '../session/consent.js';
 import type { SessionRegistry } from '../session/registry.js';
+import type { RelayRtt } from '../session/seat.js';
 import type { Session } from '../session/session.js';
 import { SessionTools } from '../session/tools.js';
 import type { JumpClientRegistry } from '../tools/jump-clients.js';
@@ -71,6 +72,8 @@ export interface HandlerDeps {
   readonly fleet?: Fleet | null;
   /** Takes over a session whose owner died (the gateway's `#adopt`); false when it cannot. */
   readonly adopt?: (sessionId: string, from: string) => Promise<boolean>;
+  /** Relay choice when a customer joins (the gateway's `#place`). */
+  readonly place?: (session: Session, customer: readonly RelayRtt[]) => void;
   /** More channel rows (a test's toy channel); a row may not replace a built-in channel. */
   readonly extraChannels?: readonly ChannelRow[];
 }
@@ -117,6 +120,7 @@ export function buildRelay(deps: HandlerDeps): Relay {
     logger: deps.logger,
     fleet: deps.fleet ?? null,
     adopt: deps.adopt ?? (() => Promise.resolve(false)),
+    place: deps.place ?? (() => undefined),
   });
   const tasks = new SpecialTasks(ctx);
   const joined = (session: Session, hello: Parameters<SpecialTasks['onCustomerJoined']>[1]) =>

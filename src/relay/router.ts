@@ -117,7 +117,10 @@ export class Router {
     this.stats.inBytes[channel]! += length;
 
     if (peer.state !== PeerState.READY) {
-      if (channel !== Channel.CHANNEL_CONTROL) {
+      // a probe (Ping before Hello, relay choice) goes to the Hello handler, which answers it
+      const probe =
+        channel === Channel.CHANNEL_HEARTBEAT && peer.state === PeerState.AWAITING_HELLO;
+      if (channel !== Channel.CHANNEL_CONTROL && !probe) {
         this.fail(peer, Codes.HELLO_REQUIRED, 'send Hello first', 0, channel);
         return;
       }

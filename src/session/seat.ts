@@ -42,6 +42,33 @@ export interface ClientRecord {
 }
 
 /** What the directory indexes a resume token by (and a journal keeps): its SHA-256, hex. */
+/** One gateway as a client measured it (Hello.relay_rtts), checked and bounded. */
+export interface RelayRtt {
+  readonly gatewayId: string;
+  readonly rttMs: number;
+  readonly sessions: number;
+}
+
+/** Measurements a Hello may carry (a deployment's gateways). */
+const MAX_RELAY_RTTS = 32;
+
+/** The usable measurements of a Hello: named, finite, non-negative; at most MAX_RELAY_RTTS. */
+export function relayRttsOf(
+  raw:
+    | readonly { gatewayId?: string | null; rttMs?: number | null; sessions?: number | null }[]
+    | null
+    | undefined,
+): RelayRtt[] {
+  const rtts: RelayRtt[] = [];
+  for (const r of (raw ?? []).slice(0, MAX_RELAY_RTTS)) {
+    const gatewayId = (r.gatewayId ?? '').slice(0, 128);
+    const rttMs = Number(r.rttMs);
+    if (gatewayId === '' || !Number.isFinite(rttMs) || rttMs < 0) continue;
+    rtts.push({ gatewayId, rttMs, sessions: Math.max(0, Math.floor(Number(r.sessions) || 0)) });
+  }
+  return rtts;
+}
+
 export function tokenKey(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
@@ -87,6 +114,8 @@ export class Seat {
   lossReason: LossReason | '' = '';
   /** From the latest Hello of this place. */
   client: ClientRecord | null = null;
+  /** The client's RTT to the deployment's gateways, as its latest Hello said (relay choice). */
+  relayRtts: readonly RelayRtt[] = [];
   /** Technician: operator permissions of its latest Hello (token claim, else the defaults). */
   permissions: ReadonlySet<string> = new Set();
   /** What the lost connection kept of the frames written to it, for the resume's replay. */

@@ -24,6 +24,7 @@ const TECHNICIAN_EVENTS: ReadonlySet<string> = new Set([
   'entry',
   'note',
   'pin_expired',
+  'relay_choice',
 ]);
 
 export type LogEntry =

@@ -10,6 +10,7 @@ import { after, test } from 'node:test';
 import WebSocket from 'ws';
 import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
+import { TechnicianClient } from '../../src/clients/technician.js';
 import { Fleet } from '../../src/directory/fleet.js';
 import type { SharedDirectory } from '../../src/directory/shared.js';
 import type { Gateway } from '../../src/gateway.js';
@@ -17,7 +18,9 @@ import { silentLogger } from '../../src/log.js';
 import { Codes } from '../../src/protocol/codes.js';
 import { encodeFrame, Role } from '../../src/protocol/frames.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
+import { issueToken } from '../../src/session/tokens.js';
 import { startGateway, technician } from '../integration/harness.js';
+import { delayProxy } from '../support/delay-proxy.js';
 import { startRedis } from '../support/redis.js';
 
 const redis = await startRedis({ after });
@@ -303,4 +306,54 @@ test('PIN guesses count against their address on every gateway at once', async (
   const firstLimited = seen.indexOf(Codes.RATE_LIMITED.code);
   assert.ok(firstLimited > 0 && firstLimited <= 40, `limited at guess ${firstLimited + 1}`);
   assert.ok(seen.slice(firstLimited).every((code) => code === Codes.RATE_LIMITED.code));
+});
+
+test('relay choice: the session goes where the worse of the two legs is fastest', async (t) => {
+  const a = await member(t, 'a', 'choice');
+  const b = await member(t, 'b', 'choice');
+  // the technician is next to A and 20 ms from B; the customer is 80 ms from A, 20 ms from B
+  const techToB = await delayProxy(t, b.gateway.port, 10);
+  const customerToA = await delayProxy(t, a.gateway.port, 40);
+  const customerToB = await delayProxy(t, b.gateway.port, 10);
+
+  const tech = new TechnicianClient({
+    url: a.url,
+    gateways: [techToB.url],
+    token: issueToken(SECRET, 'tech', 3600),
+  });
+  t.after(() => tech.close());
+  const techWelcome = await tech.connect();
+  assert.equal(techWelcome.gatewayId, 'choice-a', 'the technician connects to its fastest');
+  assert.deepEqual(tech.measurements.map((m) => m.gatewayId).sort(), ['choice-a', 'choice-b']);
+  const { sessionId, pin } = await tech.createSession();
+
+  const customer = new CustomerClient({
+    url: customerToA.url,
+    gateways: [customerToB.url],
+    pin,
+    name: 'customer',
+  });
+  t.after(() => customer.close());
+  const customerMoved = waitFor(customer, 'resumed');
+  const techMoved = waitFor(tech, 'resumed');
+  const queued = tech.waitForCustomer(sessionId);
+  const joined = await customer.connect();
+  // it dialled B (its fastest), was sent to the session's owner A, and joined there
+  assert.equal(joined.gatewayId, 'choice-a');
+  const [[customerWelcome], [techBack]] = await Promise.all([customerMoved, techMoved]);
+  // A: worse leg 80 ms (the customer's); B: 20 ms. Both legs went on to B.
+  assert.equal(customerWelcome.gatewayId, 'choice-b');
+  assert.equal(techBack.gatewayId, 'choice-b');
+  assert.ok(b.gateway.registry.sessions.has(sessionId));
+  assert.equal(a.gateway.registry.sessions.has(sessionId), false);
+  // the choice and its measurements are in the session log (so in its report)
+  const history = await tech.chatHistory(sessionId);
+  const choice = history.entries.find((e) => e.event?.type === 'relay_choice')?.event;
+  assert.match(choice?.detail ?? '', /^moves to choice-b \(/);
+  assert.match(choice?.detail ?? '', /choice-a: technician [\d.]+ ms, customer (\d+)\.\d ms/);
+  await queued.catch(() => undefined);
+  await tech.pickUp(sessionId);
+  const heard = waitFor(tech, 'chat', (m) => m.text === 'hello from B');
+  customer.chat('hello from B');
+  await heard;
 });
