@@ -89,19 +89,11 @@ const HOST: StringCheck = {
   ok: (v) => isIP(v) !== 0 || HOST_NAME.test(v),
 };
 
-function isRedisUrl(v: string): boolean {
+/** `v` is a URL with a host and one of `protocols` (`'ws:'`, ...). */
+function isUrlOf(v: string, protocols: readonly string[]): boolean {
   try {
     const url = new URL(v);
-    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
-  } catch {
-    return false;
-  }
-}
-
-function isWsUrl(v: string): boolean {
-  try {
-    const url = new URL(v);
-    return (url.protocol === 'ws:' || url.protocol === 'wss:') && url.hostname !== '';
+    return protocols.includes(url.protocol) && url.hostname !== '';
   } catch {
     return false;
   }
@@ -124,7 +116,7 @@ export const STRING_CHECKS: Partial<Record<ConfigKey, StringCheck>> = {
   orphanPolicy: { allowed: 'queue or close', ok: (v) => v === 'queue' || v === 'close' },
   directory: {
     allowed: 'memory, or a redis:// or rediss:// URL (redis://host:port/db)',
-    ok: (v) => v === 'memory' || isRedisUrl(v),
+    ok: (v) => v === 'memory' || isUrlOf(v, ['redis:', 'rediss:']),
   },
   directoryTlsCa: {
     allowed: 'empty, or the path of an existing PEM file',
@@ -136,7 +128,7 @@ export const STRING_CHECKS: Partial<Record<ConfigKey, StringCheck>> = {
   },
   publicUrl: {
     allowed: 'empty, or a ws:// or wss:// URL',
-    ok: (v) => v === '' || isWsUrl(v),
+    ok: (v) => v === '' || isUrlOf(v, ['ws:', 'wss:']),
   },
   journal: { allowed: 'on or off', ok: (v) => v === 'on' || v === 'off' },
   journalFsync: {

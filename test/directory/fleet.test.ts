@@ -21,6 +21,7 @@ import { ferry } from '../../src/protocol/gen/ferry.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { startGateway, technician } from '../integration/harness.js';
 import { delayProxy } from '../support/delay-proxy.js';
+import { joinAndPickUp } from '../support/pairing.js';
 import { startRedis } from '../support/redis.js';
 
 const redis = await startRedis({ after });
@@ -133,12 +134,7 @@ test('with the store stopped: new sessions refused with a code, not ready, live 
   const b = await member(t, 'b', 'outage');
   const tech = await technician(t, a.gateway);
   const { sessionId, pin } = await tech.createSession();
-  const customer = new CustomerClient({ url: a.url, pin, name: 'customer' });
-  t.after(() => customer.close());
-  const queued = tech.waitForCustomer(sessionId);
-  await customer.connect();
-  await queued;
-  await tech.pickUp(sessionId);
+  const customer = await joinAndPickUp(t, tech, sessionId, { url: a.url, pin, name: 'customer' });
   assert.equal((await readyz(a.gateway)).status, 200);
 
   await redis.stop();
@@ -221,12 +217,7 @@ test('drain with move: live sessions go to another gateway, both legs resume the
   const b = await member(t, 'b', 'move');
   const tech = await technician(t, a.gateway);
   const { sessionId, pin } = await tech.createSession();
-  const customer = new CustomerClient({ url: a.url, pin, name: 'customer' });
-  t.after(() => customer.close());
-  const queued = tech.waitForCustomer(sessionId);
-  await customer.connect();
-  await queued;
-  await tech.pickUp(sessionId);
+  const customer = await joinAndPickUp(t, tech, sessionId, { url: a.url, pin, name: 'customer' });
   const said: string[] = [];
   for (let i = 0; i < 5; i++) {
     const echoed = waitFor(customer, 'chat', (m) => m.text === `before ${i}`);
