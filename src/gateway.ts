@@ -261,6 +261,7 @@ export class Gateway {
       fleet,
       adopt: (sessionId, from) => this.#adopt(sessionId, from),
       place: (session, customer) => this.#place(session, customer),
+      moveTo: (session, gatewayId, reason) => this.#moveOne(session, gatewayId, reason),
       ...(hooks.channels ? { extraChannels: hooks.channels } : {}),
     });
     this.router = this.relay.router;
@@ -516,6 +517,18 @@ export class Gateway {
     );
   }
 
+  /** Moves one live session to live member `gatewayId` (false when it is not one). */
+  async #moveOne(session: Session, gatewayId: string, reason: string): Promise<boolean> {
+    const fleet = this.fleet;
+    if (fleet === null) return false;
+    const target = (await fleet.members()).find((m) => m.id === gatewayId && !m.draining);
+    if (target === undefined || session.ended) return false;
+    // what changed before the move (a queue session released) is in the copy the target reads
+    session.journal?.changed();
+    await this.#moveSessions(fleet, [session], target, reason);
+    return true;
+  }
+
   /**
    * Relay choice, when a customer joins with its RTT to the deployment's gateways: with the
    * owner's (from its Hello), the session belongs where the worse of the two legs is fastest,
@@ -569,21 +582,11 @@ export class Gateway {
     session.log.event('relay_choice', 'gateway', `${verdict} (${table})`);
     if (stays || others) return;
     const to = best.id;
-    fleet
-      .members()
-      .then(async (members) => {
-        const target = members.find((m) => m.id === to && !m.draining);
-        if (target === undefined || session.ended) return;
-        await this.#moveSessions(
-          fleet,
-          [session],
-          target,
-          `relay choice: ${to} is faster for both legs`,
-        );
-      })
-      .catch((err: unknown) => {
+    this.#moveOne(session, to, `relay choice: ${to} is faster for both legs`).catch(
+      (err: unknown) => {
         this.logger.warn({ err, session: session.id, to }, 'relay choice: the session stays here');
-      });
+      },
+    );
   }
 
   /** Adoptions under way by session id: the two legs of one session may ask at once. */

@@ -12,6 +12,7 @@
  *   session-resume:<id>     set     the resume token keys published for a session
  *   queue:<name>            zset    queued session ids, score = enqueue time (oldest first)
  *   queue-owner:<name>      hash    session id -> the gateway that queued it
+ *   events                  channel pub/sub: what gateways tell each other (DirectoryEvent)
  *   journal:<id>            list    the session's journal lines (src/journal/record.ts), in order:
  *                                   what a surviving gateway rebuilds it from (failover)
  *
@@ -36,9 +37,11 @@
 import fs from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 import type {
+  DirectoryEvent,
   GatewayMember,
   MemberLoad,
   Ownership,
+  QueuedSession,
   SessionSummary,
   SharedDirectory,
 } from './shared.js';
@@ -229,6 +232,9 @@ export class RedisDirectory implements SharedDirectory {
   #self: { url: string; region: string } = { url: '', region: '' };
   #load: () => MemberLoad = () => ({ sessions: 0, cpu: 0, bytesPerSecond: 0, draining: false });
   #timer: NodeJS.Timeout | undefined;
+  /** The connection subscribed to the events channel (from start to stop). */
+  #subscriber: Redis | undefined;
+  readonly #eventListeners: ((event: DirectoryEvent) => void)[] = [];
   /** The beat in flight, so beats never overlap and `stop()` can wait for it. */
   #beating: Promise<void> | undefined;
   /** The first connection error of the current outage was logged. */
@@ -321,6 +327,7 @@ export class RedisDirectory implements SharedDirectory {
     );
     this.#setAvailable(this.#redis.status === 'ready');
     this.#started = true;
+    this.#subscribe();
     this.#errorLogged = false;
     this.#timer = setInterval(() => void this.#beat(), this.heartbeatMs);
     this.#timer.unref();
@@ -329,6 +336,8 @@ export class RedisDirectory implements SharedDirectory {
   async stop(): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
+    this.#subscriber?.disconnect();
+    this.#subscriber = undefined;
     clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#beating;
@@ -482,6 +491,67 @@ export class RedisDirectory implements SharedDirectory {
         this.#key('resume', ''),
       );
       return moved === 1;
+    });
+  }
+
+  publish(event: DirectoryEvent): Promise<void> {
+    return this.#run('publish', async () => {
+      await this.#redis.publish(this.#key('events'), JSON.stringify(event));
+    });
+  }
+
+  onEvent(listener: (event: DirectoryEvent) => void): void {
+    this.#eventListeners.push(listener);
+  }
+
+  /**
+   * A second connection, subscribed to the events channel (a subscribed connection can do
+   * nothing else); it reconnects and subscribes again by itself (ioredis).
+   */
+  #subscribe(): void {
+    const subscriber = this.#redis.duplicate({ enableOfflineQueue: true, lazyConnect: false });
+    this.#subscriber = subscriber;
+    subscriber.on('error', () => undefined); // the main connection reports outages
+    const channel = this.#key('events');
+    subscriber.subscribe(channel).catch(() => undefined);
+    subscriber.on('message', (from: string, text: string) => {
+      if (from !== channel) return;
+      let event: DirectoryEvent;
+      try {
+        event = JSON.parse(text) as DirectoryEvent;
+      } catch {
+        return;
+      }
+      for (const listener of this.#eventListeners) {
+        try {
+          listener(event);
+        } catch (err) {
+          this.#logger?.error({ err, event: event.kind }, 'directory event listener failed');
+        }
+      }
+    });
+  }
+
+  queuedSessions(team: string): Promise<QueuedSession[]> {
+    return this.#run('queuedSessions', async () => {
+      const ids = await this.#redis.zrange(this.#key('queue', team), 0, -1, 'WITHSCORES');
+      const pipeline = this.#redis.pipeline();
+      for (let i = 0; i < ids.length; i += 2) pipeline.hgetall(this.#key('session', ids[i]!));
+      const summaries = (await pipeline.exec()) ?? [];
+      const queued: QueuedSession[] = [];
+      for (let i = 0; i < ids.length; i += 2) {
+        const summary = summaries[i / 2]?.[1] as Record<string, string> | undefined;
+        // a session that ended (or was never published) is no longer waiting
+        if (summary === undefined || summary.gatewayId === undefined) continue;
+        queued.push({
+          sessionId: ids[i]!,
+          gatewayId: summary.gatewayId,
+          customer: summary.customer ?? '',
+          status: summary.status ?? '',
+          queuedAtMs: Number(ids[i + 1]),
+        });
+      }
+      return queued;
     });
   }
 

@@ -56,6 +56,34 @@ export interface SessionSummary {
   readonly participants: number;
 }
 
+/** What gateways tell each other (Redis pub/sub), beside what they store. */
+export type DirectoryEvent =
+  | {
+      /** A support-button session waits in `team`'s queue on gateway `gatewayId`. */
+      readonly kind: 'queued';
+      readonly team: string;
+      readonly sessionId: string;
+      readonly gatewayId: string;
+      readonly customerName: string;
+      readonly computerName: string;
+      readonly platform: string;
+    }
+  | {
+      /** A technician on gateway `to` picked up `sessionId`: its owner moves it there. */
+      readonly kind: 'move';
+      readonly sessionId: string;
+      readonly to: string;
+    };
+
+/** A session waiting in a team queue, as the directory lists it. */
+export interface QueuedSession {
+  readonly sessionId: string;
+  readonly gatewayId: string;
+  readonly customer: string;
+  readonly status: string;
+  readonly queuedAtMs: number;
+}
+
 export interface SharedDirectory {
   /** This gateway's id. */
   readonly selfId: string;
@@ -132,6 +160,13 @@ export interface SharedDirectory {
    * this one still owns it: true when `to` is now the owner (a live move).
    */
   moveTo(sessionId: string, to: string): Promise<boolean>;
+
+  /** Tells every gateway of the deployment (this one included) `event`. */
+  publish(event: DirectoryEvent): Promise<void>;
+  /** Called with every event any gateway publishes (from `start` on). */
+  onEvent(listener: (event: DirectoryEvent) => void): void;
+  /** The sessions waiting in `team`'s queue, oldest first, with what the directory knows. */
+  queuedSessions(team: string): Promise<QueuedSession[]>;
 
   /** Puts a queued session in a team queue (support buttons), owned by this gateway. */
   enqueue(queue: string, sessionId: string): Promise<void>;

@@ -51,6 +51,7 @@ export interface ContextOptions {
   readonly fleet: Fleet | null;
   readonly adopt: (sessionId: string, from: string) => Promise<boolean>;
   readonly place: (session: Session, customer: readonly RelayRtt[]) => void;
+  readonly moveTo: (session: Session, gatewayId: string, reason: string) => Promise<boolean>;
 }
 
 /** Printable, bounded text. */
@@ -92,6 +93,8 @@ export class HandlerContext {
   readonly adopt: (sessionId: string, from: string) => Promise<boolean>;
   /** Relay choice at a customer's join (the gateway's `#place`); nothing without a directory. */
   readonly place: (session: Session, customer: readonly RelayRtt[]) => void;
+  /** Moves a live session to gateway `gatewayId` of the deployment (false when it cannot). */
+  readonly moveTo: (session: Session, gatewayId: string, reason: string) => Promise<boolean>;
   /** Customer clients that run with administrative rights (spec session-tools A1.3). */
   readonly elevated = new WeakSet<Session>();
   readonly #refusals: Refusals;
@@ -110,6 +113,7 @@ export class HandlerContext {
     this.fleet = options.fleet;
     this.adopt = options.adopt;
     this.place = options.place;
+    this.moveTo = options.moveTo;
     this.#refusals = options.refusals;
     this.#defaults = defaultGrants(options.config);
   }

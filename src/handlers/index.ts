@@ -53,6 +53,7 @@ import { netstatsOps, type StatsPush } from './netstats.js';
 import { notesOps } from './notes.js';
 import { screenOps } from './screen.js';
 import { sessionOps } from './session.js';
+import { SharedQueues } from './shared-queue.js';
 import { SpecialTasks, specialTaskOps } from './special-tasks.js';
 import { sysinfoHandler, sysinfoRequestId } from './sysinfo.js';
 import { ToolHandlers } from './tools.js';
@@ -74,6 +75,8 @@ export interface HandlerDeps {
   readonly adopt?: (sessionId: string, from: string) => Promise<boolean>;
   /** Relay choice when a customer joins (the gateway's `#place`). */
   readonly place?: (session: Session, customer: readonly RelayRtt[]) => void;
+  /** Moves a live session to another gateway of the deployment (the gateway's). */
+  readonly moveTo?: (session: Session, gatewayId: string, reason: string) => Promise<boolean>;
   /** More channel rows (a test's toy channel); a row may not replace a built-in channel. */
   readonly extraChannels?: readonly ChannelRow[];
 }
@@ -121,6 +124,7 @@ export function buildRelay(deps: HandlerDeps): Relay {
     fleet: deps.fleet ?? null,
     adopt: deps.adopt ?? (() => Promise.resolve(false)),
     place: deps.place ?? (() => undefined),
+    moveTo: deps.moveTo ?? (() => Promise.resolve(false)),
   });
   const tasks = new SpecialTasks(ctx);
   const joined = (session: Session, hello: Parameters<SpecialTasks['onCustomerJoined']>[1]) =>
@@ -129,11 +133,12 @@ export function buildRelay(deps: HandlerDeps): Relay {
     joinCustomer(ctx, joined, peer, hello, s, id, how),
   );
   const special = new SpecialActions(ctx, deps.scripts, unattended);
+  const queues = new SharedQueues(ctx, unattended);
   const hello = new HelloHandler(ctx, unattended, joined);
   const toolHandlers = new ToolHandlers(ctx, listeners);
 
   const controlTable: ControlTable = {
-    ...sessionOps(ctx, special, unattended),
+    ...sessionOps(ctx, special, unattended, queues),
     ...chatOps(ctx),
     ...consentOps(ctx),
     ...screenOps(ctx),

@@ -9,9 +9,11 @@ import { controlFrame } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { PeerState, type RelayPeer } from '../relay/peer.js';
 import { statusToWire } from '../session/session.js';
+import type { Status } from '../session/states.js';
 import type { SpecialActions } from './access.js';
 import { cleanName, type HandlerContext } from './context.js';
 import { type ControlTable, op, Who } from './control.js';
+import type { SharedQueues } from './shared-queue.js';
 import type { UnattendedAccess } from './unattended.js';
 
 const MAX_COMMENT_LENGTH = 512;
@@ -33,6 +35,7 @@ export function sessionOps(
   ctx: HandlerContext,
   special: SpecialActions,
   unattended: UnattendedAccess,
+  queues: SharedQueues,
 ): ControlTable {
   const { registry } = ctx;
   return {
@@ -82,12 +85,17 @@ export function sessionOps(
       ctx.settle(peer, 'createSession', work, requestId);
     }),
     pickUp: op(Who.TECHNICIAN, ({ peer, body, requestId }) => {
-      // a team queue session (support button) is adopted by a technician of its team
-      if (!unattended.beforePickUp(peer, body.sessionId ?? '', requestId)) return;
-      const result = registry.pickUp(peer, body.sessionId ?? '');
-      ctx.reply(peer, requestId, result);
-      // spec A1.6: the operator's policy may ask the customer to elevate at the pick-up
-      if (!isRefusal(result)) special.elevateByPolicy(peer, result);
+      const id = body.sessionId ?? '';
+      const pickUp = () => {
+        // a team queue session (support button) is adopted by a technician of its team
+        if (!unattended.beforePickUp(peer, id, requestId)) return;
+        const result = registry.pickUp(peer, id);
+        ctx.reply(peer, requestId, result);
+        // spec A1.6: the operator's policy may ask the customer to elevate at the pick-up
+        if (!isRefusal(result)) special.elevateByPolicy(peer, result);
+      };
+      // in a deployment, a queued session is claimed in the directory first (one winner)
+      if (!queues.claim(peer, id, requestId, pickUp)) pickUp();
     }),
     closeSession: op(Who.ANY, ({ peer, body, requestId }) => {
       const id = body.sessionId || peer.session?.id || '';
@@ -142,7 +150,7 @@ export function sessionOps(
       { permission: 'reboot' },
     ),
     listQueue: op(Who.TECHNICIAN, ({ peer, requestId }) =>
-      listQueue(ctx, unattended, peer, requestId),
+      listQueue(ctx, unattended, queues, peer, requestId),
     ),
   };
 }
@@ -155,6 +163,7 @@ export function sessionOps(
 function listQueue(
   ctx: HandlerContext,
   unattended: UnattendedAccess,
+  queues: SharedQueues,
   peer: RelayPeer,
   requestId: number,
 ): void {
@@ -185,5 +194,35 @@ function listQueue(
       team,
     });
   }
-  peer.sendFrame(controlFrame({ requestId, queue: { entries } }));
+  if (ctx.fleet === null || grants === undefined || grants.teams.length === 0) {
+    peer.sendFrame(controlFrame({ requestId, queue: { entries } }));
+    return;
+  }
+  // in a deployment: the sessions waiting in the same teams' queues on the other gateways
+  const work = queues.remote(grants.teams).then(
+    (remote) => {
+      for (const q of remote) {
+        entries.push({
+          sessionId: q.sessionId,
+          status: statusToWire(q.status as Status),
+          relation: ferry.v1.QueueRelation.QUEUE_RELATION_TEAM,
+          customerName: q.customer,
+          ownerName: '',
+          statusSinceUnixMs: q.queuedAtMs,
+          customerConnected: true,
+          timeoutKind: '',
+          team: q.team,
+        });
+      }
+    },
+    (err: unknown) => ctx.logger.warn({ err }, "the other gateways' queues could not be listed"),
+  );
+  ctx.settle(
+    peer,
+    'listQueue',
+    work.then(() => {
+      peer.sendFrame(controlFrame({ requestId, queue: { entries } }));
+    }),
+    requestId,
+  );
 }

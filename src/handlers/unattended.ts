@@ -62,7 +62,7 @@ export class UnattendedAccess {
     for (const [session, team] of this.#teamQueued) {
       // a queued session that ended (its customer left) is forgotten here or at a click
       if (session.ended) this.#teamQueued.delete(session);
-      else if (grants.teams.includes(team)) peer.sendFrame(this.#queuedNotice(session, team));
+      else if (grants.teams.includes(team)) peer.sendFrame(queuedNotice(session, team));
     }
   }
 
@@ -112,23 +112,29 @@ export class UnattendedAccess {
     session.log.event('support_button', label, `support button of team ${button.team}`);
     this.#join(peer, hello, session, requestId, `customer started a session with a support button`);
     if (session.ended) return;
-    const notice = this.#queuedNotice(session, button.team);
+    this.notifyTeam(button.team, queuedNotice(session, button.team));
+    this.onQueued(session, button.team);
+  }
+
+  /** Called with every support-button session put in a team queue here (the shared queues). */
+  onQueued: (session: Session, team: string) => void = () => undefined;
+
+  /** Sends `frame` to every connected technician of `team`. */
+  notifyTeam(team: string, frame: Uint8Array): void {
     for (const tech of this.#technicians) {
       if (!tech.connected) this.#technicians.delete(tech);
-      else if (this.#ctx.grants(tech)?.teams.includes(button.team)) tech.sendFrame(notice);
+      else if (this.#ctx.grants(tech)?.teams.includes(team)) tech.sendFrame(frame);
     }
   }
 
-  #queuedNotice(session: Session, team: string): Uint8Array {
-    return eventFrame({
-      sessionQueued: {
-        sessionId: session.id,
-        customerName: session.customerInfo?.name ?? session.customerLabel,
-        computerName: session.customerInfo?.computerName ?? '',
-        platform: session.customerInfo?.platform ?? '',
-        team,
-      },
-    });
+  /** The team whose queue `session` waits in, if it waits in one here. */
+  queuedTeam(session: Session): string | undefined {
+    return this.#teamQueued.get(session);
+  }
+
+  /** `session` leaves its team queue here without a pick-up here (it moves to another gateway). */
+  release(session: Session): void {
+    this.#teamQueued.delete(session);
   }
 
   #jumpClientHello(peer: RelayPeer, hello: ferry.v1.Hello.$Properties, requestId: number): void {
@@ -473,6 +479,19 @@ export class UnattendedAccess {
     this.#ctx.registry.adopt(session, peer);
     return true;
   }
+}
+
+/** SessionQueued: a support-button session waits in `team`'s queue. */
+export function queuedNotice(session: Session, team: string): Uint8Array {
+  return eventFrame({
+    sessionQueued: {
+      sessionId: session.id,
+      customerName: session.customerInfo?.name ?? session.customerLabel,
+      computerName: session.customerInfo?.computerName ?? '',
+      platform: session.customerInfo?.platform ?? '',
+      team,
+    },
+  });
 }
 
 /**

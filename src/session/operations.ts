@@ -353,6 +353,9 @@ export class SessionOperations {
     queue.sessions.delete(session);
     seat.sessions.add(session);
     session.record(seat, 'owner', nowMs);
+    // a queued session taken over from another gateway waits Reconnecting for its owner, which
+    // is this technician now: it is back (nothing to do for one that waited here)
+    this.#lifecycle.settle(session, nowMs);
   }
 
   /** Takes a PIN out of the book (single use): the session it opens, or a refusal. */

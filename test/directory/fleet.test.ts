@@ -11,6 +11,7 @@ import WebSocket from 'ws';
 import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
 import { TechnicianClient } from '../../src/clients/technician.js';
+import { UnattendedCustomer } from '../../src/clients/unattended.js';
 import { Fleet } from '../../src/directory/fleet.js';
 import type { SharedDirectory } from '../../src/directory/shared.js';
 import type { Gateway } from '../../src/gateway.js';
@@ -19,6 +20,7 @@ import { Codes } from '../../src/protocol/codes.js';
 import { encodeFrame, Role } from '../../src/protocol/frames.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { issueToken } from '../../src/session/tokens.js';
+import { technician as accessTechnician, activePair } from '../handlers/access-harness.js';
 import { startGateway, technician } from '../integration/harness.js';
 import { delayProxy } from '../support/delay-proxy.js';
 import { joinAndPickUp } from '../support/pairing.js';
@@ -347,4 +349,78 @@ test('relay choice: the session goes where the worse of the two legs is fastest'
   const heard = waitFor(tech, 'chat', (m) => m.text === 'hello from B');
   customer.chat('hello from B');
   await heard;
+});
+
+test('team queues across gateways: heard and listed everywhere, one pick-up wins, the session goes to the winner', async (t) => {
+  const a = await member(t, 'a', 'queue');
+  const b = await member(t, 'b', 'queue');
+  // a billing technician installs a support button (on a customer's desktop, through A)
+  const installer = await activePair(t, a.gateway, {
+    perms: ['support_button'],
+    teams: ['billing'],
+    name: 'installer',
+  });
+  const button = await installer.access.installSupportButton('billing');
+  await installer.tech.endSession();
+  const onA = await accessTechnician(t, a.gateway, 'tech-a', { teams: ['billing'] });
+  const onB = await accessTechnician(t, b.gateway, 'tech-b', { teams: ['billing'] });
+  const heardOnB = onB.access.waitForTeamSession('billing');
+
+  const customer = new UnattendedCustomer({
+    url: a.url,
+    name: 'Bob',
+    credentials: { supportButtonId: button.supportButtonId },
+  });
+  t.after(() => customer.close());
+  const welcome = await customer.connect();
+  const sessionId = welcome.sessionId;
+  // B's technician hears of it and sees it in its queue, though it waits on A
+  assert.equal((await heardOnB).sessionId, sessionId);
+  const listed = await onB.tech.listQueue();
+  assert.deepEqual(
+    listed.filter((e) => e.sessionId === sessionId).map((e) => [e.team, e.customerName]),
+    [['billing', 'Bob']],
+  );
+
+  // both pick it up at the same moment: exactly one wins
+  const results = await Promise.allSettled([
+    onA.tech.pickUp(sessionId),
+    onB.tech.pickUp(sessionId),
+  ]);
+  const won = results.map((r) => r.status === 'fulfilled');
+  assert.equal(won.filter(Boolean).length, 1, JSON.stringify(results.map((r) => r.status)));
+  const [winner, gateway] = won[0] ? [onA, a.gateway] : [onB, b.gateway];
+  t.diagnostic(
+    `picked up by ${won[0] ? 'tech-a, on the gateway it waited on' : 'tech-b, moved to B'}`,
+  );
+  const session = gateway.registry.get(sessionId);
+  assert.ok(session !== undefined, "the session is on the winner's gateway");
+  assert.equal(session.status, 'ACTIVE');
+  assert.equal(session.owner.name, winner === onA ? 'tech-a' : 'tech-b');
+  assert.ok(session.customer !== null, 'its customer is connected there');
+  const heard = waitFor(winner.tech, 'chat', (m) => m.text === 'hello, who picked me up?');
+  customer.chat('hello, who picked me up?');
+  await heard;
+
+  // a session waiting on A that only B's technician picks up moves to B, its customer with it
+  const second = new UnattendedCustomer({
+    url: a.url,
+    name: 'Carol',
+    credentials: { supportButtonId: button.supportButtonId },
+  });
+  t.after(() => second.close());
+  const heardAgain = onB.access.waitForTeamSession('billing');
+  const secondId = (await second.connect()).sessionId;
+  await heardAgain;
+  const moved = waitFor(second, 'resumed');
+  await onB.tech.pickUp(secondId);
+  const [resumedAt] = await moved;
+  assert.equal(resumedAt.gatewayId, 'queue-b');
+  const onGatewayB = b.gateway.registry.get(secondId);
+  assert.equal(onGatewayB?.status, 'ACTIVE');
+  assert.equal(onGatewayB?.owner.name, 'tech-b');
+  assert.equal(a.gateway.registry.sessions.has(secondId), false);
+  const answered = waitFor(second, 'chat', (m) => m.text === 'tech-b here, from B');
+  onB.tech.chat('tech-b here, from B');
+  await answered;
 });
