@@ -674,6 +674,7 @@ export class Gateway {
         host: config.host,
         port: config.port,
         ownPort: config.ownPort,
+        connectAnyWebSocket: config.directory !== 'memory',
         // Frames up to 2x the limit get a coded FERRY_ERR_FRAME_TOO_LARGE; past that uWS closes (1009).
         maxPayloadLength: largest * 2,
         maxBackpressure: config.maxBufferedBytes,

@@ -108,10 +108,19 @@ const SCRIPTS = {
       'technician', ARGV[4], 'customer', ARGV[5], 'participants', ARGV[6])
     redis.call('SADD', KEYS[2], ARGV[2])
     return 1`,
-  /** KEYS: session, self's gw-sessions. ARGV: self, id. Deletes the session if self owns it. */
+  /**
+   * KEYS: session, self's gw-sessions, session-resume. ARGV: self, id, resume key prefix.
+   * Deletes the session if self owns it, with the resume tokens published for it that still
+   * name it (a technician's token may name a later session of its own).
+   */
   ferryRemoveSession: `
     redis.call('SREM', KEYS[2], ARGV[2])
     if redis.call('HGET', KEYS[1], 'gatewayId') ~= ARGV[1] then return 0 end
+    for _, token in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+      local key = ARGV[3] .. token
+      if redis.call('HGET', key, 'sessionId') == ARGV[2] then redis.call('DEL', key) end
+    end
+    redis.call('DEL', KEYS[3])
     return redis.call('DEL', KEYS[1])`,
   /**
    * KEYS: resume. ARGV: key prefix. {owner, sessionId} of a resume token, the owner being the
@@ -172,7 +181,14 @@ interface ScriptCommands {
     customer: string,
     participants: number,
   ): Promise<number>;
-  ferryRemoveSession(session: string, own: string, self: string, id: string): Promise<number>;
+  ferryRemoveSession(
+    session: string,
+    own: string,
+    resumeSet: string,
+    self: string,
+    id: string,
+    resumePrefix: string,
+  ): Promise<number>;
   ferryResumeOwner(resume: string, prefix: string): Promise<[string, string] | null>;
   ferryForgetResume(resume: string, prefix: string, self: string, token: string): Promise<number>;
   ferryTakeOver(
@@ -194,7 +210,7 @@ const KEY_COUNTS: Record<keyof typeof SCRIPTS, number> = {
   ferryMembers: 1,
   ferryReleasePin: 1,
   ferryPublishSession: 2,
-  ferryRemoveSession: 2,
+  ferryRemoveSession: 3,
   ferryResumeOwner: 1,
   ferryForgetResume: 1,
   ferryTakeOver: 4,
@@ -437,8 +453,10 @@ export class RedisDirectory implements SharedDirectory {
       await this.#redis.ferryRemoveSession(
         this.#key('session', sessionId),
         this.#key('gw-sessions', this.selfId),
+        this.#key('session-resume', sessionId),
         this.selfId,
         sessionId,
+        this.#key('resume', ''),
       );
     });
   }

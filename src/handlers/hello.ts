@@ -106,6 +106,20 @@ export class HelloHandler {
 
   onHello(peer: RelayPeer, bytes: Uint8Array): void {
     const ctx = this.#ctx;
+    // HEARTBEAT before the Hello: a probe (a Ping) is answered, anything else is not a Hello
+    if (bytes[1] === Channel.CHANNEL_HEARTBEAT) {
+      let ping: ferry.v1.IPing | null | undefined;
+      try {
+        ping = ferry.v1.Frame.decode(bytes).heartbeat?.ping;
+      } catch {
+        ping = null;
+      }
+      if (ping == null) {
+        const text = 'send Hello first (a HEARTBEAT before it may only be a Ping probe)';
+        ctx.fail(peer, Codes.HELLO_REQUIRED, text, 0, Channel.CHANNEL_HEARTBEAT);
+      } else this.#probe(peer, ping.seq ?? 0);
+      return;
+    }
     if (this.#verifying.has(peer) || this.#lookingUp.has(peer)) {
       ctx.fail(peer, Codes.HELLO_DUPLICATE, 'wait for the Welcome of the first Hello');
       return;
@@ -116,11 +130,6 @@ export class HelloHandler {
     } catch (err) {
       const text = `frame is not valid protobuf: ${(err as Error).message}`;
       ctx.fail(peer, Codes.FRAME_DECODE, text);
-      return;
-    }
-    const ping = frame.heartbeat?.ping;
-    if (ping != null) {
-      this.#probe(peer, ping.seq ?? 0);
       return;
     }
     const hello = frame.control?.hello;

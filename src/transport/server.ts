@@ -8,7 +8,7 @@
  */
 import { Connection, type SocketData } from './connection.js';
 import type { TrustedProxies } from './forwarded.js';
-import { ConsoleSite, SECURITY_HEADERS } from './static.js';
+import { ConsoleSite, securityHeaders } from './static.js';
 import { endHead, HSTS_HEADER, type TlsSite } from './tls.js';
 import { loadUws, type Uws } from './uws.js';
 
@@ -49,6 +49,8 @@ export interface ClientServerOptions {
   readonly idleTimeoutSeconds: number;
   /** The web console served on GET; default: the bundle built next to the gateway (dist/console). */
   readonly site?: ConsoleSite;
+  /** The console may connect to other gateways' WebSocket URLs (a deployment's redirects). */
+  readonly connectAnyWebSocket?: boolean;
   /** Serve wss:// and https:// with this site's certificates (src/transport/tls.ts); absent = plain. */
   readonly tls?: TlsSite | null;
   /** Proxies whose X-Forwarded-For names the client address (src/transport/forwarded.ts). */
@@ -145,6 +147,7 @@ export function listenClients(
       handlers.onClose(conn, code, Buffer.from(message).toString());
     },
   });
+  const headers = securityHeaders(options.connectAnyWebSocket === true);
   const site = options.site ?? ConsoleSite.load();
   const serve = (res: Uws.HttpResponse, req: Uws.HttpRequest, head: boolean) => {
     const { status, file } = site.lookup(req.getUrl());
@@ -153,7 +156,7 @@ export function listenClients(
         .writeStatus(STATUS_TEXT[status] ?? `${status} Status`)
         .writeHeader('content-type', file.contentType)
         .writeHeader('cache-control', file.cacheControl);
-      for (const [name, value] of SECURITY_HEADERS) res.writeHeader(name, value);
+      for (const [name, value] of headers) res.writeHeader(name, value);
       if (options.tls) res.writeHeader('strict-transport-security', HSTS_HEADER);
       if (head) endHead(res, file.body.length);
       else res.end(file.body);

@@ -32,14 +32,29 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** Headers every console answer carries. */
-export const SECURITY_HEADERS: ReadonlyArray<readonly [string, string]> = [
-  ['content-security-policy', CONTENT_SECURITY_POLICY],
-  ['x-content-type-options', 'nosniff'],
-  ['referrer-policy', 'no-referrer'],
-  ['x-frame-options', 'DENY'],
-  ['cross-origin-opener-policy', 'same-origin'],
-];
+/**
+ * Headers every console answer carries. A gateway of a deployment (`--directory redis://`)
+ * lets the page connect to WebSocket URLs beyond its own origin (`connectAnyWebSocket`): a
+ * Redirect, a failover or a move sends it to another gateway, which only its own gateway can
+ * name (the page follows ws:// and wss:// redirects only, at most 3 in a row).
+ */
+export function securityHeaders(
+  connectAnyWebSocket = false,
+): ReadonlyArray<readonly [string, string]> {
+  const policy = connectAnyWebSocket
+    ? CONTENT_SECURITY_POLICY.replace("connect-src 'self'", "connect-src 'self' ws: wss:")
+    : CONTENT_SECURITY_POLICY;
+  return [
+    ['content-security-policy', policy],
+    ['x-content-type-options', 'nosniff'],
+    ['referrer-policy', 'no-referrer'],
+    ['x-frame-options', 'DENY'],
+    ['cross-origin-opener-policy', 'same-origin'],
+  ];
+}
+
+/** The headers of a gateway alone. */
+export const SECURITY_HEADERS = securityHeaders();
 
 const TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',

@@ -259,7 +259,12 @@ test('an operator drains the gateway through the API: no new connections, client
     body: { reason: 'maintenance window', deadlineSeconds: 600 },
   });
   assert.equal(drained.status, 202);
-  assert.deepEqual(drained.json, { draining: true, sessions: 1, deadlineSeconds: 600 });
+  assert.deepEqual(drained.json, {
+    draining: true,
+    sessions: 1,
+    deadlineSeconds: 600,
+    move: false,
+  });
   const event = await closing;
   assert.equal(event.closing!.reason, 'maintenance window');
   assert.equal(Number(event.closing!.deadlineMs), 600_000);

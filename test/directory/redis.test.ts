@@ -222,6 +222,10 @@ test('takeOver moves a session and its resume tokens to exactly one claimant', a
   await winner.removeSession('s1');
   assert.equal(await b.sessionOwner('s1'), null);
   assert.deepEqual(await redis.smembers(`${keyPrefix}gw-sessions:${winner.selfId}`), []);
+  // the session's remaining token goes with it: nothing of it stays behind
+  assert.equal(await b.resumeOwner('tok-2'), null);
+  assert.deepEqual(await redis.keys(`${keyPrefix}*s1*`), []);
+  assert.deepEqual(await redis.keys(`${keyPrefix}resume:*`), []);
 });
 
 test('a queued session is picked up by exactly one of ten concurrent claimants', async (t) => {

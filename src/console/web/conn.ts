@@ -12,6 +12,12 @@
  * docs/protocol.md "Resume and replay") that arrived on the lost connection. Every Pong says that
  * count for the current connection. Listeners persist across sockets; `disconnected` and
  * `resumed` mark the gap, `close` is final.
+ *
+ * Redirect (gateways sharing a directory, docs/deployment): a Hello answered with CONTROL
+ * `redirect` names the gateway that owns the PIN or place; as the Node client does, the Conn
+ * says the same Hello there (ws:// or wss:// only, at most MAX_REDIRECTS in a row), unseen by
+ * the page: the old socket's close (4010) is neither a `close` nor a `disconnected`, and every
+ * later dial (resumes) goes to the new URL.
  */
 import { Codes } from '../../protocol/codes.js';
 import { isReliableFrame } from '../../protocol/frames.js';
@@ -45,6 +51,8 @@ export interface ConnListeners {
   disconnected: (code: number, reason: string) => void;
   /** A reconnect was welcomed (`welcome.resumed` says whether the place was taken back). */
   resumed: (welcome: ferry.v1.Welcome) => void;
+  /** A Redirect sent the Conn to the gateway that owns its PIN or place (`url` from now on). */
+  redirected: (url: string, reason: string) => void;
 }
 
 type Listeners = { [K in keyof ConnListeners]: ConnListeners[K][] };
@@ -62,12 +70,33 @@ export const CONSOLE_RECONNECT: Required<ReconnectOptions> = {
   giveUpAfterMs: 600_000,
 };
 
+/** Redirects followed in a row before the Conn gives up (a loop between gateways). */
+export const MAX_REDIRECTS = 3;
+
+/** Where a Redirect sends the Conn: a ws:// or wss:// URL, or why it is not followed. */
+export function redirectTarget(url: string, hops: number): string | GatewayError {
+  if (hops >= MAX_REDIRECTS) {
+    return new GatewayError(Codes.PROTOCOL.code, `more than ${MAX_REDIRECTS} redirects in a row`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return new GatewayError(Codes.PROTOCOL.code, `redirect to a malformed URL: ${url}`);
+  }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+    return new GatewayError(Codes.PROTOCOL.code, 'redirect to a URL that is not ws:// or wss://');
+  }
+  return parsed.toString();
+}
+
 export function gatewayUrl(loc: Location = location): string {
   return `${loc.protocol === 'https:' ? 'wss' : 'ws'}://${loc.host}/v1/ws`;
 }
 
 export class Conn {
-  readonly url: string;
+  /** The gateway this Conn talks to: the page's own, or where a Redirect sent it. */
+  #url: string;
   ws: WebSocket | null = null;
   welcome: ferry.v1.Welcome | null = null;
   framesIn = 0;
@@ -88,6 +117,7 @@ export class Conn {
     close: [],
     disconnected: [],
     resumed: [],
+    redirected: [],
   };
   readonly #pending = new Map<number, Pending>();
   #nextRequestId = 1;
@@ -109,7 +139,7 @@ export class Conn {
 
   /** `reconnect`: resume after a lost connection with these options; false: a loss is final. */
   constructor(url = gatewayUrl(), reconnect: ReconnectOptions | false = false) {
-    this.url = url;
+    this.#url = url;
     this.#reconnect = reconnect === false ? null : { ...CONSOLE_RECONNECT, ...reconnect };
   }
 
@@ -121,6 +151,11 @@ export class Conn {
     for (const l of this.#listeners[kind] as ((...a: Parameters<ConnListeners[K]>) => void)[]) {
       l(...args);
     }
+  }
+
+  /** The gateway's URL now: the constructor's, or the owner a Redirect named (resumes go there). */
+  get url(): string {
+    return this.#url;
   }
 
   /** Welcomed and open (false while reconnecting). */
@@ -142,12 +177,21 @@ export class Conn {
 
   /**
    * Opens a socket and says Hello. A `resuming` dial (a retry) reports its failure through its
-   * promise only: the retry decides whether the Conn goes on or closes, once.
+   * promise only: the retry decides whether the Conn goes on or closes, once. `hops`: redirects
+   * followed so far for this Hello.
    */
-  #dial(said: ferry.v1.Hello.$Properties, resuming: boolean): Promise<ferry.v1.Welcome> {
+  #dial(said: ferry.v1.Hello.$Properties, resuming: boolean, hops = 0): Promise<ferry.v1.Welcome> {
     // a Conn that resumes counts reliable frames and acknowledges them: the gateway keeps copies
     const hello = this.#reconnect !== null ? { ...said, countsReliable: true } : said;
-    const ws = new WebSocket(this.url);
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.#url);
+    } catch (err) {
+      // a URL the browser refuses outright (a blocked port, a malformed URL): no socket at all
+      return Promise.reject(
+        new GatewayError(Codes.CLOSED.code, `cannot reach ${this.#url}: ${(err as Error).message}`),
+      );
+    }
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     this.#welcomed = false;
@@ -188,6 +232,24 @@ export class Conn {
       ws.addEventListener('open', () => {
         if (this.ws !== ws) return;
         this.#request({ hello }, 15_000, true).then((control) => {
+          const redirect = control.redirect;
+          if (redirect != null) {
+            // another gateway owns what the Hello named: the same Hello there. The old socket
+            // (closed by the gateway with 4010) is forgotten once `this.ws` is the new one.
+            if (settled) return;
+            settled = true;
+            const next = redirectTarget(redirect.url ?? '', hops);
+            if (next instanceof GatewayError) {
+              reject(next);
+              ws.close();
+              return;
+            }
+            this.#url = next;
+            this.#emit('redirected', next, redirect.reason ?? '');
+            this.#dial(said, resuming, hops + 1).then(resolve, reject);
+            ws.close();
+            return;
+          }
           const welcome = (control.welcome as ferry.v1.Welcome | null) ?? null;
           if (welcome === null) {
             fail(new GatewayError(Codes.PROTOCOL.code, 'no Welcome after Hello'));
