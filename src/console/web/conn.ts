@@ -13,7 +13,7 @@
  * count for the current connection. Listeners persist across sockets; `disconnected` and
  * `resumed` mark the gap, `close` is final.
  *
- * Redirect (gateways sharing a directory, docs/deployment): a Hello answered with CONTROL
+ * Redirect (gateways sharing a directory, docs/operations.md "Scale-out"): a Hello answered with CONTROL
  * `redirect` names the gateway that owns the PIN or place; as the Node client does, the Conn
  * says the same Hello there (ws:// or wss:// only, at most MAX_REDIRECTS in a row), unseen by
  * the page: the old socket's close (4010) is neither a `close` nor a `disconnected`, and every
