@@ -12,14 +12,23 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, type TestContext, test } from 'node:test';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { waitFor } from '../../src/clients/client.js';
 import { CloseCodes } from '../../src/protocol/codes.js';
 import { encodeFrame } from '../../src/protocol/frames.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { startGateway, technician } from '../integration/harness.js';
 import { startRedis } from '../support/redis.js';
-import { base, ensureBundle, join, launch, pickUpNativeCustomer, SKIP, signIn } from './browser.js';
+import {
+  base,
+  ensureBundle,
+  join,
+  launch,
+  newPage,
+  pickUpNativeCustomer,
+  SKIP,
+  signIn,
+} from './browser.js';
 
 /** In-page callbacks run in the browser, where `document` exists (Node has no DOM types). */
 // biome-ignore lint/suspicious/noExplicitAny: the page's own document, typed in the browser
@@ -49,24 +58,6 @@ after(async () => {
 /** A gateway of the directory; `overrides` e.g. the origins whose pages may connect. */
 function member(t: TestContext, id: string, overrides: Record<string, unknown> = {}) {
   return startGateway(t, { directory: redis!.url, gatewayId: id, secret: SECRET, ...overrides });
-}
-
-/** A page as browser.ts's newPage makes it (a page error fails the test). */
-async function newPage(browser: Browser, t: TestContext): Promise<Page> {
-  const context: BrowserContext = await browser.newContext({
-    viewport: { width: 1280, height: 760 },
-  });
-  t.after(() => context.close());
-  const page = await context.newPage();
-  const log: string[] = [];
-  page.on('console', (m) => log.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (err) => log.push(`pageerror: ${err.message}`));
-  t.after(() => {
-    if (log.some((l) => l.startsWith('pageerror'))) {
-      throw new Error(`the page threw:\n${log.join('\n')}`);
-    }
-  });
-  return page;
 }
 
 /** The WebSocket URLs `page` opens, in order. */
