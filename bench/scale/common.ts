@@ -255,14 +255,8 @@ export function fmtBytes(v: number): string {
   return `${v.toFixed(0)} B`;
 }
 
-export function fmtNum(v: number): string {
-  const a = Math.abs(v);
-  if (a >= 1e6) return `${(v / 1e6).toPrecision(3)}M`;
-  if (a >= 1e4) return `${(v / 1e3).toPrecision(3)}k`;
-  if (a >= 100) return v.toFixed(0);
-  if (a >= 10) return v.toFixed(1);
-  return v.toFixed(2);
-}
+/** Counts as the relay bench prints them (1.23M, 45.6k, 789, 12.3, 1.23). */
+export { fmtCount as fmtNum } from '../relay/report.js';
 
 /** Runs `fn` over `items` with at most `limit` at once. */
 export async function pool<T>(
