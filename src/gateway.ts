@@ -50,6 +50,7 @@ import { Connection } from './transport/connection.js';
 import { TrustedProxies } from './transport/forwarded.js';
 import { type Listening, listenClients, listenHttp } from './transport/server.js';
 import { isSameOrigin } from './transport/static.js';
+import { StunServer } from './transport/stun.js';
 import {
   openTlsSites,
   type ReloadOutcome,
@@ -132,6 +133,8 @@ export class Gateway {
   draining = false;
   #client: Listening | null = null;
   #admin: Listening | null = null;
+  /** The STUN port (`--stun-port`), or null when off. */
+  #stun: StunServer | null = null;
   #clock: NodeJS.Timeout | null = null;
   /** TLS of the two ports (null = plain), and the watch of their files. */
   #tls: TlsSites = { client: null, admin: null };
@@ -263,7 +266,10 @@ export class Gateway {
       place: (session, customer) => this.#place(session, customer),
       moveTo: (session, gatewayId, reason) => this.#moveOne(session, gatewayId, reason),
       ...(hooks.channels ? { extraChannels: hooks.channels } : {}),
+      ownAddresses: ownAddresses(),
+      stunHost: stunHostOf(config),
     });
+    this.netstats.directOf = (p) => this.relay.direct.statsOf(p as Connection);
     this.router = this.relay.router;
     this.audit = stores.audit;
     this.reportIndex = stores.reportIndex;
@@ -708,6 +714,28 @@ export class Gateway {
       this.#client.close();
       throw err;
     }
+    if (config.stunPort > 0) {
+      const stun = new StunServer({
+        port: config.stunPort,
+        host: config.host,
+        logger: this.logger,
+      });
+      try {
+        await stun.listen();
+      } catch (err) {
+        this.#client.close();
+        this.#admin.close();
+        throw new ConfigError(`--stun-port ${config.stunPort}: ${(err as Error).message}`);
+      }
+      this.#stun = stun;
+    }
+    // a candidate naming one of these ports on one of our addresses is never passed on
+    this.relay.direct.candidates.setOwnPorts([
+      this.port,
+      this.#client.ownPort ?? 0,
+      this.adminPort,
+      this.#stun?.port ?? 0,
+    ]);
     this.#clock = setInterval(() => this.#tick(), CLOCK_MS);
     this.#clock.unref();
     const files = [this.#tls.client, this.#tls.admin].flatMap((site) => site?.files() ?? []);
@@ -867,6 +895,7 @@ export class Gateway {
     }
     // Session timers (PIN, Offline window, idle, system, resume window) run from this clock.
     this.registry.tick(this.clock());
+    this.relay.direct.tick(this.clock());
     const wall = this.clock();
     if (wall - this.#lastPruneMs >= PRUNE_INTERVAL_MS) {
       this.#lastPruneMs = wall;
@@ -1090,6 +1119,13 @@ export class Gateway {
       retained: this.registry.retained,
       ...(this.journals !== null ? { journal: this.journals.counters } : {}),
       ...(this.fleet !== null ? { directory: this.fleet } : {}),
+      direct: {
+        up: () => this.relay.direct.upCount,
+        connecting: () => this.relay.direct.connectingCount,
+        flowing: () => this.relay.direct.flowingCount(),
+        counters: this.relay.direct.counters,
+        stun: this.#stun?.counters ?? null,
+      },
       gateways: () => this.#gateways(),
       refused: this.refused,
       tls: {
@@ -1221,6 +1257,7 @@ export class Gateway {
     for (const conn of [...this.connections])
       conn.end(Codes.SHUTTING_DOWN.close, Codes.SHUTTING_DOWN.code);
     this.#admin?.close();
+    await this.#stun?.close();
     // the others see it gone at once (not after the member TTL); its sessions stay published
     await this.fleet?.stop().catch((err: unknown) => {
       this.logger.warn({ err }, 'could not leave the shared directory');
@@ -1233,6 +1270,22 @@ export class Gateway {
     this.logger.info({ sessionsEnded: this.registry.ended }, 'gateway stopped');
     this.#markStopped();
   }
+}
+
+/** Every address of this host's interfaces (a direct-path candidate naming one with our port is ours). */
+function ownAddresses(): string[] {
+  const all = ['127.0.0.1', '::1'];
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (!all.includes(a.address)) all.push(a.address);
+  }
+  return all;
+}
+
+/** The host clients reach the STUN port at: `--stun-host`, else --public-url's, else the bind address. */
+function stunHostOf(config: Config): string {
+  if (config.stunHost !== '') return config.stunHost;
+  if (config.publicUrl !== '') return new URL(config.publicUrl).hostname.replace(/^\[|\]$/g, '');
+  return config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
 }
 
 /** The gateway's id: `--gateway-id`, else <hostname>-<port>. */

@@ -21,6 +21,8 @@ import {
   resumableClose,
   retryDelayMs,
 } from '../protocol/resume-policy.js';
+import { DirectLink, Route } from './direct-link.js';
+import { type DirectClientOptions, weriftPeers } from './direct-werift.js';
 import { fastest, type Measurement, measureAll, relayRtts } from './probe.js';
 import type { LostConnection, SentAt } from './recent-input.js';
 import { type ClientTls, tlsConnectOptions, verificationError } from './tls.js';
@@ -51,6 +53,11 @@ export interface ClientOptions {
    * tells the gateway its measurements.
    */
   readonly gateways?: readonly string[];
+  /**
+   * Try a direct path for SCREEN and INPUT when the gateway offers one (docs/direct-path.md);
+   * `networks` limits the addresses this end offers and probes. Off by default.
+   */
+  readonly direct?: DirectClientOptions | boolean;
 }
 
 export class FerryError extends Error {
@@ -105,6 +112,8 @@ export interface ClientEvents {
   redirected: [url: string, reason: string];
   /** The gateways this client would resume at if its own died changed (EVENT Alternates). */
   alternates: [urls: readonly string[]];
+  /** The direct path changed: its state, its counters or the gateway's DirectStatus. */
+  direct: [link: DirectLink];
 }
 
 /** The ws:// and wss:// URLs of `urls` (others are ignored). */
@@ -210,6 +219,42 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   /** The relay choice's measurements (empty without `gateways`). */
   measurements: readonly Measurement[] = [];
 
+  /** This end of the direct path, when `options.direct` is on (made by the first `open`). */
+  direct: DirectLink | null = null;
+
+  /** Which frames that came on the direct path this client takes (its role's, its grants). */
+  protected acceptsDirect(_bytes: Uint8Array): boolean {
+    return false;
+  }
+
+  async #prepareDirect(role: 'technician' | 'customer'): Promise<void> {
+    const want = this.options.direct;
+    if (want === undefined || want === false || this.direct !== null) return;
+    const peers = await weriftPeers(want === true ? {} : want);
+    this.direct = new DirectLink({
+      role,
+      sendControl: (control) => this.notify(control),
+      createPeer: (open) => peers.create(open),
+      keepsCandidate: (line) => peers.keepsCandidate(line),
+      deliver: (bytes) => this.#deliverDirect(bytes),
+      changed: (link) => this.emit('direct', link),
+      now: () => performance.now(),
+    });
+  }
+
+  /** A frame from the direct path, handled as one from the gateway when this client takes it. */
+  #deliverDirect(bytes: Uint8Array): boolean {
+    if (!this.acceptsDirect(bytes)) return false;
+    let frame: ferry.v1.Frame;
+    try {
+      frame = ferry.v1.Frame.decode(bytes);
+    } catch {
+      return false;
+    }
+    this.emit('frame', frame, bytes);
+    return true;
+  }
+
   /** Opens the connection, sends Hello, resolves with the Welcome (or rejects with the coded Error). */
   protected async open(said: ferry.v1.Hello.$Properties): Promise<ferry.v1.Welcome> {
     let hello = said;
@@ -219,6 +264,12 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       const best = fastest(this.measurements);
       if (best !== null) this.#url = best.url;
       hello = { ...said, relayRtts: relayRtts(this.measurements) };
+    }
+    if (this.options.direct !== undefined && this.options.direct !== false) {
+      await this.#prepareDirect(
+        said.role === ferry.v1.Role.ROLE_CUSTOMER ? 'customer' : 'technician',
+      );
+      hello = { ...hello, direct: true };
     }
     this.#hello = hello;
     this.#closing = false;
@@ -322,6 +373,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       this.options.reconnect !== false &&
       this.resumeToken !== '';
     if (!resumable) {
+      this.direct?.onDisconnected();
       this.emit('close', code, reason);
       return;
     }
@@ -330,6 +382,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     this.#reconnecting = true;
     this.#attempt = 0;
     this.#lostAtMs = Date.now();
+    this.direct?.onDisconnected();
     this.emit('disconnected', code, reason);
     this.#scheduleRetry();
   }
@@ -551,6 +604,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
         this.#url = moved;
       }
     }
+    if (event.directStatus) this.direct?.onStatus(event.directStatus as ferry.v1.DirectStatus);
     this.emit('event', event);
     if (event.error) {
       const err = event.error as ferry.v1.Error;
@@ -594,6 +648,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       pending.resolve(control);
       return;
     }
+    if (this.direct?.onControl(control) === true) return;
     this.emit('control', control, stream);
   }
 
@@ -657,6 +712,13 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   }
 
   sendRaw(bytes: Uint8Array | Buffer | string): boolean {
+    const direct = this.direct;
+    if (direct?.up && typeof bytes !== 'string') {
+      const route = direct.route(bytes);
+      // a frame the channel would not take goes on the relay, as before the path
+      if (route === Route.DIRECT && direct.send(bytes)) return true;
+      if (route === Route.BOTH) direct.send(bytes);
+    }
     const ws = this.ws;
     if (ws === null || ws.readyState !== WebSocket.OPEN) return false;
     ws.send(bytes);

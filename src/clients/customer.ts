@@ -257,6 +257,20 @@ export class CustomerClient extends FerryClient {
     });
   }
 
+  /** Input counted as refused because it came direct without CONTROL granted here. */
+  directInputRefused = 0;
+
+  /**
+   * INPUT from the technician's end of the direct path, only while this customer has granted
+   * CONTROL: the gateway tears the path down on a revoke, and this check covers the moment
+   * between.
+   */
+  protected override acceptsDirect(_bytes: Uint8Array): boolean {
+    if (this.granted.includes('control')) return true;
+    this.directInputRefused++;
+    return false;
+  }
+
   async connect(): Promise<ferry.v1.Welcome> {
     const welcome = await this.open({
       role: ferry.v1.Role.ROLE_CUSTOMER,

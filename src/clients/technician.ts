@@ -284,6 +284,11 @@ export class TechnicianClient extends FerryClient {
     this.notify({ networkStatsRequest: { sessionId } });
   }
 
+  /** SCREEN frames from the customer's end of the direct path (the link checked the channel). */
+  protected override acceptsDirect(_bytes: Uint8Array): boolean {
+    return true;
+  }
+
   /** The seq of the newest input event sent (0: none yet). */
   get lastInputSeq(): number {
     return this.#inputSeq - 1;

@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import { isIP } from 'node:net';
 import os from 'node:os';
+import { parseCidr } from '../direct/candidates.js';
 import { parseFsyncPolicy } from '../journal/fsync-policy.js';
 import { quote } from './quote.js';
 import { type Config, type ConfigKey, configKeys, envName, flagName, schema } from './schema.js';
@@ -129,6 +130,11 @@ export const STRING_CHECKS: Partial<Record<ConfigKey, StringCheck>> = {
   publicUrl: {
     allowed: 'empty, or a ws:// or wss:// URL',
     ok: (v) => v === '' || isUrlOf(v, ['ws:', 'wss:']),
+  },
+  p2p: { allowed: 'off, lan or any', ok: (v) => v === 'off' || v === 'lan' || v === 'any' },
+  p2pNetworks: {
+    allowed: 'empty, or comma-separated CIDRs like 10.0.0.0/8 or fd00::/8',
+    ok: (v) => items(v).every((c) => parseCidr(c) !== null),
   },
   journal: { allowed: 'on or off', ok: (v) => v === 'on' || v === 'off' },
   journalFsync: {

@@ -90,6 +90,28 @@ export const schema = {
     'gateway processes on this host (1-256, or auto = one per core), all on one client port (SO_REUSEPORT), each a member of the shared directory, which more than one needs (--directory redis://). Worker i listens alone on port+1+i (its public URL) and serves its admin API on adminPort+i, under <dataDir>/workers/<i>',
     'network',
   ),
+  p2p: str(
+    'any',
+    'direct paths (docs/direct-path.md): off = every frame goes through the relay (audit); lan = host candidates only; any = host and server-reflexive candidates (with --stun-port)',
+    'network',
+  ),
+  p2pNetworks: str(
+    '',
+    "comma-separated CIDRs (10.0.0.0/8,fd00::/8) that direct-path candidates must lie in; empty = any address. Link-local addresses and the gateway's own ports are never passed on",
+    'network',
+  ),
+  stunPort: num(
+    0,
+    "UDP port of the gateway's own STUN server (RFC 5389 binding requests only, rate-limited per address), which gives clients their server-reflexive candidates; 0 = off",
+    'network',
+    0,
+    65535,
+  ),
+  stunHost: str(
+    '',
+    'host clients reach the STUN port at (stun:<host>:<port>); empty = the host of --public-url, else the address the port binds to',
+    'network',
+  ),
   helloTimeoutMs: num(5000, 'a connection must send Hello within this many ms', 'limits', 1),
   pinLength: num(
     12,

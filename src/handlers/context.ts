@@ -97,6 +97,8 @@ export class HandlerContext {
   readonly moveTo: (session: Session, gatewayId: string, reason: string) => Promise<boolean>;
   /** Customer clients that run with administrative rights (spec session-tools A1.3). */
   readonly elevated = new WeakSet<Session>();
+  /** Connections whose Hello said they can open a direct path (direct.proto). */
+  readonly directCapable = new WeakSet<RelayPeer>();
   readonly #refusals: Refusals;
   readonly #defaults: ReturnType<typeof defaultGrants>;
   readonly #grants = new WeakMap<Participant, TechnicianGrants>();

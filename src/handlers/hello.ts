@@ -140,6 +140,7 @@ export class HelloHandler {
     }
     // copies for a resume's replay only for a client that counts and acknowledges
     peer.keepsReplay = hello.countsReliable === true || hello.replay != null;
+    if (hello.direct === true) ctx.directCapable.add(peer);
     if (hello.role === Role.ROLE_TECHNICIAN) {
       this.#technician(peer, hello, requestId);
       return;

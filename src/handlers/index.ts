@@ -11,6 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { CandidatePolicy } from '../direct/candidates.js';
 import type { Fleet } from '../directory/fleet.js';
 import { Channel } from '../protocol/frames.js';
 import type { RelayPeer } from '../relay/peer.js';
@@ -46,6 +47,7 @@ import { chatHandler, chatOps } from './chat.js';
 import { consentOps } from './consent.js';
 import { HandlerContext } from './context.js';
 import { ControlHandler, type ControlTable } from './control.js';
+import { DirectPaths, directPolicy } from './direct.js';
 import { heartbeatHandler, type PongSink } from './heartbeat.js';
 import { HelloHandler } from './hello.js';
 import { joinCustomer } from './join.js';
@@ -79,6 +81,9 @@ export interface HandlerDeps {
   readonly moveTo?: (session: Session, gatewayId: string, reason: string) => Promise<boolean>;
   /** More channel rows (a test's toy channel); a row may not replace a built-in channel. */
   readonly extraChannels?: readonly ChannelRow[];
+  /** The gateway's addresses and the host of its STUN server (direct-path candidates). */
+  readonly ownAddresses?: readonly string[];
+  readonly stunHost?: string;
 }
 
 /** Media flows (Active, Collaborating, or Reconnecting from one of them). */
@@ -93,6 +98,7 @@ export interface Relay {
   readonly special: SpecialActions;
   readonly table: ChannelTable;
   readonly controlTable: ControlTable;
+  readonly direct: DirectPaths;
 }
 
 /**
@@ -136,6 +142,34 @@ export function buildRelay(deps: HandlerDeps): Relay {
   const queues = new SharedQueues(ctx, unattended);
   const hello = new HelloHandler(ctx, unattended, joined);
   const toolHandlers = new ToolHandlers(ctx, listeners);
+  const policy = directPolicy(config.p2p);
+  const direct = new DirectPaths(ctx, {
+    policy,
+    candidates: new CandidatePolicy({
+      policy,
+      networks: config.p2pNetworks
+        .split(',')
+        .map((c) => c.trim())
+        .filter((c) => c !== ''),
+      ownPorts: [config.port, config.adminPort, config.stunPort, config.ownPort],
+      ownAddresses: deps.ownAddresses ?? [],
+    }),
+    iceServers:
+      config.stunPort > 0 && deps.stunHost ? [`stun:${deps.stunHost}:${config.stunPort}`] : [],
+    now: () => registry.now(),
+    logger: deps.logger,
+  });
+  listeners.add({
+    created: (session) => {
+      session.directs = direct;
+    },
+    restored: (session) => {
+      session.directs = direct;
+    },
+    left: (session, seat) => direct.left(session, seat),
+    revoked: (session, removed) => direct.revoked(session, removed),
+    ended: (session) => direct.ended(session),
+  });
 
   const controlTable: ControlTable = {
     ...sessionOps(ctx, special, unattended, queues),
@@ -148,6 +182,7 @@ export function buildRelay(deps: HandlerDeps): Relay {
     ...accessOps(special),
     ...specialTaskOps(tasks),
     ...unattendedOps(ctx, unattended),
+    ...direct.ops(),
   };
   const control = new ControlHandler(ctx, controlTable);
 
@@ -245,5 +280,14 @@ export function buildRelay(deps: HandlerDeps): Relay {
     logger: deps.logger,
     now: () => registry.now(),
   });
-  return { router, context: ctx, hello, tools: toolHandlers, special, table, controlTable };
+  return {
+    router,
+    context: ctx,
+    hello,
+    tools: toolHandlers,
+    special,
+    table,
+    controlTable,
+    direct,
+  };
 }

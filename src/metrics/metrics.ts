@@ -359,6 +359,96 @@ export class GatewayMetrics {
       });
     }
 
+    const direct = source.direct;
+    if (direct !== undefined) {
+      new Gauge({
+        name: 'ferry_direct_paths',
+        help: 'Direct paths (docs/direct-path.md) by state: connecting (signalling) or up (the data channel open at both ends)',
+        labelNames: ['state'],
+        registers,
+        collect() {
+          this.set({ state: 'connecting' }, direct.connecting());
+          this.set({ state: 'up' }, direct.up());
+        },
+      });
+      new Gauge({
+        name: 'ferry_direct_p2p_legs',
+        help: 'Technician legs whose SCREEN and INPUT frames flow direct now, as both ends keep reporting (the statistics P2P flag)',
+        registers,
+        collect() {
+          this.set(direct.flowing());
+        },
+      });
+      const counter = (name: string, help: string, read: () => number) =>
+        new Counter({
+          name,
+          help,
+          registers,
+          collect() {
+            this.reset();
+            this.inc(read());
+          },
+        });
+      counter(
+        'ferry_direct_opened_total',
+        'Direct-path attempts the gateway offered',
+        () => direct.counters.opened,
+      );
+      counter(
+        'ferry_direct_up_total',
+        'Direct-path attempts that came up at both ends',
+        () => direct.counters.up,
+      );
+      counter(
+        'ferry_direct_signals_refused_total',
+        'Direct-path signals refused with a coded error (malformed, wrong sender, stale attempt, over the cap)',
+        () => direct.counters.signalsRefused,
+      );
+      const byLabel = (
+        name: string,
+        help: string,
+        label: string,
+        read: () => ReadonlyMap<string, number>,
+      ) =>
+        new Counter({
+          name,
+          help,
+          labelNames: [label],
+          registers,
+          collect() {
+            this.reset();
+            for (const [value, n] of read()) this.inc({ [label]: value }, n);
+          },
+        });
+      byLabel(
+        'ferry_direct_closed_total',
+        'Direct-path attempts ended, by cause',
+        'cause',
+        () => direct.counters.closed,
+      );
+      byLabel(
+        'ferry_direct_candidates_dropped_total',
+        'ICE candidates the gateway did not pass on, by why (policy, network, link-local, own-port, limit, sdp)',
+        'verdict',
+        () => direct.counters.candidatesDropped,
+      );
+      const stun = direct.stun;
+      if (stun !== null) {
+        new Counter({
+          name: 'ferry_stun_requests_total',
+          help: 'Datagrams on the STUN port by outcome: answered, malformed (dropped), rate_limited (dropped)',
+          labelNames: ['outcome'],
+          registers,
+          collect() {
+            this.reset();
+            this.inc({ outcome: 'answered' }, stun.answered);
+            this.inc({ outcome: 'malformed' }, stun.malformed);
+            this.inc({ outcome: 'rate_limited' }, stun.rateLimited);
+          },
+        });
+      }
+    }
+
     /** One in/out counter pair per channel, from two of the relay's per-channel arrays. */
     const relayed = (
       name: string,

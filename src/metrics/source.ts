@@ -126,10 +126,33 @@ export interface MetricsSource {
   readonly directory?: DirectoryTotals;
   /** WebSocket upgrades refused before a connection existed, by reason. */
   readonly refused: Readonly<Record<string, number>>;
+  /** Direct paths (src/handlers/direct.ts) and the STUN port; absent in sources without them. */
+  readonly direct?: DirectTotals;
   /** TLS certificates and reloads; absent in sources without TLS (tests). */
   readonly tls?: TlsTotals;
   readonly netstats: AlertTotals;
   readonly labels: MetricLabels;
+}
+
+/** What the direct-path service and the STUN server tell the metrics. */
+export interface DirectTotals {
+  readonly up: () => number;
+  readonly connecting: () => number;
+  /** Technician legs whose frames flow direct now (the P2P flag). */
+  readonly flowing: () => number;
+  readonly counters: {
+    readonly opened: number;
+    readonly up: number;
+    readonly closed: ReadonlyMap<string, number>;
+    readonly candidatesDropped: ReadonlyMap<string, number>;
+    readonly candidatesPassed: number;
+    readonly signalsRefused: number;
+  };
+  readonly stun: {
+    readonly answered: number;
+    readonly malformed: number;
+    readonly rateLimited: number;
+  } | null;
 }
 
 /** What the shared directory tells the metrics. */

@@ -10,7 +10,7 @@ import { ferry } from '../protocol/gen/ferry.js';
 import { Connectivity, type ConnectivityValue, connectivityName, overall } from './grades.js';
 import type { LinkStats } from './link-stats.js';
 import { QualityAlertTracker } from './quality-alerts.js';
-import { buildParticipantRow } from './snapshot.js';
+import { buildParticipantRow, type DirectRow } from './snapshot.js';
 
 export interface StatsParticipant {
   readonly id: string;
@@ -54,6 +54,8 @@ export class NetworkStatsService {
   readonly #monoNow: () => number;
   alertsRaised = 0;
   alertsCleared = 0;
+  /** A participant's direct path (src/handlers/direct.ts), or null while it is relayed. */
+  directOf: (p: StatsParticipant, nowMs: number) => DirectRow | null = () => null;
 
   constructor(location: Location, monoNow: () => number, wallNow: () => number = Date.now) {
     this.location = {
@@ -78,6 +80,7 @@ export class NetworkStatsService {
           p.link,
           { participantId: p.id, displayName: p.name, role: p.role },
           now,
+          this.directOf(p, now),
         ),
       );
       classes.push(p.link.status);

@@ -290,6 +290,17 @@ export const Codes = {
     0,
     'an operation carries a value out of its range: an empty or oversized note, an unknown monitor or quality preset, too many monitors or categories',
   ),
+  // The direct path (docs/direct-path.md).
+  SIGNAL_INVALID: entry(
+    'FERRY_ERR_SIGNAL_INVALID',
+    0,
+    'a direct-path signal the gateway will not pass on: an SDP that is not a data-channel offer or answer, an offer from the answerer, a second answer, or a candidate line that does not parse',
+  ),
+  CANDIDATE_LIMIT: entry(
+    'FERRY_ERR_CANDIDATE_LIMIT',
+    0,
+    'a direct-path attempt already carried the most ICE candidates the gateway passes on (32); later ones are dropped',
+  ),
   // Session tools II: command shells and file transfer (spec session-tools E, issue 8 item 2).
   SHELL_LIMIT: entry(
     'FERRY_ERR_SHELL_LIMIT',

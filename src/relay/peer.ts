@@ -27,6 +27,11 @@ export interface RelayPeer extends Participant {
   /** Set by the relay when a SCREEN frame was dropped for this technician; cleared on drain. */
   screenStarved: boolean;
   starvedStream: number;
+  /**
+   * This technician gets the customer's SCREEN frames on a direct path (src/handlers/direct.ts):
+   * the relay does not forward them to it as well.
+   */
+  screenDirect: boolean;
   readonly openedAtMs: number;
   readonly link: LinkStats;
   rxFrames: number;

@@ -224,12 +224,16 @@ export class Router {
     }
   }
 
-  /** SCREEN: customer -> every technician; dropped per receiver when its buffer is over the threshold. */
+  /**
+   * SCREEN: customer -> every technician but one on a direct path; dropped per receiver when its
+   * buffer is over the threshold.
+   */
   #forwardScreen(session: Session, message: ArrayBuffer, channel: number, length: number): void {
     const technicians = session.technicians;
     const budget = this.budget;
     for (let i = 0; i < technicians.length; i++) {
       const tech = technicians[i] as RelayPeer;
+      if (tech.screenDirect) continue; // it gets them on its direct path
       if (!budget.admitsScreen(tech.queuedBytes)) {
         this.#dropScreen(session, tech, channel, DropReason.SLOW_CONSUMER);
         continue;

@@ -197,6 +197,8 @@ export class Session {
   endReason = '';
   /** Its journal, or null (journaling off, or the file could not be opened). */
   journal: JournalPort | null = null;
+  /** The direct-path service (src/handlers/direct.ts): told when eligibility may have changed. */
+  directs: { changed(session: Session): void } | null = null;
   /** When a restarted gateway rebuilt it from its journal (0: never). */
   restoredAtMs = 0;
   /** Somebody took its place back after that restart. */
@@ -452,6 +454,7 @@ export class Session {
   /** Recomputes the fields the relay reads per frame. */
   refresh(): void {
     this.journal?.changed();
+    this.directs?.changed(this);
     this.customer = this.customerSeat?.conn ?? null;
     const techs = this.technicians;
     techs.length = 0;

@@ -259,6 +259,7 @@ export class SessionTools {
     const added = granted & ~session.grants;
     const denied = pending === null ? 0 : (pending.mask ?? 0) & ~granted;
     session.grants |= granted;
+    if (added !== 0) session.directs?.changed(session);
     const to = pending === null ? '' : ` (asked by ${pending.seat.name})`;
     if (added !== 0) session.log.event('consent', seat.name, `granted ${describe(added)}${to}`);
     if (denied !== 0) session.log.event('consent', seat.name, `denied ${describe(denied)}${to}`);
