@@ -111,6 +111,7 @@ export class DirectLink {
   #lastReportMs = 0;
   #pingSeq = 0;
   readonly #pings = new Map<number, number>();
+  #silent = false;
 
   constructor(host: DirectHost) {
     this.#host = host;
@@ -139,7 +140,8 @@ export class DirectLink {
   /** Sends a frame on the channel; false when it is not open (the caller uses the relay). */
   send(bytes: Uint8Array): boolean {
     const dc = this.#dc;
-    if (this.state !== 'up' || dc === null || dc.readyState !== 'open') return false;
+    if (this.state !== 'up' || dc === null || dc.readyState !== 'open' || this.#silent)
+      return false;
     try {
       dc.send(bytes);
     } catch {
@@ -188,12 +190,12 @@ export class DirectLink {
     this.#dc?.close();
   }
 
-  /** Stops this end answering keepalives and sending frames, as a dead route would (tests). */
+  /**
+   * Until the next attempt, this end neither sends nor hears anything on the channel, as a
+   * route that went dead would (tests of the stall fallback, `ferry demo`).
+   */
   silence(): void {
-    const dc = this.#dc;
-    if (dc === null) return;
-    dc.onmessage = null;
-    this.send = () => false;
+    this.#silent = true;
   }
 
   async #start(open: ferry.v1.IDirectOpen): Promise<void> {
@@ -203,6 +205,7 @@ export class DirectLink {
     this.state = 'connecting';
     this.opened++;
     this.#verified = false;
+    this.#silent = false;
     this.#remoteSet = false;
     this.#queued = [];
     this.#pings.clear();
@@ -325,6 +328,7 @@ export class DirectLink {
   }
 
   #onMessage(data: unknown): void {
+    if (this.#silent) return;
     this.#lastHeardMs = this.#host.now();
     if (typeof data === 'string') {
       this.#onText(data);
@@ -409,7 +413,7 @@ export class DirectLink {
     this.#pings.set(seq, now);
     if (this.#pings.size > 64) this.#pings.delete(this.#pings.keys().next().value!);
     try {
-      if (dc.readyState === 'open') dc.send(`p:${seq}`);
+      if (dc.readyState === 'open' && !this.#silent) dc.send(`p:${seq}`);
     } catch {
       // the channel is going: its close event ends the attempt
     }
@@ -438,6 +442,8 @@ export class DirectLink {
     this.state = 'idle';
     if (this.#timer !== null) clearInterval(this.#timer);
     this.#timer = null;
+    // the gateway hears it first: the other end's own close, when its channel drops, is late
+    if (tell && wasActive) this.#host.sendControl({ directClose: { pathId, cause, reason } });
     const dc = this.#dc;
     const pc = this.#pc;
     this.#dc = null;
@@ -473,7 +479,6 @@ export class DirectLink {
     ) {
       this.fallbacks++;
     }
-    if (tell) this.#host.sendControl({ directClose: { pathId, cause, reason } });
     this.#host.changed?.(this);
   }
 }

@@ -35,11 +35,12 @@ export async function ensureBundle(): Promise<void> {
   if (!ConsoleSite.load().built) await buildConsole();
 }
 
-export async function launch(): Promise<Browser> {
+/** Headless Chromium with the tab-capture flags, and `extraArgs` after them (test/web). */
+export async function launch(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--auto-accept-this-tab-capture'],
+    args: ['--no-sandbox', '--auto-accept-this-tab-capture', ...extraArgs],
   });
 }
 

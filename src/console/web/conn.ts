@@ -18,7 +18,15 @@
  * says the same Hello there (ws:// or wss:// only, at most MAX_REDIRECTS in a row), unseen by
  * the page: the old socket's close (4010) is neither a `close` nor a `disconnected`, and every
  * later dial (resumes) goes to the new URL.
+ *
+ * Direct path (docs/direct-path.md, src/console/web/direct.ts): with a DirectLink attached
+ * (`direct`), the Conn does what the Node client does: its Hello says `direct`, the direct
+ * CONTROL operations go to the link instead of the listeners, DirectStatus goes to the link (and
+ * the listeners), `sendRaw` puts SCREEN and INPUT frames on the channel while it is up (the
+ * relay takes any frame the channel would not), frames from the channel reach the `frame`
+ * listeners as frames from the gateway do, and a lost socket stops the link.
  */
+import { type DirectLink, Route } from '../../clients/direct-link.js';
 import { Codes } from '../../protocol/codes.js';
 import { isReliableFrame } from '../../protocol/frames.js';
 import { ferry } from '../../protocol/gen/ferry.js';
@@ -53,6 +61,8 @@ export interface ConnListeners {
   resumed: (welcome: ferry.v1.Welcome) => void;
   /** A Redirect sent the Conn to the gateway that owns its PIN or place (`url` from now on). */
   redirected: (url: string, reason: string) => void;
+  /** The direct path changed: its state, its counters or the gateway's DirectStatus. */
+  direct: (link: DirectLink) => void;
 }
 
 type Listeners = { [K in keyof ConnListeners]: ConnListeners[K][] };
@@ -108,6 +118,8 @@ export class Conn {
   resumeToken = '';
   /** Successful reconnects. */
   reconnects = 0;
+  /** This page's end of the direct path (direct.ts attaches it before the Hello), or null. */
+  direct: DirectLink | null = null;
   readonly #reconnect: Required<ReconnectOptions> | null;
   readonly #listeners: Listeners = {
     frame: [],
@@ -118,6 +130,7 @@ export class Conn {
     disconnected: [],
     resumed: [],
     redirected: [],
+    direct: [],
   };
   readonly #pending = new Map<number, Pending>();
   #nextRequestId = 1;
@@ -182,7 +195,9 @@ export class Conn {
    */
   #dial(said: ferry.v1.Hello.$Properties, resuming: boolean, hops = 0): Promise<ferry.v1.Welcome> {
     // a Conn that resumes counts reliable frames and acknowledges them: the gateway keeps copies
-    const hello = this.#reconnect !== null ? { ...said, countsReliable: true } : said;
+    const counted = this.#reconnect !== null ? { ...said, countsReliable: true } : said;
+    // a page with a direct-path end says so: the gateway offers a path only to such clients
+    const hello = this.direct !== null ? { ...counted, direct: true } : counted;
     let ws: WebSocket;
     try {
       ws = new WebSocket(this.#url);
@@ -226,8 +241,11 @@ export class Conn {
         }
         this.#pending.clear();
         fail(new GatewayError(e.reason || Codes.CLOSED.code, `connection closed with ${e.code}`));
-        if (welcomed) this.#onLost(e.code, e.reason);
-        else if (!resuming && !this.#reconnecting) this.#emit('close', e.code, e.reason);
+        if (welcomed) {
+          // the gateway ends the attempt on its side: this end stops quietly
+          this.direct?.onDisconnected();
+          this.#onLost(e.code, e.reason);
+        } else if (!resuming && !this.#reconnecting) this.#emit('close', e.code, e.reason);
       });
       ws.addEventListener('open', () => {
         if (this.ws !== ws) return;
@@ -366,6 +384,7 @@ export class Conn {
 
   #onEvent(event: ferry.v1.Event): void {
     if (event.closing) this.#resumeAfterGoingAway = event.closing.resume === true;
+    if (event.directStatus) this.direct?.onStatus(event.directStatus as ferry.v1.DirectStatus);
     const err = event.error as ferry.v1.Error | null;
     if (err?.requestId) {
       const pending = this.#pending.get(err.requestId);
@@ -387,6 +406,7 @@ export class Conn {
       pending.resolve(control);
       return;
     }
+    if (this.direct?.onControl(control) === true) return;
     this.#emit('control', control, stream);
   }
 
@@ -439,9 +459,40 @@ export class Conn {
     return this.sendRaw(ferry.v1.Frame.encode(frame).finish());
   }
 
-  /** Writes a frame on the welcomed socket; false while there is none (closed, reconnecting). */
+  /**
+   * Writes a frame on the welcomed socket; false while there is none (closed, reconnecting).
+   * While the direct path is up, SCREEN (customer) and INPUT (technician) go on its channel
+   * instead, or as well (the customer's SCREEN while another technician watches on the relay).
+   */
   sendRaw(bytes: Uint8Array): boolean {
+    const direct = this.direct;
+    if (direct?.up) {
+      const route = direct.route(bytes);
+      // a frame the channel would not take goes on the relay, as before the path
+      if (route === Route.DIRECT && direct.send(bytes)) return true;
+      if (route === Route.BOTH) direct.send(bytes);
+    }
     return this.#write(bytes, false);
+  }
+
+  /**
+   * A frame that came on the direct path (the link checked its channel, the page its grants):
+   * handed to the `frame` listeners as one from the gateway. False when it does not decode.
+   */
+  receiveDirect(bytes: Uint8Array): boolean {
+    let frame: ferry.v1.Frame;
+    try {
+      frame = ferry.v1.Frame.decode(bytes);
+    } catch {
+      return false;
+    }
+    this.#emit('frame', frame, bytes.length);
+    return true;
+  }
+
+  /** The direct path's host reports a change (direct.ts): the `direct` listeners hear of it. */
+  directChanged(link: DirectLink): void {
+    this.#emit('direct', link);
   }
 
   #write(bytes: Uint8Array, beforeWelcome: boolean): boolean {

@@ -3,12 +3,19 @@
  * the technicians present, chat, answer consent prompts (grant, deny, revoke any time) and share
  * the screen with getDisplayMedia (src/console/web/capture.ts). A browser cannot inject input:
  * the page says so plainly and stays view only; remote control needs the native customer client.
+ *
+ * Direct path (docs/direct-path.md): opened with `?direct=1` (direct.ts says why it is off by
+ * default), the page's SCREEN frames go on a data channel to the technician in control while the
+ * gateway lets them. INPUT frames that reach the page, from the relay or from the channel (the
+ * latter only while CONTROL is granted here, as the native client), are counted
+ * (`data-input-received` on the body), never applied.
  */
 import { type PermissionName, toNames, toWire } from '../../clients/permissions.js';
 import { ferry } from '../../protocol/gen/ferry.js';
 import { type CaptureStatus, ScreenSender } from './capture.js';
 import { ChatView } from './chat-view.js';
 import { Conn } from './conn.js';
+import { browserDirect } from './direct.js';
 import { button, clear, h, notice } from './dom.js';
 
 const DESCRIBE: Readonly<Record<PermissionName, string>> = {
@@ -48,6 +55,9 @@ export function startCustomer(app: HTMLElement): void {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const conn = new Conn();
+    let page: CustomerPage | null = null;
+    // `?direct=1`: INPUT from the technician's end of the path only while CONTROL is granted
+    browserDirect(conn, 'customer', () => page?.acceptsDirectInput() === true);
     conn
       .hello({
         role: ferry.v1.Role.ROLE_CUSTOMER,
@@ -60,7 +70,9 @@ export function startCustomer(app: HTMLElement): void {
         },
       })
       .then(
-        (welcome) => new CustomerPage(app, conn, welcome),
+        (welcome) => {
+          page = new CustomerPage(app, conn, welcome);
+        },
         (err: unknown) => notice(`could not join: ${(err as Error).message}`, 'error'),
       );
   });
@@ -74,6 +86,10 @@ class CustomerPage {
   sender: ScreenSender | null = null;
   readonly #technicians = new Map<string, string>();
   readonly #el: Record<string, HTMLElement> = {};
+  /** INPUT frames that reached the page (counted; a browser page cannot apply them). */
+  inputReceived = 0;
+  /** INPUT frames refused because they came direct without CONTROL granted here. */
+  directInputRefused = 0;
 
   constructor(app: HTMLElement, conn: Conn, welcome: ferry.v1.Welcome) {
     this.conn = conn;
@@ -138,8 +154,26 @@ class CustomerPage {
     );
   }
 
+  /**
+   * INPUT from the technician's end of the direct path, only while this customer has granted
+   * CONTROL: the gateway tears the path down on a revoke, and this check covers the moment
+   * between.
+   */
+  acceptsDirectInput(): boolean {
+    if (this.granted.includes('control')) return true;
+    this.directInputRefused++;
+    document.body.dataset.directInputRefused = String(this.directInputRefused);
+    return false;
+  }
+
   #wire(): void {
     const { conn } = this;
+    conn.on('frame', (frame) => {
+      if (frame.channel === ferry.v1.Channel.CHANNEL_INPUT && frame.input) {
+        this.inputReceived++;
+        document.body.dataset.inputReceived = String(this.inputReceived);
+      }
+    });
     conn.on('chat', (c) => this.chat.message(c));
     conn.on('control', (control, stream) => {
       if (control.consentRequest) this.#prompt(control.consentRequest as ferry.v1.ConsentRequest);

@@ -12,12 +12,19 @@
  * newest seq shown; the view shows each entry once) and the session's status. The token, the
  * resume token and the session are kept in sessionStorage (this tab only), so that a reload takes
  * the place back; a place the gateway no longer has starts afresh.
+ *
+ * Direct path (docs/direct-path.md): opened with `?direct=1` (direct.ts says why it is off by
+ * default), the console's end takes the customer's SCREEN frames and sends its INPUT on a data
+ * channel while the gateway lets it; a badge in the screen bar says where the frames go
+ * ("Direct (peer-to-peer)", "Connecting direct…", "Relayed: <why>"), from the gateway's
+ * DirectStatus.
  */
 import { PERMISSIONS, type PermissionName, toNames, toWire } from '../../clients/permissions.js';
 import { RecentInput } from '../../clients/recent-input.js';
 import { ferry } from '../../protocol/gen/ferry.js';
 import { ChatView } from './chat-view.js';
 import { CONSOLE_RECONNECT, Conn, GatewayError, gatewayUrl } from './conn.js';
+import { browserDirect } from './direct.js';
 import { button, byId, clear, formatTime, h, notice } from './dom.js';
 import { FileView } from './file-view.js';
 import { NetstatsView } from './netstats-view.js';
@@ -86,12 +93,35 @@ function store(saved: Saved | null): void {
   }
 }
 
-/** The token from `#token=...`, removed from the address bar (history too) at once. */
+/**
+ * The token from `#token=...`, removed from the address bar (history too) at once; the query
+ * (`?direct=1`) stays.
+ */
 function tokenFromFragment(): string {
   const params = new URLSearchParams(location.hash.slice(1));
   const token = params.get('token') ?? '';
-  if (token !== '') history.replaceState(null, '', location.pathname);
+  if (token !== '') history.replaceState(null, '', location.pathname + location.search);
   return token;
+}
+
+const DS = ferry.v1.DirectState;
+
+/** The badge's text and state for a DirectStatus, as seen by the technician `me`. */
+function directBadge(
+  status: ferry.v1.IDirectStatus,
+  me: string,
+): { state: 'direct' | 'connecting' | 'relayed'; text: string } {
+  const theirs = (status.technicianId ?? '') !== '' && status.technicianId !== me;
+  if (status.state === DS.DIRECT_STATE_DIRECT) {
+    return theirs
+      ? { state: 'relayed', text: 'Relayed: the direct path serves the technician in control' }
+      : { state: 'direct', text: 'Direct (peer-to-peer)' };
+  }
+  if (status.state === DS.DIRECT_STATE_CONNECTING && !theirs) {
+    return { state: 'connecting', text: 'Connecting direct…' };
+  }
+  const why = status.reason || 'every frame passes the gateway';
+  return { state: 'relayed', text: `Relayed: ${why}` };
 }
 
 export function startTechnician(app: HTMLElement): void {
@@ -143,6 +173,8 @@ async function signIn(
   previous: Saved | null,
 ): Promise<void> {
   const conn = new Conn(gatewayUrl(), CONSOLE_RECONNECT);
+  // `?direct=1`: SCREEN frames from the customer's end of the path (the link checked the channel)
+  browserDirect(conn, 'technician', () => true);
   const resumeToken = previous?.resumeToken ?? '';
   const welcome = await conn.hello({
     role: ferry.v1.Role.ROLE_TECHNICIAN,
@@ -336,6 +368,13 @@ class TechnicianConsole {
       'Reconnecting… the connection to the gateway was lost; your place is kept',
     );
     el.session = h('span', { id: 'session-id' });
+    el.direct = h('span', {
+      id: 'direct-status',
+      'data-testid': 'direct-status',
+      class: 'direct-badge',
+      role: 'status',
+      hidden: true,
+    });
     el.pin = h('strong', { id: 'session-pin' });
     el.link = h('a', { id: 'customer-link', target: '_blank', rel: 'noopener' });
     el.granted = h('span', { id: 'granted' }, 'nothing');
@@ -488,6 +527,7 @@ class TechnicianConsole {
           button('Key frame', () => this.conn.notify({ keyFrameRequest: { reason: 'asked' } }), {
             id: 'key-frame',
           }),
+          el.direct,
         ),
         this.screen.root,
         this.shells.root,
@@ -557,6 +597,7 @@ class TechnicianConsole {
         this.#render();
       }
       if (e.networkStats) this.netstats.update(e.networkStats as ferry.v1.NetworkStats);
+      if (e.directStatus) this.#direct(e.directStatus as ferry.v1.DirectStatus);
       if (e.networkQualityAlert) {
         this.netstats.alert(e.networkQualityAlert as ferry.v1.NetworkQualityAlert);
       }
@@ -571,6 +612,9 @@ class TechnicianConsole {
       this.#connection('reconnecting');
     });
     conn.on('resumed', (welcome) => this.#resumed(welcome));
+    conn.on('direct', (link) => {
+      if (link.status !== null) this.#direct(link.status);
+    });
     conn.on('close', (code, reason) => {
       notice(`disconnected from the gateway (${code} ${reason}); reload to sign in again`, 'error');
       this.screen.setControl(false);
@@ -592,6 +636,16 @@ class TechnicianConsole {
   }
 
   #viewing = false;
+
+  /** Where the session's frames go, from the gateway's DirectStatus (this end's link's copy). */
+  #direct(status: ferry.v1.IDirectStatus): void {
+    const { state, text } = directBadge(status, this.me);
+    const el = this.#el.direct!;
+    el.hidden = false;
+    el.dataset.state = state;
+    if (el.textContent !== text) el.textContent = text;
+    document.body.dataset.direct = state;
+  }
 
   #statusChanged(s: ferry.v1.StatusChanged): void {
     if (this.sessionId === '' || s.sessionId === this.sessionId) {
