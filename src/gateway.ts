@@ -1124,7 +1124,7 @@ export class Gateway {
         connecting: () => this.relay.direct.connectingCount,
         flowing: () => this.relay.direct.flowingCount(),
         counters: this.relay.direct.counters,
-        stun: this.#stun?.counters ?? null,
+        stun: () => this.#stun?.counters ?? null,
       },
       gateways: () => this.#gateways(),
       refused: this.refused,

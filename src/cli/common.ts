@@ -6,6 +6,8 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
+import type { FerryClient } from '../clients/client.js';
+import type { DirectLink } from '../clients/direct-link.js';
 import type { ClientTls } from '../clients/tls.js';
 import {
   ConfigError,
@@ -15,6 +17,7 @@ import {
   resolveLayers,
 } from '../config/config.js';
 import { type ConfigKey, configKeys, envName, flagName, schema } from '../config/schema.js';
+import { parseCidr } from '../direct/candidates.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { defaultGrants } from '../session/access-policy.js';
 
@@ -281,6 +284,70 @@ export const CLIENT_TLS_OPTIONS = {
     describe: 'development only: accept any gateway certificate (warns on every start)',
   },
 } as const;
+
+/** `--direct` and `--direct-networks` of the reference clients (docs/direct-path.md). */
+export const CLIENT_DIRECT_OPTIONS = {
+  direct: {
+    type: 'boolean',
+    default: false,
+    describe:
+      'try a direct peer-to-peer path for the screen and input when the gateway offers one (docs/direct-path.md); chat, consent and tools stay on the relay',
+  },
+  'direct-networks': {
+    type: 'string',
+    describe:
+      'with --direct: comma-separated CIDRs (10.0.0.0/8) this end offers and probes candidates in; default: every address of the machine',
+  },
+} as const;
+
+/** The client's `direct` option from `--direct` and `--direct-networks`. */
+export function clientDirect(argv: {
+  direct?: unknown;
+  directNetworks?: unknown;
+}): { networks: string[] } | false {
+  const text = single(argv as Record<string, unknown>, 'directNetworks', 'direct-networks');
+  const networks =
+    typeof text === 'string'
+      ? text
+          .split(',')
+          .map((c) => c.trim())
+          .filter((c) => c !== '')
+      : [];
+  const bad = networks.find((c) => parseCidr(c) === null);
+  if (bad !== undefined) {
+    throw new UsageError(
+      `--direct-networks: ${JSON.stringify(bad)} is not a CIDR; allowed: comma-separated CIDRs like 10.0.0.0/8 or fd00::/8`,
+    );
+  }
+  if (argv.direct !== true) {
+    if (networks.length > 0) throw new UsageError('--direct-networks needs --direct');
+    return false;
+  }
+  return { networks };
+}
+
+/** Prints each change of where the client's screen and input go (a line when it differs). */
+export function printDirectChanges(client: FerryClient): void {
+  let last = '';
+  client.on('direct', (link) => {
+    const line = directLine(link);
+    if (line === last) return;
+    last = line;
+    console.log(line);
+  });
+}
+
+/** One line for a change of the direct path, as the reference clients print it. */
+export function directLine(link: DirectLink): string {
+  const st = link.status;
+  if (link.up && st?.state === ferry.v1.DirectState.DIRECT_STATE_DIRECT) {
+    return `direct path up: screen and input go peer-to-peer${link.rttMs > 0 ? ` (channel RTT ${link.rttMs} ms)` : ''}`;
+  }
+  if (link.state === 'connecting') return 'direct path: connecting...';
+  if (st?.state === ferry.v1.DirectState.DIRECT_STATE_RELAYED && st.reason)
+    return `relayed: ${st.reason}`;
+  return 'relayed';
+}
 
 /** The client TLS settings from `--ca` and `--insecure-skip-verify`; the skip warns each time. */
 export function clientTls(argv: { ca?: unknown; insecureSkipVerify?: unknown }): ClientTls {

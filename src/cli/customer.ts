@@ -15,12 +15,15 @@ import { parsePermissions, toNames } from '../clients/permissions.js';
 import type { ResumeKeeper } from '../clients/resume-state.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import {
+  CLIENT_DIRECT_OPTIONS,
   CLIENT_TLS_OPTIONS,
+  clientDirect,
   clientTls,
   defineCommand,
   ExitCode,
   type ExitRequest,
   lines,
+  printDirectChanges,
   statusName,
   URL_OPTION,
 } from './common.js';
@@ -54,6 +57,8 @@ async function customer(
     deny: boolean | undefined;
     shells: boolean;
     shareDir: string | undefined;
+    direct?: boolean;
+    directNetworks?: string;
   } & ToolFlags &
     NativeFlags,
 ): Promise<ExitRequest> {
@@ -88,6 +93,7 @@ async function customer(
     ...(argv.shells ? { shells: {} } : {}),
     ...(argv.shareDir ? { files: { dir: argv.shareDir } } : {}),
     ...native.clientOptions,
+    direct: clientDirect(argv),
     // the reboot tool restarts this process: a new one resumes the session
     onReboot: () => {
       if (keeper === null) return;
@@ -95,6 +101,7 @@ async function customer(
       restartProcess(client, keeper, relaunchCommand(argv, native));
     },
   });
+  printDirectChanges(client);
   const tools = attachTools(client, argv);
   tools.relaunch = (ticket, kind) => relaunchCommand(argv, native, elevationFlags(ticket, kind));
   tools.on('handedOver', () => {
@@ -224,6 +231,7 @@ export const customerCommand = defineCommand({
     nativeOptions(toolOptions(y))
       .option('url', URL_OPTION)
       .options(CLIENT_TLS_OPTIONS)
+      .options(CLIENT_DIRECT_OPTIONS)
       .option('pin', {
         type: 'string',
         describe: 'PIN the technician gave you (not needed with --resume)',

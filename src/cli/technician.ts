@@ -17,10 +17,13 @@ import { formatAlert, formatStatsTable } from '../netstats/table.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import { captureSourceLabel } from '../protocol/screen-input.js';
 import {
+  CLIENT_DIRECT_OPTIONS,
   CLIENT_TLS_OPTIONS,
+  clientDirect,
   clientTls,
   defineCommand,
   type ExitRequest,
+  printDirectChanges,
   statusName,
   URL_OPTION,
 } from './common.js';
@@ -60,6 +63,8 @@ async function technician(argv: {
   open: boolean;
   demoInput: boolean;
   create: boolean;
+  direct?: boolean;
+  directNetworks?: string;
 }): Promise<ExitRequest> {
   if (argv.open) {
     console.log(consoleUrl(argv.url, argv.token));
@@ -72,7 +77,9 @@ async function technician(argv: {
     token: argv.token,
     name: argv.name,
     avatarRef: pictureFile(argv.avatar) === null ? argv.avatar : '',
+    direct: clientDirect(argv),
   });
+  printDirectChanges(client);
   await client.connect();
   const picture = pictureFile(argv.avatar);
   if (picture !== null) {
@@ -188,6 +195,7 @@ export const technicianCommand = defineCommand({
     y
       .option('url', URL_OPTION)
       .options(CLIENT_TLS_OPTIONS)
+      .options(CLIENT_DIRECT_OPTIONS)
       .option('token', {
         type: 'string',
         demandOption: true,

@@ -432,21 +432,20 @@ export class GatewayMetrics {
         'verdict',
         () => direct.counters.candidatesDropped,
       );
-      const stun = direct.stun;
-      if (stun !== null) {
-        new Counter({
-          name: 'ferry_stun_requests_total',
-          help: 'Datagrams on the STUN port by outcome: answered, malformed (dropped), rate_limited (dropped)',
-          labelNames: ['outcome'],
-          registers,
-          collect() {
-            this.reset();
-            this.inc({ outcome: 'answered' }, stun.answered);
-            this.inc({ outcome: 'malformed' }, stun.malformed);
-            this.inc({ outcome: 'rate_limited' }, stun.rateLimited);
-          },
-        });
-      }
+      new Counter({
+        name: 'ferry_stun_requests_total',
+        help: 'Datagrams on the STUN port (--stun-port) by outcome: answered, malformed (dropped), rate_limited (dropped)',
+        labelNames: ['outcome'],
+        registers,
+        collect() {
+          this.reset();
+          const stun = direct.stun();
+          if (stun === null) return;
+          this.inc({ outcome: 'answered' }, stun.answered);
+          this.inc({ outcome: 'malformed' }, stun.malformed);
+          this.inc({ outcome: 'rate_limited' }, stun.rateLimited);
+        },
+      });
     }
 
     /** One in/out counter pair per channel, from two of the relay's per-channel arrays. */

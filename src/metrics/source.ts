@@ -148,11 +148,14 @@ export interface DirectTotals {
     readonly candidatesPassed: number;
     readonly signalsRefused: number;
   };
-  readonly stun: {
-    readonly answered: number;
-    readonly malformed: number;
-    readonly rateLimited: number;
-  } | null;
+  /** The STUN port's counters; null while it is off. */
+  readonly stun: () => StunTotals | null;
+}
+
+export interface StunTotals {
+  readonly answered: number;
+  readonly malformed: number;
+  readonly rateLimited: number;
 }
 
 /** What the shared directory tells the metrics. */

@@ -10,6 +10,7 @@
  * - `--p2p off`: nothing is offered and the flag stays false.
  */
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { type TestContext, test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
@@ -252,4 +253,25 @@ test('without VIEW granted the session stays relayed and says why', async (t) =>
   assert.equal(link.status?.state, ferry.v1.DirectState.DIRECT_STATE_RELAYED);
   assert.equal(link.opened, 0);
   assert.equal(gateway.relay.direct.counters.opened, 0);
+});
+
+/** A UDP port free on 127.0.0.1 now (the STUN port takes a fixed number). */
+async function freeUdpPort(): Promise<number> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+test("--stun-port: the gateway names its own STUN server in DirectOpen and answers the clients' binding requests", async (t) => {
+  const stunPort = await freeUdpPort();
+  const { gateway, tech, customer } = await directSession(t, { stunPort, host: '127.0.0.1' });
+  await Promise.all([direct(tech), direct(customer)]);
+  const metrics = (await adminRequest(gateway, '/metrics', { token: gateway.adminToken })).text;
+  const answered = Number(
+    /^ferry_stun_requests_total\{outcome="answered"\} (\d+)$/m.exec(metrics)?.[1],
+  );
+  assert.ok(answered >= 2, `both ends asked the gateway's STUN port (${answered} answers)`);
+  assert.equal(tech.direct!.opened, 1);
 });

@@ -1,15 +1,18 @@
 /**
  * docs/spec/network-stats.md section 8, driven end to end: Heartbeat on a fake clock -> LinkStats ->
  * classify -> QualityAlertTracker, the way the gateway wires them. Vectors 1-6 (pure
- * thresholds) are in grades.test.ts; vector 13 (peer-to-peer) is not implemented yet.
+ * thresholds) are in grades.test.ts. Vector 13 (peer-to-peer) feeds the row from a direct path's
+ * client reports (src/direct/path.ts); test/direct/ drives it with real data channels.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { DirectPath } from '../../src/direct/path.js';
 import { Connectivity, connectivityName } from '../../src/netstats/grades.js';
 import { Heartbeat } from '../../src/netstats/heartbeat.js';
 import type { AlertAction } from '../../src/netstats/quality-alerts.js';
 import { buildParticipantRow } from '../../src/netstats/snapshot.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
+import type { RelayPeer } from '../../src/relay/peer.js';
 import { FakeClock, FakeTarget } from './fakes.js';
 
 interface Evaluation {
@@ -128,6 +131,40 @@ test('vector 12: a reconnect clears the window and the class is UNKNOWN until 3 
   assert.deepEqual(probe(30), { avgMs: 30, status: 'EXCELLENT', action: null });
 });
 
-test('vector 13: a peer-to-peer technician row', {
-  skip: 'P2P (NS-D10, NS-D11) is not implemented',
+test('vector 13: a technician row with P2P active says peer_to_peer, CLIENT_REPORTED, and keeps the gateway-measured RTT', () => {
+  const { clock, probe, target } = gateway();
+  for (let i = 0; i < 3; i++) probe(40);
+  const tech = { id: 't' } as unknown as RelayPeer;
+  const customer = { id: 'c' } as unknown as RelayPeer;
+  const path = new DirectPath(1, tech, customer, 'token', 0, clock.ms);
+  path.upAtMs = clock.ms;
+  const [techEnd, customerEnd] = path.reports;
+  // both ends report every 2 s: 500,000 bytes received in 2 s is 2,000,000 bit/s
+  techEnd.record(clock.ms, 0, 100_000, 0, 10, 1.5);
+  customerEnd.record(clock.ms, 100_000, 0, 10, 0, 1.5);
+  clock.advance(2000);
+  techEnd.record(clock.ms, 0, 600_000, 0, 60, 1.2);
+  customerEnd.record(clock.ms, 600_000, 0, 60, 0, 1.2);
+  assert.equal(path.flowing(clock.ms, 5000), true);
+  const row = buildParticipantRow(
+    target.link,
+    { participantId: 't', displayName: 'tech-1', role: ferry.v1.Role.ROLE_TECHNICIAN },
+    clock.ms,
+    { peerToPeer: path.flowing(clock.ms, 5000), bps: techEnd.bps(true) },
+  );
+  assert.equal(row.peerToPeer, true);
+  assert.equal(row.rateSource, ferry.v1.RateSource.RATE_SOURCE_CLIENT_REPORTED);
+  assert.equal(row.avgRttMs, 40, 'RTT still gateway-measured');
+  assert.equal(row.downloadBps, target.link.downloadBps(clock.ms) + 2_000_000);
+  // reports stop (the channel stalled): the flag drops with them
+  clock.advance(5001);
+  assert.equal(path.flowing(clock.ms, 5000), false);
+  const relayed = buildParticipantRow(
+    target.link,
+    { participantId: 't', displayName: 'tech-1', role: ferry.v1.Role.ROLE_TECHNICIAN },
+    clock.ms,
+    null,
+  );
+  assert.equal(relayed.peerToPeer, false);
+  assert.equal(relayed.rateSource, ferry.v1.RateSource.RATE_SOURCE_GATEWAY_MEASURED);
 });
