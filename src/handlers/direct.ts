@@ -380,7 +380,10 @@ export class DirectPaths {
     this.#status(session, state);
   }
 
-  /** Sends DirectStatus to every participant when where the frames go, or why, changed. */
+  /**
+   * Sends DirectStatus to every participant whose client can go direct when where the frames go,
+   * or why, changed.
+   */
   #status(session: Session, state: SessionDirect, why: string | null = null): void {
     const path = state.path;
     const now = this.#now();
@@ -416,8 +419,12 @@ export class DirectPaths {
         policy: this.policy,
       },
     });
-    for (const t of session.technicianAudience()) t.sendFrame(frame);
-    session.customer?.sendFrame(frame);
+    // to the clients that can go direct: the others would not know the message
+    const capable = this.#ctx.directCapable;
+    for (const t of session.technicianAudience())
+      if (capable.has(t as RelayPeer)) t.sendFrame(frame);
+    const customer = session.customer as RelayPeer | null;
+    if (customer !== null && capable.has(customer)) customer.sendFrame(frame);
   }
 
   // --- the operations ------------------------------------------------------------------------

@@ -120,6 +120,8 @@ export class Conn {
   reconnects = 0;
   /** This page's end of the direct path (direct.ts attaches it before the Hello), or null. */
   direct: DirectLink | null = null;
+  /** Bytes the direct path's data channel still has to send (direct.ts sets it). */
+  directBuffered: () => number = () => 0;
   readonly #reconnect: Required<ReconnectOptions> | null;
   readonly #listeners: Listeners = {
     frame: [],
@@ -518,9 +520,12 @@ export class Conn {
     });
   }
 
-  /** Bytes the socket still has to write (the customer's sender backs off on it). */
+  /**
+   * Bytes the socket, and the direct path's channel while it is up, still have to write (the
+   * customer's sender backs off on it).
+   */
   get buffered(): number {
-    return this.ws?.bufferedAmount ?? 0;
+    return (this.ws?.bufferedAmount ?? 0) + (this.direct?.up === true ? this.directBuffered() : 0);
   }
 
   /** Closes for good: no resume after it. */

@@ -639,6 +639,9 @@ class TechnicianConsole {
 
   /** Where the session's frames go, from the gateway's DirectStatus (this end's link's copy). */
   #direct(status: ferry.v1.IDirectStatus): void {
+    // a status of a session this console left (the new one's follows)
+    const of = status.sessionId ?? '';
+    if (of !== '' && this.sessionId !== '' && of !== this.sessionId) return;
     const { state, text } = directBadge(status, this.me);
     const el = this.#el.direct!;
     el.hidden = false;
@@ -707,6 +710,9 @@ class TechnicianConsole {
       this.granted = [];
       this.controllerId = '';
       this.screen.blank();
+      // where the new session's frames go is told by its own DirectStatus
+      this.#el.direct!.hidden = true;
+      delete document.body.dataset.direct;
     }
     this.sessionId = sessionId;
     this.#el.session!.textContent = sessionId;
