@@ -30,7 +30,15 @@ export interface DemoOptions {
   readonly fps: number;
   /** Called once a second with a one-line status (omit for silence). */
   readonly print?: (line: string) => void;
+  /**
+   * Screen and input on a direct path (docs/direct-path.md), every candidate on loopback: the
+   * gateway passes only 127.0.0.0/8 and the clients offer and probe nothing else.
+   */
+  readonly direct?: boolean;
 }
+
+/** The demo's direct path: candidates on loopback only, at the gateway and at both clients. */
+const LOOPBACK = ['127.0.0.0/8'];
 
 export interface DemoSummary {
   seconds: number;
@@ -44,7 +52,15 @@ export interface DemoSummary {
   droppedFrames: number;
   errors: Record<string, number>;
   /** The technician's latest NetworkStats: one row per participant. */
-  network: { role: string; name: string; avgRttMs: number; grade: string }[];
+  network: { role: string; name: string; avgRttMs: number; grade: string; peerToPeer: boolean }[];
+  /** With `direct`: whether the path came up, and the frames that went on it. */
+  direct?: {
+    up: boolean;
+    why: string;
+    screenFrames: number;
+    inputEvents: number;
+    channelRttMs: number;
+  };
 }
 
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
@@ -59,6 +75,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       // Faster probes than the 2 s default, so a short demo shows graded RTTs.
       heartbeatIntervalMs: 500,
       statsIntervalMs: 1000,
+      ...(options.direct ? { p2pNetworks: LOOPBACK.join(',') } : {}),
     },
     {},
   );
@@ -68,6 +85,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     url,
     name: 'tech-1',
     token: issueToken(gateway.config.secret, 'tech-1', 3600),
+    ...(options.direct ? { direct: { networks: LOOPBACK } } : {}),
   });
   let customer: CustomerClient | null = null;
   let ticker: NodeJS.Timeout | null = null;
@@ -83,6 +101,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       consent: ['view', 'control', 'sysinfo'],
       // two quick categories: the demo does not wait for a CPU sample of every process
       sysinfo: (categories) => collectSysinfo(categories.length > 0 ? categories : ['os']),
+      ...(options.direct ? { direct: { networks: LOOPBACK } } : {}),
     });
     const queued = technician.waitForCustomer(sessionId);
     await customer.connect();
@@ -98,6 +117,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     options.print?.(
       `customer granted ${granted.join(', ')}; system information: ${sysinfoCategories.join(', ')}`,
     );
+    if (options.direct) {
+      const link = technician.direct!;
+      const up = () => link.up && link.status?.state === ferry.v1.DirectState.DIRECT_STATE_DIRECT;
+      if (!up()) await waitFor(technician, 'direct', up, 10_000).catch(() => undefined);
+      options.print?.(
+        up()
+          ? 'direct path up: screen and input go peer-to-peer'
+          : `still relayed: ${link.status?.reason || link.lastCloseReason || 'no direct route'}`,
+      );
+    }
     // sharing starts (the technicians are told); the demo paces the frames itself, below
     await customer.request({ screenShareStart: {} });
     let chatReceived = 0;
@@ -156,6 +185,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     lastChat('customer: done');
     chatSent++;
     await flushed;
+    if (options.direct) await directLanded(technician, customer);
     const elapsed = (performance.now() - started) / 1000;
     const session = gateway.registry.get(sessionId);
     const relayed: DemoSummary['relayed'] = {};
@@ -191,8 +221,20 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         name: p.displayName ?? '',
         avgRttMs: Math.round((p.avgRttMs ?? 0) * 10) / 10,
         grade: connectivityName(p.status ?? 0),
+        peerToPeer: p.peerToPeer === true,
       })),
       errors: Object.fromEntries(stats.errors),
+      ...(options.direct
+        ? {
+            direct: {
+              up: technician.direct!.up,
+              why: technician.direct!.status?.reason ?? '',
+              screenFrames: technician.direct!.framesReceived,
+              inputEvents: customer.direct!.framesReceived,
+              channelRttMs: technician.direct!.rttMs,
+            },
+          }
+        : {}),
     };
   } finally {
     if (ticker !== null) clearInterval(ticker);
@@ -201,6 +243,26 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     await gateway.close('demo finished');
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** Frames still on the direct channel have landed (it is ordered): the counts can be read. */
+async function directLanded(technician: TechnicianClient, customer: CustomerClient): Promise<void> {
+  const t = technician.direct!;
+  const c = customer.direct!;
+  const landed = () => t.framesReceived >= c.framesSent && c.framesReceived >= t.framesSent;
+  if (landed() || !t.up) return;
+  let check: () => void = () => {};
+  await new Promise<void>((resolve) => {
+    check = () => {
+      if (landed()) resolve();
+    };
+    technician.on('frame', check);
+    customer.on('frame', check);
+    // a channel that died meanwhile: its frames will not come
+    setTimeout(resolve, 2000).unref();
+  });
+  technician.off('frame', check);
+  customer.off('frame', check);
 }
 
 function formatBytes(n: number): string {
@@ -225,11 +287,18 @@ export const demoCommand = defineCommand({
         type: 'boolean',
         default: false,
         describe: 'print one JSON summary at the end only',
+      })
+      .option('direct', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'send the screen and input on a direct path (WebRTC on loopback) instead of the relay',
       }),
   run: async (argv): Promise<ExitRequest> => {
     const summary = await runDemo({
       seconds: argv.seconds,
       fps: argv.fps,
+      direct: argv.direct,
       ...(argv.json ? {} : { print: (line: string) => console.log(line) }),
     });
     console.log(argv.json ? JSON.stringify(summary) : JSON.stringify(summary, null, 2));

@@ -121,6 +121,12 @@ export class DirectLink {
     return this.state === 'up';
   }
 
+  /** Bytes queued on the channel (a screen sender backs off on it as on the WebSocket's). */
+  get bufferedAmount(): number {
+    const dc = this.#dc;
+    return dc !== null && dc.readyState === 'open' ? dc.bufferedAmount : 0;
+  }
+
   /** The customer keeps sending SCREEN on the relay too (another technician watches there). */
   get relayScreen(): boolean {
     return this.status?.relayScreen !== false;

@@ -1,13 +1,14 @@
 /**
  * `--direct` on the reference command lines: a CLI technician and a CLI customer go direct on
  * loopback and each prints where its screen and input go; a bad `--direct-networks` is a usage
- * error.
+ * error; `ferry demo --direct` runs its screen and input on the path.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { type TestContext, test } from 'node:test';
+import { runDemo } from '../../src/cli/demo.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { startGateway } from '../integration/harness.js';
 
@@ -103,4 +104,23 @@ test('a --direct-networks that is not a list of CIDRs is refused before anything
   );
   assert.equal(run.status, 2, run.stderr);
   assert.match(run.stderr, /--direct-networks: "10\.0\.0\.0\/40" is not a CIDR/);
+});
+
+test('ferry demo --direct: every screen frame arrives, none through the relay, and the statistics say peer-to-peer', async () => {
+  const summary = await runDemo({ seconds: 2, fps: 20, direct: true });
+  assert.equal(summary.direct?.up, true, summary.direct?.why);
+  assert.ok(summary.screen.sent > 0);
+  assert.equal(summary.screen.received, summary.screen.sent);
+  assert.equal(
+    summary.direct?.screenFrames,
+    summary.screen.received,
+    'all of them on the direct path',
+  );
+  assert.equal(summary.relayed.screen, undefined, 'the relay carried no SCREEN frame');
+  assert.equal(summary.relayed.input, undefined, 'nor INPUT');
+  assert.equal(summary.input.applied, summary.input.sent);
+  assert.deepEqual(
+    summary.network.map((p) => p.peerToPeer),
+    [true, true],
+  );
 });

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { issueToken } from '../../src/session/tokens.js';
-import { ensureBundle, launch, newPage, SKIP } from '../console/browser.js';
+import { ensureBundle, launch, newPage, SKIP, shot } from '../console/browser.js';
 import { startGateway } from '../integration/harness.js';
 
 /** In-page callbacks run in the browser, where `document` exists (Node has no DOM types). */
@@ -74,7 +74,7 @@ if (!INSIDE) {
   test('the browser direct-path test, run inside a private network namespace', {
     skip: namespaceSkip(),
     timeout: 240_000,
-  }, async () => {
+  }, async (t) => {
     // a fresh test runner in there (NODE_TEST_CONTEXT would make it refuse to run the file);
     // its report goes to stderr: this file's stdout is its own runner's channel
     const env: NodeJS.ProcessEnv = { ...process.env, FERRY_NETNS: '1' };
@@ -91,6 +91,10 @@ if (!INSIDE) {
       ],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
+    // a run cut short: playwright closes its Chromium on SIGTERM
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    });
     let report = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
@@ -230,6 +234,7 @@ if (!INSIDE) {
     await paintBlock(customer, 'rgb(0,0,255)');
     await waitForPixel(tech, 0.1, 0.1, [0, 0, 255]);
     assert.equal(gateway.router.stats.outFrames[SCREEN], relayOut);
+    await shot(tech, 'console-direct.png');
 
     // (c) input from the console reaches the customer page on the channel, not the relay
     const inputRelayed = session.relayedFrames[INPUT]!;

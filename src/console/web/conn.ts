@@ -120,8 +120,6 @@ export class Conn {
   reconnects = 0;
   /** This page's end of the direct path (direct.ts attaches it before the Hello), or null. */
   direct: DirectLink | null = null;
-  /** Bytes the direct path's data channel still has to send (direct.ts sets it). */
-  directBuffered: () => number = () => 0;
   readonly #reconnect: Required<ReconnectOptions> | null;
   readonly #listeners: Listeners = {
     frame: [],
@@ -525,7 +523,7 @@ export class Conn {
    * customer's sender backs off on it).
    */
   get buffered(): number {
-    return (this.ws?.bufferedAmount ?? 0) + (this.direct?.up === true ? this.directBuffered() : 0);
+    return (this.ws?.bufferedAmount ?? 0) + (this.direct?.bufferedAmount ?? 0);
   }
 
   /** Closes for good: no resume after it. */

@@ -58,28 +58,13 @@ export function browserDirect(
   accepts: (bytes: Uint8Array) => boolean,
 ): DirectLink | null {
   if (!directWanted() || typeof RTCPeerConnection !== 'function') return null;
-  /** The attempt's data channel, for its send buffer (the customer's sender backs off on it). */
-  let channel: RTCDataChannel | null = null;
   const link = new DirectLink({
     role,
     sendControl: (control) => conn.notify(control),
-    createPeer: (open) => {
-      const pc = new RTCPeerConnection({
+    createPeer: (open) =>
+      new RTCPeerConnection({
         iceServers: (open.iceServers ?? []).map((urls) => ({ urls })),
-      });
-      channel = null;
-      // the answerer's channel comes with this event (the link takes it from ondatachannel) ...
-      pc.addEventListener('datachannel', (ev) => {
-        channel = ev.channel;
-      });
-      // ... the offerer's is the one it creates
-      const create = pc.createDataChannel.bind(pc);
-      pc.createDataChannel = (label, init) => {
-        channel = create(label, init);
-        return channel;
-      };
-      return pc as unknown as PeerConnectionLike;
-    },
+      }) as unknown as PeerConnectionLike,
     deliver: (bytes) => accepts(bytes) && conn.receiveDirect(bytes),
     changed: (l) => {
       document.body.dataset.directLink = l.state;
@@ -88,7 +73,6 @@ export function browserDirect(
     now: () => performance.now(),
   });
   conn.direct = link;
-  conn.directBuffered = () => (channel?.readyState === 'open' ? channel.bufferedAmount : 0);
   document.body.dataset.directLink = link.state;
   window.ferryDirect = {
     stats: () => ({
