@@ -16,9 +16,10 @@
  * bench/results/direct-<time>.json.
  */
 import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { installCleanup, pinPlan } from '../common/children.js';
-import { describeMachine, machineInfo, writeResult } from '../common/machine.js';
+import { describeMachine, machineInfo, repoRoot, writeResult } from '../common/machine.js';
 import { waitForQuiet } from '../common/proc.js';
 import { fmtCount, type Stat, stat, table } from '../relay/report.js';
 import { type Mode, measureRun, type RunResult } from './session.js';
@@ -40,8 +41,14 @@ const USAGE = `usage: node dist/bench/direct/run.js [options]
   --seconds <s>         measured screen window (default 10; 2 with --quick)
   --screen-bytes <n>    size of one SCREEN frame (default 16384)
   --fps <n>             SCREEN frames per second (default 256: 16 KiB x 256 = 4 MiB/s)
-  --idle <s>            idle window before the load (default 2; 1 with --quick)
+  --window <n>          SCREEN frames in flight at most, sent and not yet received (default 4
+                        = 64 KiB); 0 = open loop. werift's SCTP send queue collapses with a
+                        deeper queue (see bench/README.md)
+  --idle <s>            the gateway alone, then the session idle, for this long each before the
+                        input and screen parts (default 4; 1 with --quick)
   --mode <list>         relay, direct or both (default relay,direct)
+  --cpu-prof            profile each run's gateway
+                        (bench/results/profiles/direct-<mode>-<round>-*.cpuprofile)
   --no-pin              do not pin the gateway and this process to separate CPUs
   --no-json             do not write bench/results/direct-*.json`;
 
@@ -54,8 +61,10 @@ interface Options {
   seconds: number;
   screenBytes: number;
   fps: number;
+  window: number;
   idleS: number;
   modes: Mode[];
+  cpuProf: boolean;
   pin: boolean;
   json: boolean;
 }
@@ -81,8 +90,10 @@ function parseOptions(argv: string[]): Options | null {
       seconds: { type: 'string' },
       'screen-bytes': { type: 'string' },
       fps: { type: 'string' },
+      window: { type: 'string' },
       idle: { type: 'string' },
       mode: { type: 'string', default: 'relay,direct' },
+      'cpu-prof': { type: 'boolean', default: false },
       'no-pin': { type: 'boolean', default: false },
       'no-json': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -106,8 +117,10 @@ function parseOptions(argv: string[]): Options | null {
     seconds: positive('seconds', values.seconds, q ? 2 : 10),
     screenBytes: int('screen-bytes', values['screen-bytes'], 16384),
     fps: int('fps', values.fps, 256),
-    idleS: positive('idle', values.idle, q ? 1 : 2),
+    window: values.window === '0' ? 0 : int('window', values.window, 4),
+    idleS: positive('idle', values.idle, q ? 1 : 4),
     modes: MODES.filter((m) => modes.includes(m)),
+    cpuProf: values['cpu-prof'],
     pin: !values['no-pin'],
     json: !values['no-json'],
   };
@@ -138,6 +151,9 @@ type Metric = readonly [label: string, get: (r: RunResult) => number, fmt: (v: n
 
 const num = (v: number | null) => (v === null ? Number.NaN : v);
 
+/** The gateway's CPU while the screen flows less its CPU with the session idle (same run). */
+const aboveIdle = (r: RunResult) => r.screen.cpu.gatewayCpuPct - r.idle.gatewayCpuPct;
+
 const METRICS: readonly Metric[] = [
   ['↓ input round trip p50', (r) => r.latency.p50Ms, fmtMs],
   ['↓ input round trip p99', (r) => r.latency.p99Ms, fmtMs],
@@ -156,15 +172,20 @@ const METRICS: readonly Metric[] = [
     fmtCount,
   ],
   ['  screen frames lost', (r) => r.screen.lost, (v) => v.toFixed(0)],
+  ['  SCREEN frames into the gateway/s', (r) => r.screen.cpu.gatewayScreenInPerSec, fmtCount],
   [
     '  SCREEN frames via the gateway/s',
     (r) => r.screen.gatewayScreenFrames / (r.screen.cpu.ms / 1000),
     fmtCount,
   ],
+  ['  window held a due frame (ticks)', (r) => r.screen.heldTicks, (v) => v.toFixed(0)],
   ['↓ gateway CPU, screen 4 MiB/s', (r) => r.screen.cpu.gatewayCpuPct, fmtPct],
+  ['  gateway CPU above the idle session', aboveIdle, fmtPct],
+  ['  of the gateway CPU, system time', (r) => r.screen.cpu.gatewaySystemPct, fmtPct],
   ['  gateway CPU ms per MB', (r) => r.screen.gatewayMsPerMB, (v) => v.toFixed(3)],
   ['  gateway CPU, /proc ticks', (r) => num(r.screen.cpu.gatewayProcCpuPct), fmtPct],
   ['  gateway CPU, idle session', (r) => r.idle.gatewayCpuPct, fmtPct],
+  ['  gateway CPU, no client yet', (r) => r.bare.gatewayCpuPct, fmtPct],
   ['  clients CPU (this process)', (r) => r.screen.cpu.runnerCpuPct, fmtPct],
   ['  irq/softirq CPU', (r) => num(r.screen.cpu.irqCpuPct), fmtPct],
   ['  other CPU', (r) => num(r.screen.cpu.otherCpuPct), fmtPct],
@@ -198,9 +219,14 @@ function reportTable(runs: readonly RunResult[], modes: readonly Mode[]): string
 
 interface Verdicts {
   readonly lines: string[];
+  /** direct / relay gateway CPU in the screen window, per round (the issue's target). */
   readonly cpuRatios: number[];
   readonly cpuRatioMedian: number;
   readonly cpuTargetMet: boolean | null;
+  /** The same with each run's idle-session CPU taken off both sides: what the screen costs. */
+  readonly aboveIdleRatios: number[];
+  readonly aboveIdleRatioMedian: number;
+  readonly aboveIdleTargetMet: boolean | null;
   readonly loadDelivered: boolean;
 }
 
@@ -208,26 +234,41 @@ function verdicts(runs: readonly RunResult[], rounds: number): Verdicts {
   const lines: string[] = [];
   const of = (m: Mode) => runs.filter((r) => r.mode === m);
   const cpuRatios: number[] = [];
+  const aboveIdleRatios: number[] = [];
   for (let round = 1; round <= rounds; round++) {
     const relay = runs.find((r) => r.mode === 'relay' && r.round === round);
     const direct = runs.find((r) => r.mode === 'direct' && r.round === round);
-    if (relay !== undefined && direct !== undefined && relay.screen.cpu.gatewayCpuMs > 0) {
-      cpuRatios.push(direct.screen.cpu.gatewayCpuMs / relay.screen.cpu.gatewayCpuMs);
+    if (relay === undefined || direct === undefined) continue;
+    if (relay.screen.cpu.gatewayCpuPct > 0) {
+      cpuRatios.push(direct.screen.cpu.gatewayCpuPct / relay.screen.cpu.gatewayCpuPct);
     }
+    if (aboveIdle(relay) > 0) aboveIdleRatios.push(aboveIdle(direct) / aboveIdle(relay));
   }
   const offered = of('relay')[0]?.screen.offeredMBps ?? of('direct')[0]?.screen.offeredMBps ?? 0;
   const delivered = runs.every((r) => r.screen.receivedMBps >= DELIVERED_SHARE * offered);
-  const relayCpu = median(of('relay').map((r) => r.screen.cpu.gatewayCpuPct));
-  const directCpu = median(of('direct').map((r) => r.screen.cpu.gatewayCpuPct));
+  const shortfall = delivered ? '' : ' (the load was not delivered in full: see below)';
+  const med = (m: Mode, get: (r: RunResult) => number) => fmtPct(median(of(m).map(get)));
+  const target = `target ≤ ${(TARGET_CPU_RATIO * 100).toFixed(0)}%`;
   const cpuRatioMedian = median(cpuRatios);
+  const aboveIdleRatioMedian = median(aboveIdleRatios);
   let cpuTargetMet: boolean | null = null;
+  let aboveIdleTargetMet: boolean | null = null;
   if (cpuRatios.length > 0) {
     cpuTargetMet = cpuRatioMedian <= TARGET_CPU_RATIO && delivered;
     lines.push(
-      `gateway CPU at ${offered.toFixed(2)} MB/s of screen: relay ${fmtPct(relayCpu)}, direct ${fmtPct(directCpu)} of one core; direct/relay per round ${cell(
+      `gateway CPU at ${fmtMBps(offered)} of screen, whole process: relay ${med('relay', (r) => r.screen.cpu.gatewayCpuPct)}, direct ${med('direct', (r) => r.screen.cpu.gatewayCpuPct)} of one core; direct/relay per round ${cell(
         cpuRatios.map((v) => v * 100),
         fmtPct,
-      )}; target ≤ ${(TARGET_CPU_RATIO * 100).toFixed(0)}%: ${cpuTargetMet ? 'met' : 'NOT met'}${delivered ? '' : ' (the load was not delivered in full)'}`,
+      )}; ${target}: ${cpuTargetMet ? 'met' : 'NOT met'}${shortfall}`,
+    );
+  }
+  if (aboveIdleRatios.length > 0) {
+    aboveIdleTargetMet = aboveIdleRatioMedian <= TARGET_CPU_RATIO && delivered;
+    lines.push(
+      `gateway CPU the screen adds (screen window − idle session, same run): relay ${med('relay', aboveIdle)}, direct ${med('direct', aboveIdle)} of one core; direct/relay per round ${cell(
+        aboveIdleRatios.map((v) => v * 100),
+        fmtPct,
+      )}; ${target}: ${aboveIdleTargetMet ? 'met' : 'NOT met'}${shortfall}`,
     );
   }
   const rates = (m: Mode) =>
@@ -235,8 +276,9 @@ function verdicts(runs: readonly RunResult[], rounds: number): Verdicts {
       of(m).map((r) => r.screen.receivedMBps),
       fmtMBps,
     );
+  const parts = MODES.filter((m) => of(m).length > 0).map((m) => `${m} ${rates(m)}`);
   lines.push(
-    `screen load delivered (technician received ≥ ${(DELIVERED_SHARE * 100).toFixed(0)}% of ${fmtMBps(offered)} in every run): ${delivered ? 'yes' : 'NO'}; ${of('relay').length > 0 ? `relay ${rates('relay')}` : ''}${of('relay').length > 0 && of('direct').length > 0 ? ', ' : ''}${of('direct').length > 0 ? `direct ${rates('direct')}` : ''}`,
+    `screen load delivered (technician received ≥ ${(DELIVERED_SHARE * 100).toFixed(0)}% of ${fmtMBps(offered)} in every run): ${delivered ? 'yes' : 'NO'}; ${parts.join(', ')}`,
   );
   if (of('relay').length > 0 && of('direct').length > 0) {
     const p = (m: Mode, get: (r: RunResult) => number) => fmtMs(median(of(m).map(get)));
@@ -244,7 +286,16 @@ function verdicts(runs: readonly RunResult[], rounds: number): Verdicts {
       `input round trip (1 KiB, no target, reported): p50 relay ${p('relay', (r) => r.latency.p50Ms)} -> direct ${p('direct', (r) => r.latency.p50Ms)}, p99 relay ${p('relay', (r) => r.latency.p99Ms)} -> direct ${p('direct', (r) => r.latency.p99Ms)}`,
     );
   }
-  return { lines, cpuRatios, cpuRatioMedian, cpuTargetMet, loadDelivered: delivered };
+  return {
+    lines,
+    cpuRatios,
+    cpuRatioMedian,
+    cpuTargetMet,
+    aboveIdleRatios,
+    aboveIdleRatioMedian,
+    aboveIdleTargetMet,
+    loadDelivered: delivered,
+  };
 }
 
 // --- main ------------------------------------------------------------------------------------
@@ -259,7 +310,7 @@ function describeRun(r: RunResult): string {
     `round ${r.round} ${r.mode.padEnd(6)}: input p50/p99 ${fmtMs(l.p50Ms)}/${fmtMs(l.p99Ms)} ` +
     `(${l.count} trips, ${l.gatewayInputFrames} via the gateway), screen ${fmtMBps(s.receivedMBps)} ` +
     `received of ${fmtMBps(s.offeredMBps)} (${fmtCount(s.gatewayScreenFrames)} frames via the gateway, ${s.lost} lost), ` +
-    `gateway ${fmtPct(s.cpu.gatewayCpuPct)} CPU (idle ${fmtPct(r.idle.gatewayCpuPct)}), clients ${fmtPct(s.cpu.runnerCpuPct)}, other ${fmtPct(num(s.cpu.otherCpuPct))}`
+    `gateway ${fmtPct(s.cpu.gatewayCpuPct)} CPU (idle session ${fmtPct(r.idle.gatewayCpuPct)}, no client ${fmtPct(r.bare.gatewayCpuPct)}), clients ${fmtPct(s.cpu.runnerCpuPct)}, other ${fmtPct(num(s.cpu.otherCpuPct))}`
   );
 }
 
@@ -320,10 +371,18 @@ async function main(): Promise<void> {
             inputBytes: options.inputBytes,
             screenBytes: options.screenBytes,
             screenFps: options.fps,
+            window: options.window,
             seconds: options.seconds,
             screenWarmupS: 1,
             idleS: options.idleS,
             gatewayCpus,
+            gatewayNodeArgs: options.cpuProf
+              ? [
+                  '--cpu-prof',
+                  `--cpu-prof-dir=${path.join(repoRoot(), 'bench', 'results', 'profiles')}`,
+                  `--cpu-prof-name=direct-${mode}-${round}-${process.pid}-${Date.now()}.cpuprofile`,
+                ]
+              : [],
           });
         };
         let run = await measure();
@@ -348,7 +407,7 @@ async function main(): Promise<void> {
   const first = runs[0];
   if (first !== undefined) {
     out.push(
-      `\n== ${first.latency.count} input round trips of ${first.latency.inputFrameBytes} B INPUT -> ${first.latency.echoFrameBytes} B SCREEN answer (after ${first.latency.warmup} not timed), then ${options.seconds} s of ${first.screen.frameBytes} B SCREEN frames at ${options.fps}/s (${first.screen.offeredMBps.toFixed(2)} MB/s = ${((first.screen.frameBytes * options.fps) / 2 ** 20).toFixed(2)} MiB/s) after 1 s of warm-up`,
+      `\n== ${first.latency.count} input round trips of ${first.latency.inputFrameBytes} B INPUT -> ${first.latency.echoFrameBytes} B SCREEN answer (after ${first.latency.warmup} not timed), then ${options.seconds} s of ${first.screen.frameBytes} B SCREEN frames at ${options.fps}/s (${first.screen.offeredMBps.toFixed(2)} MB/s = ${((first.screen.frameBytes * options.fps) / 2 ** 20).toFixed(2)} MiB/s; ${options.window > 0 ? `at most ${options.window} in flight` : 'open loop'}) after 1 s of warm-up; idle windows ${options.idleS} s`,
     );
     out.push(reportTable(runs, options.modes));
   }
@@ -371,6 +430,9 @@ async function main(): Promise<void> {
         cpuRatios: v.cpuRatios,
         cpuRatioMedian: v.cpuRatioMedian,
         cpuTargetMet: v.cpuTargetMet,
+        aboveIdleRatios: v.aboveIdleRatios,
+        aboveIdleRatioMedian: v.aboveIdleRatioMedian,
+        aboveIdleTargetMet: v.aboveIdleTargetMet,
         loadDelivered: v.loadDelivered,
       },
       notes,

@@ -3,13 +3,16 @@
  * customer (the reference clients, src/clients) in this process, an Active session with VIEW and
  * CONTROL granted, then
  *
+ *   bare    the gateway alone, no client yet: its CPU floor (timers, metrics)
  *   idle    the session with no traffic for a while: the gateway's CPU (heartbeats, statistics
  *           pushes, and on the direct path the ends' keepalive reports)
  *   input   ping-pong: the technician sends a ~1 KiB INPUT frame (InputEvent.text), the customer
  *           answers at once with a small SCREEN frame carrying the input's seq
  *           (ScreenUpdate.frame_seq), the technician times send to receipt, then the next
  *   screen  the customer sends 16 KiB SCREEN frames at 256 frames/s (4 MiB/s) for `seconds`
- *           after a warm-up; the gateway's CPU over that window and what the technician received
+ *           after a warm-up, at most `window` frames in flight (sent, not yet received: the
+ *           relay bench's bounded window, which keeps werift's SCTP queue short); the gateway's
+ *           CPU over that window and what the technician received
  *
  * `relay`: both clients without `direct`, every frame through the gateway. `direct`: both with
  * `direct: { networks: ['127.0.0.0/8'] }` and the gateway with p2pNetworks=127.0.0.0/8; the run
@@ -61,18 +64,23 @@ export interface RunOptions {
   /** Encoded size of one SCREEN frame of the load. */
   readonly screenBytes: number;
   readonly screenFps: number;
+  /** SCREEN frames in flight at most (sent, not yet received); 0: open loop. */
+  readonly window: number;
   /** The measured screen window, after `screenWarmupS`. */
   readonly seconds: number;
   readonly screenWarmupS: number;
   readonly idleS: number;
   /** taskset list for the gateway ('' = not pinned). */
   readonly gatewayCpus: string;
+  /** Node flags for the gateway (e.g. --cpu-prof). */
+  readonly gatewayNodeArgs?: readonly string[];
 }
 
 /** The gateway's answer to `sample` (gateway.ts). */
 interface GatewaySample {
   readonly atMs: number;
   readonly cpuUs: number;
+  readonly systemUs: number;
   /** /proc/<pid>/stat utime + stime (10 ms ticks): the relay bench's reading, kept as a check. */
   readonly procCpuMs: number | null;
   readonly screenInFrames: number;
@@ -96,6 +104,10 @@ export interface CpuWindow {
   /** Gateway CPU (user + system, every thread) over the window, ms and % of one core. */
   readonly gatewayCpuMs: number;
   readonly gatewayCpuPct: number;
+  /** Of it, in the kernel (system time). */
+  readonly gatewaySystemPct: number;
+  /** SCREEN frames the gateway received from a client in the window, per second. */
+  readonly gatewayScreenInPerSec: number;
   /** The same from /proc ticks (coarse): a cross-check. */
   readonly gatewayProcCpuPct: number | null;
   /** This process (both clients, werift on the direct path), % of one core. */
@@ -140,6 +152,8 @@ export interface ScreenResult {
   readonly directFramesReceived: number;
   /** SCREEN frames the gateway wrote to a client in the window. */
   readonly gatewayScreenFrames: number;
+  /** Timer ticks at which the window held a due frame back (the path was behind). */
+  readonly heldTicks: number;
   /** Frames sent over the whole load never received after the drain. */
   readonly lost: number;
   readonly cpu: CpuWindow;
@@ -153,6 +167,8 @@ export interface RunResult {
   readonly setupMs: number;
   /** Direct: from the customer's Hello to both ends up and the status DIRECT. */
   readonly directUpMs: number | null;
+  /** The gateway alone, before any client connected. */
+  readonly bare: CpuWindow;
   readonly idle: CpuWindow;
   readonly latency: LatencyResult;
   readonly screen: ScreenResult;
@@ -171,8 +187,17 @@ export interface GatewayProcess {
   readonly secret: string;
 }
 
-export async function startGateway(cpus: string): Promise<GatewayProcess> {
-  const child = spawnChild('gateway', GATEWAY, ['--set', `p2pNetworks=${LOOPBACK_NETWORKS}`], cpus);
+export async function startGateway(
+  cpus: string,
+  nodeArgs: readonly string[] = [],
+): Promise<GatewayProcess> {
+  const child = spawnChild(
+    'gateway',
+    GATEWAY,
+    ['--set', `p2pNetworks=${LOOPBACK_NETWORKS}`],
+    cpus,
+    nodeArgs,
+  );
   try {
     const line = await child.next('target', 20_000);
     return {
@@ -194,6 +219,7 @@ async function sampleGateway(g: GatewayProcess): Promise<GatewaySample> {
   return {
     atMs: performance.now(),
     cpuUs: n('userUs') + n('systemUs'),
+    systemUs: n('systemUs'),
     procCpuMs: processCpuMs(g.pid),
     screenInFrames: n('screenInFrames'),
     screenOutFrames: n('screenOutFrames'),
@@ -241,6 +267,8 @@ async function close(g: GatewayProcess, from: Window): Promise<[CpuWindow, Gatew
       ms,
       gatewayCpuMs,
       gatewayCpuPct: pct(gatewayCpuMs),
+      gatewaySystemPct: pct((gateway.systemUs - from.gateway.systemUs) / 1000),
+      gatewayScreenInPerSec: (1000 * (gateway.screenInFrames - from.gateway.screenInFrames)) / ms,
       gatewayProcCpuPct: procMs === null ? null : pct(procMs),
       runnerCpuPct: pct(runnerCpuMs),
       irqCpuPct: irq === null ? null : pct(irq),
@@ -395,18 +423,31 @@ async function pingPong(
   return { rtts, inputBytes, echoBytes, wallMs: performance.now() - started };
 }
 
-/** Sends `frame` at `fps` until stopped, catching up on timer lateness. */
+/**
+ * Sends `frame` at `fps` until stopped, catching up on timer lateness, with at most `window`
+ * frames sent and not yet received by the technician (0: no bound). Without a bound a burst
+ * beyond what werift's SCTP has in flight piles up in its send queue, and werift then spends
+ * its time on that queue (a waiter per pending send, see bench/README.md): the rate collapses.
+ */
 function pace(
   customer: CustomerClient,
+  tech: TechnicianClient,
   frame: Uint8Array,
   fps: number,
-): { stop(): void; sent(): number; failed(): boolean } {
+  window: number,
+): { stop(): void; sent(): number; failed(): boolean; held(): number } {
   const started = performance.now();
+  const receivedBefore = tech.screenFrames;
   let sent = 0;
   let failed = false;
+  let held = 0;
   const tick = () => {
     const due = Math.floor(((performance.now() - started) * fps) / 1000);
     while (sent < due) {
+      if (window > 0 && sent - (tech.screenFrames - receivedBefore) >= window) {
+        held++;
+        return;
+      }
       if (!customer.sendRaw(frame)) {
         failed = true;
         clearInterval(timer);
@@ -420,14 +461,20 @@ function pace(
     stop: () => clearInterval(timer),
     sent: () => sent,
     failed: () => failed,
+    held: () => held,
   };
 }
 
 export async function measureRun(options: RunOptions): Promise<RunResult> {
   const isDirect = options.mode === 'direct';
-  const gateway = await startGateway(options.gatewayCpus);
+  const gateway = await startGateway(options.gatewayCpus, options.gatewayNodeArgs);
   const clients: (TechnicianClient | CustomerClient)[] = [];
   try {
+    await sleep(500);
+    const bareFrom = await open(gateway);
+    await sleep(options.idleS * 1000);
+    const [bare] = await close(gateway, bareFrom);
+
     const setupStarted = performance.now();
     const direct = isDirect ? { direct: DIRECT_OPTIONS } : {};
     const tech = new TechnicianClient({
@@ -501,7 +548,7 @@ export async function measureRun(options: RunOptions): Promise<RunResult> {
     // screen at fps x frameBytes
     const frame = screenFrame(options.screenBytes);
     const framesBefore = tech.screenFrames;
-    const load = pace(customer, frame, options.screenFps);
+    const load = pace(customer, tech, frame, options.screenFps, options.window);
     let screen: ScreenResult;
     try {
       await sleep(options.screenWarmupS * 1000);
@@ -509,12 +556,14 @@ export async function measureRun(options: RunOptions): Promise<RunResult> {
       const techBytes = tech.screenBytes;
       const techDirect = tech.direct?.framesReceived ?? 0;
       const sentFrom = load.sent();
+      const heldFrom = load.held();
       const from = await open(gateway);
       await sleep(options.seconds * 1000);
       const [cpu, to] = await close(gateway, from);
       const framesReceived = tech.screenFrames - techFrames;
       const bytesReceived = tech.screenBytes - techBytes;
       const framesSent = load.sent() - sentFrom;
+      const heldTicks = load.held() - heldFrom;
       load.stop();
       if (load.failed()) throw new Error('the customer could not send (connection closed)');
       // drain: everything sent should arrive
@@ -531,6 +580,7 @@ export async function measureRun(options: RunOptions): Promise<RunResult> {
         framesSent,
         framesReceived,
         bytesReceived,
+        heldTicks,
         receivedMBps,
         directFramesReceived: (tech.direct?.framesReceived ?? 0) - techDirect,
         gatewayScreenFrames: to.screenOutFrames - from.gateway.screenOutFrames,
@@ -552,6 +602,7 @@ export async function measureRun(options: RunOptions): Promise<RunResult> {
       round: options.round,
       setupMs,
       directUpMs,
+      bare,
       idle,
       latency,
       screen,

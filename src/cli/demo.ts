@@ -251,14 +251,15 @@ async function directLanded(technician: TechnicianClient, customer: CustomerClie
   const c = customer.direct!;
   const landed = () => t.framesReceived >= c.framesSent && c.framesReceived >= t.framesSent;
   if (landed() || !t.up) return;
-  let check: () => void = () => {};
+  let done: () => void = () => undefined;
+  const check = () => {
+    if (landed()) done();
+  };
+  technician.on('frame', check);
+  customer.on('frame', check);
+  // a channel that died meanwhile: its frames will not come
   await new Promise<void>((resolve) => {
-    check = () => {
-      if (landed()) resolve();
-    };
-    technician.on('frame', check);
-    customer.on('frame', check);
-    // a channel that died meanwhile: its frames will not come
+    done = () => resolve();
     setTimeout(resolve, 2000).unref();
   });
   technician.off('frame', check);

@@ -263,6 +263,8 @@ export class DirectPaths {
     let state = this.#sessions.get(session);
     const why = this.#whyRelayed(session);
     if (state === undefined) {
+      // nothing to try and nobody who would understand why: no state for this session at all
+      if (why !== null && !this.#anyCapable(session)) return;
       if (why === 'the session is not active' || why === 'the customer is not connected') return;
       state = new SessionDirect();
       this.#sessions.set(session, state);
@@ -284,6 +286,14 @@ export class DirectPaths {
       return;
     }
     this.#open(session, state);
+  }
+
+  /** A participant's client said Hello.direct. */
+  #anyCapable(session: Session): boolean {
+    const capable = this.#ctx.directCapable;
+    const customer = session.customer as RelayPeer | null;
+    if (customer !== null && capable.has(customer)) return true;
+    return session.technicianAudience().some((t) => capable.has(t as RelayPeer));
   }
 
   #open(session: Session, state: SessionDirect): void {
