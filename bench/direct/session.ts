@@ -19,12 +19,21 @@
  * starts measuring only once both ends say the path is up and the gateway's DirectStatus says
  * DIRECT_STATE_DIRECT. The gateway's router counters (its `sample` answer) prove where the
  * frames went: on the direct path it forwards no SCREEN and no INPUT frame.
+ *
+ * `control` (measureControl): the gateway process started the same way and left with no client
+ * at all, while this process runs the direct run's load between two DirectLinks of its own (the
+ * clients' code, werift with networks 127.0.0.0/8, the gateway's keepalive and report defaults)
+ * signalled in-process: the same SCREEN frames, rate, window, warm-up and window length. Its
+ * gateway CPU is the direct run's baseline: the idle gateway plus what the werift peers next
+ * door cost it (a shared cache and memory bus), none of it work for a session. No input part.
  */
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
-import type { DirectLink } from '../../src/clients/direct-link.js';
+import { DirectLink } from '../../src/clients/direct-link.js';
+import { weriftPeers } from '../../src/clients/direct-werift.js';
 import { TechnicianClient } from '../../src/clients/technician.js';
 import { Channel, encodeFrame } from '../../src/protocol/frames.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
@@ -39,7 +48,7 @@ import {
   stealCoreMs,
 } from '../common/proc.js';
 
-export type Mode = 'relay' | 'direct';
+export type Mode = 'relay' | 'direct' | 'control';
 
 export const LOOPBACK_NETWORKS = '127.0.0.0/8';
 const DIRECT_OPTIONS = { networks: [LOOPBACK_NETWORKS] };
@@ -52,6 +61,8 @@ const MONITOR = { id: 1, width: 1280, height: 720 };
 const ECHO_DATA_BYTES = 32;
 /** A round trip not answered within this is a lost frame: the run fails. */
 const ROUND_TRIP_TIMEOUT_MS = 5000;
+/** The gateway's DirectOpen defaults (src/handlers/direct.ts), for the control's own pair. */
+const CONTROL_OPEN = { keepaliveMs: 250, stallMs: 1500, reportIntervalMs: 2000, iceServers: [] };
 
 export interface RunOptions {
   readonly mode: Mode;
@@ -142,7 +153,7 @@ export interface ScreenResult {
   readonly frameBytes: number;
   readonly fps: number;
   readonly offeredMBps: number;
-  /** Frames the customer handed to its client in the window (all routes). */
+  /** Frames the customer handed to its client in the window (all routes; control: its link). */
   readonly framesSent: number;
   /** SCREEN frames and bytes the technician received in the window (relay and channel alike). */
   readonly framesReceived: number;
@@ -165,12 +176,15 @@ export interface RunResult {
   readonly mode: Mode;
   readonly round: number;
   readonly setupMs: number;
-  /** Direct: from the customer's Hello to both ends up and the status DIRECT. */
+  /** Direct: from the customer's Hello to both ends up and the status DIRECT. Control: from
+   *  the pair's DirectOpen to both links up. */
   readonly directUpMs: number | null;
-  /** The gateway alone, before any client connected. */
+  /** The gateway alone, before any client connected (control: before the pair is made). */
   readonly bare: CpuWindow;
+  /** The session with no traffic (control: the gateway still alone, the pair up and idle). */
   readonly idle: CpuWindow;
-  readonly latency: LatencyResult;
+  /** Null in the control (no input part). */
+  readonly latency: LatencyResult | null;
   readonly screen: ScreenResult;
   readonly gatewayDropped: number;
   readonly directFallbacks: number;
@@ -423,6 +437,25 @@ async function pingPong(
   return { rtts, inputBytes, echoBytes, wallMs: performance.now() - started };
 }
 
+/** The two ends of the screen load: the customer's send, the technician's counters. */
+interface ScreenEnds {
+  send(bytes: Uint8Array): boolean;
+  /** SCREEN frames and bytes the technician end received so far (every route). */
+  frames(): number;
+  bytes(): number;
+  /** Of the frames, those that came on the data channel. */
+  directFrames(): number;
+}
+
+function clientEnds(customer: CustomerClient, tech: TechnicianClient): ScreenEnds {
+  return {
+    send: (bytes) => customer.sendRaw(bytes),
+    frames: () => tech.screenFrames,
+    bytes: () => tech.screenBytes,
+    directFrames: () => tech.direct?.framesReceived ?? 0,
+  };
+}
+
 /**
  * Sends `frame` at `fps` until stopped, catching up on timer lateness, with at most `window`
  * frames sent and not yet received by the technician (0: no bound). Without a bound a burst
@@ -430,25 +463,24 @@ async function pingPong(
  * its time on that queue (a waiter per pending send, see bench/README.md): the rate collapses.
  */
 function pace(
-  customer: CustomerClient,
-  tech: TechnicianClient,
+  ends: ScreenEnds,
   frame: Uint8Array,
   fps: number,
   window: number,
 ): { stop(): void; sent(): number; failed(): boolean; held(): number } {
   const started = performance.now();
-  const receivedBefore = tech.screenFrames;
+  const receivedBefore = ends.frames();
   let sent = 0;
   let failed = false;
   let held = 0;
   const tick = () => {
     const due = Math.floor(((performance.now() - started) * fps) / 1000);
     while (sent < due) {
-      if (window > 0 && sent - (tech.screenFrames - receivedBefore) >= window) {
+      if (window > 0 && sent - (ends.frames() - receivedBefore) >= window) {
         held++;
         return;
       }
-      if (!customer.sendRaw(frame)) {
+      if (!ends.send(frame)) {
         failed = true;
         clearInterval(timer);
         return;
@@ -465,7 +497,63 @@ function pace(
   };
 }
 
+/**
+ * The screen part: `frame` at `screenFps` through `ends`, `screenWarmupS` of warm-up, then the
+ * gateway's CPU (and this process's) over `seconds`, then a drain.
+ */
+async function screenLoad(
+  gateway: GatewayProcess,
+  ends: ScreenEnds,
+  options: RunOptions,
+): Promise<ScreenResult> {
+  const frame = screenFrame(options.screenBytes);
+  const framesBefore = ends.frames();
+  const load = pace(ends, frame, options.screenFps, options.window);
+  try {
+    await sleep(options.screenWarmupS * 1000);
+    const techFrames = ends.frames();
+    const techBytes = ends.bytes();
+    const techDirect = ends.directFrames();
+    const sentFrom = load.sent();
+    const heldFrom = load.held();
+    const from = await open(gateway);
+    await sleep(options.seconds * 1000);
+    const [cpu, to] = await close(gateway, from);
+    const framesReceived = ends.frames() - techFrames;
+    const bytesReceived = ends.bytes() - techBytes;
+    const framesSent = load.sent() - sentFrom;
+    const heldTicks = load.held() - heldFrom;
+    load.stop();
+    if (load.failed()) throw new Error('the customer could not send (connection closed)');
+    // drain: everything sent should arrive
+    const total = load.sent();
+    const drainUntil = performance.now() + 3000;
+    while (ends.frames() - framesBefore < total && performance.now() < drainUntil) {
+      await sleep(20);
+    }
+    const receivedMBps = bytesReceived / 1e6 / (cpu.ms / 1000);
+    return {
+      frameBytes: frame.length,
+      fps: options.screenFps,
+      offeredMBps: (frame.length * options.screenFps) / 1e6,
+      framesSent,
+      framesReceived,
+      bytesReceived,
+      heldTicks,
+      receivedMBps,
+      directFramesReceived: ends.directFrames() - techDirect,
+      gatewayScreenFrames: to.screenOutFrames - from.gateway.screenOutFrames,
+      lost: Math.max(0, total - (ends.frames() - framesBefore)),
+      cpu,
+      gatewayMsPerMB: bytesReceived > 0 ? cpu.gatewayCpuMs / (bytesReceived / 1e6) : Number.NaN,
+    };
+  } finally {
+    load.stop();
+  }
+}
+
 export async function measureRun(options: RunOptions): Promise<RunResult> {
+  if (options.mode === 'control') return measureControl(options);
   const isDirect = options.mode === 'direct';
   const gateway = await startGateway(options.gatewayCpus, options.gatewayNodeArgs);
   const clients: (TechnicianClient | CustomerClient)[] = [];
@@ -546,51 +634,7 @@ export async function measureRun(options: RunOptions): Promise<RunResult> {
     };
 
     // screen at fps x frameBytes
-    const frame = screenFrame(options.screenBytes);
-    const framesBefore = tech.screenFrames;
-    const load = pace(customer, tech, frame, options.screenFps, options.window);
-    let screen: ScreenResult;
-    try {
-      await sleep(options.screenWarmupS * 1000);
-      const techFrames = tech.screenFrames;
-      const techBytes = tech.screenBytes;
-      const techDirect = tech.direct?.framesReceived ?? 0;
-      const sentFrom = load.sent();
-      const heldFrom = load.held();
-      const from = await open(gateway);
-      await sleep(options.seconds * 1000);
-      const [cpu, to] = await close(gateway, from);
-      const framesReceived = tech.screenFrames - techFrames;
-      const bytesReceived = tech.screenBytes - techBytes;
-      const framesSent = load.sent() - sentFrom;
-      const heldTicks = load.held() - heldFrom;
-      load.stop();
-      if (load.failed()) throw new Error('the customer could not send (connection closed)');
-      // drain: everything sent should arrive
-      const total = load.sent();
-      const drainUntil = performance.now() + 3000;
-      while (tech.screenFrames - framesBefore < total && performance.now() < drainUntil) {
-        await sleep(20);
-      }
-      const receivedMBps = bytesReceived / 1e6 / (cpu.ms / 1000);
-      screen = {
-        frameBytes: frame.length,
-        fps: options.screenFps,
-        offeredMBps: (frame.length * options.screenFps) / 1e6,
-        framesSent,
-        framesReceived,
-        bytesReceived,
-        heldTicks,
-        receivedMBps,
-        directFramesReceived: (tech.direct?.framesReceived ?? 0) - techDirect,
-        gatewayScreenFrames: to.screenOutFrames - from.gateway.screenOutFrames,
-        lost: Math.max(0, total - (tech.screenFrames - framesBefore)),
-        cpu,
-        gatewayMsPerMB: bytesReceived > 0 ? cpu.gatewayCpuMs / (bytesReceived / 1e6) : Number.NaN,
-      };
-    } finally {
-      load.stop();
-    }
+    const screen = await screenLoad(gateway, clientEnds(customer, tech), options);
     const last = await sampleGateway(gateway);
     if (isDirect && (!tech.direct!.up || tech.direct!.status?.state !== DIRECT)) {
       throw new Error(

@@ -222,6 +222,11 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   /** This end of the direct path, when `options.direct` is on (made by the first `open`). */
   direct: DirectLink | null = null;
 
+  /** The direct path dropped SCREEN frames for a full channel, and it drained. */
+  protected onDirectDrained(): void {
+    // only a customer sends SCREEN frames
+  }
+
   /** Which frames that came on the direct path this client takes (its role's, its grants). */
   protected acceptsDirect(_bytes: Uint8Array): boolean {
     return false;
@@ -238,6 +243,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       keepsCandidate: (line) => peers.keepsCandidate(line),
       deliver: (bytes) => this.#deliverDirect(bytes),
       changed: (link) => this.emit('direct', link),
+      drained: () => this.onDirectDrained(),
       now: () => performance.now(),
     });
   }
@@ -741,8 +747,9 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   }
 
   /** Bytes the `ws` socket still has to write. */
+  /** Bytes waiting to be sent: the WebSocket's, and the direct path's channel while it is up. */
   get bufferedAmount(): number {
-    return this.ws?.bufferedAmount ?? 0;
+    return (this.ws?.bufferedAmount ?? 0) + (this.direct?.bufferedAmount ?? 0);
   }
 
   /** Closes the connection for good (no reconnect); resolves once it is closed. */

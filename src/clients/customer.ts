@@ -257,6 +257,11 @@ export class CustomerClient extends FerryClient {
     });
   }
 
+  /** Frames were dropped on a full direct channel: the technician gets a whole picture again. */
+  protected override onDirectDrained(): void {
+    this.keyFrame('request');
+  }
+
   /** Input counted as refused because it came direct without CONTROL granted here. */
   directInputRefused = 0;
 

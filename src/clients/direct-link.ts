@@ -68,12 +68,21 @@ export interface DirectHost {
   keepsCandidate?(line: string): boolean;
   /** The state, the counters or the gateway's status changed. */
   changed?(link: DirectLink): void;
+  /** SCREEN frames were dropped for a full channel, which has drained: send a whole frame. */
+  drained?(): void;
   now(): number;
 }
 
 export type DirectLinkState = 'idle' | 'connecting' | 'up';
 
 const Cause = ferry.v1.DirectCloseCause;
+/**
+ * Bytes queued on the channel past which the customer drops SCREEN frames, as the relay drops
+ * them for a slow technician, and sends a key frame once the channel drained to half. An SCTP
+ * stack slows down as its queue grows (werift's markedly, docs/benchmarks.md "Direct path"):
+ * a screen burst must not pile up there.
+ */
+export const SCREEN_HIGH_WATER = 128 * 1024;
 const LABEL = 'ferry-direct';
 /** Frame.channel is field 1 (varint, tag 0x08): a channel below 128 is the frame's second byte. */
 const TAG_CHANNEL = 0x08;
@@ -93,6 +102,8 @@ export class DirectLink {
   bytesReceived = 0;
   /** Frames that came on the channel and were refused (wrong channel, not granted). */
   refused = 0;
+  /** SCREEN frames this customer dropped because the channel was full. */
+  screenDropped = 0;
   rttMs = 0;
   opened = 0;
   ups = 0;
@@ -112,6 +123,8 @@ export class DirectLink {
   #pingSeq = 0;
   readonly #pings = new Map<number, number>();
   #silent = false;
+  /** SCREEN frames were dropped: a key frame is due once the channel drains. */
+  #starved = false;
 
   constructor(host: DirectHost) {
     this.#host = host;
@@ -148,6 +161,16 @@ export class DirectLink {
     const dc = this.#dc;
     if (this.state !== 'up' || dc === null || dc.readyState !== 'open' || this.#silent)
       return false;
+    if (
+      this.#host.role === 'customer' &&
+      bytes[1] === Channel.CHANNEL_SCREEN &&
+      dc.bufferedAmount > SCREEN_HIGH_WATER
+    ) {
+      // dropped here, as the relay would drop it for a slow technician: the frame is handled
+      this.screenDropped++;
+      this.#starved = true;
+      return true;
+    }
     try {
       dc.send(bytes);
     } catch {
@@ -212,6 +235,7 @@ export class DirectLink {
     this.opened++;
     this.#verified = false;
     this.#silent = false;
+    this.#starved = false;
     this.#remoteSet = false;
     this.#queued = [];
     this.#pings.clear();
@@ -414,6 +438,10 @@ export class DirectLink {
         true,
       );
       return;
+    }
+    if (this.#starved && dc.bufferedAmount <= SCREEN_HIGH_WATER / 2) {
+      this.#starved = false;
+      this.#host.drained?.();
     }
     const seq = ++this.#pingSeq;
     this.#pings.set(seq, now);
