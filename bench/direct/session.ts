@@ -661,3 +661,143 @@ export async function measureRun(options: RunOptions): Promise<RunResult> {
     await gateway.child.stop();
   }
 }
+
+// --- the control -----------------------------------------------------------------------------
+
+/** Two DirectLinks in this process, signalled to each other without a gateway. */
+interface LoopbackPair {
+  readonly tech: DirectLink;
+  readonly customer: DirectLink;
+  readonly ends: ScreenEnds;
+  close(): void;
+}
+
+/**
+ * The direct run's two ends without the gateway: each DirectLink is the one a client makes (its
+ * host as in src/clients/client.ts: weriftPeers with networks 127.0.0.0/8, so only loopback
+ * candidates and pairs), and its host's `sendControl` hands the other link the DirectSignal on the
+ * next turn of the loop where a client would send it to the gateway (DirectUp and DirectReport go
+ * nowhere). The technician end decodes each frame and counts SCREEN, as the technician client
+ * does with a frame from the channel. Resolves once both links are up.
+ */
+async function loopbackPair(timeoutMs: number): Promise<LoopbackPair> {
+  const peers = await weriftPeers(DIRECT_OPTIONS);
+  let frames = 0;
+  let bytes = 0;
+  let check: (() => void) | null = null;
+  const links: { tech?: DirectLink; customer?: DirectLink } = {};
+  const make = (role: 'technician' | 'customer', other: () => DirectLink | undefined) =>
+    new DirectLink({
+      role,
+      sendControl: (control) => {
+        const signal = control.directSignal;
+        if (signal != null) setImmediate(() => other()?.onControl({ directSignal: signal }));
+      },
+      createPeer: (open) => peers.create(open),
+      keepsCandidate: (line) => peers.keepsCandidate(line),
+      deliver: (frame, raw) => {
+        if (role === 'technician' && frame.channel === SCREEN) {
+          frames++;
+          bytes += raw.length;
+        }
+        return true;
+      },
+      changed: () => check?.(),
+      now: () => performance.now(),
+    });
+  const tech = make('technician', () => links.customer);
+  const customer = make('customer', () => links.tech);
+  links.tech = tech;
+  links.customer = customer;
+  const pair: LoopbackPair = {
+    tech,
+    customer,
+    ends: {
+      send: (raw) => customer.send(raw),
+      frames: () => frames,
+      bytes: () => bytes,
+      directFrames: () => tech.framesReceived,
+    },
+    close: () => {
+      tech.close('bench finished');
+      customer.close('bench finished');
+    },
+  };
+  const open = { ...CONTROL_OPEN, pathId: 1, token: randomBytes(18).toString('base64url') };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `the control's pair was not up within ${timeoutMs} ms (technician ${tech.state}, customer ${customer.state}, last close: ${tech.lastCloseReason || customer.lastCloseReason || '-'})`,
+            ),
+          ),
+        timeoutMs,
+      );
+      check = () => {
+        if (tech.up && customer.up) {
+          clearTimeout(timer);
+          check = null;
+          resolve();
+        }
+      };
+      customer.onControl({ directOpen: { ...open, offerer: false } });
+      tech.onControl({ directOpen: { ...open, offerer: true } });
+    });
+  } catch (err) {
+    pair.close();
+    throw err;
+  }
+  return pair;
+}
+
+/**
+ * The control run (see the top): the gateway as in the other runs, no client; the bare and idle
+ * windows, then the screen part over a loopback pair in this process, measured as in the others.
+ */
+async function measureControl(options: RunOptions): Promise<RunResult> {
+  const gateway = await startGateway(options.gatewayCpus, options.gatewayNodeArgs);
+  let pair: LoopbackPair | null = null;
+  try {
+    await sleep(500);
+    const bareFrom = await open(gateway);
+    await sleep(options.idleS * 1000);
+    const [bare] = await close(gateway, bareFrom);
+
+    const setupStarted = performance.now();
+    pair = await loopbackPair(30_000);
+    const setupMs = performance.now() - setupStarted;
+    await sleep(500);
+
+    const idleFrom = await open(gateway);
+    await sleep(options.idleS * 1000);
+    const [idle] = await close(gateway, idleFrom);
+
+    const screen = await screenLoad(gateway, pair.ends, options);
+    const last = await sampleGateway(gateway);
+    if (!pair.tech.up || !pair.customer.up) {
+      throw new Error(
+        `the control's pair went down during the run (${pair.tech.lastCloseReason || pair.customer.lastCloseReason || 'no reason'})`,
+      );
+    }
+    if (last.screenInFrames !== 0 || last.inputInFrames !== 0) {
+      throw new Error("the control run's gateway received frames: it should have no client");
+    }
+    return {
+      mode: options.mode,
+      round: options.round,
+      setupMs,
+      directUpMs: setupMs,
+      bare,
+      idle,
+      latency: null,
+      screen,
+      gatewayDropped: last.dropped,
+      directFallbacks: pair.tech.fallbacks + pair.customer.fallbacks,
+    };
+  } finally {
+    pair?.close();
+    await gateway.child.stop();
+  }
+}

@@ -228,7 +228,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   }
 
   /** Which frames that came on the direct path this client takes (its role's, its grants). */
-  protected acceptsDirect(_bytes: Uint8Array): boolean {
+  protected acceptsDirect(_frame: ferry.v1.Frame): boolean {
     return false;
   }
 
@@ -241,22 +241,19 @@ export class FerryClient extends EventEmitter<ClientEvents> {
       sendControl: (control) => this.notify(control),
       createPeer: (open) => peers.create(open),
       keepsCandidate: (line) => peers.keepsCandidate(line),
-      deliver: (bytes) => this.#deliverDirect(bytes),
+      deliver: (frame, bytes) => this.#deliverDirect(frame, bytes),
       changed: (link) => this.emit('direct', link),
       drained: () => this.onDirectDrained(),
       now: () => performance.now(),
     });
   }
 
-  /** A frame from the direct path, handled as one from the gateway when this client takes it. */
-  #deliverDirect(bytes: Uint8Array): boolean {
-    if (!this.acceptsDirect(bytes)) return false;
-    let frame: ferry.v1.Frame;
-    try {
-      frame = ferry.v1.Frame.decode(bytes);
-    } catch {
-      return false;
-    }
+  /**
+   * A frame from the direct path (the link decoded it and checked its channel and body), handled
+   * as one from the gateway when this client takes it.
+   */
+  #deliverDirect(frame: ferry.v1.Frame, bytes: Uint8Array): boolean {
+    if (!this.acceptsDirect(frame)) return false;
     this.emit('frame', frame, bytes);
     return true;
   }

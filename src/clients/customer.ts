@@ -270,7 +270,7 @@ export class CustomerClient extends FerryClient {
    * CONTROL: the gateway tears the path down on a revoke, and this check covers the moment
    * between.
    */
-  protected override acceptsDirect(_bytes: Uint8Array): boolean {
+  protected override acceptsDirect(_frame: ferry.v1.Frame): boolean {
     if (this.granted.includes('control')) return true;
     this.directInputRefused++;
     return false;

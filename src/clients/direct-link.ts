@@ -62,8 +62,12 @@ export interface DirectHost {
   sendControl(control: ferry.v1.Control.$Properties): void;
   /** A new peer connection for this attempt (its ICE servers and policy). */
   createPeer(open: ferry.v1.IDirectOpen): PeerConnectionLike;
-  /** A frame that came on the channel: false when the client refused it. */
-  deliver(bytes: Uint8Array): boolean;
+  /**
+   * A frame that came on the channel, decoded and of this end's channel (SCREEN for a
+   * technician, INPUT for a customer): false when the client refused it. Hand it to that
+   * channel's handler only.
+   */
+  deliver(frame: ferry.v1.Frame, bytes: Uint8Array): boolean;
   /** Keep a local candidate to oneself (an address the operator does not want probed). */
   keepsCandidate?(line: string): boolean;
   /** The state, the counters or the gateway's status changed. */
@@ -368,19 +372,36 @@ export class DirectLink {
     const bytes =
       data instanceof Uint8Array ? data : data instanceof ArrayBuffer ? new Uint8Array(data) : null;
     if (bytes === null) return;
-    // a technician takes SCREEN, a customer INPUT; the client checks its grants on top
-    const want = this.#host.role === 'technician' ? Channel.CHANNEL_SCREEN : Channel.CHANNEL_INPUT;
-    if (
-      bytes.length < 2 ||
-      bytes[0] !== TAG_CHANNEL ||
-      bytes[1] !== want ||
-      !this.#host.deliver(bytes)
-    ) {
+    const frame = this.#admit(bytes);
+    if (frame === null || !this.#host.deliver(frame, bytes)) {
       this.refused++;
       return;
     }
     this.framesReceived++;
     this.bytesReceived += bytes.length;
+  }
+
+  /**
+   * The frame a channel message carries, when it is one this end takes: a technician SCREEN
+   * (a screen update), a customer INPUT (an input event), nothing else. The whole frame is
+   * decoded and checked, not its first bytes: a protobuf field given twice keeps its last value,
+   * so a frame that starts as INPUT can decode as another channel.
+   */
+  #admit(bytes: Uint8Array): ferry.v1.Frame | null {
+    if (bytes.length < 2 || bytes[0] !== TAG_CHANNEL) return null;
+    let frame: ferry.v1.Frame;
+    try {
+      frame = ferry.v1.Frame.decode(bytes);
+    } catch {
+      return null;
+    }
+    if (this.#host.role === 'technician') {
+      const body = frame.body;
+      return frame.channel === Channel.CHANNEL_SCREEN && (body === 'screen' || body === 'opaque')
+        ? frame
+        : null;
+    }
+    return frame.channel === Channel.CHANNEL_INPUT && frame.body === 'input' ? frame : null;
   }
 
   #onText(text: string): void {

@@ -285,7 +285,7 @@ export class TechnicianClient extends FerryClient {
   }
 
   /** SCREEN frames from the customer's end of the direct path (the link checked the channel). */
-  protected override acceptsDirect(_bytes: Uint8Array): boolean {
+  protected override acceptsDirect(_frame: ferry.v1.Frame): boolean {
     return true;
   }
 

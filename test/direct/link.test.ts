@@ -76,15 +76,15 @@ const OPEN: ferry.v1.IDirectOpen = {
 function customerEnd(accept = true) {
   let now = 0;
   const controls: ferry.v1.IControl[] = [];
-  const delivered: Uint8Array[] = [];
+  const delivered: ferry.v1.Frame[] = [];
   let drained = 0;
   const peer = new FakePeer();
   const link = new DirectLink({
     role: 'customer',
     sendControl: (c) => controls.push(c),
     createPeer: () => peer,
-    deliver: (bytes) => {
-      if (accept) delivered.push(bytes);
+    deliver: (frame) => {
+      if (accept) delivered.push(frame);
       return accept;
     },
     drained: () => drained++,
@@ -132,6 +132,18 @@ test('with the token the path is up; only INPUT frames are taken, and frames bef
   c.channel.receive(screen);
   assert.equal(c.delivered.length, 1);
   assert.equal(c.link.refused, 1, 'SCREEN is not for a customer');
+  // a frame that starts as INPUT but decodes as SHELL (a protobuf field given twice keeps its
+  // last value) is refused: the whole frame is checked, not its first bytes
+  const shell = encodeFrame({ channel: ferry.v1.Channel.CHANNEL_SHELL, shell: {} });
+  const smuggled = new Uint8Array([...input.subarray(0, 2), ...shell]);
+  assert.equal(ferry.v1.Frame.decode(smuggled).channel, ferry.v1.Channel.CHANNEL_SHELL);
+  c.channel.receive(smuggled);
+  // INPUT on the channel field, a chat body
+  c.channel.receive(encodeFrame({ channel: ferry.v1.Channel.CHANNEL_INPUT, chat: { text: 'x' } }));
+  c.channel.receive(new Uint8Array([0x08, 0x02, 0xff, 0xff])); // does not decode
+  assert.equal(c.delivered.length, 1);
+  assert.equal(c.link.refused, 4);
+  assert.equal(c.delivered[0]!.body, 'input');
   c.link.close();
 });
 

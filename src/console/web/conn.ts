@@ -476,16 +476,10 @@ export class Conn {
   }
 
   /**
-   * A frame that came on the direct path (the link checked its channel, the page its grants):
-   * handed to the `frame` listeners as one from the gateway. False when it does not decode.
+   * A frame that came on the direct path (the link decoded it and checked its channel and body,
+   * the page its grants): handed to the `frame` listeners as one from the gateway.
    */
-  receiveDirect(bytes: Uint8Array): boolean {
-    let frame: ferry.v1.Frame;
-    try {
-      frame = ferry.v1.Frame.decode(bytes);
-    } catch {
-      return false;
-    }
+  receiveDirect(frame: ferry.v1.Frame, bytes: Uint8Array): boolean {
     this.#emit('frame', frame, bytes.length);
     return true;
   }

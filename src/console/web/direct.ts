@@ -18,6 +18,7 @@
  * `window.ferryDirect.stats()` reports the link's state and counters (tests, bench/console).
  */
 import { DirectLink, type PeerConnectionLike } from '../../clients/direct-link.js';
+import type { ferry } from '../../protocol/gen/ferry.js';
 import type { Conn } from './conn.js';
 
 /** What `window.ferryDirect.stats()` reports of this page's end of the path. */
@@ -55,7 +56,7 @@ export function directWanted(search: string = location.search): boolean {
 export function browserDirect(
   conn: Conn,
   role: 'technician' | 'customer',
-  accepts: (bytes: Uint8Array) => boolean,
+  accepts: (frame: ferry.v1.Frame) => boolean,
 ): DirectLink | null {
   if (!directWanted() || typeof RTCPeerConnection !== 'function') return null;
   const link = new DirectLink({
@@ -65,7 +66,7 @@ export function browserDirect(
       new RTCPeerConnection({
         iceServers: (open.iceServers ?? []).map((urls) => ({ urls })),
       }) as unknown as PeerConnectionLike,
-    deliver: (bytes) => accepts(bytes) && conn.receiveDirect(bytes),
+    deliver: (frame, bytes) => accepts(frame) && conn.receiveDirect(frame, bytes),
     changed: (l) => {
       document.body.dataset.directLink = l.state;
       conn.directChanged(l);
