@@ -269,7 +269,7 @@ export class Gateway {
       ownAddresses: ownAddresses(),
       stunHost: stunHostOf(config),
     });
-    this.netstats.directOf = (p) => this.relay.direct.statsOf(p as Connection);
+    this.netstats.directOf = (s, p) => this.relay.direct.statsOf(p as Connection, s.id);
     this.router = this.relay.router;
     this.audit = stores.audit;
     this.reportIndex = stores.reportIndex;
@@ -895,7 +895,7 @@ export class Gateway {
     }
     // Session timers (PIN, Offline window, idle, system, resume window) run from this clock.
     this.registry.tick(this.clock());
-    this.relay.direct.tick(this.clock());
+    this.relay.direct.tick(performance.now());
     const wall = this.clock();
     if (wall - this.#lastPruneMs >= PRUNE_INTERVAL_MS) {
       this.#lastPruneMs = wall;

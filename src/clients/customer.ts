@@ -246,6 +246,9 @@ export class CustomerClient extends FerryClient {
         this.#setQuality(control.setStreamQuality as ferry.v1.SetStreamQuality);
       }
     });
+    this.on('controlChanged', (c) => {
+      this.#controller = c.participantId ?? '';
+    });
     this.on('consentChanged', (c) => {
       this.granted = toNames(c.granted);
       if (!this.granted.includes('view')) this.stopScreen();
@@ -271,10 +274,16 @@ export class CustomerClient extends FerryClient {
    * between.
    */
   protected override acceptsDirect(_frame: ferry.v1.Frame): boolean {
-    if (this.granted.includes('control')) return true;
+    // granted here, and from the technician in control as this customer last heard it
+    const from = this.direct?.peerId ?? '';
+    const fromController = this.#controller === '' || this.#controller === from;
+    if (this.granted.includes('control') && fromController) return true;
     this.directInputRefused++;
     return false;
   }
+
+  /** The participant in control as the last ControlChanged said ('' before any). */
+  #controller = '';
 
   async connect(): Promise<ferry.v1.Welcome> {
     const welcome = await this.open({
@@ -380,7 +389,14 @@ export class CustomerClient extends FerryClient {
    * relaying at once; resolves once it has.
    */
   async revoke(permissions: readonly PermissionName[] = []): Promise<void> {
-    if (permissions.length === 0 || permissions.includes('view')) this.stopScreen();
+    const gone = new Set<PermissionName>(permissions.length === 0 ? this.granted : permissions);
+    if (gone.has('view')) {
+      gone.add('control'); // control needs view
+      this.stopScreen();
+    }
+    // in force here at once: input already on its way over a direct path is not applied (the
+    // gateway's ConsentChanged comes after)
+    this.granted = this.granted.filter((p) => !gone.has(p));
     await this.request({ revokeConsent: { permissions: toWire(permissions) } });
   }
 

@@ -138,6 +138,11 @@ export class DirectLink {
     return this.state === 'up';
   }
 
+  /** The participant at the other end of the current attempt ('' when idle). */
+  get peerId(): string {
+    return this.#open?.peerParticipantId ?? '';
+  }
+
   /** Bytes queued on the channel (a screen sender backs off on it as on the WebSocket's). */
   get bufferedAmount(): number {
     const dc = this.#dc;
@@ -311,16 +316,24 @@ export class DirectLink {
     const pathId = signal.pathId ?? 0;
     const pc = this.#pc;
     if (pathId !== this.pathId || pc === null || this.state === 'idle') return;
+    // every await may end this attempt (a close, a new DirectOpen): nothing after it may touch
+    // the next attempt's state
+    const current = () => this.#pc === pc && this.pathId === pathId;
     try {
       const d = signal.description;
       if (d != null) {
         await pc.setRemoteDescription({ type: d.type ?? '', sdp: d.sdp ?? '' });
+        if (!current()) return;
         this.#remoteSet = true;
-        for (const c of this.#queued.splice(0)) await pc.addIceCandidate(c);
+        for (const c of this.#queued.splice(0)) {
+          await pc.addIceCandidate(c);
+          if (!current()) return;
+        }
         if (this.#open?.offerer !== true && d.type === 'offer') {
           const answer = await pc.createAnswer();
+          if (!current()) return;
           await pc.setLocalDescription(answer);
-          if (this.pathId !== pathId) return;
+          if (!current()) return;
           const sdp = this.#ownSdp(pc.localDescription?.sdp ?? answer.sdp ?? '');
           this.#host.sendControl({
             directSignal: { pathId, description: { type: 'answer', sdp } },
@@ -338,8 +351,9 @@ export class DirectLink {
       if (this.#remoteSet) await pc.addIceCandidate(init);
       else this.#queued.push(init);
     } catch (err) {
-      if (this.pathId === pathId)
+      if (current()) {
         this.#stop(Cause.DIRECT_CLOSE_FAILED, `signalling failed: ${(err as Error).message}`, true);
+      }
     }
   }
 

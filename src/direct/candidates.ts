@@ -42,18 +42,51 @@ export interface CandidateLine {
 export function parseCandidate(line: string): CandidateLine | null {
   const text = line.startsWith('a=') ? line.slice(2) : line;
   if (!text.startsWith('candidate:') || text.length > MAX_CANDIDATE_BYTES) return null;
-  const f = text.slice('candidate:'.length).trim().split(/\s+/);
+  // printable ASCII separated by single spaces: every WebRTC stack splits the line the same way
+  // (one that splits on ' ' alone must not read another address than this parser did)
+  if (!/^candidate:[\x21-\x7e]+(?: [\x21-\x7e]+)+$/.test(text)) return null;
+  const f = text.slice('candidate:'.length).split(' ');
   if (f.length < 8 || f[6] !== 'typ') return null;
+  if (!/^\d{1,5}$/.test(f[5]!)) return null;
   const port = Number(f[5]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) return null;
+  if (port > 65535) return null;
   if (!/^\d+$/.test(f[1]!) || !/^\d+$/.test(f[3]!)) return null;
   const transport = f[2]!.toLowerCase();
   if (transport !== 'udp' && transport !== 'tcp') return null;
-  const address = f[4]!;
+  const address = normalAddress(f[4]!);
   const mdns = /^[0-9a-f-]{36}\.local$/i.test(address);
   if (!mdns && isIP(address) === 0) return null;
-  return { address, port, type: f[7]! };
+  const type = f[7]!;
+  if (type !== 'host' && type !== 'srflx' && type !== 'prflx' && type !== 'relay') return null;
+  return { address, port, type };
 }
+
+/** An IPv4-mapped IPv6 address (::ffff:10.0.0.1) as the IPv4 address it is. */
+function normalAddress(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  return mapped !== undefined && isIP(mapped) === 4 ? mapped : address;
+}
+
+const blockListOf = (cidrs: readonly string[]): BlockList => {
+  const list = new BlockList();
+  for (const text of cidrs) {
+    const cidr = parseCidr(text);
+    if (cidr === null) throw new RangeError(`not a CIDR: ${text}`);
+    list.addSubnet(cidr.address, cidr.prefix, cidr.type);
+  }
+  return list;
+};
+
+/** `--p2p lan` without `--p2p-networks`: the private ranges (RFC 1918, RFC 6598, RFC 4193). */
+const PRIVATE = blockListOf([
+  '10.0.0.0/8',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+  '100.64.0.0/10',
+  'fc00::/7',
+]);
+/** The machine itself: only an operator's `--p2p-networks` naming it lets it through. */
+const LOOPBACK = blockListOf(['127.0.0.0/8', '::1/128']);
 
 export interface CandidatePolicyOptions {
   readonly policy: ferry.v1.DirectPolicy;
@@ -85,23 +118,18 @@ export class CandidatePolicy {
   readonly #policy: ferry.v1.DirectPolicy;
   readonly #networks: BlockList | null;
   #ownPorts: ReadonlySet<number>;
-  readonly #ownAddresses: ReadonlySet<string>;
+  readonly #ownAddresses: BlockList;
 
   constructor(options: CandidatePolicyOptions) {
     this.#policy = options.policy;
     this.#ownPorts = new Set(options.ownPorts.filter((p) => p > 0));
-    this.#ownAddresses = new Set(options.ownAddresses);
-    if (options.networks.length === 0) {
-      this.#networks = null;
-    } else {
-      const list = new BlockList();
-      for (const text of options.networks) {
-        const cidr = parseCidr(text);
-        if (cidr === null) throw new RangeError(`not a CIDR: ${text}`);
-        list.addSubnet(cidr.address, cidr.prefix, cidr.type);
-      }
-      this.#networks = list;
+    this.#ownAddresses = new BlockList();
+    for (const raw of options.ownAddresses) {
+      const address = normalAddress(raw.split('%', 1)[0] ?? '');
+      const v = isIP(address);
+      if (v !== 0) this.#ownAddresses.addAddress(address, v === 4 ? 'ipv4' : 'ipv6');
     }
+    this.#networks = options.networks.length === 0 ? null : blockListOf(options.networks);
   }
 
   /** The gateway's ports once bound (a configured 0 is known only then). */
@@ -120,7 +148,8 @@ export class CandidatePolicy {
     if (this.#policy === Policy.DIRECT_POLICY_OFF) return 'policy';
     // No TURN: relay candidates never; LAN: the ends' own host addresses only.
     if (c.type === 'relay') return 'policy';
-    if (this.#policy === Policy.DIRECT_POLICY_LAN && c.type !== 'host') return 'policy';
+    const lan = this.#policy === Policy.DIRECT_POLICY_LAN;
+    if (lan && c.type !== 'host') return 'policy';
     const version = isIP(c.address);
     if (version === 0) {
       // an mDNS name (a browser hiding its address): only a host on the same link resolves it
@@ -128,32 +157,43 @@ export class CandidatePolicy {
     }
     const type = version === 4 ? 'ipv4' : 'ipv6';
     if (LINK_LOCAL.check(c.address, type)) return 'link-local';
-    if (this.#ownPorts.has(c.port) && this.#ownAddresses.has(c.address)) return 'own-port';
-    if (this.#networks !== null && !this.#networks.check(c.address, type)) return 'network';
+    if (this.#ownPorts.has(c.port) && this.#ownAddresses.check(c.address, type)) return 'own-port';
+    if (this.#networks !== null) return this.#networks.check(c.address, type) ? 'ok' : 'network';
+    // no operator list: never the machine itself, and on a LAN policy the private ranges only
+    if (LOOPBACK.check(c.address, type)) return 'network';
+    if (lan && !PRIVATE.check(c.address, type)) return 'network';
     return 'ok';
   }
 
   /**
-   * An SDP with every `a=candidate` line the policy refuses removed, and how many it kept; null
-   * when it is not a plausible SDP for a data channel.
+   * An SDP with every `a=candidate` line the policy refuses removed, and past `limit` the rest
+   * too, and how many it kept; null when it is not a plausible SDP for a data channel.
    */
-  filterSdp(sdp: string): { sdp: string; kept: number; dropped: number } | null {
+  filterSdp(
+    sdp: string,
+    limit = Number.POSITIVE_INFINITY,
+  ): { sdp: string; kept: number; dropped: number; overLimit: number } | null {
     if (sdp.length > MAX_SDP_BYTES || !sdp.startsWith('v=0')) return null;
-    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
-    if (/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(sdp)) return null;
+    // printable ASCII lines only (so its length is its size in bytes, and no control character)
+    if (/[^\t\r\n\x20-\x7e]/.test(sdp)) return null;
     if (!/^m=application /m.test(sdp)) return null;
     const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
     let kept = 0;
     let dropped = 0;
+    let overLimit = 0;
     const lines = sdp.split(/\r?\n/).filter((line) => {
       if (!line.startsWith('a=candidate:')) return true;
-      if (this.judge(line) === 'ok') {
-        kept++;
-        return true;
+      if (this.judge(line) !== 'ok') {
+        dropped++;
+        return false;
       }
-      dropped++;
-      return false;
+      if (kept >= limit) {
+        overLimit++;
+        return false;
+      }
+      kept++;
+      return true;
     });
-    return { sdp: lines.join(eol), kept, dropped };
+    return { sdp: lines.join(eol), kept, dropped, overLimit };
   }
 }

@@ -56,6 +56,8 @@ export class EndReports {
 
 export class DirectPath {
   readonly id: number;
+  /** The session the path serves. */
+  readonly sessionId: string;
   readonly technician: RelayPeer;
   readonly customer: RelayPeer;
   readonly token: string;
@@ -72,10 +74,13 @@ export class DirectPath {
   candidates = 0;
   /** The cap was hit: the sender was told once. */
   capped = false;
+  /** Bit 1 << End: that end sent its end-of-candidates (passed on once). */
+  candidatesEnded = 0;
   readonly reports: readonly [EndReports, EndReports] = [new EndReports(), new EndReports()];
 
   constructor(
     id: number,
+    sessionId: string,
     technician: RelayPeer,
     customer: RelayPeer,
     token: string,
@@ -83,6 +88,7 @@ export class DirectPath {
     nowMs: number,
   ) {
     this.id = id;
+    this.sessionId = sessionId;
     this.technician = technician;
     this.customer = customer;
     this.token = token;

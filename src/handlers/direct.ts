@@ -36,6 +36,17 @@ const Policy = ferry.v1.DirectPolicy;
 
 /** Candidates passed on per attempt (SDP and trickled). */
 export const MAX_CANDIDATES = 32;
+/** The causes a client may give for closing; each is a failure, retried after the back-off. */
+const CLIENT_CAUSES: ReadonlySet<number> = new Set([
+  Cause.DIRECT_CLOSE_FAILED,
+  Cause.DIRECT_CLOSE_STALLED,
+  Cause.DIRECT_CLOSE_CLOSED,
+  Cause.DIRECT_CLOSE_BAD_TOKEN,
+  Cause.DIRECT_CLOSE_REFUSED,
+]);
+
+/** The highest m-line index a candidate may name (a data-channel SDP has one m-line). */
+const MAX_M_LINE_INDEX = 8;
 
 export interface DirectOptions {
   readonly policy: ferry.v1.DirectPolicy;
@@ -76,7 +87,8 @@ export interface DirectCounters {
 /** One session's direct-path state. */
 class SessionDirect {
   path: DirectPath | null = null;
-  nextId = 1;
+  /** The technician and customer connections the failures were counted for. */
+  pair = '';
   failures = 0;
   retryAtMs = 0;
   lastCause = '';
@@ -106,6 +118,11 @@ export class DirectPaths {
   readonly #retryBaseMs: number;
   readonly #retryMaxMs: number;
   readonly #sessions = new Map<Session, SessionDirect>();
+  /** Attempts by id (unique on this gateway), to their session. */
+  readonly #paths = new Map<number, Session>();
+  /** A connection's path: a client has one end of one path at a time. */
+  readonly #byPeer = new WeakMap<RelayPeer, DirectPath>();
+  #nextId = 1;
   readonly #due = new Set<Session>();
   #scheduled = false;
 
@@ -154,11 +171,13 @@ export class DirectPaths {
    * The P2P figures of one participant's statistics row: whether its frames flow direct, and
    * the rate its end reports (bits/s; download for a technician, upload for the customer).
    */
-  statsOf(peer: RelayPeer, nowMs = this.#now()): { peerToPeer: boolean; bps: number } | null {
-    const session = peer.session;
-    if (session === null) return null;
-    const path = this.#sessions.get(session)?.path ?? null;
-    if (path === null) return null;
+  statsOf(
+    peer: RelayPeer,
+    sessionId: string,
+    nowMs = this.#now(),
+  ): { peerToPeer: boolean; bps: number } | null {
+    const path = this.#byPeer.get(peer);
+    if (path === undefined || path.sessionId !== sessionId) return null;
     const end = path.endOf(peer);
     if (end === null || !path.flowing(nowMs, this.#staleMs)) return null;
     const reports = path.reports[end];
@@ -182,16 +201,18 @@ export class DirectPaths {
 
   /** The customer revoked VIEW or CONTROL: the path goes at once, before any further frame. */
   revoked(session: Session, removed: number): void {
-    if ((removed & (GRANT_VIEW | GRANT_CONTROL)) === 0) return;
     const state = this.#sessions.get(session);
-    if (state?.path == null) return;
-    this.#close(
-      session,
-      state,
-      Cause.DIRECT_CLOSE_REVOKED,
-      'the customer revoked a permission',
-      null,
-    );
+    if ((removed & (GRANT_VIEW | GRANT_CONTROL)) !== 0 && state?.path != null) {
+      const text = 'the customer revoked a permission';
+      this.#close(session, state, Cause.DIRECT_CLOSE_REVOKED, text, null);
+    }
+    this.changed(session);
+  }
+
+  /** Somebody arrived (a collaborator, a customer, a resumed place): it hears the status. */
+  arrived(session: Session): void {
+    const state = this.#sessions.get(session);
+    if (state !== undefined) state.lastStatus = '';
     this.changed(session);
   }
 
@@ -211,16 +232,20 @@ export class DirectPaths {
   /** Connect timeouts, retries and stale reports, on the gateway's shared clock. */
   tick(nowMs: number): void {
     for (const [session, state] of this.#sessions) {
-      const path = state.path;
-      if (path !== null && !path.up && nowMs - path.openedAtMs >= this.connectTimeoutMs) {
-        const text = `no direct route within ${this.connectTimeoutMs / 1000} s`;
-        this.#close(session, state, Cause.DIRECT_CLOSE_FAILED, text, null);
-      }
-      if (state.path === null && state.retryAtMs !== 0 && nowMs >= state.retryAtMs) {
-        state.retryAtMs = 0;
-        this.#examine(session);
-      } else if (path?.up) {
-        this.#status(session, state);
+      try {
+        const path = state.path;
+        if (path !== null && !path.up && nowMs - path.openedAtMs >= this.connectTimeoutMs) {
+          const text = `no direct route within ${this.connectTimeoutMs / 1000} s`;
+          this.#close(session, state, Cause.DIRECT_CLOSE_FAILED, text, null);
+        }
+        if (state.path === null && state.retryAtMs !== 0 && nowMs >= state.retryAtMs) {
+          state.retryAtMs = 0;
+          this.#examine(session);
+        } else if (path?.up) {
+          this.#status(session, state);
+        }
+      } catch (err) {
+        this.#logger.error({ err, session: session.id }, 'direct path timer failed');
       }
     }
   }
@@ -252,6 +277,10 @@ export class DirectPaths {
     if (!this.#ctx.directCapable.has(customer)) return "the customer's client cannot go direct";
     if (!this.#ctx.directCapable.has(tech)) return "the technician's client cannot go direct";
     if ((session.grants & GRANT_VIEW) === 0) return 'the customer has not granted screen view';
+    const busy = this.#byPeer.get(tech);
+    if (busy !== undefined && busy.sessionId !== session.id) {
+      return "the technician's direct path serves another of its sessions";
+    }
     return null;
   }
 
@@ -281,6 +310,15 @@ export class DirectPaths {
       }
       this.#close(session, state, Cause.DIRECT_CLOSE_NOT_ELIGIBLE, why ?? 'control moved', null);
     }
+    if (why === null) {
+      // another technician in control, or a leg on a new connection: a fresh start
+      const pair = `${(session.controller as RelayPeer).id}|${(session.customer as RelayPeer).id}`;
+      if (pair !== state.pair) {
+        state.pair = pair;
+        state.failures = 0;
+        state.retryAtMs = 0;
+      }
+    }
     if (why !== null || state.retryAtMs !== 0) {
       this.#status(session, state, why);
       return;
@@ -301,7 +339,8 @@ export class DirectPaths {
     const customer = session.customer as RelayPeer;
     const now = this.#now();
     const path = new DirectPath(
-      state.nextId++,
+      this.#nextId++,
+      session.id,
       tech,
       customer,
       randomBytes(18).toString('base64url'),
@@ -309,6 +348,9 @@ export class DirectPaths {
       now,
     );
     state.path = path;
+    this.#paths.set(path.id, session);
+    this.#byPeer.set(tech, path);
+    this.#byPeer.set(customer, path);
     this.counters.opened++;
     const base = {
       pathId: path.id,
@@ -353,6 +395,10 @@ export class DirectPaths {
     const path = state.path;
     if (path === null) return;
     state.path = null;
+    this.#paths.delete(path.id);
+    if (this.#byPeer.get(path.technician) === path) this.#byPeer.delete(path.technician);
+    if (this.#byPeer.get(path.customer) === path) this.#byPeer.delete(path.customer);
+    if (path.technician.screenDirect === session) path.technician.screenDirect = null;
     const name = Cause[cause] ?? 'DIRECT_CLOSE_UNSPECIFIED';
     this.counters.closed.set(name, (this.counters.closed.get(name) ?? 0) + 1);
     const frame = controlFrame({ directClose: { pathId: path.id, cause, reason } });
@@ -360,7 +406,6 @@ export class DirectPaths {
     if (from !== path.customer && path.customer.connected) path.customer.sendFrame(frame);
     const now = this.#now();
     if (path.up) {
-      path.technician.screenDirect = false;
       // the technician's picture goes on from the relay: a whole frame first
       if (path.customer.connected && (session.grants & GRANT_VIEW) !== 0) {
         path.customer.sendFrame(controlFrame({ keyFrameRequest: { reason: 'back on the relay' } }));
@@ -417,7 +462,11 @@ export class DirectPaths {
     const key = `${st}|${reason.replace(/next attempt in \d+ s/, '')}|${techId}|${relayScreen}`;
     if (key === state.lastStatus) return;
     state.lastStatus = key;
-    if (path !== null) path.technician.screenDirect = st === State.DIRECT_STATE_DIRECT;
+    if (path !== null) {
+      const tech = path.technician;
+      if (st === State.DIRECT_STATE_DIRECT) tech.screenDirect = session;
+      else if (tech.screenDirect === session) tech.screenDirect = null;
+    }
     const frame = eventFrame({
       directStatus: {
         sessionId: session.id,
@@ -445,19 +494,15 @@ export class DirectPaths {
     pathId: number,
     requestId: number,
   ): { session: Session; state: SessionDirect; path: DirectPath; end: EndValue } | null {
-    const session = peer.session;
-    const state = session === null ? undefined : this.#sessions.get(session);
+    const session = this.#paths.get(pathId);
+    const state = session === undefined ? undefined : this.#sessions.get(session);
     const path = state?.path ?? null;
-    if (session === null || state === undefined || path === null || path.id !== pathId) {
+    if (session === undefined || state === undefined || path === null || path.id !== pathId) {
       // a signal of an attempt that just closed crosses its DirectClose: dropped quietly
-      if (state !== undefined && pathId > 0 && pathId < state.nextId) return null;
+      if (pathId > 0 && pathId < this.#nextId) return null;
       this.counters.signalsRefused++;
-      this.#ctx.fail(
-        peer,
-        Codes.WRONG_STATE,
-        `no direct path attempt ${pathId} in your session`,
-        requestId,
-      );
+      const text = `no direct path attempt ${pathId} on this gateway`;
+      this.#ctx.fail(peer, Codes.WRONG_STATE, text, requestId);
       return null;
     }
     const end = path.endOf(peer);
@@ -510,16 +555,14 @@ export class DirectPaths {
         );
         return;
       }
-      const filtered = this.candidates.filterSdp(d.sdp ?? '');
+      // candidates past the cap are cut from the SDP; the description itself goes on
+      const filtered = this.candidates.filterSdp(d.sdp ?? '', MAX_CANDIDATES - path.candidates);
       if (filtered === null) {
         this.#refuse(peer, 'the SDP is not a data-channel session description', requestId);
         return;
       }
       if (filtered.dropped > 0) this.#dropped('sdp');
-      if (path.candidates + filtered.kept > MAX_CANDIDATES) {
-        this.#capped(peer, path, requestId);
-        return;
-      }
+      if (filtered.overLimit > 0) this.#capped(peer, path, requestId);
       path.candidates += filtered.kept;
       this.counters.candidatesPassed += filtered.kept;
       if (end === End.TECHNICIAN) path.offered = true;
@@ -534,9 +577,24 @@ export class DirectPaths {
     if (body.candidate != null) {
       const c = body.candidate;
       const line = c.candidate ?? '';
+      const mid = c.sdpMid ?? '';
+      const index = c.sdpMLineIndex ?? 0;
+      if (!/^[\x21-\x7e]{0,32}$/.test(mid) || index > MAX_M_LINE_INDEX) {
+        this.#refuse(peer, 'the candidate names an m-line that no data-channel SDP has', requestId);
+        return;
+      }
       if (line === '') {
-        // end of candidates
-        to.sendFrame(controlFrame({ directSignal: { pathId: path.id, candidate: c } }));
+        // end of candidates: passed on once per end
+        if ((path.candidatesEnded & (1 << end)) !== 0) return;
+        path.candidatesEnded |= 1 << end;
+        to.sendFrame(
+          controlFrame({
+            directSignal: {
+              pathId: path.id,
+              candidate: { candidate: '', sdpMid: mid, sdpMLineIndex: index },
+            },
+          }),
+        );
         return;
       }
       const verdict = this.candidates.judge(line);
@@ -558,11 +616,7 @@ export class DirectPaths {
         controlFrame({
           directSignal: {
             pathId: path.id,
-            candidate: {
-              candidate: line,
-              sdpMid: c.sdpMid ?? '',
-              sdpMLineIndex: c.sdpMLineIndex ?? 0,
-            },
+            candidate: { candidate: line, sdpMid: mid, sdpMLineIndex: index },
           },
         }),
       );
@@ -612,7 +666,9 @@ export class DirectPaths {
       return;
     }
     const rtt = Number(body.rttMs ?? 0);
-    const ok = path.reports[end].record(
+    const reports = path.reports[end];
+    const inputBefore = reports.framesReceived;
+    const ok = reports.record(
       this.#now(),
       u64(body.bytesSent),
       u64(body.bytesReceived),
@@ -629,6 +685,8 @@ export class DirectPaths {
       );
       return;
     }
+    // input applied through the path is the session's activity, as it is on the relay
+    if (end === End.CUSTOMER) session.activityFrames += reports.framesReceived - inputBefore;
     this.#status(session, state);
   }
 
@@ -638,11 +696,11 @@ export class DirectPaths {
     const { session, state, end } = found;
     const cause = body.cause ?? Cause.DIRECT_CLOSE_UNSPECIFIED;
     const who = end === End.TECHNICIAN ? "the technician's end" : "the customer's end";
-    const said = (body.reason ?? '').slice(0, 200);
-    const known =
-      cause in Cause && cause !== Cause.DIRECT_CLOSE_UNSPECIFIED
-        ? cause
-        : Cause.DIRECT_CLOSE_CLOSED;
+    // the end's own words, printable and short
+    const said = (body.reason ?? '').replace(/[^\x20-\x7e]/g, '').slice(0, 200);
+    // what an end may say; anything else is a closed channel, a failure with its back-off, so an
+    // end cannot make the gateway open attempt after attempt
+    const known = CLIENT_CAUSES.has(cause) ? cause : Cause.DIRECT_CLOSE_CLOSED;
     this.#close(session, state, known, `${who}: ${said || 'closed'}`, peer);
     if (state.retryAtMs === 0) this.changed(session);
   }

@@ -156,7 +156,7 @@ export function buildRelay(deps: HandlerDeps): Relay {
     }),
     iceServers:
       config.stunPort > 0 && deps.stunHost ? [`stun:${deps.stunHost}:${config.stunPort}`] : [],
-    now: () => registry.now(),
+    now: () => performance.now(),
     logger: deps.logger,
   });
   listeners.add({
@@ -167,6 +167,8 @@ export function buildRelay(deps: HandlerDeps): Relay {
       session.directs = direct;
     },
     left: (session, seat) => direct.left(session, seat),
+    joined: (session) => direct.arrived(session),
+    attached: (session) => direct.arrived(session),
     revoked: (session, removed) => direct.revoked(session, removed),
     ended: (session) => direct.ended(session),
   });

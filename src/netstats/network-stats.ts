@@ -55,7 +55,8 @@ export class NetworkStatsService {
   alertsRaised = 0;
   alertsCleared = 0;
   /** A participant's direct path (src/handlers/direct.ts), or null while it is relayed. */
-  directOf: (p: StatsParticipant, nowMs: number) => DirectRow | null = () => null;
+  directOf: (session: StatsSession, p: StatsParticipant, nowMs: number) => DirectRow | null = () =>
+    null;
 
   constructor(location: Location, monoNow: () => number, wallNow: () => number = Date.now) {
     this.location = {
@@ -80,7 +81,7 @@ export class NetworkStatsService {
           p.link,
           { participantId: p.id, displayName: p.name, role: p.role },
           now,
-          this.directOf(p, now),
+          this.directOf(session, p, now),
         ),
       );
       classes.push(p.link.status);

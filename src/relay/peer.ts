@@ -5,6 +5,7 @@
 import type { TokenBucket } from '../limits/token-bucket.js';
 import type { LinkStats } from '../netstats/link-stats.js';
 import type { Participant } from '../session/participant.js';
+import type { Session } from '../session/session.js';
 
 export const PeerState = {
   AWAITING_HELLO: 0,
@@ -28,10 +29,10 @@ export interface RelayPeer extends Participant {
   screenStarved: boolean;
   starvedStream: number;
   /**
-   * This technician gets the customer's SCREEN frames on a direct path (src/handlers/direct.ts):
-   * the relay does not forward them to it as well.
+   * The session whose customer's SCREEN frames this technician gets on a direct path
+   * (src/handlers/direct.ts): the relay does not forward that session's to it as well.
    */
-  screenDirect: boolean;
+  screenDirect: Session | null;
   readonly openedAtMs: number;
   readonly link: LinkStats;
   rxFrames: number;

@@ -233,7 +233,7 @@ export class Router {
     const budget = this.budget;
     for (let i = 0; i < technicians.length; i++) {
       const tech = technicians[i] as RelayPeer;
-      if (tech.screenDirect) continue; // it gets them on its direct path
+      if (tech.screenDirect === session) continue; // it gets them on its direct path
       if (!budget.admitsScreen(tech.queuedBytes)) {
         this.#dropScreen(session, tech, channel, DropReason.SLOW_CONSUMER);
         continue;

@@ -152,7 +152,7 @@ export class Connection implements RelayPeer {
   name = '';
   session: Session | null = null;
   screenStarved = false;
-  screenDirect = false;
+  screenDirect: Session | null = null;
   starvedStream = 0;
   rxFrames = 0;
   rxBytes = 0;

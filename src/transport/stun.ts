@@ -69,6 +69,8 @@ const SOFTWARE = new TextEncoder().encode('ferry');
 const DEFAULT_RATE_PER_SECOND = 20;
 const DEFAULT_BURST = 40;
 const DEFAULT_MAX_ADDRESSES = 10_000;
+/** Answers per second from all sources together. */
+const DEFAULT_GLOBAL_RATE_PER_SECOND = 2000;
 /** A failing send is logged at most this often, so a storm of them cannot flood the log. */
 const SEND_WARN_INTERVAL_MS = 10_000;
 
@@ -89,6 +91,8 @@ export interface StunServerOptions {
   burst?: number;
   /** Source addresses tracked by the rate limiter at most. Default 10,000. */
   maxAddresses?: number;
+  /** Answers per second from all sources together (default 2000). */
+  globalRatePerSecond?: number;
   /** Milliseconds on a clock that does not go back. Default `performance.now`. */
   now?: () => number;
   logger?: StunLogger;
@@ -197,6 +201,8 @@ export class StunServer {
   readonly #host: string;
   readonly #type: 'udp4' | 'udp6';
   readonly #rates: RateTable;
+  /** Every answer, whatever its source: a spoofed flood from many addresses is capped too. */
+  readonly #global: RateTable;
   readonly #now: () => number;
   readonly #logger: StunLogger | undefined;
   #socket: dgram.Socket | null = null;
@@ -219,6 +225,13 @@ export class StunServer {
       ratePerSecond: options.ratePerSecond ?? DEFAULT_RATE_PER_SECOND,
       burst: options.burst ?? DEFAULT_BURST,
       maxAddresses: options.maxAddresses ?? DEFAULT_MAX_ADDRESSES,
+      now: this.#now,
+    });
+    const total = options.globalRatePerSecond ?? DEFAULT_GLOBAL_RATE_PER_SECOND;
+    this.#global = new RateTable({
+      ratePerSecond: total,
+      burst: total,
+      maxAddresses: 1,
       now: this.#now,
     });
   }
@@ -290,7 +303,9 @@ export class StunServer {
         this.counters.malformed++;
         return;
       }
-      if (!this.#rates.take(source.address)) {
+      // an IPv6 host owns at least a /64: a flood spread over one counts as one source; and all
+      // sources together get at most the global rate, so spoofed sources cannot multiply it
+      if (!this.#global.take('') || !this.#rates.take(rateKey(source.address, source.family))) {
         this.counters.rateLimited++;
         return;
       }
@@ -439,6 +454,14 @@ function reflexiveAddress(raw: string): { address: string; family: 'IPv4' | 'IPv
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
   if (mapped !== undefined && net.isIPv4(mapped)) return { address: mapped, family: 'IPv4' };
   return { address, family: 'IPv6' };
+}
+
+/** The rate limit's key of a source: an IPv4 address, or the /64 of an IPv6 one. */
+export function rateKey(address: string, family: 'IPv4' | 'IPv6'): string {
+  if (family === 'IPv4') return address;
+  const bytes = ipv6Bytes(address);
+  if (bytes === null) return address;
+  return Buffer.from(bytes.subarray(0, 8)).toString('hex');
 }
 
 function ipv4Bytes(address: string): Uint8Array | null {

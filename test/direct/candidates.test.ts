@@ -117,3 +117,45 @@ test('filterSdp drops the a=candidate lines the policy refuses, keeps the rest, 
   assert.equal(any.filterSdp(`v=0\r\nm=application 9 x\r\n${'a'.repeat(17_000)}`), null);
   assert.equal(any.filterSdp('v=0\r\nm=application 9 x\r\na=x\u0000y\r\n'), null);
 });
+
+test('a candidate line must be printable ASCII in single spaces, of a known type: another stack must read the same address', () => {
+  const any = policy(P.DIRECT_POLICY_ANY, ['10.0.0.0/8']);
+  // a stack splitting on ' ' alone would read 169.254.169.254:80 out of this one
+  const tabbed = 'candidate:F 1 udp\t1\t10.0.0.9\t9\ttyp\thost 1 169.254.169.254 80 typ host';
+  assert.equal(any.judge(tabbed), 'malformed');
+  assert.equal(any.judge('candidate:1 1 udp 1  10.0.0.9 9 typ host'), 'malformed', 'two spaces');
+  assert.equal(any.judge('candidate:1 1 udp 1 10.0.0.9 9 typ weird'), 'malformed');
+  assert.equal(any.judge(line('10.0.0.9')), 'ok');
+});
+
+test('without --p2p-networks: never loopback, and --p2p lan passes private ranges only; addresses are compared as addresses', () => {
+  const any = policy(P.DIRECT_POLICY_ANY);
+  assert.equal(
+    any.judge(line('127.0.0.1', 6379)),
+    'network',
+    "the customer's own loopback services",
+  );
+  assert.equal(any.judge(line('::1', 6379)), 'network');
+  assert.equal(any.judge(line('::ffff:192.0.2.10', 9090)), 'own-port', 'IPv4-mapped');
+  const lan = policy(P.DIRECT_POLICY_LAN);
+  assert.equal(lan.judge(line('192.168.1.20')), 'ok');
+  assert.equal(lan.judge(line('100.64.1.2')), 'ok');
+  assert.equal(lan.judge(line('fd12::5')), 'ok');
+  assert.equal(lan.judge(line('8.8.8.8')), 'network', 'a public address declared as host');
+  // an operator list decides alone: the tests' loopback paths
+  assert.equal(policy(P.DIRECT_POLICY_ANY, ['127.0.0.0/8']).judge(line('127.0.0.1', 6000)), 'ok');
+});
+
+test('filterSdp keeps the first candidates up to a limit and cuts the rest; non-ASCII is refused', () => {
+  const any = policy(P.DIRECT_POLICY_ANY, ['10.0.0.0/8']);
+  const candidates = Array.from({ length: 5 }, (_, i) => `a=${line('10.0.0.1', 5000 + i)}`);
+  const sdp = ['v=0', 'm=application 9 UDP/DTLS/SCTP webrtc-datachannel', ...candidates, ''].join(
+    '\r\n',
+  );
+  const out = any.filterSdp(sdp, 3);
+  assert.ok(out);
+  assert.deepEqual([out.kept, out.overLimit, out.dropped], [3, 2, 0]);
+  assert.match(out.sdp, /5002 typ host/);
+  assert.doesNotMatch(out.sdp, /5003 typ host/);
+  assert.equal(any.filterSdp('v=0\r\nm=application 9 x\r\na=\u00e9\r\n'), null);
+});

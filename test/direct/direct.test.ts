@@ -275,3 +275,36 @@ test("--stun-port: the gateway names its own STUN server in DirectOpen and answe
   assert.ok(answered >= 2, `both ends asked the gateway's STUN port (${answered} answers)`);
   assert.equal(tech.direct!.opened, 1);
 });
+
+test("a technician working two sessions: one direct path, and the other session's screen still reaches it through the relay", async (t) => {
+  const { gateway, tech, customer } = await directSession(t);
+  await Promise.all([direct(tech), direct(customer)]);
+  // a second session, its customer also able to go direct
+  const { sessionId: second, pin } = await tech.createSession();
+  const other = new CustomerClient({
+    url: `ws://127.0.0.1:${gateway.port}/v1/ws`,
+    pin,
+    name: 'Bob',
+    screen: { tileBytes: 512, columns: 2, rows: 2 },
+    consent: ['view', 'control'],
+    direct: LOOPBACK,
+  });
+  t.after(() => other.close());
+  const queued = tech.waitForCustomer(second);
+  await other.connect();
+  await queued;
+  await tech.pickUp(second);
+  await tech.requestConsent(['view', 'control'], '', second);
+  await until(other, () =>
+    /serves another of its sessions/.test(other.direct!.status?.reason ?? ''),
+  );
+  assert.equal(gateway.relay.direct.counters.opened, 1, 'no second attempt');
+  assert.equal(tech.direct!.state, 'up', 'the first path is untouched');
+
+  // Bob's screen goes through the relay, and the technician gets it
+  const before = tech.screenFrames;
+  other.startScreen(50);
+  t.after(() => other.stopScreen());
+  await until(tech, () => tech.screenFrames >= before + 10);
+  assert.equal(tech.direct!.framesReceived, 0, 'none of them came direct');
+});

@@ -202,3 +202,20 @@ test('a signal of an attempt that just ended crosses its close and is dropped wi
   assert.match(last.reason ?? '', /no route.*next attempt in 2 s/);
   assert.ok((last.retryInMs ?? 0) > 0);
 });
+
+test('a DirectClose from an end is a failure whatever cause it names: the next attempt waits for the back-off', async (t) => {
+  const { open, tech, gateway, statuses } = await manualAttempt(t);
+  const opens: ferry.v1.IDirectOpen[] = [];
+  tech.on('control', (c) => {
+    if (c.directOpen) opens.push(c.directOpen);
+  });
+  const notEligible = ferry.v1.DirectCloseCause.DIRECT_CLOSE_NOT_ELIGIBLE;
+  tech.notify({ directClose: { pathId: open.pathId, cause: notEligible, reason: 'x\u0000y' } });
+  await tech.request({ chatHistoryRequest: {} });
+  assert.deepEqual([...gateway.relay.direct.counters.closed], [['DIRECT_CLOSE_CLOSED', 1]]);
+  assert.equal(opens.length, 0, 'no new attempt in the same turn');
+  assert.equal(gateway.relay.direct.counters.opened, 1);
+  const last = statuses.at(-1)!;
+  assert.ok((last.retryInMs ?? 0) > 0);
+  assert.match(last.reason ?? '', /technician's end: xy/);
+});

@@ -136,7 +136,7 @@ test('vector 13: a technician row with P2P active says peer_to_peer, CLIENT_REPO
   for (let i = 0; i < 3; i++) probe(40);
   const tech = { id: 't' } as unknown as RelayPeer;
   const customer = { id: 'c' } as unknown as RelayPeer;
-  const path = new DirectPath(1, tech, customer, 'token', 0, clock.ms);
+  const path = new DirectPath(1, 's', tech, customer, 'token', 0, clock.ms);
   path.upAtMs = clock.ms;
   const [techEnd, customerEnd] = path.reports;
   // both ends report every 2 s: 500,000 bytes received in 2 s is 2,000,000 bit/s

@@ -35,7 +35,7 @@ export class FakePeer implements RelayPeer {
   name: string;
   session: Session | null = null;
   screenStarved = false;
-  screenDirect = false;
+  screenDirect: Session | null = null;
   starvedStream = 0;
   readonly openedAtMs = 0;
   readonly link = new LinkStats(0);

@@ -14,6 +14,7 @@ import {
   crc32,
   parseBindingRequest,
   RateTable,
+  rateKey,
   StunServer,
 } from '../../src/transport/stun.js';
 
@@ -174,7 +175,7 @@ interface Client {
 
 async function startServer(
   t: TestContext,
-  options: { now?: () => number } = {},
+  options: { now?: () => number; globalRatePerSecond?: number } = {},
 ): Promise<StunServer> {
   const server = new StunServer({ port: 0, host: '127.0.0.1', ...options });
   const port = await server.listen();
@@ -441,11 +442,11 @@ test('each source address is held to its burst until time refills the bucket', a
   const seen = new Promise<void>((resolve) => {
     allSeen = resolve;
   });
-  // The limiter reads the clock once per well-formed request: the read for the last of the
-  // burst + 5 requests tells the test the server has judged them all.
+  // The limiters read the clock twice per well-formed request (the global bucket, then the
+  // source's): the last read for the burst + 5 requests tells the test all were judged.
   const now = (): number => {
     reads++;
-    if (reads === DEFAULT_BURST + 5) allSeen();
+    if (reads === 2 * (DEFAULT_BURST + 5)) allSeen();
     return clock;
   };
   const server = await startServer(t, { now });
@@ -519,4 +520,28 @@ test('a failed bind rejects, close() is idempotent, a bad port is refused', asyn
   assert.equal(server.port, 0);
   await server.close();
   assert.throws(() => new StunServer({ port: 70_000 }), RangeError);
+});
+
+test('an IPv6 source is limited by its /64, and all sources together by the global rate', async (t) => {
+  assert.equal(rateKey('2001:db8::1', 'IPv6'), rateKey('2001:db8::ffff:1', 'IPv6'));
+  assert.notEqual(rateKey('2001:db8::1', 'IPv6'), rateKey('2001:db8:0:1::1', 'IPv6'));
+  assert.equal(rateKey('192.0.2.1', 'IPv4'), '192.0.2.1');
+  // 3 answered requests read the clock twice (global, then the source), 2 refused ones once
+  let reads = 0;
+  let judged: () => void = () => undefined;
+  const allJudged = new Promise<void>((resolve) => {
+    judged = resolve;
+  });
+  const now = (): number => {
+    if (++reads === 3 * 2 + 2) judged();
+    return 0;
+  };
+  const server = await startServer(t, { now, globalRatePerSecond: 3 });
+  const client = await startClient(t, server.port);
+  for (let i = 0; i < 5; i++) await client.send(bindingRequest(i));
+  for (let i = 0; i < 3; i++) {
+    assert.deepEqual(transactionIdOf(await client.inbox.next()), transactionId(i));
+  }
+  await allJudged;
+  assert.deepEqual(server.counters, { answered: 3, malformed: 0, rateLimited: 2 });
 });
