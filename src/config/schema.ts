@@ -92,12 +92,12 @@ export const schema = {
   ),
   p2p: str(
     'any',
-    'direct paths (docs/direct-path.md): off = every frame goes through the relay (audit); lan = host candidates only; any = host and server-reflexive candidates (with --stun-port)',
+    'direct paths (docs/direct-path.md): off = every frame goes through the relay (audit); lan = host candidates only, in the private ranges unless --p2p-networks says otherwise; any = host, server- and peer-reflexive candidates (server-reflexive with --stun-port)',
     'network',
   ),
   p2pNetworks: str(
     '',
-    "comma-separated CIDRs (10.0.0.0/8,fd00::/8) that direct-path candidates must lie in; empty = any address. Link-local addresses and the gateway's own ports are never passed on",
+    "comma-separated CIDRs (10.0.0.0/8,fd00::/8) that direct-path candidates must lie in; empty = any address but loopback. Link-local addresses, and the gateway's own addresses with its ports, are never passed on",
     'network',
   ),
   stunPort: num(
@@ -109,7 +109,7 @@ export const schema = {
   ),
   stunHost: str(
     '',
-    'host clients reach the STUN port at (stun:<host>:<port>); empty = the host of --public-url, else the address the port binds to',
+    'host clients reach the STUN port at (stun:<host>:<port>); empty = the host of --public-url, else the address the port binds to (127.0.0.1 when it binds every address)',
     'network',
   ),
   helloTimeoutMs: num(5000, 'a connection must send Hello within this many ms', 'limits', 1),
