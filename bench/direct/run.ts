@@ -23,6 +23,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { positive } from '../common/args.js';
 import { installCleanup, pinPlan } from '../common/children.js';
 import { describeMachine, machineInfo, repoRoot, writeResult } from '../common/machine.js';
 import { waitForQuiet } from '../common/proc.js';
@@ -79,14 +80,6 @@ interface Options {
   cpuProf: boolean;
   pin: boolean;
   json: boolean;
-}
-
-function positive(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!Number.isFinite(v) || v <= 0)
-    throw new Error(`--${name} must be a positive number, got "${raw}"`);
-  return v;
 }
 
 function parseOptions(argv: string[]): Options | null {

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { positive } from '../common/args.js';
 import {
   type Child,
   installCleanup,
@@ -121,18 +122,6 @@ interface Options {
   nodeFlags: string[];
   compare: string | undefined;
   compareOnly: [string, string] | undefined;
-}
-
-function positive(
-  name: string,
-  raw: string | undefined,
-  fallback: number | undefined,
-): number | undefined {
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!Number.isFinite(v) || v <= 0)
-    throw new Error(`--${name} must be a positive number, got "${raw}"`);
-  return v;
 }
 
 function parseOptions(argv: string[]): Options | null {

@@ -19,6 +19,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { positive } from '../common/args.js';
 import { installCleanup } from '../common/children.js';
 import { describeMachine, machineInfo, repoRoot, writeResult } from '../common/machine.js';
 import { waitForQuiet } from '../common/proc.js';
@@ -93,14 +94,6 @@ interface Options {
   genThreads: number;
   est: { gateways: number; sessions: number; setupPerSec: number; chatPerSessionPerMin: number };
   json: boolean;
-}
-
-function positive(name: string, raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  if (!Number.isFinite(v) || v <= 0)
-    throw new Error(`--${name} must be a positive number, got "${raw}"`);
-  return v;
 }
 
 function parseOptions(argv: string[]): Options | null {

@@ -108,6 +108,10 @@ export class DirectLink {
   refused = 0;
   /** SCREEN frames this customer dropped because the channel was full. */
   screenDropped = 0;
+  /** Keepalives the channel refused (its send queue full). */
+  pingsUnsent = 0;
+  /** Peer connections whose close failed (the attempt was over anyway). */
+  closeErrors = 0;
   rttMs = 0;
   opened = 0;
   ups = 0;
@@ -484,7 +488,8 @@ export class DirectLink {
     try {
       if (dc.readyState === 'open' && !this.#silent) dc.send(`p:${seq}`);
     } catch {
-      // the channel is going: its close event ends the attempt
+      // a full send queue refuses it (a browser throws): the stall rule decides if that lasts
+      this.pingsUnsent++;
     }
     if (now - this.#lastReportMs >= (open.reportIntervalMs || 2000)) this.#report();
   }
@@ -522,20 +527,19 @@ export class DirectLink {
     if (dc !== null) {
       dc.onclose = null;
       dc.onmessage = null;
-      try {
-        dc.close();
-      } catch {
-        // already closed
-      }
+      if (dc.readyState === 'connecting' || dc.readyState === 'open') dc.close();
     }
     if (pc !== null) {
       pc.onicecandidate = null;
       pc.onconnectionstatechange = null;
-      try {
-        const closing = pc.close();
-        if (closing instanceof Promise) closing.catch(() => undefined);
-      } catch {
-        // already closed
+      const failed = () => this.closeErrors++;
+      if (pc.connectionState !== 'closed') {
+        try {
+          const closing = pc.close();
+          if (closing instanceof Promise) closing.catch(failed);
+        } catch {
+          failed();
+        }
       }
     }
     if (!wasActive) return;

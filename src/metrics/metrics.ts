@@ -68,6 +68,17 @@ export class GatewayMetrics {
 
   constructor(source: MetricsSource, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
+    /** A counter whose value is a total the gateway keeps, read at scrape time. */
+    const total = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
     const stats = () => source.relay;
     const totals = () => source.sessionTotals;
     const { statuses, dropReasons, refusalReasons } = source.labels;
@@ -294,32 +305,22 @@ export class GatewayMetrics {
           this.set(journal.open);
         },
       });
-      const journalCounter = (name: string, help: string, read: () => number) =>
-        new Counter({
-          name,
-          help,
-          registers,
-          collect() {
-            this.reset();
-            this.inc(read());
-          },
-        });
-      journalCounter(
+      total(
         'ferry_journal_errors_total',
         'Journal writes, fsyncs and closes that failed, and journals that could not be opened',
         () => journal.errors + journal.openFailures,
       );
-      journalCounter(
+      total(
         'ferry_journal_sessions_restored_total',
         'Sessions rebuilt from their journals when the gateway started',
         () => journal.restored,
       );
-      journalCounter(
+      total(
         'ferry_journal_sessions_not_restored_total',
         'Journals found at start that were not rebuilt (ended, damaged, a team queue session)',
         () => journal.notRestored,
       );
-      journalCounter(
+      total(
         'ferry_journal_corrupt_records_total',
         'Damaged journal lines (CRC or JSON) and torn last records skipped while reading journals',
         () => journal.corruptRecords,
@@ -379,27 +380,17 @@ export class GatewayMetrics {
           this.set(direct.flowing());
         },
       });
-      const counter = (name: string, help: string, read: () => number) =>
-        new Counter({
-          name,
-          help,
-          registers,
-          collect() {
-            this.reset();
-            this.inc(read());
-          },
-        });
-      counter(
+      total(
         'ferry_direct_opened_total',
         'Direct-path attempts the gateway offered',
         () => direct.counters.opened,
       );
-      counter(
+      total(
         'ferry_direct_up_total',
         'Direct-path attempts that came up at both ends',
         () => direct.counters.up,
       );
-      counter(
+      total(
         'ferry_direct_signals_refused_total',
         'Direct-path signals refused with a coded error (malformed, wrong sender, stale attempt, over the cap)',
         () => direct.counters.signalsRefused,

@@ -254,10 +254,11 @@ export class StunServer {
         socket.off('error', fail);
         this.#abortListen = null;
         if (this.#socket === socket) this.#socket = null;
+        // a failed bind may have closed it already: close() would throw ERR_SOCKET_DGRAM_NOT_RUNNING
         try {
           socket.close();
-        } catch {
-          // already closed by the failed bind
+        } catch (closeErr) {
+          this.#logger?.info({ err: closeErr }, 'stun: the socket of a failed bind was closed');
         }
         reject(err);
       };
@@ -391,7 +392,7 @@ export function bindingSuccess(
     throw new RangeError(`port must be an integer in 0..65535, got ${port}`);
   }
   const ip = family === 'IPv4' ? ipv4Bytes(address) : ipv6Bytes(address);
-  if (ip === null) throw new RangeError(`${JSON.stringify(address)} is not an ${family} address`);
+  if (ip === null) throw new RangeError(`"${address}" is not an ${family} address`);
 
   const xorLength = 4 + ip.length;
   // Header, XOR-MAPPED-ADDRESS, SOFTWARE, FINGERPRINT.
