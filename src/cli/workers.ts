@@ -6,7 +6,8 @@
  * one that does, on that worker's own port.
  *
  * Worker i gets: the client port (shared), its own port `port + 1 + i` (its public URL), the
- * admin port `adminPort + i` (metrics per worker; Prometheus sums them), the gateway id
+ * admin port `adminPort + i` (metrics per worker; Prometheus sums them), the STUN port
+ * `stunPort + i` when there is one (its DirectOpen names it), the gateway id
  * `<id>-w<i>`, and the data directory `<dataDir>/workers/<i>` (its journals, reports and audit
  * log are its own), with the token-signing secret and admin token of the whole host, so that a
  * technician token and the admin token work on every worker.
@@ -42,6 +43,8 @@ export function workerConfig(config: Config, index: number, secrets: Secrets): C
     gatewayId: `${baseId}-w${index}`,
     ownPort,
     adminPort: config.adminPort === 0 ? 0 : config.adminPort + index,
+    // a UDP port is one process's: each worker answers STUN on its own, and names it
+    stunPort: config.stunPort === 0 ? 0 : config.stunPort + index,
     dataDir: path.join(config.dataDir, 'workers', String(index)),
     secret: secrets.secret,
     adminToken: secrets.adminToken,

@@ -87,7 +87,7 @@ export const schema = {
   ),
   workers: str(
     '1',
-    'gateway processes on this host (1-256, or auto = one per core), all on one client port (SO_REUSEPORT), each a member of the shared directory, which more than one needs (--directory redis://). Worker i listens alone on port+1+i (its public URL) and serves its admin API on adminPort+i, under <dataDir>/workers/<i>',
+    'gateway processes on this host (1-256, or auto = one per core), all on one client port (SO_REUSEPORT), each a member of the shared directory, which more than one needs (--directory redis://). Worker i listens alone on port+1+i (its public URL), serves its admin API on adminPort+i and STUN on stunPort+i, under <dataDir>/workers/<i>',
     'network',
   ),
   p2p: str(

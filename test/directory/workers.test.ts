@@ -13,9 +13,11 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { after, type TestContext, test } from 'node:test';
 import { freeLoopbackPort } from '../../bench/common/ports.js';
+import { workerConfig } from '../../src/cli/workers.js';
 import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
 import { TechnicianClient } from '../../src/clients/technician.js';
+import { resolveConfig } from '../../src/config/config.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { startRedis } from '../support/redis.js';
 
@@ -237,4 +239,29 @@ test('more than one worker without a shared directory is refused before anything
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   assert.equal(code, 2);
   assert.match(stderr, /more than one worker needs a shared directory/);
+});
+
+test('worker i gets its own admin, own and STUN ports, id and data directory', () => {
+  const host = resolveConfig(
+    {
+      port: 8080,
+      adminPort: 9090,
+      stunPort: 3478,
+      directory: 'redis://127.0.0.1:1/0',
+      workers: '2',
+      dataDir: '/tmp/ferry-w',
+    },
+    {},
+  );
+  const secrets = { secret: 's', adminToken: 'a' };
+  const w1 = workerConfig(host, 1, secrets);
+  assert.deepEqual(
+    [w1.port, w1.ownPort, w1.adminPort, w1.stunPort, w1.workers, w1.dataDir],
+    [8080, 8082, 9091, 3479, '1', path.join('/tmp/ferry-w', 'workers', '1')],
+  );
+  assert.equal(
+    workerConfig({ ...host, stunPort: 0 }, 1, secrets).stunPort,
+    0,
+    'no STUN port stays none',
+  );
 });
