@@ -27,3 +27,16 @@ export function loadConfig(
     {},
   );
 }
+
+/** The `--set key=value` arguments a bench gateway child was started with, as config keys. */
+export function setOverrides(argv: readonly string[]): Partial<Record<ConfigKey, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] !== '--set') continue;
+    const kv = argv[++i] ?? '';
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new Error(`--set needs key=value, got "${kv}"`);
+    out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out as Partial<Record<ConfigKey, unknown>>;
+}

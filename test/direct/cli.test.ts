@@ -4,51 +4,20 @@
  * error; `ferry demo --direct` runs its screen and input on the path.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import readline from 'node:readline';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { runDemo } from '../../src/cli/demo.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { startGateway } from '../integration/harness.js';
+import { FerryProcess } from '../support/customer-process.js';
 
 const BIN = path.resolve('bin/ferry.js');
-
-/** A `ferry` process; `line(pattern)` resolves with the first output line that matches. */
-function ferryProcess(t: TestContext, args: string[]) {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  t.after(() => {
-    if (child.exitCode === null) child.kill();
-  });
-  const lines: string[] = [];
-  const waiting: [RegExp, (line: string) => void][] = [];
-  for (const stream of [child.stdout, child.stderr]) {
-    readline.createInterface({ input: stream }).on('line', (line) => {
-      lines.push(line);
-      for (const [i, [pattern, resolve]] of [...waiting.entries()].reverse()) {
-        if (!pattern.test(line)) continue;
-        waiting.splice(i, 1);
-        resolve(line);
-      }
-    });
-  }
-  const line = (pattern: RegExp): Promise<string> => {
-    const seen = lines.find((l) => pattern.test(l));
-    if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      waiting.push([pattern, resolve]);
-      child.once('exit', (code) =>
-        reject(new Error(`exited ${code} before ${pattern}:\n${lines.join('\n')}`)),
-      );
-    });
-  };
-  return { child, line };
-}
 
 test('ferry technician --direct and ferry customer --direct go peer-to-peer and say so', async (t) => {
   const { gateway, url } = await startGateway(t, { p2pNetworks: '127.0.0.0/8' });
   const direct = ['--direct', '--direct-networks', '127.0.0.0/8'];
-  const tech = ferryProcess(t, [
+  const tech = new FerryProcess(t, [
     'technician',
     '--url',
     url,
@@ -63,9 +32,9 @@ test('ferry technician --direct and ferry customer --direct go peer-to-peer and 
     '0',
     ...direct,
   ]);
-  const opened = await tech.line(/give the customer PIN/);
-  const pin = /PIN (\S+)$/.exec(opened)![1]!;
-  const customer = ferryProcess(t, [
+  const opened = await tech.line(/give the customer PIN (\S+)$/);
+  const pin = opened[1]!;
+  const customer = new FerryProcess(t, [
     'customer',
     '--url',
     url,

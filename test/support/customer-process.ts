@@ -1,5 +1,5 @@
 /**
- * `ferry customer` as a child process with no display, for the tests that kill, restart, reboot
+ * `ferry customer` (or any `ferry` subcommand) as a child process with no display, for the tests that kill, restart, reboot
  * or elevate the real customer program: its stdout and stderr lines (and those of a relaunch it
  * starts) can be awaited, and it is killed when the test ends. `stateDir` makes a temporary
  * state directory that goes with the test.
@@ -13,14 +13,16 @@ import type { TestContext } from 'node:test';
 
 const BIN = path.resolve('bin/ferry.js');
 
-export class CustomerProcess {
+/** Any `ferry` subcommand as a child process, with its output lines to await. */
+export class FerryProcess {
   readonly child: ChildProcess;
   readonly lines: string[] = [];
   readonly exited: Promise<number | null>;
   readonly #waiters: { re: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
 
+  /** `args` start with the subcommand (`['technician', '--url', ...]`). */
   constructor(t: TestContext, args: string[]) {
-    this.child = spawn(process.execPath, [BIN, 'customer', ...args], {
+    this.child = spawn(process.execPath, [BIN, ...args], {
       env: { ...process.env, DISPLAY: '' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -63,6 +65,12 @@ export class CustomerProcess {
         },
       });
     });
+  }
+}
+
+export class CustomerProcess extends FerryProcess {
+  constructor(t: TestContext, args: string[]) {
+    super(t, ['customer', ...args]);
   }
 }
 

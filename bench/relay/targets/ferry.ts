@@ -8,27 +8,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ConfigKey } from '../../../src/config/schema.js';
 import { Gateway } from '../../../src/gateway.js';
 import { silentLogger } from '../../../src/log.js';
 import { onShutdown, send } from '../../common/child-side.js';
-import { loadConfig } from '../../common/load-config.js';
-
-function overrides(argv: readonly string[]): Partial<Record<ConfigKey, unknown>> {
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] !== '--set') continue;
-    const kv = argv[++i] ?? '';
-    const eq = kv.indexOf('=');
-    if (eq <= 0) throw new Error(`--set needs key=value, got "${kv}"`);
-    out[kv.slice(0, eq)] = kv.slice(eq + 1);
-  }
-  return out as Partial<Record<ConfigKey, unknown>>;
-}
+import { loadConfig, setOverrides } from '../../common/load-config.js';
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-'));
 try {
-  const config = loadConfig(dataDir, overrides(process.argv.slice(2)));
+  const config = loadConfig(dataDir, setOverrides(process.argv.slice(2)));
   const gateway = await Gateway.start(config, silentLogger());
   send({
     type: 'target',
