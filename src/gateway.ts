@@ -33,6 +33,7 @@ import type { Router } from './relay/router.js';
 import type { ChannelRow } from './relay/routes.js';
 import { dropReasonNames, type RefusalReason, RefusalReasons } from './relay/stats.js';
 import { CannedScriptLibrary } from './session/canned-scripts.js';
+import { applyHeapGrowth } from './session/heap-growth.js';
 import { SessionJournals } from './session/journal.js';
 import { DenyList } from './session/jwt.js';
 import type { Participant } from './session/participant.js';
@@ -308,6 +309,7 @@ export class Gateway {
   /** Loads uWS (failing clearly if the native binary cannot load), prepares secrets, listens. */
   static async start(config: Config, logger: Logger, hooks: GatewayHooks = {}): Promise<Gateway> {
     const binding = loadUws();
+    applyHeapGrowth(config.heapGrowthPercent);
     const secret = loadOrCreateSecret(config.dataDir, 'secret', config.secret);
     if (secret.created) logger.info({ file: secret.file }, 'created token-signing secret');
     const admin = loadOrCreateSecret(config.dataDir, 'admin-token', config.adminToken);

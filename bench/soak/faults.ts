@@ -206,12 +206,13 @@ export interface LifeSample {
   readonly heapUsedMiB: number;
   readonly heapTotalMiB: number;
   readonly externalMiB: number;
+  readonly newSpaceMiB: number;
 }
 
 export interface LifeGrowth {
   readonly life: number;
   readonly startSeconds: number;
-  /** First sample at least `warmupSeconds` into the life, and the last one. */
+  /** First sample at least the life's warm-up into it, and the last one. */
   readonly fromSeconds: number;
   readonly toSeconds: number;
   readonly fromMiB: number;
@@ -219,15 +220,22 @@ export interface LifeGrowth {
   readonly growthMB: number;
 }
 
-/** RSS growth of each gateway life from the end of its warm-up to its last sample. */
+/**
+ * RSS growth of each gateway life from the end of its warm-up to its last sample. The first life
+ * warms up for `warmupSeconds`: its sessions build their working set from nothing (each log's
+ * window fills). A life after a restart gets the sessions back from their journals with their
+ * windows full, so it warms up for `restartWarmupSeconds`.
+ */
 export function rssGrowth(
   samples: readonly LifeSample[],
   lifeStarts: readonly number[],
   warmupSeconds: number,
+  restartWarmupSeconds: number = warmupSeconds,
 ): LifeGrowth[] {
   const out: LifeGrowth[] = [];
   lifeStarts.forEach((start, life) => {
-    const after = samples.filter((s) => s.life === life && s.atSeconds - start >= warmupSeconds);
+    const warmup = life === 0 ? warmupSeconds : restartWarmupSeconds;
+    const after = samples.filter((s) => s.life === life && s.atSeconds - start >= warmup);
     const first = after[0];
     const last = after.at(-1);
     if (first === undefined || last === undefined || last === first) return;

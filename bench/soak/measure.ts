@@ -3,6 +3,7 @@
  * (perf_hooks.monitorEventLoopDelay at DELAY_RESOLUTION_MS, nanoseconds in, milliseconds out).
  */
 import { type IntervalHistogram, performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
 
 export interface RssSample {
   readonly atSeconds: number;
@@ -12,6 +13,8 @@ export interface RssSample {
   readonly heapTotalMiB: number;
   /** Memory of ArrayBuffers and other objects outside the V8 heap (uWS copies, journal buffers). */
   readonly externalMiB: number;
+  /** V8's young generation as reserved (part of heapTotal: it grows with what survives scavenges). */
+  readonly newSpaceMiB: number;
 }
 
 export interface DelaySummary {
@@ -44,11 +47,13 @@ export function summarize(h: IntervalHistogram): DelaySummary {
 /** This process's memory now, stamped with seconds since `startMs` (performance.now()). */
 export function sampleRss(startMs: number): RssSample {
   const m = process.memoryUsage();
+  const young = v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space');
   return {
     atSeconds: round((performance.now() - startMs) / 1000, 1),
     rssMiB: round(m.rss / MiB, 1),
     heapUsedMiB: round(m.heapUsed / MiB, 1),
     heapTotalMiB: round(m.heapTotal / MiB, 1),
     externalMiB: round(m.external / MiB, 1),
+    newSpaceMiB: round((young?.space_size ?? 0) / MiB, 1),
   };
 }

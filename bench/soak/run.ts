@@ -25,7 +25,8 @@
  *        [--sample-seconds 5] [--drain-seconds 15]
  *        [--faults] [--cuts] [--flood] [--handler-fault] [--restart-at S] [--seed N]
  *        [--cut-min-ms 500] [--cut-max-ms 3000] [--half-close-every 5] [--outage refuse|hold]
- *        [--flood-limit N] [--flood-every S] [--warmup-seconds 20] [--max-rss-growth-mb 10]
+ *        [--flood-limit N] [--flood-every S] [--warmup-seconds 40] [--restart-warmup-seconds 20]
+ *        [--max-rss-growth-mb 10]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -71,7 +72,8 @@ const USAGE = `usage: node dist/bench/soak/run.js [--sessions N] [--seconds S] [
   [--faults] [--cuts] [--flood] [--handler-fault] [--restart-at S] [--seed N]
   [--cut-min-ms MS] [--cut-max-ms MS] [--half-close-every N] [--outage refuse|hold]
   [--retained-bytes N] (the gateway's budget for session log text)
-  [--flood-limit N] [--flood-every S] [--warmup-seconds S] [--max-rss-growth-mb MB]`;
+  [--flood-limit N] [--flood-every S] [--warmup-seconds S] [--restart-warmup-seconds S]
+  [--max-rss-growth-mb MB]`;
 
 /** The channel of the handler made to throw (a number no built-in channel uses). */
 const THROWING_CHANNEL = 31;
@@ -101,7 +103,10 @@ interface Options {
   readonly outage: OutageMode;
   readonly floodLimit: number;
   readonly floodEvery: number;
+  /** The first gateway life's warm-up before its RSS growth is measured. */
   readonly warmupSeconds: number;
+  /** The warm-up of a life after a restart (its sessions come back with their state). */
+  readonly restartWarmupSeconds: number;
   readonly maxRssGrowthMb: number;
 }
 
@@ -133,7 +138,8 @@ function options(argv: string[]): Options | null {
       outage: { type: 'string', default: OutageMode.REFUSE },
       'flood-limit': { type: 'string', default: String(schema.maxMessagesPerSecond.default) },
       'flood-every': { type: 'string', default: '10' },
-      'warmup-seconds': { type: 'string', default: '20' },
+      'warmup-seconds': { type: 'string', default: '40' },
+      'restart-warmup-seconds': { type: 'string', default: '20' },
       'max-rss-growth-mb': { type: 'string', default: '10' },
       'retained-bytes': { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -179,6 +185,7 @@ function options(argv: string[]): Options | null {
     floodLimit: Math.round(positive('flood-limit')),
     floodEvery: positive('flood-every'),
     warmupSeconds: number('warmup-seconds', 0),
+    restartWarmupSeconds: number('restart-warmup-seconds', 0),
     maxRssGrowthMb: positive('max-rss-growth-mb'),
   };
   if (o.cutMaxMs < o.cutMinMs) throw new RangeError('--cut-max-ms is below --cut-min-ms');
@@ -653,6 +660,7 @@ class Gateways {
           heapUsedMiB: m.heapUsedMiB as number,
           heapTotalMiB: m.heapTotalMiB as number,
           externalMiB: m.externalMiB as number,
+          newSpaceMiB: m.newSpaceMiB as number,
         }),
     });
     child.exited.then(({ code, signal }) => {
@@ -1086,6 +1094,7 @@ export async function soak(o: Options, progress: (line: string) => void): Promis
         floodLimit: o.floodLimit,
         floodEvery: o.floodEvery,
         warmupSeconds: o.warmupSeconds,
+        restartWarmupSeconds: o.restartWarmupSeconds,
         maxRssGrowthMb: o.maxRssGrowthMb,
       },
       machine: {
@@ -1192,7 +1201,12 @@ function faultReport(f: FaultInputs): FaultReport {
   const lostNotResumed = counted
     .filter((p) => notResumedSessions.includes(p.index))
     .reduce((n, p) => n + pairLost(p), 0);
-  const growth = rssGrowth(f.gateways.samples, f.gateways.lifeStarts, o.warmupSeconds);
+  const growth = rssGrowth(
+    f.gateways.samples,
+    f.gateways.lifeStarts,
+    o.warmupSeconds,
+    o.restartWarmupSeconds,
+  );
   const maxGrowth = growth.reduce((m, g) => Math.max(m, g.growthMB), 0);
   const casualty = f.casualty;
   const otherSessionsHit = counted.filter((p) =>
@@ -1412,12 +1426,15 @@ function printReport(r: SoakReport): void {
     }
   }
   lines.push('');
-  lines.push('RSS (MiB)   at s   gateway   runner   gateway heap used/total, external');
+  lines.push('RSS (MiB)   at s   gateway   runner   gateway heap used/total (young), external');
   const n = Math.max(r.rss.gateway.length, r.rss.runner.length);
   for (let i = 0; i < n; i++) {
     const g = r.rss.gateway[i];
     const c = r.rss.runner[i];
-    const heap = g === undefined ? '' : `${g.heapUsedMiB}/${g.heapTotalMiB}, ${g.externalMiB}`;
+    const heap =
+      g === undefined
+        ? ''
+        : `${g.heapUsedMiB}/${g.heapTotalMiB} (${g.newSpaceMiB}), ${g.externalMiB}`;
     lines.push(
       `          ${String(g?.atSeconds ?? c?.atSeconds ?? '').padStart(6)}  ${String(g?.rssMiB ?? '-').padStart(8)}  ${String(c?.rssMiB ?? '-').padStart(7)}   ${heap}`,
     );

@@ -305,6 +305,13 @@ export const schema = {
     'limits',
     1 * MiB,
   ),
+  heapGrowthPercent: num(
+    50,
+    "how far V8 may grow the gateway's heap past what is live before it collects, in percent (V8's --heap-growing-percent, process-wide): a fixed factor keeps memory near the live heap after bursts (a restart's resumes, a busy machine), where V8's own choice lets it climb to four times that; 0 leaves it to V8",
+    'limits',
+    0,
+    400,
+  ),
   orphanPolicy: str(
     'queue',
     'what happens to a session whose owner quits (Ctrl-C, /quit, window closed) with no other technician in it: queue = back to Waiting in its queue at once, where the same technician may pick it up again; close = it stays as it is and closes. Either way it closes if nobody has picked it up after orphanGraceSeconds. A network drop is not a quit (Reconnecting, Offline)',
