@@ -195,6 +195,11 @@ export class SessionJournals implements SessionListener {
   readonly #logger: Logger;
   readonly #mirror: ((sessionId: string, line: Buffer) => Promise<void>) | null;
   readonly #journals = new Map<Session, SessionJournal>();
+  /**
+   * Ended sessions whose deferred journal never reached the disk (they lived less than the
+   * delay): their `remove` has no file to unlink. Each id leaves at its `remove`.
+   */
+  readonly #neverWritten = new Set<string>();
   readonly #due = new Set<SessionJournal>();
   /** Bytes of complete lines of each journal read by `restore` (a torn tail is cut on reopen). */
   readonly #validBytes = new Map<string, number>();
@@ -251,6 +256,8 @@ export class SessionJournals implements SessionListener {
 
   /** The session's report is on disk: its journal is no longer needed. */
   async remove(sessionId: string): Promise<void> {
+    // a short session's journal was never created: no unlink (a syscall and an ENOENT error)
+    if (this.#neverWritten.delete(sessionId)) return;
     try {
       await this.#store.remove(sessionId);
     } catch (err) {
@@ -426,7 +433,10 @@ export class SessionJournals implements SessionListener {
     session.log.journaled = false;
     // the report replaces the file within milliseconds: an fsync of it now would be wasted,
     // unless every batch is to be synced
-    await journal.writer.close(this.#fsync.kind === 'always');
+    const fsync = this.#fsync.kind === 'always';
+    // a deferred file not created yet is discarded by a close without fsync
+    if (!journal.writer.opened && !fsync) this.#neverWritten.add(session.id);
+    await journal.writer.close(fsync);
   }
 
   readonly #scheduleSnapshots = (): void => {

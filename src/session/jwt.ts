@@ -333,11 +333,9 @@ export class DenyList {
 
   /** Re-reads the file when it changed; returns the ids that were not on the list before. */
   refresh(): string[] {
-    let stat: fs.Stats;
-    try {
-      stat = fs.statSync(this.file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // called at every technician Hello: a missing file (the usual case) must not cost an exception
+    const stat = fs.statSync(this.file, { throwIfNoEntry: false });
+    if (stat === undefined) {
       this.#stamp = '';
       return [];
     }

@@ -16,6 +16,7 @@ import { TechnicianClient } from '../../src/clients/technician.js';
 import { resolveConfig } from '../../src/config/config.js';
 import type { ConfigKey } from '../../src/config/schema.js';
 import { Gateway } from '../../src/gateway.js';
+import { JournalStore } from '../../src/journal/store.js';
 import { silentLogger } from '../../src/log.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import type { SessionReport } from '../../src/session/report.js';
@@ -306,4 +307,58 @@ test('chat held for a technician who was away when the gateway stopped reaches i
   await caught;
   assert.equal(tech.reconnects, 1, 'one resume, on the second gateway');
   assert.deepEqual(heard, ['one', 'two']);
+});
+
+test('a session ended before its journal reached the disk is reported without touching the journal directory; a longer one has its journal removed', {
+  timeout: 30_000,
+}, async (t) => {
+  const dir = dataDir(t);
+  const removed: string[] = [];
+  const remove = JournalStore.prototype.remove;
+  t.mock.method(JournalStore.prototype, 'remove', function (this: JournalStore, id: string) {
+    removed.push(id);
+    return remove.call(this, id);
+  });
+  // a journal file is made once its session has lived one fsync period (a minute here), or when
+  // a record must be durable
+  const gateway = await start(dir, { journalFsync: '60000' });
+  t.after(() => gateway.close('test finished'));
+  const url = `ws://127.0.0.1:${gateway.port}/v1/ws`;
+  const tech = new TechnicianClient({
+    url,
+    token: issueToken(gateway.config.secret, 'tech-1', 3600),
+    reconnect: false,
+  });
+  t.after(() => tech.close());
+  await tech.connect();
+
+  const short = await tech.createSession();
+  await joinAndPickUp(t, tech, short.sessionId, {
+    url,
+    pin: short.pin,
+    name: 'Bob',
+    reconnect: false,
+  });
+  assert.equal(fs.existsSync(journalFile(dir, short.sessionId)), false);
+  await tech.endSession(short.sessionId);
+  await gateway.reportsWritten();
+  assert.ok(fs.existsSync(path.join(dir, 'reports', `${short.sessionId}.json`)));
+  assert.deepEqual(removed, [], 'no journal file was made, so none is unlinked');
+
+  // a chat message must be durable: its journal is on disk, and goes once the report is
+  const long = await tech.createSession();
+  const customer = await joinAndPickUp(t, tech, long.sessionId, {
+    url,
+    pin: long.pin,
+    name: 'Alice',
+    reconnect: false,
+  });
+  const heard = waitFor(tech, 'chat', (c) => c.text === 'kept');
+  customer.chat('kept');
+  await heard;
+  assert.ok(fs.existsSync(journalFile(dir, long.sessionId)));
+  await tech.endSession(long.sessionId);
+  await gateway.reportsWritten();
+  assert.deepEqual(removed, [long.sessionId]);
+  assert.equal(fs.existsSync(journalFile(dir, long.sessionId)), false);
 });
