@@ -19,6 +19,7 @@ import { loadOrCreateSecret } from './config/secrets.js';
 import { Fleet } from './directory/fleet.js';
 import { RedisDirectory } from './directory/redis.js';
 import type { GatewayMember } from './directory/shared.js';
+import { SharedUnattendedRegistry } from './directory/unattended.js';
 import { buildRelay, type Relay } from './handlers/index.js';
 import { parseFsyncPolicy } from './journal/fsync-policy.js';
 import { JournalStore } from './journal/store.js';
@@ -46,7 +47,11 @@ import { RECORDING_FILE, recordingsDir } from './session/shells.js';
 import { Status } from './session/states.js';
 import { lifecycleOptions } from './session/timers.js';
 import { ReportIndex } from './store/report-index.js';
-import { JumpClientRegistry } from './tools/jump-clients.js';
+import {
+  JumpClientRegistry,
+  REGISTRY_FILE,
+  type UnattendedRegistry,
+} from './tools/jump-clients.js';
 import { Connection } from './transport/connection.js';
 import { TrustedProxies } from './transport/forwarded.js';
 import { type Listening, listenClients, listenHttp } from './transport/server.js';
@@ -90,8 +95,17 @@ export interface GatewayHooks {
 
 /** The stores unattended access and special actions need, loaded before the gateway exists. */
 interface AccessStores {
-  readonly jumpClients: JumpClientRegistry;
+  /** The data directory's `unattended.json`, or in a deployment the shared directory's. */
+  readonly jumpClients: UnattendedRegistry;
   readonly scripts: CannedScriptLibrary;
+  /**
+   * In a deployment: the shared registry, opened once the gateway joined, and the registrations
+   * of the data directory it copies first (null when there is no `unattended.json`).
+   */
+  readonly shared: {
+    readonly registry: SharedUnattendedRegistry;
+    readonly file: JumpClientRegistry | null;
+  } | null;
 }
 
 /** The operator audit log and the report search index, both in the data directory. */
@@ -168,6 +182,8 @@ export class Gateway {
   readonly audit: AuditLog;
   readonly reportIndex: ReportIndex;
   readonly #actions: OperatorActions;
+  /** The shared registry of unattended access, opened once this gateway joined (or null). */
+  readonly #sharedAccess: AccessStores['shared'];
   #drainRequested = false;
   #lastPruneMs = Number.NEGATIVE_INFINITY;
   #markStopped: () => void = () => undefined;
@@ -194,6 +210,7 @@ export class Gateway {
   ) {
     this.config = config;
     this.fleet = fleet;
+    this.#sharedAccess = stores.shared;
     this.logger = logger;
     this.adminToken = adminToken;
     this.uwsSource = uwsSource;
@@ -315,20 +332,6 @@ export class Gateway {
     const admin = loadOrCreateSecret(config.dataDir, 'admin-token', config.adminToken);
     if (admin.file !== '') logger.info({ file: admin.file }, 'admin API bearer token file');
     const withSecret = { ...config, secret: secret.value };
-    // Before the ports open: a jump client or support button Hello is never refused for want
-    // of its registry.
-    const access = await openAccess(withSecret);
-    let tls: TlsSites;
-    try {
-      tls = openTlsSites(binding.uws, config, path.join(config.dataDir, 'tls'), (port, name) =>
-        logger.debug({ port, name }, 'TLS handshake for a server name without a certificate'),
-      );
-    } catch (err) {
-      if (err instanceof TlsError) throw new ConfigError(err.message);
-      throw err;
-    }
-    // after every setting checked: a refused start leaves no index or audit log open
-    const stores = { ...access, ...openRecords(withSecret, logger) };
     const fleet =
       config.directory === 'memory'
         ? null
@@ -341,6 +344,20 @@ export class Gateway {
             }),
             { logger, pinLength: config.pinLength },
           );
+    // Before the ports open: a jump client or support button Hello is never refused for want
+    // of its registry (a deployment's answers once the gateway joined it).
+    const access = await openAccess(withSecret, fleet);
+    let tls: TlsSites;
+    try {
+      tls = openTlsSites(binding.uws, config, path.join(config.dataDir, 'tls'), (port, name) =>
+        logger.debug({ port, name }, 'TLS handshake for a server name without a certificate'),
+      );
+    } catch (err) {
+      if (err instanceof TlsError) throw new ConfigError(err.message);
+      throw err;
+    }
+    // after every setting checked: a refused start leaves no index or audit log open
+    const stores = { ...access, ...openRecords(withSecret, logger) };
     let gateway: Gateway;
     try {
       gateway = new Gateway(withSecret, logger, admin.value, binding.source, hooks, stores, fleet);
@@ -410,10 +427,39 @@ export class Gateway {
     }
     await this.#reconcile(fleet);
     this.#publishAll(fleet);
+    await this.#openSharedAccess();
     this.logger.info(
       { url: this.publicUrl, directory: redacted(this.config.directory) },
       'joined the deployment',
     );
+  }
+
+  /**
+   * Opens the deployment's registry of jump clients and support buttons, after copying into it
+   * what this gateway kept alone in its data directory (each registration only if its id is not
+   * there yet, so nothing revoked comes back). The file is then renamed `unattended.json.imported`
+   * so it is copied once; a copy that fails is logged and tried again at the next start.
+   */
+  async #openSharedAccess(): Promise<void> {
+    const access = this.#sharedAccess;
+    if (access === null) return;
+    const file = access.file;
+    if (file !== null) {
+      try {
+        const copied = await access.registry.importFrom(file);
+        await fs.rename(file.file, `${file.file}.imported`);
+        this.logger.info(
+          { file: file.file, copied, renamed: `${file.file}.imported` },
+          'jump clients and support buttons of the data directory copied into the shared directory',
+        );
+      } catch (err) {
+        this.logger.error(
+          { err, file: file.file },
+          'cannot copy the jump clients and support buttons of the data directory into the shared directory; tried again at the next start',
+        );
+      }
+    }
+    access.registry.open();
   }
 
   /**
@@ -859,7 +905,10 @@ export class Gateway {
     if (!this.connections.delete(conn)) return;
     this.#pendingHello.delete(conn);
     this.router.stats.connectionsClosed++;
-    if (conn.role !== 0) this.registry.leave(conn, code);
+    if (conn.role !== 0) {
+      this.registry.leave(conn, code);
+      this.relay.presence.closed(conn);
+    }
     this.logger.debug({ conn: conn.id, role: conn.role, code, reason }, 'connection closed');
   }
 
@@ -1129,6 +1178,7 @@ export class Gateway {
         stun: () => this.#stun?.counters ?? null,
       },
       gateways: () => this.#gateways(),
+      technicians: () => this.relay.presence.technicians(),
       refused: this.refused,
       tls: {
         certificates: () =>
@@ -1308,16 +1358,25 @@ function redacted(url: string): string {
 
 /**
  * Special actions, elevation and unattended access: the jump client and support button
- * registry (`<dataDir>/unattended.json`, key digests peppered with the gateway secret) and the
- * operator's canned scripts. A bad file is a configuration error.
+ * registry (`<dataDir>/unattended.json`, key digests peppered with the gateway secret; in a
+ * deployment the shared directory's, peppered with the secret all its gateways share, the file
+ * read only to be copied there) and the operator's canned scripts. A bad file is a
+ * configuration error.
  */
-async function openAccess(config: Config): Promise<AccessStores> {
+async function openAccess(config: Config, fleet: Fleet | null): Promise<AccessStores> {
   try {
-    const jumpClients = await JumpClientRegistry.open({
-      dir: config.dataDir,
-      pepper: config.secret,
-    });
-    return { jumpClients, scripts: CannedScriptLibrary.load(config.cannedScriptsFile) };
+    const scripts = CannedScriptLibrary.load(config.cannedScriptsFile);
+    const options = { dir: config.dataDir, pepper: config.secret };
+    if (fleet === null) {
+      return { jumpClients: await JumpClientRegistry.open(options), scripts, shared: null };
+    }
+    const registry = new SharedUnattendedRegistry(fleet.shared, { pepper: config.secret });
+    const kept = await fs.access(path.join(config.dataDir, REGISTRY_FILE)).then(
+      () => true,
+      () => false,
+    );
+    const file = kept ? await JumpClientRegistry.open(options) : null;
+    return { jumpClients: registry, scripts, shared: { registry, file } };
   } catch (err) {
     if (
       err instanceof RangeError ||

@@ -260,6 +260,15 @@ export function adminRoutes(gateway: GatewayView): readonly AdminRoute[] {
     ),
     get('/api/v1/openapi.json', () => json(200, OPENAPI), false),
     get('/api/v1/status', () => json(200, statusView(gateway))),
+    get('/api/v1/technicians', async () => {
+      let technicians: Awaited<ReturnType<GatewayView['technicians']>>;
+      try {
+        technicians = await gateway.technicians();
+      } catch (err) {
+        return failure(Codes.DIRECTORY_UNAVAILABLE, (err as Error).message, 503);
+      }
+      return json(200, { count: technicians.length, technicians });
+    }),
     get('/api/v1/sessions', () => json(200, sessionListView(gateway))),
     get('/api/v1/sessions/{id}', ({ params }) => sessionDetail(params.id!)),
     get('/api/v1/sessions/{id}/report', ({ params }) => sessionReport(params.id!)),

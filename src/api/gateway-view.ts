@@ -8,7 +8,7 @@
  * kick a participant, revoke a PIN, drain), the report search and the audit log.
  */
 import type { AuditEntry, AuditRecord, AuditVerdict } from '../audit/audit-log.js';
-import type { GatewayMember } from '../directory/shared.js';
+import type { GatewayMember, TechnicianPresence } from '../directory/shared.js';
 import type { MetricsSource } from '../metrics/source.js';
 import type { Refusal } from '../protocol/codes.js';
 import type { ferry } from '../protocol/gen/ferry.js';
@@ -92,6 +92,11 @@ export interface OperatorActions {
 export interface GatewayView extends MetricsSource {
   /** The live gateways of the deployment (this one alone without a shared directory). */
   gateways(): Promise<GatewayMember[]>;
+  /**
+   * The technicians connected to the deployment's live gateways (this one's alone without a
+   * shared directory); rejects when the directory cannot be reached.
+   */
+  technicians(): Promise<TechnicianPresence[]>;
   /** Operator actions, report search and the audit log. */
   readonly actions: OperatorActions;
   /** Bearer token of the /api/v1 routes; '' matches nothing. */

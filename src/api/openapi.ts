@@ -111,6 +111,25 @@ export const OPENAPI = {
           logEntries: { type: 'integer' },
         },
       },
+      TechnicianList: {
+        type: 'object',
+        properties: {
+          count: { type: 'integer' },
+          technicians: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                gatewayId: { type: 'string' },
+                participantId: { type: 'string' },
+                name: { type: 'string' },
+                teams: { type: 'array', items: { type: 'string' } },
+                connectedAtMs: { type: 'integer', description: 'Unix ms' },
+              },
+            },
+          },
+        },
+      },
       ReportPage: {
         type: 'object',
         properties: {
@@ -161,6 +180,22 @@ export const OPENAPI = {
       get: {
         summary: 'gateway summary',
         responses: { '200': jsonObject('status'), ...AUTH_ERRORS },
+      },
+    },
+    '/api/v1/technicians': {
+      get: {
+        summary:
+          'the technicians connected now, to every live gateway of the deployment (to this one alone without --directory redis://): gateway, participant id, name, teams, connection time',
+        responses: {
+          '200': {
+            description: 'connected technicians, by gateway then connection time',
+            content: {
+              'application/json': { schema: { $ref: '#/components/schemas/TechnicianList' } },
+            },
+          },
+          '503': error('FERRY_ERR_DIRECTORY_UNAVAILABLE: the shared directory cannot be reached'),
+          ...AUTH_ERRORS,
+        },
       },
     },
     '/api/v1/sessions': {

@@ -11,7 +11,7 @@
 
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { Codes } from '../protocol/codes.js';
+import { CloseCodes, Codes } from '../protocol/codes.js';
 import { Channel, encodeFrame, isReliableFrame } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import {
@@ -108,7 +108,10 @@ export interface ClientEvents {
   resumed: [welcome: ferry.v1.Welcome];
   /** Final: the client will not reconnect. */
   close: [code: number, reason: string];
-  /** A Redirect sent this client to the gateway that owns its PIN, session or place. */
+  /**
+   * A Redirect sent this client to the gateway that owns its PIN, session or place (answering
+   * its Hello), or that holds what an operation asked for (a jump client: `followed()`).
+   */
   redirected: [url: string, reason: string];
   /** The gateways this client would resume at if its own died changed (EVENT Alternates). */
   alternates: [urls: readonly string[]];
@@ -191,6 +194,18 @@ export class FerryClient extends EventEmitter<ClientEvents> {
 
   /** The gateway this client talks to: `options.url`, or where a Redirect sent it. */
   #url: string;
+  /** The number of the connection that was welcomed last (a Redirect on it is followed). */
+  #welcomedConnection = 0;
+  /**
+   * A Redirect that answered an operation on the welcomed connection: followed once the gateway
+   * closes it with 4010 (`settle` gets the new connection's Welcome, or why there is none).
+   */
+  #redirect: {
+    readonly target: ferry.v1.IRedirect;
+    readonly settle: (welcome: Promise<ferry.v1.Welcome>) => void;
+  } | null = null;
+  /** The Welcome at the gateway the latest such Redirect named (`followed()`). */
+  #moved: Promise<ferry.v1.Welcome> | null = null;
   /** The URL of the gateway that welcomed this client last, and the others it named. */
   #welcomedAt = '';
   #alternates: string[] = [];
@@ -323,6 +338,17 @@ export class FerryClient extends EventEmitter<ClientEvents> {
         fail(
           new FerryError(this.closeReason || Codes.CLOSED.code, `connection closed with ${code}`),
         );
+        const redirect = this.#redirect;
+        this.#redirect = null;
+        if (welcomed && redirect !== null) {
+          if (code === CloseCodes.REDIRECT && !this.#closing) {
+            redirect.settle(this.#follow(redirect.target));
+            return;
+          }
+          redirect.settle(
+            Promise.reject(new FerryError(Codes.CLOSED.code, `connection closed with ${code}`)),
+          );
+        }
         if (welcomed) this.#onLost(code, this.closeReason);
         else if (!resuming && !this.#reconnecting) this.emit('close', code, this.closeReason);
       });
@@ -356,6 +382,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
             return;
           }
           welcomed = true;
+          this.#welcomedConnection = this.#connection;
           this.#resumeAfterGoingAway = false;
           settled = true;
           this.welcome = welcome;
@@ -366,6 +393,35 @@ export class FerryClient extends EventEmitter<ClientEvents> {
         }, fail);
       });
     });
+  }
+
+  /**
+   * Follows a Redirect that answered an operation (the gateway closed with 4010): the same Hello
+   * at the gateway it names, without a resume token (a place there is not this one's; that
+   * gateway would send it back). Resolves with the new Welcome; a failure is final ('close').
+   */
+  #follow(target: ferry.v1.IRedirect): Promise<ferry.v1.Welcome> {
+    const next = redirectTarget(target.url ?? '', 0);
+    if (next instanceof FerryError || this.#hello === null) {
+      this.emit('close', CloseCodes.REDIRECT, 'redirect');
+      return Promise.reject(
+        next instanceof FerryError ? next : new FerryError(Codes.PROTOCOL.code, 'no Hello'),
+      );
+    }
+    this.#url = next;
+    this.resumeToken = '';
+    this.emit('redirected', next, target.reason ?? '');
+    const { resumeToken: _, replay: __, ...hello } = this.#hello;
+    return this.#dial(hello);
+  }
+
+  /**
+   * The Welcome at the gateway a Redirect answering an operation named (the reference
+   * technician's StartJumpSession to a jump client another gateway holds): resolves once this
+   * client said its Hello there, rejects when it could not (the connection ended otherwise).
+   */
+  followed(): Promise<ferry.v1.Welcome> {
+    return this.#moved ?? Promise.reject(new FerryError(Codes.PROTOCOL.code, 'no Redirect'));
   }
 
   /** A welcomed connection closed: resume it, or finish. */
@@ -639,6 +695,16 @@ export class FerryClient extends EventEmitter<ClientEvents> {
   }
 
   #onControl(control: ferry.v1.Control, stream: number): void {
+    if (control.redirect != null && this.#welcomedConnection === this.#connection) {
+      // an operation's answer: the gateway closes with 4010 next, and the client goes there
+      let settle: (welcome: Promise<ferry.v1.Welcome>) => void = () => undefined;
+      const moved = new Promise<ferry.v1.Welcome>((resolve) => {
+        settle = resolve;
+      });
+      moved.catch(() => undefined);
+      this.#moved = moved;
+      this.#redirect = { target: control.redirect, settle };
+    }
     // A resume's Welcome: chat that comes with it or after it waits for the catch-up, which
     // starts once the Welcome's promise settles (after the frames read with it are handled).
     if (control.welcome && this.#reconnecting && this.#chatSession !== '') {

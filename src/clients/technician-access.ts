@@ -13,6 +13,8 @@ import type { TechnicianClient } from './technician.js';
 /** How long a canned script or an elevation may take on the customer side. */
 export const SCRIPT_TIMEOUT_MS = 120_000;
 export const ELEVATE_TIMEOUT_MS = 180_000;
+/** Redirects a StartJumpSession follows in a row (a loop between gateways) before giving up. */
+export const MAX_JUMP_REDIRECTS = 3;
 
 export type AfterSessionName = 'none' | 'lock' | 'logout';
 const AFTER: Record<AfterSessionName, ferry.v1.AfterSessionActionKind> = {
@@ -123,10 +125,22 @@ export class TechnicianAccess {
 
   /**
    * Starts a session to a connected jump client (no PIN, nobody at the customer side) and, unless
-   * `pickUp` is false, picks it up. Resolves with the session id.
+   * `pickUp` is false, picks it up. Resolves with the session id. In a deployment, a jump client
+   * another gateway holds answers with a Redirect: this client connects there (`redirected`)
+   * and asks again, at most `MAX_JUMP_REDIRECTS` times in a row.
    */
   async startJumpSession(jumpClientId: string, pickUp = true, customerName = ''): Promise<string> {
-    const reply = await this.tech.request({ startJumpSession: { jumpClientId, customerName } });
+    let reply = await this.tech.request({ startJumpSession: { jumpClientId, customerName } });
+    for (let hops = 0; reply.redirect != null; hops++) {
+      if (hops >= MAX_JUMP_REDIRECTS) {
+        throw new FerryError(
+          Codes.PROTOCOL.code,
+          `more than ${MAX_JUMP_REDIRECTS} redirects in a row`,
+        );
+      }
+      await this.tech.followed();
+      reply = await this.tech.request({ startJumpSession: { jumpClientId, customerName } });
+    }
     const created = need(reply.sessionCreated as ferry.v1.SessionCreated | null, 'SessionCreated');
     this.tech.sessionId = created.sessionId;
     if (pickUp) await this.tech.pickUp(created.sessionId);

@@ -14,7 +14,14 @@ import type { SessionListener } from '../session/listeners.js';
 import { randomPin } from '../session/pins.js';
 import { type Seat, tokenKey } from '../session/seat.js';
 import type { Session } from '../session/session.js';
-import type { GatewayMember, Ownership, SharedDirectory } from './shared.js';
+import type {
+  GatewayMember,
+  JumpClientPresence,
+  JumpClientWhere,
+  Ownership,
+  SharedDirectory,
+  TechnicianPresence,
+} from './shared.js';
 
 /** Draws before a PIN reservation gives up (each collides only with a PIN in use somewhere). */
 const MAX_PIN_DRAWS = 16;
@@ -22,7 +29,8 @@ const MAX_PIN_DRAWS = 16;
 /** What a redirect says: where to go, and why. */
 export interface RedirectTarget {
   readonly member: GatewayMember;
-  readonly reason: 'pin' | 'resume' | 'session';
+  /** What the gateway at `member` holds: a PIN, a place, a session, or a jump client's connection. */
+  readonly reason: 'pin' | 'resume' | 'session' | 'jump_client';
 }
 
 /**
@@ -39,7 +47,7 @@ export interface Orphan {
 const MEMBERS_REFRESH_MS = 2000;
 
 export interface FleetCounters {
-  /** Hellos sent to the gateway that owns what they named, by what they named. */
+  /** Clients sent to the gateway that owns what they named, by what they named. */
   readonly redirects: Record<RedirectTarget['reason'], number>;
   /** Lookups and publishes that failed because the store could not be reached. */
   failures: number;
@@ -50,7 +58,7 @@ export interface FleetCounters {
 export class Fleet implements SessionListener {
   readonly shared: SharedDirectory;
   readonly counters: FleetCounters = {
-    redirects: { pin: 0, resume: 0, session: 0 },
+    redirects: { pin: 0, resume: 0, session: 0, jump_client: 0 },
     failures: 0,
     takeovers: 0,
   };
@@ -187,6 +195,36 @@ export class Fleet implements SessionListener {
   /** The live members of the deployment (GET /api/v1/gateways). */
   members(): Promise<GatewayMember[]> {
     return this.shared.members();
+  }
+
+  // --- presence: the connections this gateway holds, told as they come and go ----------------
+
+  /** A technician said Hello here (GET /api/v1/technicians on any gateway lists it). */
+  technicianHere(presence: Omit<TechnicianPresence, 'gatewayId'>): void {
+    this.#tell(this.shared.technicianHere(presence), 'announce a technician');
+  }
+
+  technicianLeft(participantId: string): void {
+    this.#tell(this.shared.technicianLeft(participantId), 'forget a technician');
+  }
+
+  /** A jump client connected here (idle), or went into a session here (`inSession`). */
+  jumpClientHere(id: string, presence: Omit<JumpClientPresence, 'gatewayId'>): void {
+    this.#tell(this.shared.jumpClientHere(id, presence), 'announce a jump client');
+  }
+
+  jumpClientLeft(id: string, participantId: string): void {
+    this.#tell(this.shared.jumpClientLeft(id, participantId), 'forget a jump client');
+  }
+
+  /**
+   * A redirect to the live gateway other than this one that holds jump client `presence`'s
+   * connection (counted), or null when it is this gateway.
+   */
+  toJumpClient(presence: JumpClientWhere): RedirectTarget | null {
+    if (presence.gatewayId === this.shared.selfId) return null;
+    this.counters.redirects.jump_client++;
+    return { member: presence.member, reason: 'jump_client' };
   }
 
   // --- SessionListener: what this gateway owns ---------------------------------------------

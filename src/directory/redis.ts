@@ -15,6 +15,18 @@
  *   events                  channel pub/sub: what gateways tell each other (DirectoryEvent)
  *   journal:<id>            list    the session's journal lines (src/journal/record.ts), in order:
  *                                   what a surviving gateway rebuilds it from (failover)
+ *   jc:<id>                 hash    a jump client registration: technician, team, deviceName,
+ *                                   createdAtMs, keyDigest (HMAC of the key, never the key),
+ *                                   revokedAtMs and revokedBy ('' while active), lastSeenAtMs
+ *   jcs                     zset    active jump client ids, score = createdAtMs (oldest first)
+ *   jcs-revoked             zset    revoked ones (their jc:<id> is the tombstone), score =
+ *                                   revokedAtMs; the oldest beyond the bound are deleted
+ *   sb:<id>                 hash    a support button: team, deviceName, createdAtMs
+ *   sbs                     zset    support button ids, score = createdAtMs
+ *   jc-at:<id>              string  JSON JumpClientPresence: the gateway holding the jump client's
+ *                                   connection, PX memberTtlMs, written again at each beat
+ *   techs:<gw>              hash    participant id -> JSON TechnicianPresence: a gateway's
+ *                                   connected technicians, PX memberTtlMs, rewritten at each beat
  *
  * Liveness is the member key's TTL: a gateway that stops beating drops out of `members()` after
  * `memberTtlMs`, and every ownership answer carries `member: null` for it, so a caller can tell
@@ -24,9 +36,16 @@
  * `takeOver` one compare-and-set on that hash; the publisher recorded in `resume:<tokenKey>` is
  * only the fallback once the session is gone, and `takeOver` rewrites it too.
  *
+ * Presence (jump clients and technicians connected to a gateway) lives like a member record: this
+ * gateway keeps what it holds in memory and writes it again at each beat with the member TTL, so
+ * it vanishes with a dead gateway, and comes back by itself after the store lost it. A jump
+ * client's newest connection wins: a beat does not write over another gateway's presence of it,
+ * and tells this gateway its own connection is stale.
+ *
  * Every write that two gateways could race on is one Lua script (atomic on the server): release
  * of a PIN, publication and removal of a session, forgetting a resume token, takeover and
- * pick-up from a queue. The scripts name derived keys themselves (from the prefix), which a
+ * pick-up from a queue, adding a registration under its bound and id, revoking one, adding a
+ * support button, and forgetting or refreshing a jump client's presence. The scripts name derived keys themselves (from the prefix), which a
  * standalone Redis allows and Redis Cluster does not.
  *
  * Availability: commands are never queued while disconnected (`enableOfflineQueue: false`), and
@@ -37,13 +56,19 @@
 import fs from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 import type {
+  AddOutcome,
   DirectoryEvent,
   GatewayMember,
+  JumpClientPresence,
+  JumpClientRecord,
+  JumpClientWhere,
   MemberLoad,
   Ownership,
   QueuedSession,
   SessionSummary,
   SharedDirectory,
+  SupportButtonRecord,
+  TechnicianPresence,
 } from './shared.js';
 
 /** The few pino methods the directory logs with. */
@@ -165,6 +190,94 @@ const SCRIPTS = {
     if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
     redis.call('HDEL', KEYS[2], ARGV[1])
     return 1`,
+  /**
+   * KEYS: jc:<id>, jcs, jcs-revoked. ARGV: id, max active, createdAtMs, technician, team,
+   * deviceName, keyDigest, revokedAtMs, revokedBy ('' for an active one). -1 when the id exists
+   * (a registration or a tombstone), 0 when `max` active ones exist, 1 when added.
+   */
+  ferryAddJumpClient: `
+    if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+    if ARGV[8] == '' then
+      if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
+      redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+    else
+      redis.call('ZADD', KEYS[3], ARGV[8], ARGV[1])
+    end
+    redis.call('HSET', KEYS[1], 'technician', ARGV[4], 'team', ARGV[5], 'deviceName', ARGV[6],
+      'createdAtMs', ARGV[3], 'keyDigest', ARGV[7], 'revokedAtMs', ARGV[8],
+      'revokedBy', ARGV[9], 'lastSeenAtMs', '')
+    return 1`,
+  /**
+   * KEYS: jc:<id>, jcs, jcs-revoked. ARGV: id, revokedAtMs, revokedBy, max tombstones, jc key
+   * prefix. 1 for the one caller that revokes an active registration; the oldest tombstones
+   * beyond the bound are deleted.
+   */
+  ferryRevokeJumpClient: `
+    if redis.call('HGET', KEYS[1], 'revokedAtMs') ~= '' then return 0 end
+    redis.call('HSET', KEYS[1], 'revokedAtMs', ARGV[2], 'revokedBy', ARGV[3])
+    redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+    local extra = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[4])
+    if extra > 0 then
+      for _, old in ipairs(redis.call('ZRANGE', KEYS[3], 0, extra - 1)) do
+        redis.call('DEL', ARGV[5] .. old)
+      end
+      redis.call('ZREMRANGEBYRANK', KEYS[3], 0, extra - 1)
+    end
+    return 1`,
+  /** KEYS: jc:<id>. ARGV: atMs. Sets lastSeenAtMs of an existing, active registration. */
+  ferryJumpClientSeen: `
+    if redis.call('HGET', KEYS[1], 'revokedAtMs') ~= '' then return 0 end
+    redis.call('HSET', KEYS[1], 'lastSeenAtMs', ARGV[1])
+    return 1`,
+  /**
+   * KEYS: sb:<id>, sbs. ARGV: id, max, createdAtMs, team, deviceName. -1 when the id exists, 0
+   * when `max` buttons exist, 1 when added.
+   */
+  ferryAddSupportButton: `
+    if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+    if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 0 end
+    redis.call('HSET', KEYS[1], 'team', ARGV[4], 'deviceName', ARGV[5], 'createdAtMs', ARGV[3])
+    redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+    return 1`,
+  /**
+   * KEYS: none. ARGV: jc-at key prefix, self, then (id, participant id) pairs. Deletes each
+   * presence that still names self and that connection (a newer one elsewhere stays).
+   */
+  ferryForgetPresence: `
+    for i = 3, #ARGV, 2 do
+      local key = ARGV[1] .. ARGV[i]
+      local value = redis.call('GET', key)
+      if value then
+        local ok, p = pcall(cjson.decode, value)
+        if ok and type(p) == 'table' and p.gatewayId == ARGV[2] and p.participantId == ARGV[i + 1] then
+          redis.call('DEL', key)
+        end
+      end
+    end
+    return 0`,
+  /**
+   * KEYS: none. ARGV: jc-at key prefix, self, TTL ms, then (id, participant id, JSON) triples.
+   * Writes each presence again with a fresh TTL unless another connection (here or on another
+   * gateway) holds the jump client now: those ids are answered, stale here.
+   */
+  ferryRefreshPresence: `
+    local stale = {}
+    for i = 4, #ARGV, 3 do
+      local key = ARGV[1] .. ARGV[i]
+      local value = redis.call('GET', key)
+      local mine = true
+      if value then
+        local ok, p = pcall(cjson.decode, value)
+        mine = ok and type(p) == 'table' and p.gatewayId == ARGV[2] and p.participantId == ARGV[i + 1]
+      end
+      if mine then
+        redis.call('SET', key, ARGV[i + 2], 'PX', ARGV[3])
+      else
+        stale[#stale + 1] = ARGV[i]
+      end
+    end
+    return stale`,
 } as const;
 
 /** The scripts as ioredis defines them on the client. */
@@ -202,6 +315,39 @@ interface ScriptCommands {
     resumePrefix: string,
   ): Promise<number>;
   ferryPickUp(queue: string, owners: string, id: string): Promise<number>;
+  ferryAddJumpClient(
+    record: string,
+    active: string,
+    revoked: string,
+    ...args: (string | number)[]
+  ): Promise<number>;
+  ferryRevokeJumpClient(
+    record: string,
+    active: string,
+    revoked: string,
+    id: string,
+    atMs: number,
+    by: string,
+    max: number,
+    recordPrefix: string,
+  ): Promise<number>;
+  ferryJumpClientSeen(record: string, atMs: number): Promise<number>;
+  ferryAddSupportButton(
+    record: string,
+    all: string,
+    id: string,
+    max: number,
+    createdAtMs: number,
+    team: string,
+    deviceName: string,
+  ): Promise<number>;
+  ferryForgetPresence(prefix: string, self: string, ...pairs: string[]): Promise<number>;
+  ferryRefreshPresence(
+    prefix: string,
+    self: string,
+    ttlMs: number,
+    ...triples: string[]
+  ): Promise<string[]>;
 }
 
 type Client = Redis & ScriptCommands;
@@ -215,7 +361,54 @@ const KEY_COUNTS: Record<keyof typeof SCRIPTS, number> = {
   ferryForgetResume: 1,
   ferryTakeOver: 4,
   ferryPickUp: 2,
+  ferryAddJumpClient: 3,
+  ferryRevokeJumpClient: 3,
+  ferryJumpClientSeen: 1,
+  ferryAddSupportButton: 2,
+  ferryForgetPresence: 0,
+  ferryRefreshPresence: 0,
 };
+
+/** Presences refreshed by one script call (a beat of many jump clients is a few calls). */
+const PRESENCE_BATCH = 500;
+
+/** What an add script answered (-1 taken, 0 full, 1 added). */
+function addOutcome(reply: number): AddOutcome {
+  return reply === 1 ? 'added' : reply === 0 ? 'full' : 'taken';
+}
+
+/** A `jc:<id>` hash as a record; null when it is not one (gone, or written by something else). */
+function jumpClientOf(id: string, h: Record<string, string>): JumpClientRecord | null {
+  if (h.keyDigest === undefined || h.createdAtMs === undefined) return null;
+  const number = (v: string | undefined) => (v === undefined || v === '' ? null : Number(v));
+  return {
+    id,
+    technician: h.technician ?? '',
+    team: h.team ?? '',
+    deviceName: h.deviceName ?? '',
+    createdAtMs: Number(h.createdAtMs),
+    revokedAtMs: number(h.revokedAtMs),
+    revokedBy: h.revokedBy ? h.revokedBy : null,
+    keyDigest: h.keyDigest,
+    lastSeenAtMs: number(h.lastSeenAtMs),
+  };
+}
+
+/** A `sb:<id>` hash as a record; null when it is not one. */
+function supportButtonOf(id: string, h: Record<string, string>): SupportButtonRecord | null {
+  if (h.team === undefined || h.createdAtMs === undefined) return null;
+  return { id, team: h.team, deviceName: h.deviceName ?? '', createdAtMs: Number(h.createdAtMs) };
+}
+
+/** A JSON value of the store, or null when it does not parse. */
+function parsed<T>(text: string | null | undefined): T | null {
+  if (text == null) return null;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return null;
+  }
+}
 
 /** The URL without its password, for messages and logs. */
 export function redactRedisUrl(url: string): string {
@@ -258,6 +451,11 @@ export class RedisDirectory implements SharedDirectory {
   /** A failed beat was logged since the last successful one. */
   #beatFailureLogged = false;
   #lastError: Error | undefined;
+  /** The jump clients whose connection this gateway holds (written again at each beat). */
+  readonly #jumpClientsHere = new Map<string, Omit<JumpClientPresence, 'gatewayId'>>();
+  /** The technicians connected here, by participant id (rewritten at each beat). */
+  readonly #techniciansHere = new Map<string, Omit<TechnicianPresence, 'gatewayId'>>();
+  readonly #elsewhereListeners: ((id: string, participantId: string) => void)[] = [];
 
   constructor(options: RedisDirectoryOptions) {
     if (!/^rediss?:\/\//i.test(options.url)) {
@@ -363,11 +561,19 @@ export class RedisDirectory implements SharedDirectory {
           .multi()
           .del(this.#key('gw', this.selfId))
           .srem(this.#key('gws'), this.selfId)
+          .del(this.#key('techs', this.selfId))
           .exec();
+        const pairs = [...this.#jumpClientsHere].flatMap(([id, p]) => [id, p.participantId]);
+        for (let i = 0; i < pairs.length; i += 2 * PRESENCE_BATCH) {
+          const batch = pairs.slice(i, i + 2 * PRESENCE_BATCH);
+          await this.#redis.ferryForgetPresence(this.#key('jc-at', ''), this.selfId, ...batch);
+        }
       } catch (err) {
         this.#logger?.warn({ err }, 'directory: could not remove membership');
       }
     }
+    this.#jumpClientsHere.clear();
+    this.#techniciansHere.clear();
     try {
       await this.#redis.quit();
     } catch {
@@ -647,6 +853,316 @@ export class RedisDirectory implements SharedDirectory {
     });
   }
 
+  // --- unattended access ---------------------------------------------------------------------
+
+  addJumpClient(record: JumpClientRecord, maxActive: number): Promise<AddOutcome> {
+    return this.#run('addJumpClient', async () =>
+      addOutcome(await this.#addJumpClient(record, maxActive)),
+    );
+  }
+
+  #addJumpClient(r: JumpClientRecord, maxActive: number): Promise<number> {
+    return this.#redis.ferryAddJumpClient(
+      this.#key('jc', r.id),
+      this.#key('jcs'),
+      this.#key('jcs-revoked'),
+      r.id,
+      maxActive,
+      r.createdAtMs,
+      r.technician,
+      r.team,
+      r.deviceName,
+      r.keyDigest,
+      r.revokedAtMs === null ? '' : r.revokedAtMs,
+      r.revokedBy ?? '',
+    );
+  }
+
+  jumpClient(id: string): Promise<JumpClientRecord | null> {
+    return this.#run('jumpClient', async () =>
+      jumpClientOf(id, await this.#redis.hgetall(this.#key('jc', id))),
+    );
+  }
+
+  jumpClients(includeRevoked: boolean): Promise<JumpClientRecord[]> {
+    return this.#run('jumpClients', async () => {
+      const ids = await this.#redis.zrange(this.#key('jcs'), 0, -1);
+      if (includeRevoked) ids.push(...(await this.#redis.zrange(this.#key('jcs-revoked'), 0, -1)));
+      const pipeline = this.#redis.pipeline();
+      for (const id of ids) pipeline.hgetall(this.#key('jc', id));
+      const replies = (await pipeline.exec()) ?? [];
+      const records: JumpClientRecord[] = [];
+      ids.forEach((id, i) => {
+        const [err, hash] = replies[i] ?? [null, {}];
+        if (err) throw err;
+        // revoked and trimmed between the two reads: not listed
+        const record = jumpClientOf(id, hash as Record<string, string>);
+        if (record !== null) records.push(record);
+      });
+      return records;
+    });
+  }
+
+  revokeJumpClient(id: string, atMs: number, by: string, maxTombstones: number): Promise<boolean> {
+    return this.#run('revokeJumpClient', async () => {
+      const revoked = await this.#redis.ferryRevokeJumpClient(
+        this.#key('jc', id),
+        this.#key('jcs'),
+        this.#key('jcs-revoked'),
+        id,
+        atMs,
+        by,
+        maxTombstones,
+        this.#key('jc', ''),
+      );
+      return revoked === 1;
+    });
+  }
+
+  jumpClientSeen(id: string, atMs: number): Promise<void> {
+    return this.#run('jumpClientSeen', async () => {
+      await this.#redis.ferryJumpClientSeen(this.#key('jc', id), atMs);
+    });
+  }
+
+  addSupportButton(record: SupportButtonRecord, max: number): Promise<AddOutcome> {
+    return this.#run('addSupportButton', async () =>
+      addOutcome(
+        await this.#redis.ferryAddSupportButton(
+          this.#key('sb', record.id),
+          this.#key('sbs'),
+          record.id,
+          max,
+          record.createdAtMs,
+          record.team,
+          record.deviceName,
+        ),
+      ),
+    );
+  }
+
+  supportButton(id: string): Promise<SupportButtonRecord | null> {
+    return this.#run('supportButton', async () =>
+      supportButtonOf(id, await this.#redis.hgetall(this.#key('sb', id))),
+    );
+  }
+
+  supportButtons(): Promise<SupportButtonRecord[]> {
+    return this.#run('supportButtons', async () => {
+      const ids = await this.#redis.zrange(this.#key('sbs'), 0, -1);
+      const pipeline = this.#redis.pipeline();
+      for (const id of ids) pipeline.hgetall(this.#key('sb', id));
+      const replies = (await pipeline.exec()) ?? [];
+      return ids.flatMap((id, i) => {
+        const [err, hash] = replies[i] ?? [null, {}];
+        if (err) throw err;
+        const record = supportButtonOf(id, hash as Record<string, string>);
+        return record === null ? [] : [record];
+      });
+    });
+  }
+
+  removeSupportButton(id: string): Promise<boolean> {
+    return this.#run('removeSupportButton', async () => {
+      const replies = await this.#redis
+        .multi()
+        .del(this.#key('sb', id))
+        .zrem(this.#key('sbs'), id)
+        .exec();
+      const [err, deleted] = replies?.[0] ?? [new Error('transaction aborted'), 0];
+      if (err) throw err;
+      return deleted === 1;
+    });
+  }
+
+  importRegistrations(
+    jumpClients: readonly JumpClientRecord[],
+    buttons: readonly SupportButtonRecord[],
+  ): Promise<number> {
+    return this.#run('importRegistrations', async () => {
+      let copied = 0;
+      // no bound on an import: the file had the same one
+      for (const record of jumpClients) {
+        if ((await this.#addJumpClient(record, Number.MAX_SAFE_INTEGER)) === 1) copied++;
+      }
+      for (const b of buttons) {
+        const reply = await this.#redis.ferryAddSupportButton(
+          this.#key('sb', b.id),
+          this.#key('sbs'),
+          b.id,
+          Number.MAX_SAFE_INTEGER,
+          b.createdAtMs,
+          b.team,
+          b.deviceName,
+        );
+        if (reply === 1) copied++;
+      }
+      return copied;
+    });
+  }
+
+  // --- presence --------------------------------------------------------------------------------
+
+  jumpClientHere(id: string, presence: Omit<JumpClientPresence, 'gatewayId'>): Promise<void> {
+    const record = {
+      participantId: presence.participantId,
+      inSession: presence.inSession,
+      connectedAtMs: presence.connectedAtMs,
+    };
+    // kept first: a write that fails now is done by the next beat once the store is back
+    this.#jumpClientsHere.set(id, record);
+    return this.#run('jumpClientHere', async () => {
+      const value = JSON.stringify({ gatewayId: this.selfId, ...record });
+      await this.#redis.set(this.#key('jc-at', id), value, 'PX', this.memberTtlMs);
+    });
+  }
+
+  jumpClientLeft(id: string, participantId: string): Promise<void> {
+    if (this.#jumpClientsHere.get(id)?.participantId === participantId) {
+      this.#jumpClientsHere.delete(id);
+    }
+    return this.#run('jumpClientLeft', async () => {
+      await this.#redis.ferryForgetPresence(this.#key('jc-at', ''), this.selfId, id, participantId);
+    });
+  }
+
+  jumpClientsAt(ids: readonly string[]): Promise<Map<string, JumpClientWhere>> {
+    return this.#run('jumpClientsAt', async () => {
+      const found = new Map<string, JumpClientWhere>();
+      if (ids.length === 0) return found;
+      const values = await this.#redis.mget(ids.map((id) => this.#key('jc-at', id)));
+      const presences = values.map((v) => parsed<JumpClientPresence>(v));
+      const gateways = [...new Set(presences.flatMap((p) => (p?.gatewayId ? [p.gatewayId] : [])))];
+      if (gateways.length === 0) return found;
+      const records = await this.#redis.mget(gateways.map((g) => this.#key('gw', g)));
+      const live = new Map<string, GatewayMember>();
+      gateways.forEach((g, i) => {
+        const member = parsed<GatewayMember>(records[i]);
+        if (member !== null) live.set(g, member);
+      });
+      ids.forEach((id, i) => {
+        const p = presences[i];
+        const member = p == null ? undefined : live.get(p.gatewayId);
+        // a presence of a dead gateway is not one (its key outlives it by less than the TTL)
+        if (p != null && member !== undefined) {
+          found.set(id, {
+            gatewayId: p.gatewayId,
+            participantId: p.participantId,
+            inSession: p.inSession === true,
+            connectedAtMs: p.connectedAtMs,
+            member,
+          });
+        }
+      });
+      return found;
+    });
+  }
+
+  onJumpClientElsewhere(listener: (id: string, participantId: string) => void): void {
+    this.#elsewhereListeners.push(listener);
+  }
+
+  technicianHere(presence: Omit<TechnicianPresence, 'gatewayId'>): Promise<void> {
+    const record = {
+      participantId: presence.participantId,
+      name: presence.name,
+      teams: [...presence.teams],
+      connectedAtMs: presence.connectedAtMs,
+    };
+    this.#techniciansHere.set(record.participantId, record);
+    return this.#run('technicianHere', async () => {
+      const key = this.#key('techs', this.selfId);
+      const value = JSON.stringify({ gatewayId: this.selfId, ...record });
+      await this.#redis
+        .multi()
+        .hset(key, record.participantId, value)
+        .pexpire(key, this.memberTtlMs)
+        .exec();
+    });
+  }
+
+  technicianLeft(participantId: string): Promise<void> {
+    this.#techniciansHere.delete(participantId);
+    return this.#run('technicianLeft', async () => {
+      await this.#redis.hdel(this.#key('techs', this.selfId), participantId);
+    });
+  }
+
+  technicians(): Promise<TechnicianPresence[]> {
+    return this.#run('technicians', async () => {
+      const ids = (await this.#redis.ferryMembers(this.#key('gws'), this.#key('gw', ''))).map(
+        (record) => (JSON.parse(record) as GatewayMember).id,
+      );
+      const pipeline = this.#redis.pipeline();
+      for (const id of ids) pipeline.hvals(this.#key('techs', id));
+      const replies = (await pipeline.exec()) ?? [];
+      const all: TechnicianPresence[] = [];
+      for (const [err, values] of replies) {
+        if (err) throw err;
+        for (const value of values as string[]) {
+          const p = parsed<TechnicianPresence>(value);
+          if (p !== null) all.push(p);
+        }
+      }
+      return all.sort((a, b) =>
+        a.gatewayId !== b.gatewayId
+          ? a.gatewayId < b.gatewayId
+            ? -1
+            : 1
+          : a.connectedAtMs - b.connectedAtMs,
+      );
+    });
+  }
+
+  /**
+   * Writes this gateway's presence again with a fresh TTL (a beat): the technicians' hash whole,
+   * and each jump client's presence unless a newer connection elsewhere holds it, in which case
+   * the connection here is stale (its listeners are told).
+   */
+  async #refreshPresence(): Promise<void> {
+    const techs = this.#key('techs', this.selfId);
+    const multi = this.#redis.multi().del(techs);
+    if (this.#techniciansHere.size > 0) {
+      const fields: string[] = [];
+      for (const [pid, p] of this.#techniciansHere) {
+        fields.push(pid, JSON.stringify({ gatewayId: this.selfId, ...p }));
+      }
+      multi.hset(techs, ...fields).pexpire(techs, this.memberTtlMs);
+    }
+    const replies = await multi.exec();
+    const failed = replies?.find(([err]) => err !== null)?.[0];
+    if (replies === null || failed) throw failed ?? new Error('transaction aborted');
+
+    const entries = [...this.#jumpClientsHere];
+    for (let i = 0; i < entries.length; i += PRESENCE_BATCH) {
+      const triples = entries
+        .slice(i, i + PRESENCE_BATCH)
+        .flatMap(([id, p]) => [
+          id,
+          p.participantId,
+          JSON.stringify({ gatewayId: this.selfId, ...p }),
+        ]);
+      const stale = await this.#redis.ferryRefreshPresence(
+        this.#key('jc-at', ''),
+        this.selfId,
+        this.memberTtlMs,
+        ...triples,
+      );
+      for (const id of stale) {
+        const here = this.#jumpClientsHere.get(id);
+        if (here === undefined) continue;
+        this.#jumpClientsHere.delete(id);
+        for (const listener of this.#elsewhereListeners) {
+          try {
+            listener(id, here.participantId);
+          } catch (err) {
+            this.#logger?.error({ err, jumpClient: id }, 'directory presence listener threw');
+          }
+        }
+      }
+    }
+  }
+
   /** `<prefix><kind>:<part>:<part>…` */
   #key(kind: string, ...parts: string[]): string {
     return [this.#prefix + kind, ...parts].join(':');
@@ -675,6 +1191,7 @@ export class RedisDirectory implements SharedDirectory {
   #beat(): Promise<void> {
     if (!this.#started || this.#redis.status !== 'ready') return Promise.resolve();
     this.#beating ??= this.#writeMember()
+      .then(() => this.#refreshPresence())
       .then(() => {
         if (this.#beatFailureLogged) this.#logger?.info({}, 'directory heartbeat restored');
         this.#beatFailureLogged = false;

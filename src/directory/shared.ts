@@ -9,9 +9,15 @@
  * `RedisDirectory` (redis.ts) is the implementation; a gateway without `--directory redis://`
  * has none (null), and behaves as one process alone.
  *
+ * It also holds the registrations of unattended access (jump clients, by their key digests,
+ * and support buttons), so that every gateway of the deployment checks the same ones, and the
+ * presence of connections: which gateway holds each jump client and technician, kept alive by
+ * that gateway's heartbeat.
+ *
  * Atomic where two gateways could race: a PIN is published only if no gateway holds it (NX),
- * released only by its owner, a queued session is picked up by exactly one claimant, and an
- * ownership change happens only from the owner the caller saw (compare-and-set).
+ * released only by its owner, a queued session is picked up by exactly one claimant, an
+ * ownership change happens only from the owner the caller saw (compare-and-set), a registration
+ * is added only under its bound and unused id, and a jump client is revoked exactly once.
  */
 
 /** A gateway of the deployment, as its heartbeats describe it. */
@@ -56,8 +62,74 @@ export interface SessionSummary {
   readonly participants: number;
 }
 
+/**
+ * A jump client registration as the directory keeps it: the digest of its key (HMAC-SHA256 with
+ * the deployment's secret, src/tools/jump-clients.ts), never the key. A revoked one stays as a
+ * tombstone (`revokedAtMs` set), so its key is refused everywhere.
+ */
+export interface JumpClientRecord {
+  readonly id: string;
+  readonly technician: string;
+  readonly team: string;
+  readonly deviceName: string;
+  readonly createdAtMs: number;
+  readonly revokedAtMs: number | null;
+  readonly revokedBy: string | null;
+  /** Hex HMAC-SHA256 of the id and key. */
+  readonly keyDigest: string;
+  /** The last successful authentication, on any gateway (null: none yet). */
+  readonly lastSeenAtMs: number | null;
+}
+
+/** A support button registration: its id routes a click to `team`'s queue. */
+export interface SupportButtonRecord {
+  readonly id: string;
+  readonly team: string;
+  readonly deviceName: string;
+  readonly createdAtMs: number;
+}
+
+/** What an add to a bounded registry did: added, refused for the bound, or the id exists. */
+export type AddOutcome = 'added' | 'full' | 'taken';
+
+/** Where a jump client is connected in unattended mode (or in a session). */
+export interface JumpClientPresence {
+  /** The gateway holding its connection. */
+  readonly gatewayId: string;
+  /** Its connection's participant id on that gateway. */
+  readonly participantId: string;
+  /** It is in a session (not idle, waiting for one). */
+  readonly inSession: boolean;
+  /** When it connected (Unix ms, that gateway's clock). */
+  readonly connectedAtMs: number;
+}
+
+/** A jump client's presence on a live gateway, with that gateway's member record. */
+export interface JumpClientWhere extends JumpClientPresence {
+  readonly member: GatewayMember;
+}
+
+/** A connected technician, as its gateway announces it. */
+export interface TechnicianPresence {
+  /** The gateway holding its connection. */
+  readonly gatewayId: string;
+  /** Its connection's participant id on that gateway. */
+  readonly participantId: string;
+  readonly name: string;
+  readonly teams: readonly string[];
+  /** When it said Hello (Unix ms, that gateway's clock). */
+  readonly connectedAtMs: number;
+}
+
 /** What gateways tell each other (Redis pub/sub), beside what they store. */
 export type DirectoryEvent =
+  | {
+      /** A jump client was unpinned on gateway `gatewayId`: whoever holds it tells it and lets go. */
+      readonly kind: 'unpinned';
+      readonly jumpClientId: string;
+      readonly by: string;
+      readonly gatewayId: string;
+    }
   | {
       /** A support-button session waits in `team`'s queue on gateway `gatewayId`. */
       readonly kind: 'queued';
@@ -177,4 +249,65 @@ export interface SharedDirectory {
    * concurrent callers, on any gateways.
    */
   pickUp(queue: string, sessionId: string, technician: string): Promise<boolean>;
+
+  // --- unattended access: the registrations, shared by every gateway ------------------------
+
+  /**
+   * Adds a jump client registration: 'full' when `maxActive` active ones exist, 'taken' when a
+   * registration (or tombstone) already has its id; atomic against any other gateway's add.
+   */
+  addJumpClient(record: JumpClientRecord, maxActive: number): Promise<AddOutcome>;
+  /** A registration, tombstones included, or null. */
+  jumpClient(id: string): Promise<JumpClientRecord | null>;
+  /** The registrations, oldest first; tombstones (after the active ones) only when asked. */
+  jumpClients(includeRevoked: boolean): Promise<JumpClientRecord[]>;
+  /**
+   * Revokes an active registration (a tombstone from now on, at once for every gateway): true
+   * for exactly one of any number of concurrent revokes; false when unknown or already revoked.
+   * The oldest tombstones beyond `maxTombstones` are deleted.
+   */
+  revokeJumpClient(id: string, atMs: number, by: string, maxTombstones: number): Promise<boolean>;
+  /** Records a successful authentication (the registration's `lastSeenAtMs`), if it exists. */
+  jumpClientSeen(id: string, atMs: number): Promise<void>;
+  /** Adds a support button: 'full' when `max` exist, 'taken' when the id does. */
+  addSupportButton(record: SupportButtonRecord, max: number): Promise<AddOutcome>;
+  /** A support button, or null. */
+  supportButton(id: string): Promise<SupportButtonRecord | null>;
+  /** The support buttons, oldest first. */
+  supportButtons(): Promise<SupportButtonRecord[]>;
+  /** Removes a support button: true for exactly one of concurrent removes; false when unknown. */
+  removeSupportButton(id: string): Promise<boolean>;
+  /**
+   * Copies a registration (tombstone or not) and support button kept before this gateway had a
+   * directory, each only if its id is not there yet (so nothing revoked comes back to life):
+   * how many were copied.
+   */
+  importRegistrations(
+    jumpClients: readonly JumpClientRecord[],
+    buttons: readonly SupportButtonRecord[],
+  ): Promise<number>;
+
+  // --- presence: who is connected where (kept alive by this gateway's heartbeat) ------------
+
+  /**
+   * This gateway holds jump client `id`'s connection (the newest connection of a device wins,
+   * wherever it is). Kept while this gateway beats, until `jumpClientLeft`; written again at each
+   * beat, so it survives an outage of the store.
+   */
+  jumpClientHere(id: string, presence: Omit<JumpClientPresence, 'gatewayId'>): Promise<void>;
+  /** Its connection `participantId` here closed: forgotten, unless a newer one is elsewhere. */
+  jumpClientLeft(id: string, participantId: string): Promise<void>;
+  /** Where the jump clients `ids` are connected, on live gateways only (absent: offline). */
+  jumpClientsAt(ids: readonly string[]): Promise<Map<string, JumpClientWhere>>;
+  /**
+   * Called with a jump client this gateway announced that connected elsewhere since (its
+   * connection here is stale): found at a beat.
+   */
+  onJumpClientElsewhere(listener: (id: string, participantId: string) => void): void;
+  /** This gateway holds a technician's connection; kept like a jump client's. */
+  technicianHere(presence: Omit<TechnicianPresence, 'gatewayId'>): Promise<void>;
+  /** That connection closed. */
+  technicianLeft(participantId: string): Promise<void>;
+  /** The technicians connected to the live gateways, by gateway id then connection time. */
+  technicians(): Promise<TechnicianPresence[]>;
 }

@@ -248,9 +248,7 @@ export class HelloHandler {
     if (hello.jumpClientId || hello.supportButtonId) {
       // jump client keys and support button ids are guessed no faster than PINs
       if (!this.#admitAttempt(peer, requestId)) return;
-      this.#admitShared(peer, requestId, () =>
-        this.#unattended.onCustomerHello(peer, hello, requestId),
-      );
+      this.#admitShared(peer, requestId, () => this.#unattendedHello(peer, hello, requestId));
       return;
     }
     if (!hello.pin) {
@@ -289,6 +287,17 @@ export class HelloHandler {
       )
       .finally(release);
     this.#ctx.settle(peer, 'hello', work, requestId);
+  }
+
+  /**
+   * A jump client or support button Hello: answered at once by the file registry, or once the
+   * shared directory's registry answers (the connection waits, as for a PIN lookup).
+   */
+  #unattendedHello(peer: RelayPeer, hello: ferry.v1.Hello.$Properties, requestId: number): void {
+    const work = this.#unattended.onCustomerHello(peer, hello, requestId);
+    if (work === undefined) return;
+    const release = this.#waitOnDirectory(peer);
+    this.#ctx.settle(peer, 'hello', work.finally(release), requestId);
   }
 
   /** Marks `peer` as waiting on the directory (a second Hello meanwhile is refused). */

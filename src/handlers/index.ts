@@ -40,7 +40,7 @@ import type { SessionRegistry } from '../session/registry.js';
 import type { RelayRtt } from '../session/seat.js';
 import type { Session } from '../session/session.js';
 import { SessionTools } from '../session/tools.js';
-import type { JumpClientRegistry } from '../tools/jump-clients.js';
+import type { UnattendedRegistry } from '../tools/jump-clients.js';
 import { accessOps, SpecialActions } from './access.js';
 import { avatarOps } from './avatars.js';
 import { chatHandler, chatOps } from './chat.js';
@@ -53,6 +53,7 @@ import { HelloHandler } from './hello.js';
 import { joinCustomer } from './join.js';
 import { netstatsOps, type StatsPush } from './netstats.js';
 import { notesOps } from './notes.js';
+import { Presence } from './presence.js';
 import { screenOps } from './screen.js';
 import { sessionOps } from './session.js';
 import { SharedQueues } from './shared-queue.js';
@@ -64,7 +65,8 @@ import { UnattendedAccess, unattendedOps } from './unattended.js';
 export interface HandlerDeps {
   readonly config: Config;
   readonly registry: SessionRegistry;
-  readonly jumpClients: JumpClientRegistry;
+  /** The registry of jump clients and support buttons: the data directory's, or the deployment's. */
+  readonly jumpClients: UnattendedRegistry;
   readonly scripts: CannedScriptLibrary;
   readonly pongs: PongSink;
   readonly pushStats: StatsPush;
@@ -99,6 +101,8 @@ export interface Relay {
   readonly table: ChannelTable;
   readonly controlTable: ControlTable;
   readonly direct: DirectPaths;
+  /** The technicians and jump clients connected here (told of every close of a connection). */
+  readonly presence: Presence;
 }
 
 /**
@@ -135,8 +139,12 @@ export function buildRelay(deps: HandlerDeps): Relay {
   const tasks = new SpecialTasks(ctx);
   const joined = (session: Session, hello: Parameters<SpecialTasks['onCustomerJoined']>[1]) =>
     tasks.onCustomerJoined(session, hello);
-  const unattended = new UnattendedAccess(ctx, deps.jumpClients, (peer, hello, s, id, how) =>
-    joinCustomer(ctx, joined, peer, hello, s, id, how),
+  const presence = new Presence(ctx);
+  const unattended = new UnattendedAccess(
+    ctx,
+    deps.jumpClients,
+    presence,
+    (peer, hello, s, id, how) => joinCustomer(ctx, joined, peer, hello, s, id, how),
   );
   const special = new SpecialActions(ctx, deps.scripts, unattended);
   const queues = new SharedQueues(ctx, unattended);
@@ -291,5 +299,6 @@ export function buildRelay(deps: HandlerDeps): Relay {
     table,
     controlTable,
     direct,
+    presence,
   };
 }

@@ -136,7 +136,7 @@ export class SharedQueues {
       return;
     }
     // a technician elsewhere won the pick-up of a session waiting here: it goes there
-    if (event.to === ctx.gatewayId) return;
+    if (event.kind !== 'move' || event.to === ctx.gatewayId) return;
     const session = ctx.registry.get(event.sessionId);
     if (session === undefined || session.ended) return;
     if (this.#unattended.queuedTeam(session) === undefined) return;

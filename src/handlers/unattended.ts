@@ -6,7 +6,19 @@
  * starts a session to it without a PIN; unpinning revokes the key at the gateway first, then tells
  * the device. A support button's id opens a new session in its team's queue, which only a
  * technician of that team adopts by picking it up.
+ *
+ * The registry is the gateway's file alone, or, in a deployment (`--directory redis://`), the
+ * shared directory's (src/directory/unattended.ts): a jump client or support button registered
+ * through any gateway then works on every one, an unpin is told to whichever gateway holds the
+ * device (DirectoryEvent `unpinned`), and each jump client's presence says which gateway holds
+ * its connection. A technician who starts a session to a jump client held by another gateway is
+ * sent there (`Redirect{reason: jump_client}`, close 4010: both ends meet on the jump client's
+ * gateway) and asks again there; a technician who works sessions here is not (they would lose
+ * their technician), and is told where the jump client is instead. The file registry answers at
+ * once; the shared one later, and with FERRY_ERR_DIRECTORY_UNAVAILABLE when the store cannot be
+ * reached (nothing is answered from stale state).
  */
+import type { JumpClientWhere } from '../directory/shared.js';
 import { Codes } from '../protocol/codes.js';
 import { controlFrame, errorFrame, eventFrame, Role } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
@@ -16,9 +28,16 @@ import type { Participant } from '../session/participant.js';
 import { Relation, type Session } from '../session/session.js';
 import { allowedTriggers } from '../session/state-machine.js';
 import { Trigger as T } from '../session/states.js';
-import type { JumpClientRegistration, JumpClientRegistry } from '../tools/jump-clients.js';
+import type {
+  Answer,
+  JumpClientAuth,
+  JumpClientRegistration,
+  SupportButton,
+  UnattendedRegistry,
+} from '../tools/jump-clients.js';
 import { clean, entryOf, type HandlerContext } from './context.js';
 import { type ControlTable, op, Who } from './control.js';
+import type { Presence } from './presence.js';
 
 /** An authenticated customer joins a session: Welcome, then applet_connected (join.ts). */
 export type Join = (
@@ -35,9 +54,29 @@ interface Unattended {
   readonly hello: ferry.v1.Hello.$Properties;
 }
 
+/** The connection closed (checked again after each wait: narrowing does not survive one). */
+const gone = (peer: RelayPeer): boolean => peer.state === PeerState.CLOSED;
+
+/**
+ * Runs `next` with `value` at once when it is at hand (the file registry: the caller's turn, as
+ * always), else when it resolves; a rejection goes to `failed`. Undefined when it ran at once.
+ */
+function whenAnswered<T>(
+  value: Answer<T>,
+  next: (v: T) => void,
+  failed: (err: unknown) => void,
+): Promise<void> | undefined {
+  if (!(value instanceof Promise)) {
+    next(value);
+    return undefined;
+  }
+  return value.then(next, failed);
+}
+
 export class UnattendedAccess {
   readonly #ctx: HandlerContext;
-  readonly #jump: JumpClientRegistry;
+  readonly #jump: UnattendedRegistry;
+  readonly #presence: Presence;
   /** Connected technicians (team queue notices). */
   readonly #technicians = new Set<RelayPeer>();
   /** Jump clients connected in unattended mode, by registration id. */
@@ -49,14 +88,38 @@ export class UnattendedAccess {
 
   readonly #join: Join;
 
-  constructor(ctx: HandlerContext, jumpClients: JumpClientRegistry, join: Join) {
+  constructor(
+    ctx: HandlerContext,
+    jumpClients: UnattendedRegistry,
+    presence: Presence,
+    join: Join,
+  ) {
     this.#ctx = ctx;
     this.#jump = jumpClients;
+    this.#presence = presence;
     this.#join = join;
+    const shared = ctx.fleet?.shared;
+    if (shared === undefined) return;
+    shared.onEvent((event) => {
+      // unpinned through another gateway: the device, if it is connected here, is told
+      if (event.kind === 'unpinned' && event.gatewayId !== ctx.gatewayId) {
+        this.#letGo(event.jumpClientId, event.by, true);
+      }
+    });
+    shared.onJumpClientElsewhere((id, participantId) => {
+      // the device said Hello again on another gateway: the idle connection here is stale
+      const u = this.#unattended.get(id);
+      if (u === undefined || u.peer.id !== participantId) return;
+      this.#unattended.delete(id);
+      if (u.peer.connected && u.peer.session === null) {
+        u.peer.end(Codes.RESUMED_ELSEWHERE.close, 'replaced');
+      }
+    });
   }
 
   /** A technician connected: it hears of the sessions waiting in its teams' queues. */
   onTechnician(peer: RelayPeer, grants: TechnicianGrants): void {
+    this.#presence.technicianArrived(peer, grants);
     for (const p of this.#technicians) if (!p.connected) this.#technicians.delete(p);
     this.#technicians.add(peer);
     for (const [session, team] of this.#teamQueued) {
@@ -91,13 +154,44 @@ export class UnattendedAccess {
   /**
    * A customer Hello with a jump client id and key (unattended mode, no session yet) or a
    * support button id (a new session in the button's team queue). Already rate-limited.
+   * Answered in this turn with the file registry; with the shared one, the promise settles once
+   * answered (no other Hello of the connection is taken meanwhile).
    */
-  onCustomerHello(peer: RelayPeer, hello: ferry.v1.Hello.$Properties, requestId: number): void {
+  onCustomerHello(
+    peer: RelayPeer,
+    hello: ferry.v1.Hello.$Properties,
+    requestId: number,
+  ): Promise<void> | undefined {
     if (hello.jumpClientId) {
-      this.#jumpClientHello(peer, hello, requestId);
-      return;
+      const auth = this.#jump.authenticate(hello.jumpClientId, hello.jumpClientKey ?? '');
+      return whenAnswered(
+        auth,
+        (answer) => this.#jumpClientHello(peer, hello, requestId, answer),
+        (err) => this.#registryDown(peer, err, requestId),
+      );
     }
-    const button = this.#jump.button(hello.supportButtonId ?? '');
+    return whenAnswered(
+      this.#jump.button(hello.supportButtonId ?? ''),
+      (button) => this.#supportButtonHello(peer, hello, requestId, button),
+      (err) => this.#registryDown(peer, err, requestId),
+    );
+  }
+
+  /** A Hello the registry could not answer (the shared directory is unreachable). */
+  #registryDown(peer: RelayPeer, err: unknown, requestId: number): void {
+    if (peer.state !== PeerState.AWAITING_HELLO) return;
+    this.#ctx.logger?.warn({ err, address: peer.remoteAddress }, 'unattended registry unreachable');
+    this.#ctx.fail(peer, entryOf(err), (err as Error).message, requestId);
+  }
+
+  #supportButtonHello(
+    peer: RelayPeer,
+    hello: ferry.v1.Hello.$Properties,
+    requestId: number,
+    button: SupportButton | undefined,
+  ): void {
+    // closed (or timed out) while the registry answered: nothing to admit
+    if (peer.state !== PeerState.AWAITING_HELLO) return;
     if (button === undefined) {
       this.#ctx.fail(peer, Codes.SUPPORT_BUTTON_INVALID, 'no such support button', requestId);
       return;
@@ -137,10 +231,22 @@ export class UnattendedAccess {
     this.#teamQueued.delete(session);
   }
 
-  #jumpClientHello(peer: RelayPeer, hello: ferry.v1.Hello.$Properties, requestId: number): void {
+  #jumpClientHello(
+    peer: RelayPeer,
+    hello: ferry.v1.Hello.$Properties,
+    requestId: number,
+    auth: JumpClientAuth,
+  ): void {
+    if (peer.state !== PeerState.AWAITING_HELLO) return;
     const id = hello.jumpClientId ?? '';
-    const auth = this.#jump.authenticate(id, hello.jumpClientKey ?? '');
     if (!auth.ok) {
+      if (auth.code === Codes.DIRECTORY_UNAVAILABLE.code) {
+        // not a refusal of the key: the client tries again later
+        const text =
+          'the shared directory cannot be reached to check the key; try again in a moment';
+        this.#ctx.fail(peer, Codes.DIRECTORY_UNAVAILABLE, text, requestId);
+        return;
+      }
       const entry =
         auth.code === Codes.JUMP_CLIENT_REVOKED.code
           ? Codes.JUMP_CLIENT_REVOKED
@@ -162,6 +268,7 @@ export class UnattendedAccess {
     peer.name = clean(hello.client?.name, 64).trim() || auth.registration.deviceName;
     peer.state = PeerState.READY;
     this.#unattended.set(id, { peer, hello });
+    this.#presence.jumpClient(peer, id, false);
     this.#ctx.logger?.info(
       { jumpClient: id, team: auth.registration.team },
       'jump client connected',
@@ -215,7 +322,7 @@ export class UnattendedAccess {
     const team = personal ? personalTeam(grants.name) : grants.teams[0]!;
     const info = w.session.customerInfo;
     const deviceName = info?.computerName || info?.name || 'customer';
-    let pinned: Awaited<ReturnType<JumpClientRegistry['register']>>;
+    let pinned: Awaited<ReturnType<UnattendedRegistry['register']>>;
     try {
       pinned = await this.#jump.register({ technician: grants.name, team, deviceName });
     } catch (err) {
@@ -252,38 +359,75 @@ export class UnattendedAccess {
     );
   }
 
-  #describe(r: JumpClientRegistration): ferry.v1.JumpClient.$Properties {
+  /**
+   * A registration as listed: online and in a session by the connection here when there is one
+   * (the freshest), else by its presence on another gateway of the deployment.
+   */
+  #describe(
+    r: JumpClientRegistration,
+    elsewhere?: JumpClientWhere,
+  ): ferry.v1.JumpClient.$Properties {
     const u = this.#unattended.get(r.id);
-    const online = u?.peer.connected && u.peer.state === PeerState.READY;
+    const here = u?.peer.connected === true && u.peer.state === PeerState.READY;
     return {
       id: r.id,
       team: r.team,
       deviceName: r.deviceName,
       technician: r.technician,
       createdUnixMs: r.createdAtMs,
-      online,
+      online: here || elsewhere !== undefined,
       lastSeenUnixMs: r.lastSeenAtMs ?? 0,
-      inSession: online && u.peer.session !== null,
+      inSession: here ? u.peer.session !== null : elsewhere?.inSession === true,
+      gatewayId: here ? this.#ctx.gatewayId : (elsewhere?.gatewayId ?? ''),
     };
   }
 
   /** Active registrations the technician may reach (its teams and its personal ones). */
-  #reachable(grants: TechnicianGrants, id: string): JumpClientRegistration | null {
-    const r = this.#jump.get(id);
+  async #reachable(grants: TechnicianGrants, id: string): Promise<JumpClientRegistration | null> {
+    const r = await this.#jump.get(id);
     if (r === undefined || r.revokedAtMs !== null || !reaches(grants, r.team)) return null;
     return r;
   }
 
+  /**
+   * ListJumpClients: the registrations the technician may reach, each online (and where) or not.
+   * Answered in this turn with the file registry alone.
+   */
   listJumpClients(peer: RelayPeer, requestId: number): void {
     const grants = this.#ctx.grants(peer);
     const may =
       grants?.perms.has('unattended') === true || grants?.perms.has('jump_client') === true;
     if (!may && !this.#ctx.permit(peer, 'unattended', requestId)) return;
-    const list = this.#jump
-      .list()
-      .filter((r) => reaches(grants!, r.team))
-      .map((r) => this.#describe(r));
-    peer.sendFrame(controlFrame({ requestId, jumpClients: { jumpClients: list } }));
+    const send = (list: ferry.v1.JumpClient.$Properties[]) => {
+      peer.sendFrame(controlFrame({ requestId, jumpClients: { jumpClients: list } }));
+    };
+    const fleet = this.#ctx.fleet;
+    const work = whenAnswered(
+      this.#jump.list(),
+      (all) => {
+        const mine = all.filter((r) => reaches(grants!, r.team));
+        if (fleet === null) {
+          send(mine.map((r) => this.#describe(r)));
+          return;
+        }
+        // where the others are: one read of the directory for the whole list
+        const away = mine.filter((r) => this.#idle(r.id) === null).map((r) => r.id);
+        const done = fleet.shared.jumpClientsAt(away).then(
+          (where) => send(mine.map((r) => this.#describe(r, where.get(r.id)))),
+          (err: unknown) =>
+            this.#directoryDown(peer, err, 'list where jump clients are', requestId),
+        );
+        this.#ctx.settle(peer, 'listJumpClients', done, requestId);
+      },
+      (err) => this.#ctx.fail(peer, entryOf(err), (err as Error).message, requestId),
+    );
+    if (work !== undefined) this.#ctx.settle(peer, 'listJumpClients', work, requestId);
+  }
+
+  #directoryDown(peer: RelayPeer, err: unknown, what: string, requestId: number): void {
+    this.#ctx.logger?.warn({ err, conn: peer.id }, `shared directory: could not ${what}`);
+    const text = `the shared directory cannot be reached to ${what}; try again in a moment`;
+    this.#ctx.fail(peer, Codes.DIRECTORY_UNAVAILABLE, text, requestId);
   }
 
   async unpin(
@@ -292,7 +436,14 @@ export class UnattendedAccess {
     requestId: number,
   ): Promise<void> {
     const id = op.jumpClientId ?? '';
-    if (this.#reachable(this.#ctx.grants(peer)!, id) === null) {
+    let reachable: JumpClientRegistration | null;
+    try {
+      reachable = await this.#reachable(this.#ctx.grants(peer)!, id);
+    } catch (err) {
+      this.#ctx.fail(peer, entryOf(err), (err as Error).message, requestId);
+      return;
+    }
+    if (reachable === null) {
       this.#ctx.fail(
         peer,
         Codes.JUMP_CLIENT_NOT_FOUND,
@@ -305,10 +456,13 @@ export class UnattendedAccess {
       await this.#revoke(id, peer.name);
     } catch (err) {
       this.#ctx.logger?.error({ err }, 'jump client revocation not saved');
+      const shared = this.#ctx.fleet !== null;
       this.#ctx.fail(
         peer,
         entryOf(err),
-        `revoked in memory, not saved: ${(err as Error).message}`,
+        shared
+          ? `not revoked: ${(err as Error).message}`
+          : `revoked in memory, not saved: ${(err as Error).message}`,
         requestId,
       );
       return;
@@ -319,10 +473,34 @@ export class UnattendedAccess {
   /**
    * spec A4.2: the key is revoked at the gateway first (so it stops working even if the device
    * never hears of it), then a connected jump client is told to uninstall; an idle one is let go.
+   * In a deployment the revoke is in the shared directory (refused everywhere from then on) and
+   * every other gateway is told, so whichever holds the device tells it; when the store cannot
+   * be reached nothing is revoked and the device is not told. The file registry revokes in
+   * memory even when its save fails, so the device is told then too.
    */
   async #revoke(id: string, by: string, tell = true): Promise<void> {
-    const revoked = this.#jump.revoke(id, by);
+    const fleet = this.#ctx.fleet;
+    let revoked = false;
+    try {
+      revoked = await this.#jump.revoke(id, by);
+    } catch (err) {
+      if (fleet === null) this.#letGo(id, by, tell);
+      throw err;
+    }
     this.#ctx.logger?.info({ jumpClient: id, by }, 'jump client unpinned');
+    this.#letGo(id, by, tell);
+    if (revoked && fleet !== null) {
+      await fleet.shared
+        .publish({ kind: 'unpinned', jumpClientId: id, by, gatewayId: this.#ctx.gatewayId })
+        .catch((err: unknown) => {
+          // revoked all the same: its key is refused everywhere; the device just is not told
+          this.#ctx.logger?.warn({ err, jumpClient: id }, 'unpin not told to the other gateways');
+        });
+    }
+  }
+
+  /** A revoked jump client connected here is told to uninstall; an idle one is let go. */
+  #letGo(id: string, by: string, tell: boolean): void {
     const u = this.#unattended.get(id);
     this.#unattended.delete(id);
     if (tell && u?.peer.connected) {
@@ -332,16 +510,27 @@ export class UnattendedAccess {
         u.peer.end(Codes.JUMP_CLIENT_REVOKED.close, Codes.JUMP_CLIENT_REVOKED.code);
       }
     }
-    await revoked;
   }
 
-  startJumpSession(
+  /**
+   * StartJumpSession: a session to an idle jump client, without a PIN. A jump client held by
+   * another gateway of the deployment: the technician is redirected there (it asks again there),
+   * unless it works sessions here.
+   */
+  async startJumpSession(
     peer: RelayPeer,
     op: ferry.v1.StartJumpSession.$Properties,
     requestId: number,
-  ): void {
+  ): Promise<void> {
     const id = op.jumpClientId ?? '';
-    const registration = this.#reachable(this.#ctx.grants(peer)!, id);
+    let registration: JumpClientRegistration | null;
+    try {
+      registration = await this.#reachable(this.#ctx.grants(peer)!, id);
+    } catch (err) {
+      this.#ctx.fail(peer, entryOf(err), (err as Error).message, requestId);
+      return;
+    }
+    if (gone(peer)) return;
     if (registration === null) {
       this.#ctx.fail(
         peer,
@@ -352,15 +541,73 @@ export class UnattendedAccess {
       return;
     }
     const u = this.#idle(id);
-    if (u === null) {
+    if (u !== null) {
+      this.#startHere(peer, u, registration, op, requestId);
+      return;
+    }
+    const fleet = this.#ctx.fleet;
+    const offline = () =>
       this.#ctx.fail(
         peer,
         Codes.JUMP_CLIENT_OFFLINE,
         `jump client ${id} is not connected, or already in a session`,
         requestId,
       );
+    // connected here but in a session, or a gateway alone: nowhere else to look
+    if (fleet === null || this.#unattended.has(id)) {
+      offline();
       return;
     }
+    let where: JumpClientWhere | undefined;
+    try {
+      where = (await fleet.shared.jumpClientsAt([id])).get(id);
+    } catch (err) {
+      this.#directoryDown(peer, err, 'find the jump client', requestId);
+      return;
+    }
+    if (gone(peer)) return;
+    const here = this.#idle(id);
+    if (here !== null) {
+      // it connected here meanwhile
+      this.#startHere(peer, here, registration, op, requestId);
+      return;
+    }
+    if (where === undefined || where.inSession || where.gatewayId === this.#ctx.gatewayId) {
+      offline();
+      return;
+    }
+    const seat = this.#ctx.registry.placeOf(peer);
+    if (seat !== undefined && [...seat.sessions].some((s) => !s.ended)) {
+      // a redirect would take the technician away from them
+      this.#ctx.fail(
+        peer,
+        Codes.JUMP_CLIENT_ELSEWHERE,
+        `jump client ${id} is connected to gateway ${where.gatewayId} (${where.member.url}); finish your sessions here first, or connect there`,
+        requestId,
+      );
+      return;
+    }
+    const target = fleet.toJumpClient(where);
+    if (target === null) {
+      offline();
+      return;
+    }
+    this.#ctx.logger?.info(
+      { jumpClient: id, to: target.member.id, technician: peer.name },
+      'technician sent to the gateway of its jump client',
+    );
+    this.#ctx.redirect(peer, requestId, target);
+  }
+
+  /** Starts the session to jump client `u`, connected here and idle. */
+  #startHere(
+    peer: RelayPeer,
+    u: Unattended,
+    registration: JumpClientRegistration,
+    op: ferry.v1.StartJumpSession.$Properties,
+    requestId: number,
+  ): void {
+    const id = registration.id;
     const label = clean(op.customerName, 64).trim() || registration.deviceName;
     // spec A4: nobody at the customer side and no PIN; the technician picks it up as usual
     const { session } = this.#ctx.registry.create(peer, label, this.#ctx.registry.now(), false);
@@ -377,6 +624,7 @@ export class UnattendedAccess {
       0,
       `jump client ${registration.deviceName} joined unattended`,
     );
+    if (u.peer.session !== null) this.#presence.jumpClient(u.peer, id, true);
     peer.sendFrame(
       controlFrame({
         requestId,
@@ -400,7 +648,7 @@ export class UnattendedAccess {
     if (w === null) return;
     const info = w.session.customerInfo;
     const deviceName = info?.computerName || info?.name || 'customer';
-    let button: Awaited<ReturnType<JumpClientRegistry['registerButton']>>;
+    let button: SupportButton;
     try {
       button = await this.#jump.registerButton({ team, deviceName });
     } catch (err) {
@@ -422,7 +670,13 @@ export class UnattendedAccess {
     requestId: number,
   ): Promise<void> {
     const id = op.supportButtonId ?? '';
-    const button = this.#jump.button(id);
+    let button: SupportButton | undefined;
+    try {
+      button = await this.#jump.button(id);
+    } catch (err) {
+      this.#ctx.fail(peer, entryOf(err), (err as Error).message, requestId);
+      return;
+    }
     if (button === undefined || !this.#ctx.grants(peer)!.teams.includes(button.team)) {
       this.#ctx.fail(
         peer,
@@ -540,7 +794,13 @@ export function unattendedOps(ctx: HandlerContext, unattended: UnattendedAccess)
     ),
     startJumpSession: op(
       Who.TECHNICIAN,
-      (c) => unattended.startJumpSession(c.peer, c.body, c.requestId),
+      (c) =>
+        ctx.settle(
+          c.peer,
+          'startJumpSession',
+          unattended.startJumpSession(c.peer, c.body, c.requestId),
+          c.requestId,
+        ),
       { permission: 'unattended' },
     ),
     supportButtonInstall: op(

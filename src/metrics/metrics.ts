@@ -339,7 +339,7 @@ export class GatewayMetrics {
       });
       new Counter({
         name: 'ferry_directory_redirects_total',
-        help: 'Hellos sent to the gateway that owns what they named, by what they named (pin, resume, session)',
+        help: 'Clients sent to the gateway that owns what they named, by what they named (pin, resume, session, jump_client)',
         labelNames: ['reason'],
         registers,
         collect() {

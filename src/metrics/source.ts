@@ -163,7 +163,7 @@ export interface DirectoryTotals {
   /** The store answers (new sessions are accepted). */
   readonly available: boolean;
   readonly counters: {
-    readonly redirects: Readonly<Record<'pin' | 'resume' | 'session', number>>;
+    readonly redirects: Readonly<Record<'pin' | 'resume' | 'session' | 'jump_client', number>>;
     readonly failures: number;
   };
 }

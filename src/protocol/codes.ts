@@ -445,6 +445,11 @@ export const Codes = {
     0,
     'the jump client is registered but not connected in unattended mode (or already in a session)',
   ),
+  JUMP_CLIENT_ELSEWHERE: entry(
+    'FERRY_ERR_JUMP_CLIENT_ELSEWHERE',
+    0,
+    'the jump client is connected to another gateway of the deployment, and the technician works sessions on this one (a redirect would take it away from them): finish them first, or connect to that gateway',
+  ),
   SUPPORT_BUTTON_NOT_FOUND: entry(
     'FERRY_ERR_SUPPORT_BUTTON_NOT_FOUND',
     0,

@@ -17,6 +17,11 @@
  *   mode 0600); saves are serialised and each writes the latest state. A mutation resolves once
  *   it is on disk; a registration whose save failed is dropped, a revoke is kept in memory.
  * - A file that does not parse is never overwritten: `open` refuses with REGISTRY_CORRUPT.
+ *
+ * `UnattendedRegistry` is what the gateway uses: this file's `JumpClientRegistry` for a gateway
+ * alone, or the one kept in a deployment's shared directory (src/directory/unattended.ts), which
+ * keeps the same invariants with the helpers exported here (ids, keys, digests, the constant-time
+ * check). The file registry answers reads at once; the shared one later (`Answer`).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import fsp from 'node:fs/promises';
@@ -26,7 +31,10 @@ import { ToolError } from './errors.js';
 
 export const REGISTRY_FILE = 'unattended.json';
 export const DEFAULT_REGISTRY_MAX_ENTRIES = 10_000;
-const DEFAULT_PEPPER = 'ferry.jump-client.v1';
+export const DEFAULT_PEPPER = 'ferry.jump-client.v1';
+/** The shape of the ids `newJumpClientId` and `newSupportButtonId` make. */
+export const JUMP_CLIENT_ID = /^jc_[A-Za-z0-9_-]{16}$/;
+export const SUPPORT_BUTTON_ID = /^sb_[A-Za-z0-9_-]{16}$/;
 const MAX_FIELD_CHARS = 256;
 const FILE_VERSION = 1;
 
@@ -56,6 +64,77 @@ export type JumpClientAuth =
   | { readonly ok: true; readonly registration: JumpClientRegistration }
   | { readonly ok: false; readonly code: ErrorCode };
 
+/** A value at hand, or one that comes later. */
+export type Answer<T> = T | Promise<T>;
+
+/** What pinning a jump client needs. */
+export interface JumpClientInput {
+  readonly technician: string;
+  readonly team: string;
+  readonly deviceName: string;
+}
+
+/**
+ * The registry of unattended access: jump clients (key digests only, tombstones kept) and
+ * support buttons. Mutations resolve once stored; reads answer at once (the file) or later (the
+ * shared directory). Refusals are `ToolError`s with stable codes.
+ */
+export interface UnattendedRegistry {
+  /** Pins a jump client: the key is handed out here once and never stored. */
+  register(
+    input: JumpClientInput,
+  ): Promise<{ id: string; key: string; registration: JumpClientRegistration }>;
+  /** Checks an id and key in constant time; the revocation is told to a holder of the key only. */
+  authenticate(id: string, key: string): Answer<JumpClientAuth>;
+  /** Unpins: false when the id is unknown or already revoked. */
+  revoke(id: string, by?: string | null): Promise<boolean>;
+  get(id: string): Answer<JumpClientRegistration | undefined>;
+  /** Active registrations (tombstones too when asked), of one team if given, oldest first. */
+  list(team?: string, opts?: { includeRevoked?: boolean }): Answer<JumpClientRegistration[]>;
+  registerButton(input: { team: string; deviceName: string }): Promise<SupportButton>;
+  removeButton(id: string): Promise<boolean>;
+  button(id: string): Answer<SupportButton | undefined>;
+  listButtons(team?: string): Answer<SupportButton[]>;
+}
+
+/** A fresh jump client id (96 random bits). */
+export function newJumpClientId(): string {
+  return `jc_${randomBytes(12).toString('base64url')}`;
+}
+
+/** A fresh support button id (96 random bits). */
+export function newSupportButtonId(): string {
+  return `sb_${randomBytes(12).toString('base64url')}`;
+}
+
+/** A fresh jump client key: 32 random bytes, base64url. Handed out once, never stored. */
+export function newJumpClientKey(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** HMAC-SHA256(pepper, id + NUL + key): what is stored of a key. */
+export function keyDigest(pepper: string | Buffer, id: string, key: string): Buffer {
+  return createHmac('sha256', pepper).update(id).update('\0').update(key).digest();
+}
+
+/**
+ * The verdict on a key: null when `given` (its digest) matches `stored` and the registration is
+ * active, else the code to answer. Compares in constant time against `dummy` when there is no
+ * registration, so an unknown id costs what a known one does; revocation is told only to a
+ * holder of the right key.
+ */
+export function keyVerdict(
+  given: Buffer,
+  stored: { readonly keyDigest: string; readonly revokedAtMs: number | null } | undefined,
+  dummy: Buffer,
+): ErrorCode | null {
+  const expected = stored === undefined ? dummy : Buffer.from(stored.keyDigest, 'hex');
+  const match =
+    expected.length === given.length && timingSafeEqual(given, expected) && stored !== undefined;
+  if (!match) return Codes.JUMP_CLIENT_AUTH_FAILED.code;
+  return stored.revokedAtMs === null ? null : Codes.JUMP_CLIENT_REVOKED.code;
+}
+
 export interface JumpClientRegistryOptions {
   /** Directory of the registry file; created (0700) if missing. */
   readonly dir: string;
@@ -66,7 +145,8 @@ export interface JumpClientRegistryOptions {
   readonly now?: () => number;
 }
 
-interface StoredJumpClient {
+/** A registration as the file stores it: the key's digest, never the key. */
+export interface StoredJumpClient {
   id: string;
   technician: string;
   team: string;
@@ -85,7 +165,8 @@ interface RegistryFile {
   supportButtons: SupportButton[];
 }
 
-function checkField(name: string, value: unknown): string {
+/** A registration field: a non-empty string of at most 256 characters (REGISTRY_INVALID_FIELD). */
+export function checkField(name: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_FIELD_CHARS) {
     throw new ToolError('REGISTRY_INVALID_FIELD', name);
   }
@@ -175,7 +256,7 @@ export async function writeFileAtomic(file: string, data: string, mode = 0o600):
   }
 }
 
-export class JumpClientRegistry {
+export class JumpClientRegistry implements UnattendedRegistry {
   readonly file: string;
   readonly maxEntries: number;
   readonly #pepper: string | Buffer;
@@ -227,8 +308,8 @@ export class JumpClientRegistry {
     const team = checkField('team', input.team);
     const deviceName = checkField('deviceName', input.deviceName);
     if (this.list().length >= this.maxEntries) throw new ToolError('REGISTRY_FULL', 'jump clients');
-    const id = `jc_${randomBytes(12).toString('base64url')}`;
-    const key = randomBytes(32).toString('base64url');
+    const id = newJumpClientId();
+    const key = newJumpClientKey();
     const stored: StoredJumpClient = {
       id,
       technician,
@@ -253,11 +334,10 @@ export class JumpClientRegistry {
   authenticate(id: string, key: string): JumpClientAuth {
     const stored = typeof id === 'string' ? this.#clients.get(id) : undefined;
     const given = this.#digest(String(id), typeof key === 'string' ? key : '');
-    const expected =
-      stored === undefined ? this.#dummyDigest : Buffer.from(stored.keyDigest, 'hex');
-    const match = timingSafeEqual(given, expected) && stored !== undefined;
-    if (!match) return { ok: false, code: Codes.JUMP_CLIENT_AUTH_FAILED.code };
-    if (stored.revokedAtMs !== null) return { ok: false, code: Codes.JUMP_CLIENT_REVOKED.code };
+    const code = keyVerdict(given, stored, this.#dummyDigest);
+    if (code !== null || stored === undefined) {
+      return { ok: false, code: code ?? Codes.JUMP_CLIENT_AUTH_FAILED.code };
+    }
     this.#lastSeen.set(id, this.#now());
     return { ok: true, registration: this.#view(stored) };
   }
@@ -300,7 +380,7 @@ export class JumpClientRegistry {
       throw new ToolError('REGISTRY_FULL', 'support buttons');
     }
     const button: SupportButton = {
-      id: `sb_${randomBytes(12).toString('base64url')}`,
+      id: newSupportButtonId(),
       team,
       deviceName,
       createdAtMs: this.#now(),
@@ -332,8 +412,25 @@ export class JumpClientRegistry {
     return team === undefined ? all : all.filter((b) => b.team === team);
   }
 
+  /**
+   * Everything the file holds, digests and tombstones included: what a gateway that joins a
+   * deployment copies into the shared directory.
+   */
+  records(): {
+    jumpClients: (StoredJumpClient & { lastSeenAtMs: number | null })[];
+    supportButtons: SupportButton[];
+  } {
+    return {
+      jumpClients: [...this.#clients.values()].map((s) => ({
+        ...s,
+        lastSeenAtMs: this.#lastSeen.get(s.id) ?? null,
+      })),
+      supportButtons: [...this.#buttons.values()],
+    };
+  }
+
   #digest(id: string, key: string): Buffer {
-    return createHmac('sha256', this.#pepper).update(id).update('\0').update(key).digest();
+    return keyDigest(this.#pepper, id, key);
   }
 
   #view(s: StoredJumpClient): JumpClientRegistration {

@@ -119,6 +119,7 @@ function fakeView(dataDir: string) {
     recordingPath: (sessionId: string, file: string) =>
       /^shell-\d+-\d+\.(cast|txt)$/.test(file) ? path.join(dataDir, sessionId, file) : null,
     gateways: () => Promise.resolve([]),
+    technicians: () => Promise.resolve([]),
   } satisfies GatewayView;
   return { view, calls };
 }

@@ -23,6 +23,7 @@ import { issueToken } from '../../src/session/tokens.js';
 import { technician as accessTechnician, activePair } from '../handlers/access-harness.js';
 import { startGateway, technician } from '../integration/harness.js';
 import { delayProxy } from '../support/delay-proxy.js';
+import { availability } from '../support/directory.js';
 import { joinAndPickUp } from '../support/pairing.js';
 import { startRedis } from '../support/redis.js';
 
@@ -43,17 +44,6 @@ async function member(
     ...overrides,
   });
   return { gateway, url };
-}
-
-/** Resolves once `gateway`'s directory availability is `up`. */
-async function availability(gateway: Gateway, up: boolean): Promise<void> {
-  const fleet = gateway.fleet!;
-  if (fleet.available === up) return;
-  await new Promise<void>((resolve) => {
-    fleet.shared.onAvailability((now) => {
-      if (now === up) resolve();
-    });
-  });
 }
 
 async function readyz(gateway: Gateway): Promise<{ status: number; body: unknown }> {
