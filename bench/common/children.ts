@@ -102,6 +102,21 @@ export function pinPlan(disabled: boolean): PinPlan {
   };
 }
 
+/**
+ * Moves running processes (the runner itself, a server it started) to the plan's generator CPUs
+ * (nothing when the plan does not pin); the returned function gives them every allowed CPU back.
+ */
+export function pinElsewhere(plan: PinPlan, pids: readonly number[]): () => void {
+  if (!plan.pinned) return () => undefined;
+  const all = allowedCpus().join(',');
+  const move = (cpus: string) => {
+    for (const pid of pids)
+      execFileSync('taskset', ['-acp', cpus, String(pid)], { stdio: 'ignore' });
+  };
+  move(plan.generatorCpus);
+  return () => move(all);
+}
+
 export type ChildMessage = Record<string, unknown> & { readonly type: string };
 
 const TAIL_BYTES = 8192;

@@ -57,6 +57,8 @@ export async function runCleanups(): Promise<void> {
 export interface BenchRedis {
   readonly url: string;
   readonly port: number;
+  /** The server's process (INFO process_id). */
+  readonly pid: number;
   /** The bench's own connection (INFO, SCAN, MEMORY USAGE, FLUSHALL). */
   readonly client: Redis;
   readonly version: string;
@@ -70,7 +72,13 @@ export async function benchRedis(): Promise<BenchRedis> {
   await client.connect();
   onCleanup(() => client.disconnect());
   const info = parseInfo(await client.info('server'));
-  return { url: server.url, port: server.port, client, version: info.redis_version ?? '?' };
+  return {
+    url: server.url,
+    port: server.port,
+    pid: Number(info.process_id),
+    client,
+    version: info.redis_version ?? '?',
+  };
 }
 
 export function parseInfo(text: string): Record<string, string> {
@@ -202,9 +210,11 @@ export async function startGateway(
   directory: string,
   sets: Record<string, string> = {},
   nodeArgs: readonly string[] = [],
+  /** taskset -c list ('' = not pinned). */
+  cpus = '',
 ): Promise<GatewayProcess> {
   const args = Object.entries({ directory, ...sets }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
-  const child = spawnChild('gateway', FERRY_TARGET, args, '', nodeArgs);
+  const child = spawnChild('gateway', FERRY_TARGET, args, cpus, nodeArgs);
   try {
     const line = await child.next('target', 20_000);
     const port = Number(line.port);

@@ -72,9 +72,12 @@ export async function pairingRun(
   warmup: number,
   redis: BenchRedis,
   nodeArgs: readonly string[] = [],
+  /** taskset -c list for the gateway ('' = not pinned). */
+  cpus = '',
 ): Promise<PairingRun> {
   if (mode === 'redis') await redis.client.flushall();
-  const gateway = await startGateway(mode === 'memory' ? 'memory' : redis.url, {}, nodeArgs);
+  const directory = mode === 'memory' ? 'memory' : redis.url;
+  const gateway = await startGateway(directory, {}, nodeArgs, cpus);
   const live: Pair[] = [];
   const run: PairingRun = {
     mode,

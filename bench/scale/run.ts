@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { positive } from '../common/args.js';
-import { installCleanup } from '../common/children.js';
+import { installCleanup, pinElsewhere, pinPlan } from '../common/children.js';
 import { describeMachine, machineInfo, repoRoot, writeResult } from '../common/machine.js';
 import { waitForQuiet } from '../common/proc.js';
 import { table } from '../relay/report.js';
@@ -55,6 +55,8 @@ const USAGE = `usage: node dist/bench/scale/run.js [options]
   --warmup-pairs <n>     paired first and not counted (default 20)
   --cpu-prof             run the directory part's gateways under --cpu-prof
                          (bench/results/profiles/scale-<mode>-*.cpuprofile)
+  --no-pin               do not pin the gateway to the first CPU and redis-server and this
+                         process to the others (taskset) while pairing
  footprint:
   --sessions <S>         live paired sessions (default 1000)
   --chats <n>            chat messages per session (default 4)
@@ -82,6 +84,7 @@ interface Options {
   pairs: number;
   warmupPairs: number;
   cpuProf: boolean;
+  noPin: boolean;
   sessions: number;
   chats: number;
   chatBytes: number;
@@ -122,6 +125,7 @@ function parseOptions(argv: string[]): Options | null {
       'est-setup-rate': { type: 'string' },
       'est-chat-per-min': { type: 'string' },
       'no-json': { type: 'boolean', default: false },
+      'no-pin': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -145,6 +149,7 @@ function parseOptions(argv: string[]): Options | null {
     pairs: int('pairs', values.pairs, q ? 50 : 300),
     warmupPairs: int('warmup-pairs', values['warmup-pairs'], q ? 10 : 20),
     cpuProf: values['cpu-prof'],
+    noPin: values['no-pin'],
     sessions: int('sessions', values.sessions, q ? 200 : 1000),
     chats: int('chats', values.chats, 4),
     chatBytes: int('chat-bytes', values['chat-bytes'], 64),
@@ -434,6 +439,11 @@ async function main(): Promise<void> {
     );
 
     if (options.parts.includes('directory')) {
+      // the gateway alone on one CPU, redis-server and the clients (this process) on the others,
+      // as the relay bench pins its target: the tail then measures the gateway, not who ran
+      const pin = pinPlan(options.noPin);
+      const unpin = pinElsewhere(pin, [process.pid, redis.pid]);
+      log(`directory: ${pin.reason}`);
       const runs: PairingRun[] = [];
       for (let round = 1; round <= options.rounds; round++) {
         const order: DirectoryMode[] = round % 2 === 1 ? ['memory', 'redis'] : ['redis', 'memory'];
@@ -453,6 +463,7 @@ async function main(): Promise<void> {
             options.warmupPairs,
             redis,
             prof,
+            pin.targetCpus,
           );
           const s = summarizeRun(run);
           log(
@@ -461,7 +472,9 @@ async function main(): Promise<void> {
           runs.push(run);
         }
       }
+      unpin();
       const d = directoryReport(runs, options.rounds);
+      out.push(`\ndirectory: ${pin.reason}${pin.pinned ? ' (redis-server and the clients)' : ''}`);
       out.push(
         `\n== directory: ${options.pairs} sessions paired one after another on one gateway (${options.warmupPairs} warm-up pairs not counted), ${options.rounds} round(s)\n${table(d.rows)}`,
       );
