@@ -20,6 +20,8 @@
  * is added only under its bound and unused id, and a jump client is revoked exactly once.
  */
 
+import type { JumpClientRegistration, SupportButton } from '../tools/jump-clients.js';
+
 /** A gateway of the deployment, as its heartbeats describe it. */
 export interface GatewayMember {
   /** The gateway's id (`--gateway-id`). */
@@ -63,31 +65,18 @@ export interface SessionSummary {
 }
 
 /**
- * A jump client registration as the directory keeps it: the digest of its key (HMAC-SHA256 with
- * the deployment's secret, src/tools/jump-clients.ts), never the key. A revoked one stays as a
- * tombstone (`revokedAtMs` set), so its key is refused everywhere.
+ * A jump client registration as the directory keeps it: the registration with the digest of its
+ * key (HMAC-SHA256 with the deployment's secret, src/tools/jump-clients.ts), never the key. A
+ * revoked one stays as a tombstone (`revokedAtMs` set), so its key is refused everywhere. Its
+ * `lastSeenAtMs` is the last successful authentication on any gateway (null: none yet).
  */
-export interface JumpClientRecord {
-  readonly id: string;
-  readonly technician: string;
-  readonly team: string;
-  readonly deviceName: string;
-  readonly createdAtMs: number;
-  readonly revokedAtMs: number | null;
-  readonly revokedBy: string | null;
+export interface JumpClientRecord extends JumpClientRegistration {
   /** Hex HMAC-SHA256 of the id and key. */
   readonly keyDigest: string;
-  /** The last successful authentication, on any gateway (null: none yet). */
-  readonly lastSeenAtMs: number | null;
 }
 
 /** A support button registration: its id routes a click to `team`'s queue. */
-export interface SupportButtonRecord {
-  readonly id: string;
-  readonly team: string;
-  readonly deviceName: string;
-  readonly createdAtMs: number;
-}
+export type SupportButtonRecord = SupportButton;
 
 /** What an add to a bounded registry did: added, refused for the bound, or the id exists. */
 export type AddOutcome = 'added' | 'full' | 'taken';
