@@ -19,7 +19,7 @@ import { loadOrCreateSecret } from './config/secrets.js';
 import { Fleet } from './directory/fleet.js';
 import { RedisDirectory } from './directory/redis.js';
 import type { GatewayMember } from './directory/shared.js';
-import { SharedUnattendedRegistry } from './directory/unattended.js';
+import { PepperMismatchError, SharedUnattendedRegistry } from './directory/unattended.js';
 import { buildRelay, type Relay } from './handlers/index.js';
 import { parseFsyncPolicy } from './journal/fsync-policy.js';
 import { JournalStore } from './journal/store.js';
@@ -76,6 +76,8 @@ const RATE_WINDOW_MS = 1000;
 const STRIKE_WINDOW_MS = 60_000;
 /** A certificate renewal writes several files: reload once they have been quiet this long. */
 const TLS_WATCH_DEBOUNCE_MS = 500;
+/** A failed opening of the shared registry of unattended access is tried again after this. */
+const ACCESS_RETRY_MS = 30_000;
 
 const isLoopback = (host: string) =>
   host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -184,6 +186,9 @@ export class Gateway {
   readonly #actions: OperatorActions;
   /** The shared registry of unattended access, opened once this gateway joined (or null). */
   readonly #sharedAccess: AccessStores['shared'];
+  /** An attempt at opening it is in flight; the next one after a failure. */
+  #accessOpening = false;
+  #accessRetry: NodeJS.Timeout | undefined;
   #drainRequested = false;
   #lastPruneMs = Number.NEGATIVE_INFINITY;
   #markStopped: () => void = () => undefined;
@@ -427,7 +432,7 @@ export class Gateway {
     }
     await this.#reconcile(fleet);
     this.#publishAll(fleet);
-    await this.#openSharedAccess();
+    await this.#openSharedAccess(fleet);
     this.logger.info(
       { url: this.publicUrl, directory: redacted(this.config.directory) },
       'joined the deployment',
@@ -435,31 +440,64 @@ export class Gateway {
   }
 
   /**
-   * Opens the deployment's registry of jump clients and support buttons, after copying into it
-   * what this gateway kept alone in its data directory (each registration only if its id is not
-   * there yet, so nothing revoked comes back). The file is then renamed `unattended.json.imported`
-   * so it is copied once; a copy that fails is logged and tried again at the next start.
+   * Opens the deployment's registry of jump clients and support buttons, once this gateway's
+   * secret is checked against the deployment's and what it kept alone in its data directory is
+   * copied into it (each registration only if its id is not there yet, so nothing revoked comes
+   * back, and a copy that stopped partway is safely done again). Until then the registry answers
+   * FERRY_ERR_DIRECTORY_UNAVAILABLE (the device tries again), never AUTH_FAILED for a device
+   * whose registration is not copied yet: a failed attempt is tried again when the store comes
+   * back, and every ACCESS_RETRY_MS meanwhile. The file is renamed `unattended.json.imported`
+   * once copied, so it is copied once.
    */
-  async #openSharedAccess(): Promise<void> {
+  async #openSharedAccess(fleet: Fleet): Promise<void> {
     const access = this.#sharedAccess;
     if (access === null) return;
+    fleet.shared.onAvailability((up) => {
+      if (up) void this.#tryOpenSharedAccess(access);
+    });
+    await this.#tryOpenSharedAccess(access);
+  }
+
+  /** One attempt at opening the shared registry (none while one is in flight); never throws. */
+  async #tryOpenSharedAccess(access: NonNullable<AccessStores['shared']>): Promise<void> {
+    if (access.registry.isOpen || this.#accessOpening || this.#closed !== null) return;
+    this.#accessOpening = true;
+    clearTimeout(this.#accessRetry);
     const file = access.file;
-    if (file !== null) {
-      try {
-        const copied = await access.registry.importFrom(file);
-        await fs.rename(file.file, `${file.file}.imported`);
-        this.logger.info(
-          { file: file.file, copied, renamed: `${file.file}.imported` },
-          'jump clients and support buttons of the data directory copied into the shared directory',
-        );
-      } catch (err) {
+    let copied: number;
+    try {
+      copied = await access.registry.open(file);
+    } catch (err) {
+      if (err instanceof PepperMismatchError) {
+        this.logger.error({ err }, err.message);
+      } else {
         this.logger.error(
-          { err, file: file.file },
-          'cannot copy the jump clients and support buttons of the data directory into the shared directory; tried again at the next start',
+          { err, file: file?.file ?? null },
+          'cannot open the shared registry of jump clients and support buttons (copying those of the data directory, if any, into the shared directory failed or stopped partway): their Hellos get FERRY_ERR_DIRECTORY_UNAVAILABLE until a retry succeeds',
         );
       }
+      this.#accessRetry = setTimeout(() => void this.#tryOpenSharedAccess(access), ACCESS_RETRY_MS);
+      this.#accessRetry.unref();
+      return;
+    } finally {
+      this.#accessOpening = false;
     }
-    access.registry.open();
+    if (file === null) return;
+    const renamed = `${file.file}.imported`;
+    try {
+      await fs.rename(file.file, renamed);
+    } catch (err) {
+      // the copy is done: the next start copies the file again, which adds nothing (ids exist)
+      this.logger.error(
+        { err, file: file.file, copied },
+        `jump clients and support buttons of the data directory copied into the shared directory, but the file could not be renamed ${renamed}; it is copied again (adding nothing) at the next start`,
+      );
+      return;
+    }
+    this.logger.info(
+      { file: file.file, copied, renamed },
+      'jump clients and support buttons of the data directory copied into the shared directory',
+    );
   }
 
   /**
@@ -1283,6 +1321,7 @@ export class Gateway {
   async #close(reason: string): Promise<void> {
     this.draining = true;
     if (this.#clock !== null) clearInterval(this.#clock);
+    clearTimeout(this.#accessRetry);
     this.#stopWatch?.();
     this.#client?.close();
     // Every client is told once, with the real deadline: the drain's, or none left (0) when the

@@ -28,6 +28,7 @@ import {
 } from '../clients/service-unit.js';
 import {
   CustomerTools,
+  retriedRefusal,
   type UnattendedCredentials,
   UnattendedCustomer,
 } from '../clients/unattended.js';
@@ -210,13 +211,17 @@ async function unattended(argv: UnattendedFlags & ToolFlags): Promise<ExitReques
       console.log(`session ${welcome.sessionId} waits in the team queue`);
     }
   } catch (err) {
-    if (!(resume !== null && err instanceof FerryError && err.code === Codes.RESUME_INVALID.code))
-      throw err;
-    // the session ended meanwhile: the file goes, and the client waits as usual (it dials again)
-    if (stateDir !== undefined) await removeResumeState(stateDir);
-    console.error(
-      `the gateway no longer knows the session of the resume file (${resume.sessionId}); the file was removed`,
-    );
+    if (resume !== null && err instanceof FerryError && err.code === Codes.RESUME_INVALID.code) {
+      // the session ended meanwhile: the file goes, and the client waits as usual (it dials again)
+      if (stateDir !== undefined) await removeResumeState(stateDir);
+      console.error(
+        `the gateway no longer knows the session of the resume file (${resume.sessionId}); the file was removed`,
+      );
+    } else if (!argv.supportButton && retriedRefusal(err)) {
+      // not final (FERRY_ERR_DIRECTORY_UNAVAILABLE: the shared directory unreachable): the client
+      // keeps trying with backoff, as after a lost connection; a final refusal ends it ('refused')
+      console.error(`${(err as FerryError).code}: ${(err as Error).message}; trying again`);
+    } else throw err;
   }
   const stopped = argv.supportButton
     ? waitFor(client, 'close', () => true, 2 ** 31 - 1).then(([, reason]) => reason)

@@ -119,16 +119,23 @@ export interface ClientEvents {
   direct: [link: DirectLink];
 }
 
-/** The ws:// and wss:// URLs of `urls` (others are ignored). */
-function validUrls(urls: readonly string[]): string[] {
-  return urls.map((u) => redirectTarget(u, 0)).filter((u): u is string => typeof u === 'string');
+/** The ws:// and wss:// URLs of `urls` a client at `from` may go to (others are ignored). */
+function validUrls(urls: readonly string[], from: string): string[] {
+  return urls
+    .map((u) => redirectTarget(u, 0, from))
+    .filter((u): u is string => typeof u === 'string');
 }
 
 /** Redirects followed in a row before the client gives up (a loop between gateways). */
 const MAX_REDIRECTS = 3;
 
-/** Where a Redirect sends the client: a ws:// or wss:// URL, or why it is not followed. */
-function redirectTarget(url: string, hops: number): string | FerryError {
+/**
+ * Where a Redirect (or a resume URL, or an alternate) sends a client connected to `from`: a
+ * ws:// or wss:// URL, or why it is not followed. Never from wss:// to ws://: whoever can write
+ * the directory (or answer in a gateway's name) would otherwise have the client send its Hello,
+ * token or key included, in clear.
+ */
+export function redirectTarget(url: string, hops: number, from: string): string | FerryError {
   if (hops >= MAX_REDIRECTS) {
     return new FerryError(Codes.PROTOCOL.code, `more than ${MAX_REDIRECTS} redirects in a row`);
   }
@@ -140,6 +147,12 @@ function redirectTarget(url: string, hops: number): string | FerryError {
   }
   if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
     return new FerryError(Codes.PROTOCOL.code, `redirect to a URL that is not ws:// or wss://`);
+  }
+  if (parsed.protocol === 'ws:' && /^wss:/i.test(from)) {
+    return new FerryError(
+      Codes.PROTOCOL.code,
+      `redirect from wss:// to ws:// refused (the Hello would go in clear): ${parsed.toString()}`,
+    );
   }
   return parsed.toString();
 }
@@ -363,7 +376,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
           if (redirect != null) {
             // another gateway of the deployment owns what the Hello named: the same Hello there
             settled = true;
-            const next = redirectTarget(redirect.url ?? '', hops);
+            const next = redirectTarget(redirect.url ?? '', hops, this.#url);
             if (next instanceof FerryError) {
               ws.close();
               reject(next);
@@ -387,7 +400,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
           settled = true;
           this.welcome = welcome;
           this.#welcomedAt = this.#url;
-          this.#alternates = validUrls(welcome.alternates ?? []);
+          this.#alternates = validUrls(welcome.alternates ?? [], this.#url);
           if (welcome.resumeToken) this.resumeToken = welcome.resumeToken;
           resolve(welcome);
         }, fail);
@@ -401,7 +414,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
    * gateway would send it back). Resolves with the new Welcome; a failure is final ('close').
    */
   #follow(target: ferry.v1.IRedirect): Promise<ferry.v1.Welcome> {
-    const next = redirectTarget(target.url ?? '', 0);
+    const next = redirectTarget(target.url ?? '', 0, this.#url);
     if (next instanceof FerryError || this.#hello === null) {
       this.emit('close', CloseCodes.REDIRECT, 'redirect');
       return Promise.reject(
@@ -657,7 +670,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     if (event.closing) {
       this.#resumeAfterGoingAway = event.closing.resume === true;
       // the session moved to another gateway: the resume goes there
-      const moved = redirectTarget(event.closing.resumeUrl ?? '', 0);
+      const moved = redirectTarget(event.closing.resumeUrl ?? '', 0, this.#url);
       if (event.closing.resume === true && typeof moved === 'string') {
         this.#welcomedAt = moved;
         this.#url = moved;
@@ -679,7 +692,7 @@ export class FerryClient extends EventEmitter<ClientEvents> {
     }
     if (event.statusChanged) this.emit('status', event.statusChanged as ferry.v1.StatusChanged);
     if (event.alternates) {
-      this.#alternates = validUrls(event.alternates.urls ?? []);
+      this.#alternates = validUrls(event.alternates.urls ?? [], this.#url);
       this.emit('alternates', this.#alternates);
     }
     if (event.framesLost) this.emit('framesLost', event.framesLost as ferry.v1.FramesLost);

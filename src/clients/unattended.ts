@@ -546,6 +546,11 @@ const FINAL_REASONS: ReadonlySet<string> = new Set([
  * client stays connected: after each session (the gateway lets it go) and after a lost idle
  * connection it says Hello again with its key, until it is unpinned or `close()`d.
  */
+/** A refusal of a jump client's Hello that is not final: it tries again (with backoff). */
+export function retriedRefusal(err: unknown): boolean {
+  return err instanceof FerryError && !FINAL_REASONS.has(err.code);
+}
+
 export class UnattendedCustomer extends CustomerClient {
   readonly credentials: UnattendedCredentials;
   readonly unattended = new EventEmitter<UnattendedEvents>();
@@ -611,9 +616,19 @@ export class UnattendedCustomer extends CustomerClient {
     this.connects++;
     const resumeToken = this.#resumeOnce;
     this.#resumeOnce = '';
-    const welcome = await this.open(
-      resumeToken === '' ? this.#hello() : { ...this.#hello(), resumeToken },
-    );
+    let welcome: ferry.v1.Welcome;
+    try {
+      welcome = await this.open(
+        resumeToken === '' ? this.#hello() : { ...this.#hello(), resumeToken },
+      );
+    } catch (err) {
+      // a jump client refused for now (FERRY_ERR_DIRECTORY_UNAVAILABLE: the gateway keeps the
+      // connection open for another Hello): the connection goes, and its close schedules the
+      // next attempt, with backoff, as after any failed dial (a final refusal stops it instead)
+      const code = err instanceof FerryError ? err.code : '';
+      if ('jumpClientId' in this.credentials && !FINAL_REASONS.has(code)) this.ws?.close();
+      throw err;
+    }
     this.#retryMs = 100;
     if (welcome.sessionId) this.notify({ monitorList: this.monitorList() });
     else this.unattended.emit('waiting', welcome);

@@ -27,6 +27,9 @@
  *                                   connection, PX memberTtlMs, written again at each beat
  *   techs:<gw>              hash    participant id -> JSON TechnicianPresence: a gateway's
  *                                   connected technicians, PX memberTtlMs, rewritten at each beat
+ *   registry-pepper         string  hex HMAC-SHA256(secret, "ferry.registry.v1"): which secret the
+ *                                   digests of jc:<id> are peppered with, set NX by the first
+ *                                   gateway that opens the registry (src/directory/unattended.ts)
  *
  * Liveness is the member key's TTL: a gateway that stops beating drops out of `members()` after
  * `memberTtlMs`, and every ownership answer carries `member: null` for it, so a caller can tell
@@ -39,8 +42,15 @@
  * Presence (jump clients and technicians connected to a gateway) lives like a member record: this
  * gateway keeps what it holds in memory and writes it again at each beat with the member TTL, so
  * it vanishes with a dead gateway, and comes back by itself after the store lost it. A jump
- * client's newest connection wins: a beat does not write over another gateway's presence of it,
- * and tells this gateway its own connection is stale.
+ * client's newest connection wins: a connection's first successful write is unconditional (it is
+ * the newest), every later one (a beat, the move into a session) only if the presence still names
+ * that connection; a beat does not write over another gateway's presence, and tells this gateway
+ * its own connection is stale. A beat also reads each held jump client's registration: one revoked
+ * or gone is reported (its `unpinned` event may have been missed) and its presence dropped.
+ *
+ * The member record and the presence are written by separate chains, each never overlapping
+ * itself: however long the presence takes (many jump clients, a distant Redis), the member
+ * write is not held behind it, so this gateway never looks dead to the others for that.
  *
  * Every write that two gateways could race on is one Lua script (atomic on the server): release
  * of a PIN, publication and removal of a session, forgetting a resume token, takeover and
@@ -257,13 +267,16 @@ const SCRIPTS = {
     end
     return 0`,
   /**
-   * KEYS: none. ARGV: jc-at key prefix, self, TTL ms, then (id, participant id, JSON) triples.
-   * Writes each presence again with a fresh TTL unless another connection (here or on another
-   * gateway) holds the jump client now: those ids are answered, stale here.
+   * KEYS: none. ARGV: jc-at key prefix, self, TTL ms, jc key prefix, then (id, participant id,
+   * JSON, first) quadruples. A jump client whose registration is revoked or gone is answered in
+   * `revoked` (id, revokedBy pairs) and its presence here deleted. Otherwise its presence is
+   * written with a fresh TTL: unconditionally when `first` is '1' (the connection's first write,
+   * which failed or has not been done: it is the newest), else unless another connection (here
+   * or on another gateway) holds the jump client now: those ids are answered in `stale`.
    */
   ferryRefreshPresence: `
-    local stale = {}
-    for i = 4, #ARGV, 3 do
+    local stale, revoked = {}, {}
+    for i = 5, #ARGV, 4 do
       local key = ARGV[1] .. ARGV[i]
       local value = redis.call('GET', key)
       local mine = true
@@ -271,13 +284,18 @@ const SCRIPTS = {
         local ok, p = pcall(cjson.decode, value)
         mine = ok and type(p) == 'table' and p.gatewayId == ARGV[2] and p.participantId == ARGV[i + 1]
       end
-      if mine then
+      local jc = redis.call('HMGET', ARGV[4] .. ARGV[i], 'keyDigest', 'revokedAtMs', 'revokedBy')
+      if not jc[1] or (jc[2] and jc[2] ~= '') then
+        if mine and value then redis.call('DEL', key) end
+        revoked[#revoked + 1] = ARGV[i]
+        revoked[#revoked + 1] = jc[3] or ''
+      elseif mine or ARGV[i + 3] == '1' then
         redis.call('SET', key, ARGV[i + 2], 'PX', ARGV[3])
       else
         stale[#stale + 1] = ARGV[i]
       end
     end
-    return stale`,
+    return {stale, revoked}`,
 } as const;
 
 /** The scripts as ioredis defines them on the client. */
@@ -346,8 +364,9 @@ interface ScriptCommands {
     prefix: string,
     self: string,
     ttlMs: number,
-    ...triples: string[]
-  ): Promise<string[]>;
+    recordPrefix: string,
+    ...quadruples: string[]
+  ): Promise<[stale: string[], revoked: string[]]>;
 }
 
 type Client = Redis & ScriptCommands;
@@ -369,8 +388,18 @@ const KEY_COUNTS: Record<keyof typeof SCRIPTS, number> = {
   ferryRefreshPresence: 0,
 };
 
-/** Presences refreshed by one script call (a beat of many jump clients is a few calls). */
+/** Presences refreshed by one script call (a beat of many jump clients is a few, pipelined). */
 const PRESENCE_BATCH = 500;
+
+/**
+ * A jump client held here: its presence, whether a write of it reached the store yet, and whether
+ * it was dropped (a newer connection holds the device, or its registration is revoked): a dropped
+ * connection is written no more, until it closes (`jumpClientLeft`) and a new one comes.
+ */
+type HeldJumpClient = Omit<JumpClientPresence, 'gatewayId'> & {
+  written: boolean;
+  dropped: boolean;
+};
 
 /** What an add script answered (-1 taken, 0 full, 1 added). */
 function addOutcome(reply: number): AddOutcome {
@@ -444,18 +473,25 @@ export class RedisDirectory implements SharedDirectory {
   /** The connection subscribed to the events channel (from start to stop). */
   #subscriber: Redis | undefined;
   readonly #eventListeners: ((event: DirectoryEvent) => void)[] = [];
-  /** The beat in flight, so beats never overlap and `stop()` can wait for it. */
+  /** The member write in flight, so beats never overlap and `stop()` can wait for it. */
   #beating: Promise<void> | undefined;
+  /**
+   * The presence refresh in flight: its own guard, so the member write never waits for it (a
+   * member write held past the member TTL would make the others take this gateway's sessions).
+   */
+  #refreshing: Promise<void> | undefined;
   /** The first connection error of the current outage was logged. */
   #errorLogged = false;
-  /** A failed beat was logged since the last successful one. */
+  /** A failed beat (member write, presence refresh) was logged since the last successful one. */
   #beatFailureLogged = false;
+  #presenceFailureLogged = false;
   #lastError: Error | undefined;
   /** The jump clients whose connection this gateway holds (written again at each beat). */
-  readonly #jumpClientsHere = new Map<string, Omit<JumpClientPresence, 'gatewayId'>>();
+  readonly #jumpClientsHere = new Map<string, HeldJumpClient>();
   /** The technicians connected here, by participant id (rewritten at each beat). */
   readonly #techniciansHere = new Map<string, Omit<TechnicianPresence, 'gatewayId'>>();
   readonly #elsewhereListeners: ((id: string, participantId: string) => void)[] = [];
+  readonly #revokedListeners: ((id: string, participantId: string, by: string) => void)[] = [];
 
   constructor(options: RedisDirectoryOptions) {
     if (!/^rediss?:\/\//i.test(options.url)) {
@@ -554,7 +590,7 @@ export class RedisDirectory implements SharedDirectory {
     this.#subscriber = undefined;
     clearInterval(this.#timer);
     this.#timer = undefined;
-    await this.#beating;
+    await Promise.all([this.#beating, this.#refreshing]);
     if (this.#redis.status === 'ready') {
       try {
         await this.#redis
@@ -1001,19 +1037,47 @@ export class RedisDirectory implements SharedDirectory {
     });
   }
 
+  registryPepper(fingerprint: string): Promise<string> {
+    return this.#run('registryPepper', async () => {
+      const key = this.#key('registry-pepper');
+      const replies = await this.#redis.multi().set(key, fingerprint, 'NX').get(key).exec();
+      const failed = replies?.find(([err]) => err !== null)?.[0];
+      if (replies === null || failed) throw failed ?? new Error('transaction aborted');
+      return String(replies[1]?.[1] ?? '');
+    });
+  }
+
   // --- presence --------------------------------------------------------------------------------
 
   jumpClientHere(id: string, presence: Omit<JumpClientPresence, 'gatewayId'>): Promise<void> {
-    const record = {
+    const held = this.#jumpClientsHere.get(id);
+    const same = held?.participantId === presence.participantId;
+    // a connection found stale or revoked at a beat takes nothing back
+    if (same && held.dropped) return Promise.resolve();
+    // only a connection's first successful write is unconditional (the newest connection wins);
+    // a later one (into a session) must not take the presence from a newer one elsewhere
+    const written = same && held.written;
+    const record: HeldJumpClient = {
       participantId: presence.participantId,
       inSession: presence.inSession,
       connectedAtMs: presence.connectedAtMs,
+      written,
+      dropped: false,
     };
     // kept first: a write that fails now is done by the next beat once the store is back
     this.#jumpClientsHere.set(id, record);
     return this.#run('jumpClientHere', async () => {
-      const value = JSON.stringify({ gatewayId: this.selfId, ...record });
-      await this.#redis.set(this.#key('jc-at', id), value, 'PX', this.memberTtlMs);
+      if (written) {
+        await this.#refreshJumpClients([[id, record]]);
+        return;
+      }
+      await this.#redis.set(
+        this.#key('jc-at', id),
+        this.#presenceJson(record),
+        'PX',
+        this.memberTtlMs,
+      );
+      record.written = true;
     });
   }
 
@@ -1060,6 +1124,10 @@ export class RedisDirectory implements SharedDirectory {
 
   onJumpClientElsewhere(listener: (id: string, participantId: string) => void): void {
     this.#elsewhereListeners.push(listener);
+  }
+
+  onJumpClientRevoked(listener: (id: string, participantId: string, by: string) => void): void {
+    this.#revokedListeners.push(listener);
   }
 
   technicianHere(presence: Omit<TechnicianPresence, 'gatewayId'>): Promise<void> {
@@ -1116,8 +1184,8 @@ export class RedisDirectory implements SharedDirectory {
 
   /**
    * Writes this gateway's presence again with a fresh TTL (a beat): the technicians' hash whole,
-   * and each jump client's presence unless a newer connection elsewhere holds it, in which case
-   * the connection here is stale (its listeners are told).
+   * and each jump client's presence (`#refreshJumpClients`). The technicians' transaction and the
+   * jump clients' batches go out together (one round trip, pipelined).
    */
   async #refreshPresence(): Promise<void> {
     const techs = this.#key('techs', this.selfId);
@@ -1129,38 +1197,97 @@ export class RedisDirectory implements SharedDirectory {
       }
       multi.hset(techs, ...fields).pexpire(techs, this.memberTtlMs);
     }
-    const replies = await multi.exec();
+    const [replies] = await Promise.all([
+      multi.exec(),
+      this.#refreshJumpClients([...this.#jumpClientsHere].filter(([, p]) => !p.dropped)),
+    ]);
     const failed = replies?.find(([err]) => err !== null)?.[0];
     if (replies === null || failed) throw failed ?? new Error('transaction aborted');
+  }
 
-    const entries = [...this.#jumpClientsHere];
+  /**
+   * Writes the presence of jump clients held here again (ferryRefreshPresence, in batches sent
+   * in one pipeline): one whose registration is revoked or gone is let go (its listeners are
+   * told, with who revoked it), one a newer connection holds is stale (its listeners are told);
+   * either is dropped (written no more). The rest count as written from now on.
+   */
+  async #refreshJumpClients(entries: readonly [string, HeldJumpClient][]): Promise<void> {
+    if (entries.length === 0) return;
+    const pipeline = this.#redis.pipeline() as unknown as ScriptCommands & {
+      exec(): Promise<[Error | null, unknown][] | null>;
+    };
     for (let i = 0; i < entries.length; i += PRESENCE_BATCH) {
-      const triples = entries
+      const quadruples = entries
         .slice(i, i + PRESENCE_BATCH)
-        .flatMap(([id, p]) => [
-          id,
-          p.participantId,
-          JSON.stringify({ gatewayId: this.selfId, ...p }),
-        ]);
-      const stale = await this.#redis.ferryRefreshPresence(
+        .flatMap(([id, p]) => [id, p.participantId, this.#presenceJson(p), p.written ? '0' : '1']);
+      void pipeline.ferryRefreshPresence(
         this.#key('jc-at', ''),
         this.selfId,
         this.memberTtlMs,
-        ...triples,
+        this.#key('jc', ''),
+        ...quadruples,
       );
-      for (const id of stale) {
-        const here = this.#jumpClientsHere.get(id);
+    }
+    const replies = (await pipeline.exec()) ?? [];
+    const sent = new Map(entries);
+    // the entry sent, if it is still the one held (a newer connection here is not this one)
+    const held = (id: string): HeldJumpClient | undefined => {
+      const here = this.#jumpClientsHere.get(id);
+      return here !== undefined &&
+        !here.dropped &&
+        here.participantId === sent.get(id)?.participantId
+        ? here
+        : undefined;
+    };
+    const batches = Math.ceil(entries.length / PRESENCE_BATCH);
+    let failure: Error | null = null;
+    for (let b = 0; b < batches; b++) {
+      const [err, reply] = replies[b] ?? [new Error('no reply'), null];
+      if (err !== null) {
+        failure ??= err;
+        continue;
+      }
+      const [stale, revoked] = reply as [string[], string[]];
+      for (let i = 0; i + 1 < revoked.length; i += 2) {
+        const id = revoked[i]!;
+        const here = held(id);
         if (here === undefined) continue;
-        this.#jumpClientsHere.delete(id);
-        for (const listener of this.#elsewhereListeners) {
-          try {
-            listener(id, here.participantId);
-          } catch (err) {
-            this.#logger?.error({ err, jumpClient: id }, 'directory presence listener threw');
-          }
-        }
+        here.dropped = true;
+        this.#tell(this.#revokedListeners, id, (l) => l(id, here.participantId, revoked[i + 1]!));
+      }
+      for (const id of stale) {
+        const here = held(id);
+        if (here === undefined) continue;
+        here.dropped = true;
+        this.#tell(this.#elsewhereListeners, id, (l) => l(id, here.participantId));
+      }
+      for (const [id] of entries.slice(b * PRESENCE_BATCH, (b + 1) * PRESENCE_BATCH)) {
+        const here = held(id);
+        if (here !== undefined) here.written = true;
       }
     }
+    if (failure !== null) throw failure;
+  }
+
+  /** Calls each of `listeners` (a listener that throws is logged, the others still called). */
+  #tell<L>(listeners: readonly L[], jumpClient: string, call: (listener: L) => void): void {
+    for (const listener of listeners) {
+      try {
+        call(listener);
+      } catch (err) {
+        this.#logger?.error({ err, jumpClient }, 'directory presence listener threw');
+      }
+    }
+  }
+
+  /** A held jump client's presence as stored (`jc-at:<id>`). */
+  #presenceJson(p: HeldJumpClient): string {
+    return JSON.stringify({
+      gatewayId: this.selfId,
+      participantId: p.participantId,
+      inSession: p.inSession,
+      connectedAtMs: p.connectedAtMs,
+    });
   }
 
   /** `<prefix><kind>:<part>:<part>…` */
@@ -1187,11 +1314,14 @@ export class RedisDirectory implements SharedDirectory {
     return { gatewayId, sessionId, member: record === null ? null : JSON.parse(record) };
   }
 
-  /** One heartbeat: never throws, never overlaps another; none while disconnected. */
+  /**
+   * One heartbeat: the member write and the presence refresh, each never overlapping itself and
+   * neither waiting for the other; never throws; none while disconnected.
+   */
   #beat(): Promise<void> {
     if (!this.#started || this.#redis.status !== 'ready') return Promise.resolve();
+    // the member record first: on the connection, it never queues behind this beat's presence
     this.#beating ??= this.#writeMember()
-      .then(() => this.#refreshPresence())
       .then(() => {
         if (this.#beatFailureLogged) this.#logger?.info({}, 'directory heartbeat restored');
         this.#beatFailureLogged = false;
@@ -1204,7 +1334,20 @@ export class RedisDirectory implements SharedDirectory {
       .finally(() => {
         this.#beating = undefined;
       });
-    return this.#beating;
+    this.#refreshing ??= this.#refreshPresence()
+      .then(() => {
+        if (this.#presenceFailureLogged) this.#logger?.info({}, 'directory presence restored');
+        this.#presenceFailureLogged = false;
+      })
+      .catch((err: unknown) => {
+        if (this.#presenceFailureLogged) return;
+        this.#presenceFailureLogged = true;
+        this.#logger?.warn({ err }, 'directory presence refresh failed');
+      })
+      .finally(() => {
+        this.#refreshing = undefined;
+      });
+    return Promise.all([this.#beating, this.#refreshing]).then(() => undefined);
   }
 
   /** Writes this gateway's member record with a fresh TTL and lists its id. */

@@ -275,13 +275,22 @@ export interface SharedDirectory {
     jumpClients: readonly JumpClientRecord[],
     buttons: readonly SupportButtonRecord[],
   ): Promise<number>;
+  /**
+   * The fingerprint of the secret the deployment's key digests are peppered with: `fingerprint`
+   * is stored when none is yet (the first gateway to open the registry sets it, atomically), and
+   * the stored one is answered. A gateway whose own differs has another `--secret`: every digest
+   * it computed would differ, so it must not answer any key.
+   */
+  registryPepper(fingerprint: string): Promise<string>;
 
   // --- presence: who is connected where (kept alive by this gateway's heartbeat) ------------
 
   /**
    * This gateway holds jump client `id`'s connection (the newest connection of a device wins,
-   * wherever it is). Kept while this gateway beats, until `jumpClientLeft`; written again at each
-   * beat, so it survives an outage of the store.
+   * wherever it is: the first successful write of a connection takes the presence, a later one of
+   * the same connection, into a session, only if it still names that connection). Kept while
+   * this gateway beats, until `jumpClientLeft`; written again at each beat, so it survives an
+   * outage of the store (a first write that failed is done by the next beat, still as the first).
    */
   jumpClientHere(id: string, presence: Omit<JumpClientPresence, 'gatewayId'>): Promise<void>;
   /** Its connection `participantId` here closed: forgotten, unless a newer one is elsewhere. */
@@ -293,6 +302,13 @@ export interface SharedDirectory {
    * connection here is stale): found at a beat.
    */
   onJumpClientElsewhere(listener: (id: string, participantId: string) => void): void;
+  /**
+   * Called with a jump client this gateway holds whose registration is revoked or gone (`by`:
+   * who revoked it, '' when it is gone): found at a beat, so a revoke whose `unpinned` event this
+   * gateway missed (lost publish, or a revoke while it was admitting the device) is told within
+   * one heartbeat. Reported once; the presence is no longer written.
+   */
+  onJumpClientRevoked(listener: (id: string, participantId: string, by: string) => void): void;
   /** This gateway holds a technician's connection; kept like a jump client's. */
   technicianHere(presence: Omit<TechnicianPresence, 'gatewayId'>): Promise<void>;
   /** That connection closed. */

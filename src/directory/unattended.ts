@@ -14,10 +14,14 @@
  * When the store cannot be reached, nothing is answered from stale state: a jump client or
  * support button Hello gets FERRY_ERR_DIRECTORY_UNAVAILABLE (its client tries again later; an
  * outage never looks like a revocation), and so does every technician operation on the registry.
- * The registry also refuses until `open()` (the gateway calls it once it joined the deployment and
- * copied the registrations of its data directory), so no Hello is refused as unknown meanwhile.
+ * The registry also refuses until `open()` succeeded (the gateway calls it once it joined the
+ * deployment), so no Hello is refused as unknown meanwhile: `open()` first checks that this
+ * gateway's secret is the deployment's, then copies the registrations of its data directory, and
+ * only then answers. A gateway with another `--secret` would compute other digests and refuse
+ * every device for good (AUTH_FAILED: the jump client uninstalls); it never opens instead, and
+ * answers DIRECTORY_UNAVAILABLE (the device tries again) while the operator fixes its secret.
  */
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { Codes } from '../protocol/codes.js';
 import { ToolError } from '../tools/errors.js';
 import {
@@ -43,6 +47,19 @@ import type { JumpClientRecord, SharedDirectory } from './shared.js';
 /** Draws of a fresh id before giving up (a collision of 96 random bits is not expected at all). */
 const ID_DRAWS = 3;
 
+/** What the fingerprint of the deployment's pepper is an HMAC of (stored as `registry-pepper`). */
+const PEPPER_LABEL = 'ferry.registry.v1';
+
+/** `open()` refused: this gateway's secret is not the one the deployment's digests are made with. */
+export class PepperMismatchError extends Error {
+  constructor() {
+    super(
+      "this gateway's --secret differs from the deployment's (the registry's fingerprint in the shared directory is another secret's): its key digests would not match, so the registry of jump clients and support buttons stays closed (FERRY_ERR_DIRECTORY_UNAVAILABLE) until it is started with the secret the other gateways share",
+    );
+    this.name = 'PepperMismatchError';
+  }
+}
+
 export interface SharedUnattendedOptions {
   /** The HMAC key of the digests: the deployment's shared secret (the same on every gateway). */
   readonly pepper?: string | Buffer;
@@ -67,19 +84,32 @@ export class SharedUnattendedRegistry implements UnattendedRegistry {
     this.#now = options.now ?? Date.now;
   }
 
-  /**
-   * Copies what a gateway alone kept in its data directory (its `unattended.json`) into the
-   * store, each registration only if its id is not there yet: how many were copied. The key
-   * digests carry over when the file was written with the deployment's secret.
-   */
-  importFrom(file: JumpClientRegistry): Promise<number> {
-    const { jumpClients, supportButtons } = file.records();
-    return this.#shared.importRegistrations(jumpClients, supportButtons);
+  /** `open()` succeeded: the registry answers. */
+  get isOpen(): boolean {
+    return this.#open;
   }
 
-  /** From now on the registry answers (before, everything is DIRECTORY_UNAVAILABLE). */
-  open(): void {
+  /**
+   * Opens the registry: from then on it answers (before, everything is DIRECTORY_UNAVAILABLE).
+   * First this gateway's secret is checked against the deployment's (the fingerprint stored by
+   * the first gateway that opened it; `PepperMismatchError` when it differs), then what a gateway
+   * alone kept in its data directory (`file`, its `unattended.json`) is copied into the store,
+   * each registration only if its id is not there yet (so a partial copy is safely done again):
+   * how many were copied. The key digests carry over when the file was written with the
+   * deployment's secret. Rejects, the registry staying closed, when any step fails.
+   */
+  async open(file: JumpClientRegistry | null): Promise<number> {
+    const fingerprint = createHmac('sha256', this.#pepper).update(PEPPER_LABEL).digest('hex');
+    if ((await this.#shared.registryPepper(fingerprint)) !== fingerprint) {
+      throw new PepperMismatchError();
+    }
+    let copied = 0;
+    if (file !== null) {
+      const { jumpClients, supportButtons } = file.records();
+      copied = await this.#shared.importRegistrations(jumpClients, supportButtons);
+    }
     this.#open = true;
+    return copied;
   }
 
   async register(

@@ -10,8 +10,8 @@
  * The registry is the gateway's file alone, or, in a deployment (`--directory redis://`), the
  * shared directory's (src/directory/unattended.ts): a jump client or support button registered
  * through any gateway then works on every one, an unpin is told to whichever gateway holds the
- * device (DirectoryEvent `unpinned`), and each jump client's presence says which gateway holds
- * its connection. A technician who starts a session to a jump client held by another gateway is
+ * device (DirectoryEvent `unpinned`; if that is missed, the holder's next beat finds the revoke),
+ * and each jump client's presence says which gateway holds its connection. A technician who starts a session to a jump client held by another gateway is
  * sent there (`Redirect{reason: jump_client}`, close 4010: both ends meet on the jump client's
  * gateway) and asks again there; a technician who works sessions here is not (they would lose
  * their technician), and is told where the jump client is instead. The file registry answers at
@@ -106,6 +106,14 @@ export class UnattendedAccess {
         this.#letGo(event.jumpClientId, event.by, true);
       }
     });
+    shared.onJumpClientRevoked((id, participantId, by) => {
+      // revoked while this gateway admitted the device, or its `unpinned` event was lost: the
+      // beat that read the registration tells it now (within one heartbeat of the revoke)
+      const u = this.#unattended.get(id);
+      if (u === undefined || u.peer.id !== participantId) return;
+      ctx.logger?.info({ jumpClient: id, by }, 'jump client revoked elsewhere: let go at a beat');
+      this.#letGo(id, by, true);
+    });
     shared.onJumpClientElsewhere((id, participantId) => {
       // the device said Hello again on another gateway: the idle connection here is stale
       const u = this.#unattended.get(id);
@@ -177,11 +185,15 @@ export class UnattendedAccess {
     );
   }
 
-  /** A Hello the registry could not answer (the shared directory is unreachable). */
+  /**
+   * A Hello the registry could not answer (the shared directory is unreachable). The device is
+   * told a fixed text: the detail (the store's address among it) is for the server log only.
+   */
   #registryDown(peer: RelayPeer, err: unknown, requestId: number): void {
     if (peer.state !== PeerState.AWAITING_HELLO) return;
     this.#ctx.logger?.warn({ err, address: peer.remoteAddress }, 'unattended registry unreachable');
-    this.#ctx.fail(peer, entryOf(err), (err as Error).message, requestId);
+    const text = 'the shared directory cannot be reached to check the Hello; try again in a moment';
+    this.#ctx.fail(peer, entryOf(err), text, requestId);
   }
 
   #supportButtonHello(

@@ -6,7 +6,7 @@
  * Invariants: `conn` is null exactly while the place is absent (`lostAtMs` > 0); held frames are
  * private copies (uWS message buffers die after their callback) and leave in arrival order.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import type { RoleValue } from '../protocol/frames.js';
 import type { Participant, ReplaySource } from './participant.js';
 import type { Session } from './session.js';
@@ -70,7 +70,7 @@ export function relayRttsOf(
 }
 
 export function tokenKey(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return hash('sha256', token, 'hex');
 }
 
 /** Who a place is, as a journal keeps it (never the token itself). */

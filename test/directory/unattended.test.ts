@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, type TestContext, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { waitFor } from '../../src/clients/client.js';
 import { type JumpClientCredentials, UnattendedCustomer } from '../../src/clients/unattended.js';
 import { RedisDirectory } from '../../src/directory/redis.js';
@@ -321,7 +322,10 @@ test('with the store down: jump client and support button Hellos and registry op
       },
     }),
   );
-  assert.equal((await button.nextError()).code, Codes.DIRECTORY_UNAVAILABLE.code);
+  const refused = await button.nextError();
+  assert.equal(refused.code, Codes.DIRECTORY_UNAVAILABLE.code);
+  // a fixed text: the store's address is for the server log only
+  assert.doesNotMatch(refused.message, new RegExp(`127\\.0\\.0\\.1|${store.port}`));
   await assert.rejects(access.listJumpClients(), { code: Codes.DIRECTORY_UNAVAILABLE.code });
   await assert.rejects(access.startJumpSession(pinned.jumpClientId), {
     code: Codes.DIRECTORY_UNAVAILABLE.code,
@@ -343,6 +347,132 @@ test('with the store down: jump client and support button Hellos and registry op
     () => technicians(a),
     (list) => list.some((p) => p.name === 'tech-2'),
   );
+});
+
+test('an import of the data directory that fails leaves the registry closed (DIRECTORY_UNAVAILABLE, never AUTH_FAILED) and is done again when the store comes back', async (t) => {
+  const alone = await startGateway(t, { secret: SECRET });
+  const pinned = await pinThrough(t, alone.gateway);
+  await alone.gateway.close();
+  const store = await startRedis(t);
+  // a key of the wrong type makes the copy of an active registration fail on the server
+  const raw = new Redis(store.url);
+  t.after(() => raw.quit());
+  await raw.set('ferry:jcs', 'not a sorted set');
+
+  const a = await member(t, 'import-fail-a', store.url, alone.dataDir);
+  const file = path.join(alone.dataDir, REGISTRY_FILE);
+  const hello = await rawPeer(t, url(a));
+  hello.send(jumpHello(pinned.jumpClientId, pinned.key));
+  assert.equal((await hello.nextError()).code, Codes.DIRECTORY_UNAVAILABLE.code);
+  assert.ok(fs.existsSync(file), 'not renamed: nothing was copied');
+
+  // the store comes back (empty: nothing persisted): the copy is done again, and the device is in
+  await store.stop();
+  await availability(a, false);
+  await store.start();
+  await availability(a, true);
+  await until(
+    'the file copied and renamed',
+    async () => fs.existsSync(`${file}.imported`),
+    (done) => done,
+  );
+  await jumpClient(t, a, pinned);
+});
+
+test("a gateway whose secret is not the deployment's never opens the registry: DIRECTORY_UNAVAILABLE, never AUTH_FAILED", async (t) => {
+  const store = await startRedis(t);
+  const a = await member(t, 'pepper-a', store.url);
+  const pinned = await pinThrough(t, a);
+  const { gateway: b } = await startGateway(t, {
+    directory: store.url,
+    gatewayId: 'pepper-b',
+    secret: 'another-secret-than-the-deployment-shares',
+  });
+  const raw = await rawPeer(t, url(b));
+  raw.send(jumpHello(pinned.jumpClientId, pinned.key));
+  assert.equal((await raw.nextError()).code, Codes.DIRECTORY_UNAVAILABLE.code);
+  assert.equal(raw.ws.readyState, raw.ws.OPEN, 'not final: the client may try again');
+  // the gateways with the deployment's secret go on
+  await jumpClient(t, a, pinned);
+});
+
+test('a revoke whose event the holding gateway missed is told to the device within a beat', async (t) => {
+  const a = await member(t, 'missed-a');
+  const pinned = await pinThrough(t, a);
+  const { jump } = await jumpClient(t, a, pinned);
+  const refused = once(jump.unattended, 'refused') as Promise<[string]>;
+  const uninstall = waitFor(jump, 'control', (c) => c.jumpClientUninstall != null);
+  // revoked in the store alone, as by a gateway whose `unpinned` publish was lost
+  const other = new RedisDirectory({ url: redis.url, selfId: 'missed-b', logger: silentLogger() });
+  t.after(() => other.stop());
+  await other.start({ url: 'ws://missed-b.example/v1/ws', region: '' }, () => idle);
+  assert.equal(await other.revokeJumpClient(pinned.jumpClientId, Date.now(), 'tech-9', 100), true);
+  const [control] = await uninstall;
+  assert.equal(control.jumpClientUninstall?.by, 'tech-9');
+  assert.deepEqual(await refused, [Codes.JUMP_CLIENT_REVOKED.code]);
+});
+
+test('a technician of another team asking about a jump client held on another gateway is told it is not found, not redirected', async (t) => {
+  const a = await member(t, 'team-a');
+  const b = await member(t, 'team-b');
+  const pinned = await pinThrough(t, a);
+  await jumpClient(t, b, pinned);
+  const { tech, access } = await technician(t, a, 'outsider', {
+    perms: ['unattended', 'jump_client'],
+    teams: ['billing'],
+  });
+  let redirected = false;
+  tech.on('redirected', () => {
+    redirected = true;
+  });
+  await assert.rejects(access.startJumpSession(pinned.jumpClientId), {
+    code: Codes.JUMP_CLIENT_NOT_FOUND.code,
+  });
+  // the same answer as for a jump client held by its own gateway
+  const { access: onB } = await technician(t, b, 'outsider-b', {
+    perms: ['unattended'],
+    teams: ['billing'],
+  });
+  await assert.rejects(onB.startJumpSession(pinned.jumpClientId), {
+    code: Codes.JUMP_CLIENT_NOT_FOUND.code,
+  });
+  assert.equal(redirected, false);
+  assert.equal(tech.welcome?.gatewayId, 'team-a');
+  assert.equal(a.fleet!.counters.redirects.jump_client, 0);
+  assert.equal(
+    (await access.listJumpClients()).some((j) => j.id === pinned.jumpClientId),
+    false,
+  );
+});
+
+test('no value of the store holds a jump client key once pinned', async (t) => {
+  const store = await startRedis(t);
+  const a = await member(t, 'plain-a', store.url);
+  const pinned = await pinThrough(t, a);
+  await jumpClient(t, a, pinned);
+  const raw = new Redis(store.url);
+  t.after(() => raw.quit());
+  const values: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await raw.scan(cursor, 'COUNT', 100);
+    cursor = next;
+    for (const key of keys) {
+      values.push(key);
+      const type = await raw.type(key);
+      if (type === 'string') values.push((await raw.get(key)) ?? '');
+      else if (type === 'hash') values.push(...Object.entries(await raw.hgetall(key)).flat());
+      else if (type === 'list') values.push(...(await raw.lrange(key, 0, -1)));
+      else if (type === 'set') values.push(...(await raw.smembers(key)));
+      else if (type === 'zset') values.push(...(await raw.zrange(key, 0, -1)));
+    }
+  } while (cursor !== '0');
+  assert.ok(
+    values.some((v) => v.includes(pinned.jumpClientId)),
+    'the registration is there',
+  );
+  assert.ok(pinned.key.length >= 16);
+  assert.equal(values.filter((v) => v.includes(pinned.key)).length, 0, 'never the key');
 });
 
 // --- the store's atomic parts ---------------------------------------------------------------
@@ -443,6 +573,7 @@ test("store: a jump client's newest connection wins; a stale one is told at the 
   const { a, b } = await pair(t, { heartbeatMs: 50, memberTtlMs: 10_000 });
   const stale: [string, string][] = [];
   a.onJumpClientElsewhere((id, participantId) => stale.push([id, participantId]));
+  assert.equal(await a.addJumpClient(record('jc_x'), 10), 'added');
   await a.jumpClientHere('jc_x', { participantId: 'c1', inSession: false, connectedAtMs: 1 });
   assert.equal((await b.jumpClientsAt(['jc_x'])).get('jc_x')?.gatewayId, 'gw-a');
   // the device connects to B (A's connection is half-open): B's is the presence now
@@ -470,4 +601,33 @@ test("store: a jump client's newest connection wins; a stale one is told at the 
   await b.stop();
   assert.deepEqual(await a.technicians(), []);
   assert.equal((await a.jumpClientsAt(['jc_x'])).size, 0);
+});
+
+test('store: a held jump client revoked without an event is reported at the next beat, once; a later write does not take the presence from a newer connection', async (t) => {
+  const { a, b } = await pair(t, { heartbeatMs: 50, memberTtlMs: 10_000 });
+  const revoked: [string, string, string][] = [];
+  a.onJumpClientRevoked((id, participantId, by) => revoked.push([id, participantId, by]));
+  assert.equal(await a.addJumpClient(record('jc_r'), 10), 'added');
+  await a.jumpClientHere('jc_r', { participantId: 'c5', inSession: false, connectedAtMs: 1 });
+  assert.equal(await b.revokeJumpClient('jc_r', 5, 'bob', 10), true);
+  await until(
+    'A told the jump client it holds is revoked',
+    async () => revoked.length,
+    (n) => n > 0,
+  );
+  assert.deepEqual(revoked, [['jc_r', 'c5', 'bob']]);
+  assert.equal((await b.jumpClientsAt(['jc_r'])).size, 0, 'its presence is dropped');
+
+  // newest wins: A's older connection moving into a session does not take B's newer presence
+  assert.equal(await a.addJumpClient(record('jc_n'), 10), 'added');
+  const stale: string[] = [];
+  a.onJumpClientElsewhere((id) => stale.push(id));
+  await a.jumpClientHere('jc_n', { participantId: 'c1', inSession: false, connectedAtMs: 1 });
+  await b.jumpClientHere('jc_n', { participantId: 'c9', inSession: false, connectedAtMs: 2 });
+  await a.jumpClientHere('jc_n', { participantId: 'c1', inSession: true, connectedAtMs: 1 });
+  const where = (await b.jumpClientsAt(['jc_n'])).get('jc_n');
+  assert.equal(where?.gatewayId, 'gw-b');
+  assert.equal(where?.participantId, 'c9');
+  assert.deepEqual(stale, ['jc_n']);
+  assert.equal(revoked.length, 1, 'told once');
 });

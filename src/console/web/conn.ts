@@ -15,9 +15,9 @@
  *
  * Redirect (gateways sharing a directory, docs/operations.md "Scale-out"): a Hello answered with CONTROL
  * `redirect` names the gateway that owns the PIN or place; as the Node client does, the Conn
- * says the same Hello there (ws:// or wss:// only, at most MAX_REDIRECTS in a row), unseen by
- * the page: the old socket's close (4010) is neither a `close` nor a `disconnected`, and every
- * later dial (resumes) goes to the new URL.
+ * says the same Hello there (ws:// or wss:// only, never from wss:// down to ws://, at most
+ * MAX_REDIRECTS in a row), unseen by the page: the old socket's close (4010) is neither a
+ * `close` nor a `disconnected`, and every later dial (resumes) goes to the new URL.
  *
  * Direct path (docs/direct-path.md, src/console/web/direct.ts): with a DirectLink attached
  * (`direct`), the Conn does what the Node client does: its Hello says `direct`, the direct
@@ -83,8 +83,11 @@ export const CONSOLE_RECONNECT: Required<ReconnectOptions> = {
 /** Redirects followed in a row before the Conn gives up (a loop between gateways). */
 export const MAX_REDIRECTS = 3;
 
-/** Where a Redirect sends the Conn: a ws:// or wss:// URL, or why it is not followed. */
-export function redirectTarget(url: string, hops: number): string | GatewayError {
+/**
+ * Where a Redirect sends a Conn connected to `from`: a ws:// or wss:// URL, or why it is not
+ * followed. Never from wss:// to ws:// (the Hello, token included, would go in clear).
+ */
+export function redirectTarget(url: string, hops: number, from: string): string | GatewayError {
   if (hops >= MAX_REDIRECTS) {
     return new GatewayError(Codes.PROTOCOL.code, `more than ${MAX_REDIRECTS} redirects in a row`);
   }
@@ -96,6 +99,12 @@ export function redirectTarget(url: string, hops: number): string | GatewayError
   }
   if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
     return new GatewayError(Codes.PROTOCOL.code, 'redirect to a URL that is not ws:// or wss://');
+  }
+  if (parsed.protocol === 'ws:' && /^wss:/i.test(from)) {
+    return new GatewayError(
+      Codes.PROTOCOL.code,
+      `redirect from wss:// to ws:// refused (the Hello would go in clear): ${parsed.toString()}`,
+    );
   }
   return parsed.toString();
 }
@@ -256,7 +265,7 @@ export class Conn {
             // (closed by the gateway with 4010) is forgotten once `this.ws` is the new one.
             if (settled) return;
             settled = true;
-            const next = redirectTarget(redirect.url ?? '', hops);
+            const next = redirectTarget(redirect.url ?? '', hops, this.#url);
             if (next instanceof GatewayError) {
               reject(next);
               ws.close();
