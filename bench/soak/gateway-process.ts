@@ -77,15 +77,36 @@ export class GatewayChild {
     });
   }
 
-  /** The next message of `type` (an 'error' message or the child's exit answers any wait). */
-  async next(type: string): Promise<ChildMessage> {
+  /**
+   * The next message of `type` (an 'error' message or the child's exit answers any wait). It
+   * throws after `timeoutMs`: a gateway that never answers fails the run with a clear error, it
+   * does not hold the runner forever.
+   */
+  async next(type: string, timeoutMs = 60_000): Promise<ChildMessage> {
     const i = this.#queue.findIndex((m) => m.type === type || m.type === 'error');
     const message =
       i >= 0
         ? this.#queue.splice(i, 1)[0]!
         : this.#exitCode !== undefined
           ? { type: 'error', message: `gateway exited (${this.#exitCode})` }
-          : await new Promise<ChildMessage>((resolve) => this.#waiters.push({ type, resolve }));
+          : await new Promise<ChildMessage>((resolve) => {
+              const waiter = {
+                type,
+                resolve: (m: ChildMessage) => {
+                  clearTimeout(timer);
+                  resolve(m);
+                },
+              };
+              const timer = setTimeout(() => {
+                const at = this.#waiters.indexOf(waiter);
+                if (at >= 0) this.#waiters.splice(at, 1);
+                resolve({
+                  type: 'error',
+                  message: `no ${type} from pid ${this.proc.pid} within ${timeoutMs} ms`,
+                });
+              }, timeoutMs);
+              this.#waiters.push(waiter);
+            });
     if (message.type === 'error') throw new Error(`gateway: ${String(message.message)}`);
     return message;
   }

@@ -77,6 +77,8 @@ const USAGE = `usage: node dist/bench/soak/run.js [--sessions N] [--seconds S] [
 
 /** The channel of the handler made to throw (a number no built-in channel uses). */
 const THROWING_CHANNEL = 31;
+/** Seconds a run may take beyond its traffic and drain (set-up, restarts, teardown). */
+const OVERSTAY_SLACK_SECONDS = 120;
 
 interface Options {
   readonly sessions: number;
@@ -773,8 +775,26 @@ export async function soak(o: Options, progress: (line: string) => void): Promis
   const proxies: FaultProxy[] = [];
   const timers: NodeJS.Timeout[] = [];
   let stopping = false;
+  let phase = 'start';
+  // A run that overstays its plan fails loudly with what it was waiting for, instead of
+  // holding a CI job until its outer timeout: the plan is the traffic, the drain and a bound
+  // for setting up and tearing down.
+  const overstay = (o.seconds + o.drainSeconds + OVERSTAY_SLACK_SECONDS) * 1000;
+  const watchdog = setTimeout(() => {
+    const away = pairs.flatMap((p) => p.sides).filter((s) => s.client.reconnecting).length;
+    process.stderr.write(
+      `soak overstayed ${overstay / 1000} s in phase ${phase}: gateway pid ${gateways.child.proc.pid} ` +
+        `(exit ${gateways.child.proc.exitCode ?? 'none'}, signal ${gateways.child.proc.signalCode ?? 'none'}), ` +
+        `lives ${gateways.lifeStarts.length}, unplanned exits ${gateways.unplanned.length}, ` +
+        `pairs ${pairs.length}, clients reconnecting ${away}, proxies ${proxies.length}\n`,
+    );
+    gateways.child.proc.kill('SIGKILL');
+    process.exit(3);
+  }, overstay);
+  watchdog.unref();
   try {
     const ready = await gateways.ready();
+    phase = 'setup';
     const url = `ws://127.0.0.1:${ready.port as number}/v1/ws`;
     const secret = ready.secret as string;
     const failures: Failures = {
@@ -955,6 +975,7 @@ export async function soak(o: Options, progress: (line: string) => void): Promis
       }
     });
     const startMs = performance.now();
+    phase = 'traffic';
     if (faulty) scheduleFaults();
     runnerRss.push(sampleRss(startMs));
     const sampler = setInterval(() => {
@@ -982,6 +1003,7 @@ export async function soak(o: Options, progress: (line: string) => void): Promis
     const trafficSeconds = (performance.now() - startMs) / 1000;
 
     // Drain: every reliable frame sent (faults: acknowledged) must arrive; wait, within a bound.
+    phase = 'drain';
     const drainStart = performance.now();
     if (faulty) {
       // a last sync from every connected side acknowledges what it sent last
@@ -1027,6 +1049,7 @@ export async function soak(o: Options, progress: (line: string) => void): Promis
     const drainedInMs = performance.now() - drainStart;
     runnerRss.push(sampleRss(startMs));
     runnerDelay.disable();
+    phase = 'report';
     gateways.child.tell({ type: 'report' });
     const report = await gateways.child.next('report');
     // the clients' gaps still open now never closed
@@ -1125,6 +1148,7 @@ export async function soak(o: Options, progress: (line: string) => void): Promis
       faults,
     };
   } finally {
+    phase = 'teardown';
     stopping = true;
     for (const t of timers) clearTimeout(t);
     await Promise.all(pairs.flatMap((p) => [p.tech.close(), p.customer.close()]));
@@ -1132,6 +1156,7 @@ export async function soak(o: Options, progress: (line: string) => void): Promis
     const code = await gateways.stop();
     if (code !== 0) progress(`gateway child exited with ${code}`);
     fs.rmSync(dataDir, { recursive: true, force: true });
+    clearTimeout(watchdog);
   }
 }
 

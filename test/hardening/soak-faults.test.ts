@@ -22,6 +22,8 @@ test('20 sessions cut, flooded, given a throwing handler and a gateway kill -9 l
   const args = [RUN, '--seconds', '20', '--sessions', '20', '--faults', '--seed', '7', '--json'];
   args.push('--restart-at', '10');
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // a timed-out test takes its run down with it (the run's own watchdog says what it waited for)
+  t.signal.addEventListener('abort', () => child.kill('SIGKILL'));
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
