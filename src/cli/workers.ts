@@ -10,13 +10,15 @@
  * `stunPort + i` when there is one (its DirectOpen names it), the gateway id
  * `<id>-w<i>`, and the data directory `<dataDir>/workers/<i>` (its journals, reports and audit
  * log are its own), with the token-signing secret and admin token of the whole host, so that a
- * technician token and the admin token work on every worker.
+ * technician token and the admin token work on every worker. A host-level `unattended.json` goes
+ * to one worker, which copies it into the shared directory (`handOverRegistry`).
  *
  * The supervisor passes every setting through the environment (`FERRY_*`), relays each worker's
  * log lines, starts a worker again (with back-off) when it dies, and on SIGINT or SIGTERM tells
  * every worker to drain and exits once they have.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -25,6 +27,7 @@ import { workerCount } from '../config/config.js';
 import { type Config, configKeys, envName } from '../config/schema.js';
 import { loadOrCreateSecret } from '../config/secrets.js';
 import type { Logger } from '../log.js';
+import { REGISTRY_FILE } from '../tools/jump-clients.js';
 import { ExitCode } from './common.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/ferry.js', import.meta.url));
@@ -52,6 +55,38 @@ export function workerConfig(config: Config, index: number, secrets: Secrets): C
   };
 }
 
+/**
+ * The jump clients and support buttons a single gateway kept in the host's data directory
+ * (`unattended.json`, from before the host ran workers) go to the first worker whose data
+ * directory has none: that worker copies them into the shared directory at its start, as a
+ * single gateway does, and every worker then authenticates them. Their key digests are peppered
+ * with the host's secret, which every worker has. Returns the worker directory it went to.
+ */
+export function handOverRegistry(
+  hostDir: string,
+  workerDirs: readonly string[],
+  logger: Pick<Logger, 'info' | 'error'>,
+): string | null {
+  const file = path.join(hostDir, REGISTRY_FILE);
+  if (!fs.existsSync(file)) return null;
+  for (const dir of workerDirs) {
+    const target = path.join(dir, REGISTRY_FILE);
+    if (fs.existsSync(target)) continue;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.renameSync(file, target);
+    logger.info(
+      { from: file, to: target },
+      "the host's jump clients and support buttons go to a worker, which copies them into the shared directory",
+    );
+    return dir;
+  }
+  logger.error(
+    { file },
+    "the host's unattended.json was not handed to a worker: every worker has its own still to copy; it is tried again at the next start",
+  );
+  return null;
+}
+
 export interface Secrets {
   readonly secret: string;
   readonly adminToken: string;
@@ -67,6 +102,11 @@ export async function runWorkers(config: Config, logger: Logger): Promise<number
   const workers = Array.from(
     { length: count },
     (_, i) => new Worker(i, workerConfig(config, i, secrets), logger),
+  );
+  handOverRegistry(
+    config.dataDir,
+    workers.map((w) => w.config.dataDir),
+    logger,
   );
   let stopping = false;
   const listening = new Set<number>();

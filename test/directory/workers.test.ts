@@ -13,12 +13,14 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { after, type TestContext, test } from 'node:test';
 import { freeLoopbackPort } from '../../bench/common/ports.js';
-import { workerConfig } from '../../src/cli/workers.js';
+import { handOverRegistry, workerConfig } from '../../src/cli/workers.js';
 import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
 import { TechnicianClient } from '../../src/clients/technician.js';
+import { UnattendedCustomer } from '../../src/clients/unattended.js';
 import { resolveConfig } from '../../src/config/config.js';
 import { issueToken } from '../../src/session/tokens.js';
+import { JumpClientRegistry, REGISTRY_FILE } from '../../src/tools/jump-clients.js';
 import { startRedis } from '../support/redis.js';
 
 const redis = await startRedis({ after });
@@ -92,11 +94,16 @@ class Lines {
   }
 }
 
-async function supervisor(t: TestContext) {
+/** `ferry serve --workers 2` on `dataDir` (made by `prepare` first, or empty). */
+async function supervisor(
+  t: TestContext,
+  prepare: (dataDir: string) => Promise<void> = async () => {},
+) {
   const port = await freeRun(3);
   const adminPort = await freeRun(2);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-workers-'));
   t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  await prepare(dataDir);
   const child = spawn(
     process.execPath,
     [
@@ -264,4 +271,53 @@ test('worker i gets its own admin, own and STUN ports, id and data directory', (
     0,
     'no STUN port stays none',
   );
+});
+
+test('the jump clients a single gateway kept in the host data directory work on every worker', async (t) => {
+  let pinned = { id: '', key: '' };
+  const { workers } = await supervisor(t, async (dataDir) => {
+    // pinned while the host ran one gateway: its file, peppered with the host's secret
+    const registry = await JumpClientRegistry.open({ dir: dataDir, pepper: SECRET });
+    const { id, key } = await registry.register({
+      technician: 'tech',
+      team: 'default',
+      deviceName: 'kiosk',
+    });
+    pinned = { id, key };
+  });
+  for (const w of workers) {
+    const jump = new UnattendedCustomer({
+      url: `ws://127.0.0.1:${w.ownPort}/v1/ws`,
+      name: 'kiosk',
+      credentials: { jumpClientId: pinned.id, jumpClientKey: pinned.key },
+    });
+    t.after(() => jump.close());
+    const welcome = await jump.connect();
+    assert.equal(welcome.gatewayId, w.id, `the jump client authenticated on ${w.id}`);
+    await jump.close();
+  }
+});
+
+test('the host registry goes to the first worker without one of its own, and stays when none is free', () => {
+  const host = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-handover-'));
+  after(() => fs.rmSync(host, { recursive: true, force: true }));
+  const dirs = [0, 1].map((i) => path.join(host, 'workers', String(i)));
+  const said: string[] = [];
+  const logger = {
+    info: (_: object, m: string) => said.push(m),
+    error: (_: object, m: string) => said.push(`error: ${m}`),
+  };
+  assert.equal(handOverRegistry(host, dirs, logger as never), null, 'nothing to hand over');
+  fs.mkdirSync(dirs[0]!, { recursive: true });
+  fs.writeFileSync(path.join(dirs[0]!, REGISTRY_FILE), 'worker 0 own');
+  fs.writeFileSync(path.join(host, REGISTRY_FILE), 'host');
+  assert.equal(handOverRegistry(host, dirs, logger as never), dirs[1]);
+  assert.equal(fs.readFileSync(path.join(dirs[1]!, REGISTRY_FILE), 'utf8'), 'host');
+  assert.equal(fs.readFileSync(path.join(dirs[0]!, REGISTRY_FILE), 'utf8'), 'worker 0 own');
+  assert.equal(fs.existsSync(path.join(host, REGISTRY_FILE)), false);
+  // every worker has one still to copy: the host's stays where it is, and that is said
+  fs.writeFileSync(path.join(host, REGISTRY_FILE), 'host again');
+  assert.equal(handOverRegistry(host, dirs, logger as never), null);
+  assert.equal(fs.readFileSync(path.join(host, REGISTRY_FILE), 'utf8'), 'host again');
+  assert.match(said.at(-1)!, /^error: /);
 });
