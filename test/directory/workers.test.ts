@@ -97,7 +97,7 @@ class Lines {
 /** `ferry serve --workers 2` on `dataDir` (made by `prepare` first, or empty). */
 async function supervisor(
   t: TestContext,
-  prepare: (dataDir: string) => Promise<void> = async () => {},
+  prepare: (dataDir: string) => Promise<void> = () => Promise.resolve(),
 ) {
   const port = await freeRun(3);
   const adminPort = await freeRun(2);
