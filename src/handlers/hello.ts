@@ -242,7 +242,7 @@ export class HelloHandler {
   #customer(peer: RelayPeer, hello: ferry.v1.Hello.$Properties, requestId: number): void {
     const ctx = this.#ctx;
     if (hello.resumeToken) {
-      this.#resumeCustomer(peer, hello.resumeToken, replayPoint(hello), requestId, true);
+      this.#resumeCustomer(peer, hello, replayPoint(hello), requestId, true);
       return;
     }
     if (hello.jumpClientId || hello.supportButtonId) {
@@ -425,12 +425,13 @@ export class HelloHandler {
 
   #resumeCustomer(
     peer: RelayPeer,
-    token: string,
+    hello: ferry.v1.Hello.$Properties,
     received: number | null,
     requestId: number,
     lookUp: boolean,
   ): void {
     const ctx = this.#ctx;
+    const token = hello.resumeToken ?? '';
     peer.role = Role.ROLE_CUSTOMER;
     const seat = ctx.registry.claimResume(peer, token);
     if (isRefusal(seat)) {
@@ -446,7 +447,7 @@ export class HelloHandler {
         refuse();
         return;
       }
-      const again = () => this.#resumeCustomer(peer, token, received, requestId, false);
+      const again = () => this.#resumeCustomer(peer, hello, received, requestId, false);
       this.#lookUp(peer, requestId, this.#findResume(token), again, refuse);
       return;
     }
@@ -455,6 +456,7 @@ export class HelloHandler {
     const session = [...seat.sessions][0]!;
     welcome(ctx, peer, requestId, session.id, seat, true, statusToWire(session.status));
     ctx.registry.completeResume(peer, seat, received);
+    this.#unattended.onCustomerResumed(peer, session, hello);
   }
 }
 

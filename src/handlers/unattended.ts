@@ -150,6 +150,19 @@ export class UnattendedAccess {
     return rows;
   }
 
+  /**
+   * A customer resumed its place in `session` on `peer` (a lost connection, a reboot). For a
+   * jump client's session that connection is the device from now on: listings show it online
+   * and in its session, here and (presence) on every gateway, and an unpin reaches it.
+   */
+  onCustomerResumed(peer: RelayPeer, session: Session, hello: ferry.v1.Hello.$Properties): void {
+    const id = this.#jumpSessions.get(session);
+    if (id === undefined) return;
+    const said = this.#unattended.get(id)?.hello ?? { ...hello, resumeToken: '', replay: null };
+    this.#unattended.set(id, { peer, hello: said });
+    this.#presence.jumpClient(peer, id, true);
+  }
+
   /** Close with uninstall of a jump client session: its key is revoked (the device was told). */
   revokeForSession(session: Session, by: string): void {
     const jumpId = this.#jumpSessions.get(session);

@@ -256,4 +256,14 @@ test('a jump client asked to restart comes back to the same session with its res
   assert.ok(welcome.resumed);
   assert.equal(jump.reboots, 1);
   assert.equal(jump.connects, 1, 'resumed its place, no new unattended Hello');
+  // the resumed connection is the device: listed online and in its session
+  assert.deepEqual(
+    (await access.listJumpClients()).map((j) => [j.id, j.online, j.inSession]),
+    [[pinned.jumpClientId, true, true]],
+  );
+  // and an unpin reaches it there (the device is told to uninstall)
+  const uninstall = waitFor(jump, 'control', (c) => c.jumpClientUninstall != null);
+  const { access: pinner } = await technician(t, gateway, 'tech-1', PINNER);
+  await pinner.unpinJumpClient(pinned.jumpClientId);
+  await uninstall;
 });
