@@ -18,7 +18,11 @@
  *   lived `delayMs` (the fsync period), at its first durable append, flush or sync, or when it
  *   closes without being replaced: a session set up and ended within the period never touches
  *   the disk, its report replaces the journal. Until then its records are queued in memory, in
- *   order, and written as one batch when the file opens.
+ *   order, and written as one batch when the file opens. When the delay ends the file is
+ *   created off the event loop (creating a file costs this ext4 a third of a millisecond, and a
+ *   burst of set-ups would wait behind each); a durable append, flush or close meanwhile opens
+ *   it at once instead, and the late descriptor is closed (and a file created for a writer
+ *   that closed as replaced meanwhile is removed).
  * `onError` is called from append and from the write path: it must not throw.
  */
 import fs from 'node:fs';
@@ -116,6 +120,8 @@ export class JournalWriter {
   readonly #onLine: ((line: Buffer) => void) | undefined;
   /** A deferred writer's file opens when this fires (or sooner: see `deferred`). */
   #openTimer: NodeJS.Timeout | null = null;
+  /** The asynchronous creation of a deferred writer's file, while it runs. */
+  #opening: Promise<void> | null = null;
   #openDelayMs = 0;
   /** Records a deferred writer closed unwritten: its session's report replaced them. */
   discarded = 0;
@@ -252,9 +258,51 @@ export class JournalWriter {
 
   readonly #onOpenDue = (): void => {
     this.#openTimer = null;
-    if (this.#closed || this.#queue.length === 0) return;
-    if (this.#ensureOpen()) this.#writeQueue();
+    if (this.#closed || this.#queue.length === 0 || this.#fd >= 0 || this.#opening) return;
+    let opened: () => void = () => undefined;
+    this.#opening = new Promise((resolve) => {
+      opened = resolve;
+    });
+    JournalWriter.#createFdAsync(this.file, (err, fd, created) => {
+      this.#opening = null;
+      if (this.#fd >= 0 || this.#fdClosed) {
+        // opened meanwhile (a durable append), or closed as replaced: this descriptor goes,
+        // and so does a file nobody wrote (`settled` resolves once both are done)
+        if (err !== null) return opened();
+        const unlink = created && this.#fd < 0;
+        fs.close(fd, () => (unlink ? fs.unlink(this.file, () => opened()) : opened()));
+        return;
+      }
+      opened();
+      if (err !== null) {
+        this.lost += this.#queue.length;
+        this.#queue = [];
+        this.#queuedBytes = 0;
+        this.#fail(err);
+        return;
+      }
+      this.#fd = fd;
+      if (created && this.fsyncPolicy.kind !== 'off') void this.#syncDirectory();
+      if (this.#queue.length > 0) this.#writeQueue();
+    });
   };
+
+  /** Resolves once a deferred writer's file creation, if one is running, has ended. */
+  settled(): Promise<void> {
+    return this.#opening ?? Promise.resolve();
+  }
+
+  /** `#createFd` off the event loop. */
+  static #createFdAsync(
+    file: string,
+    done: (err: Error | null, fd: number, created: boolean) => void,
+  ): void {
+    fs.open(file, 'ax', 0o600, (err, fd) => {
+      if (err === null) return done(null, fd, true);
+      if (err.code !== 'EEXIST') return done(err, -1, false);
+      fs.open(file, 'a', 0o600, (again, fd2) => done(again, fd2, false));
+    });
+  }
 
   /** Writes what is queued, then fsyncs now whatever the policy. A no-op once closed. */
   async sync(): Promise<void> {

@@ -307,6 +307,9 @@ test('a deferred journal creates its file only once the delay has passed, with e
   assert.equal(existsSync(file), false, 'no file within the delay');
   assert.equal(writer.opened, false);
   t.mock.timers.tick(100);
+  // created off the event loop
+  assert.equal(writer.opened, false);
+  await writer.settled();
   assert.equal(writer.opened, true);
   writer.append({ k: 'a', n: 3 });
   await nextTurn();
@@ -350,4 +353,42 @@ test('a deferred journal closed as replaced before its delay never touches the d
   await kept.close();
   assert.equal((await readJournal(file)).records.length, 1);
   assert.equal(kept.fsyncs, 1, 'kept: synced before it closed');
+});
+
+test('a durable append while the deferred file is being created writes at once, in order, and the late descriptor is closed', async (t) => {
+  const file = await tempFile(t);
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const errors: Error[] = [];
+  const writer = JournalWriter.deferred(file, { fsync: OFF, onError: (e) => errors.push(e) }, 100);
+  t.after(() => writer.close());
+  writer.append({ k: 'a', n: 1 });
+  t.mock.timers.tick(100);
+  const creating = writer.settled();
+  writer.appendDurable({ k: 'chat', n: 2 });
+  assert.deepEqual(
+    decodeRecords(readFileSync(file)).records.map((r) => (r as { n: number }).n),
+    [1, 2],
+  );
+  await creating;
+  writer.append({ k: 'a', n: 3 });
+  await writer.flush();
+  assert.deepEqual(
+    decodeRecords(readFileSync(file)).records.map((r) => (r as { n: number }).n),
+    [1, 2, 3],
+  );
+  assert.deepEqual(errors, []);
+  assert.equal(writer.writes, 2, 'one write for 1-2, one for 3: nothing written twice');
+});
+
+test('a deferred journal closed as replaced while its file is being created leaves no file', async (t) => {
+  const file = await tempFile(t);
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const writer = JournalWriter.deferred(file, { fsync: OFF, onError: () => undefined }, 100);
+  writer.append({ k: 'a' });
+  t.mock.timers.tick(100);
+  const creating = writer.settled();
+  await writer.close(false);
+  assert.equal(writer.discarded, 1);
+  await creating;
+  assert.equal(existsSync(file), false, 'the file created for the replaced journal is gone');
 });
