@@ -5,7 +5,10 @@
  * as the bench measures it (no collection), then after a full GC: V8 heap used, new space and
  * old space committed, external memory and the rest of the RSS (native: uWS sockets, malloc).
  * With --snapshot (or --snapshot-dir DIR, which keeps the files) it also diffs two heap snapshots (before the first connection, idle) and prints
- * the bytes per pair by constructor (self sizes).
+ * the bytes per pair by constructor (self sizes). Then (--more M, default 1000; 0 = not) it opens
+ * M pairs more and prints what each added: the slope, without the process's one-time growth in
+ * the first burst (JIT code, malloc arenas, the young generation), which the first figure
+ * divides by N.
  *
  *   node dist/bench/relay/memory.js --pairs 1000 --targets ferry,bare-uws
  *   node dist/bench/relay/memory.js --pairs 1000 --targets ferry --snapshot --top 40
@@ -28,6 +31,7 @@ const SETUP_CONCURRENCY = 32;
 const { values } = parseArgs({
   options: {
     pairs: { type: 'string', default: '1000' },
+    more: { type: 'string', default: '1000' },
     targets: { type: 'string', default: 'ferry,bare-uws' },
     'idle-ms': { type: 'string', default: '2500' },
     'node-flag': { type: 'string', multiple: true },
@@ -40,7 +44,7 @@ const { values } = parseArgs({
 });
 if (values.help) {
   process.stdout.write(
-    'node dist/bench/relay/memory.js [--pairs N] [--targets ferry,bare-uws] [--idle-ms MS]\n' +
+    'node dist/bench/relay/memory.js [--pairs N] [--more M] [--targets ferry,bare-uws] [--idle-ms MS]\n' +
       '  [--node-flag=--flag ...] [--ferry-set key=value ...] [--snapshot | --snapshot-dir DIR] [--top N]\n',
   );
   process.exit(0);
@@ -135,6 +139,33 @@ async function measure(name: TargetName, pairs: number, snapshotDir: string | nu
     await sleep(Number(values['idle-ms']));
     const rawIdle = processMemory(child.pid)!.rssKiB;
     const idle = await probe(child);
+    // the slope: what `more` pairs add to a process that has served `pairs` already (its
+    // constants, JIT code and the heap's and malloc's growth in the first burst, are paid)
+    let marginal = '';
+    if (more > 0) {
+      const goal = pairs + more;
+      const openMore = async () => {
+        while (next < goal) {
+          const index = next++;
+          const links = await openPair(target, `p${index}`, token);
+          links.a.onBinary = (payload, link) => answerPing(payload, link);
+          links.b.onBinary = (payload, link) => answerPing(payload, link);
+          open.push(links);
+        }
+      };
+      await Promise.all(Array.from({ length: SETUP_CONCURRENCY }, openMore));
+      await sleep(Number(values['idle-ms']));
+      const rawMore = processMemory(child.pid)!.rssKiB;
+      const after = await probe(child);
+      const nat = (p: Probe) => p.rss - p.heapTotal - p.external;
+      marginal =
+        `KiB per pair for ${more} more pairs (${pairs} -> ${goal}, the slope):\n` +
+        `  RSS delta, no GC                                   ${((rawMore - rawIdle) / more).toFixed(2)}\n` +
+        `  RSS delta, after GC                                ${kib(after.rss - idle.rss, more)}\n` +
+        `  V8 heap used after GC                              ${kib(after.heapUsed - idle.heapUsed, more)}\n` +
+        `  external (ArrayBuffers etc.)                       ${kib(after.external - idle.external, more)}\n` +
+        `  native (RSS - heap committed - external)           ${kib(nat(after) - nat(idle), more)}\n`;
+    }
     const space = (p: Probe, s: string) => p.spaces[s]?.size ?? 0;
     const native = (p: Probe) => p.rss - p.heapTotal - p.external;
     process.stdout.write(
@@ -148,7 +179,8 @@ async function measure(name: TargetName, pairs: number, snapshotDir: string | nu
         `    new space committed                              ${kib(space(idle, 'new_space') - space(base, 'new_space'), pairs)}\n` +
         `    old space committed                              ${kib(space(idle, 'old_space') - space(base, 'old_space'), pairs)}\n` +
         `  external (ArrayBuffers etc.)                       ${kib(idle.external - base.external, pairs)}\n` +
-        `  native (RSS - heap committed - external)           ${kib(native(idle) - native(base), pairs)}\n`,
+        `  native (RSS - heap committed - external)           ${kib(native(idle) - native(base), pairs)}\n` +
+        marginal,
     );
     if (snapshotDir !== null && base.snapshot !== null && idle.snapshot !== null) {
       const before = aggregate(base.snapshot);
@@ -185,6 +217,7 @@ async function measure(name: TargetName, pairs: number, snapshotDir: string | nu
 
 installCleanup();
 const pairs = Number(values.pairs);
+const more = Number(values.more);
 const keepDir = values['snapshot-dir'] ?? null;
 if (keepDir !== null) fs.mkdirSync(keepDir, { recursive: true });
 const snapshotDir =
