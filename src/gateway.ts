@@ -17,7 +17,6 @@ import { ConfigError } from './config/config.js';
 import type { Config } from './config/schema.js';
 import { loadOrCreateSecret } from './config/secrets.js';
 import { Fleet } from './directory/fleet.js';
-import { RedisDirectory } from './directory/redis.js';
 import type { GatewayMember } from './directory/shared.js';
 import { PepperMismatchError, SharedUnattendedRegistry } from './directory/unattended.js';
 import { buildRelay, type Relay } from './handlers/index.js';
@@ -337,11 +336,13 @@ export class Gateway {
     const admin = loadOrCreateSecret(config.dataDir, 'admin-token', config.adminToken);
     if (admin.file !== '') logger.info({ file: admin.file }, 'admin API bearer token file');
     const withSecret = { ...config, secret: secret.value };
+    // the Redis client is loaded only by a gateway that uses it (it is a quarter of the
+    // process's start-up memory: docs/benchmarks.md, Idle memory per session)
     const fleet =
       config.directory === 'memory'
         ? null
         : new Fleet(
-            new RedisDirectory({
+            new (await import('./directory/redis.js')).RedisDirectory({
               url: config.directory,
               selfId: gatewayIdOf(config),
               ...(config.directoryTlsCa !== '' ? { tlsCaFile: config.directoryTlsCa } : {}),
