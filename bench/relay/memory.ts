@@ -126,25 +126,9 @@ async function measure(name: TargetName, pairs: number, snapshotDir: string | nu
     const token = name === 'ferry' ? issueToken(target.secret, 'bench-tech', 24 * 3600) : '';
     const open: PairLinks[] = [];
     let next = 0;
-    const opener = async () => {
-      while (next < pairs) {
-        const index = next++;
-        const links = await openPair(target, `p${index}`, token);
-        links.a.onBinary = (payload, link) => answerPing(payload, link);
-        links.b.onBinary = (payload, link) => answerPing(payload, link);
-        open.push(links);
-      }
-    };
-    await Promise.all(Array.from({ length: SETUP_CONCURRENCY }, opener));
-    await sleep(Number(values['idle-ms']));
-    const rawIdle = processMemory(child.pid)!.rssKiB;
-    const idle = await probe(child);
-    // the slope: what `more` pairs add to a process that has served `pairs` already (its
-    // constants, JIT code and the heap's and malloc's growth in the first burst, are paid)
-    let marginal = '';
-    if (more > 0) {
-      const goal = pairs + more;
-      const openMore = async () => {
+    /** Opens pairs until `goal` are open, SETUP_CONCURRENCY at a time, then leaves them idle. */
+    const openUpTo = async (goal: number) => {
+      const opener = async () => {
         while (next < goal) {
           const index = next++;
           const links = await openPair(target, `p${index}`, token);
@@ -153,21 +137,30 @@ async function measure(name: TargetName, pairs: number, snapshotDir: string | nu
           open.push(links);
         }
       };
-      await Promise.all(Array.from({ length: SETUP_CONCURRENCY }, openMore));
+      await Promise.all(Array.from({ length: SETUP_CONCURRENCY }, opener));
       await sleep(Number(values['idle-ms']));
+    };
+    await openUpTo(pairs);
+    const rawIdle = processMemory(child.pid)!.rssKiB;
+    const idle = await probe(child);
+    const space = (p: Probe, s: string) => p.spaces[s]?.size ?? 0;
+    const native = (p: Probe) => p.rss - p.heapTotal - p.external;
+    // the slope: what `more` pairs add to a process that has served `pairs` already (its
+    // constants, JIT code and the heap's and malloc's growth in the first burst, are paid)
+    let marginal = '';
+    if (more > 0) {
+      const goal = pairs + more;
+      await openUpTo(goal);
       const rawMore = processMemory(child.pid)!.rssKiB;
       const after = await probe(child);
-      const nat = (p: Probe) => p.rss - p.heapTotal - p.external;
       marginal =
         `KiB per pair for ${more} more pairs (${pairs} -> ${goal}, the slope):\n` +
         `  RSS delta, no GC                                   ${((rawMore - rawIdle) / more).toFixed(2)}\n` +
         `  RSS delta, after GC                                ${kib(after.rss - idle.rss, more)}\n` +
         `  V8 heap used after GC                              ${kib(after.heapUsed - idle.heapUsed, more)}\n` +
         `  external (ArrayBuffers etc.)                       ${kib(after.external - idle.external, more)}\n` +
-        `  native (RSS - heap committed - external)           ${kib(nat(after) - nat(idle), more)}\n`;
+        `  native (RSS - heap committed - external)           ${kib(native(after) - native(idle), more)}\n`;
     }
-    const space = (p: Probe, s: string) => p.spaces[s]?.size ?? 0;
-    const native = (p: Probe) => p.rss - p.heapTotal - p.external;
     process.stdout.write(
       `\n== ${name}: ${pairs} pairs idle ${values['idle-ms']} ms, flags ${[...(values['node-flag'] ?? []), ...(name === 'ferry' ? (values['ferry-set'] ?? []) : [])].join(' ') || '(none)'}\n` +
         `RSS MiB: base ${(rawBase / 1024).toFixed(1)}, idle ${(rawIdle / 1024).toFixed(1)} (before GC), ${(idle.rss / 1048576).toFixed(1)} after GC\n` +
