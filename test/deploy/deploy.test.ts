@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { configKeys, envName } from '../../src/config/schema.js';
 import { activeSession, adminRequest, startGateway } from '../api/harness.js';
 import { type Exposition, parseExposition } from '../metrics/exposition.js';
+import { composeCommands } from '../support/compose.js';
 import { startRedis } from '../support/redis.js';
 import { promtool } from './promtool.js';
 
@@ -59,37 +60,6 @@ function dashboardQueries(node: any, out: string[] = []): string[] {
     }
   }
   return out;
-}
-
-/**
- * The `command:` lists of the services of a compose file, as compose.yml writes them: block
- * sequences (`      - item`, plain or quoted) under `    command:` of a `  service:` in `services:`.
- */
-function composeCommands(text: string): Map<string, string[]> {
-  const commands = new Map<string, string[]>();
-  let inServices = false;
-  let service: string | undefined;
-  let list: string[] | undefined;
-  for (const line of text.split('\n')) {
-    if (/^\S/.test(line)) {
-      inServices = line.startsWith('services:');
-      service = list = undefined;
-      continue;
-    }
-    if (!inServices || line.trim() === '' || /^\s*#/.test(line)) continue;
-    if (/^ {2}[A-Za-z0-9_.-]+:\s*$/.test(line)) {
-      service = line.trim().slice(0, -1);
-      list = undefined;
-    } else if (service !== undefined && /^ {4}command:\s*$/.test(line)) {
-      list = [];
-      commands.set(service, list);
-    } else if (list !== undefined) {
-      const item = /^ {6}- (.*)$/.exec(line);
-      if (item === null) list = undefined;
-      else list.push(item[1]!.trim().replace(/^(['"])(.*)\1$/, '$2'));
-    }
-  }
-  return commands;
 }
 
 async function liveExposition(t: import('node:test').TestContext): Promise<Exposition> {
@@ -269,6 +239,14 @@ test('the compose gateways run ferry serve with real flags and values, a shared 
     'the secret comes from the environment',
   );
   assert.match(compose, /\/readyz/, 'healthchecks on /readyz');
+  // the registrations of jump clients and support buttons live only in Redis: it persists them
+  const redis = composeCommands(compose).get('redis') ?? [];
+  assert.deepEqual(
+    redis.slice(0, 3),
+    ['redis-server', '--appendonly', 'yes'],
+    'Redis keeps an AOF',
+  );
+  assert.match(compose, /- redis-data:\/data\n/, 'on a volume of its own');
   const gateways = [...composeCommands(compose)].filter(([, command]) => command[0] === 'serve');
   assert.ok(gateways.length >= 2, `gateway services: ${gateways.map(([name]) => name)}`);
   const ids = new Set<string>();

@@ -29,6 +29,7 @@ import { ferry } from '../../src/protocol/gen/ferry.js';
 import { REGISTRY_FILE } from '../../src/tools/jump-clients.js';
 import { activePair, startGateway, technician, tempDir, url } from '../handlers/access-harness.js';
 import { encode, rawPeer } from '../integration/harness.js';
+import { composeCommands } from '../support/compose.js';
 import { availability, until } from '../support/directory.js';
 import { startRedis } from '../support/redis.js';
 
@@ -630,4 +631,21 @@ test('store: a held jump client revoked without an event is reported at the next
   assert.equal(where?.participantId, 'c9');
   assert.deepEqual(stale, ['jc_n']);
   assert.equal(revoked.length, 1, 'told once');
+});
+
+test('a Redis run as deploy/compose runs it keeps the jump client registrations across a restart', async (t) => {
+  // the compose file's own Redis options (its AOF), on this machine's redis-server
+  const compose = fs.readFileSync(path.resolve('deploy/compose/compose.yml'), 'utf8');
+  const [program, ...args] = composeCommands(compose).get('redis') ?? [];
+  assert.equal(program, 'redis-server');
+  const store = await startRedis(t, { args });
+  const a = await member(t, 'persist-a', store.url);
+  const pinned = await pinThrough(t, a);
+  await store.stop();
+  await availability(a, false);
+  await store.start();
+  await availability(a, true);
+  // the registration came back from the AOF: the device still authenticates
+  const { welcome } = await jumpClient(t, a, pinned);
+  assert.equal(welcome.gatewayId, 'persist-a');
 });

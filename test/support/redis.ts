@@ -1,6 +1,6 @@
 /**
  * A real `redis-server` for a test: on a free loopback port, in a temporary directory, nothing
- * persisted. Resolves once the server logs "Ready to accept connections"; `stop()` ends it
+ * persisted (unless `args` say otherwise). Resolves once the server logs "Ready to accept connections"; `stop()` ends it
  * (SIGTERM, waiting for its exit) and `start()` brings it back on the same port and directory,
  * for the tests of an outage. Optionally with a password and TLS only. Killed and its directory
  * removed in `after`: a TestContext's, or for a server shared by a whole file, node:test's
@@ -38,6 +38,8 @@ export interface RedisServerOptions {
   readonly password?: string;
   /** Serve TLS only (`--tls-port`, no plain port) with this certificate; the URL is rediss://. */
   readonly tls?: { readonly cert: string; readonly key: string };
+  /** More server options, after the defaults (a later one wins: `--appendonly yes`). */
+  readonly args?: readonly string[];
 }
 
 export async function startRedis(
@@ -83,6 +85,7 @@ export async function startRedis(
         'no',
         '--logfile',
         '',
+        ...(options.args ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
