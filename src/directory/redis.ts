@@ -133,16 +133,34 @@ const SCRIPTS = {
     end
     return 0`,
   /**
-   * KEYS: session, self's gw-sessions. ARGV: self, id, status, technician, customer,
-   * participants. Writes the summary unless another gateway owns the session.
+   * One turn's writes of one session in one round trip (see SessionSteps). KEYS: session, self's
+   * gw-sessions, journal, session-resume, then one resume key per token. ARGV: self, id, publish
+   * ('1' or '0'), status, technician, customer, participants, the token count T, the T token
+   * keys, then the journal lines. Publishes the summary unless another gateway owns the session
+   * (returns 0; 1 when written, -1 when there was none), the tokens, and appends the lines.
    */
-  ferryPublishSession: `
-    local owner = redis.call('HGET', KEYS[1], 'gatewayId')
-    if owner and owner ~= ARGV[1] then return 0 end
-    redis.call('HSET', KEYS[1], 'gatewayId', ARGV[1], 'status', ARGV[3],
-      'technician', ARGV[4], 'customer', ARGV[5], 'participants', ARGV[6])
-    redis.call('SADD', KEYS[2], ARGV[2])
-    return 1`,
+  ferrySessionStep: `
+    local written = -1
+    if ARGV[3] == '1' then
+      local owner = redis.call('HGET', KEYS[1], 'gatewayId')
+      if owner and owner ~= ARGV[1] then
+        written = 0
+      else
+        redis.call('HSET', KEYS[1], 'gatewayId', ARGV[1], 'status', ARGV[4],
+          'technician', ARGV[5], 'customer', ARGV[6], 'participants', ARGV[7])
+        redis.call('SADD', KEYS[2], ARGV[2])
+        written = 1
+      end
+    end
+    local tokens = tonumber(ARGV[8])
+    for i = 1, tokens do
+      redis.call('HSET', KEYS[4 + i], 'gatewayId', ARGV[1], 'sessionId', ARGV[2])
+      redis.call('SADD', KEYS[4], ARGV[8 + i])
+    end
+    if #ARGV > 8 + tokens then
+      redis.call('RPUSH', KEYS[3], unpack(ARGV, 9 + tokens))
+    end
+    return written`,
   /**
    * KEYS: session, self's gw-sessions, session-resume. ARGV: self, id, resume key prefix.
    * Deletes the session if self owns it, with the resume tokens published for it that still
@@ -301,17 +319,12 @@ const SCRIPTS = {
 /** The scripts as ioredis defines them on the client. */
 interface ScriptCommands {
   ferryMembers(ids: string, memberPrefix: string): Promise<string[]>;
-  ferryReleasePin(pin: string, self: string): Promise<number>;
-  ferryPublishSession(
-    session: string,
-    own: string,
-    self: string,
-    id: string,
-    status: string,
-    technician: string,
-    customer: string,
-    participants: number,
+  /** Keys first, their count first of all (the count of resume keys varies). */
+  ferrySessionStep(
+    keyCount: number,
+    ...keysThenArgs: (string | number | Buffer)[]
   ): Promise<number>;
+  ferryReleasePin(pin: string, self: string): Promise<number>;
   ferryRemoveSession(
     session: string,
     own: string,
@@ -371,10 +384,11 @@ interface ScriptCommands {
 
 type Client = Redis & ScriptCommands;
 
-const KEY_COUNTS: Record<keyof typeof SCRIPTS, number> = {
+/** Keys per script; null: the caller passes the count first (it varies). */
+const KEY_COUNTS: Record<keyof typeof SCRIPTS, number | null> = {
   ferryMembers: 1,
+  ferrySessionStep: null,
   ferryReleasePin: 1,
-  ferryPublishSession: 2,
   ferryRemoveSession: 3,
   ferryResumeOwner: 1,
   ferryForgetResume: 1,
@@ -387,6 +401,18 @@ const KEY_COUNTS: Record<keyof typeof SCRIPTS, number> = {
   ferryForgetPresence: 0,
   ferryRefreshPresence: 0,
 };
+
+/**
+ * What one turn wrote of one session: its summary (the last one), resume tokens and journal
+ * lines, sent together by `ferrySessionStep`, one round trip instead of one per write (the
+ * set-up of a pair was 13 round trips, 10 of them these; docs/benchmarks.md, Scale-out).
+ */
+interface SessionStep {
+  summary: SessionSummary | null;
+  readonly tokens: string[];
+  readonly lines: Buffer[];
+  readonly waiters: { op: string; resolve: () => void; reject: (err: Error) => void }[];
+}
 
 /** Presences refreshed by one script call (a beat of many jump clients is a few, pipelined). */
 const PRESENCE_BATCH = 500;
@@ -459,6 +485,9 @@ export class RedisDirectory implements SharedDirectory {
   readonly heartbeatMs: number;
   readonly memberTtlMs: number;
   readonly #redis: Client;
+  /** This turn's writes per session, sent as one script call each (`#sendSteps`). */
+  readonly #steps = new Map<string, SessionStep>();
+  #stepsDue: NodeJS.Immediate | null = null;
   readonly #prefix: string;
   readonly #safeUrl: string;
   readonly #logger: DirectoryLogger | undefined;
@@ -517,7 +546,9 @@ export class RedisDirectory implements SharedDirectory {
       scripts: Object.fromEntries(
         Object.entries(SCRIPTS).map(([name, lua]) => [
           name,
-          { lua, numberOfKeys: KEY_COUNTS[name as keyof typeof SCRIPTS] },
+          KEY_COUNTS[name as keyof typeof SCRIPTS] === null
+            ? { lua }
+            : { lua, numberOfKeys: KEY_COUNTS[name as keyof typeof SCRIPTS]! },
         ]),
       ),
     };
@@ -585,6 +616,7 @@ export class RedisDirectory implements SharedDirectory {
 
   async stop(): Promise<void> {
     if (!this.#started) return;
+    this.#sendSteps();
     this.#started = false;
     this.#subscriber?.disconnect();
     this.#subscriber = undefined;
@@ -670,23 +702,8 @@ export class RedisDirectory implements SharedDirectory {
   }
 
   publishSession(summary: SessionSummary): Promise<void> {
-    return this.#run('publishSession', async () => {
-      const written = await this.#redis.ferryPublishSession(
-        this.#key('session', summary.id),
-        this.#key('gw-sessions', this.selfId),
-        this.selfId,
-        summary.id,
-        summary.status,
-        summary.technician,
-        summary.customer,
-        summary.participants,
-      );
-      if (written === 0) {
-        this.#logger?.warn(
-          { sessionId: summary.id },
-          'directory: session is owned by another gateway, not published',
-        );
-      }
+    return this.#stepOf('publishSession', summary.id, (step) => {
+      step.summary = summary;
     });
   }
 
@@ -711,12 +728,8 @@ export class RedisDirectory implements SharedDirectory {
   }
 
   publishResume(tokenKey: string, sessionId: string): Promise<void> {
-    return this.#run('publishResume', async () => {
-      await this.#redis
-        .multi()
-        .hset(this.#key('resume', tokenKey), { gatewayId: this.selfId, sessionId })
-        .sadd(this.#key('session-resume', sessionId), tokenKey)
-        .exec();
+    return this.#stepOf('publishResume', sessionId, (step) => {
+      step.tokens.push(tokenKey);
     });
   }
 
@@ -860,13 +873,88 @@ export class RedisDirectory implements SharedDirectory {
   }
 
   appendJournal(sessionId: string, line: Uint8Array): Promise<void> {
-    return this.#run('appendJournal', async () => {
-      await this.#redis.rpush(
-        this.#key('journal', sessionId),
-        Buffer.from(line.buffer, line.byteOffset, line.byteLength),
-      );
+    return this.#stepOf('appendJournal', sessionId, (step) => {
+      step.lines.push(Buffer.from(line.buffer, line.byteOffset, line.byteLength));
     });
   }
+
+  /**
+   * Adds a write to `sessionId`'s step of this turn; resolves once the step's script ran (it
+   * rejects, as `#run` does, when the directory is unavailable then or now).
+   */
+  #stepOf(op: string, sessionId: string, add: (step: SessionStep) => void): Promise<void> {
+    const unavailable = this.#unavailable(op);
+    if (unavailable !== null) return Promise.reject(unavailable);
+    let step = this.#steps.get(sessionId);
+    if (step === undefined) {
+      step = { summary: null, tokens: [], lines: [], waiters: [] };
+      this.#steps.set(sessionId, step);
+    }
+    add(step);
+    this.#stepsDue ??= setImmediate(this.#sendSteps);
+    const waiters = step.waiters;
+    return new Promise((resolve, reject) => waiters.push({ op, resolve, reject }));
+  }
+
+  /**
+   * Sends the steps of this turn, one script call each, in the order their sessions were first
+   * written. Runs at the end of the turn, and before any other command (`#run`), so that the
+   * store sees every write in the order the gateway made it.
+   */
+  readonly #sendSteps = (): void => {
+    if (this.#stepsDue !== null) clearImmediate(this.#stepsDue);
+    this.#stepsDue = null;
+    if (this.#steps.size === 0) return;
+    const steps = [...this.#steps];
+    this.#steps.clear();
+    for (const [sessionId, step] of steps) {
+      const { summary, tokens, lines, waiters } = step;
+      const keys = [
+        this.#key('session', sessionId),
+        this.#key('gw-sessions', this.selfId),
+        this.#key('journal', sessionId),
+        this.#key('session-resume', sessionId),
+        ...tokens.map((t) => this.#key('resume', t)),
+      ];
+      const args: (string | number | Buffer)[] = [
+        this.selfId,
+        sessionId,
+        summary === null ? '0' : '1',
+        summary?.status ?? '',
+        summary?.technician ?? '',
+        summary?.customer ?? '',
+        summary?.participants ?? 0,
+        tokens.length,
+        ...tokens,
+        ...lines,
+      ];
+      const unavailable = this.#unavailable(waiters[0]!.op);
+      const sent =
+        unavailable === null
+          ? this.#redis.ferrySessionStep(keys.length, ...keys, ...args)
+          : Promise.reject(unavailable);
+      sent.then(
+        (written) => {
+          if (written === 0) {
+            this.#logger?.warn(
+              { sessionId },
+              'directory: session is owned by another gateway, not published',
+            );
+          }
+          for (const w of waiters) w.resolve();
+        },
+        (err: unknown) => {
+          for (const w of waiters) {
+            w.reject(
+              err instanceof Error && err.message.startsWith('directory unavailable')
+                ? err
+                : new Error(`directory unavailable: ${w.op}: ${message(err)}`, { cause: err }),
+            );
+          }
+        },
+      );
+    }
+  };
 
   replaceJournal(sessionId: string, lines: readonly Uint8Array[]): Promise<void> {
     return this.#run('replaceJournal', async () => {
@@ -1295,12 +1383,23 @@ export class RedisDirectory implements SharedDirectory {
     return [this.#prefix + kind, ...parts].join(':');
   }
 
-  /** Runs a command if connected; any failure becomes `directory unavailable: <op>: …`. */
-  async #run<T>(op: string, command: () => Promise<T>): Promise<T> {
-    if (!this.#started) throw new Error(`directory unavailable: ${op}: not started`);
+  /** Why `op` cannot run now (not started, not connected), or null when it can. */
+  #unavailable(op: string): Error | null {
+    if (!this.#started) return new Error(`directory unavailable: ${op}: not started`);
     if (this.#redis.status !== 'ready') {
-      throw new Error(`directory unavailable: ${op}: ${this.#safeUrl} is ${this.#redis.status}`);
+      return new Error(`directory unavailable: ${op}: ${this.#safeUrl} is ${this.#redis.status}`);
     }
+    return null;
+  }
+
+  /**
+   * Runs a command if connected; any failure becomes `directory unavailable: <op>: …`. The
+   * session steps of this turn go first: the store sees the writes in the order they were made.
+   */
+  async #run<T>(op: string, command: () => Promise<T>): Promise<T> {
+    this.#sendSteps();
+    const unavailable = this.#unavailable(op);
+    if (unavailable !== null) throw unavailable;
     try {
       return await command();
     } catch (err) {

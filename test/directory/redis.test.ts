@@ -228,6 +228,83 @@ test('takeOver moves a session and its resume tokens to exactly one claimant', a
   assert.deepEqual(await redis.keys(`${keyPrefix}resume:*`), []);
 });
 
+test('the writes of one turn to a session go as one script call, in order, and before any later command', async (t) => {
+  const keyPrefix = prefix();
+  const a = await gateway(t, 'A', { keyPrefix });
+  const redis = raw(t);
+  const summary = {
+    id: 's1',
+    status: 'Connecting',
+    technician: 't',
+    customer: '',
+    participants: 1,
+  };
+  /** Commands the server ran so far, by name (commandstats counts the ones inside scripts). */
+  const calls = async (): Promise<Record<string, number>> => {
+    const out: Record<string, number> = {};
+    for (const m of (await redis.info('commandstats')).matchAll(/cmdstat_(\w+):calls=(\d+)/g)) {
+      out[m[1]!] = Number(m[2]);
+    }
+    return out;
+  };
+  const was = await calls();
+  // one turn: two lines, the summary twice (the last wins), a token, a third line
+  const writes = [
+    a.appendJournal('s1', Buffer.from('line 1')),
+    a.appendJournal('s1', Buffer.from('line 2')),
+    a.publishSession(summary),
+    a.publishSession({ ...summary, status: 'Waiting', customer: 'c', participants: 2 }),
+    a.publishResume('tok-1', 's1'),
+    a.appendJournal('s1', Buffer.from('line 3')),
+  ];
+  await Promise.all(writes);
+  const now = await calls();
+  const delta = (name: string) => (now[name] ?? 0) - (was[name] ?? 0);
+  assert.equal(delta('evalsha') + delta('eval'), 1, 'one script call for the turn');
+  assert.equal(delta('rpush'), 1, 'the three lines in one RPUSH');
+  assert.deepEqual((await redis.lrangeBuffer(`${keyPrefix}journal:s1`, 0, -1)).map(String), [
+    'line 1',
+    'line 2',
+    'line 3',
+  ]);
+  assert.deepEqual(await redis.hgetall(`${keyPrefix}session:s1`), {
+    gatewayId: 'A',
+    status: 'Waiting',
+    technician: 't',
+    customer: 'c',
+    participants: '2',
+  });
+  assert.equal((await a.resumeOwner('tok-1'))?.sessionId, 's1');
+
+  // a removal in the same turn as a write comes after it: nothing of the session stays
+  const last = a.appendJournal('s1', Buffer.from('line 4'));
+  const republished = a.publishSession({ ...summary, status: 'Ended' });
+  await a.removeSession('s1');
+  await a.dropJournal('s1');
+  await Promise.all([last, republished]);
+  assert.equal(await a.sessionOwner('s1'), null);
+  assert.deepEqual(await redis.keys(`${keyPrefix}*s1*`), []);
+});
+
+test('a turn of session writes while the store is down is refused with the code, each of them', async (t) => {
+  const keyPrefix = prefix();
+  const own = await startRedis(t);
+  const a = await gateway(t, 'A', { keyPrefix, url: own.url });
+  const down = new Promise<void>((resolve) => a.onAvailability((up) => !up && resolve()));
+  await own.stop();
+  await down;
+  const results = await Promise.allSettled([
+    a.appendJournal('s1', Buffer.from('x')),
+    a.publishResume('tok', 's1'),
+  ]);
+  assert.deepEqual(
+    results.map(
+      (r) => r.status === 'rejected' && /^directory unavailable: /.test(String(r.reason.message)),
+    ),
+    [true, true],
+  );
+});
+
 test('a queued session is picked up by exactly one of ten concurrent claimants', async (t) => {
   const keyPrefix = prefix();
   let now = 1_700_000_000_000;
