@@ -229,7 +229,7 @@ export class Gateway {
     this.id = gatewayIdOf(config);
     this.clock = hooks.clock ?? Date.now;
     this.monotonic = hooks.monotonic ?? (() => performance.now());
-    const slices = (intervalMs: number) => Math.max(1, Math.floor(intervalMs / BEAT_MS));
+    const slices = (intervalMs: number) => Math.max(1, Math.ceil(intervalMs / BEAT_MS));
     this.#lastHeartbeatMs = new Array<number>(slices(config.heartbeatIntervalMs)).fill(0);
     this.#lastStatsPushMs = new Array<number>(slices(config.statsIntervalMs)).fill(0);
     this.#proxies = new TrustedProxies(config.trustedProxies);
@@ -964,13 +964,15 @@ export class Gateway {
     const beat = this.#beatCount++;
     const pings = this.#lastHeartbeatMs;
     const ping = beat % pings.length;
-    if (now - pings[ping]! >= this.config.heartbeatIntervalMs) {
+    // half a beat of slack: a slice comes round once per interval, on a clock of whole ms
+    if (now - pings[ping]! >= this.config.heartbeatIntervalMs - BEAT_MS / 2) {
       pings[ping] = now;
       this.heartbeat.tick(this.#ready(ping, pings.length));
     }
     const pushes = this.#lastStatsPushMs;
     const push = beat % pushes.length;
-    if (this.config.statsIntervalMs > 0 && now - pushes[push]! >= this.config.statsIntervalMs) {
+    const statsDue = this.config.statsIntervalMs - BEAT_MS / 2;
+    if (this.config.statsIntervalMs > 0 && now - pushes[push]! >= statsDue) {
       pushes[push] = now;
       for (const session of this.registry.sessions.values()) {
         if (!STATS_STATUSES.has(session.status)) continue;

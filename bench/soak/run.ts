@@ -79,6 +79,8 @@ const USAGE = `usage: node dist/bench/soak/run.js [--sessions N] [--seconds S] [
 const THROWING_CHANNEL = 31;
 /** Seconds a run may take beyond its traffic and drain (set-up, restarts, teardown). */
 const OVERSTAY_SLACK_SECONDS = 120;
+/** And per session (set-up, a restart's restore and resumes grow with them). */
+const SLACK_PER_SESSION_SECONDS = 0.1;
 
 interface Options {
   readonly sessions: number;
@@ -779,7 +781,9 @@ export async function soak(o: Options, progress: (line: string) => void): Promis
   // A run that overstays its plan fails loudly with what it was waiting for, instead of
   // holding a CI job until its outer timeout: the plan is the traffic, the drain and a bound
   // for setting up and tearing down.
-  const overstay = (o.seconds + o.drainSeconds + OVERSTAY_SLACK_SECONDS) * 1000;
+  const overstay =
+    (o.seconds + o.drainSeconds + OVERSTAY_SLACK_SECONDS + o.sessions * SLACK_PER_SESSION_SECONDS) *
+    1000;
   const watchdog = setTimeout(() => {
     const away = pairs.flatMap((p) => p.sides).filter((s) => s.client.reconnecting).length;
     process.stderr.write(
@@ -789,6 +793,7 @@ export async function soak(o: Options, progress: (line: string) => void): Promis
         `pairs ${pairs.length}, clients reconnecting ${away}, proxies ${proxies.length}\n`,
     );
     gateways.child.proc.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
     process.exit(3);
   }, overstay);
   watchdog.unref();
@@ -1151,12 +1156,16 @@ export async function soak(o: Options, progress: (line: string) => void): Promis
     phase = 'teardown';
     stopping = true;
     for (const t of timers) clearTimeout(t);
-    await Promise.all(pairs.flatMap((p) => [p.tech.close(), p.customer.close()]));
-    await Promise.all(proxies.map((p) => p.close()));
-    const code = await gateways.stop();
-    if (code !== 0) progress(`gateway child exited with ${code}`);
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    clearTimeout(watchdog);
+    try {
+      await Promise.all(pairs.flatMap((p) => [p.tech.close(), p.customer.close()]));
+      await Promise.all(proxies.map((p) => p.close()));
+      const code = await gateways.stop();
+      if (code !== 0) progress(`gateway child exited with ${code}`);
+    } finally {
+      // a teardown that failed reports its own error, not an overstay
+      clearTimeout(watchdog);
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   }
 }
 

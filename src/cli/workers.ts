@@ -72,8 +72,17 @@ export function handOverRegistry(
   for (const dir of workerDirs) {
     const target = path.join(dir, REGISTRY_FILE);
     if (fs.existsSync(target)) continue;
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fs.renameSync(file, target);
+    try {
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      fs.renameSync(file, target);
+    } catch (err) {
+      logger.error(
+        { err, from: file, to: target },
+        "the host's unattended.json could not be moved to a worker; it is tried again at the next start",
+      );
+      return null;
+    }
+    // one way: the worker renames it unattended.json.imported once Redis holds it
     logger.info(
       { from: file, to: target },
       "the host's jump clients and support buttons go to a worker, which copies them into the shared directory",

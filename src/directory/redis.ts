@@ -136,29 +136,28 @@ const SCRIPTS = {
    * One turn's writes of one session in one round trip (see SessionSteps). KEYS: session, self's
    * gw-sessions, journal, session-resume, then one resume key per token. ARGV: self, id, publish
    * ('1' or '0'), status, technician, customer, participants, the token count T, the T token
-   * keys, then the journal lines. Publishes the summary unless another gateway owns the session
-   * (returns 0; 1 when written, -1 when there was none), the tokens, and appends the lines.
+   * keys, then the journal lines. Writes nothing when another gateway owns the session (it was
+   * taken over: returns 0); else publishes the summary (1; -1 when the step had none), the
+   * tokens, and appends the lines.
    */
   ferrySessionStep: `
+    local owner = redis.call('HGET', KEYS[1], 'gatewayId')
+    if owner and owner ~= ARGV[1] then return 0 end
     local written = -1
     if ARGV[3] == '1' then
-      local owner = redis.call('HGET', KEYS[1], 'gatewayId')
-      if owner and owner ~= ARGV[1] then
-        written = 0
-      else
-        redis.call('HSET', KEYS[1], 'gatewayId', ARGV[1], 'status', ARGV[4],
-          'technician', ARGV[5], 'customer', ARGV[6], 'participants', ARGV[7])
-        redis.call('SADD', KEYS[2], ARGV[2])
-        written = 1
-      end
+      redis.call('HSET', KEYS[1], 'gatewayId', ARGV[1], 'status', ARGV[4],
+        'technician', ARGV[5], 'customer', ARGV[6], 'participants', ARGV[7])
+      redis.call('SADD', KEYS[2], ARGV[2])
+      written = 1
     end
     local tokens = tonumber(ARGV[8])
     for i = 1, tokens do
       redis.call('HSET', KEYS[4 + i], 'gatewayId', ARGV[1], 'sessionId', ARGV[2])
       redis.call('SADD', KEYS[4], ARGV[8 + i])
     end
-    if #ARGV > 8 + tokens then
-      redis.call('RPUSH', KEYS[3], unpack(ARGV, 9 + tokens))
+    -- unpack gives at most a few thousand values: the lines go in chunks
+    for first = 9 + tokens, #ARGV, 1000 do
+      redis.call('RPUSH', KEYS[3], unpack(ARGV, first, math.min(first + 999, #ARGV)))
     end
     return written`,
   /**
@@ -928,28 +927,28 @@ export class RedisDirectory implements SharedDirectory {
         ...tokens,
         ...lines,
       ];
-      const unavailable = this.#unavailable(waiters[0]!.op);
-      const sent =
-        unavailable === null
-          ? this.#redis.ferrySessionStep(keys.length, ...keys, ...args)
-          : Promise.reject(unavailable);
+      let sent: Promise<number>;
+      try {
+        sent =
+          this.#unavailable('sessionStep') === null
+            ? this.#redis.ferrySessionStep(keys.length, ...keys, ...args)
+            : Promise.reject(new Error(`${this.#safeUrl} is ${this.#redis.status}`));
+      } catch (err) {
+        sent = Promise.reject(err);
+      }
       sent.then(
         (written) => {
           if (written === 0) {
             this.#logger?.warn(
               { sessionId },
-              'directory: session is owned by another gateway, not published',
+              'directory: session is owned by another gateway, not written',
             );
           }
           for (const w of waiters) w.resolve();
         },
         (err: unknown) => {
           for (const w of waiters) {
-            w.reject(
-              err instanceof Error && err.message.startsWith('directory unavailable')
-                ? err
-                : new Error(`directory unavailable: ${w.op}: ${message(err)}`, { cause: err }),
-            );
+            w.reject(new Error(`directory unavailable: ${w.op}: ${message(err)}`, { cause: err }));
           }
         },
       );

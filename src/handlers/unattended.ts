@@ -157,8 +157,14 @@ export class UnattendedAccess {
    */
   onCustomerResumed(peer: RelayPeer, session: Session, hello: ferry.v1.Hello.$Properties): void {
     const id = this.#jumpSessions.get(session);
-    if (id === undefined) return;
-    const said = this.#unattended.get(id)?.hello ?? { ...hello, resumeToken: '', replay: null };
+    if (id === undefined || session.ended) return;
+    const previous = this.#unattended.get(id);
+    if (previous !== undefined && previous.peer !== peer && previous.peer.connected) {
+      // the device had said a fresh Hello meanwhile: that idle connection is stale now
+      if (previous.peer.session === null)
+        previous.peer.end(Codes.RESUMED_ELSEWHERE.close, 'replaced');
+    }
+    const said = previous?.hello ?? { ...hello, resumeToken: '', replay: null };
     this.#unattended.set(id, { peer, hello: said });
     this.#presence.jumpClient(peer, id, true);
   }

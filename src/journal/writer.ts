@@ -270,10 +270,18 @@ export class JournalWriter {
         // and so does a file nobody wrote (`settled` resolves once both are done)
         if (err !== null) return opened();
         const unlink = created && this.#fd < 0;
+        // this open created the file the other one found: its directory entry is synced here
+        if (created && this.#fd >= 0 && this.fsyncPolicy.kind !== 'off') {
+          void this.#syncDirectory();
+        }
         fs.close(fd, () => (unlink ? fs.unlink(this.file, () => opened()) : opened()));
         return;
       }
       opened();
+      if (this.#openTimer !== null) {
+        clearTimeout(this.#openTimer);
+        this.#openTimer = null;
+      }
       if (err !== null) {
         this.lost += this.#queue.length;
         this.#queue = [];
@@ -327,12 +335,14 @@ export class JournalWriter {
       this.#openTimer = null;
     }
     if (this.#fd < 0 && !fsync) {
-      // never created, and replaced: nothing needs the disk
+      // never created, and replaced: nothing needs the disk (a creation running now is undone
+      // before the close resolves, so no empty journal outlives it)
       this.discarded += this.#queue.length;
       this.#queue = [];
       this.#queuedBytes = 0;
       this.#closed = true;
       this.#fdClosed = true;
+      if (this.#opening !== null) await this.#opening;
       return;
     }
     if (this.#queue.length > 0 && this.#ensureOpen()) this.#writeQueue();

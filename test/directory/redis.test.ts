@@ -209,8 +209,13 @@ test('takeOver moves a session and its resume tokens to exactly one claimant', a
   assert.deepEqual(await redis.smembers(`${keyPrefix}gw-sessions:A`), []);
   assert.deepEqual(await redis.smembers(`${keyPrefix}gw-sessions:${winner.selfId}`), ['s1']);
 
-  // The former owner can no longer refresh, remove it or forget its tokens.
+  // The former owner can no longer refresh, remove it, forget its tokens, add one or write to
+  // the new owner's copy of its journal.
   await a.publishSession({ ...summary, status: 'Ended' });
+  await a.publishResume('tok-late', 's1');
+  await a.appendJournal('s1', Buffer.from('a late line of the former owner'));
+  assert.equal(await b.resumeOwner('tok-late'), null);
+  assert.deepEqual(await redis.lrange(`${keyPrefix}journal:s1`, 0, -1), []);
   await a.removeSession('s1');
   await a.forgetResume('tok-1');
   assert.equal((await b.sessionOwner('s1'))?.gatewayId, winner.selfId);
@@ -275,6 +280,17 @@ test('the writes of one turn to a session go as one script call, in order, and b
     participants: '2',
   });
   assert.equal((await a.resumeOwner('tok-1'))?.sessionId, 's1');
+
+  // a turn with more lines than Lua's unpack takes at once keeps them all, in order
+  const many = Array.from({ length: 10_000 }, (_, i) =>
+    a.appendJournal('s2', Buffer.from(`l${i}`)),
+  );
+  await Promise.all(many);
+  const kept = await redis.lrange(`${keyPrefix}journal:s2`, 0, -1);
+  assert.equal(kept.length, 10_000);
+  assert.equal(kept[0], 'l0');
+  assert.equal(kept[9_999], 'l9999');
+  await a.dropJournal('s2');
 
   // a removal in the same turn as a write comes after it: nothing of the session stays
   const last = a.appendJournal('s1', Buffer.from('line 4'));
