@@ -401,6 +401,13 @@ const KEY_COUNTS: Record<keyof typeof SCRIPTS, number | null> = {
   ferryRefreshPresence: 0,
 };
 
+/** One kind of beat work's log state: its failure is logged once, and so is its recovery. */
+interface BeatLog {
+  readonly failedText: string;
+  readonly restoredText: string;
+  failed: boolean;
+}
+
 /**
  * What one turn wrote of one session: its summary (the last one), resume tokens and journal
  * lines, sent together by `ferrySessionStep`, one round trip instead of one per write (the
@@ -511,8 +518,17 @@ export class RedisDirectory implements SharedDirectory {
   /** The first connection error of the current outage was logged. */
   #errorLogged = false;
   /** A failed beat (member write, presence refresh) was logged since the last successful one. */
-  #beatFailureLogged = false;
-  #presenceFailureLogged = false;
+  /** Whether the heartbeat's and the presence refresh's last failure was logged. */
+  readonly #beatLog: BeatLog = {
+    failedText: 'directory heartbeat failed',
+    restoredText: 'directory heartbeat restored',
+    failed: false,
+  };
+  readonly #presenceLog: BeatLog = {
+    failedText: 'directory presence refresh failed',
+    restoredText: 'directory presence restored',
+    failed: false,
+  };
   #lastError: Error | undefined;
   /** The jump clients whose connection this gateway holds (written again at each beat). */
   readonly #jumpClientsHere = new Map<string, HeldJumpClient>();
@@ -1416,35 +1432,30 @@ export class RedisDirectory implements SharedDirectory {
    * One heartbeat: the member write and the presence refresh, each never overlapping itself and
    * neither waiting for the other; never throws; none while disconnected.
    */
+  /** A beat's work whose failure is logged once, and its recovery once; never rejects. */
+  #logOnce(work: Promise<void>, log: BeatLog): Promise<void> {
+    return work.then(
+      () => {
+        if (log.failed) this.#logger?.info({}, log.restoredText);
+        log.failed = false;
+      },
+      (err: unknown) => {
+        if (log.failed) return;
+        log.failed = true;
+        this.#logger?.warn({ err }, log.failedText);
+      },
+    );
+  }
+
   #beat(): Promise<void> {
     if (!this.#started || this.#redis.status !== 'ready') return Promise.resolve();
     // the member record first: on the connection, it never queues behind this beat's presence
-    this.#beating ??= this.#writeMember()
-      .then(() => {
-        if (this.#beatFailureLogged) this.#logger?.info({}, 'directory heartbeat restored');
-        this.#beatFailureLogged = false;
-      })
-      .catch((err: unknown) => {
-        if (this.#beatFailureLogged) return;
-        this.#beatFailureLogged = true;
-        this.#logger?.warn({ err }, 'directory heartbeat failed');
-      })
-      .finally(() => {
-        this.#beating = undefined;
-      });
-    this.#refreshing ??= this.#refreshPresence()
-      .then(() => {
-        if (this.#presenceFailureLogged) this.#logger?.info({}, 'directory presence restored');
-        this.#presenceFailureLogged = false;
-      })
-      .catch((err: unknown) => {
-        if (this.#presenceFailureLogged) return;
-        this.#presenceFailureLogged = true;
-        this.#logger?.warn({ err }, 'directory presence refresh failed');
-      })
-      .finally(() => {
-        this.#refreshing = undefined;
-      });
+    this.#beating ??= this.#logOnce(this.#writeMember(), this.#beatLog).finally(() => {
+      this.#beating = undefined;
+    });
+    this.#refreshing ??= this.#logOnce(this.#refreshPresence(), this.#presenceLog).finally(() => {
+      this.#refreshing = undefined;
+    });
     return Promise.all([this.#beating, this.#refreshing]).then(() => undefined);
   }
 
