@@ -7,7 +7,7 @@
  */
 import { workerCount } from '../config/config.js';
 import { Gateway } from '../gateway.js';
-import { createLogger } from '../log.js';
+import { createLogger, dropLogOutput } from '../log.js';
 import {
   configFrom,
   defineCommand,
@@ -53,7 +53,11 @@ async function serve(argv: Record<string, unknown>): Promise<ExitRequest> {
     if (supervised) {
       process.on('SIGINT', () => undefined);
       process.channel?.unref();
-      process.on('disconnect', () => stop('supervisor gone'));
+      process.on('disconnect', () => {
+        // stdout was the supervisor's pipe: nothing may wait on it now (see dropLogOutput)
+        dropLogOutput();
+        stop('supervisor gone');
+      });
     } else process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
     // SIGHUP: load the TLS certificate files again; open connections keep theirs.

@@ -357,7 +357,7 @@ test('an import of the data directory that fails leaves the registry closed (DIR
   const store = await startRedis(t);
   // a key of the wrong type makes the copy of an active registration fail on the server
   const raw = new Redis(store.url);
-  t.after(() => raw.quit());
+  t.after(() => raw.disconnect());
   await raw.set('ferry:jcs', 'not a sorted set');
 
   const a = await member(t, 'import-fail-a', store.url, alone.dataDir);
@@ -452,7 +452,7 @@ test('no value of the store holds a jump client key once pinned', async (t) => {
   const pinned = await pinThrough(t, a);
   await jumpClient(t, a, pinned);
   const raw = new Redis(store.url);
-  t.after(() => raw.quit());
+  t.after(() => raw.disconnect());
   const values: string[] = [];
   let cursor = '0';
   do {

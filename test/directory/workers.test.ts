@@ -298,6 +298,20 @@ test('the jump clients a single gateway kept in the host data directory work on 
   }
 });
 
+test('workers whose supervisor is killed outright exit: they do not run on unsupervised, nor hang on their broken stdout', async (t) => {
+  const { workers, child } = await supervisor(t);
+  // at once, while their start-up lines may still be on their way to the supervisor's pipe
+  child.kill('SIGKILL');
+  const deadline = Date.now() + 15_000;
+  while (workers.some((w) => alive(w.pid))) {
+    assert.ok(
+      Date.now() < deadline,
+      `workers still alive: ${workers.filter((w) => alive(w.pid)).map((w) => w.pid)}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+});
+
 test('the host registry goes to the first worker without one of its own, and stays when none is free', () => {
   const host = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-handover-'));
   after(() => fs.rmSync(host, { recursive: true, force: true }));
