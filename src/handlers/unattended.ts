@@ -11,7 +11,8 @@
  * shared directory's (src/directory/unattended.ts): a jump client or support button registered
  * through any gateway then works on every one, an unpin is told to whichever gateway holds the
  * device (DirectoryEvent `unpinned`; if that is missed, the holder's next beat finds the revoke),
- * and each jump client's presence says which gateway holds its connection. A technician who starts a session to a jump client held by another gateway is
+ * and each jump client's presence says which gateway holds its connection. A technician who
+ * starts a session to a jump client held by another gateway is
  * sent there (`Redirect{reason: jump_client}`, close 4010: both ends meet on the jump client's
  * gateway) and asks again there; a technician who works sessions here is not (they would lose
  * their technician), and is told where the jump client is instead. The file registry answers at
