@@ -185,7 +185,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     lastChat('customer: done');
     chatSent++;
     await flushed;
-    if (options.direct) await directLanded(technician, customer);
+    if (options.direct) await directLanded(technician, customer, screenSent);
     const elapsed = (performance.now() - started) / 1000;
     const session = gateway.registry.get(sessionId);
     const relayed: DemoSummary['relayed'] = {};
@@ -249,10 +249,18 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 /** How long the demo waits for the frames still on the direct path before it counts. */
 const DIRECT_LANDING_MS = 5000;
 
-async function directLanded(technician: TechnicianClient, customer: CustomerClient): Promise<void> {
+async function directLanded(
+  technician: TechnicianClient,
+  customer: CustomerClient,
+  screenSent: number,
+): Promise<void> {
   const t = technician.direct!;
   const c = customer.direct!;
-  const landed = () => t.framesReceived >= c.framesSent && c.framesReceived >= t.framesSent;
+  // the customer's own count too: frames still queued at its end are not in c.framesSent yet
+  const landed = () =>
+    technician.screenFrames >= screenSent &&
+    t.framesReceived >= c.framesSent &&
+    c.framesReceived >= t.framesSent;
   if (landed() || !t.up) return;
   let done: () => void = () => undefined;
   const check = () => {
