@@ -58,6 +58,11 @@ export interface DemoSummary {
     up: boolean;
     why: string;
     screenFrames: number;
+    /**
+     * SCREEN frames the customer dropped because the channel's queue was full (as the relay
+     * drops them for a slow technician; a whole picture follows once it drains).
+     */
+    screenDropped: number;
     inputEvents: number;
     channelRttMs: number;
   };
@@ -230,6 +235,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
               up: technician.direct!.up,
               why: technician.direct!.status?.reason ?? '',
               screenFrames: technician.direct!.framesReceived,
+              screenDropped: customer.direct!.screenDropped,
               inputEvents: customer.direct!.framesReceived,
               channelRttMs: technician.direct!.rttMs,
             },
@@ -258,7 +264,7 @@ async function directLanded(
   const c = customer.direct!;
   // the customer's own count too: frames still queued at its end are not in c.framesSent yet
   const landed = () =>
-    technician.screenFrames >= screenSent &&
+    technician.screenFrames >= screenSent - c.screenDropped &&
     t.framesReceived >= c.framesSent &&
     c.framesReceived >= t.framesSent;
   if (landed() || !t.up) return;

@@ -79,7 +79,13 @@ test('ferry demo --direct: every screen frame arrives, none through the relay, a
   const summary = await runDemo({ seconds: 2, fps: 20, direct: true });
   assert.equal(summary.direct?.up, true, summary.direct?.why);
   assert.ok(summary.screen.sent > 0);
-  assert.equal(summary.screen.received, summary.screen.sent);
+  // every frame arrives but those the customer dropped, counted, for a full channel (a loaded
+  // machine slows the channel's SCTP down): none is lost silently
+  assert.equal(summary.screen.received, summary.screen.sent - summary.direct!.screenDropped);
+  assert.ok(
+    summary.direct!.screenDropped <= summary.screen.sent / 4,
+    'most frames are not dropped',
+  );
   assert.equal(
     summary.direct?.screenFrames,
     summary.screen.received,
