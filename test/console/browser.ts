@@ -44,6 +44,9 @@ export async function launch(extraArgs: readonly string[] = []): Promise<Browser
   });
 }
 
+/** Each page's console messages and uncaught errors, for failure messages. */
+const logs = new WeakMap<Page, string[]>();
+
 /** A page that fails the test on an uncaught error and keeps the console log for messages. */
 export async function newPage(browser: Browser, t: TestContext): Promise<Page> {
   const context: BrowserContext = await browser.newContext({
@@ -52,6 +55,7 @@ export async function newPage(browser: Browser, t: TestContext): Promise<Page> {
   t.after(() => context.close());
   const page = await context.newPage();
   const log: string[] = [];
+  logs.set(page, log);
   page.on('console', (m) => log.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (err) => log.push(`pageerror: ${err.message}`));
   t.after(() => {
@@ -60,6 +64,44 @@ export async function newPage(browser: Browser, t: TestContext): Promise<Page> {
     }
   });
   return page;
+}
+
+/**
+ * The customer page shares its own tab: clicks Share and waits until it is sharing. When it does
+ * not (the browser refused the capture, the gateway refused the start, the video never played),
+ * the failure carries the page's notice and console log instead of a bare timeout.
+ */
+export async function shareTab(customer: Page, timeout = 30_000): Promise<void> {
+  await customer.click('#share');
+  try {
+    await customer.waitForFunction(
+      () =>
+        document.body.dataset.sharing === 'yes' ||
+        document.getElementById('notice')?.dataset.kind === 'error',
+      undefined,
+      { timeout },
+    );
+  } catch (err) {
+    throw new Error(`the customer page did not start sharing: ${await pageState(customer)}`, {
+      cause: err,
+    });
+  }
+  const sharing = await customer.evaluate(() => document.body.dataset.sharing === 'yes');
+  if (!sharing) {
+    throw new Error(`the customer page refused to share: ${await pageState(customer)}`);
+  }
+}
+
+/** The page's notice, sharing state and console log, for a failure message. */
+async function pageState(page: Page): Promise<string> {
+  const state = await page
+    .evaluate(() => ({
+      notice: document.getElementById('notice')?.textContent ?? '',
+      sharing: document.body.dataset.sharing ?? '',
+      quality: document.getElementById('share-quality')?.textContent ?? '',
+    }))
+    .catch((err: unknown) => ({ error: String(err) }));
+  return `${JSON.stringify(state)}\n${(logs.get(page) ?? []).join('\n')}`;
 }
 
 export function base(gateway: Gateway): string {

@@ -21,6 +21,7 @@ import {
   pickUp,
   pickUpNativeCustomer,
   SKIP,
+  shareTab,
   shot,
   signIn,
 } from './browser.js';
@@ -160,8 +161,7 @@ test('the customer page shares its tab: the technician canvas shows its colours 
   await customer.waitForSelector('.prompt button.allow');
   await customer.click('.prompt button.allow');
   await tech.waitForFunction(() => document.getElementById('granted')?.textContent === 'view');
-  await customer.click('#share');
-  await customer.waitForFunction(() => document.body.dataset.sharing === 'yes');
+  await shareTab(customer);
   await shot(customer, 'console-customer.png');
   await paintBlocks(customer);
   // red, green, blue thirds across the top 60% of the shared tab

@@ -10,10 +10,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { SoakReport } from '../../bench/soak/run.js';
+import { exitWithin, INSPECT_ON_SIGNAL } from '../support/stack.js';
 
 const RUN = fileURLToPath(new URL('../../bench/soak/run.js', import.meta.url));
 test('20 sessions cut, flooded, given a throwing handler and a gateway kill -9 lose no acknowledged frame and all resume', {
@@ -21,7 +21,9 @@ test('20 sessions cut, flooded, given a throwing handler and a gateway kill -9 l
 }, async (t) => {
   const args = [RUN, '--seconds', '20', '--sessions', '20', '--faults', '--seed', '7', '--json'];
   args.push('--restart-at', '10');
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [INSPECT_ON_SIGNAL, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   // a timed-out test takes its run down with it (the run's own watchdog says what it waited for)
   t.signal.addEventListener('abort', () => child.kill('SIGKILL'));
   let stdout = '';
@@ -32,7 +34,8 @@ test('20 sessions cut, flooded, given a throwing handler and a gateway kill -9 l
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
-  const [code] = (await once(child, 'exit')) as [number | null];
+  // past 160 s the failure says where the run was stuck (a busy runner fires no watchdog)
+  const code = await exitWithin(child, 160_000, () => stderr);
   const line = stdout.trim().split('\n').at(-1) ?? '';
   assert.ok(line.startsWith('{'), `no JSON report; stderr: ${stderr}`);
   const report = JSON.parse(line) as SoakReport;

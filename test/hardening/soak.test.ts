@@ -6,11 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { SoakReport } from '../../bench/soak/run.js';
 import { SequenceTracker } from '../../bench/soak/sequence.js';
+import { exitWithin, INSPECT_ON_SIGNAL } from '../support/stack.js';
 
 const RUN = fileURLToPath(new URL('../../bench/soak/run.js', import.meta.url));
 
@@ -34,7 +34,17 @@ test('20 sessions of mixed traffic for 20 s lose and reorder no reliable frame',
 }, async (t) => {
   const child = spawn(
     process.execPath,
-    [RUN, '--seconds', '20', '--sessions', '20', '--json', '--sample-seconds', '5'],
+    [
+      INSPECT_ON_SIGNAL,
+      RUN,
+      '--seconds',
+      '20',
+      '--sessions',
+      '20',
+      '--json',
+      '--sample-seconds',
+      '5',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   // a timed-out test takes its run down with it (the run's own watchdog says what it waited for)
@@ -47,7 +57,8 @@ test('20 sessions of mixed traffic for 20 s lose and reorder no reliable frame',
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
-  const [code] = (await once(child, 'exit')) as [number | null];
+  // past 160 s the failure says where the run was stuck (a busy runner fires no watchdog)
+  const code = await exitWithin(child, 160_000, () => stderr);
   const line = stdout.trim().split('\n').at(-1) ?? '';
   assert.ok(line.startsWith('{'), `no JSON report; stderr: ${stderr}`);
   const report = JSON.parse(line) as SoakReport;

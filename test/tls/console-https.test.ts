@@ -20,6 +20,7 @@ import {
   newPage,
   pickUp,
   SKIP,
+  shareTab,
 } from '../console/browser.js';
 import { startGateway } from '../integration/harness.js';
 import { issue, makeCa } from './certs.js';
@@ -152,8 +153,7 @@ test('the console loads over https on a non-localhost name as a secure context, 
   await customer.waitForSelector('.prompt button.allow');
   await customer.click('.prompt button.allow');
   await tech.waitForFunction(() => document.getElementById('granted')?.textContent === 'view');
-  await customer.click('#share');
-  await customer.waitForFunction(() => document.body.dataset.sharing === 'yes');
+  await shareTab(customer);
   await paintRed(customer);
   // the shared tab's red block reaches the technician's canvas (through wss:// both ways)
   await tech.waitForFunction(

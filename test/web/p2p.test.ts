@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { issueToken } from '../../src/session/tokens.js';
-import { ensureBundle, launch, newPage, SKIP, shot } from '../console/browser.js';
+import { ensureBundle, launch, newPage, SKIP, shareTab, shot } from '../console/browser.js';
 import { startGateway } from '../integration/harness.js';
 
 /** In-page callbacks run in the browser, where `document` exists (Node has no DOM types). */
@@ -172,8 +172,7 @@ if (!INSIDE) {
     );
 
     // the customer shares its own tab, with something that changes all the time
-    await customer.click('#share');
-    await customer.waitForFunction(() => document.body.dataset.sharing === 'yes');
+    await shareTab(customer);
     await animate(customer);
     await tech.waitForFunction(
       () => Number(document.querySelector('.screen')?.getAttribute('data-frames') ?? 0) > 0,
