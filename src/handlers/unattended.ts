@@ -82,8 +82,6 @@ export class UnattendedAccess {
   readonly #technicians = new Set<RelayPeer>();
   /** Jump clients connected in unattended mode, by registration id. */
   readonly #unattended = new Map<string, Unattended>();
-  /** Sessions started to a jump client: its registration id (revoked on close with uninstall). */
-  readonly #jumpSessions = new WeakMap<Session, string>();
   /** Support button sessions not yet adopted, and their team. */
   readonly #teamQueued = new Map<Session, string>();
 
@@ -157,8 +155,8 @@ export class UnattendedAccess {
    * and in its session, here and (presence) on every gateway, and an unpin reaches it.
    */
   onCustomerResumed(peer: RelayPeer, session: Session, hello: ferry.v1.Hello.$Properties): void {
-    const id = this.#jumpSessions.get(session);
-    if (id === undefined || session.ended) return;
+    const id = session.jumpClientId;
+    if (id === '' || session.ended) return;
     const previous = this.#unattended.get(id);
     if (previous !== undefined && previous.peer !== peer && previous.peer.connected) {
       // the device had said a fresh Hello meanwhile: that idle connection is stale now
@@ -172,8 +170,8 @@ export class UnattendedAccess {
 
   /** Close with uninstall of a jump client session: its key is revoked (the device was told). */
   revokeForSession(session: Session, by: string): void {
-    const jumpId = this.#jumpSessions.get(session);
-    if (jumpId === undefined) return;
+    const jumpId = session.jumpClientId;
+    if (jumpId === '') return;
     this.#revoke(jumpId, by, false).catch((err: unknown) =>
       this.#ctx.logger?.error({ err, jumpClient: jumpId }, 'jump client revocation not saved'),
     );
@@ -643,7 +641,7 @@ export class UnattendedAccess {
     const label = clean(op.customerName, 64).trim() || registration.deviceName;
     // spec A4: nobody at the customer side and no PIN; the technician picks it up as usual
     const { session } = this.#ctx.registry.create(peer, label, this.#ctx.registry.now(), false);
-    this.#jumpSessions.set(session, id);
+    session.jumpClientId = id;
     session.log.event(
       'jump_client',
       peer.name,

@@ -79,6 +79,8 @@ export interface SessionState {
   readonly notes: readonly NoteRecord[];
   readonly recordings: readonly RecordingEntry[];
   readonly shellsOpened: number;
+  /** Session.jumpClientId; absent in journals written before it was kept. */
+  readonly jumpClientId?: string;
 }
 
 export type JournalRecord =
@@ -493,6 +495,7 @@ export function snapshot(session: Session): SessionState {
     notes: session.notes,
     recordings: session.recordings,
     shellsOpened: session.shellsOpened,
+    jumpClientId: session.jumpClientId,
   };
 }
 

@@ -1,7 +1,9 @@
 /**
  * Technician JWTs: HS256 signed with the gateway secret (what `ferry token issue` mints, checked
  * with one HMAC in the Hello's own turn), and RS256, ES256 or EdDSA against the public keys of a
- * local JWKS file (an operator's identity provider or backend), verified with `jose`. `exp`, `nbf`, `aud` and `iss` are checked,
+ * local JWKS file (an operator's identity provider or backend), verified with `jose`, which is
+ * loaded only by a gateway with a JWKS and by `ferry token issue` (about 60 modules a gateway on
+ * HS256 alone never needs). `exp`, `nbf`, `aud` and `iss` are checked,
  * the claims `sub`, `perms` and `teams` kept. Legacy `ft1` tokens (tokens.ts) still verify for
  * one release, flagged so the caller can warn. Also owns the deny-list of revoked token ids
  * (`jti`), a file of one id per line in the data directory, re-read when it changes.
@@ -9,14 +11,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import {
-  createLocalJWKSet,
-  decodeProtectedHeader,
-  type JSONWebKeySet,
-  type JWTPayload,
-  jwtVerify,
-  SignJWT,
-} from 'jose';
+import type { JSONWebKeySet, JWTPayload } from 'jose';
 import {
   checkList,
   listClaim,
@@ -64,6 +59,7 @@ export async function issueJwt(
   const claims: Record<string, unknown> = {};
   if (extras.perms !== undefined) claims.perms = checkList('perms', extras.perms, PERM_PATTERN);
   if (extras.teams !== undefined) claims.teams = checkList('teams', extras.teams, TEAM_PATTERN);
+  const { SignJWT } = await import('jose');
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(name)
@@ -81,17 +77,52 @@ export function loadJwksFile(file: string): JSONWebKeySet {
   if (typeof parsed !== 'object' || parsed === null || !Array.isArray(parsed.keys)) {
     throw new Error(`${file}: not a JWKS document (no "keys" array)`);
   }
+  // what jose checks when it makes the key set: found at start, not at the first token
+  const bad = parsed.keys.findIndex((k) => k === null || typeof k !== 'object' || Array.isArray(k));
+  if (bad !== -1) throw new Error(`${file}: keys[${bad}] is not a JSON Web Key object`);
   return parsed;
 }
 
 const refusal = (code: Extract<TokenCheck, { ok: false }>['code'], message: string) =>
   ({ ok: false, code, message }) as const;
 
+type Jose = typeof import('jose');
+interface JoseVerify {
+  readonly jwtVerify: Jose['jwtVerify'];
+  readonly keys: ReturnType<Jose['createLocalJWKSet']>;
+}
+
+async function joseFor(jwks: JSONWebKeySet): Promise<JoseVerify> {
+  const { createLocalJWKSet, jwtVerify } = await import('jose');
+  return { jwtVerify, keys: createLocalJWKSet(jwks) };
+}
+
+/**
+ * The `alg` of a compact JWS's protected header (undefined when it names none), or null when the
+ * token is not one: 3 or 5 parts, the first base64url JSON of an object (jose's
+ * decodeProtectedHeader, without loading jose for it).
+ */
+function protectedAlg(token: string): string | undefined | null {
+  const parts = token.split('.');
+  if ((parts.length !== 3 && parts.length !== 5) || parts[0] === '') return null;
+  let header: unknown;
+  try {
+    header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8'));
+  } catch {
+    return null;
+  }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) return null;
+  const alg = (header as { alg?: unknown }).alg;
+  return typeof alg === 'string' ? alg : undefined;
+}
+
 /** Verifies technician tokens: JWTs with jose, legacy `ft1` tokens with tokens.ts. */
 export class TechnicianVerifier {
   readonly #secret: string;
   readonly #scope: TokenScope;
-  readonly #jwks: ReturnType<typeof createLocalJWKSet> | null;
+  readonly #jwks: JSONWebKeySet | null;
+  /** jose and the key set it made of #jwks, on the first asymmetric token. */
+  #jose: Promise<JoseVerify> | null = null;
   readonly #deny: DenyList | null;
 
   constructor(options: {
@@ -102,7 +133,7 @@ export class TechnicianVerifier {
   }) {
     this.#secret = options.secret;
     this.#scope = options.scope;
-    this.#jwks = options.jwks ? createLocalJWKSet(options.jwks) : null;
+    this.#jwks = options.jwks ?? null;
     this.#deny = options.deny ?? null;
   }
 
@@ -127,11 +158,12 @@ export class TechnicianVerifier {
     if (token.length > MAX_TOKEN_LENGTH) {
       return refusal('FERRY_ERR_TOKEN_MALFORMED', 'technician token is too long');
     }
-    let alg: string | undefined;
-    try {
-      alg = decodeProtectedHeader(token).alg;
-    } catch (err) {
-      return refusal('FERRY_ERR_TOKEN_MALFORMED', `not a JWT: ${(err as Error).message}`);
+    const alg = protectedAlg(token);
+    if (alg === null) {
+      return refusal(
+        'FERRY_ERR_TOKEN_MALFORMED',
+        'not a JWT: Invalid Token or Protected Header formatting',
+      );
     }
     const asymmetric = (ASYMMETRIC as readonly (string | undefined)[]).includes(alg);
     if (alg !== 'HS256' && !(asymmetric && this.#jwks !== null)) {
@@ -156,7 +188,9 @@ export class TechnicianVerifier {
         currentDate: new Date(nowMs),
         algorithms: [...ASYMMETRIC],
       };
-      payload = (await jwtVerify(token, this.#jwks!, options)).payload;
+      this.#jose ??= joseFor(this.#jwks!);
+      const { jwtVerify, keys } = await this.#jose;
+      payload = (await jwtVerify(token, keys, options)).payload;
     } catch (err) {
       return joseRefusal(err);
     }

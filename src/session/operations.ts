@@ -246,6 +246,7 @@ export class SessionOperations {
     session.notes.push(...st.notes);
     session.recordings.push(...st.recordings.map((r) => ({ ...r })));
     session.shellsOpened = st.shellsOpened;
+    session.jumpClientId = st.jumpClientId ?? '';
     if (st.attached) owner.focus = session;
     if (st.customer !== null) {
       const customer = place(st.customer);

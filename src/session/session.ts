@@ -252,6 +252,12 @@ export class Session {
   }
   /** Shells opened so far (numbers the recording files). */
   shellsOpened = 0;
+  /**
+   * The jump client this unattended session reaches ('' for any other session): journaled, so
+   * that after a restart or a move its device is still this session's, and closing with
+   * uninstall still revokes its key.
+   */
+  jumpClientId = '';
   /** Shell recordings of this session (E4, E5), for the report and the status API. */
   readonly recordings: RecordingEntry[] = [];
   /** Open transfers and download requests by id (Frame.stream). */

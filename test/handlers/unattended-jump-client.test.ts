@@ -16,8 +16,11 @@ import {
   type JumpClientCredentials,
   UnattendedCustomer,
 } from '../../src/clients/unattended.js';
+import { Gateway } from '../../src/gateway.js';
+import { silentLogger } from '../../src/log.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { encode, rawPeer } from '../integration/harness.js';
+import { freePort } from '../support/gateway-process.js';
 import {
   activePair,
   fakeCommand,
@@ -266,4 +269,39 @@ test('a jump client asked to restart comes back to the same session with its res
   const { access: pinner } = await technician(t, gateway, 'tech-1', PINNER);
   await pinner.unpinJumpClient(pinned.jumpClientId);
   await uninstall;
+});
+
+test("after a gateway restart the resumed jump client is still its session's device: listed, and closing with uninstall revokes its key", async (t) => {
+  // a fixed port from the start: the successor can bind it while closed connections sit in
+  // TIME_WAIT (uWS sets SO_REUSEADDR only on a fixed port)
+  const { gateway: first } = await startGateway(t, { port: await freePort() });
+  const pinned = await pinAndLeave(t, first, tempDir(t));
+  const jump = new UnattendedCustomer({
+    url: url(first),
+    credentials: { jumpClientId: pinned.jumpClientId, jumpClientKey: pinned.key },
+  });
+  t.after(() => jump.close());
+  await jump.connect();
+  const { tech, access } = await technician(t, first, 'tech-2', PINNER);
+  const sessionId = await access.startJumpSession(pinned.jumpClientId);
+  // the gateway stops with the session live (kept in its journal) and starts again on its data
+  // directory and port; the device and the technician resume their places
+  const techBack = once(tech, 'resumed') as Promise<[ferry.v1.Welcome]>;
+  const jumpBack = once(jump, 'resumed') as Promise<[ferry.v1.Welcome]>;
+  await first.close('restart');
+  const second = await Gateway.start({ ...first.config, port: first.port }, silentLogger());
+  t.after(() => second.close());
+  const [[techWelcome], [jumpWelcome]] = await Promise.all([techBack, jumpBack]);
+  assert.ok(techWelcome.resumed && jumpWelcome.resumed);
+  assert.equal(jumpWelcome.sessionId, sessionId);
+  assert.equal(jump.connects, 1, 'resumed its place, no new unattended Hello');
+  assert.deepEqual(
+    (await access.listJumpClients()).map((j) => [j.id, j.online, j.inSession]),
+    [[pinned.jumpClientId, true, true]],
+  );
+  // closing with uninstall still knows the session's jump client: its key is revoked
+  const refused = once(jump.unattended, 'refused') as Promise<[string]>;
+  await access.closeAndUninstall(sessionId);
+  assert.deepEqual(await refused, ['FERRY_ERR_JUMP_CLIENT_REVOKED']);
+  await second.close('test finished');
 });

@@ -126,6 +126,43 @@ test('RS256, ES256 and EdDSA tokens verify against a JWKS file, and only when on
     .sign(stranger.privateKey);
   const check = await verifier.verify(forged, NOW_MS);
   assert.equal(check.ok ? 'ok' : check.code, 'FERRY_ERR_TOKEN_SIGNATURE');
+  // a JWKS whose key list holds something that is no key object is refused when it is read
+  const bad = path.join(dir, 'bad-jwks.json');
+  fs.writeFileSync(bad, JSON.stringify({ keys: [keys[0], 'RS256'] }));
+  assert.throws(() => loadJwksFile(bad), /bad-jwks\.json: keys\[1\] is not a JSON Web Key object/);
+});
+
+test('a token whose header is not a JWS header is refused as malformed before any signature work', async () => {
+  const verifier = new TechnicianVerifier({ secret: SECRET, scope: SCOPE });
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  for (const token of [
+    'not.a.jwt',
+    'only.two',
+    `.${b64({ sub: 'x' })}.sig`,
+    `${b64([1, 2])}.${b64({})}.sig`,
+    `${b64('HS256')}.${b64({})}.sig`,
+    `${Buffer.from('{"alg":').toString('base64url')}.e30.sig`,
+  ]) {
+    const check = verifier.check(token, NOW_MS);
+    assert.ok(!(check instanceof Promise), token);
+    assert.deepEqual(
+      check,
+      {
+        ok: false,
+        code: 'FERRY_ERR_TOKEN_MALFORMED',
+        message: 'not a JWT: Invalid Token or Protected Header formatting',
+      },
+      token,
+    );
+  }
+  // a header naming no algorithm, or one not allowed, is a signature refusal
+  for (const header of [{ typ: 'JWT' }, { alg: 'none' }, { alg: 'RS256' }]) {
+    const check = verifier.check(`${b64(header)}.${b64({})}.sig`, NOW_MS);
+    assert.equal(
+      check instanceof Promise || check.ok ? 'other' : check.code,
+      'FERRY_ERR_TOKEN_SIGNATURE',
+    );
+  }
 });
 
 test('an ft1 token still verifies and is flagged legacy', async () => {
