@@ -60,7 +60,9 @@
  *
  * Availability: commands are never queued while disconnected (`enableOfflineQueue: false`), and
  * every method checks the connection first, so a call fails at once with `directory unavailable:`
- * instead of waiting; ioredis reconnects forever with a backoff capped at one second, and the
+ * instead of waiting; a command left unanswered by a dropped connection fails too and is never
+ * sent again (`autoResendUnfulfilledCommands: false`): its outcome is unknown, and what the
+ * gateway writes again on reconnect (members, sessions, journals) is written whole; ioredis reconnects forever with a backoff capped at one second, and the
  * membership is written again as soon as the connection is ready.
  */
 import fs from 'node:fs';
@@ -554,6 +556,9 @@ export class RedisDirectory implements SharedDirectory {
     const redisOptions: RedisOptions = {
       lazyConnect: true,
       enableOfflineQueue: false,
+      // a command unanswered when the connection dropped fails; it is not sent again after the
+      // reconnect, where it could run twice or after its caller was told it failed
+      autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 1,
       retryStrategy: (times) => Math.min(100 * 2 ** (times - 1), RETRY_CAP_MS),
       commandTimeout: COMMAND_TIMEOUT_MS,

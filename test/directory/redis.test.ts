@@ -377,6 +377,29 @@ test('availability follows the connection; the member registers again on reconne
   assert.deepEqual(changes, [false, true], 'each change once');
 });
 
+test('a command in flight when the connection drops is refused, and not run after the reconnect', async (t) => {
+  const own = await startRedis(t);
+  const a = await gateway(t, 'gw-a', { url: own.url, heartbeatMs: 60_000, memberTtlMs: 60_000 });
+  const expires = Date.now() + 60_000;
+  // the server stops answering: the write goes out and stays unanswered
+  own.signal('SIGSTOP');
+  const outcome = a.publishPin('222222', 'first', expires).then(
+    (held) => `answered ${held}`,
+    (err: Error) => err.message,
+  );
+  // the server dies with it unanswered (so never run), and comes back empty
+  const down = new Promise<void>((resolve) => a.onAvailability((v) => !v && resolve()));
+  own.signal('SIGKILL');
+  await down;
+  await own.start();
+  await waitFor('the directory to be available again', () => a.available);
+  assert.match(await outcome, /^directory unavailable: publishPin:/);
+  // nothing sent it again behind the caller's back: the PIN is still free
+  assert.equal(await a.publishPin('222222', 'second', expires), true);
+  const held = JSON.parse((await raw(t, own.url).get('ferry:pin:222222')) ?? 'null');
+  assert.deepEqual(held, { gatewayId: 'gw-a', sessionId: 'second' });
+});
+
 test('start rejects with a clear message when nothing listens', async () => {
   const port = await freeLoopbackPort();
   const directory = new RedisDirectory({

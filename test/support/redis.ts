@@ -26,6 +26,8 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Starts it again on the same port and directory; nothing if running. */
   start(): Promise<void>;
+  /** Sends `signal` to the server (SIGSTOP: it stops answering, with its connections open). */
+  signal(signal: NodeJS.Signals): void;
 }
 
 /** Anything with node:test's `after(fn)`: a TestContext, or `{ after }` from node:test. */
@@ -139,5 +141,8 @@ export async function startRedis(
   const scheme = options.tls ? 'rediss' : 'redis';
   const userinfo =
     options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
-  return { url: `${scheme}://${userinfo}127.0.0.1:${port}/0`, port, stop, start };
+  const signal = (sig: NodeJS.Signals): void => {
+    child?.kill(sig);
+  };
+  return { url: `${scheme}://${userinfo}127.0.0.1:${port}/0`, port, stop, start, signal };
 }
