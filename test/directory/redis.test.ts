@@ -390,6 +390,7 @@ test('a command in flight when the connection drops is refused, and not run afte
   // the server dies with it unanswered (so never run), and comes back empty
   const down = new Promise<void>((resolve) => a.onAvailability((v) => !v && resolve()));
   own.signal('SIGKILL');
+  await own.stop(); // waits for its exit
   await down;
   await own.start();
   await waitFor('the directory to be available again', () => a.available);
