@@ -495,6 +495,8 @@ export class RedisDirectory implements SharedDirectory {
   readonly #redis: Client;
   /** This turn's writes per session, sent as one script call each (`#sendSteps`). */
   readonly #steps = new Map<string, SessionStep>();
+  /** The session of the step written last: a write to an earlier one sends the steps first. */
+  #lastStep = '';
   #stepsDue: NodeJS.Immediate | null = null;
   readonly #prefix: string;
   readonly #safeUrl: string;
@@ -905,11 +907,16 @@ export class RedisDirectory implements SharedDirectory {
   #stepOf(op: string, sessionId: string, add: (step: SessionStep) => void): Promise<void> {
     const unavailable = this.#unavailable(op);
     if (unavailable !== null) return Promise.reject(unavailable);
+    // writes to one session coalesce; a write that would land in a step older than another
+    // session's later write (a technician's resume token, moved between its sessions) would
+    // reorder them: the steps so far go first
+    if (sessionId !== this.#lastStep && this.#steps.has(sessionId)) this.#sendSteps();
     let step = this.#steps.get(sessionId);
     if (step === undefined) {
       step = { summary: null, tokens: [], lines: [], waiters: [] };
       this.#steps.set(sessionId, step);
     }
+    this.#lastStep = sessionId;
     add(step);
     this.#stepsDue ??= setImmediate(this.#sendSteps);
     const waiters = step.waiters;
@@ -917,9 +924,10 @@ export class RedisDirectory implements SharedDirectory {
   }
 
   /**
-   * Sends the steps of this turn, one script call each, in the order their sessions were first
-   * written. Runs at the end of the turn, and before any other command (`#run`), so that the
-   * store sees every write in the order the gateway made it.
+   * Sends the steps of this turn, one script call each, in the order they were started (a write
+   * to a session whose step is not the latest sends them first: `#stepOf`). Runs at the end of
+   * the turn, and before any other command (`#run`), so that the store sees every write in the
+   * order the gateway made it.
    */
   readonly #sendSteps = (): void => {
     if (this.#stepsDue !== null) clearImmediate(this.#stepsDue);
@@ -927,6 +935,7 @@ export class RedisDirectory implements SharedDirectory {
     if (this.#steps.size === 0) return;
     const steps = [...this.#steps];
     this.#steps.clear();
+    this.#lastStep = '';
     for (const [sessionId, step] of steps) {
       const { summary, tokens, lines, waiters } = step;
       const keys = [

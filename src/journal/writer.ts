@@ -120,8 +120,10 @@ export class JournalWriter {
   readonly #onLine: ((line: Buffer) => void) | undefined;
   /** A deferred writer's file opens when this fires (or sooner: see `deferred`). */
   #openTimer: NodeJS.Timeout | null = null;
-  /** The asynchronous creation of a deferred writer's file, while it runs. */
+  /** The asynchronous creation of a deferred writer's file, while the open itself runs. */
   #opening: Promise<void> | null = null;
+  /** The same creation until all of it has ended: a late descriptor closed, its file unlinked. */
+  #settling: Promise<void> | null = null;
   #openDelayMs = 0;
   /** Records a deferred writer closed unwritten: its session's report replaced them. */
   discarded = 0;
@@ -259,10 +261,16 @@ export class JournalWriter {
   readonly #onOpenDue = (): void => {
     this.#openTimer = null;
     if (this.#closed || this.#queue.length === 0 || this.#fd >= 0 || this.#opening) return;
-    let opened: () => void = () => undefined;
-    this.#opening = new Promise((resolve) => {
-      opened = resolve;
+    let resolveOpening: () => void = () => undefined;
+    const opening = new Promise<void>((resolve) => {
+      resolveOpening = resolve;
     });
+    const opened = (): void => {
+      if (this.#settling === opening) this.#settling = null;
+      resolveOpening();
+    };
+    this.#opening = opening;
+    this.#settling = opening;
     JournalWriter.#createFdAsync(this.file, (err, fd, created) => {
       this.#opening = null;
       if (this.#fd >= 0 || this.#fdClosed) {
@@ -297,7 +305,7 @@ export class JournalWriter {
 
   /** Resolves once a deferred writer's file creation, if one is running, has ended. */
   settled(): Promise<void> {
-    return this.#opening ?? Promise.resolve();
+    return this.#settling ?? Promise.resolve();
   }
 
   /** `#createFd` off the event loop. */
@@ -342,7 +350,7 @@ export class JournalWriter {
       this.#queuedBytes = 0;
       this.#closed = true;
       this.#fdClosed = true;
-      if (this.#opening !== null) await this.#opening;
+      if (this.#settling !== null) await this.#settling;
       return;
     }
     if (this.#queue.length > 0 && this.#ensureOpen()) this.#writeQueue();

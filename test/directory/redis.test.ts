@@ -293,6 +293,22 @@ test('the writes of one turn to a session go as one script call, in order, and b
   assert.equal(kept[9_999], 'l9999');
   await a.dropJournal('s2');
 
+  // writes to two sessions interleaved in one turn keep their order: a technician's token
+  // published for s3, then s4, then s3 again names s3 (and s4's line stays between s3's)
+  const interleaved = [
+    a.publishResume('tok-t', 's3'),
+    a.appendJournal('s3', Buffer.from('s3 a')),
+    a.publishResume('tok-t', 's4'),
+    a.publishResume('tok-t', 's3'),
+    a.appendJournal('s3', Buffer.from('s3 b')),
+  ];
+  await Promise.all(interleaved);
+  assert.equal((await a.resumeOwner('tok-t'))?.sessionId, 's3');
+  assert.deepEqual((await redis.lrange(`${keyPrefix}journal:s3`, 0, -1)).map(String), [
+    's3 a',
+    's3 b',
+  ]);
+
   // a removal in the same turn as a write comes after it: nothing of the session stays
   const last = a.appendJournal('s1', Buffer.from('line 4'));
   const republished = a.publishSession({ ...summary, status: 'Ended' });
