@@ -594,6 +594,17 @@ export class Gateway {
         this.logger.warn({ err, session: session.id }, 'session not moved: it stays here');
       }
     }
+    // A moved session lived on here until now: what it wrote since its copy (a chat echoed, a
+    // snapshot) was refused by the store, which names the target as owner. In this one
+    // synchronous stretch, so that no frame of a participant comes between, each moved session's
+    // journal is copied again whole, and its participants are told; the copies are on the
+    // connection to the store before any participant can reach the target.
+    const synced = journals.flushAll(); // its synchronous part writes the snapshots due
+    const copies = moved.map((session) =>
+      fleet.shared.replaceJournal(session.id, journals.linesOf(session)).catch((err: unknown) => {
+        this.logger.warn({ err, session: session.id }, 'moved session: last journal copy failed');
+      }),
+    );
     const told = new Set<Participant>();
     for (const session of moved) {
       // from here on nothing this gateway writes of it reaches the copy the target goes on from
@@ -607,6 +618,7 @@ export class Gateway {
       conn.sendFrame(closing);
       conn.end(Codes.SHUTTING_DOWN.close, 'session moved');
     }
+    await Promise.all([synced, ...copies]);
     for (const session of moved) {
       session.endReason = `moved to gateway ${target.id}`;
       this.registry.end(session);

@@ -249,6 +249,47 @@ test('drain with move: live sessions go to another gateway, both legs resume the
   await answered;
 });
 
+test('drain with move: a chat echoed while the other sessions are still being moved goes with its session', async (t) => {
+  const a = await member(t, 'a', 'window');
+  await member(t, 'b', 'window');
+  const tech1 = await technician(t, a.gateway, 'tech-1');
+  const first = await tech1.createSession();
+  const customer1 = await joinAndPickUp(t, tech1, first.sessionId, {
+    url: a.url,
+    pin: first.pin,
+    name: 'one',
+  });
+  const tech2 = await technician(t, a.gateway, 'tech-2');
+  const second = await tech2.createSession();
+  await joinAndPickUp(t, tech2, second.sessionId, { url: a.url, pin: second.pin, name: 'two' });
+  // the first session is moved in the store first; before the second is, its customer chats
+  // and gets the echo (the acknowledgement) from the gateway it is still on
+  const shared = a.gateway.fleet!.shared;
+  const moveTo = shared.moveTo.bind(shared);
+  let windowChat: Promise<unknown> | null = null;
+  shared.moveTo = async (sessionId, gatewayId) => {
+    if (sessionId === second.sessionId) {
+      const echoed = waitFor(customer1, 'chat', (m) => m.text === 'while moving');
+      customer1.chat('while moving');
+      windowChat = echoed;
+      await echoed;
+    }
+    return moveTo(sessionId, gatewayId);
+  };
+  const back = waitFor(tech1, 'resumed');
+  const res = await fetch(`http://127.0.0.1:${a.gateway.adminPort}/api/v1/drain?move=1`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${a.gateway.adminToken}` },
+  });
+  assert.equal(res.status, 202);
+  const [welcome] = await back;
+  assert.equal(welcome.gatewayId, 'window-b');
+  assert.ok(windowChat !== null, 'the chat was sent between the two moves');
+  const history = await tech1.chatHistory(first.sessionId);
+  const texts = history.entries.flatMap((e) => (e.chat ? [e.chat.text] : []));
+  assert.ok(texts.includes('while moving'), `the acknowledged chat moved too: ${texts}`);
+});
+
 test('drain with move on a gateway alone is refused with a reason', async (t) => {
   const { gateway } = await startGateway(t);
   const res = await fetch(`http://127.0.0.1:${gateway.adminPort}/api/v1/drain?move=1`, {
