@@ -10,8 +10,8 @@
  * `stunPort + i` when there is one (its DirectOpen names it), the gateway id
  * `<id>-w<i>`, and the data directory `<dataDir>/workers/<i>` (its journals, reports and audit
  * log are its own), with the token-signing secret and admin token of the whole host, so that a
- * technician token and the admin token work on every worker. A host-level `unattended.json` goes
- * to one worker, which copies it into the shared directory (`handOverRegistry`).
+ * technician token and the admin token work on every worker. A host-level `unattended.json` is
+ * copied to every worker, each of which copies it into the shared directory (`handOverRegistry`).
  *
  * The supervisor passes every setting through the environment (`FERRY_*`), relays each worker's
  * log lines, starts a worker again (with back-off) when it dies, and on SIGINT or SIGTERM tells
@@ -57,43 +57,57 @@ export function workerConfig(config: Config, index: number, secrets: Secrets): C
 
 /**
  * The jump clients and support buttons a single gateway kept in the host's data directory
- * (`unattended.json`, from before the host ran workers) go to the first worker whose data
- * directory has none: that worker copies them into the shared directory at its start, as a
- * single gateway does, and every worker then authenticates them. Their key digests are peppered
- * with the host's secret, which every worker has. Returns the worker directory it went to.
+ * (`unattended.json`, from before the host ran workers) are copied to every worker whose data
+ * directory has none: each copies them into the shared directory at its start, as a single
+ * gateway does (a registration only if its id is not there yet: the copies add nothing twice),
+ * and opens its registry only then. So no worker answers a device not copied yet with
+ * FERRY_ERR_JUMP_CLIENT_AUTH_FAILED, which is final for a jump client. Their key digests are
+ * peppered with the host's secret, which every worker has. The host's file is then renamed
+ * `unattended.json.handed-over`. Returns the worker directories it went to.
  */
 export function handOverRegistry(
   hostDir: string,
   workerDirs: readonly string[],
   logger: Pick<Logger, 'info' | 'error'>,
-): string | null {
+): string[] {
   const file = path.join(hostDir, REGISTRY_FILE);
-  if (!fs.existsSync(file)) return null;
+  if (!fs.existsSync(file)) return [];
+  const to: string[] = [];
   for (const dir of workerDirs) {
     const target = path.join(dir, REGISTRY_FILE);
     if (fs.existsSync(target)) continue;
     try {
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      fs.renameSync(file, target);
+      fs.copyFileSync(file, target, fs.constants.COPYFILE_EXCL);
+      to.push(dir);
     } catch (err) {
       logger.error(
         { err, from: file, to: target },
-        "the host's unattended.json could not be moved to a worker; it is tried again at the next start",
+        "the host's unattended.json could not be copied to a worker; it is tried again at the next start",
       );
-      return null;
+      return to;
     }
-    // one way: the worker renames it unattended.json.imported once Redis holds it
-    logger.info(
-      { from: file, to: target },
-      "the host's jump clients and support buttons go to a worker, which copies them into the shared directory",
-    );
-    return dir;
   }
-  logger.error(
-    { file },
-    "the host's unattended.json was not handed to a worker: every worker has its own still to copy; it is tried again at the next start",
+  if (to.length === 0) {
+    logger.error(
+      { file },
+      "the host's unattended.json was not handed to a worker: every worker has its own still to copy; it is tried again at the next start",
+    );
+    return to;
+  }
+  // one way: each worker renames its copy unattended.json.imported once Redis holds it
+  const handed = `${file}.handed-over`;
+  try {
+    fs.renameSync(file, handed);
+  } catch (err) {
+    // the workers have it: a next start copies it again to those without one, which adds nothing
+    logger.error({ err, file }, "the host's unattended.json could not be renamed after the copy");
+  }
+  logger.info(
+    { from: file, to },
+    "the host's jump clients and support buttons go to the workers, which copy them into the shared directory",
   );
-  return null;
+  return to;
 }
 
 export interface Secrets {

@@ -275,7 +275,7 @@ test('worker i gets its own admin, own and STUN ports, id and data directory', (
 
 test('the jump clients a single gateway kept in the host data directory work on every worker', async (t) => {
   let pinned = { id: '', key: '' };
-  const { workers } = await supervisor(t, async (dataDir) => {
+  const { workers, lines } = await supervisor(t, async (dataDir) => {
     // pinned while the host ran one gateway: its file, peppered with the host's secret
     const registry = await JumpClientRegistry.open({ dir: dataDir, pepper: SECRET });
     const { id, key } = await registry.register({
@@ -285,6 +285,13 @@ test('the jump clients a single gateway kept in the host data directory work on 
     });
     pinned = { id, key };
   });
+  // each worker copied it into the shared directory before it answered any device
+  const copied = lines.records.filter(
+    (r) =>
+      r.msg ===
+      'jump clients and support buttons of the data directory copied into the shared directory',
+  );
+  assert.equal(copied.length, workers.length, JSON.stringify(lines.records.map((r) => r.msg)));
   for (const w of workers) {
     const jump = new UnattendedCustomer({
       url: `ws://127.0.0.1:${w.ownPort}/v1/ws`,
@@ -312,26 +319,30 @@ test('workers whose supervisor is killed outright exit: they do not run on unsup
   }
 });
 
-test('the host registry goes to the first worker without one of its own, and stays when none is free', () => {
+test('the host registry is copied to every worker without one of its own, and stays when none is free', () => {
   const host = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-handover-'));
   after(() => fs.rmSync(host, { recursive: true, force: true }));
-  const dirs = [0, 1].map((i) => path.join(host, 'workers', String(i)));
+  const dirs = [0, 1, 2].map((i) => path.join(host, 'workers', String(i)));
   const said: string[] = [];
   const logger = {
     info: (_: object, m: string) => said.push(m),
     error: (_: object, m: string) => said.push(`error: ${m}`),
   };
-  assert.equal(handOverRegistry(host, dirs, logger as never), null, 'nothing to hand over');
+  const registry = (dir: string) => fs.readFileSync(path.join(dir, REGISTRY_FILE), 'utf8');
+  assert.deepEqual(handOverRegistry(host, dirs, logger as never), [], 'nothing to hand over');
   fs.mkdirSync(dirs[0]!, { recursive: true });
   fs.writeFileSync(path.join(dirs[0]!, REGISTRY_FILE), 'worker 0 own');
   fs.writeFileSync(path.join(host, REGISTRY_FILE), 'host');
-  assert.equal(handOverRegistry(host, dirs, logger as never), dirs[1]);
-  assert.equal(fs.readFileSync(path.join(dirs[1]!, REGISTRY_FILE), 'utf8'), 'host');
-  assert.equal(fs.readFileSync(path.join(dirs[0]!, REGISTRY_FILE), 'utf8'), 'worker 0 own');
+  // every worker that would otherwise open its registry at once, with nothing copied yet
+  assert.deepEqual(handOverRegistry(host, dirs, logger as never), [dirs[1], dirs[2]]);
+  assert.equal(registry(dirs[1]!), 'host');
+  assert.equal(registry(dirs[2]!), 'host');
+  assert.equal(registry(dirs[0]!), 'worker 0 own');
   assert.equal(fs.existsSync(path.join(host, REGISTRY_FILE)), false);
+  assert.equal(fs.readFileSync(path.join(host, `${REGISTRY_FILE}.handed-over`), 'utf8'), 'host');
   // every worker has one still to copy: the host's stays where it is, and that is said
   fs.writeFileSync(path.join(host, REGISTRY_FILE), 'host again');
-  assert.equal(handOverRegistry(host, dirs, logger as never), null);
-  assert.equal(fs.readFileSync(path.join(host, REGISTRY_FILE), 'utf8'), 'host again');
+  assert.deepEqual(handOverRegistry(host, dirs, logger as never), []);
+  assert.equal(registry(host), 'host again');
   assert.match(said.at(-1)!, /^error: /);
 });
