@@ -165,6 +165,32 @@ export class Fleet implements SessionListener {
     this.#tell(this.shared.replaceJournal(sessionId, lines), "copy a session's journal");
   }
 
+  /**
+   * Forgets what the store still lists as this gateway's but `holds` says it does not hold: the
+   * records of a session whose removal was cut off by an outage (a command in flight is not sent
+   * again) would otherwise stay for ever. `holds` is asked after the list is read, so a session
+   * created meanwhile is kept. Never rejects; returns how many were removed.
+   */
+  async sweep(holds: (sessionId: string) => boolean): Promise<number> {
+    let owned: string[];
+    try {
+      owned = await this.shared.ownedSessions();
+    } catch (err) {
+      this.#failed(err, "list this gateway's sessions in the store");
+      return 0;
+    }
+    let removed = 0;
+    for (const id of owned) {
+      if (holds(id) || this.#disowned.has(id)) continue;
+      try {
+        if (await this.shared.sweepSession(id)) removed++;
+      } catch (err) {
+        this.#failed(err, 'forget a session this gateway no longer holds');
+      }
+    }
+    return removed;
+  }
+
   /** Keeps a copy of a journal line in the store; never rejects (a failure is counted). */
   mirrorJournal(sessionId: string, line: Buffer): Promise<void> {
     // a session that went to another gateway: what this one still writes of it (its end here)

@@ -177,6 +177,21 @@ const SCRIPTS = {
     redis.call('DEL', KEYS[3])
     return redis.call('DEL', KEYS[1])`,
   /**
+   * KEYS: session, self's gw-sessions, session-resume, journal. ARGV: self, id, resume key
+   * prefix. A session listed as self's that self no longer holds: unlisted, and unless another
+   * gateway owns it now, deleted with its resume tokens and its journal copy (1; 0 if another's).
+   */
+  ferrySweepSession: `
+    redis.call('SREM', KEYS[2], ARGV[2])
+    local owner = redis.call('HGET', KEYS[1], 'gatewayId')
+    if owner and owner ~= ARGV[1] then return 0 end
+    for _, token in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+      local key = ARGV[3] .. token
+      if redis.call('HGET', key, 'sessionId') == ARGV[2] then redis.call('DEL', key) end
+    end
+    redis.call('DEL', KEYS[3], KEYS[4], KEYS[1])
+    return 1`,
+  /**
    * KEYS: resume. ARGV: key prefix. {owner, sessionId} of a resume token, the owner being the
    * session's current one (the recorded publisher once the session is gone); nil if none.
    */
@@ -334,6 +349,15 @@ interface ScriptCommands {
     id: string,
     resumePrefix: string,
   ): Promise<number>;
+  ferrySweepSession(
+    session: string,
+    own: string,
+    resumeSet: string,
+    journal: string,
+    self: string,
+    id: string,
+    resumePrefix: string,
+  ): Promise<number>;
   ferryResumeOwner(resume: string, prefix: string): Promise<[string, string] | null>;
   ferryForgetResume(resume: string, prefix: string, self: string, token: string): Promise<number>;
   ferryTakeOver(
@@ -391,6 +415,7 @@ const KEY_COUNTS: Record<keyof typeof SCRIPTS, number | null> = {
   ferrySessionStep: null,
   ferryReleasePin: 1,
   ferryRemoveSession: 3,
+  ferrySweepSession: 4,
   ferryResumeOwner: 1,
   ferryForgetResume: 1,
   ferryTakeOver: 4,
@@ -739,6 +764,27 @@ export class RedisDirectory implements SharedDirectory {
         sessionId,
         this.#key('resume', ''),
       );
+    });
+  }
+
+  ownedSessions(): Promise<string[]> {
+    return this.#run('ownedSessions', () =>
+      this.#redis.smembers(this.#key('gw-sessions', this.selfId)),
+    );
+  }
+
+  sweepSession(sessionId: string): Promise<boolean> {
+    return this.#run('sweepSession', async () => {
+      const swept = await this.#redis.ferrySweepSession(
+        this.#key('session', sessionId),
+        this.#key('gw-sessions', this.selfId),
+        this.#key('session-resume', sessionId),
+        this.#key('journal', sessionId),
+        this.selfId,
+        sessionId,
+        this.#key('resume', ''),
+      );
+      return swept === 1;
     });
   }
 

@@ -187,6 +187,14 @@ export interface SharedDirectory {
   publishSession(summary: SessionSummary): Promise<void>;
   /** Removes a session this gateway owns (ended). */
   removeSession(sessionId: string): Promise<void>;
+  /** The ids of the sessions the store lists as this gateway's. */
+  ownedSessions(): Promise<string[]>;
+  /**
+   * Forgets a session the store lists as this gateway's that it no longer holds (a removal lost
+   * to an outage): unlisted, and unless another gateway owns it now, removed with its resume
+   * tokens and journal copy. True when removed.
+   */
+  sweepSession(sessionId: string): Promise<boolean>;
   /** Who owns a session, or null when no gateway does. */
   sessionOwner(sessionId: string): Promise<Ownership | null>;
 

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, test } from 'node:test';
+import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
@@ -23,7 +24,7 @@ import { issueToken } from '../../src/session/tokens.js';
 import { technician as accessTechnician, activePair } from '../handlers/access-harness.js';
 import { startGateway, technician } from '../integration/harness.js';
 import { delayProxy } from '../support/delay-proxy.js';
-import { availability } from '../support/directory.js';
+import { availability, until } from '../support/directory.js';
 import { joinAndPickUp } from '../support/pairing.js';
 import { startRedis } from '../support/redis.js';
 
@@ -288,6 +289,38 @@ test('drain with move: a chat echoed while the other sessions are still being mo
   const history = await tech1.chatHistory(first.sessionId);
   const texts = history.entries.flatMap((e) => (e.chat ? [e.chat.text] : []));
   assert.ok(texts.includes('while moving'), `the acknowledged chat moved too: ${texts}`);
+});
+
+test("what the store lists as a gateway's and it does not hold is forgotten when the store comes back; live and others' sessions stay", async (t) => {
+  const a = await member(t, 'a', 'sweep');
+  const tech = await technician(t, a.gateway);
+  const live = await tech.createSession();
+  const raw = new Redis(redis.url);
+  t.after(() => raw.disconnect());
+  // a session whose removal was cut off by an outage, and one another gateway took over
+  await raw
+    .multi()
+    .sadd('ferry:gw-sessions:sweep-a', 'lost', 'theirs')
+    .hset('ferry:session:lost', { gatewayId: 'sweep-a', status: 'Active' })
+    .rpush('ferry:journal:lost', 'a line')
+    .sadd('ferry:session-resume:lost', 'tok')
+    .hset('ferry:resume:tok', { gatewayId: 'sweep-a', sessionId: 'lost' })
+    .hset('ferry:session:theirs', { gatewayId: 'sweep-b', status: 'Active' })
+    .rpush('ferry:journal:theirs', 'a line')
+    .exec();
+  // the gateway's connections to the store drop; it comes back and publishes what it holds
+  await raw.call('CLIENT', 'KILL', 'TYPE', 'normal');
+  await until(
+    'the lost session to be forgotten',
+    () => raw.exists('ferry:session:lost', 'ferry:journal:lost', 'ferry:resume:tok'),
+    (n) => n === 0,
+  );
+  assert.equal(await raw.exists('ferry:session-resume:lost'), 0);
+  assert.deepEqual(await raw.smembers('ferry:gw-sessions:sweep-a'), [live.sessionId]);
+  assert.equal(await raw.hget(`ferry:session:${live.sessionId}`, 'gatewayId'), 'sweep-a');
+  assert.equal(await raw.hget('ferry:session:theirs', 'gatewayId'), 'sweep-b');
+  assert.equal(await raw.llen('ferry:journal:theirs'), 1);
+  assert.equal(a.gateway.fleet!.available, true);
 });
 
 test('drain with move on a gateway alone is refused with a reason', async (t) => {
