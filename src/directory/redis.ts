@@ -304,9 +304,10 @@ const SCRIPTS = {
    * KEYS: none. ARGV: jc-at key prefix, self, TTL ms, jc key prefix, then (id, participant id,
    * JSON, first) quadruples. A jump client whose registration is revoked or gone is answered in
    * `revoked` (id, revokedBy pairs) and its presence here deleted. Otherwise its presence is
-   * written with a fresh TTL: unconditionally when `first` is '1' (the connection's first write,
-   * which failed or has not been done: it is the newest), else unless another connection (here
-   * or on another gateway) holds the jump client now: those ids are answered in `stale`.
+   * written with a fresh TTL: when `first` is '1' (the connection's first write, which failed or
+   * has not been done) unless the presence there names a connection that connected later, else
+   * unless another connection (here or on another gateway) holds the jump client now: those ids
+   * are answered in `stale`.
    */
   ferryRefreshPresence: `
     local stale, revoked = {}, {}
@@ -318,12 +319,21 @@ const SCRIPTS = {
         local ok, p = pcall(cjson.decode, value)
         mine = ok and type(p) == 'table' and p.gatewayId == ARGV[2] and p.participantId == ARGV[i + 1]
       end
+      -- a first write retried late never replaces a connection that came after it
+      local newer = false
+      if not mine and value and ARGV[i + 3] == '1' then
+        local okT, theirs = pcall(cjson.decode, value)
+        local okO, ours = pcall(cjson.decode, ARGV[i + 2])
+        newer = okT and okO and type(theirs) == 'table' and type(ours) == 'table'
+          and tonumber(theirs.connectedAtMs) ~= nil and tonumber(ours.connectedAtMs) ~= nil
+          and tonumber(theirs.connectedAtMs) > tonumber(ours.connectedAtMs)
+      end
       local jc = redis.call('HMGET', ARGV[4] .. ARGV[i], 'keyDigest', 'revokedAtMs', 'revokedBy')
       if not jc[1] or (jc[2] and jc[2] ~= '') then
         if mine and value then redis.call('DEL', key) end
         revoked[#revoked + 1] = ARGV[i]
         revoked[#revoked + 1] = jc[3] or ''
-      elseif mine or ARGV[i + 3] == '1' then
+      elseif mine or (ARGV[i + 3] == '1' and not newer) then
         redis.call('SET', key, ARGV[i + 2], 'PX', ARGV[3])
       else
         stale[#stale + 1] = ARGV[i]
@@ -1229,19 +1239,9 @@ export class RedisDirectory implements SharedDirectory {
     };
     // kept first: a write that fails now is done by the next beat once the store is back
     this.#jumpClientsHere.set(id, record);
-    return this.#run('jumpClientHere', async () => {
-      if (written) {
-        await this.#refreshJumpClients([[id, record]]);
-        return;
-      }
-      await this.#redis.set(
-        this.#key('jc-at', id),
-        this.#presenceJson(record),
-        'PX',
-        this.memberTtlMs,
-      );
-      record.written = true;
-    });
+    // the first write replaces whatever is there, but not a connection that came after this
+    // one (a first write late after an outage); a later one replaces only its own (the script)
+    return this.#run('jumpClientHere', () => this.#refreshJumpClients([[id, record]]));
   }
 
   jumpClientLeft(id: string, participantId: string): Promise<void> {

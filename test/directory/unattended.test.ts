@@ -631,6 +631,17 @@ test('store: a held jump client revoked without an event is reported at the next
   assert.equal(where?.participantId, 'c9');
   assert.deepEqual(stale, ['jc_n']);
   assert.equal(revoked.length, 1, 'told once');
+
+  // a first write that comes late (its connection's earlier one failed in an outage) does not
+  // replace a connection made after it elsewhere: that connection is told it is stale instead
+  assert.equal(await a.addJumpClient(record('jc_l'), 10), 'added');
+  await b.jumpClientHere('jc_l', { participantId: 'c8', inSession: false, connectedAtMs: 20 });
+  await a.jumpClientHere('jc_l', { participantId: 'c2', inSession: false, connectedAtMs: 10 });
+  assert.equal((await a.jumpClientsAt(['jc_l'])).get('jc_l')?.participantId, 'c8');
+  assert.deepEqual(stale, ['jc_n', 'jc_l']);
+  // while a first write of a newer connection does replace an older one's presence
+  await a.jumpClientHere('jc_l', { participantId: 'c3', inSession: false, connectedAtMs: 30 });
+  assert.equal((await b.jumpClientsAt(['jc_l'])).get('jc_l')?.participantId, 'c3');
 });
 
 test('a Redis run as deploy/compose runs it keeps the jump client registrations across a restart', async (t) => {
