@@ -138,13 +138,22 @@ const SCRIPTS = {
    * One turn's writes of one session in one round trip (see SessionSteps). KEYS: session, self's
    * gw-sessions, journal, session-resume, then one resume key per token. ARGV: self, id, publish
    * ('1' or '0'), status, technician, customer, participants, the token count T, the T token
-   * keys, then the journal lines. Writes nothing when another gateway owns the session (it was
-   * taken over: returns 0); else publishes the summary (1; -1 when the step had none), the
-   * tokens, and appends the lines.
+   * keys, then the journal lines. When another gateway owns the session (it was moved or taken
+   * over: returns 0) only the tokens are written, naming that owner (a place given out while the
+   * session moved resumes there; its seat is in the journal copy the move makes last); else
+   * publishes the summary (1; -1 when the step had none), the tokens, and appends the lines.
    */
   ferrySessionStep: `
     local owner = redis.call('HGET', KEYS[1], 'gatewayId')
-    if owner and owner ~= ARGV[1] then return 0 end
+    local tokens = tonumber(ARGV[8])
+    if owner and owner ~= ARGV[1] then
+      -- moved or taken over: its new tokens lead to its owner, the rest is the owner's to write
+      for i = 1, tokens do
+        redis.call('HSET', KEYS[4 + i], 'gatewayId', owner, 'sessionId', ARGV[2])
+        redis.call('SADD', KEYS[4], ARGV[8 + i])
+      end
+      return 0
+    end
     local written = -1
     if ARGV[3] == '1' then
       redis.call('HSET', KEYS[1], 'gatewayId', ARGV[1], 'status', ARGV[4],
@@ -152,7 +161,6 @@ const SCRIPTS = {
       redis.call('SADD', KEYS[2], ARGV[2])
       written = 1
     end
-    local tokens = tonumber(ARGV[8])
     for i = 1, tokens do
       redis.call('HSET', KEYS[4 + i], 'gatewayId', ARGV[1], 'sessionId', ARGV[2])
       redis.call('SADD', KEYS[4], ARGV[8 + i])

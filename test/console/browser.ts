@@ -18,6 +18,12 @@ import { ConsoleSite } from '../../src/transport/static.js';
 /** In-page callbacks run in the browser, where `document` exists (Node has no DOM types). */
 // biome-ignore lint/suspicious/noExplicitAny: the page's own document, typed in the browser
 declare const document: any;
+// biome-ignore lint/suspicious/noExplicitAny: the page's own window, typed in the browser
+declare const window: any;
+// biome-ignore lint/suspicious/noExplicitAny: the page's own navigator, typed in the browser
+declare const navigator: any;
+// biome-ignore lint/suspicious/noExplicitAny: the page's media element class, typed in the browser
+declare const HTMLMediaElement: any;
 
 export const CHROMIUM = process.env.FERRY_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -72,6 +78,43 @@ export async function newPage(browser: Browser, t: TestContext): Promise<Page> {
  * the failure carries the page's notice and console log instead of a bare timeout.
  */
 export async function shareTab(customer: Page, timeout = 30_000): Promise<void> {
+  // where the page's start of sharing got to, for a failure: the browser's capture, the video
+  await customer.evaluate(() => {
+    const trace: string[] = [];
+    window.shareTrace = trace;
+    const at = () => `${Math.round(performance.now())} ms`;
+    const media = navigator.mediaDevices;
+    const ask = media.getDisplayMedia.bind(media);
+    media.getDisplayMedia = (options: unknown) => {
+      trace.push(`getDisplayMedia asked ${at()}`);
+      return ask(options).then(
+        // biome-ignore lint/suspicious/noExplicitAny: a MediaStream, typed in the browser
+        (stream: any) => {
+          const track = stream.getVideoTracks()[0];
+          trace.push(`getDisplayMedia gave ${track?.readyState} ${track?.label} ${at()}`);
+          track?.addEventListener('ended', () => trace.push(`track ended ${at()}`));
+          return stream;
+        },
+        (err: Error) => {
+          trace.push(`getDisplayMedia refused ${err.name}: ${err.message} ${at()}`);
+          throw err;
+        },
+      );
+    };
+    const play = HTMLMediaElement.prototype.play;
+    // biome-ignore lint/suspicious/noExplicitAny: the media element, typed in the browser
+    HTMLMediaElement.prototype.play = function (this: any) {
+      trace.push(`play asked ${at()}`);
+      this.addEventListener('loadedmetadata', () => trace.push(`video metadata ${at()}`));
+      return play.call(this).then(
+        () => void trace.push(`play started ${this.videoWidth}x${this.videoHeight} ${at()}`),
+        (err: Error) => {
+          trace.push(`play refused ${err.name}: ${err.message} ${at()}`);
+          throw err;
+        },
+      );
+    };
+  });
   await customer.click('#share');
   try {
     await customer.waitForFunction(
@@ -99,6 +142,9 @@ async function pageState(page: Page): Promise<string> {
       notice: document.getElementById('notice')?.textContent ?? '',
       sharing: document.body.dataset.sharing ?? '',
       quality: document.getElementById('share-quality')?.textContent ?? '',
+      visibility: document.visibilityState,
+      focus: document.hasFocus(),
+      trace: window.shareTrace ?? [],
     }))
     .catch((err: unknown) => ({ error: String(err) }));
   return `${JSON.stringify(state)}\n${(logs.get(page) ?? []).join('\n')}`;
