@@ -511,22 +511,22 @@ export class Gateway {
   /**
    * Tells the directory everything this gateway holds: each live session, its resume tokens
    * and a fresh copy of its journal (the store may have lost them, or missed lines while it
-   * was down), and nothing it does not hold. At start and whenever the store comes back.
+   * was down), and removes the ended sessions whose removal failed. At start and whenever the
+   * store comes back.
    */
   #publishAll(fleet: Fleet): void {
     for (const session of this.registry.sessions.values()) {
       fleet.restored(session);
       if (this.journals !== null) fleet.recopyJournal(session.id, this.journals.linesOf(session));
     }
-    // and forgets what the store still lists as its own but it no longer holds (a removal cut
-    // off by the outage, a session whose journal did not survive a restart)
+    // and removes again the ended sessions whose removal failed (cut off by the outage)
     void fleet
       .sweep((id) => this.registry.sessions.has(id))
       .then((removed) => {
         if (removed > 0) {
           this.logger.info(
             { removed },
-            'shared directory: sessions this gateway no longer holds forgotten',
+            'shared directory: ended sessions whose removal had failed removed',
           );
         }
       });

@@ -73,6 +73,7 @@ export function handOverRegistry(
   const file = path.join(hostDir, REGISTRY_FILE);
   if (!fs.existsSync(file)) return [];
   const to: string[] = [];
+  let failed = false;
   for (const dir of workerDirs) {
     const target = path.join(dir, REGISTRY_FILE);
     if (fs.existsSync(target)) continue;
@@ -81,13 +82,15 @@ export function handOverRegistry(
       fs.copyFileSync(file, target, fs.constants.COPYFILE_EXCL);
       to.push(dir);
     } catch (err) {
+      failed = true;
       logger.error(
         { err, from: file, to: target },
         "the host's unattended.json could not be copied to a worker; it is tried again at the next start",
       );
-      return to;
     }
   }
+  // a worker it could not reach gets it at the next start: the file stays for that
+  if (failed) return to;
   if (to.length === 0) {
     logger.error(
       { file },

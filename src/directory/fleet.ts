@@ -67,6 +67,8 @@ export class Fleet implements SessionListener {
   #refresh: NodeJS.Timeout | null = null;
   /** Sessions another gateway took over while this one was down (see `disown`). */
   readonly #disowned = new Set<string>();
+  /** Ended sessions whose removal from the store failed, to try again (`sweep`). */
+  readonly #unremoved = new Set<string>();
   readonly #logger: Logger;
   readonly #pinLength: number;
   /** A failure was logged since the store was last available (one warning per outage). */
@@ -166,29 +168,33 @@ export class Fleet implements SessionListener {
   }
 
   /**
-   * Forgets what the store still lists as this gateway's but `holds` says it does not hold: the
-   * records of a session whose removal was cut off by an outage (a command in flight is not sent
-   * again) would otherwise stay for ever. `holds` is asked after the list is read, so a session
-   * created meanwhile is kept. Never rejects; returns how many were removed.
+   * Forgets again the sessions whose removal failed (the store was down, or the connection
+   * dropped with the command unanswered: it is not sent again), unless this gateway holds them
+   * again. Without this their records, resume tokens and journal copy (chat text included) would
+   * stay in the store for ever. Only removals this process saw fail are retried: a session
+   * listed as this gateway's that it does not hold may be one moved here and not picked up yet.
+   * Never rejects; returns how many were removed.
    */
   async sweep(holds: (sessionId: string) => boolean): Promise<number> {
-    let owned: string[];
-    try {
-      owned = await this.shared.ownedSessions();
-    } catch (err) {
-      this.#failed(err, "list this gateway's sessions in the store");
-      return 0;
-    }
     let removed = 0;
-    for (const id of owned) {
-      if (holds(id) || this.#disowned.has(id)) continue;
+    for (const id of [...this.#unremoved]) {
+      if (holds(id)) {
+        this.#unremoved.delete(id);
+        continue;
+      }
       try {
         if (await this.shared.sweepSession(id)) removed++;
+        this.#unremoved.delete(id);
       } catch (err) {
-        this.#failed(err, 'forget a session this gateway no longer holds');
+        this.#failed(err, 'forget an ended session');
       }
     }
     return removed;
+  }
+
+  /** How many ended sessions wait for their removal from the store to be tried again. */
+  get unremoved(): number {
+    return this.#unremoved.size;
   }
 
   /** Keeps a copy of a journal line in the store; never rejects (a failure is counted). */
@@ -283,8 +289,12 @@ export class Fleet implements SessionListener {
 
   ended(session: Session): void {
     if (this.#disowned.delete(session.id)) return;
-    this.#tell(this.shared.removeSession(session.id), 'remove an ended session');
-    this.#tell(this.shared.dropJournal(session.id), "drop an ended session's journal");
+    // record, resume tokens and journal copy in one script; a failure is tried again (sweep)
+    const id = session.id;
+    this.shared.sweepSession(id).catch((err: unknown) => {
+      this.#unremoved.add(id);
+      this.#failed(err, 'remove an ended session');
+    });
     if (session.pin !== '') this.pinTaken(session.pin);
   }
 

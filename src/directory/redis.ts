@@ -327,7 +327,8 @@ const SCRIPTS = {
         local ok, p = pcall(cjson.decode, value)
         mine = ok and type(p) == 'table' and p.gatewayId == ARGV[2] and p.participantId == ARGV[i + 1]
       end
-      -- a first write retried late never replaces a connection that came after it
+      -- a first write retried by a beat (it failed as the connection came) never replaces a
+      -- connection that came after it (the gateways' clocks: skew favours the retry's side)
       local newer = false
       if not mine and value and ARGV[i + 3] == '1' then
         local okT, theirs = pcall(cjson.decode, value)
@@ -671,8 +672,10 @@ export class RedisDirectory implements SharedDirectory {
       { url: this.#safeUrl, selfId: this.selfId, heartbeatMs: this.heartbeatMs },
       'directory connected',
     );
-    this.#setAvailable(this.#redis.status === 'ready');
+    // started first: the availability listeners (the gateway publishing what it holds) may
+    // call back in at once
     this.#started = true;
+    this.#setAvailable(this.#redis.status === 'ready');
     this.#subscribe();
     this.#errorLogged = false;
     this.#timer = setInterval(() => void this.#beat(), this.heartbeatMs);
@@ -783,12 +786,6 @@ export class RedisDirectory implements SharedDirectory {
         this.#key('resume', ''),
       );
     });
-  }
-
-  ownedSessions(): Promise<string[]> {
-    return this.#run('ownedSessions', () =>
-      this.#redis.smembers(this.#key('gw-sessions', this.selfId)),
-    );
   }
 
   sweepSession(sessionId: string): Promise<boolean> {
@@ -1247,9 +1244,22 @@ export class RedisDirectory implements SharedDirectory {
     };
     // kept first: a write that fails now is done by the next beat once the store is back
     this.#jumpClientsHere.set(id, record);
-    // the first write replaces whatever is there, but not a connection that came after this
-    // one (a first write late after an outage); a later one replaces only its own (the script)
-    return this.#run('jumpClientHere', () => this.#refreshJumpClients([[id, record]]));
+    return this.#run('jumpClientHere', async () => {
+      if (written) {
+        await this.#refreshJumpClients([[id, record]]);
+        return;
+      }
+      // the connection's first write, as it connects: the newest connection wins, whatever
+      // the clocks of the gateways say (a first write that failed is retried by the beat, which
+      // then yields to a connection made after this one)
+      await this.#redis.set(
+        this.#key('jc-at', id),
+        this.#presenceJson(record),
+        'PX',
+        this.memberTtlMs,
+      );
+      record.written = true;
+    });
   }
 
   jumpClientLeft(id: string, participantId: string): Promise<void> {

@@ -187,12 +187,10 @@ export interface SharedDirectory {
   publishSession(summary: SessionSummary): Promise<void>;
   /** Removes a session this gateway owns (ended). */
   removeSession(sessionId: string): Promise<void>;
-  /** The ids of the sessions the store lists as this gateway's. */
-  ownedSessions(): Promise<string[]>;
   /**
-   * Forgets a session the store lists as this gateway's that it no longer holds (a removal lost
-   * to an outage): unlisted, and unless another gateway owns it now, removed with its resume
-   * tokens and journal copy. True when removed.
+   * Forgets a session this gateway no longer holds (it ended, or its removal failed before):
+   * unlisted from this gateway's sessions, and unless another gateway owns it now, removed with
+   * its resume tokens and journal copy, in one script. True when removed.
    */
   sweepSession(sessionId: string): Promise<boolean>;
   /** Who owns a session, or null when no gateway does. */

@@ -134,6 +134,8 @@ export class TechnicianVerifier {
     this.#secret = options.secret;
     this.#scope = options.scope;
     this.#jwks = options.jwks ?? null;
+    // loaded now, so that the first asymmetric token does not wait for about 60 modules
+    if (this.#jwks !== null) void this.#joseLoaded().catch(() => undefined);
     this.#deny = options.deny ?? null;
   }
 
@@ -188,13 +190,24 @@ export class TechnicianVerifier {
         currentDate: new Date(nowMs),
         algorithms: [...ASYMMETRIC],
       };
-      this.#jose ??= joseFor(this.#jwks!);
-      const { jwtVerify, keys } = await this.#jose;
+      const { jwtVerify, keys } = await this.#joseLoaded();
       payload = (await jwtVerify(token, keys, options)).payload;
     } catch (err) {
       return joseRefusal(err);
     }
     return this.#accept(payload, nowMs);
+  }
+
+  /** jose and the key set, loaded once; a failed load is tried again at the next token. */
+  #joseLoaded(): Promise<JoseVerify> {
+    if (this.#jose === null) {
+      const loading = joseFor(this.#jwks!);
+      this.#jose = loading;
+      loading.catch(() => {
+        if (this.#jose === loading) this.#jose = null;
+      });
+    }
+    return this.#jose;
   }
 
   /** A verified payload's Ferry claims, or the refusal of a claim out of shape or revoked. */

@@ -115,13 +115,19 @@ export async function shareTab(customer: Page, timeout = 30_000): Promise<void> 
       );
     };
   });
+  // an error notice counts only if it is new: not one left from before the click
+  const before = await customer.evaluate(() => document.getElementById('notice')?.textContent);
   await customer.click('#share');
   try {
     await customer.waitForFunction(
-      () =>
-        document.body.dataset.sharing === 'yes' ||
-        document.getElementById('notice')?.dataset.kind === 'error',
-      undefined,
+      (earlier: string | undefined) => {
+        const notice = document.getElementById('notice');
+        return (
+          document.body.dataset.sharing === 'yes' ||
+          (notice?.dataset.kind === 'error' && notice.textContent !== earlier)
+        );
+      },
+      before,
       { timeout },
     );
   } catch (err) {

@@ -291,36 +291,47 @@ test('drain with move: a chat echoed while the other sessions are still being mo
   assert.ok(texts.includes('while moving'), `the acknowledged chat moved too: ${texts}`);
 });
 
-test("what the store lists as a gateway's and it does not hold is forgotten when the store comes back; live and others' sessions stay", async (t) => {
+test('an ended session whose removal failed is removed once the store is back; nothing else is', async (t) => {
+  const admin = new Redis(redis.url);
+  t.after(() => admin.disconnect());
+  await admin.call('ACL', 'SETUSER', 'sweep-admin', 'on', '>sweep-pw', '~*', '&*', '+@all');
+  const raw = new Redis(redis.url.replace('redis://', 'redis://sweep-admin:sweep-pw@'));
+  t.after(() => raw.disconnect());
   const a = await member(t, 'a', 'sweep');
   const tech = await technician(t, a.gateway);
+  const ended = await tech.createSession();
+  await joinAndPickUp(t, tech, ended.sessionId, { url: a.url, pin: ended.pin, name: 'customer' });
   const live = await tech.createSession();
-  const raw = new Redis(redis.url);
-  t.after(() => raw.disconnect());
-  // a session whose removal was cut off by an outage, and one another gateway took over
-  await raw
-    .multi()
-    .sadd('ferry:gw-sessions:sweep-a', 'lost', 'theirs')
-    .hset('ferry:session:lost', { gatewayId: 'sweep-a', status: 'Active' })
-    .rpush('ferry:journal:lost', 'a line')
-    .sadd('ferry:session-resume:lost', 'tok')
-    .hset('ferry:resume:tok', { gatewayId: 'sweep-a', sessionId: 'lost' })
-    .hset('ferry:session:theirs', { gatewayId: 'sweep-b', status: 'Active' })
-    .rpush('ferry:journal:theirs', 'a line')
-    .exec();
-  // the gateway's connections to the store drop; it comes back and publishes what it holds
+  const keys = (id: string) => [`ferry:session:${id}`, `ferry:session-resume:${id}`];
+  await until(
+    'both published',
+    () => raw.exists(...keys(ended.sessionId)),
+    (n) => n === 2,
+  );
+  try {
+    // the gateway's scripts are refused: the removal of the session it ends fails
+    await raw.call('ACL', 'SETUSER', 'default', '-evalsha', '-eval');
+    await tech.endSession(ended.sessionId);
+    await until(
+      'the removal to fail',
+      async () => a.gateway.fleet!.unremoved,
+      (n) => n === 1,
+    );
+    assert.equal(await raw.exists(...keys(ended.sessionId)), 2, 'still in the store');
+  } finally {
+    await raw.call('ACL', 'SETUSER', 'default', '+@all');
+  }
+  // the connection drops and comes back: the failed removal is done then
   await raw.call('CLIENT', 'KILL', 'TYPE', 'normal');
   await until(
-    'the lost session to be forgotten',
-    () => raw.exists('ferry:session:lost', 'ferry:journal:lost', 'ferry:resume:tok'),
+    'the ended session to be forgotten',
+    () => raw.exists(...keys(ended.sessionId)),
     (n) => n === 0,
   );
-  assert.equal(await raw.exists('ferry:session-resume:lost'), 0);
+  assert.equal(a.gateway.fleet!.unremoved, 0);
   assert.deepEqual(await raw.smembers('ferry:gw-sessions:sweep-a'), [live.sessionId]);
   assert.equal(await raw.hget(`ferry:session:${live.sessionId}`, 'gatewayId'), 'sweep-a');
-  assert.equal(await raw.hget('ferry:session:theirs', 'gatewayId'), 'sweep-b');
-  assert.equal(await raw.llen('ferry:journal:theirs'), 1);
-  assert.equal(a.gateway.fleet!.available, true);
+  await raw.call('ACL', 'DELUSER', 'sweep-admin');
 });
 
 test('drain with move on a gateway alone is refused with a reason', async (t) => {

@@ -632,14 +632,30 @@ test('store: a held jump client revoked without an event is reported at the next
   assert.deepEqual(stale, ['jc_n']);
   assert.equal(revoked.length, 1, 'told once');
 
-  // a first write that comes late (its connection's earlier one failed in an outage) does not
-  // replace a connection made after it elsewhere: that connection is told it is stale instead
+  // a first write that failed as its connection came (the store refused it) is retried by the
+  // beat; by then the device connected elsewhere, later: that presence stays, and this
+  // connection is told it is stale
   assert.equal(await a.addJumpClient(record('jc_l'), 10), 'added');
+  const admin = new Redis(redis.url);
+  t.after(() => admin.disconnect());
+  try {
+    await admin.call('ACL', 'SETUSER', 'default', '-set');
+    await assert.rejects(
+      a.jumpClientHere('jc_l', { participantId: 'c2', inSession: false, connectedAtMs: 10 }),
+      /directory unavailable: jumpClientHere:/,
+    );
+  } finally {
+    await admin.call('ACL', 'SETUSER', 'default', '+@all');
+  }
   await b.jumpClientHere('jc_l', { participantId: 'c8', inSession: false, connectedAtMs: 20 });
-  await a.jumpClientHere('jc_l', { participantId: 'c2', inSession: false, connectedAtMs: 10 });
-  assert.equal((await a.jumpClientsAt(['jc_l'])).get('jc_l')?.participantId, 'c8');
+  await until(
+    "A's retry to yield",
+    async () => stale.length,
+    (n) => n === 2,
+  );
   assert.deepEqual(stale, ['jc_n', 'jc_l']);
-  // while a first write of a newer connection does replace an older one's presence
+  assert.equal((await a.jumpClientsAt(['jc_l'])).get('jc_l')?.participantId, 'c8');
+  // a first write as a newer connection comes replaces an older one's presence
   await a.jumpClientHere('jc_l', { participantId: 'c3', inSession: false, connectedAtMs: 30 });
   assert.equal((await b.jumpClientsAt(['jc_l'])).get('jc_l')?.participantId, 'c3');
 });
