@@ -612,10 +612,22 @@ export class Gateway {
     // journal is copied again whole, and its participants are told; the copies are on the
     // connection to the store before any participant can reach the target.
     const synced = journals.flushAll(); // its synchronous part writes the snapshots due
+    // unless the target took a session over meanwhile (a participant reached it early): its
+    // copy stands then
     const copies = moved.map((session) =>
-      fleet.shared.replaceJournal(session.id, journals.linesOf(session)).catch((err: unknown) => {
-        this.logger.warn({ err, session: session.id }, 'moved session: last journal copy failed');
-      }),
+      fleet.shared.replaceMovedJournal(session.id, journals.linesOf(session)).then(
+        (replaced) => {
+          if (!replaced) {
+            this.logger.warn(
+              { session: session.id, to: target.id },
+              'moved session: the target took it over first; its journal copy stands',
+            );
+          }
+        },
+        (err: unknown) => {
+          this.logger.warn({ err, session: session.id }, 'moved session: last journal copy failed');
+        },
+      ),
     );
     const told = new Set<Participant>();
     for (const session of moved) {

@@ -185,6 +185,18 @@ const SCRIPTS = {
     redis.call('DEL', KEYS[3])
     return redis.call('DEL', KEYS[1])`,
   /**
+   * KEYS: journal, session. ARGV: self, then the lines. Replaces the journal copy of a session
+   * self moved to another gateway with the lines, only while that gateway has not taken it over
+   * yet (the session is still marked `movedFrom` self): 1, else 0.
+   */
+  ferryReplaceJournalIf: `
+    if redis.call('HGET', KEYS[2], 'movedFrom') ~= ARGV[1] then return 0 end
+    redis.call('DEL', KEYS[1])
+    for first = 2, #ARGV, 1000 do
+      redis.call('RPUSH', KEYS[1], unpack(ARGV, first, math.min(first + 999, #ARGV)))
+    end
+    return 1`,
+  /**
    * KEYS: session, self's gw-sessions, session-resume, journal. ARGV: self, id, resume key
    * prefix. A session listed as self's that self no longer holds: unlisted, and unless another
    * gateway owns it now, deleted with its resume tokens and its journal copy (1; 0 if another's).
@@ -220,12 +232,19 @@ const SCRIPTS = {
     return redis.call('DEL', KEYS[1])`,
   /**
    * KEYS: session, from's gw-sessions, self's gw-sessions, session-resume. ARGV: from, self,
-   * sessionId, resume key prefix. Compare-and-set of the session's owner from `from` to self;
-   * moves the id between the owners' sets and points the session's resume tokens at self.
+   * sessionId, resume key prefix, and '1' for a move (`from` hands it to live `self`) or '0'
+   * for a take-over (`self` takes it). Compare-and-set of the session's owner from `from` to
+   * self; moves the id between the owners' sets and points the session's resume tokens at self.
+   * A move marks the session `movedFrom` = from until its new owner takes it over (adopts it).
    */
   ferryTakeOver: `
     if redis.call('HGET', KEYS[1], 'gatewayId') ~= ARGV[1] then return 0 end
     redis.call('HSET', KEYS[1], 'gatewayId', ARGV[2])
+    if ARGV[5] == '1' then
+      redis.call('HSET', KEYS[1], 'movedFrom', ARGV[1])
+    else
+      redis.call('HDEL', KEYS[1], 'movedFrom')
+    end
     redis.call('SREM', KEYS[2], ARGV[3])
     redis.call('SADD', KEYS[3], ARGV[3])
     for _, token in ipairs(redis.call('SMEMBERS', KEYS[4])) do
@@ -377,6 +396,12 @@ interface ScriptCommands {
     id: string,
     resumePrefix: string,
   ): Promise<number>;
+  ferryReplaceJournalIf(
+    journal: string,
+    session: string,
+    self: string,
+    ...lines: Buffer[]
+  ): Promise<number>;
   ferryResumeOwner(resume: string, prefix: string): Promise<[string, string] | null>;
   ferryForgetResume(resume: string, prefix: string, self: string, token: string): Promise<number>;
   ferryTakeOver(
@@ -388,6 +413,7 @@ interface ScriptCommands {
     self: string,
     id: string,
     resumePrefix: string,
+    move: '1' | '0',
   ): Promise<number>;
   ferryPickUp(queue: string, owners: string, id: string): Promise<number>;
   ferryAddJumpClient(
@@ -435,6 +461,7 @@ const KEY_COUNTS: Record<keyof typeof SCRIPTS, number | null> = {
   ferryReleasePin: 1,
   ferryRemoveSession: 3,
   ferrySweepSession: 4,
+  ferryReplaceJournalIf: 2,
   ferryResumeOwner: 1,
   ferryForgetResume: 1,
   ferryTakeOver: 4,
@@ -845,6 +872,7 @@ export class RedisDirectory implements SharedDirectory {
         this.selfId,
         sessionId,
         this.#key('resume', ''),
+        '0',
       );
       return moved === 1;
     });
@@ -922,6 +950,7 @@ export class RedisDirectory implements SharedDirectory {
         to,
         sessionId,
         this.#key('resume', ''),
+        '1',
       );
       return moved === 1;
     });
@@ -1052,6 +1081,18 @@ export class RedisDirectory implements SharedDirectory {
       const multi = this.#redis.multi().del(key);
       if (lines.length > 0) multi.rpush(key, ...lines.map((l) => Buffer.from(l)));
       await multi.exec();
+    });
+  }
+
+  replaceMovedJournal(sessionId: string, lines: readonly Uint8Array[]): Promise<boolean> {
+    return this.#run('replaceMovedJournal', async () => {
+      const replaced = await this.#redis.ferryReplaceJournalIf(
+        this.#key('journal', sessionId),
+        this.#key('session', sessionId),
+        this.selfId,
+        ...lines.map((l) => Buffer.from(l)),
+      );
+      return replaced === 1;
     });
   }
 

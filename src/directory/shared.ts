@@ -217,6 +217,11 @@ export interface SharedDirectory {
   appendJournal(sessionId: string, line: Uint8Array): Promise<void>;
   /** Replaces the session's journal copy with `lines` (after an outage of the store). */
   replaceJournal(sessionId: string, lines: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Replaces the journal copy of a session this gateway moved to another (`moveTo`) with `lines`,
+   * only while that gateway has not taken it over yet: false when it has (its copy stands).
+   */
+  replaceMovedJournal(sessionId: string, lines: readonly Uint8Array[]): Promise<boolean>;
   /** The session's journal lines, in order (empty when none). */
   readJournal(sessionId: string): Promise<Buffer[]>;
   /** Drops the session's journal copy (it ended). */

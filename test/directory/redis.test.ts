@@ -236,6 +236,31 @@ test('takeOver moves a session and its resume tokens to exactly one claimant', a
   assert.deepEqual(await redis.keys(`${keyPrefix}resume:*`), []);
 });
 
+test("a moved session's last journal copy lands only until its new owner has taken it over", async (t) => {
+  const keyPrefix = prefix();
+  const a = await gateway(t, 'A', { keyPrefix });
+  const b = await gateway(t, 'B', { keyPrefix });
+  const redis = raw(t);
+  const summary = { id: 'm1', status: 'Active', technician: 't', customer: 'c', participants: 2 };
+  await a.publishSession(summary);
+  await a.replaceJournal('m1', [Buffer.from('first copy')]);
+  assert.equal(await a.moveTo('m1', 'B'), true);
+  // not taken over yet: the moving gateway's last copy replaces its first
+  assert.equal(await a.replaceMovedJournal('m1', [Buffer.from('l1'), Buffer.from('l2')]), true);
+  assert.deepEqual(await redis.lrange(`${keyPrefix}journal:m1`, 0, -1), ['l1', 'l2']);
+  // B takes it over (a participant arrived) and writes on: a later copy from A is refused
+  assert.equal(await b.takeOver('m1', 'B'), true);
+  await b.appendJournal('m1', Buffer.from('B wrote this'));
+  assert.equal(await a.replaceMovedJournal('m1', [Buffer.from('stale')]), false);
+  assert.deepEqual(await redis.lrange(`${keyPrefix}journal:m1`, 0, -1), [
+    'l1',
+    'l2',
+    'B wrote this',
+  ]);
+  // and a session never moved by A is never replaced by it
+  assert.equal(await b.replaceMovedJournal('m1', [Buffer.from('x')]), false);
+});
+
 test('the writes of one turn to a session go as one script call, in order, and before any later command', async (t) => {
   const keyPrefix = prefix();
   const a = await gateway(t, 'A', { keyPrefix });
