@@ -183,7 +183,7 @@ export class Fleet implements SessionListener {
         continue;
       }
       try {
-        if (await this.shared.sweepSession(id)) removed++;
+        if (await this.shared.removeSession(id)) removed++;
         this.#unremoved.delete(id);
       } catch (err) {
         this.#failed(err, 'forget an ended session');
@@ -291,7 +291,7 @@ export class Fleet implements SessionListener {
     if (this.#disowned.delete(session.id)) return;
     // record, resume tokens and journal copy in one script; a failure is tried again (sweep)
     const id = session.id;
-    this.shared.sweepSession(id).catch((err: unknown) => {
+    this.shared.removeSession(id).catch((err: unknown) => {
       this.#unremoved.add(id);
       this.#failed(err, 'remove an ended session');
     });

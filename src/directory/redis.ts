@@ -171,20 +171,6 @@ const SCRIPTS = {
     end
     return written`,
   /**
-   * KEYS: session, self's gw-sessions, session-resume. ARGV: self, id, resume key prefix.
-   * Deletes the session if self owns it, with the resume tokens published for it that still
-   * name it (a technician's token may name a later session of its own).
-   */
-  ferryRemoveSession: `
-    redis.call('SREM', KEYS[2], ARGV[2])
-    if redis.call('HGET', KEYS[1], 'gatewayId') ~= ARGV[1] then return 0 end
-    for _, token in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-      local key = ARGV[3] .. token
-      if redis.call('HGET', key, 'sessionId') == ARGV[2] then redis.call('DEL', key) end
-    end
-    redis.call('DEL', KEYS[3])
-    return redis.call('DEL', KEYS[1])`,
-  /**
    * KEYS: journal, session. ARGV: self, then the lines. Replaces the journal copy of a session
    * self moved to another gateway with the lines, only while that gateway has not taken it over
    * yet (the session is still marked `movedFrom` self): 1, else 0.
@@ -201,7 +187,7 @@ const SCRIPTS = {
    * prefix. A session listed as self's that self no longer holds: unlisted, and unless another
    * gateway owns it now, deleted with its resume tokens and its journal copy (1; 0 if another's).
    */
-  ferrySweepSession: `
+  ferryRemoveSession: `
     redis.call('SREM', KEYS[2], ARGV[2])
     local owner = redis.call('HGET', KEYS[1], 'gatewayId')
     if owner and owner ~= ARGV[1] then return 0 end
@@ -383,14 +369,6 @@ interface ScriptCommands {
     session: string,
     own: string,
     resumeSet: string,
-    self: string,
-    id: string,
-    resumePrefix: string,
-  ): Promise<number>;
-  ferrySweepSession(
-    session: string,
-    own: string,
-    resumeSet: string,
     journal: string,
     self: string,
     id: string,
@@ -459,8 +437,7 @@ const KEY_COUNTS: Record<keyof typeof SCRIPTS, number | null> = {
   ferryMembers: 1,
   ferrySessionStep: null,
   ferryReleasePin: 1,
-  ferryRemoveSession: 3,
-  ferrySweepSession: 4,
+  ferryRemoveSession: 4,
   ferryReplaceJournalIf: 2,
   ferryResumeOwner: 1,
   ferryForgetResume: 1,
@@ -802,22 +779,9 @@ export class RedisDirectory implements SharedDirectory {
     });
   }
 
-  removeSession(sessionId: string): Promise<void> {
+  removeSession(sessionId: string): Promise<boolean> {
     return this.#run('removeSession', async () => {
-      await this.#redis.ferryRemoveSession(
-        this.#key('session', sessionId),
-        this.#key('gw-sessions', this.selfId),
-        this.#key('session-resume', sessionId),
-        this.selfId,
-        sessionId,
-        this.#key('resume', ''),
-      );
-    });
-  }
-
-  sweepSession(sessionId: string): Promise<boolean> {
-    return this.#run('sweepSession', async () => {
-      const swept = await this.#redis.ferrySweepSession(
+      const removed = await this.#redis.ferryRemoveSession(
         this.#key('session', sessionId),
         this.#key('gw-sessions', this.selfId),
         this.#key('session-resume', sessionId),
@@ -826,7 +790,7 @@ export class RedisDirectory implements SharedDirectory {
         sessionId,
         this.#key('resume', ''),
       );
-      return swept === 1;
+      return removed === 1;
     });
   }
 
@@ -1100,12 +1064,6 @@ export class RedisDirectory implements SharedDirectory {
     return this.#run('readJournal', () =>
       this.#redis.lrangeBuffer(this.#key('journal', sessionId), 0, -1),
     );
-  }
-
-  dropJournal(sessionId: string): Promise<void> {
-    return this.#run('dropJournal', async () => {
-      await this.#redis.del(this.#key('journal', sessionId));
-    });
   }
 
   // --- unattended access ---------------------------------------------------------------------

@@ -185,14 +185,12 @@ export interface SharedDirectory {
 
   /** Publishes (or refreshes) a session this gateway owns. */
   publishSession(summary: SessionSummary): Promise<void>;
-  /** Removes a session this gateway owns (ended). */
-  removeSession(sessionId: string): Promise<void>;
   /**
-   * Forgets a session this gateway no longer holds (it ended, or its removal failed before):
+   * Removes a session this gateway no longer holds (it ended, or its removal failed before):
    * unlisted from this gateway's sessions, and unless another gateway owns it now, removed with
    * its resume tokens and journal copy, in one script. True when removed.
    */
-  sweepSession(sessionId: string): Promise<boolean>;
+  removeSession(sessionId: string): Promise<boolean>;
   /** Who owns a session, or null when no gateway does. */
   sessionOwner(sessionId: string): Promise<Ownership | null>;
 
@@ -224,8 +222,6 @@ export interface SharedDirectory {
   replaceMovedJournal(sessionId: string, lines: readonly Uint8Array[]): Promise<boolean>;
   /** The session's journal lines, in order (empty when none). */
   readJournal(sessionId: string): Promise<Buffer[]>;
-  /** Drops the session's journal copy (it ended). */
-  dropJournal(sessionId: string): Promise<void>;
 
   /**
    * Hands a session this gateway owns (and its resume tokens) to live gateway `to`, only if

@@ -121,7 +121,7 @@ export class TechnicianVerifier {
   readonly #secret: string;
   readonly #scope: TokenScope;
   readonly #jwks: JSONWebKeySet | null;
-  /** jose and the key set it made of #jwks, on the first asymmetric token. */
+  /** jose and the key set it made of #jwks, loaded when the verifier is made (`#joseLoaded`). */
   #jose: Promise<JoseVerify> | null = null;
   readonly #deny: DenyList | null;
 
