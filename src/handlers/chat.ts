@@ -102,13 +102,28 @@ export function chatHandler(ctx: HandlerContext, channel: number) {
     });
     session.logger.debug({ seq: entry.seq, from: peer.name, techniciansOnly }, 'chat');
     ctx.registry.noteAction(peer, session);
-    // spec B2: the customer learns who it chats with before the first message it sees
-    if (!techniciansOnly && session.customerSeat !== null) introduce(session);
-    // Owner and collaborators (and the customer unless private); held for any who are away.
-    const seats = session.technicianSeats();
-    if (!techniciansOnly && session.customerSeat !== null) seats.push(session.customerSeat);
-    const sent = session.broadcast(out, seats);
-    ctx.count(session, channel, out.length, sent);
+    const deliver = (): void => {
+      // spec B2: the customer learns who it chats with before the first message it sees
+      if (!techniciansOnly && session.customerSeat !== null) introduce(session);
+      // Owner and collaborators (and the customer unless private); held for any who are away.
+      const seats = session.technicianSeats();
+      if (!techniciansOnly && session.customerSeat !== null) seats.push(session.customerSeat);
+      const sent = session.broadcast(out, seats);
+      ctx.count(session, channel, out.length, sent);
+    };
+    // The echo acknowledges the message. With a shared copy of the journal (a deployment on a
+    // directory) it waits until the copy holds the line, so a gateway that takes the session
+    // over after a crash has every message anyone saw echoed. A copy that fails (the store is
+    // down) does not silence the chat: the whole journal is copied again when the store is back.
+    const held = session.log.held;
+    if (held === null) deliver();
+    else {
+      held
+        .then(() => {
+          if (!session.ended) deliver();
+        })
+        .catch((err: unknown) => session.logger.error({ err }, 'chat not delivered'));
+    }
   };
 }
 

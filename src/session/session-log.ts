@@ -160,6 +160,15 @@ export class SessionLog {
     return full;
   }
 
+  /**
+   * The publication of the entries held for durability (the newest one's, which follows every
+   * earlier one), or null when none is held. What acknowledges an entry to a participant (a
+   * chat's echo) goes after it: a survivor that takes the session over then has the entry.
+   */
+  get held(): Promise<void> | null {
+    return this.#publishing;
+  }
+
   /** Publishes `entry` once `durable` settled and every entry held before it is published. */
   #publishAfter(durable: Promise<void> | undefined, entry: LogEntry): void {
     // a copy that could not be made does not silence the session: it is published anyway

@@ -291,6 +291,40 @@ test('drain with move: a chat echoed while the other sessions are still being mo
   assert.ok(texts.includes('while moving'), `the acknowledged chat moved too: ${texts}`);
 });
 
+test('a chat is echoed once the store holds its copy: a gateway taking the session over has it', async (t) => {
+  const a = await member(t, 'a', 'echo');
+  const tech = await technician(t, a.gateway);
+  const { sessionId, pin } = await tech.createSession();
+  const customer = await joinAndPickUp(t, tech, sessionId, { url: a.url, pin, name: 'customer' });
+  const raw = new Redis(redis.url);
+  t.after(() => raw.disconnect());
+  const echoes: string[] = [];
+  customer.on('chat', (m: ferry.v1.ChatMessage) => echoes.push(m.text));
+  // the store stops answering (its connections stay open): the chat's copy is sent, not kept yet
+  redis.signal('SIGSTOP');
+  let stopped = true;
+  t.after(() => {
+    if (stopped) redis.signal('SIGCONT');
+  });
+  const echoed = waitFor(customer, 'chat', (m) => m.text === 'held');
+  customer.chat('held');
+  // a request on the same connection that the gateway answers from memory: what the chat sent at
+  // once would have reached the customer before this reply
+  const reply = await customer.request({ chatHistoryRequest: { sessionId, afterSeq: 0 } });
+  const logged = (reply.chatHistory?.entries ?? []).flatMap((e) => (e.chat ? [e.chat.text] : []));
+  assert.deepEqual(logged, ['held'], 'the message is in the session log');
+  assert.deepEqual(echoes, [], 'not acknowledged while its copy is not kept');
+  redis.signal('SIGCONT');
+  stopped = false;
+  await echoed;
+  // acknowledged: the copy a survivor would take the session over from holds it
+  const lines = await raw.lrangeBuffer(`ferry:journal:${sessionId}`, 0, -1);
+  assert.ok(
+    lines.some((line) => line.toString().includes('"text":"held"')),
+    'the store holds the echoed message',
+  );
+});
+
 test('an ended session whose removal failed is removed once the store is back; nothing else is', async (t) => {
   const admin = new Redis(redis.url);
   t.after(() => admin.disconnect());
