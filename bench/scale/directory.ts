@@ -74,6 +74,8 @@ export async function pairingRun(
   nodeArgs: readonly string[] = [],
   /** taskset -c list for the gateway ('' = not pinned). */
   cpus = '',
+  /** ms from one pair's start to the next (0 = each pair starts when the last is done). */
+  intervalMs = 0,
 ): Promise<PairingRun> {
   if (mode === 'redis') await redis.client.flushall();
   const directory = mode === 'memory' ? 'memory' : redis.url;
@@ -96,7 +98,13 @@ export async function pairingRun(
     let cpu0: number | null = null;
     let wall0 = 0;
     let redis0: RedisReading | null = null;
+    let nextStart = performance.now();
     for (let i = 0; i < warmup + pairs; i++) {
+      if (intervalMs > 0) {
+        const wait = nextStart - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        nextStart = Math.max(nextStart + intervalMs, performance.now());
+      }
       const counted = i >= warmup;
       if (i === warmup) {
         cpu0 = processCpuMs(gateway.pid);

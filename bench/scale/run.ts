@@ -53,6 +53,7 @@ const USAGE = `usage: node dist/bench/scale/run.js [options]
  directory:
   --pairs <K>            sessions paired per run, one after another (default 300)
   --warmup-pairs <n>     paired first and not counted (default 20)
+  --interval <ms>        start a pair every <ms> (default: each as soon as the last is done)
   --cpu-prof             run the directory part's gateways under --cpu-prof
                          (bench/results/profiles/scale-<mode>-*.cpuprofile)
   --no-pin               do not pin the gateway to the first CPU and redis-server and this
@@ -83,6 +84,7 @@ interface Options {
   quick: boolean;
   pairs: number;
   warmupPairs: number;
+  intervalMs: number;
   cpuProf: boolean;
   noPin: boolean;
   sessions: number;
@@ -109,6 +111,7 @@ function parseOptions(argv: string[]): Options | null {
       quick: { type: 'boolean', default: false },
       pairs: { type: 'string' },
       'warmup-pairs': { type: 'string' },
+      interval: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       sessions: { type: 'string' },
       chats: { type: 'string' },
@@ -148,6 +151,7 @@ function parseOptions(argv: string[]): Options | null {
     quick: q,
     pairs: int('pairs', values.pairs, q ? 50 : 300),
     warmupPairs: int('warmup-pairs', values['warmup-pairs'], q ? 10 : 20),
+    intervalMs: positive('interval', values.interval, 0),
     cpuProf: values['cpu-prof'],
     noPin: values['no-pin'],
     sessions: int('sessions', values.sessions, q ? 200 : 1000),
@@ -464,6 +468,7 @@ async function main(): Promise<void> {
             redis,
             prof,
             pin.targetCpus,
+            options.intervalMs,
           );
           const s = summarizeRun(run);
           log(
