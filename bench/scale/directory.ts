@@ -7,7 +7,7 @@
  * (SessionQueued); every pair stays live until the run ends. A few warm-up pairs are not counted.
  *
  * With Redis the creation waits for the PIN's reservation (SET NX) and the join for the shared
- * attempt counter (MULTI INCR PEXPIRE EXEC); the rest (session, resume tokens, journal copy,
+ * attempt counter (one script: INCR, PEXPIRE); the rest (session, resume tokens, journal copy,
  * PIN release) is written behind the replies. The added cost is the difference of the totals'
  * percentiles (create + join per pair, Redis minus memory), per round.
  */

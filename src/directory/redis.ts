@@ -125,6 +125,18 @@ const SCRIPTS = {
       if record then out[#out + 1] = record else redis.call('SREM', KEYS[1], id) end
     end
     return out`,
+  /**
+   * KEYS: counter. ARGV: ttl ms. Counts one and (re)sets the expiry; the new count. One command
+   * where MULTI INCR PEXPIRE EXEC were four (half the client's CPU on loopback).
+   */
+  ferryCount: `
+    local count = redis.call('INCR', KEYS[1])
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+    return count`,
+  /** KEYS: hash. ARGV: field, value, ttl ms. Sets the field and (re)sets the hash's expiry. */
+  ferryHashSetWithTtl: `
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+    return redis.call('PEXPIRE', KEYS[1], ARGV[3])`,
   /** KEYS: pin. ARGV: self. Deletes the PIN if self holds it. */
   ferryReleasePin: `
     local value = redis.call('GET', KEYS[1])
@@ -364,6 +376,8 @@ interface ScriptCommands {
     keyCount: number,
     ...keysThenArgs: (string | number | Buffer)[]
   ): Promise<number>;
+  ferryCount(counter: string, ttlMs: number): Promise<number>;
+  ferryHashSetWithTtl(hash: string, field: string, value: string, ttlMs: number): Promise<number>;
   ferryReleasePin(pin: string, self: string): Promise<number>;
   ferryRemoveSession(
     session: string,
@@ -435,6 +449,8 @@ type Client = Redis & ScriptCommands;
 /** Keys per script; null: the caller passes the count first (it varies). */
 const KEY_COUNTS: Record<keyof typeof SCRIPTS, number | null> = {
   ferryMembers: 1,
+  ferryCount: 1,
+  ferryHashSetWithTtl: 1,
   ferrySessionStep: null,
   ferryReleasePin: 1,
   ferryRemoveSession: 4,
@@ -766,10 +782,7 @@ export class RedisDirectory implements SharedDirectory {
   countAttempt(address: string): Promise<number> {
     return this.#run('countAttempt', async () => {
       const key = this.#key('attempts', address, String(Math.floor(this.#clock() / 60_000)));
-      const replies = await this.#redis.multi().incr(key).pexpire(key, ATTEMPT_TTL_MS).exec();
-      const [err, count] = replies?.[0] ?? [new Error('transaction aborted'), 0];
-      if (err) throw err;
-      return Number(count);
+      return Number(await this.#redis.ferryCount(key, ATTEMPT_TTL_MS));
     });
   }
 
@@ -1321,11 +1334,7 @@ export class RedisDirectory implements SharedDirectory {
     return this.#run('technicianHere', async () => {
       const key = this.#key('techs', this.selfId);
       const value = JSON.stringify({ gatewayId: this.selfId, ...record });
-      await this.#redis
-        .multi()
-        .hset(key, record.participantId, value)
-        .pexpire(key, this.memberTtlMs)
-        .exec();
+      await this.#redis.ferryHashSetWithTtl(key, record.participantId, value, this.memberTtlMs);
     });
   }
 

@@ -178,6 +178,31 @@ test('PIN attempts from one address are counted across gateways', async (t) => {
     counts.sort((x, y) => x - y),
     [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
   );
+  // every counter expires (2 minutes), so a gateway's death leaves none behind
+  const raw = new Redis(server.url);
+  t.after(() => raw.disconnect());
+  const counters = await raw.keys(`${keyPrefix}attempts:*`);
+  assert.equal(counters.length, 3);
+  for (const key of counters) {
+    const ttl = await raw.pttl(key);
+    assert.ok(ttl > 0 && ttl <= 120_000, `${key} expires: ${ttl}`);
+  }
+});
+
+test("a technician's presence is listed everywhere and expires with its gateway's member record", async (t) => {
+  const keyPrefix = prefix();
+  const a = await gateway(t, 'gw-a', { keyPrefix, heartbeatMs: 1000 });
+  const b = await gateway(t, 'gw-b', { keyPrefix });
+  await a.technicianHere({ participantId: 'p1', name: 'Ada', teams: ['it'], connectedAtMs: 1 });
+  const listed = await b.technicians();
+  assert.deepEqual(
+    listed.map((p) => [p.gatewayId, p.participantId, p.name, p.teams]),
+    [['gw-a', 'p1', 'Ada', ['it']]],
+  );
+  const raw = new Redis(server.url);
+  t.after(() => raw.disconnect());
+  const ttl = await raw.pttl(`${keyPrefix}techs:gw-a`);
+  assert.ok(ttl > 0 && ttl <= a.memberTtlMs, `the presence expires: ${ttl}`);
 });
 
 test('takeOver moves a session and its resume tokens to exactly one claimant', async (t) => {
