@@ -123,6 +123,8 @@ export class SessionLog {
   #publishing: Promise<void> | null = null;
   /** Called with every entry appended (the session publishes it to its participants). */
   onAppend: ((entry: LogEntry) => void) | null = null;
+  /** Called when a publication held for durability threw (it is logged; later ones go on). */
+  onPublishFailed: ((err: unknown, entry: LogEntry) => void) | null = null;
 
   /** Bounded by entry count and by text size (chat can be 16 K characters a message). */
   constructor(
@@ -175,7 +177,12 @@ export class SessionLog {
     const ready = Promise.all([this.#publishing, durable?.catch(() => undefined)]);
     const publishing: Promise<void> = ready.then(() => {
       if (this.#publishing === publishing) this.#publishing = null;
-      this.onAppend?.(entry);
+      // a publication that throws must not reject the chain every later one waits on
+      try {
+        this.onAppend?.(entry);
+      } catch (err) {
+        this.onPublishFailed?.(err, entry);
+      }
     });
     this.#publishing = publishing;
   }

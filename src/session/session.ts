@@ -319,6 +319,8 @@ export class Session {
     this.log = new SessionLog(undefined, undefined, budget);
     this.machine = createMachine(entry);
     this.log.onAppend = (e) => this.#publish(e);
+    this.log.onPublishFailed = (err, e) =>
+      this.logger.error({ err, seq: e.seq }, 'session log entry not published');
     owner.sessions.add(this);
     if (restoring) return;
     this.history.push({

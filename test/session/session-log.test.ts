@@ -66,3 +66,34 @@ test('entries dropped at the bound leave the hash the first kept entry follows',
   assert.equal(verifyLog(log.entries, log.chainStart), null);
   assert.equal(verifyLog(log.entries), 4, 'without the start hash the first kept entry fails');
 });
+
+test('entries held for a copy are published in order once it is kept; a publication that throws stops none after it', async () => {
+  const log = new SessionLog();
+  const published: string[] = [];
+  const failed: number[] = [];
+  log.onAppend = (e) => {
+    if (e.kind !== 'chat') return;
+    if (e.text === 'bad') throw new Error('a participant went away mid-send');
+    published.push(e.text);
+  };
+  log.onPublishFailed = (_err, e) => failed.push(e.seq);
+  let keep: () => void = () => undefined;
+  const kept = new Promise<void>((resolve) => {
+    keep = resolve;
+  });
+  log.onJournal = (e) => (e.kind === 'chat' && e.text === 'first' ? kept : undefined);
+  log.append(chat('first'));
+  const heldFirst = log.held;
+  log.append(chat('bad'));
+  log.append(chat('third'));
+  assert.ok(heldFirst !== null, 'held while its copy is not kept');
+  assert.deepEqual(published, [], 'nothing overtakes the held entry');
+  const last = log.held;
+  keep();
+  await last;
+  assert.deepEqual(published, ['first', 'third']);
+  assert.deepEqual(failed, [2]);
+  assert.equal(log.held, null, 'nothing held once all are out');
+  log.append(chat('after'));
+  assert.deepEqual(published, ['first', 'third', 'after'], 'published at once again');
+});
