@@ -160,9 +160,12 @@ export class HandlerContext {
     if (requestId === 0) return;
     const seat = this.registry.seatOf(peer);
     const view = result.viewOf(seat) ?? 'REMOVED_FROM_TC_QUEUE';
-    peer.sendFrame(
-      controlFrame({ requestId, done: { sessionId: result.id, status: statusToWire(view) } }),
-    );
+    const done = controlFrame({
+      requestId,
+      done: { sessionId: result.id, status: statusToWire(view) },
+    });
+    // after what it acknowledges is kept (and after the events of the change)
+    result.acknowledge(() => peer.sendFrame(done));
   }
 
   /** Answers a query: its coded refusal, or the reply carrying `requestId`. */
@@ -186,7 +189,9 @@ export class HandlerContext {
     const seat = this.registry.placeOf(peer);
     const status =
       session === null || seat === undefined ? 0 : statusToWire(session.viewOf(seat) ?? 'CLOSED');
-    peer.sendFrame(controlFrame({ requestId, done: { sessionId: session?.id ?? '', status } }));
+    const done = controlFrame({ requestId, done: { sessionId: session?.id ?? '', status } });
+    if (session === null) peer.sendFrame(done);
+    else session.acknowledge(() => peer.sendFrame(done));
   }
 
   /** Relayed-frame counters of a frame the gateway wrote for `session`. */

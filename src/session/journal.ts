@@ -157,10 +157,33 @@ class SessionJournal {
     this.#schedule = schedule;
   }
 
+  /** The copy of the newest line in the directory (a deployment's), or undefined (none). */
+  lastCopy: Promise<void> | undefined = undefined;
+
   changed(): void {
     if (this.#due.has(this)) return;
     this.#due.add(this);
     this.#schedule();
+  }
+
+  /**
+   * The snapshot due is written now instead of at the end of the turn (something is about to
+   * acknowledge the change); returns the copy of the newest line, if the journal has one.
+   */
+  keep(): Promise<void> | undefined {
+    if (this.session.ended) return undefined;
+    if (this.#due.delete(this)) this.writeState();
+    return this.lastCopy;
+  }
+
+  /** Appends a `state` record of the session as it is now. */
+  writeState(): void {
+    const session = this.session;
+    this.writer.append({
+      k: 'state',
+      atMs: session.log.entries.at(-1)?.timeMs ?? 0,
+      ...snapshot(session),
+    });
   }
 
   spilledEntries(beforeSeq: number): LogEntry[] {
@@ -382,6 +405,7 @@ export class SessionJournals implements SessionListener {
     const mirror = this.#mirror;
     /** The copy of the line queued last (the writer calls `onLine` as it queues each). */
     let mirrored: Promise<void> | undefined;
+    let journal: SessionJournal | undefined;
     try {
       writer = this.#store.create(session.id, {
         ...(truncateTo !== undefined ? { truncateTo } : {}),
@@ -389,6 +413,7 @@ export class SessionJournals implements SessionListener {
           ? {
               onLine: (line: Buffer) => {
                 mirrored = mirror(session.id, line);
+                if (journal !== undefined) journal.lastCopy = mirrored;
               },
             }
           : {}),
@@ -403,7 +428,8 @@ export class SessionJournals implements SessionListener {
       session.logger.error({ err }, 'cannot open a session journal: the session is not journaled');
       return false;
     }
-    const journal = new SessionJournal(writer, session, this.#due, this.#scheduleSnapshots);
+    journal = new SessionJournal(writer, session, this.#due, this.#scheduleSnapshots);
+    journal.lastCopy = mirrored;
     this.#journals.set(session, journal);
     this.counters.opened++;
     this.counters.open++;
@@ -453,13 +479,7 @@ export class SessionJournals implements SessionListener {
     const due = [...this.#due];
     this.#due.clear();
     for (const journal of due) {
-      const session = journal.session;
-      if (session.ended) continue;
-      journal.writer.append({
-        k: 'state',
-        atMs: session.log.entries.at(-1)?.timeMs ?? 0,
-        ...snapshot(session),
-      });
+      if (!journal.session.ended) journal.writeState();
     }
   }
 }

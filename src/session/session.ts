@@ -106,6 +106,11 @@ export interface ParticipantRecord {
 export interface JournalPort {
   /** Status, membership, consent or control changed: a new snapshot is due (end of turn). */
   changed(): void;
+  /**
+   * The snapshot due is written now (a change is about to be acknowledged); the copy of the
+   * journal's newest line in the directory, or undefined when there is none to wait for.
+   */
+  keep(): Promise<void> | undefined;
   /** The log entries before `beforeSeq` that only the journal holds (spilled), oldest first. */
   spilledEntries(beforeSeq: number): LogEntry[];
 }
@@ -382,16 +387,37 @@ export class Session {
       seat === null ? 'nobody has control' : `${seat.name} has control`,
       nowMs,
     );
-    this.broadcast(
-      eventFrame({
-        controlChanged: {
-          sessionId: this.id,
-          participantId: seat?.participantId ?? '',
-          displayName: seat?.name ?? '',
-          actor,
-        },
-      }),
-    );
+    const frame = eventFrame({
+      controlChanged: {
+        sessionId: this.id,
+        participantId: seat?.participantId ?? '',
+        displayName: seat?.name ?? '',
+        actor,
+      },
+    });
+    const seats = this.seats();
+    this.acknowledge(() => this.broadcast(frame, seats));
+  }
+
+  /**
+   * Sends what acknowledges a change (StatusChanged, ConsentChanged, ControlChanged, Done) once
+   * the change is kept: the journal's snapshot is written now, not at the end of the turn, and
+   * with a copy of the journal in a deployment's directory the send waits for that copy (and
+   * for the log entries held before it, so acknowledgements keep their order). A gateway that
+   * takes the session over after a crash then has every change a participant saw acknowledged.
+   * A copy that fails does not hold the session back (the journal is copied again when the store
+   * returns). Without a directory, `send` runs at once.
+   */
+  acknowledge(send: () => void): void {
+    const kept = this.journal?.keep();
+    const held = this.log.held;
+    if (kept === undefined && held === null) {
+      send();
+      return;
+    }
+    Promise.all([held, kept?.catch(() => undefined)])
+      .then(send)
+      .catch((err: unknown) => this.logger.error({ err }, 'acknowledgement not sent'));
   }
 
   /**
@@ -635,6 +661,7 @@ export class Session {
   ): void {
     const seats = new Set<Seat>(before.keys());
     for (const seat of this.seats()) seats.add(seat);
+    const announcements: [Seat, Uint8Array][] = [];
     for (const seat of seats) {
       const was = before.get(seat) ?? null;
       const now = seat === endedTransfer ? this.machine.status : this.viewOf(seat);
@@ -660,8 +687,12 @@ export class Session {
               : '',
         },
       });
-      this.deliver(seat, frame);
+      announcements.push([seat, frame]);
     }
+    if (announcements.length === 0) return;
+    this.acknowledge(() => {
+      for (const [seat, frame] of announcements) this.deliver(seat, frame);
+    });
   }
 
   /**

@@ -273,14 +273,17 @@ export class SessionTools {
       consentId,
       requestedBy: pending?.seat.name ?? '',
     };
-    session.broadcast(eventFrame({ consentChanged: changed }), this.#audience(session));
-    // only to an asker that still works the session (not one removed or gone since it asked)
-    if (pending !== null && pending.requestId !== 0) {
-      session.answer(
-        pending,
-        controlFrame({ requestId: pending.requestId, consentResult: changed }),
-      );
-    }
+    const audience = this.#audience(session);
+    session.acknowledge(() => {
+      session.broadcast(eventFrame({ consentChanged: changed }), audience);
+      // only to an asker that still works the session (not one removed or gone since it asked)
+      if (pending !== null && pending.requestId !== 0) {
+        session.answer(
+          pending,
+          controlFrame({ requestId: pending.requestId, consentResult: changed }),
+        );
+      }
+    });
     return session;
   }
 
@@ -330,7 +333,8 @@ export class SessionTools {
       removed: toList(removed),
       actor: seat.name,
     };
-    session.broadcast(eventFrame({ consentChanged: changed }), this.#audience(session));
+    const audience = this.#audience(session);
+    session.acknowledge(() => session.broadcast(eventFrame({ consentChanged: changed }), audience));
     return session;
   }
 

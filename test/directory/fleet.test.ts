@@ -325,6 +325,39 @@ test('a chat is echoed once the store holds its copy: a gateway taking the sessi
   );
 });
 
+test('a consent change is acknowledged once the store holds the state that has it', async (t) => {
+  const a = await member(t, 'a', 'consent');
+  const tech = await technician(t, a.gateway);
+  const { sessionId, pin } = await tech.createSession();
+  const customer = await joinAndPickUp(t, tech, sessionId, { url: a.url, pin, name: 'customer' });
+  const raw = new Redis(redis.url);
+  t.after(() => raw.disconnect());
+  const session = a.gateway.registry.sessions.get(sessionId)!;
+  const seen: string[] = [];
+  customer.on('consentChanged', () => seen.push('ConsentChanged'));
+  redis.signal('SIGSTOP');
+  let stopped = true;
+  t.after(() => {
+    if (stopped) redis.signal('SIGCONT');
+  });
+  const granting = customer.grant(['sysinfo']).then(() => seen.push('Done'));
+  // a later request on the same connection, answered from memory: anything the grant sent at
+  // once would have reached the customer before this reply
+  await customer.request({ chatHistoryRequest: { sessionId, afterSeq: 0 } });
+  assert.ok(session.grantedList().length > 0, 'granted in the gateway at once');
+  assert.deepEqual(seen, [], 'not acknowledged while the state is not kept');
+  redis.signal('SIGCONT');
+  stopped = false;
+  await granting;
+  assert.deepEqual(seen, ['ConsentChanged', 'Done'], 'the event, then the reply');
+  // acknowledged: the newest state the store holds, which a survivor restores, has the grant
+  const lines = await raw.lrangeBuffer(`ferry:journal:${sessionId}`, 0, -1);
+  const states = lines
+    .map((line) => JSON.parse(line.subarray(9).toString()) as { k: string; grants?: number })
+    .filter((r) => r.k === 'state');
+  assert.equal(states.at(-1)?.grants, session.grants);
+});
+
 test('an ended session whose removal failed is removed once the store is back; nothing else is', async (t) => {
   const admin = new Redis(redis.url);
   t.after(() => admin.disconnect());
