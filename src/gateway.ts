@@ -594,6 +594,23 @@ export class Gateway {
   ): Promise<void> {
     const journals = this.journals;
     if (journals === null) return;
+    // from the move in the store on, its lines are refused there: what acknowledges one (a chat's
+    // echo) waits for the last copy below
+    for (const session of sessions) fleet.moving(session.id);
+    try {
+      await this.#moveJournaled(fleet, journals, sessions, target, reason);
+    } finally {
+      for (const session of sessions) fleet.moved(session.id);
+    }
+  }
+
+  async #moveJournaled(
+    fleet: Fleet,
+    journals: SessionJournals,
+    sessions: readonly Session[],
+    target: GatewayMember,
+    reason: string,
+  ): Promise<void> {
     // the snapshots due and the queued lines reach the file (and the copy) first
     await journals.flushAll();
     const moved: Session[] = [];
@@ -602,7 +619,9 @@ export class Gateway {
       try {
         await fleet.shared.replaceJournal(session.id, journals.linesOf(session));
         if (await fleet.shared.moveTo(session.id, target.id)) moved.push(session);
+        else fleet.moved(session.id);
       } catch (err) {
+        fleet.moved(session.id);
         this.logger.warn({ err, session: session.id }, 'session not moved: it stays here');
       }
     }
@@ -617,6 +636,7 @@ export class Gateway {
     const copies = moved.map((session) =>
       fleet.shared.replaceMovedJournal(session.id, journals.linesOf(session)).then(
         (replaced) => {
+          fleet.moved(session.id);
           if (!replaced) {
             this.logger.warn(
               { session: session.id, to: target.id },

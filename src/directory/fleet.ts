@@ -197,14 +197,42 @@ export class Fleet implements SessionListener {
     return this.#unremoved.size;
   }
 
-  /** Keeps a copy of a journal line in the store; never rejects (a failure is counted). */
+  /**
+   * Keeps a copy of a journal line in the store; never rejects (a failure is counted). While
+   * the session is being moved the store refuses the line (it names the target as owner), so
+   * the copy is kept only by the move's last copy of the whole journal: the promise waits for
+   * that too, and what acknowledges the line (a chat's echo) with it.
+   */
   mirrorJournal(sessionId: string, line: Buffer): Promise<void> {
     // a session that went to another gateway: what this one still writes of it (its end here)
     // must not reach the copy the new owner goes on from
     if (this.#disowned.has(sessionId)) return Promise.resolve();
-    return this.shared.appendJournal(sessionId, line).catch((err: unknown) => {
+    const copied = this.shared.appendJournal(sessionId, line).catch((err: unknown) => {
       this.#failed(err, 'copy a journal line');
     });
+    const move = this.#moving.get(sessionId);
+    return move === undefined ? copied : copied.then(() => move.done);
+  }
+
+  /** Moves under way: settled once the session's last journal copy was sent and answered. */
+  readonly #moving = new Map<string, { done: Promise<void>; settle: () => void }>();
+
+  /** `sessionId` is being moved to another gateway (its lines are copied by `moved`'s caller). */
+  moving(sessionId: string): void {
+    if (this.#moving.has(sessionId)) return;
+    let settle: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    this.#moving.set(sessionId, { done, settle });
+  }
+
+  /** The move of `sessionId` is over (its last copy answered, or it was not moved). */
+  moved(sessionId: string): void {
+    const move = this.#moving.get(sessionId);
+    if (move === undefined) return;
+    this.#moving.delete(sessionId);
+    move.settle();
   }
 
   /**
