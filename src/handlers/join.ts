@@ -100,9 +100,15 @@ export function joinCustomer(
   seat.client = clientRecord(hello.client);
   // The Welcome goes first, before any frame of the session, and says the status the customer
   // will see: the one applet_connected (run by attachCustomer just below) moves the session to.
+  // It carries the resume token, which attachCustomer publishes: with a directory the Welcome,
+  // and every frame after it, waits until the store holds the token and the session's state, so
+  // a gateway that dies meanwhile leaves a customer who can resume at a survivor, not one who
+  // was welcomed and cannot.
+  peer.hold?.();
   welcome(ctx, peer, requestId, session.id, seat, false, statusToWire(statusAfterJoin(session)));
   // spec session-tools A1.3: an elevated client says so in its Hello
   if (hello.elevated === true) ctx.elevated.add(session);
   joined(session, hello);
   ctx.registry.attachCustomer(session, peer, ctx.registry.now(), how);
+  session.acknowledge(() => peer.release?.());
 }

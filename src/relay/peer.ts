@@ -60,4 +60,10 @@ export interface RelayPeer extends Participant {
   bufferedAmount(): number;
   /** Latest-wins heartbeat write: false when not written. */
   sendHeartbeat(frame: Uint8Array): boolean;
+  /**
+   * Holds every frame written from now on (copied, in order) until `release` writes them: a
+   * customer's Welcome waits until its resume token is kept where a survivor would look for it.
+   */
+  hold?(): void;
+  release?(): void;
 }

@@ -225,6 +225,7 @@ export class Connection implements RelayPeer {
   forward(message: ArrayBuffer | Uint8Array, reliable = false): number {
     const ws = this.#ws;
     if (ws === null || this.state === PeerState.CLOSED) return SendStatus.DROPPED;
+    if (this.#held !== null) return this.#hold(message, reliable);
     const length = message.byteLength;
     if (this.#inTurn) {
       if (length <= this.#coalescer.maxFrameBytes) {
@@ -262,6 +263,31 @@ export class Connection implements RelayPeer {
       if (reliable) this.#record(message);
     }
     return status;
+  }
+
+  /** Frames written while held (copies: a relayed frame's bytes live only in its callback). */
+  #held: { frame: Uint8Array; reliable: boolean }[] | null = null;
+
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  #hold(message: ArrayBuffer | Uint8Array, reliable: boolean): number {
+    // new Uint8Array(view) copies (a Buffer's slice() would not)
+    const copy =
+      message instanceof Uint8Array ? new Uint8Array(message) : new Uint8Array(message.slice(0));
+    this.#held!.push({ frame: copy, reliable });
+    return SendStatus.SUCCESS;
+  }
+
+  /** Writes what was held, in order, and stops holding (a slow consumer still closes). */
+  release(): void {
+    const held = this.#held;
+    if (held === null) return;
+    this.#held = null;
+    for (const { frame, reliable } of held) {
+      if (reliable ? !this.sendFrame(frame) : this.forward(frame) === SendStatus.DROPPED) return;
+    }
   }
 
   /**
@@ -356,6 +382,8 @@ export class Connection implements RelayPeer {
 
   end(code: number, reason: string): void {
     if (this.state === PeerState.CLOSED || this.#ws === null) return;
+    // what was held goes before the close frame, as what was staged does
+    this.release();
     // what the relay accepted for this socket goes out before the close frame
     this.#writeStaged(this.#ws);
     this.state = PeerState.CLOSED;

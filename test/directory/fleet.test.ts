@@ -22,7 +22,7 @@ import { encodeFrame, Role } from '../../src/protocol/frames.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { technician as accessTechnician, activePair } from '../handlers/access-harness.js';
-import { startGateway, technician } from '../integration/harness.js';
+import { helloCustomer, startGateway, technician } from '../integration/harness.js';
 import { delayProxy } from '../support/delay-proxy.js';
 import { availability, until } from '../support/directory.js';
 import { joinAndPickUp } from '../support/pairing.js';
@@ -374,6 +374,50 @@ test('a consent change is acknowledged once the store holds the state that has i
     .map((line) => JSON.parse(line.subarray(9).toString()) as { k: string; grants?: number })
     .filter((r) => r.k === 'state');
   assert.equal(states.at(-1)?.grants, session.grants);
+});
+
+test("a customer's Welcome, and every frame after it, waits until the store holds its resume token", async (t) => {
+  const a = await member(t, 'a', 'welcome');
+  const tech = await technician(t, a.gateway);
+  const { sessionId, pin } = await tech.createSession();
+  // the copies of the session's journal lines are answered, but their promises wait for the test
+  const shared = a.gateway.fleet!.shared;
+  const appendJournal = shared.appendJournal.bind(shared);
+  let open: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  shared.appendJournal = (id, line) => appendJournal(id, line).then(() => gate);
+  t.after(() => open());
+  const ws = new WebSocket(a.url);
+  t.after(() => ws.terminate());
+  await once(ws, 'open');
+  const frames: ferry.v1.Frame[] = [];
+  ws.on('message', (data: Buffer) => frames.push(ferry.v1.Frame.decode(data)));
+  ws.send(helloCustomer(pin));
+  const session = a.gateway.registry.sessions.get(sessionId)!;
+  await until(
+    'the customer to join',
+    async () => session.customerSeat?.conn ?? null,
+    (conn) => conn !== null,
+  );
+  // a ping answered by the server after the join: anything written before it arrives first
+  ws.ping();
+  await once(ws, 'pong');
+  assert.equal(frames.length, 0, 'nothing before the token is kept');
+  const raw = new Redis(redis.url);
+  t.after(() => raw.disconnect());
+  open();
+  await until(
+    'the Welcome',
+    async () => frames.length,
+    (n) => n > 0,
+  );
+  const welcome = frames[0]!.control?.welcome;
+  assert.ok(welcome, 'the Welcome comes first');
+  assert.equal(welcome.sessionId, sessionId);
+  assert.ok((welcome.resumeToken ?? '') !== '', 'with a resume token');
+  assert.equal(await raw.exists(`ferry:session-resume:${sessionId}`), 1, 'published');
 });
 
 test('an ended session whose removal failed is removed once the store is back; nothing else is', async (t) => {

@@ -171,3 +171,29 @@ test('a frame uWS refuses at the end of the turn is counted as dropped', () => {
   coalescer.flush();
   assert.equal(conn.droppedFrames, 1);
 });
+
+test('a held connection writes nothing until released, then everything in order, from copies', () => {
+  const { coalescer, conn, ws } = setup();
+  conn.hold();
+  const reused = frame(1);
+  assert.equal(conn.forward(reused), SendStatus.SUCCESS);
+  reused.fill(9); // the relayed frame's bytes belonged to its callback
+  assert.equal(conn.sendFrame(frame(2)), true);
+  conn.forward(frame(3, 1024));
+  assert.deepEqual(ws.payloads, [], 'held');
+  conn.release();
+  coalescer.flush();
+  assert.deepEqual(ws.payloads, [1, 2, 3]);
+  conn.forward(frame(4));
+  coalescer.flush();
+  assert.deepEqual(ws.payloads, [1, 2, 3, 4], 'released: written as usual');
+});
+
+test('ending a held connection writes what was held before the close', () => {
+  const { conn, ws } = setup();
+  conn.hold();
+  conn.sendFrame(frame(1));
+  conn.end(4000, 'bye');
+  assert.deepEqual(ws.payloads, [1]);
+  assert.deepEqual(ws.ended, [4000, 'bye']);
+});
