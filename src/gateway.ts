@@ -597,10 +597,17 @@ export class Gateway {
     // from the move in the store on, its lines are refused there: what acknowledges one (a chat's
     // echo) waits for the last copy below
     for (const session of sessions) fleet.moving(session.id);
+    // each move ends once (moves of one session may overlap): as soon as its outcome is known
+    const over = new Set<string>();
+    const moved = (id: string): void => {
+      if (over.has(id)) return;
+      over.add(id);
+      fleet.moved(id);
+    };
     try {
-      await this.#moveJournaled(fleet, journals, sessions, target, reason);
+      await this.#moveJournaled(fleet, journals, sessions, target, reason, moved);
     } finally {
-      for (const session of sessions) fleet.moved(session.id);
+      for (const session of sessions) moved(session.id);
     }
   }
 
@@ -610,6 +617,7 @@ export class Gateway {
     sessions: readonly Session[],
     target: GatewayMember,
     reason: string,
+    over: (sessionId: string) => void,
   ): Promise<void> {
     // the snapshots due and the queued lines reach the file (and the copy) first
     await journals.flushAll();
@@ -619,9 +627,9 @@ export class Gateway {
       try {
         await fleet.shared.replaceJournal(session.id, journals.linesOf(session));
         if (await fleet.shared.moveTo(session.id, target.id)) moved.push(session);
-        else fleet.moved(session.id);
+        else over(session.id);
       } catch (err) {
-        fleet.moved(session.id);
+        over(session.id);
         this.logger.warn({ err, session: session.id }, 'session not moved: it stays here');
       }
     }
@@ -636,7 +644,7 @@ export class Gateway {
     const copies = moved.map((session) =>
       fleet.shared.replaceMovedJournal(session.id, journals.linesOf(session)).then(
         (replaced) => {
-          fleet.moved(session.id);
+          over(session.id);
           if (!replaced) {
             this.logger.warn(
               { session: session.id, to: target.id },

@@ -214,23 +214,30 @@ export class Fleet implements SessionListener {
     return move === undefined ? copied : copied.then(() => move.done);
   }
 
-  /** Moves under way: settled once the session's last journal copy was sent and answered. */
-  readonly #moving = new Map<string, { done: Promise<void>; settle: () => void }>();
+  /**
+   * Moves under way: settled once the session's last journal copy was sent and answered, by
+   * every move that started (a drain and an operator's move of one session may overlap).
+   */
+  readonly #moving = new Map<string, { done: Promise<void>; settle: () => void; moves: number }>();
 
-  /** `sessionId` is being moved to another gateway (its lines are copied by `moved`'s caller). */
+  /** `sessionId` is being moved to another gateway: each call is ended by one `moved`. */
   moving(sessionId: string): void {
-    if (this.#moving.has(sessionId)) return;
+    const move = this.#moving.get(sessionId);
+    if (move !== undefined) {
+      move.moves++;
+      return;
+    }
     let settle: () => void = () => undefined;
     const done = new Promise<void>((resolve) => {
       settle = resolve;
     });
-    this.#moving.set(sessionId, { done, settle });
+    this.#moving.set(sessionId, { done, settle, moves: 1 });
   }
 
-  /** The move of `sessionId` is over (its last copy answered, or it was not moved). */
+  /** One move of `sessionId` is over (its last copy answered, or it was not moved). */
   moved(sessionId: string): void {
     const move = this.#moving.get(sessionId);
-    if (move === undefined) return;
+    if (move === undefined || --move.moves > 0) return;
     this.#moving.delete(sessionId);
     move.settle();
   }

@@ -102,28 +102,23 @@ export function chatHandler(ctx: HandlerContext, channel: number) {
     });
     session.logger.debug({ seq: entry.seq, from: peer.name, techniciansOnly }, 'chat');
     ctx.registry.noteAction(peer, session);
+    // Owner and collaborators (and the customer unless private), as they are now: the
+    // audience of the message; held for any who are away.
+    const customer = techniciansOnly ? null : session.customerSeat;
+    const seats = session.technicianSeats();
+    if (customer !== null) seats.push(customer);
     const deliver = (): void => {
       // spec B2: the customer learns who it chats with before the first message it sees
-      if (!techniciansOnly && session.customerSeat !== null) introduce(session);
-      // Owner and collaborators (and the customer unless private); held for any who are away.
-      const seats = session.technicianSeats();
-      if (!techniciansOnly && session.customerSeat !== null) seats.push(session.customerSeat);
+      if (customer !== null && session.customerSeat === customer) introduce(session);
       const sent = session.broadcast(out, seats);
       ctx.count(session, channel, out.length, sent);
     };
     // The echo acknowledges the message. With a shared copy of the journal (a deployment on a
     // directory) it waits until the copy holds the line, so a gateway that takes the session
-    // over after a crash has every message anyone saw echoed. A copy that fails (the store is
+    // over after a crash has every message anyone saw echoed; it is sent even if the session
+    // ended meanwhile (its end closes the customer after it). A copy that fails (the store is
     // down) does not silence the chat: the whole journal is copied again when the store is back.
-    const held = session.log.held;
-    if (held === null) deliver();
-    else {
-      held
-        .then(() => {
-          if (!session.ended) deliver();
-        })
-        .catch((err: unknown) => session.logger.error({ err }, 'chat not delivered'));
-    }
+    session.acknowledge(deliver);
   };
 }
 

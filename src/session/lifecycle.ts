@@ -299,7 +299,10 @@ export class SessionLifecycle {
     if (conn !== null) {
       conn.session = null;
       const code = endCloseCode(session);
-      conn.end(code, code === CloseCodes.GOING_AWAY ? Codes.SHUTTING_DOWN.code : reason);
+      // after the final StatusChanged, which may be waiting for the directory's copy
+      session.acknowledge(() =>
+        conn.end(code, code === CloseCodes.GOING_AWAY ? Codes.SHUTTING_DOWN.code : reason),
+      );
     }
   }
 

@@ -411,14 +411,23 @@ export class Session {
   acknowledge(send: () => void): void {
     const kept = this.journal?.keep();
     const held = this.log.held;
-    if (kept === undefined && held === null) {
+    const before = this.#acknowledging;
+    if (kept === undefined && held === null && before === null) {
       send();
       return;
     }
-    Promise.all([held, kept?.catch(() => undefined)])
-      .then(send)
+    // each waits for the one before it too: a close sent this way follows the last StatusChanged
+    const acknowledged: Promise<void> = Promise.all([before, held, kept?.catch(() => undefined)])
+      .then(() => {
+        if (this.#acknowledging === acknowledged) this.#acknowledging = null;
+        send();
+      })
       .catch((err: unknown) => this.logger.error({ err }, 'acknowledgement not sent'));
+    this.#acknowledging = acknowledged;
   }
+
+  /** The newest acknowledgement still waiting (null when none is). */
+  #acknowledging: Promise<void> | null = null;
 
   /**
    * The session log as `technician` (or the customer) may see it, ready for ChatHistory: the
@@ -464,6 +473,8 @@ export class Session {
   record(seat: Seat, joinedAs: string, nowMs: number): void {
     if (this.#recorded.includes(seat)) return;
     this.#recorded.push(seat);
+    // the participants are part of the journal's snapshot (a restart's report lists them)
+    this.journal?.changed();
     this.participants.push({
       name: seat.name,
       role: roleName(seat.role),

@@ -205,6 +205,35 @@ test('a PIN another gateway already holds is drawn again', async () => {
   await assert.rejects(full.reservePin(Date.now() + 60_000), /no free PIN/);
 });
 
+test('a journal line copied while its session is being moved is kept once every move of it is over', async () => {
+  const shared = {
+    selfId: 'x',
+    available: true,
+    onAvailability: () => undefined,
+    appendJournal: async () => undefined,
+  } as unknown as SharedDirectory;
+  const fleet = new Fleet(shared, { logger: silentLogger(), pinLength: 9 });
+  const line = Buffer.from('x\n');
+  let kept = false;
+  // a drain and an operator's move of the same session overlap
+  fleet.moving('s1');
+  fleet.moving('s1');
+  void fleet.mirrorJournal('s1', line).then(() => {
+    kept = true;
+  });
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  await turn();
+  assert.equal(kept, false, 'waits for the moves');
+  fleet.moved('s1');
+  await turn();
+  assert.equal(kept, false, 'one move is still under way');
+  fleet.moved('s1');
+  await turn();
+  assert.equal(kept, true);
+  // another session's lines never waited
+  assert.equal(await fleet.mirrorJournal('s2', line), undefined);
+});
+
 test('drain with move: live sessions go to another gateway, both legs resume there, nothing lost', async (t) => {
   const a = await member(t, 'a', 'move');
   const b = await member(t, 'b', 'move');
@@ -418,6 +447,45 @@ test("a customer's Welcome, and every frame after it, waits until the store hold
   assert.equal(welcome.sessionId, sessionId);
   assert.ok((welcome.resumeToken ?? '') !== '', 'with a resume token');
   assert.equal(await raw.exists(`ferry:session-resume:${sessionId}`), 1, 'published');
+});
+
+test('a session ended while its acknowledgements wait for the store: the last chat and the final status reach the customer before its close', async (t) => {
+  const a = await member(t, 'a', 'end');
+  const tech = await technician(t, a.gateway);
+  const { sessionId, pin } = await tech.createSession();
+  const customer = await joinAndPickUp(t, tech, sessionId, { url: a.url, pin, name: 'customer' });
+  const seen: string[] = [];
+  customer.on('chat', (m: ferry.v1.ChatMessage) => seen.push(`chat ${m.text}`));
+  customer.on('status', (s: ferry.v1.StatusChanged) =>
+    seen.push(ferry.v1.SessionStatus[s.status] ?? String(s.status)),
+  );
+  const heard = waitFor(tech, 'chat', (m) => m.text === 'bye');
+  const closed = new Promise<number>((resolve) => {
+    customer.once('close', (code: number) => resolve(code));
+  });
+  // the store stops answering: the chat and the end wait for their copies
+  redis.signal('SIGSTOP');
+  let stopped = true;
+  t.after(() => {
+    if (stopped) redis.signal('SIGCONT');
+  });
+  customer.chat('bye');
+  const ended = tech.endSession(sessionId);
+  await until(
+    'the session to end',
+    async () => a.gateway.registry.sessions.has(sessionId),
+    (live) => !live,
+  );
+  redis.signal('SIGCONT');
+  stopped = false;
+  await ended;
+  await heard; // the technician got the last message
+  assert.equal(await closed, 4100);
+  assert.deepEqual(
+    seen.filter((e) => e === 'chat bye' || e.includes('CLOSED')),
+    ['chat bye', 'SESSION_STATUS_CLOSED_BY_TECHNICIAN'],
+    `in order before the close: ${seen}`,
+  );
 });
 
 test('an ended session whose removal failed is removed once the store is back; nothing else is', async (t) => {

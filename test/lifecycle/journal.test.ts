@@ -16,13 +16,14 @@ import { TechnicianClient } from '../../src/clients/technician.js';
 import { resolveConfig } from '../../src/config/config.js';
 import type { ConfigKey } from '../../src/config/schema.js';
 import { Gateway } from '../../src/gateway.js';
+import { decodeRecords } from '../../src/journal/record.js';
 import { JournalStore } from '../../src/journal/store.js';
 import { silentLogger } from '../../src/log.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import type { SessionReport } from '../../src/session/report.js';
 import { JOURNALED_WINDOW, verifyLog } from '../../src/session/session-log.js';
 import { issueToken } from '../../src/session/tokens.js';
-import { activeSession, startGateway } from '../integration/harness.js';
+import { activeSession, startGateway, technician } from '../integration/harness.js';
 import { freePort } from '../support/gateway-process.js';
 import { joinAndPickUp } from '../support/pairing.js';
 
@@ -361,4 +362,28 @@ test('a session ended before its journal reached the disk is reported without to
   await gateway.reportsWritten();
   assert.deepEqual(removed, [long.sessionId]);
   assert.equal(fs.existsSync(journalFile(dir, long.sessionId)), false);
+});
+
+test('a collaborator who accepts an invitation is in the journal state a restart would rebuild', async (t) => {
+  const { gateway } = await startGateway(t);
+  const { tech, sessionId } = await activeSession(t, gateway);
+  const second = await technician(t, gateway, 'tech-2');
+  await tech.invite('tech-2', sessionId);
+  await second.acceptInvitation(sessionId);
+  const session = gateway.registry.sessions.get(sessionId)!;
+  assert.ok(
+    session.participants.some((p) => p.name === 'tech-2'),
+    'a participant in memory',
+  );
+  await gateway.journals!.flushAll();
+  const { records } = decodeRecords(
+    fs.readFileSync(journalFile(gateway.config.dataDir, sessionId)),
+  );
+  const states = (records as { k: string; participants?: { name: string }[] }[]).filter(
+    (r) => r.k === 'state',
+  );
+  assert.deepEqual(
+    states.at(-1)?.participants?.map((p) => p.name),
+    session.participants.map((p) => p.name),
+  );
 });
