@@ -162,6 +162,12 @@ test('the customer page shares its tab: the technician canvas shows its colours 
   await customer.click('.prompt button.allow');
   await tech.waitForFunction(() => document.getElementById('granted')?.textContent === 'view');
   await shareTab(customer);
+  // drawn from the track's frames as they come (they keep coming in a page left in the
+  // background, where timers slow down and a muted video pauses)
+  assert.equal(
+    await customer.evaluate(() => document.getElementById('share-quality')?.dataset.capture),
+    'track-frames',
+  );
   await shot(customer, 'console-customer.png');
   await paintBlocks(customer);
   // red, green, blue thirds across the top 60% of the shared tab

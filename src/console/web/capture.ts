@@ -36,6 +36,13 @@ const LINK_LEVELS: readonly { readonly below: number; readonly level: Level }[] 
   { below: Number.POSITIVE_INFINITY, level: { name: 'poor link', fps: 2, quality: 0.4 } },
 ];
 
+/** Chromium's reader of a track's frames as they come (not in TypeScript's DOM lib yet). */
+type TrackProcessor = new (init: {
+  track: MediaStreamTrack;
+}) => { readonly readable: ReadableStream<VideoFrame> };
+const TrackProcessor = (globalThis as { MediaStreamTrackProcessor?: TrackProcessor })
+  .MediaStreamTrackProcessor;
+
 export interface CaptureStatus {
   readonly fps: number;
   readonly quality: number;
@@ -65,6 +72,18 @@ export class ScreenSender {
   readonly #onQuality: (status: CaptureStatus) => void;
   readonly #onEnded: () => void;
   readonly source: string;
+  /**
+   * Where frames are drawn from: the track's own frames as they come (`track-frames`, where the
+   * browser has MediaStreamTrackProcessor) or the playing video element (`video-element`). A page
+   * the customer leaves in the background (sharing the whole screen and working in another
+   * window) has its timers slowed to one a second or less and its muted video paused; the
+   * track's frames keep coming, and each one that is due is captured.
+   */
+  readonly capturePath: 'track-frames' | 'video-element';
+  #reader: ReadableStreamDefaultReader<VideoFrame> | null = null;
+  /** The newest frame of the track (kept for a key frame while the surface does not change). */
+  #latest: VideoFrame | null = null;
+  #lastCaptureMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     conn: Conn,
@@ -89,12 +108,49 @@ export class ScreenSender {
       ?.displaySurface;
     this.source = surface === 'browser' ? 'browser-tab' : 'browser-screen';
     track?.addEventListener('ended', () => this.#onEnded());
+    if (TrackProcessor !== undefined && track !== undefined) {
+      this.#reader = new TrackProcessor({ track }).readable.getReader();
+    }
+    this.capturePath = this.#reader === null ? 'video-element' : 'track-frames';
   }
 
   async start(): Promise<void> {
     await this.#video.play();
     this.#report();
     this.#schedule();
+    if (this.#reader !== null) void this.#readFrames(this.#reader);
+  }
+
+  /** Keeps the newest frame of the track, and captures when one is due. */
+  async #readFrames(reader: ReadableStreamDefaultReader<VideoFrame>): Promise<void> {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        if (this.#stopped) {
+          value.close();
+          return;
+        }
+        this.#latest?.close();
+        this.#latest = value;
+        if (this.#due()) void this.#frame();
+      }
+    } catch {
+      // the track ended or the reader was cancelled: the timer goes on with the video element
+      this.#latest?.close();
+      this.#latest = null;
+    }
+  }
+
+  /** Milliseconds between captures at the level in force. */
+  #intervalMs(): number {
+    return 1000 / Math.max(1, Math.min(this.#maxFps, this.level.fps));
+  }
+
+  /** A capture is due (whichever of the timer and the track's frames comes first takes it). */
+  #due(): boolean {
+    // a little early is fine: the timer's jitter must not make it skip a whole period
+    return performance.now() - this.#lastCaptureMs >= 0.9 * this.#intervalMs();
   }
 
   get level(): Level {
@@ -103,10 +159,9 @@ export class ScreenSender {
 
   #schedule(): void {
     if (this.#stopped) return;
-    const fps = Math.max(1, Math.min(this.#maxFps, this.level.fps));
     this.#timer = window.setTimeout(() => {
-      void this.#frame().finally(() => this.#schedule());
-    }, 1000 / fps);
+      void (this.#due() ? this.#frame() : Promise.resolve()).finally(() => this.#schedule());
+    }, this.#intervalMs());
   }
 
   requestKeyFrame(): void {
@@ -163,8 +218,9 @@ export class ScreenSender {
   }
 
   #resize(): boolean {
-    const vw = this.#video.videoWidth;
-    const vh = this.#video.videoHeight;
+    const frame = this.#latest;
+    const vw = frame?.displayWidth ?? this.#video.videoWidth;
+    const vh = frame?.displayHeight ?? this.#video.videoHeight;
     if (vw === 0 || vh === 0) return false;
     const scale = Math.min(1, MAX_SIDE / Math.max(vw, vh));
     const w = Math.max(1, Math.round(vw * scale));
@@ -187,6 +243,7 @@ export class ScreenSender {
     // the link cannot carry more now: skip this frame rather than queue it
     if (this.#conn.buffered > 4 * 1024 * 1024) return;
     if (!this.#resize()) return;
+    this.#lastCaptureMs = performance.now();
     this.#busy = true;
     try {
       await this.#sendFrame();
@@ -199,7 +256,7 @@ export class ScreenSender {
     const w = this.#width;
     const hgt = this.#height;
     const captured = Date.now();
-    this.#ctx.drawImage(this.#video, 0, 0, w, hgt);
+    this.#ctx.drawImage(this.#latest ?? this.#video, 0, 0, w, hgt);
     const image = this.#ctx.getImageData(0, 0, w, hgt);
     const now = new Uint32Array(image.data.buffer);
     const before = this.#previous;
@@ -259,6 +316,9 @@ export class ScreenSender {
     if (this.#stopped) return;
     this.#stopped = true;
     clearTimeout(this.#timer);
+    this.#reader?.cancel().catch(() => undefined);
+    this.#latest?.close();
+    this.#latest = null;
     for (const t of this.stream.getTracks()) t.stop();
     this.#video.srcObject = null;
   }

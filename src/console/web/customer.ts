@@ -346,6 +346,7 @@ class CustomerPage {
       s.reduced ? ': lowered because the connection is slow' : ''
     }`;
     el.dataset.reduced = s.reduced ? 'yes' : 'no';
+    if (this.sender !== null) el.dataset.capture = this.sender.capturePath;
   }
 
   async stopSharing(reason: string, tell = true): Promise<void> {
