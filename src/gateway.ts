@@ -175,6 +175,13 @@ export class Gateway {
    */
   #beatCount = 0;
   readonly #lastHeartbeatMs: number[];
+  /**
+   * The connections of each heartbeat slice (slot modulo the slices): a beat pings one slice
+   * without walking every connection, and allocates nothing to do it.
+   */
+  readonly #pingSlices: Set<Connection>[];
+  /** The ready connections of the slice a beat pings (reused). */
+  readonly #pinging: Connection[] = [];
   readonly #lastStatsPushMs: number[];
   readonly #sessionSlots = new WeakMap<object, number>();
   #nextSessionSlot = 0;
@@ -231,6 +238,7 @@ export class Gateway {
     this.monotonic = hooks.monotonic ?? (() => performance.now());
     const slices = (intervalMs: number) => Math.max(1, Math.ceil(intervalMs / BEAT_MS));
     this.#lastHeartbeatMs = new Array<number>(slices(config.heartbeatIntervalMs)).fill(0);
+    this.#pingSlices = this.#lastHeartbeatMs.map(() => new Set<Connection>());
     this.#lastStatsPushMs = new Array<number>(slices(config.statsIntervalMs)).fill(0);
     this.#proxies = new TrustedProxies(config.trustedProxies);
     this.#allowedOrigins = new Set(
@@ -1004,6 +1012,7 @@ export class Gateway {
 
   #onOpen(conn: Connection): void {
     this.connections.add(conn);
+    this.#pingSlices[conn.slot % this.#pingSlices.length]!.add(conn);
     this.#pendingHello.add(conn);
     this.router.stats.connectionsOpened++;
   }
@@ -1013,6 +1022,7 @@ export class Gateway {
     if (open > 0) this.#perAddress.set(conn.remoteAddress, open);
     else this.#perAddress.delete(conn.remoteAddress);
     if (!this.connections.delete(conn)) return;
+    this.#pingSlices[conn.slot % this.#pingSlices.length]!.delete(conn);
     this.#pendingHello.delete(conn);
     this.router.stats.connectionsClosed++;
     if (conn.role !== 0) {
@@ -1031,7 +1041,14 @@ export class Gateway {
     // half a beat of slack: a slice comes round once per interval, on a clock of whole ms
     if (now - pings[ping]! >= this.config.heartbeatIntervalMs - BEAT_MS / 2) {
       pings[ping] = now;
-      this.heartbeat.tick(this.#ready(ping, pings.length));
+      const ready = this.#pinging;
+      for (const conn of this.#pingSlices[ping]!)
+        if (conn.state === PeerState.READY) ready.push(conn);
+      try {
+        this.heartbeat.tick(ready);
+      } finally {
+        ready.length = 0;
+      }
     }
     const pushes = this.#lastStatsPushMs;
     const push = beat % pushes.length;
@@ -1332,12 +1349,6 @@ export class Gateway {
   }
 
   /** Ready connections of one clock slice (`slot % slices === slice`). */
-  *#ready(slice: number, slices: number): Iterable<Connection> {
-    for (const conn of this.connections) {
-      if (conn.state === PeerState.READY && conn.slot % slices === slice) yield conn;
-    }
-  }
-
   #sessionSlot(session: object): number {
     let slot = this.#sessionSlots.get(session);
     if (slot === undefined) {
