@@ -1348,7 +1348,7 @@ export class Gateway {
     };
   }
 
-  /** Ready connections of one clock slice (`slot % slices === slice`). */
+  /** A session's place in the clock's statistics slices (given on its first beat). */
   #sessionSlot(session: object): number {
     let slot = this.#sessionSlots.get(session);
     if (slot === undefined) {

@@ -267,26 +267,38 @@ export class Connection implements RelayPeer {
 
   /** Frames written while held (copies: a relayed frame's bytes live only in its callback). */
   #held: { frame: Uint8Array; reliable: boolean }[] | null = null;
+  /** Their bytes, within the same per-connection budget as bytes queued in uWS. */
+  #heldBytes = 0;
 
   hold(): void {
     this.#held ??= [];
   }
 
   #hold(message: ArrayBuffer | Uint8Array, reliable: boolean): number {
+    const length = message.byteLength;
+    // past the budget a reliable frame closes the connection as a slow consumer (sendFrame)
+    if (!this.#budget.admitsReliable(this.#heldBytes, length)) return SendStatus.DROPPED;
     // new Uint8Array(view) copies (a Buffer's slice() would not)
     const copy =
       message instanceof Uint8Array ? new Uint8Array(message) : new Uint8Array(message.slice(0));
     this.#held!.push({ frame: copy, reliable });
+    this.#heldBytes += length;
     return SendStatus.SUCCESS;
   }
 
-  /** Writes what was held, in order, and stops holding (a slow consumer still closes). */
+  /**
+   * Writes what was held, in order, and stops holding. A reliable frame refused closes the
+   * connection as a slow consumer, and ends the writing; a refused heartbeat is only skipped.
+   */
   release(): void {
     const held = this.#held;
     if (held === null) return;
     this.#held = null;
+    this.#heldBytes = 0;
     for (const { frame, reliable } of held) {
-      if (reliable ? !this.sendFrame(frame) : this.forward(frame) === SendStatus.DROPPED) return;
+      if (this.state === PeerState.CLOSED) return;
+      if (reliable) this.sendFrame(frame);
+      else this.forward(frame);
     }
   }
 
@@ -372,7 +384,8 @@ export class Connection implements RelayPeer {
 
   /** Heartbeats are latest-wins: never queued behind a full buffer, never a reason to close. */
   sendHeartbeat(frame: Uint8Array): boolean {
-    if (this.state !== PeerState.READY) return false;
+    // a ping held would be timed from its hold, not from its write: none until released
+    if (this.state !== PeerState.READY || this.#held !== null) return false;
     return this.forward(frame) !== SendStatus.DROPPED;
   }
 
@@ -382,8 +395,10 @@ export class Connection implements RelayPeer {
 
   end(code: number, reason: string): void {
     if (this.state === PeerState.CLOSED || this.#ws === null) return;
-    // what was held goes before the close frame, as what was staged does
+    // what was held goes before the close frame, as what was staged does; a frame of it past
+    // the budget may close the connection meanwhile (as a slow consumer)
     this.release();
+    if (!this.connected || this.#ws === null) return;
     // what the relay accepted for this socket goes out before the close frame
     this.#writeStaged(this.#ws);
     this.state = PeerState.CLOSED;
@@ -400,6 +415,8 @@ export class Connection implements RelayPeer {
   onClosed(): void {
     this.state = PeerState.CLOSED;
     this.#ws = null;
+    this.#held = null;
+    this.#heldBytes = 0;
     this.#stageHead = -1;
     this.#stageTail = -1;
     this.#stagedBytes = 0;

@@ -197,3 +197,43 @@ test('ending a held connection writes what was held before the close', () => {
   assert.deepEqual(ws.payloads, [1]);
   assert.deepEqual(ws.ended, [4000, 'bye']);
 });
+
+test('a held connection past its budget closes as a slow consumer, also when ended meanwhile, without throwing', () => {
+  const coalescer = new Coalescer(4096, 64, 256);
+  const budget = new SendBudget(64 << 20, 10_000, 1 << 20);
+  const conn = new Connection('c1', '127.0.0.1', 0, 10_000, budget, coalescer);
+  const ws = new FakeSocket();
+  // uWS runs the close handler from inside end()
+  const end = ws.end.bind(ws);
+  ws.end = (code: number, reason: string) => {
+    end(code, reason);
+    conn.onClosed();
+  };
+  conn.attach(ws as unknown as SendSocket);
+  conn.state = PeerState.READY;
+  conn.hold();
+  for (let i = 1; i <= 3; i++) assert.equal(conn.sendFrame(frame(i, 3000)), true);
+  assert.equal(conn.sendFrame(frame(4, 3000)), false, 'past 10 000 bytes held');
+  assert.deepEqual(ws.ended, [4008, 'FERRY_ERR_SLOW_CONSUMER']);
+  assert.deepEqual(ws.payloads, [1, 2, 3], 'what was held went out before the close');
+  assert.doesNotThrow(() => conn.end(1001, 'going away'));
+});
+
+test('while held no heartbeat is sent (it would be timed from the hold); a heartbeat refused at release skips only itself', () => {
+  const { coalescer, conn, ws } = setup();
+  conn.hold();
+  assert.equal(conn.sendHeartbeat(frame(7)), false);
+  conn.forward(frame(1)); // unreliable, refused by uWS at release
+  conn.sendFrame(frame(2));
+  ws.result = SendStatus.DROPPED;
+  const send = ws.send.bind(ws);
+  ws.send = (message: ArrayBuffer | Uint8Array) => {
+    const first = (message instanceof Uint8Array ? message : new Uint8Array(message))[0];
+    ws.result = first === 1 ? SendStatus.DROPPED : SendStatus.SUCCESS;
+    return send(message);
+  };
+  conn.release();
+  coalescer.flush();
+  assert.deepEqual(ws.payloads, [1, 2], 'the reliable frame after the refused one went out');
+  assert.equal(conn.connected, true);
+});

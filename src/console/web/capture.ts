@@ -109,7 +109,12 @@ export class ScreenSender {
     this.source = surface === 'browser' ? 'browser-tab' : 'browser-screen';
     track?.addEventListener('ended', () => this.#onEnded());
     if (TrackProcessor !== undefined && track !== undefined) {
-      this.#reader = new TrackProcessor({ track }).readable.getReader();
+      try {
+        this.#reader = new TrackProcessor({ track }).readable.getReader();
+      } catch {
+        // a track that ended already (the customer stopped sharing meanwhile): the video path
+        this.#reader = null;
+      }
     }
     this.capturePath = this.#reader === null ? 'video-element' : 'track-frames';
   }
@@ -166,6 +171,13 @@ export class ScreenSender {
 
   requestKeyFrame(): void {
     this.#keyFrame = true;
+    // at once: in a background page the timer may be a second or more away, and a still
+    // surface brings no new track frame
+    this.#frameNow();
+  }
+
+  #frameNow(): void {
+    if (!this.#busy && !this.#stopped) void this.#frame().catch(() => undefined);
   }
 
   /** The technician's SetStreamQuality: a preset and overrides; UNSPECIFIED follows the link. */
@@ -182,6 +194,7 @@ export class ScreenSender {
     }
     this.#keyFrame = true;
     this.#report();
+    this.#frameNow();
   }
 
   #report(): void {
