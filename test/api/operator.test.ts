@@ -15,7 +15,12 @@ import type { Gateway } from '../../src/gateway.js';
 import type { ferry } from '../../src/protocol/gen/ferry.js';
 import { hs256Subject, issueJwt } from '../../src/session/jwt.js';
 import { issueToken } from '../../src/session/tokens.js';
-import { activeSession, startGateway, technician } from '../integration/harness.js';
+import {
+  activeSession,
+  activeWithCollaborator,
+  startGateway,
+  technician,
+} from '../integration/harness.js';
 import { adminRequest } from './harness.js';
 
 const auditEntries = (gateway: Gateway): AuditEntry[] => gateway.audit.tail(10_000);
@@ -146,10 +151,7 @@ test('operator routes want the admin token: none is 401, a technician token 403,
 
 test('an operator kicks a collaborator; the owner and customer cannot be kicked and unknown ids are 404', async (t) => {
   const { gateway } = await startGateway(t);
-  const { tech, sessionId } = await activeSession(t, gateway);
-  const helper = await technician(t, gateway, 'tech-2');
-  await tech.invite('tech-2', sessionId);
-  await helper.acceptInvitation(sessionId);
+  const { sessionId } = await activeWithCollaborator(t, gateway);
   const token = gateway.adminToken;
   const detail = await adminRequest(gateway, `/api/v1/sessions/${sessionId}`, { token });
   const people = detail.json.technicians as { id: string; name: string }[];

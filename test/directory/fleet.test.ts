@@ -47,6 +47,31 @@ async function member(
   return { gateway, url };
 }
 
+/** A member with an active session on it (technician and customer connected there). */
+async function activeOn(t: Parameters<typeof startGateway>[0], prefix: string) {
+  const a = await member(t, 'a', prefix);
+  const tech = await technician(t, a.gateway);
+  const { sessionId, pin } = await tech.createSession();
+  const customer = await joinAndPickUp(t, tech, sessionId, { url: a.url, pin, name: 'customer' });
+  return { a, tech, customer, sessionId };
+}
+
+/**
+ * Stops the store from answering (SIGSTOP: its connections stay open, so what is sent waits for
+ * an answer); the function returned lets it go on, and the test's end does if it did not.
+ */
+function stopStore(t: Parameters<typeof startGateway>[0]): () => void {
+  redis.signal('SIGSTOP');
+  let stopped = true;
+  const resume = () => {
+    if (!stopped) return;
+    stopped = false;
+    redis.signal('SIGCONT');
+  };
+  t.after(resume);
+  return resume;
+}
+
 async function readyz(gateway: Gateway): Promise<{ status: number; body: unknown }> {
   const res = await fetch(`http://127.0.0.1:${gateway.adminPort}/readyz`);
   return { status: res.status, body: await res.json() };
@@ -339,20 +364,13 @@ test('drain with move: a chat sent while the other sessions are still being move
 });
 
 test('a chat is echoed once the store holds its copy: a gateway taking the session over has it', async (t) => {
-  const a = await member(t, 'a', 'echo');
-  const tech = await technician(t, a.gateway);
-  const { sessionId, pin } = await tech.createSession();
-  const customer = await joinAndPickUp(t, tech, sessionId, { url: a.url, pin, name: 'customer' });
+  const { customer, sessionId } = await activeOn(t, 'echo');
   const raw = new Redis(redis.url);
   t.after(() => raw.disconnect());
   const echoes: string[] = [];
   customer.on('chat', (m: ferry.v1.ChatMessage) => echoes.push(m.text));
-  // the store stops answering (its connections stay open): the chat's copy is sent, not kept yet
-  redis.signal('SIGSTOP');
-  let stopped = true;
-  t.after(() => {
-    if (stopped) redis.signal('SIGCONT');
-  });
+  // the store stops answering: the chat's copy is sent, not kept yet
+  const resume = stopStore(t);
   const echoed = waitFor(customer, 'chat', (m) => m.text === 'held');
   customer.chat('held');
   // a request on the same connection that the gateway answers from memory: what the chat sent at
@@ -361,8 +379,7 @@ test('a chat is echoed once the store holds its copy: a gateway taking the sessi
   const logged = (reply.chatHistory?.entries ?? []).flatMap((e) => (e.chat ? [e.chat.text] : []));
   assert.deepEqual(logged, ['held'], 'the message is in the session log');
   assert.deepEqual(echoes, [], 'not acknowledged while its copy is not kept');
-  redis.signal('SIGCONT');
-  stopped = false;
+  resume();
   await echoed;
   // acknowledged: the copy a survivor would take the session over from holds it
   const lines = await raw.lrangeBuffer(`ferry:journal:${sessionId}`, 0, -1);
@@ -373,28 +390,20 @@ test('a chat is echoed once the store holds its copy: a gateway taking the sessi
 });
 
 test('a consent change is acknowledged once the store holds the state that has it', async (t) => {
-  const a = await member(t, 'a', 'consent');
-  const tech = await technician(t, a.gateway);
-  const { sessionId, pin } = await tech.createSession();
-  const customer = await joinAndPickUp(t, tech, sessionId, { url: a.url, pin, name: 'customer' });
+  const { a, customer, sessionId } = await activeOn(t, 'consent');
   const raw = new Redis(redis.url);
   t.after(() => raw.disconnect());
   const session = a.gateway.registry.sessions.get(sessionId)!;
   const seen: string[] = [];
   customer.on('consentChanged', () => seen.push('ConsentChanged'));
-  redis.signal('SIGSTOP');
-  let stopped = true;
-  t.after(() => {
-    if (stopped) redis.signal('SIGCONT');
-  });
+  const resume = stopStore(t);
   const granting = customer.grant(['sysinfo']).then(() => seen.push('Done'));
   // a later request on the same connection, answered from memory: anything the grant sent at
   // once would have reached the customer before this reply
   await customer.request({ chatHistoryRequest: { sessionId, afterSeq: 0 } });
   assert.ok(session.grantedList().length > 0, 'granted in the gateway at once');
   assert.deepEqual(seen, [], 'not acknowledged while the state is not kept');
-  redis.signal('SIGCONT');
-  stopped = false;
+  resume();
   await granting;
   assert.deepEqual(seen, ['ConsentChanged', 'Done'], 'the event, then the reply');
   // acknowledged: the newest state the store holds, which a survivor restores, has the grant
@@ -450,10 +459,7 @@ test("a customer's Welcome, and every frame after it, waits until the store hold
 });
 
 test('a session ended while its acknowledgements wait for the store: the last chat and the final status reach the customer before its close', async (t) => {
-  const a = await member(t, 'a', 'end');
-  const tech = await technician(t, a.gateway);
-  const { sessionId, pin } = await tech.createSession();
-  const customer = await joinAndPickUp(t, tech, sessionId, { url: a.url, pin, name: 'customer' });
+  const { a, tech, customer, sessionId } = await activeOn(t, 'end');
   const seen: string[] = [];
   customer.on('chat', (m: ferry.v1.ChatMessage) => seen.push(`chat ${m.text}`));
   customer.on('status', (s: ferry.v1.StatusChanged) =>
@@ -464,11 +470,7 @@ test('a session ended while its acknowledgements wait for the store: the last ch
     customer.once('close', (code: number) => resolve(code));
   });
   // the store stops answering: the chat and the end wait for their copies
-  redis.signal('SIGSTOP');
-  let stopped = true;
-  t.after(() => {
-    if (stopped) redis.signal('SIGCONT');
-  });
+  const resume = stopStore(t);
   customer.chat('bye');
   const ended = tech.endSession(sessionId);
   await until(
@@ -476,8 +478,7 @@ test('a session ended while its acknowledgements wait for the store: the last ch
     async () => a.gateway.registry.sessions.has(sessionId),
     (live) => !live,
   );
-  redis.signal('SIGCONT');
-  stopped = false;
+  resume();
   await ended;
   await heard; // the technician got the last message
   assert.equal(await closed, 4100);

@@ -95,6 +95,15 @@ export async function activeSession(
   return { tech, customer, sessionId };
 }
 
+/** An Active session (`activeSession`) that `tech-2` joined as a collaborator on invitation. */
+export async function activeWithCollaborator(t: TestContext, gateway: Gateway) {
+  const active = await activeSession(t, gateway);
+  const helper = await technician(t, gateway, 'tech-2');
+  await active.tech.invite('tech-2', active.sessionId);
+  await helper.acceptInvitation(active.sessionId);
+  return { ...active, helper };
+}
+
 export interface RawPeer {
   ws: WebSocket;
   frames: ferry.v1.Frame[];

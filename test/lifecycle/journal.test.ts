@@ -23,7 +23,7 @@ import { ferry } from '../../src/protocol/gen/ferry.js';
 import type { SessionReport } from '../../src/session/report.js';
 import { JOURNALED_WINDOW, verifyLog } from '../../src/session/session-log.js';
 import { issueToken } from '../../src/session/tokens.js';
-import { activeSession, startGateway, technician } from '../integration/harness.js';
+import { activeSession, activeWithCollaborator, startGateway } from '../integration/harness.js';
 import { freePort } from '../support/gateway-process.js';
 import { joinAndPickUp } from '../support/pairing.js';
 
@@ -366,10 +366,7 @@ test('a session ended before its journal reached the disk is reported without to
 
 test('a collaborator who accepts an invitation is in the journal state a restart would rebuild', async (t) => {
   const { gateway } = await startGateway(t);
-  const { tech, sessionId } = await activeSession(t, gateway);
-  const second = await technician(t, gateway, 'tech-2');
-  await tech.invite('tech-2', sessionId);
-  await second.acceptInvitation(sessionId);
+  const { sessionId } = await activeWithCollaborator(t, gateway);
   const session = gateway.registry.sessions.get(sessionId)!;
   assert.ok(
     session.participants.some((p) => p.name === 'tech-2'),
