@@ -606,16 +606,16 @@ export class Gateway {
     // echo) waits for the last copy below
     for (const session of sessions) fleet.moving(session.id);
     // each move ends once (moves of one session may overlap): as soon as its outcome is known
-    const over = new Set<string>();
-    const moved = (id: string): void => {
-      if (over.has(id)) return;
-      over.add(id);
+    const ended = new Set<string>();
+    const over = (id: string): void => {
+      if (ended.has(id)) return;
+      ended.add(id);
       fleet.moved(id);
     };
     try {
-      await this.#moveJournaled(fleet, journals, sessions, target, reason, moved);
+      await this.#moveJournaled(fleet, journals, sessions, target, reason, over);
     } finally {
-      for (const session of sessions) moved(session.id);
+      for (const session of sessions) over(session.id);
     }
   }
 
