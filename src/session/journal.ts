@@ -144,21 +144,22 @@ class SessionJournal {
   readonly session: Session;
   readonly #due: Set<SessionJournal>;
   readonly #schedule: () => void;
+  /** The copy of the newest line in the directory (a deployment's), or undefined (none). */
+  readonly #lastCopy: () => Promise<void> | undefined;
 
   constructor(
     writer: JournalWriter,
     session: Session,
     due: Set<SessionJournal>,
     schedule: () => void,
+    lastCopy: () => Promise<void> | undefined,
   ) {
     this.writer = writer;
     this.session = session;
     this.#due = due;
     this.#schedule = schedule;
+    this.#lastCopy = lastCopy;
   }
-
-  /** The copy of the newest line in the directory (a deployment's), or undefined (none). */
-  lastCopy: Promise<void> | undefined = undefined;
 
   changed(): void {
     if (this.#due.has(this)) return;
@@ -173,7 +174,7 @@ class SessionJournal {
   keep(): Promise<void> | undefined {
     if (this.session.ended) return undefined;
     if (this.#due.delete(this)) this.writeState();
-    return this.lastCopy;
+    return this.#lastCopy();
   }
 
   /** Appends a `state` record of the session as it is now. */
@@ -405,7 +406,6 @@ export class SessionJournals implements SessionListener {
     const mirror = this.#mirror;
     /** The copy of the line queued last (the writer calls `onLine` as it queues each). */
     let mirrored: Promise<void> | undefined;
-    let journal: SessionJournal | undefined;
     try {
       writer = this.#store.create(session.id, {
         ...(truncateTo !== undefined ? { truncateTo } : {}),
@@ -413,7 +413,6 @@ export class SessionJournals implements SessionListener {
           ? {
               onLine: (line: Buffer) => {
                 mirrored = mirror(session.id, line);
-                if (journal !== undefined) journal.lastCopy = mirrored;
               },
             }
           : {}),
@@ -428,8 +427,13 @@ export class SessionJournals implements SessionListener {
       session.logger.error({ err }, 'cannot open a session journal: the session is not journaled');
       return false;
     }
-    journal = new SessionJournal(writer, session, this.#due, this.#scheduleSnapshots);
-    journal.lastCopy = mirrored;
+    const journal = new SessionJournal(
+      writer,
+      session,
+      this.#due,
+      this.#scheduleSnapshots,
+      () => mirrored,
+    );
     this.#journals.set(session, journal);
     this.counters.opened++;
     this.counters.open++;
