@@ -18,7 +18,10 @@
  *   lived `delayMs` (the fsync period), at its first durable append, flush or sync, or when it
  *   closes without being replaced: a session set up and ended within the period never touches
  *   the disk, its report replaces the journal. Until then its records are queued in memory, in
- *   order, and written as one batch when the file opens. When the delay ends the file is
+ *   order, and written as one batch when the file opens. Without a copy kept elsewhere
+ *   (`onLine`) they are held unencoded, and of the snapshots (`appendLatest`) only the newest,
+ *   built when it is written: a session that ends within the delay encodes nothing. When the
+ *   delay ends the file is
  *   created off the event loop (creating a file costs this ext4 a third of a millisecond, and a
  *   burst of set-ups would wait behind each); a durable append, flush or close meanwhile opens
  *   it at once instead, and the late descriptor is closed (and a file created for a writer
@@ -29,6 +32,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FsyncPolicy } from './fsync-policy.js';
 import { encodeRecord } from './record.js';
+
+/** Builds a snapshot record when it is written (`appendLatest`). */
+export type Snapshot = () => object;
 
 export interface JournalWriterOptions {
   fsync: FsyncPolicy;
@@ -129,6 +135,13 @@ export class JournalWriter {
   discarded = 0;
   #queue: Buffer[] = [];
   #queuedBytes = 0;
+  /**
+   * A deferred writer without `onLine`, before its file exists: the records, unencoded, and the
+   * newest snapshot's builder, in append order (encoded into `#queue` when the file opens).
+   */
+  #held: (object | Snapshot)[] = [];
+  /** Where the newest snapshot's builder is in `#held`, or -1. */
+  #snapshotAt = -1;
   #immediate: NodeJS.Immediate | null = null;
   /** Written since the last fsync started. */
   #dirty = false;
@@ -187,9 +200,8 @@ export class JournalWriter {
       if (created && this.fsyncPolicy.kind !== 'off') void this.#syncDirectory();
       return true;
     } catch (err) {
-      this.lost += this.#queue.length;
-      this.#queue = [];
-      this.#queuedBytes = 0;
+      this.lost += this.#pending;
+      this.#dropQueue();
       this.#fail(asError(err));
       return false;
     }
@@ -231,14 +243,44 @@ export class JournalWriter {
     }
   }
 
-  /** Bytes appended and not yet written. */
+  /** Bytes of encoded lines appended and not yet written (held records are not encoded yet). */
   get pendingBytes(): number {
     return this.#queuedBytes;
   }
 
+  /** Records appended and not yet written. */
+  get #pending(): number {
+    return this.#queue.length + this.#held.length;
+  }
+
+  /** Records are held unencoded: a deferred file not created yet, and no copy kept elsewhere. */
+  get #holding(): boolean {
+    return this.#fd < 0 && this.#onLine === undefined;
+  }
+
   /** Queues a record; it is written at the end of this turn with the others. */
   append(record: object): void {
-    if (!this.#queueRecord(record)) return;
+    if (this.#queueRecord(record)) this.#scheduleWrite();
+  }
+
+  /**
+   * Queues a snapshot: a record that the next one replaces (a session's state). It is built now
+   * and queued like `append`, except while the writer holds its records: then only the newest
+   * snapshot is kept, at the place of its call, and it is built when the file opens (its state
+   * then, which includes every record queued before it).
+   */
+  appendLatest(build: Snapshot): void {
+    if (!this.#holding || this.#closed) {
+      this.append(build());
+      return;
+    }
+    if (this.#snapshotAt >= 0) this.#held.splice(this.#snapshotAt, 1);
+    this.#snapshotAt = this.#held.length;
+    this.#held.push(build);
+    this.#scheduleWrite();
+  }
+
+  #scheduleWrite(): void {
     if (this.#fd < 0) {
       // a deferred file: created once the session has lived the delay
       this.#openTimer ??= setTimeout(this.#onOpenDue, this.#openDelayMs);
@@ -254,13 +296,13 @@ export class JournalWriter {
 
   /** Resolves once every record appended before the call is written (and fsynced under `always`). */
   flush(): Promise<void> {
-    if (this.#queue.length > 0 && this.#ensureOpen()) this.#writeQueue();
+    if (this.#pending > 0 && this.#ensureOpen()) this.#writeQueue();
     return this.#fsyncChain;
   }
 
   readonly #onOpenDue = (): void => {
     this.#openTimer = null;
-    if (this.#closed || this.#queue.length === 0 || this.#fd >= 0 || this.#opening) return;
+    if (this.#closed || this.#pending === 0 || this.#fd >= 0 || this.#opening) return;
     let resolveOpening: () => void = () => undefined;
     const opening = new Promise<void>((resolve) => {
       resolveOpening = resolve;
@@ -291,15 +333,14 @@ export class JournalWriter {
         this.#openTimer = null;
       }
       if (err !== null) {
-        this.lost += this.#queue.length;
-        this.#queue = [];
-        this.#queuedBytes = 0;
+        this.lost += this.#pending;
+        this.#dropQueue();
         this.#fail(err);
         return;
       }
       this.#fd = fd;
       if (created && this.fsyncPolicy.kind !== 'off') void this.#syncDirectory();
-      if (this.#queue.length > 0) this.#writeQueue();
+      if (this.#pending > 0) this.#writeQueue();
     });
   };
 
@@ -345,15 +386,14 @@ export class JournalWriter {
     if (this.#fd < 0 && !fsync) {
       // never created, and replaced: nothing needs the disk (a creation running now is undone
       // before the close resolves, so no empty journal outlives it)
-      this.discarded += this.#queue.length;
-      this.#queue = [];
-      this.#queuedBytes = 0;
+      this.discarded += this.#pending;
+      this.#dropQueue();
       this.#closed = true;
       this.#fdClosed = true;
       if (this.#settling !== null) await this.#settling;
       return;
     }
-    if (this.#queue.length > 0 && this.#ensureOpen()) this.#writeQueue();
+    if (this.#pending > 0 && this.#ensureOpen()) this.#writeQueue();
     this.#closed = true;
     if (this.#immediate !== null) {
       clearImmediate(this.#immediate);
@@ -388,6 +428,15 @@ export class JournalWriter {
       }
       return false;
     }
+    if (this.#holding) {
+      this.#held.push(record);
+      return true;
+    }
+    return this.#encode(record);
+  }
+
+  /** Encodes a record into the queue; false (reported) when it has no JSON form. */
+  #encode(record: object): boolean {
     let line: Buffer;
     try {
       line = encodeRecord(record);
@@ -401,12 +450,38 @@ export class JournalWriter {
     return true;
   }
 
+  #dropQueue(): void {
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#held = [];
+    this.#snapshotAt = -1;
+  }
+
   readonly #onTurnEnd = (): void => {
     this.#immediate = null;
-    if (this.#queue.length > 0 && this.#fd >= 0) this.#writeQueue();
+    if (this.#pending > 0 && this.#fd >= 0) this.#writeQueue();
   };
 
   #writeQueue(): void {
+    if (this.#held.length > 0) {
+      const held = this.#held;
+      this.#held = [];
+      this.#snapshotAt = -1;
+      for (const r of held) {
+        if (typeof r !== 'function') this.#encode(r);
+        else {
+          let record: object;
+          try {
+            record = r();
+          } catch (err) {
+            this.#fail(asError(err));
+            continue;
+          }
+          this.#encode(record);
+        }
+      }
+    }
+    if (this.#queue.length === 0) return;
     const chunks = this.#queue;
     const size = this.#queuedBytes;
     this.#queue = [];

@@ -177,15 +177,19 @@ class SessionJournal {
     return this.#lastCopy();
   }
 
-  /** Appends a `state` record of the session as it is now. */
+  /**
+   * Appends a `state` record of the session as it is now (a journal that holds its records
+   * builds only the newest, when it is written).
+   */
   writeState(): void {
-    const session = this.session;
-    this.writer.append({
-      k: 'state',
-      atMs: session.log.entries.at(-1)?.timeMs ?? 0,
-      ...snapshot(session),
-    });
+    this.writer.appendLatest(this.#state);
   }
+
+  readonly #state = (): JournalRecord => ({
+    k: 'state',
+    atMs: this.session.log.entries.at(-1)?.timeMs ?? 0,
+    ...snapshot(this.session),
+  });
 
   spilledEntries(beforeSeq: number): LogEntry[] {
     // Cold path (a late joiner, a history request past the window): the batch still queued is
@@ -275,7 +279,11 @@ export class SessionJournals implements SessionListener {
     const journal = this.#journals.get(session);
     if (journal === undefined) return;
     this.#due.delete(journal);
-    journal.writer.append({ k: 'state', atMs: session.endedAtMs, ...snapshot(session) });
+    journal.writer.appendLatest(() => ({
+      k: 'state',
+      atMs: session.endedAtMs,
+      ...snapshot(session),
+    }));
     journal.writer.append({ k: 'end', atMs: session.endedAtMs, reason: session.endReason });
     void this.#close(session, journal);
   }
@@ -299,7 +307,7 @@ export class SessionJournals implements SessionListener {
     const journal = this.#journals.get(session);
     if (journal === undefined) return;
     this.#due.delete(journal);
-    journal.writer.append({ k: 'state', atMs: nowMs, ...snapshot(session) });
+    journal.writer.appendLatest(() => ({ k: 'state', atMs: nowMs, ...snapshot(session) }));
     journal.writer.append({ k: 'kept', atMs: nowMs, reason });
     await journal.writer.sync();
     await this.#close(session, journal);

@@ -391,3 +391,100 @@ test('a deferred journal closed as replaced while its file is being created leav
   // gone once the close resolved: a process that exits then leaves no empty journal behind
   assert.equal(existsSync(file), false, 'the file created for the replaced journal is gone');
 });
+
+test('a deferred journal holds its records unencoded: of its snapshots only the newest is built, when the file opens', async (t) => {
+  const file = await tempFile(t);
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const writer = JournalWriter.deferred(file, { fsync: OFF, onError: () => undefined }, 100);
+  t.after(() => writer.close());
+  const built: number[] = [];
+  let state = 0;
+  const snapshot = (n: number) => () => {
+    built.push(n);
+    return { k: 'state', n, state };
+  };
+  writer.append({ k: 'session', n: 0 });
+  writer.appendLatest(snapshot(1));
+  writer.append({ k: 'log', n: 2 });
+  state = 7;
+  writer.appendLatest(snapshot(3));
+  writer.append({ k: 'log', n: 4 });
+  state = 8;
+  assert.deepEqual(built, [], 'nothing is built while the file does not exist');
+  assert.equal(writer.pendingBytes, 0, 'nothing is encoded either');
+  t.mock.timers.tick(100);
+  await writer.settled();
+  assert.deepEqual(built, [3], 'the newest snapshot only, once');
+  const read = await readJournal(file);
+  assert.deepEqual(read.records, [
+    { k: 'session', n: 0 },
+    { k: 'log', n: 2 },
+    { k: 'state', n: 3, state: 8 },
+    { k: 'log', n: 4 },
+  ]);
+  // once the file exists every snapshot is built and written as it comes
+  writer.appendLatest(snapshot(5));
+  writer.appendLatest(snapshot(6));
+  assert.deepEqual(built, [3, 5, 6]);
+  await writer.flush();
+  assert.equal((await readJournal(file)).records.length, 6);
+});
+
+test('a held journal closed as replaced builds and encodes nothing; a record with no JSON form fails alone when written', async (t) => {
+  const file = await tempFile(t);
+  const replaced = JournalWriter.deferred(file, { fsync: OFF, onError: () => undefined }, 60_000);
+  let built = 0;
+  replaced.append({ k: 'session' });
+  replaced.appendLatest(() => {
+    built++;
+    return { k: 'state' };
+  });
+  await replaced.close(false);
+  assert.equal(built, 0);
+  assert.equal(replaced.discarded, 2);
+  assert.equal(existsSync(file), false);
+
+  const errors: Error[] = [];
+  const writer = JournalWriter.deferred(
+    file,
+    { fsync: OFF, onError: (e) => errors.push(e) },
+    60_000,
+  );
+  t.after(() => writer.close());
+  writer.append({ k: 'a', n: 1 });
+  writer.append({ k: 'bad', n: 10n } as object);
+  writer.appendLatest(() => {
+    throw new Error('no state');
+  });
+  writer.append({ k: 'a', n: 2 });
+  await writer.flush();
+  assert.deepEqual(
+    (await readJournal(file)).records.map((r) => (r as { n: number }).n),
+    [1, 2],
+  );
+  assert.equal(writer.errors, 2);
+  assert.deepEqual(
+    errors.map((e) => e.message),
+    ['Do not know how to serialize a BigInt', 'no state'],
+  );
+});
+
+test('a deferred journal whose lines are copied elsewhere encodes and builds each record as it comes', async (t) => {
+  const file = await tempFile(t);
+  const lines: string[] = [];
+  const writer = JournalWriter.deferred(
+    file,
+    { fsync: OFF, onError: () => undefined, onLine: (line) => lines.push(line.toString()) },
+    60_000,
+  );
+  t.after(() => writer.close());
+  writer.appendLatest(() => ({ k: 'state', n: 1 }));
+  writer.appendLatest(() => ({ k: 'state', n: 2 }));
+  assert.equal(lines.length, 2, 'both copied at once');
+  assert.ok(writer.pendingBytes > 0);
+  await writer.flush();
+  assert.deepEqual(
+    (await readJournal(file)).records.map((r) => (r as { n: number }).n),
+    [1, 2],
+  );
+});
