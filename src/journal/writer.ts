@@ -2,9 +2,10 @@
  * Appends records to one journal file, batched, with the write before the acknowledgement.
  *
  * Invariants:
- * - `append` is synchronous and never throws: it encodes the record and queues the line;
- *   everything appended in one turn of the event loop is one batch, written with ONE write at
- *   the end of the turn (setImmediate), so the file keeps the append order;
+ * - `append` and `appendLatest` are synchronous and never throw: they queue the record (encoded
+ *   as its line, or held: below); everything appended in one turn of the event loop is one
+ *   batch, written with ONE write at the end of the turn (setImmediate), so the file keeps the
+ *   append order;
  * - `appendDurable` writes the queue and its record before it returns: a record whose
  *   acknowledgement is sent after it survives the process being killed (the page cache holds
  *   it; only the fsync policy decides what survives the host);
@@ -18,14 +19,19 @@
  *   lived `delayMs` (the fsync period), at its first durable append, flush or sync, or when it
  *   closes without being replaced: a session set up and ended within the period never touches
  *   the disk, its report replaces the journal. Until then its records are queued in memory, in
- *   order, and written as one batch when the file opens. Without a copy kept elsewhere
- *   (`onLine`) they are held unencoded, and of the snapshots (`appendLatest`) only the newest,
- *   built when it is written: a session that ends within the delay encodes nothing. When the
- *   delay ends the file is
+ *   order, and written as one batch when the file opens. When the delay ends the file is
  *   created off the event loop (creating a file costs this ext4 a third of a millisecond, and a
  *   burst of set-ups would wait behind each); a durable append, flush or close meanwhile opens
  *   it at once instead, and the late descriptor is closed (and a file created for a writer
- *   that closed as replaced meanwhile is removed).
+ *   that closed as replaced meanwhile is removed);
+ * - held records: a deferred writer without a copy kept elsewhere (`onLine`) keeps its records
+ *   unencoded until its first write, and of its snapshots (`appendLatest`) only the newest, as
+ *   the function that builds it, called at that write: a session that ends within the delay
+ *   encodes nothing. The snapshot then describes the session at the write, which includes the
+ *   records queued after its place (a restore reads the last snapshot and every log record, so
+ *   the place does not matter). A held record that cannot be encoded, or a builder that throws,
+ *   fails at the write (`errors`), alone; `discarded` and `lost` count held records, not the
+ *   snapshots that newer ones replaced, and `pendingBytes` counts encoded lines only.
  * `onError` is called from append and from the write path: it must not throw.
  */
 import fs from 'node:fs';
@@ -113,7 +119,7 @@ export class JournalWriter {
   writes = 0;
   /** Completed fsyncs. */
   fsyncs = 0;
-  /** Failed writes, fsyncs, encodes and closes. */
+  /** Failed writes, fsyncs, encodes, snapshot builds and closes. */
   errors = 0;
   /** Records appended after close. */
   dropped = 0;
@@ -266,12 +272,18 @@ export class JournalWriter {
   /**
    * Queues a snapshot: a record that the next one replaces (a session's state). It is built now
    * and queued like `append`, except while the writer holds its records: then only the newest
-   * snapshot is kept, at the place of its call, and it is built when the file opens (its state
-   * then, which includes every record queued before it).
+   * snapshot is kept, at the place of its call, and it is built at the next write (see the
+   * invariants). A builder that throws is reported through `onError`, like a record with no JSON
+   * form.
    */
   appendLatest(build: Snapshot): void {
-    if (!this.#holding || this.#closed) {
-      this.append(build());
+    if (this.#closed) {
+      this.#dropClosed(); // without building it
+      return;
+    }
+    if (!this.#holding) {
+      const record = this.#build(build);
+      if (record !== null) this.append(record);
       return;
     }
     if (this.#snapshotAt >= 0) this.#held.splice(this.#snapshotAt, 1);
@@ -421,11 +433,7 @@ export class JournalWriter {
 
   #queueRecord(record: object): boolean {
     if (this.#closed) {
-      this.dropped++;
-      if (this.dropped === 1) {
-        const err = new Error(`journal ${this.file} is closed; record dropped`);
-        this.#fail(Object.assign(err, { code: JOURNAL_CLOSED }));
-      }
+      this.#dropClosed();
       return false;
     }
     if (this.#holding) {
@@ -450,6 +458,25 @@ export class JournalWriter {
     return true;
   }
 
+  /** A record appended after close: counted, and reported the first time. */
+  #dropClosed(): void {
+    this.dropped++;
+    if (this.dropped === 1) {
+      const err = new Error(`journal ${this.file} is closed; record dropped`);
+      this.#fail(Object.assign(err, { code: JOURNAL_CLOSED }));
+    }
+  }
+
+  /** Builds a snapshot; null (reported) when its builder threw. */
+  #build(build: Snapshot): object | null {
+    try {
+      return build();
+    } catch (err) {
+      this.#fail(asError(err));
+      return null;
+    }
+  }
+
   #dropQueue(): void {
     this.#queue = [];
     this.#queuedBytes = 0;
@@ -468,17 +495,8 @@ export class JournalWriter {
       this.#held = [];
       this.#snapshotAt = -1;
       for (const r of held) {
-        if (typeof r !== 'function') this.#encode(r);
-        else {
-          let record: object;
-          try {
-            record = r();
-          } catch (err) {
-            this.#fail(asError(err));
-            continue;
-          }
-          this.#encode(record);
-        }
+        const record = typeof r === 'function' ? this.#build(r as Snapshot) : r;
+        if (record !== null) this.#encode(record);
       }
     }
     if (this.#queue.length === 0) return;

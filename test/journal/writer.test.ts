@@ -488,3 +488,49 @@ test('a deferred journal whose lines are copied elsewhere encodes and builds eac
     [1, 2],
   );
 });
+
+test('held records go out in order before a durable append, and at a close that keeps the journal', async (t) => {
+  const file = await tempFile(t);
+  const writer = JournalWriter.deferred(file, { fsync: OFF, onError: () => undefined }, 60_000);
+  t.after(() => writer.close());
+  let built = 0;
+  writer.append({ k: 'session', n: 1 });
+  writer.appendLatest(() => ({ k: 'state', n: 2, built: ++built }));
+  writer.appendDurable({ k: 'chat', n: 3 });
+  // written before appendDurable returned: the held records first, the snapshot built once
+  assert.deepEqual(
+    decodeRecords(readFileSync(file)).records.map((r) => (r as { n: number }).n),
+    [1, 2, 3],
+  );
+  assert.equal(built, 1);
+
+  const kept = `${file}.kept`;
+  const closing = JournalWriter.deferred(kept, { fsync: OFF, onError: () => undefined }, 60_000);
+  closing.append({ k: 'session', n: 1 });
+  closing.appendLatest(() => ({ k: 'state', n: 2 }));
+  closing.append({ k: 'kept', n: 3 });
+  await closing.close(true);
+  assert.deepEqual(
+    (await readJournal(kept)).records.map((r) => (r as { n: number }).n),
+    [1, 2, 3],
+  );
+});
+
+test('a snapshot after close is dropped without being built; a builder that throws on an open journal is reported, not thrown', async (t) => {
+  const { writer, errors } = await openWriter(t);
+  assert.doesNotThrow(() =>
+    writer.appendLatest(() => {
+      throw new Error('no state');
+    }),
+  );
+  assert.deepEqual(
+    errors.map((e) => e.message),
+    ['no state'],
+  );
+  await writer.close();
+  let built = 0;
+  writer.appendLatest(() => ({ k: 'state', built: ++built }));
+  assert.equal(built, 0);
+  assert.equal(writer.dropped, 1);
+  assert.equal((errors[1] as NodeJS.ErrnoException).code, JOURNAL_CLOSED);
+});
