@@ -45,7 +45,7 @@ import type { LogEntry } from './session/session-log.js';
 import { RECORDING_FILE, recordingsDir } from './session/shells.js';
 import { Status } from './session/states.js';
 import { lifecycleOptions } from './session/timers.js';
-import { ReportIndex } from './store/report-index.js';
+import { ReportStore } from './store/report-store.js';
 import {
   JumpClientRegistry,
   REGISTRY_FILE,
@@ -119,7 +119,7 @@ interface AccessStores {
 /** The operator audit log and the report search index, both in the data directory. */
 interface RecordStores {
   readonly audit: AuditLog;
-  readonly reportIndex: ReportIndex;
+  readonly reportStore: ReportStore;
 }
 
 /** Statuses whose technicians receive periodic NetworkStats. */
@@ -186,16 +186,14 @@ export class Gateway {
   readonly #sessionSlots = new WeakMap<object, number>();
   #nextSessionSlot = 0;
   #closed: Promise<void> | null = null;
-  /** Reports waiting to be written, and the loop writing them (null when idle). */
+  /** Reports waiting to be stored, and the loop storing them (null when idle). */
   #reportQueue: SessionReport[] = [];
   #reportDrain: Promise<void> | null = null;
-  /** `<dataDir>/reports` exists (made by the first report, not asked again for each). */
-  #reportsDirMade = false;
   /** Live sessions' journals (`--journal on`), or null. */
   readonly journals: SessionJournals | null;
   /** The operator audit log (`<dataDir>/audit.log`) and the report index (`<dataDir>/reports.db`). */
   readonly audit: AuditLog;
-  readonly reportIndex: ReportIndex;
+  readonly reportStore: ReportStore;
   readonly #actions: OperatorActions;
   /** The shared registry of unattended access, opened once this gateway joined (or null). */
   readonly #sharedAccess: AccessStores['shared'];
@@ -309,12 +307,12 @@ export class Gateway {
     this.netstats.directOf = (s, p) => this.relay.direct.statsOf(p as Connection, s.id);
     this.router = this.relay.router;
     this.audit = stores.audit;
-    this.reportIndex = stores.reportIndex;
+    this.reportStore = stores.reportStore;
     this.#actions = operatorActions({
       registry: this.registry,
       secret: config.secret,
       audit: this.audit,
-      reports: this.reportIndex,
+      reports: this.reportStore,
       logger,
       draining: () => this.draining || this.#drainRequested,
       startDrain: (reason, deadlineMs, move) => {
@@ -1062,6 +1060,7 @@ export class Gateway {
         }
       }
     }
+    if (this.#reportQueue.length > 0) this.#reportDrain ??= this.#drainReports();
     if (beat % BEATS_PER_TICK === BEATS_PER_TICK - 1) this.#tick(now);
   }
 
@@ -1124,55 +1123,45 @@ export class Gateway {
   }
 
   /**
-   * Queues an ended session's report for `<dataDir>/reports/<id>.json`, written atomically (a
-   * temporary file renamed into place) off the event loop's critical path, in the order the
-   * reports came (a note added after the end writes the same report again).
+   * Queues an ended session's report for the report store (`<dataDir>/reports.db`). The queue is
+   * stored at the next beat of the clock, in one transaction: a burst of sessions ending costs a
+   * commit per beat, not a file each (docs/benchmarks.md, churn). A note added after the end
+   * stores the same report again.
    */
   #writeReport(report: SessionReport): void {
     this.#reportQueue.push(report);
-    this.#reportDrain ??= this.#drainReports();
   }
 
   /**
-   * Writes the queued reports one after another, then indexes what one pass wrote in ONE SQLite
-   * transaction: reports that end while a pass runs make the next pass, so a burst is indexed
-   * in batches (a commit costs more than a report's rows: docs/benchmarks.md, churn).
+   * Stores the queued reports, whole, in one transaction per pass, then removes their journals;
+   * reports that end while a pass runs make the next pass. A report whose spilled log entries
+   * cannot be read back, or a pass the store refuses, is logged and keeps its journals.
    */
   async #drainReports(): Promise<void> {
     try {
       while (this.#reportQueue.length > 0) {
         const batch = this.#reportQueue;
         this.#reportQueue = [];
-        const written: SessionReport[] = [];
+        const whole: SessionReport[] = [];
         for (const report of batch) {
-          if (await this.#writeReportFile(report)) written.push(report);
+          try {
+            whole.push(report.logEntriesSpilled === 0 ? report : await this.#withSpilled(report));
+          } catch (err) {
+            this.logger.error({ err, session: report.id }, 'cannot store session report');
+          }
         }
-        this.#indexReports(written);
+        try {
+          this.reportStore.addMany(whole);
+        } catch (err) {
+          const sessions = whole.map((r) => r.id);
+          this.logger.error({ err, sessions }, 'cannot store session reports');
+          continue;
+        }
+        // the store holds everything the journals did: they go
+        await Promise.all(whole.map((r) => this.journals?.remove(r.id)));
       }
     } finally {
       this.#reportDrain = null;
-    }
-  }
-
-  /** Writes one report file, then removes its journal; false (logged) when it failed. */
-  async #writeReportFile(report: SessionReport): Promise<boolean> {
-    const dir = path.join(this.config.dataDir, 'reports');
-    const file = path.join(dir, `${report.id}.json`);
-    const tmp = `${file}.${process.pid}.tmp`;
-    try {
-      const full = await this.#withSpilled(report);
-      if (!this.#reportsDirMade) {
-        await fs.mkdir(dir, { recursive: true });
-        this.#reportsDirMade = true;
-      }
-      await fs.writeFile(tmp, `${JSON.stringify(full, null, 2)}\n`, { mode: 0o600 });
-      await fs.rename(tmp, file);
-      // the report holds everything the journal did: the journal goes
-      await this.journals?.remove(report.id);
-      return true;
-    } catch (err) {
-      this.logger.error({ err, file }, 'cannot write session report');
-      return false;
     }
   }
 
@@ -1217,12 +1206,7 @@ export class Gateway {
         this.logger.warn({ session: s.id, problem: s.corrupt }, 'session journal not restored');
         continue;
       }
-      const report = path.join(this.config.dataDir, 'reports', `${s.id}.json`);
-      const reported = await fs.stat(report).then(
-        () => true,
-        () => false,
-      );
-      if (s.skipped === 'ended' && !reported) {
+      if (s.skipped === 'ended' && !this.reportStore.has(s.id)) {
         this.logger.warn(
           { session: s.id, journal: journals.dir },
           'an ended session has a journal but no report: the journal is kept',
@@ -1239,16 +1223,6 @@ export class Gateway {
     }
   }
 
-  /** Adds written reports to the search index; a failure is logged (a restart catches up). */
-  #indexReports(reports: readonly SessionReport[]): void {
-    try {
-      this.reportIndex.addMany(reports);
-    } catch (err) {
-      const sessions = reports.map((r) => r.id);
-      this.logger.error({ err, sessions }, 'cannot index session reports');
-    }
-  }
-
   /**
    * Retention: reports created more than `reportRetentionDays` before `nowMs` leave the index
    * and the disk, with their shell recordings. Runs on the shared clock once an hour.
@@ -1257,7 +1231,7 @@ export class Gateway {
     const days = this.config.reportRetentionDays;
     if (days <= 0) return;
     try {
-      const ids = this.reportIndex.prune(nowMs - days * 86_400_000);
+      const ids = this.reportStore.prune(nowMs - days * 86_400_000);
       for (const id of ids) {
         this.registry.reports.delete(id);
         fs.rm(recordingsDir(this.config.dataDir, id), { recursive: true, force: true }).catch(
@@ -1275,8 +1249,9 @@ export class Gateway {
     return this.#stopped;
   }
 
-  /** Resolves once every report written so far is on disk. */
+  /** Stores the reports queued so far now, without waiting for the beat; resolves once stored. */
   reportsWritten(): Promise<void> {
+    if (this.#reportQueue.length > 0) this.#reportDrain ??= this.#drainReports();
     return this.#reportDrain ?? Promise.resolve();
   }
 
@@ -1446,7 +1421,7 @@ export class Gateway {
     await this.reportsWritten();
     // shell recordings closed with their sessions finish writing before the process may exit
     await this.relay.tools.shells.flushed();
-    this.reportIndex.close();
+    this.reportStore.close();
     this.audit.close();
     this.logger.info({ sessionsEnded: this.registry.ended }, 'gateway stopped');
     this.#markStopped();
@@ -1517,8 +1492,8 @@ async function openAccess(config: Config, fleet: Fleet | null): Promise<AccessSt
 }
 
 /**
- * The operator audit log and the report search index. A broken audit chain is reported, not
- * repaired (the log goes on from its last line); a missing index is rebuilt from the reports.
+ * The operator audit log and the report store. A broken audit chain is reported, not
+ * repaired (the log goes on from its last line).
  */
 function openRecords(config: Config, logger: Logger): RecordStores {
   const { log: audit, verdict } = AuditLog.open(path.join(config.dataDir, 'audit.log'));
@@ -1528,17 +1503,12 @@ function openRecords(config: Config, logger: Logger): RecordStores {
       'the audit log fails verification: it was changed outside the gateway',
     );
   }
-  const opened = ReportIndex.open(config.dataDir);
-  if (opened.rebuilt || opened.indexed > 0 || opened.unreadable > 0) {
+  const opened = ReportStore.open(config.dataDir);
+  if (opened.imported > 0 || opened.unreadable > 0) {
     logger.info(
-      {
-        file: opened.index.file,
-        rebuilt: opened.rebuilt,
-        indexed: opened.indexed,
-        unreadable: opened.unreadable,
-      },
-      'report index caught up with the reports directory',
+      { file: opened.store.file, imported: opened.imported, unreadable: opened.unreadable },
+      'report files imported into the report store',
     );
   }
-  return { audit, reportIndex: opened.index };
+  return { audit, reportStore: opened.store };
 }

@@ -4,7 +4,7 @@
  * fsyncs (the file at close, its directory after the create): measured here at 1.2 ms and 1.7 ms
  * of wall time and about 200 µs of CPU together, on the threadpool. A journal file is now created
  * only once a session has lived one fsync period (src/journal/writer.ts, `deferred`). The report
- * index commits a pass of reports in one SQLite transaction (src/store/report-index.ts,
+ * index commits a pass of reports in one SQLite transaction (src/store/report-store.ts,
  * `addMany`). The files go to the OS temporary directory, where the bench's gateways keep their
  * data directories.
  */
@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { SessionReport } from '../../src/session/report.js';
-import { ReportIndex } from '../../src/store/report-index.js';
+import { ReportStore } from '../../src/store/report-store.js';
 import type { MicroSuite } from './suite.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-micro-store-'));
@@ -23,7 +23,7 @@ const JOURNAL = Buffer.from(`${'0badc0de {"k":"log","e":{"seq":1,"text":"status"
 const shared = fs.openSync(path.join(dir, 'shared.journal'), 'a', 0o600);
 let n = 0;
 
-const index = ReportIndex.open(path.join(dir, 'index')).index;
+const index = ReportStore.open(path.join(dir, 'index')).store;
 process.on('exit', () => index.close());
 
 function report(id: string): SessionReport {
@@ -98,7 +98,7 @@ export const suites: MicroSuite[] = [
     ],
   },
   {
-    name: 'report index (SQLite, WAL): 16 reports of 12 log rows each',
+    name: 'report store (SQLite, WAL): 16 reports of 12 log rows each',
     op: '16 reports',
     cases: [
       {

@@ -1,6 +1,6 @@
 /**
  * The report search bench (`npm run bench:reports`): stores 10,000 generated session reports
- * in the report index (src/store/report-index.ts, a fresh SQLite file in a temporary data
+ * in the report index (src/store/report-store.ts, a fresh SQLite file in a temporary data
  * directory), then times searches with limit 50 by technician, customer, customer address and
  * date range, each both on the index alone and through the admin API handler (query parsing,
  * search, JSON). Prints p50/p99 per search against the 50 ms target and writes
@@ -15,9 +15,9 @@ import { createAdminHandler } from '../../src/api/admin.js';
 import type { GatewayView } from '../../src/api/gateway-view.js';
 import {
   type IndexableReport,
-  ReportIndex,
   type ReportQuery,
-} from '../../src/store/report-index.js';
+  ReportStore,
+} from '../../src/store/report-store.js';
 import { describeMachine, machineInfo, writeResult } from '../common/machine.js';
 
 const TARGET_MS = 50;
@@ -116,7 +116,7 @@ async function main(): Promise<void> {
   console.log(describeMachine(machine));
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-bench-reports-'));
   try {
-    const { index } = ReportIndex.open(dataDir);
+    const { store: index } = ReportStore.open(dataDir);
     const random = rng(42);
     const storeStart = performance.now();
     for (let i = 0; i < REPORTS; i++) index.add(generate(random, i));

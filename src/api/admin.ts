@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs/promises';
 import { type CodeEntry, Codes, type Refusal } from '../protocol/codes.js';
-import { CursorError } from '../store/report-index.js';
+import { CursorError } from '../store/report-store.js';
 import { bearerChecker } from './auth.js';
 import type { ActionOutcome, GatewayView, RecordingView } from './gateway-view.js';
 import type { AdminHandler, AdminReply, AdminRequest } from './http.js';
@@ -126,7 +126,7 @@ export function adminRoutes(gateway: GatewayView): readonly AdminRoute[] {
   const sessionDetail = (id: string): AdminReply => {
     const live = gateway.sessions.get(id);
     if (live !== undefined) return json(200, sessionDetailView(gateway, live));
-    if (gateway.reports.has(id)) {
+    if (gateway.reports.has(id) || gateway.actions.storedReport(id) !== null) {
       return failure(
         Codes.SESSION_ENDED,
         `session ${id} has ended; see /api/v1/sessions/${id}/report`,
@@ -139,6 +139,9 @@ export function adminRoutes(gateway: GatewayView): readonly AdminRoute[] {
   const sessionReport = (id: string): AdminReply => {
     const report = gateway.reports.get(id);
     if (report !== undefined) return json(200, report);
+    const stored = gateway.actions.storedReport(id);
+    if (stored !== null)
+      return { status: 200, contentType: 'application/json', body: `${stored}\n` };
     if (gateway.sessions.has(id)) {
       return failure(
         Codes.REPORT_NOT_READY,
@@ -149,8 +152,13 @@ export function adminRoutes(gateway: GatewayView): readonly AdminRoute[] {
   };
 
   /** The recordings of a live session or of an archived report; null when neither exists. */
-  const recordingsOf = (id: string): readonly RecordingView[] | null =>
-    gateway.sessions.get(id)?.recordings ?? gateway.reports.get(id)?.recordings ?? null;
+  const recordingsOf = (id: string): readonly RecordingView[] | null => {
+    const known = gateway.sessions.get(id)?.recordings ?? gateway.reports.get(id)?.recordings;
+    if (known !== undefined) return known;
+    const stored = gateway.actions.storedReport(id);
+    if (stored === null) return null;
+    return (JSON.parse(stored) as { recordings?: readonly RecordingView[] }).recordings ?? [];
+  };
 
   /**
    * One recording file. Only names listed for the session are served (the gateway checks the

@@ -12,7 +12,7 @@ import type { GatewayMember, TechnicianPresence } from '../directory/shared.js';
 import type { MetricsSource } from '../metrics/source.js';
 import type { Refusal } from '../protocol/codes.js';
 import type { ferry } from '../protocol/gen/ferry.js';
-import type { ReportPage, ReportQuery } from '../store/report-index.js';
+import type { ReportPage, ReportQuery } from '../store/report-store.js';
 
 /** A technician or the session's creator, as the session list names them. */
 export interface SessionPerson {
@@ -78,8 +78,13 @@ export interface OperatorActions {
   revokeSessionPin(sessionId: string, actor: string): ActionOutcome;
   /** Starts the gateway's drain (no new sessions; live ones finish or end at the deadline). */
   drain(reason: string, deadlineMs: number | null, actor: string, move: boolean): ActionOutcome;
-  /** Searches the reports index; throws `CursorError` (src/store/report-index.ts) for a bad cursor. */
+  /** Searches the report store; throws `CursorError` (src/store/report-store.ts) for a bad cursor. */
   searchReports(query: ReportQuery): ReportPage;
+  /**
+   * An ended session's report from the report store, as its JSON document (reports from before
+   * a restart, and older than `reports` keeps); null when there is none.
+   */
+  storedReport(sessionId: string): string | null;
   /** Appends an entry to the audit log. */
   audit(record: AuditRecord): void;
   /** The last `limit` audit entries, oldest first, and the verdict on the whole chain. */

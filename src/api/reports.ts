@@ -2,7 +2,7 @@
  * The report search of the admin API: `GET /api/v1/reports` query parameters read and checked
  * into a `ReportQuery`, and a page of hits rendered as JSON, JSON Lines or CSV (an export).
  */
-import type { ReportQuery, ReportRow } from '../store/report-index.js';
+import type { ReportQuery, ReportRow } from '../store/report-store.js';
 
 export const DEFAULT_LIMIT = 50;
 /** Largest page of a JSON search. */

@@ -15,7 +15,7 @@ import type { SessionRegistry } from '../session/registry.js';
 import { Relation, type Session } from '../session/session.js';
 import { Trigger } from '../session/states.js';
 import { verifyToken } from '../session/tokens.js';
-import type { ReportIndex } from '../store/report-index.js';
+import type { ReportStore } from '../store/report-store.js';
 import type { AuditLog } from './audit-log.js';
 
 export interface OperatorDeps {
@@ -23,7 +23,7 @@ export interface OperatorDeps {
   /** The secret that signs technician tokens. */
   readonly secret: string;
   readonly audit: AuditLog;
-  readonly reports: ReportIndex;
+  readonly reports: ReportStore;
   readonly logger: Logger;
   /** True once a drain (or close) began. */
   draining(): boolean;
@@ -43,7 +43,7 @@ export function operatorActions(deps: OperatorDeps): OperatorActions {
   const live = (sessionId: string): Session | ReturnType<typeof refuse> => {
     const session = registry.get(sessionId);
     if (session !== undefined && !session.ended) return session;
-    if (registry.reports.has(sessionId) || session !== undefined) {
+    if (registry.reports.has(sessionId) || session !== undefined || deps.reports.has(sessionId)) {
       return refuse(Codes.SESSION_ENDED, `session ${sessionId} has already ended`);
     }
     return refuse(Codes.SESSION_NOT_FOUND, `no live session ${sessionId}`);
@@ -172,6 +172,8 @@ export function operatorActions(deps: OperatorDeps): OperatorActions {
     },
 
     searchReports: (query) => deps.reports.search(query),
+
+    storedReport: (sessionId) => deps.reports.document(sessionId),
 
     audit: (record) => {
       deps.audit.append(record);

@@ -49,6 +49,7 @@ const noActions: OperatorActions = {
   revokeSessionPin: () => refuse(Codes.STATE_CONFLICT, 'not in this test'),
   drain: () => refuse(Codes.STATE_CONFLICT, 'not in this test'),
   searchReports: () => ({ reports: [], nextCursor: null }),
+  storedReport: () => null,
   audit: () => undefined,
   auditTail: () => ({ entries: [], verdict: { ok: true, entries: 0, lastHash: '' } }),
 };

@@ -1,15 +1,15 @@
 /**
- * The report search of the admin API through a real gateway: reports indexed as sessions end,
- * found by technician, customer, address and date, paged with a cursor, exported as JSON Lines
- * and CSV; the index rebuilt from the report files when it is missing, and retention pruning old
- * reports on the gateway's clock. Plus the index itself: crash-safe file, cursor checks.
+ * The report store through a real gateway: reports stored as sessions end, found by technician,
+ * customer, address and date, paged with a cursor, exported as JSON Lines and CSV, served whole
+ * after a restart; report files of earlier gateways imported at start, and retention pruning old
+ * reports on the gateway's clock. Plus the store itself: crash-safe file, batches, cursor checks.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ReportIndex } from '../../src/store/report-index.js';
+import { ReportStore } from '../../src/store/report-store.js';
 import { activeSession, startGateway } from '../integration/harness.js';
 import { adminRequest } from './harness.js';
 
@@ -157,7 +157,7 @@ test('reports are indexed as sessions end and found by technician, customer, add
   assert.equal(searches[0]!.detail, 'customer=bob');
 });
 
-test('a missing index is rebuilt from the report files at start, and retention prunes old reports on the clock', async (t) => {
+test('report files of earlier gateways are imported at start, and retention prunes old reports on the clock', async (t) => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-reports-'));
   t.after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
   const reports = path.join(dataDir, 'reports');
@@ -198,46 +198,105 @@ test('a missing index is rebuilt from the report files at start, and retention p
     token: gateway.adminToken,
   });
   assert.equal(text.json.count, 2, 'the session log is searched too');
+  // imported whole: the report itself is served, and a pruned one is gone
+  const recent = await adminRequest(gateway, '/api/v1/sessions/recent-1/report', {
+    token: gateway.adminToken,
+  });
+  assert.equal(recent.status, 200);
+  assert.equal(recent.json.customer, 'Dora');
+  const pruned = await adminRequest(gateway, '/api/v1/sessions/old-1/report', {
+    token: gateway.adminToken,
+  });
+  assert.equal(pruned.status, 404);
 });
 
-test('the index file survives a reopen and catches up on report files written while it was closed', () => {
+test('after a restart the report of an ended session is served whole from the store, and the session is known as ended', async (t) => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-reports-'));
+  const first = await startGateway(t, { dataDir });
+  const { tech, sessionId } = await activeSession(t, first.gateway, { customerName: 'Alice' });
+  tech.chat('restart the print spooler');
+  await tech.endSession(sessionId);
+  const before = await adminRequest(first.gateway, `/api/v1/sessions/${sessionId}/report`, {
+    token: first.gateway.adminToken,
+  });
+  assert.equal(before.status, 200);
+  await first.gateway.close('restart');
+
+  const { gateway } = await startGateway(t, { dataDir });
+  assert.equal(
+    gateway.registry.reports.has(sessionId),
+    false,
+    'not in memory: read from the store',
+  );
+  const token = gateway.adminToken;
+  const after = await adminRequest(gateway, `/api/v1/sessions/${sessionId}/report`, { token });
+  assert.equal(after.status, 200);
+  assert.deepEqual(after.json, before.json);
+  assert.ok(after.json.log.some((e: { text?: string }) => e.text === 'restart the print spooler'));
+  const detail = await adminRequest(gateway, `/api/v1/sessions/${sessionId}`, { token });
+  assert.equal(detail.status, 404);
+  assert.equal(detail.json.error.code, 'FERRY_ERR_SESSION_ENDED');
+  const end = await adminRequest(gateway, `/api/v1/sessions/${sessionId}/end`, {
+    token,
+    method: 'POST',
+    body: { reason: 'again' },
+  });
+  assert.equal(end.status, 409);
+  assert.equal(end.json.error.code, 'FERRY_ERR_SESSION_ENDED');
+  const recordings = await adminRequest(gateway, `/api/v1/sessions/${sessionId}/recordings`, {
+    token,
+  });
+  assert.equal(recordings.status, 200);
+  const unknown = await adminRequest(gateway, '/api/v1/sessions/no-such-session/report', {
+    token,
+  });
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.json.error.code, 'FERRY_ERR_SESSION_NOT_FOUND');
+});
+
+test('the store survives a reopen and imports the report files it lacks', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-index-'));
   try {
-    const first = ReportIndex.open(dataDir);
+    const first = ReportStore.open(dataDir);
     assert.equal(first.rebuilt, true);
-    first.index.add(reportFile('a', Date.now(), 'Ann', 'tech-1', '192.0.2.1'));
-    first.index.close();
+    assert.equal(fs.statSync(first.store.file).mode & 0o777, 0o600, 'owner only');
+    first.store.add(reportFile('a', Date.now(), 'Ann', 'tech-1', '192.0.2.1'));
+    first.store.close();
     fs.mkdirSync(path.join(dataDir, 'reports'));
     fs.writeFileSync(
       path.join(dataDir, 'reports', 'b.json'),
       JSON.stringify(reportFile('b', Date.now() - 1000, 'Ben', 'tech-1', '192.0.2.2')),
     );
-    const second = ReportIndex.open(dataDir);
+    const second = ReportStore.open(dataDir);
     assert.equal(second.rebuilt, false);
-    assert.equal(second.indexed, 1);
-    assert.equal(second.index.size, 2);
-    assert.throws(() => second.index.search({ limit: 5, cursor: 'bm90IGEgY3Vyc29y' }), /cursor/);
-    const page = second.index.search({ limit: 5, address: '192.0.2.2' });
+    assert.equal(second.imported, 1);
+    assert.equal(second.store.size, 2);
+    assert.equal(JSON.parse(second.store.document('a')!).customer, 'Ann');
+    assert.equal(JSON.parse(second.store.document('b')!).customer, 'Ben', 'imported whole');
+    assert.equal(second.store.document('c'), null);
+    assert.throws(() => second.store.search({ limit: 5, cursor: 'bm90IGEgY3Vyc29y' }), /cursor/);
+    const page = second.store.search({ limit: 5, address: '192.0.2.2' });
     assert.deepEqual(
       page.reports.map((r) => r.id),
       ['b'],
     );
-    second.index.close();
+    second.store.close();
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });
 
-test('addMany indexes a batch in one transaction: all of it, or none when one report is bad', () => {
+test('addMany stores a batch in one transaction: all of it, or none when one report is bad', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-index-'));
   try {
-    const { index } = ReportIndex.open(dataDir);
+    const { store: index } = ReportStore.open(dataDir);
     const batch = ['c1', 'c2', 'c3'].map((id, i) =>
       reportFile(id, Date.now() - i, 'Cy', 'tech-2', `192.0.2.${10 + i}`),
     );
     index.addMany(batch);
     assert.equal(index.size, 3);
     assert.equal(index.indexedCount, 3);
+    assert.equal(index.commits, 1);
     assert.deepEqual(
       index
         .search({ limit: 10, technician: 'tech-2' })
@@ -251,6 +310,8 @@ test('addMany indexes a batch in one transaction: all of it, or none when one re
       index.addMany([reportFile('d1', Date.now(), 'Di', 'tech-3', '192.0.2.21'), bad as never]),
     );
     assert.equal(index.size, 3, 'nothing of the failed batch stayed');
+    assert.equal(index.document('d1'), null);
+    assert.equal(index.has('c2'), true);
     index.close();
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });

@@ -10,6 +10,7 @@ import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
 import { TechnicianClient } from '../../src/clients/technician.js';
 import { configKeys, flagName } from '../../src/config/schema.js';
+import { storedReport } from '../support/reports.js';
 
 const run = promisify(execFile);
 const BIN = path.resolve('bin/ferry.js');
@@ -132,10 +133,7 @@ test('ferry serve drains on SIGTERM: readyz 503, clients told the deadline, exit
   // The last session ends: the drain is over well before its deadline.
   tech.closeSession(sessionId, 'done before the deadline');
   assert.equal(await exited, 0);
-  const report = JSON.parse(
-    fs.readFileSync(path.join(dataDir, 'reports', `${sessionId}.json`), 'utf8'),
-  ) as { id: string };
-  assert.equal(report.id, sessionId);
+  assert.equal(storedReport(dataDir, sessionId)?.id, sessionId, 'its report is stored');
   assert.ok(lines.some((l) => (JSON.parse(l) as { msg?: string }).msg === 'gateway stopped'));
 });
 

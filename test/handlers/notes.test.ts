@@ -4,12 +4,10 @@
  * never reach the customer, are accepted after the session ended, and appear in the report.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../../src/clients/client.js';
-import type { SessionReport } from '../../src/session/report.js';
+import { storedReport } from '../support/reports.js';
 import { activePair, settle, startGateway, technician } from './tools-harness.js';
 
 test('the summary shows the customer name, computer, platform, client versions and the public IP the gateway saw', async (t) => {
@@ -111,10 +109,8 @@ test('notes are shared between technicians, never reach the customer, can be add
     ],
   );
   await gateway.reportsWritten();
-  const onDisk = JSON.parse(
-    fs.readFileSync(path.join(dataDir, 'reports', `${sessionId}.json`), 'utf8'),
-  ) as SessionReport;
-  assert.equal(onDisk.notes.length, 3, 'the report file was rewritten with the late note');
+  const stored = storedReport(dataDir, sessionId);
+  assert.equal(stored?.notes.length, 3, 'the stored report was replaced with the late note');
   for (const text of ['second printer', 'driver 4.2', 'followed up']) {
     assert.ok(
       atCustomer.every((raw) => !raw.includes(text)),

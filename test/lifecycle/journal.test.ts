@@ -26,6 +26,7 @@ import { issueToken } from '../../src/session/tokens.js';
 import { activeSession, activeWithCollaborator, startGateway } from '../integration/harness.js';
 import { freePort } from '../support/gateway-process.js';
 import { joinAndPickUp } from '../support/pairing.js';
+import { storedReport } from '../support/reports.js';
 
 const S = ferry.v1.SessionStatus;
 const MiB = 1024 * 1024;
@@ -84,9 +85,7 @@ test('past --retained-bytes a chat flood spills to the journal: memory stays bou
   // the report on disk is the whole log, its hash chain intact from the start; the journal goes
   await tech.endSession(sessionId, 'done');
   await gateway.reportsWritten();
-  const report = JSON.parse(
-    fs.readFileSync(path.join(dir, 'reports', `${sessionId}.json`), 'utf8'),
-  ) as SessionReport;
+  const report = storedReport(dir, sessionId)!;
   const chats = report.log.filter((e) => e.kind === 'chat');
   assert.equal(chats.length, 100);
   assert.equal(report.logEntriesSpilled, 0);
@@ -261,7 +260,7 @@ test('a restored session nobody resumes ends by the normal timers, its report sa
   );
   assert.equal(report.restart?.interrupted, true);
   await second.reportsWritten();
-  assert.ok(fs.existsSync(path.join(dir, 'reports', `${sessionId}.json`)));
+  assert.ok(storedReport(dir, sessionId) !== undefined);
   assert.equal(fs.existsSync(journalFile(dir, sessionId)), false);
 });
 
@@ -343,7 +342,7 @@ test('a session ended before its journal reached the disk is reported without to
   assert.equal(fs.existsSync(journalFile(dir, short.sessionId)), false);
   await tech.endSession(short.sessionId);
   await gateway.reportsWritten();
-  assert.ok(fs.existsSync(path.join(dir, 'reports', `${short.sessionId}.json`)));
+  assert.ok(storedReport(dir, short.sessionId) !== undefined);
   assert.deepEqual(removed, [], 'no journal file was made, so none is unlinked');
 
   // a chat message must be durable: its journal is on disk, and goes once the report is

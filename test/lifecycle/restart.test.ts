@@ -17,6 +17,7 @@ import { TechnicianClient } from '../../src/clients/technician.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { freePort, type GatewayProcess, serveProcess } from '../support/gateway-process.js';
 import { joinAndPickUp } from '../support/pairing.js';
+import { storedReport } from '../support/reports.js';
 
 const S = ferry.v1.SessionStatus;
 const run = promisify(execFile);
@@ -169,7 +170,7 @@ test('SIGTERM: clients hear Closing with resume and the going-away close, and re
   assert.equal(code, 1001);
   assert.equal(await gateway.exited, 0);
   // the session was kept, not ended: no report yet
-  assert.equal(fs.existsSync(path.join(dataDir, 'reports', `${sessionId}.json`)), false);
+  assert.equal(storedReport(dataDir, sessionId), undefined);
   await restartAndResume(t, dataDir, gateway, tech, customer);
   await assertSessionIntact(tech, customer, sessionId, heard);
 });

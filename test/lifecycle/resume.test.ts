@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 import { waitFor } from '../../src/clients/client.js';
 import { CloseCodes } from '../../src/protocol/codes.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
-import type { SessionReport } from '../../src/session/report.js';
+import { storedReport } from '../support/reports.js';
 import {
   activeSession,
   MANUAL,
@@ -232,7 +232,7 @@ test('a second connection with the same resume token takes the place and closes 
   assert.equal(started.gateway.registry.get(sessionId)?.status, 'ACTIVE');
 });
 
-test('an ended session leaves its report in the data directory, written whole', async (t) => {
+test('an ended session leaves its report, whole, in the report store of the data directory', async (t) => {
   const started = await startGateway(t);
   const tech = await technician(t, started, 'tech-1');
   const { customer, sessionId } = await activeSession(t, started, tech);
@@ -240,11 +240,8 @@ test('an ended session leaves its report in the data directory, written whole', 
   await waitFor(tech, 'chat', (c) => c.text === 'thanks!');
   await tech.endSession(sessionId, 'solved');
   await started.gateway.reportsWritten();
-  const dir = path.join(started.dataDir, 'reports');
-  assert.deepEqual(fs.readdirSync(dir), [`${sessionId}.json`], 'no temporary file is left');
-  const report = JSON.parse(
-    fs.readFileSync(path.join(dir, `${sessionId}.json`), 'utf8'),
-  ) as SessionReport;
+  assert.equal(fs.existsSync(path.join(started.dataDir, 'reports')), false, 'no file per report');
+  const report = storedReport(started.dataDir, sessionId)!;
   assert.equal(report.status, 'CLOSED_BY_TECHNICIAN');
   assert.deepEqual(
     report.participants.map((p) => [p.name, p.role, p.joinedAs]),

@@ -1,11 +1,13 @@
 /**
- * The search index of ended sessions: one embedded SQLite database (`<dataDir>/reports.db`,
- * better-sqlite3, WAL journal, so a crash leaves the last committed state) with a row per report,
- * the technicians of each report, and its session log entries. The report files under
- * `<dataDir>/reports/` stay the record; the index is rebuilt from them when its file is missing
- * and catches up on files it lacks at every open. Searches filter by technician, customer,
- * customer address and date range, newest first, with an opaque cursor; retention deletes the
- * rows and report files older than a cut-off.
+ * The reports of ended sessions: one embedded SQLite database (`<dataDir>/reports.db`,
+ * better-sqlite3, WAL journal, so a crash leaves the last committed state) with each report whole
+ * (its JSON document), and for searches a row per report, the technicians of each report and its
+ * session log entries. Reports arrive in batches, one transaction each: a batch costs one commit
+ * where a file per report cost a new inode each (docs/benchmarks.md, churn).
+ *
+ * Report files under `<dataDir>/reports/` (what gateways before the store wrote) are imported at
+ * every open when the store lacks them, and deleted with their rows by retention. Searches filter
+ * by technician, customer, customer address and date range, newest first, with an opaque cursor.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -106,6 +108,10 @@ CREATE TABLE IF NOT EXISTS report_technicians (
   PRIMARY KEY (name, created_ms, report_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS report_technicians_by_report ON report_technicians (report_id);
+CREATE TABLE IF NOT EXISTS report_documents (
+  id TEXT PRIMARY KEY,
+  body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS session_log (
   report_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
@@ -182,24 +188,27 @@ function techniciansOf(report: IndexableReport): string[] {
   return [...names];
 }
 
-export interface IndexOpenResult {
-  readonly index: ReportIndex;
-  /** True when the database file was missing and was built from the report files. */
+export interface StoreOpenResult {
+  readonly store: ReportStore;
+  /** True when the database file was missing (it was created, with any report files imported). */
   readonly rebuilt: boolean;
-  /** Report files indexed at open (all of them on a rebuild, the missing ones otherwise). */
-  readonly indexed: number;
+  /** Report files imported at open (those whose report the store lacked). */
+  readonly imported: number;
   /** Report files that could not be read or parsed (left out, counted). */
   readonly unreadable: number;
 }
 
-export class ReportIndex {
+export class ReportStore {
   readonly file: string;
   readonly reportsDir: string;
   readonly #db: Database.Database;
   readonly #upsert: (reports: readonly IndexableReport[]) => void;
   readonly #has: Database.Statement<[string], { id: string }>;
-  /** Reports indexed since open, and failures (the gateway counts them). */
+  readonly #document: Database.Statement<[string], { body: string }>;
+  /** Reports stored since open. */
   indexedCount = 0;
+  /** Transactions that stored reports since open (a batch is one). */
+  commits = 0;
 
   private constructor(file: string, reportsDir: string) {
     this.file = file;
@@ -209,7 +218,11 @@ export class ReportIndex {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.exec(SCHEMA);
-    this.#has = db.prepare('SELECT id FROM reports WHERE id = ?');
+    this.#has = db.prepare('SELECT id FROM report_documents WHERE id = ?');
+    this.#document = db.prepare('SELECT body FROM report_documents WHERE id = ?');
+    const insertDocument = db.prepare(
+      'INSERT OR REPLACE INTO report_documents (id, body) VALUES (?, ?)',
+    );
     const insertReport = db.prepare(
       `INSERT OR REPLACE INTO reports (id, created_ms, ended_ms, duration_ms, status, end_reason,
          owner, creator, technicians, customer, computer, address, log_entries)
@@ -225,6 +238,7 @@ export class ReportIndex {
       'INSERT OR REPLACE INTO session_log (report_id, seq, time_ms, kind, actor, text) VALUES (?, ?, ?, ?, ?, ?)',
     );
     const upsertOne = (report: IndexableReport) => {
+      insertDocument.run(report.id, JSON.stringify(report));
       const createdMs = Date.parse(report.createdAt);
       const technicians = techniciansOf(report);
       insertReport.run({
@@ -258,28 +272,32 @@ export class ReportIndex {
   }
 
   /**
-   * Opens `<dataDir>/reports.db` (created when missing, then filled from `<dataDir>/reports/`);
-   * report files the index lacks are indexed either way.
+   * Opens `<dataDir>/reports.db` (created when missing) and imports the report files of
+   * `<dataDir>/reports/` it lacks.
    */
-  static open(dataDir: string): IndexOpenResult {
+  static open(dataDir: string): StoreOpenResult {
     fs.mkdirSync(dataDir, { recursive: true });
     const file = path.join(dataDir, 'reports.db');
     const rebuilt = !fs.existsSync(file);
-    const index = new ReportIndex(file, path.join(dataDir, 'reports'));
-    const { indexed, unreadable } = index.#catchUp();
-    return { index, rebuilt, indexed, unreadable };
+    // the reports hold chat, names and addresses: owner only (SQLite gives its WAL and shared
+    // memory files the database file's mode); a store made by an older gateway is tightened
+    fs.closeSync(fs.openSync(file, 'a', 0o600));
+    fs.chmodSync(file, 0o600);
+    const store = new ReportStore(file, path.join(dataDir, 'reports'));
+    const { imported, unreadable } = store.#catchUp();
+    return { store, rebuilt, imported, unreadable };
   }
 
-  /** Indexes every report file whose id is not in the index yet. */
-  #catchUp(): { indexed: number; unreadable: number } {
+  /** Imports every report file whose report is not in the store yet. */
+  #catchUp(): { imported: number; unreadable: number } {
     let names: string[];
     try {
       names = fs.readdirSync(this.reportsDir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { indexed: 0, unreadable: 0 };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { imported: 0, unreadable: 0 };
       throw err;
     }
-    let indexed = 0;
+    let imported = 0;
     let unreadable = 0;
     const batch = this.#db.transaction((files: string[]) => {
       for (const name of files) {
@@ -296,11 +314,11 @@ export class ReportIndex {
           continue;
         }
         this.#upsert([report]);
-        indexed++;
+        imported++;
       }
     });
     batch(names);
-    return { indexed, unreadable };
+    return { imported, unreadable };
   }
 
   /** Adds or replaces one report (a note added after the end rewrites it). */
@@ -308,11 +326,22 @@ export class ReportIndex {
     this.addMany([report]);
   }
 
-  /** Adds or replaces several reports in one transaction (all or none). */
+  /** Adds or replaces several reports, whole, in one transaction (all or none). */
   addMany(reports: readonly IndexableReport[]): void {
     if (reports.length === 0) return;
     this.#upsert(reports);
+    this.commits++;
     this.indexedCount += reports.length;
+  }
+
+  /** The stored report of `id` as its JSON document, or null when there is none. */
+  document(id: string): string | null {
+    return this.#document.get(id)?.body ?? null;
+  }
+
+  /** A report of `id` is stored. */
+  has(id: string): boolean {
+    return this.#has.get(id) !== undefined;
   }
 
   get size(): number {
@@ -375,8 +404,9 @@ export class ReportIndex {
   }
 
   /**
-   * Retention: deletes the index rows, session log rows and report files of sessions created
-   * before `beforeMs` (at most a batch per call); gives back the ids removed.
+   * Retention: deletes the reports, their rows and session log rows (and an imported report
+   * file) of sessions created before `beforeMs` (at most a batch per call); gives back the ids
+   * removed.
    */
   prune(beforeMs: number): string[] {
     const ids = (
@@ -388,11 +418,13 @@ export class ReportIndex {
     const dropLog = this.#db.prepare('DELETE FROM session_log WHERE report_id = ?');
     const dropTechnicians = this.#db.prepare('DELETE FROM report_technicians WHERE report_id = ?');
     const dropReport = this.#db.prepare('DELETE FROM reports WHERE id = ?');
+    const dropDocument = this.#db.prepare('DELETE FROM report_documents WHERE id = ?');
     this.#db.transaction(() => {
       for (const id of ids) {
         dropLog.run(id);
         dropTechnicians.run(id);
         dropReport.run(id);
+        dropDocument.run(id);
       }
     })();
     for (const id of ids) fs.rmSync(path.join(this.reportsDir, `${id}.json`), { force: true });
