@@ -76,6 +76,8 @@ const CLOCK_MS = 250;
  */
 export const BEAT_MS = 50;
 const BEATS_PER_TICK = CLOCK_MS / BEAT_MS;
+/** A report the store refuses this many times is given up (its journal is kept). */
+const REPORT_ATTEMPTS = 5;
 /** Report retention runs this often on the gateway's wall clock. */
 const PRUNE_INTERVAL_MS = 3_600_000;
 const RATE_WINDOW_MS = 1000;
@@ -189,6 +191,11 @@ export class Gateway {
   /** Reports waiting to be stored, and the loop storing them (null when idle). */
   #reportQueue: SessionReport[] = [];
   #reportDrain: Promise<void> | null = null;
+  /** After the store refused reports: no pass before this (monotonic ms); refusals in a row. */
+  #reportRetryAtMs = 0;
+  #reportFailures = 0;
+  /** Refused stores of each report waiting for its retry. */
+  readonly #reportAttempts = new Map<string, number>();
   /** Live sessions' journals (`--journal on`), or null. */
   readonly journals: SessionJournals | null;
   /** The operator audit log (`<dataDir>/audit.log`) and the report index (`<dataDir>/reports.db`). */
@@ -1060,7 +1067,7 @@ export class Gateway {
         }
       }
     }
-    if (this.#reportQueue.length > 0) this.#reportDrain ??= this.#drainReports();
+    if (this.#reportQueue.length > 0 && now >= this.#reportRetryAtMs) void this.#startReportDrain();
     if (beat % BEATS_PER_TICK === BEATS_PER_TICK - 1) this.#tick(now);
   }
 
@@ -1132,53 +1139,135 @@ export class Gateway {
     this.#reportQueue.push(report);
   }
 
+  /** Starts storing the queued reports unless a pass runs; resolves once the passes end. */
+  #startReportDrain(): Promise<void> {
+    if (this.#reportDrain === null && this.#reportQueue.length > 0) {
+      const drain: Promise<void> = this.#drainReports().finally(() => {
+        if (this.#reportDrain === drain) this.#reportDrain = null;
+      });
+      this.#reportDrain = drain;
+    }
+    return this.#reportDrain ?? Promise.resolve();
+  }
+
   /**
    * Stores the queued reports, whole, in one transaction per pass, then removes their journals;
-   * reports that end while a pass runs make the next pass. A report whose spilled log entries
-   * cannot be read back, or a pass the store refuses, is logged and keeps its journals.
+   * reports that end while a pass runs make the next pass. A pass the store refuses stops the
+   * drain: what it could not store waits for the retry (`#storeReports`).
    */
   async #drainReports(): Promise<void> {
-    try {
-      while (this.#reportQueue.length > 0) {
-        const batch = this.#reportQueue;
-        this.#reportQueue = [];
-        const whole: SessionReport[] = [];
-        for (const report of batch) {
-          try {
-            whole.push(report.logEntriesSpilled === 0 ? report : await this.#withSpilled(report));
-          } catch (err) {
-            this.logger.error({ err, session: report.id }, 'cannot store session report');
-          }
-        }
+    while (this.#reportQueue.length > 0) {
+      const batch = this.#reportQueue;
+      this.#reportQueue = [];
+      const whole: SessionReport[] = [];
+      for (const report of batch) {
         try {
-          this.reportStore.addMany(whole);
+          whole.push(report.logEntriesSpilled === 0 ? report : await this.#withSpilled(report));
         } catch (err) {
-          const sessions = whole.map((r) => r.id);
-          this.logger.error({ err, sessions }, 'cannot store session reports');
-          continue;
+          this.logger.error(
+            { err, session: report.id },
+            'cannot read the spilled log of a session report back: it is not stored, its journal is kept',
+          );
         }
-        // the store holds everything the journals did: they go
-        await Promise.all(whole.map((r) => this.journals?.remove(r.id)));
       }
-    } finally {
-      this.#reportDrain = null;
+      const stored = this.#storeReports(whole);
+      // the store holds everything the journals did: they go
+      await Promise.all(stored.map((r) => this.journals?.remove(r.id)));
+      if (stored.length < whole.length) return;
     }
   }
 
   /**
-   * The report with the log entries the retained-bytes budget spilled read back from the
-   * session's journal, so the report on disk is the whole log (its chain from the start).
+   * Stores `reports` in one transaction, or each alone when the store refuses the batch (one bad
+   * report does not hold the others back); gives back those stored. The others go back to the
+   * head of the queue, tried again after a backoff (0.1 s doubling to 30 s) up to
+   * REPORT_ATTEMPTS times each, then given up with their journals kept for an operator.
+   */
+  #storeReports(reports: SessionReport[]): SessionReport[] {
+    if (reports.length === 0) return reports;
+    try {
+      this.reportStore.addMany(reports);
+      this.#storeSucceeded(reports);
+      return reports;
+    } catch (err) {
+      if (reports.length === 1) {
+        this.#retryReports(reports, err);
+        return [];
+      }
+    }
+    const stored: SessionReport[] = [];
+    const failed: SessionReport[] = [];
+    let error: unknown;
+    for (const report of reports) {
+      try {
+        this.reportStore.addMany([report]);
+        stored.push(report);
+      } catch (err) {
+        failed.push(report);
+        error = err;
+      }
+    }
+    this.#storeSucceeded(stored);
+    if (failed.length > 0) this.#retryReports(failed, error);
+    return stored;
+  }
+
+  #storeSucceeded(stored: readonly SessionReport[]): void {
+    if (stored.length === 0) return;
+    this.#reportFailures = 0;
+    this.#reportRetryAtMs = 0;
+    if (this.#reportAttempts.size > 0) for (const r of stored) this.#reportAttempts.delete(r.id);
+  }
+
+  #retryReports(failed: readonly SessionReport[], err: unknown): void {
+    this.#reportFailures++;
+    const retryInMs = Math.min(100 * 2 ** (this.#reportFailures - 1), 30_000);
+    this.#reportRetryAtMs = this.monotonic() + retryInMs;
+    const again: SessionReport[] = [];
+    for (const report of failed) {
+      const attempts = (this.#reportAttempts.get(report.id) ?? 0) + 1;
+      if (attempts >= REPORT_ATTEMPTS) {
+        this.#reportAttempts.delete(report.id);
+        this.logger.error(
+          { err, session: report.id, attempts },
+          'session report given up: the store refused it every time; its journal is kept',
+        );
+        continue;
+      }
+      this.#reportAttempts.set(report.id, attempts);
+      again.push(report);
+    }
+    if (again.length === 0) return;
+    this.logger.error(
+      { err, sessions: again.map((r) => r.id), retryInMs },
+      'cannot store session reports: they are tried again',
+    );
+    this.#reportQueue.unshift(...again);
+  }
+
+  /**
+   * The report with the log entries the retained-bytes budget spilled read back, so the stored
+   * report is the whole log (its chain from the start): from the report stored before (a note
+   * added after the end stores it again, once the journal is gone), else from the journal.
    */
   async #withSpilled(report: SessionReport): Promise<SessionReport> {
-    if (report.logEntriesSpilled === 0 || this.journals === null) return report;
+    if (report.logEntriesSpilled === 0) return report;
     const first = report.log[0]?.seq ?? Number.POSITIVE_INFINITY;
-    const { sessions, older } = await this.journals.readLog(report.id, first);
-    const log: LogEntry[] = [...older, ...report.log];
+    let older: LogEntry[];
+    let chainStart: string;
+    const stored = this.reportStore.document(report.id);
+    if (stored !== null) {
+      const before = JSON.parse(stored) as SessionReport;
+      older = before.log.filter((e) => e.seq < first);
+      chainStart = before.logChainStart;
+    } else if (this.journals !== null) {
+      ({ sessions: chainStart, older } = await this.journals.readLog(report.id, first));
+    } else return report;
     return {
       ...report,
-      log,
+      log: [...older, ...report.log],
       logEntriesSpilled: report.logEntriesSpilled - older.length,
-      logChainStart: sessions,
+      logChainStart: chainStart,
     };
   }
 
@@ -1251,8 +1340,7 @@ export class Gateway {
 
   /** Stores the reports queued so far now, without waiting for the beat; resolves once stored. */
   reportsWritten(): Promise<void> {
-    if (this.#reportQueue.length > 0) this.#reportDrain ??= this.#drainReports();
-    return this.#reportDrain ?? Promise.resolve();
+    return this.#startReportDrain();
   }
 
   /** What the metrics and the status API read, live (getters): they import no gateway module. */

@@ -4,7 +4,7 @@
  * fsyncs (the file at close, its directory after the create): measured here at 1.2 ms and 1.7 ms
  * of wall time and about 200 µs of CPU together, on the threadpool. A journal file is now created
  * only once a session has lived one fsync period (src/journal/writer.ts, `deferred`). The report
- * index commits a pass of reports in one SQLite transaction (src/store/report-store.ts,
+ * store commits a pass of reports in one SQLite transaction (src/store/report-store.ts,
  * `addMany`). The files go to the OS temporary directory, where the bench's gateways keep their
  * data directories.
  */
@@ -23,7 +23,7 @@ const JOURNAL = Buffer.from(`${'0badc0de {"k":"log","e":{"seq":1,"text":"status"
 const shared = fs.openSync(path.join(dir, 'shared.journal'), 'a', 0o600);
 let n = 0;
 
-const index = ReportStore.open(path.join(dir, 'index')).store;
+const index = ReportStore.open(path.join(dir, 'reports')).store;
 process.on('exit', () => index.close());
 
 function report(id: string): SessionReport {

@@ -1,8 +1,8 @@
 /**
  * The report search bench (`npm run bench:reports`): stores 10,000 generated session reports
- * in the report index (src/store/report-store.ts, a fresh SQLite file in a temporary data
+ * in the report store (src/store/report-store.ts, a fresh SQLite file in a temporary data
  * directory), then times searches with limit 50 by technician, customer, customer address and
- * date range, each both on the index alone and through the admin API handler (query parsing,
+ * date range, each both on the store alone and through the admin API handler (query parsing,
  * search, JSON). Prints p50/p99 per search against the 50 ms target and writes
  * bench/results/reports-<time>.json.
  */

@@ -126,7 +126,7 @@ export function adminRoutes(gateway: GatewayView): readonly AdminRoute[] {
   const sessionDetail = (id: string): AdminReply => {
     const live = gateway.sessions.get(id);
     if (live !== undefined) return json(200, sessionDetailView(gateway, live));
-    if (gateway.reports.has(id) || gateway.actions.storedReport(id) !== null) {
+    if (gateway.reports.has(id) || gateway.actions.reportStored(id)) {
       return failure(
         Codes.SESSION_ENDED,
         `session ${id} has ended; see /api/v1/sessions/${id}/report`,
@@ -137,11 +137,15 @@ export function adminRoutes(gateway: GatewayView): readonly AdminRoute[] {
   };
 
   const sessionReport = (id: string): AdminReply => {
+    // the one in memory is the newest (a late note) and whole unless the log spilled; the
+    // stored one has the spilled entries read back
     const report = gateway.reports.get(id);
-    if (report !== undefined) return json(200, report);
+    if (report !== undefined && report.logEntriesSpilled === 0) return json(200, report);
     const stored = gateway.actions.storedReport(id);
-    if (stored !== null)
+    if (stored !== null) {
       return { status: 200, contentType: 'application/json', body: `${stored}\n` };
+    }
+    if (report !== undefined) return json(200, report);
     if (gateway.sessions.has(id)) {
       return failure(
         Codes.REPORT_NOT_READY,

@@ -51,6 +51,8 @@ export interface LiveSessionView {
 /** An ended session's report: served whole as JSON; the API itself reads its recordings only. */
 export interface ReportView {
   readonly recordings: readonly RecordingView[];
+  /** Log entries before the report's log (spilled to the journal while the session lived). */
+  readonly logEntriesSpilled: number;
 }
 
 /** The Prometheus text exposition. */
@@ -85,6 +87,8 @@ export interface OperatorActions {
    * a restart, and older than `reports` keeps); null when there is none.
    */
   storedReport(sessionId: string): string | null;
+  /** The report store holds a report of `sessionId`. */
+  reportStored(sessionId: string): boolean;
   /** Appends an entry to the audit log. */
   audit(record: AuditRecord): void;
   /** The last `limit` audit entries, oldest first, and the verdict on the whole chain. */

@@ -175,6 +175,8 @@ export function operatorActions(deps: OperatorDeps): OperatorActions {
 
     storedReport: (sessionId) => deps.reports.document(sessionId),
 
+    reportStored: (sessionId) => deps.reports.has(sessionId),
+
     audit: (record) => {
       deps.audit.append(record);
     },

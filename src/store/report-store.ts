@@ -180,6 +180,22 @@ function decodeCursor(cursor: string): [number, string] {
   throw new CursorError('cursor does not decode');
 }
 
+/** The shape the store reads of a report file (anything else is counted as unreadable). */
+function isReport(value: unknown, id: string): value is IndexableReport {
+  const r = value as Partial<Record<keyof IndexableReport, unknown>> | null;
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    r.id === id &&
+    typeof r.createdAt === 'string' &&
+    !Number.isNaN(Date.parse(r.createdAt)) &&
+    Array.isArray(r.participants) &&
+    Array.isArray(r.log) &&
+    typeof r.summary === 'object' &&
+    r.summary !== null
+  );
+}
+
 /** Technicians of a report: owner, creator and every technician participant, each once. */
 function techniciansOf(report: IndexableReport): string[] {
   const names = new Set<string>([report.owner, report.creator]);
@@ -200,6 +216,7 @@ export interface StoreOpenResult {
 
 export class ReportStore {
   readonly file: string;
+  /** Where gateways before the store wrote report files (imported at open). */
   readonly reportsDir: string;
   readonly #db: Database.Database;
   readonly #upsert: (reports: readonly IndexableReport[]) => void;
@@ -282,7 +299,13 @@ export class ReportStore {
     // the reports hold chat, names and addresses: owner only (SQLite gives its WAL and shared
     // memory files the database file's mode); a store made by an older gateway is tightened
     fs.closeSync(fs.openSync(file, 'a', 0o600));
-    fs.chmodSync(file, 0o600);
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+      try {
+        fs.chmodSync(f, 0o600);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
     const store = new ReportStore(file, path.join(dataDir, 'reports'));
     const { imported, unreadable } = store.#catchUp();
     return { store, rebuilt, imported, unreadable };
@@ -303,18 +326,16 @@ export class ReportStore {
       for (const name of files) {
         const id = REPORT_FILE.exec(name)?.[1];
         if (id === undefined || this.#has.get(id) !== undefined) continue;
-        let report: IndexableReport;
+        // a file that cannot be read, parsed or stored is counted and left out alone (a nested
+        // transaction is a savepoint: its failure undoes that report only)
         try {
-          report = JSON.parse(fs.readFileSync(path.join(this.reportsDir, name), 'utf8'));
-        } catch (err) {
-          if (!(err instanceof SyntaxError) && (err as NodeJS.ErrnoException).code !== 'ENOENT') {
-            throw err;
-          }
+          const report = JSON.parse(fs.readFileSync(path.join(this.reportsDir, name), 'utf8'));
+          if (!isReport(report, id)) throw new TypeError(`${name} is not a session report`);
+          this.#upsert([report]);
+          imported++;
+        } catch {
           unreadable++;
-          continue;
         }
-        this.#upsert([report]);
-        imported++;
       }
     });
     batch(names);

@@ -50,6 +50,7 @@ const noActions: OperatorActions = {
   drain: () => refuse(Codes.STATE_CONFLICT, 'not in this test'),
   searchReports: () => ({ reports: [], nextCursor: null }),
   storedReport: () => null,
+  reportStored: () => false,
   audit: () => undefined,
   auditTail: () => ({ entries: [], verdict: { ok: true, entries: 0, lastHash: '' } }),
 };
@@ -97,7 +98,14 @@ function fakeView(dataDir: string) {
     metrics: { contentType: 'text/plain; version=0.0.4', text: async () => 'ferry_up 1\n' },
     sessions: new Map([['live-1', liveSession('live-1')]]),
     reports: new Map([
-      ['ended-1', { id: 'ended-1', recordings: [] as { cast: string; transcript: string }[] }],
+      [
+        'ended-1',
+        {
+          id: 'ended-1',
+          recordings: [] as { cast: string; transcript: string }[],
+          logEntriesSpilled: 0,
+        },
+      ],
     ]),
     networkStats: (): ferry.v1.INetworkStats => ({
       gatewayTimeUnixMs: Date.UTC(2025, 0, 1),
@@ -236,6 +244,7 @@ test('ended sessions answer with their report, and live ones have none yet', asy
   assert.deepEqual((await get('/api/v1/sessions/ended-1/report', { authorization: auth })).json, {
     id: 'ended-1',
     recordings: [],
+    logEntriesSpilled: 0,
   });
   const notReady = await get('/api/v1/sessions/live-1/report', { authorization: auth });
   assert.equal(notReady.json.error.code, 'FERRY_ERR_REPORT_NOT_READY');

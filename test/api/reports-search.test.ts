@@ -9,8 +9,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { ReportStore } from '../../src/store/report-store.js';
 import { activeSession, startGateway } from '../integration/harness.js';
+import { storedReport } from '../support/reports.js';
 import { adminRequest } from './harness.js';
 
 const DAY = 86_400_000;
@@ -173,6 +175,10 @@ test('report files of earlier gateways are imported at start, and retention prun
   write('old-1', 200, 'Frank');
   write('old-2', 91, 'Grace');
   fs.writeFileSync(path.join(reports, 'broken.json'), '{"id": ');
+  // parse, but are not reports: left out alone, the start goes on
+  fs.writeFileSync(path.join(reports, 'empty.json'), '{}');
+  fs.writeFileSync(path.join(reports, 'nothing.json'), 'null');
+  fs.mkdirSync(path.join(reports, 'folder.json'));
   let ticked: () => void = () => undefined;
   const firstTick = new Promise<void>((resolve) => {
     ticked = resolve;
@@ -261,16 +267,26 @@ test('the store survives a reopen and imports the report files it lacks', () => 
     assert.equal(first.rebuilt, true);
     assert.equal(fs.statSync(first.store.file).mode & 0o777, 0o600, 'owner only');
     first.store.add(reportFile('a', Date.now(), 'Ann', 'tech-1', '192.0.2.1'));
+    first.store.add(reportFile('old', Date.now() - 5000, 'Olga', 'tech-1', '192.0.2.3'));
     first.store.close();
     fs.mkdirSync(path.join(dataDir, 'reports'));
+    // a store an earlier gateway made: search rows, no documents, the report in its file
+    const db = new Database(path.join(dataDir, 'reports.db'));
+    db.exec("DELETE FROM report_documents WHERE id = 'old'");
+    db.close();
+    fs.writeFileSync(
+      path.join(dataDir, 'reports', 'old.json'),
+      JSON.stringify(reportFile('old', Date.now() - 5000, 'Olga', 'tech-1', '192.0.2.3')),
+    );
     fs.writeFileSync(
       path.join(dataDir, 'reports', 'b.json'),
       JSON.stringify(reportFile('b', Date.now() - 1000, 'Ben', 'tech-1', '192.0.2.2')),
     );
     const second = ReportStore.open(dataDir);
     assert.equal(second.rebuilt, false);
-    assert.equal(second.imported, 1);
-    assert.equal(second.store.size, 2);
+    assert.equal(second.imported, 2);
+    assert.equal(second.store.size, 3);
+    assert.equal(JSON.parse(second.store.document('old')!).customer, 'Olga');
     assert.equal(JSON.parse(second.store.document('a')!).customer, 'Ann');
     assert.equal(JSON.parse(second.store.document('b')!).customer, 'Ben', 'imported whole');
     assert.equal(second.store.document('c'), null);
@@ -316,4 +332,53 @@ test('addMany stores a batch in one transaction: all of it, or none when one rep
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+});
+
+test('a pass the store refuses is tried again: one report it always refuses is given up alone, the others are stored', async (t) => {
+  const { gateway, dataDir } = await startGateway(t);
+  const store = gateway.reportStore;
+  const addMany = store.addMany.bind(store);
+  let refuseAll = true;
+  let refusedId = '';
+  const calls: string[][] = [];
+  let storing: { id: string; done: () => void } | null = null;
+  store.addMany = (reports) => {
+    calls.push(reports.map((r) => r.id));
+    if (storing !== null && reports.some((r) => r.id === storing!.id)) storing.done();
+    if (refuseAll) {
+      refuseAll = false;
+      throw new Error('SQLITE_FULL: database or disk is full');
+    }
+    if (reports.some((r) => r.id === refusedId)) throw new Error('SQLITE_CONSTRAINT');
+    addMany(reports);
+  };
+  const first = await activeSession(t, gateway, { customerName: 'Ann' });
+  await first.tech.endSession(first.sessionId);
+  await gateway.reportsWritten();
+  assert.deepEqual(calls, [[first.sessionId]], 'refused once');
+  assert.equal(storedReport(dataDir, first.sessionId), undefined);
+
+  // the refused report waits for its retry; a later one does not stop the drain
+  refusedId = first.sessionId;
+  const second = await activeSession(t, gateway, { customerName: 'Ben' });
+  await second.tech.endSession(second.sessionId);
+  await gateway.reportsWritten();
+  assert.equal(storedReport(dataDir, second.sessionId)?.customer, 'Ben');
+  assert.equal(storedReport(dataDir, first.sessionId), undefined);
+  // refused every time: given up after REPORT_ATTEMPTS (5), then no longer tried
+  for (let i = 0; i < 5; i++) await gateway.reportsWritten();
+  const tries = calls.filter((c) => c.includes(first.sessionId)).length;
+  await gateway.reportsWritten();
+  assert.equal(calls.filter((c) => c.includes(first.sessionId)).length, tries);
+  assert.equal(tries, 1 + 2 + 3, 'refused once with the others, then alone each time');
+
+  // the store works again: a new report is stored at the next beat, without a forced drain
+  refusedId = '';
+  const third = await activeSession(t, gateway, { customerName: 'Cy' });
+  const beat = new Promise<void>((resolve) => {
+    storing = { id: third.sessionId, done: resolve };
+  });
+  await third.tech.endSession(third.sessionId);
+  await beat;
+  assert.equal(storedReport(dataDir, third.sessionId)?.customer, 'Cy');
 });

@@ -23,6 +23,7 @@ import { ferry } from '../../src/protocol/gen/ferry.js';
 import type { SessionReport } from '../../src/session/report.js';
 import { JOURNALED_WINDOW, verifyLog } from '../../src/session/session-log.js';
 import { issueToken } from '../../src/session/tokens.js';
+import { adminRequest } from '../api/harness.js';
 import { activeSession, activeWithCollaborator, startGateway } from '../integration/harness.js';
 import { freePort } from '../support/gateway-process.js';
 import { joinAndPickUp } from '../support/pairing.js';
@@ -96,6 +97,24 @@ test('past --retained-bytes a chat flood spills to the journal: memory stays bou
     gateway.registry.retained.used < 64 * 1024,
     `retained ${gateway.registry.retained.used}`,
   );
+
+  // a note after the end stores the report again, its journal gone: the spilled entries come
+  // from the report stored before, and the API serves the whole log too
+  await tech.addNote('resolved by phone', sessionId);
+  await gateway.reportsWritten();
+  const again = storedReport(dir, sessionId)!;
+  assert.deepEqual(
+    again.notes.map((n) => n.text),
+    ['resolved by phone'],
+  );
+  assert.equal(again.log.filter((e) => e.kind === 'chat').length, 100);
+  assert.equal(again.logEntriesSpilled, 0);
+  assert.equal(verifyLog(again.log, again.logChainStart), null);
+  const served = await adminRequest(gateway, `/api/v1/sessions/${sessionId}/report`, {
+    token: gateway.adminToken,
+  });
+  assert.equal(served.json.log.length, again.log.length);
+  assert.equal(served.json.notes.length, 1);
 });
 
 test('a journaled log keeps a window in memory: a catch-up inside it is answered from memory, an older one from the journal', {
@@ -382,4 +401,44 @@ test('a collaborator who accepts an invitation is in the journal state a restart
     states.at(-1)?.participants?.map((p) => p.name),
     session.participants.map((p) => p.name),
   );
+});
+
+test('a crash between the end and the stored report: the journal is kept at the next start; one after the report is stored: the journal goes', async (t) => {
+  const dir = dataDir(t);
+  const first = await start(dir);
+  const { tech, customer, sessionId } = await activeSession(t, first);
+  // a chat is durable: the journal file exists from here on
+  const chatted = waitFor(tech, 'chat', (c) => c.text === 'printer fixed?');
+  customer.chat('printer fixed?');
+  await chatted;
+  assert.ok(fs.existsSync(journalFile(dir, sessionId)));
+  // the report store refuses everything, as a full disk would
+  first.reportStore.addMany = () => {
+    throw new Error('SQLITE_FULL: database or disk is full');
+  };
+  await tech.endSession(sessionId);
+  await first.close('crash stand-in');
+  assert.equal(storedReport(dir, sessionId), undefined);
+  assert.ok(fs.existsSync(journalFile(dir, sessionId)), 'no report: the journal stays');
+
+  const second = await start(dir);
+  assert.equal(second.registry.get(sessionId), undefined, 'an ended session is not restored');
+  assert.ok(fs.existsSync(journalFile(dir, sessionId)), 'kept for an operator');
+  await second.close('done');
+
+  // the report stored, the journal not yet removed (a kill between the two): it goes at start
+  const third = await start(dir);
+  const other = await activeSession(t, third);
+  const said = waitFor(other.tech, 'chat', (c) => c.text === 'thanks');
+  other.customer.chat('thanks');
+  await said;
+  third.journals!.remove = async () => undefined;
+  await other.tech.endSession(other.sessionId);
+  await third.close('crash stand-in');
+  assert.ok(storedReport(dir, other.sessionId) !== undefined);
+  assert.ok(fs.existsSync(journalFile(dir, other.sessionId)));
+  const fourth = await start(dir);
+  assert.equal(fs.existsSync(journalFile(dir, other.sessionId)), false, 'reported: removed');
+  assert.ok(fs.existsSync(journalFile(dir, sessionId)), 'still kept');
+  await fourth.close('done');
 });
