@@ -13,7 +13,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 
-/** The fields of a session report the index reads (src/session/report.ts writes them). */
+/**
+ * The fields of a session report the store reads for its search rows (src/session/report.ts
+ * writes them).
+ */
 export interface IndexableReport {
   readonly id: string;
   readonly status: string;
