@@ -34,11 +34,11 @@ import type { ChannelRow } from './relay/routes.js';
 import { dropReasonNames, type RefusalReason, RefusalReasons } from './relay/stats.js';
 import { CannedScriptLibrary } from './session/canned-scripts.js';
 import { applyHeapGrowth } from './session/heap-growth.js';
-import { SessionJournals } from './session/journal.js';
+import { type EndedJournal, SessionJournals } from './session/journal.js';
 import { DenyList } from './session/jwt.js';
 import type { Participant } from './session/participant.js';
 import { SessionRegistry } from './session/registry.js';
-import type { SessionReport } from './session/report.js';
+import { reportFromJournal, type SessionReport } from './session/report.js';
 import type { RelayRtt } from './session/seat.js';
 import type { Session } from './session/session.js';
 import type { LogEntry } from './session/session-log.js';
@@ -1273,8 +1273,9 @@ export class Gateway {
 
   /**
    * Rebuilds the sessions the journals kept (a restart after kill -9, SIGTERM or an upgrade).
-   * Journals of ended sessions whose report is on disk are removed; damaged or unreadable ones
-   * are left for an operator and logged.
+   * Journals of ended sessions are removed once their report is stored (rebuilt from the journal
+   * when the gateway died before storing it); damaged or unreadable ones are left for an
+   * operator and logged.
    */
   async #restoreSessions(): Promise<void> {
     const journals = this.journals;
@@ -1295,10 +1296,10 @@ export class Gateway {
         this.logger.warn({ session: s.id, problem: s.corrupt }, 'session journal not restored');
         continue;
       }
-      if (s.skipped === 'ended' && !this.reportStore.has(s.id)) {
+      if (s.skipped === 'ended' && !this.reportStore.has(s.id) && !this.#recoverReport(s.ended)) {
         this.logger.warn(
           { session: s.id, journal: journals.dir },
-          'an ended session has a journal but no report: the journal is kept',
+          'an ended session has a journal but no report, and none could be rebuilt: the journal is kept',
         );
         continue;
       }
@@ -1336,6 +1337,25 @@ export class Gateway {
   /** Resolves once the gateway has stopped (a drain asked for through the admin API included). */
   stopped(): Promise<void> {
     return this.#stopped;
+  }
+
+  /**
+   * The gateway was killed between a session's end and its report being stored: the report is
+   * rebuilt from the journal and stored now. False (logged) when it could not be.
+   */
+  #recoverReport(ended: EndedJournal | null): boolean {
+    if (ended === null) return false;
+    try {
+      this.reportStore.add(reportFromJournal(ended, this.clock()));
+    } catch (err) {
+      this.logger.error({ err, session: ended.id }, 'cannot rebuild a session report');
+      return false;
+    }
+    this.logger.warn(
+      { session: ended.id },
+      'the report of a session that ended before a crash was rebuilt from its journal',
+    );
+    return true;
   }
 
   /** Stores the reports queued so far now, without waiting for the beat; resolves once stored. */

@@ -109,8 +109,26 @@ export interface JournaledSession {
 
 /** Why a journal was not restored. */
 export type Unrestorable =
-  | { readonly id: string; readonly skipped: 'ended' | 'queued' | 'empty' }
+  | { readonly id: string; readonly skipped: 'queued' | 'empty' }
+  | {
+      readonly id: string;
+      readonly skipped: 'ended';
+      /** What the journal says of the ended session, when it has its head and a state. */
+      readonly ended: EndedJournal | null;
+    }
   | { readonly id: string; readonly corrupt: string };
+
+/** An ended session as its journal left it: enough to rebuild its report (report.ts). */
+export interface EndedJournal {
+  readonly id: string;
+  readonly createdAtMs: number;
+  /** The state the session ended in (the snapshot written with the end). */
+  readonly state: SessionState;
+  /** Every log entry the journal holds, in order. */
+  readonly log: readonly LogEntry[];
+  readonly endedAtMs: number;
+  readonly endReason: string;
+}
 
 export interface JournalCounters {
   /** Sessions journaled since start, and journals open now. */
@@ -569,8 +587,20 @@ export function parse(
       case 'kept':
         lastAtMs = Math.max(lastAtMs, r.atMs);
         break;
-      case 'end':
-        return { id, skipped: 'ended' };
+      case 'end': {
+        const ended =
+          head === null || head.id !== id || state === null
+            ? null
+            : {
+                id,
+                createdAtMs: head.createdAtMs,
+                state,
+                log,
+                endedAtMs: r.atMs,
+                endReason: r.reason,
+              };
+        return { id, skipped: 'ended', ended };
+      }
     }
   }
   if (head === null || head.id !== id) return { id, corrupt: 'no session record for this id' };

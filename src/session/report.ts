@@ -6,10 +6,12 @@
  * the status API serves it and the gateway writes it to the data directory. A note added after
  * the end replaces the archived report with one that has it (`withNote`).
  */
-import { channelName } from '../protocol/frames.js';
+import { channelName, roleName } from '../protocol/frames.js';
+import { describe } from './consent.js';
 import type { FileTransferEntry } from './files.js';
+import type { EndedJournal, SeatState } from './journal.js';
 import type { NoteRecord, Session } from './session.js';
-import type { LogEntry } from './session-log.js';
+import { GENESIS, type LogEntry } from './session-log.js';
 import type { RecordingEntry } from './shells.js';
 import { buildSummary, type SummaryData } from './summary.js';
 
@@ -51,6 +53,11 @@ export interface SessionReport {
    * their place back before it ended ("interrupted by a gateway restart").
    */
   readonly restart: { readonly restoredAt: string; readonly interrupted: boolean } | null;
+  /**
+   * Set on a report rebuilt from its journal at a start after the gateway was killed between the
+   * session's end and its report being stored (`reportFromJournal`); absent otherwise.
+   */
+  readonly recoveredAt?: string;
   /** The hash the first entry of `log` follows (session-log.ts `verifyLog` checks the chain). */
   readonly logChainStart: string;
   readonly relayed: Record<string, { frames: number; bytes: number; dropped: number }>;
@@ -133,5 +140,74 @@ export function buildReport(
     notes: session.notes.map(reportNote),
     recordings: session.recordings.map((r) => ({ ...r })),
     files: session.fileTransfers.map((f) => ({ ...f })),
+  };
+}
+
+/**
+ * The report of a session that ended without one being stored (the gateway was killed before
+ * its report store took it), rebuilt at the next start from the journal: its log, and its state
+ * as it ended. What a journal does not keep is missing: relay totals, file transfers,
+ * collaborators (listed in `participants`, not in the summary). `recoveredAt` says so.
+ */
+export function reportFromJournal(j: EndedJournal, nowMs: number): SessionReport {
+  const st = j.state;
+  const info = st.customerInfo;
+  const seat = (s: SeatState, relation: string) => ({
+    participantId: s.participantId,
+    name: s.name,
+    role: roleName(s.role),
+    relation,
+    version: s.client?.version ?? '',
+    platform: s.client?.platform ?? '',
+    connected: false,
+  });
+  return {
+    id: j.id,
+    status: st.status,
+    timeoutKind: st.timeoutKind,
+    endReason: j.endReason || null,
+    createdAt: new Date(j.createdAtMs).toISOString(),
+    endedAt: new Date(j.endedAtMs).toISOString(),
+    durationMs: j.endedAtMs - j.createdAtMs,
+    creator: st.participants.find((p) => p.joinedAs === 'owner')?.name ?? st.owner.name,
+    owner: st.owner.name,
+    customer: info?.name ?? st.customerLabel,
+    participants: st.participants.map((p) => ({
+      name: p.name,
+      role: p.role,
+      joinedAs: p.joinedAs,
+      joinedAt: new Date(p.joinedAtMs).toISOString(),
+    })),
+    statusHistory: st.history.map((h) => ({
+      status: h.status,
+      at: new Date(h.atMs).toISOString(),
+      trigger: h.trigger,
+      actor: h.actor,
+    })),
+    log: j.log,
+    logEntriesDropped: 0,
+    logEntriesSpilled: 0,
+    restart: null,
+    recoveredAt: new Date(nowMs).toISOString(),
+    logChainStart: j.log[0]?.seq === 1 ? GENESIS : '',
+    relayed: {},
+    summary: {
+      customerName: info?.name ?? st.customerLabel,
+      computerName: info?.computerName ?? '',
+      platform: info?.platform ?? '',
+      customerIp: st.customerAddress,
+      customerVersion: info?.version ?? '',
+      participants: [
+        ...(st.ownerIsQueue ? [] : [seat(st.owner, 'owner')]),
+        ...(st.customer === null ? [] : [seat(st.customer, 'customer')]),
+      ],
+      granted: describe(st.grants),
+      controller: st.ownerControls ? st.owner.name : null,
+      monitors: st.monitors.length,
+      sysinfoCategories: st.sysinfoCategories,
+    },
+    notes: st.notes.map(reportNote),
+    recordings: st.recordings.map((r) => ({ ...r })),
+    files: [],
   };
 }

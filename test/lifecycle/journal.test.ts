@@ -16,7 +16,7 @@ import { TechnicianClient } from '../../src/clients/technician.js';
 import { resolveConfig } from '../../src/config/config.js';
 import type { ConfigKey } from '../../src/config/schema.js';
 import { Gateway } from '../../src/gateway.js';
-import { decodeRecords } from '../../src/journal/record.js';
+import { decodeRecords, encodeRecord } from '../../src/journal/record.js';
 import { JournalStore } from '../../src/journal/store.js';
 import { silentLogger } from '../../src/log.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
@@ -403,7 +403,7 @@ test('a collaborator who accepts an invitation is in the journal state a restart
   );
 });
 
-test('a crash between the end and the stored report: the journal is kept at the next start; one after the report is stored: the journal goes', async (t) => {
+test('a crash between the end and the stored report: the next start rebuilds the report from the journal; one after the report is stored: the journal goes', async (t) => {
   const dir = dataDir(t);
   const first = await start(dir);
   const { tech, customer, sessionId } = await activeSession(t, first);
@@ -421,9 +421,33 @@ test('a crash between the end and the stored report: the journal is kept at the 
   assert.equal(storedReport(dir, sessionId), undefined);
   assert.ok(fs.existsSync(journalFile(dir, sessionId)), 'no report: the journal stays');
 
+  // a journal with an end and nothing to rebuild from stays for an operator
+  const bare = 'ended-without-state';
+  fs.writeFileSync(
+    journalFile(dir, bare),
+    Buffer.concat([
+      encodeRecord({ k: 'session', v: 1, id: bare, createdAtMs: 1, customerLabel: 'x' }),
+      encodeRecord({ k: 'end', atMs: 2, reason: '' }),
+    ]),
+  );
+
   const second = await start(dir);
   assert.equal(second.registry.get(sessionId), undefined, 'an ended session is not restored');
-  assert.ok(fs.existsSync(journalFile(dir, sessionId)), 'kept for an operator');
+  const rebuilt = storedReport(dir, sessionId)!;
+  assert.ok(rebuilt.recoveredAt !== undefined, 'marked as rebuilt');
+  assert.equal(rebuilt.status, 'CLOSED_BY_TECHNICIAN');
+  assert.ok(rebuilt.log.some((e) => e.kind === 'chat' && e.text === 'printer fixed?'));
+  assert.equal(verifyLog(rebuilt.log, rebuilt.logChainStart), null);
+  assert.deepEqual(
+    rebuilt.participants.map((p) => [p.name, p.joinedAs]),
+    [
+      ['tech-1', 'owner'],
+      ['Alice', 'customer'],
+    ],
+  );
+  assert.equal(rebuilt.summary.customerName, 'Alice');
+  assert.equal(fs.existsSync(journalFile(dir, sessionId)), false, 'rebuilt: the journal goes');
+  assert.ok(fs.existsSync(journalFile(dir, bare)), 'nothing to rebuild from: kept');
   await second.close('done');
 
   // the report stored, the journal not yet removed (a kill between the two): it goes at start
@@ -439,6 +463,6 @@ test('a crash between the end and the stored report: the journal is kept at the 
   assert.ok(fs.existsSync(journalFile(dir, other.sessionId)));
   const fourth = await start(dir);
   assert.equal(fs.existsSync(journalFile(dir, other.sessionId)), false, 'reported: removed');
-  assert.ok(fs.existsSync(journalFile(dir, sessionId)), 'still kept');
+  assert.ok(fs.existsSync(journalFile(dir, bare)), 'still kept');
   await fourth.close('done');
 });
