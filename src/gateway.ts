@@ -38,10 +38,9 @@ import { type EndedJournal, SessionJournals } from './session/journal.js';
 import { DenyList } from './session/jwt.js';
 import type { Participant } from './session/participant.js';
 import { SessionRegistry } from './session/registry.js';
-import { reportFromJournal, type SessionReport } from './session/report.js';
+import { reportFromJournal, type SessionReport, withStoredLog } from './session/report.js';
 import type { RelayRtt } from './session/seat.js';
 import type { Session } from './session/session.js';
-import type { LogEntry } from './session/session-log.js';
 import { RECORDING_FILE, recordingsDir } from './session/shells.js';
 import { Status } from './session/states.js';
 import { lifecycleOptions } from './session/timers.js';
@@ -76,8 +75,6 @@ const CLOCK_MS = 250;
  */
 export const BEAT_MS = 50;
 const BEATS_PER_TICK = CLOCK_MS / BEAT_MS;
-/** A report the store refuses this many times is given up (its journal is kept). */
-const REPORT_ATTEMPTS = 5;
 /** Report retention runs this often on the gateway's wall clock. */
 const PRUNE_INTERVAL_MS = 3_600_000;
 const RATE_WINDOW_MS = 1000;
@@ -189,13 +186,12 @@ export class Gateway {
   #nextSessionSlot = 0;
   #closed: Promise<void> | null = null;
   /** Reports waiting to be stored, and the loop storing them (null when idle). */
-  #reportQueue: SessionReport[] = [];
+  /** By session id: a newer report of a session (a late note) replaces its queued one. */
+  #reportQueue = new Map<string, SessionReport>();
   #reportDrain: Promise<void> | null = null;
   /** After the store refused reports: no pass before this (monotonic ms); refusals in a row. */
   #reportRetryAtMs = 0;
   #reportFailures = 0;
-  /** Refused stores of each report waiting for its retry. */
-  readonly #reportAttempts = new Map<string, number>();
   /** Live sessions' journals (`--journal on`), or null. */
   readonly journals: SessionJournals | null;
   /** The operator audit log (`<dataDir>/audit.log`) and the report index (`<dataDir>/reports.db`). */
@@ -1067,7 +1063,7 @@ export class Gateway {
         }
       }
     }
-    if (this.#reportQueue.length > 0 && now >= this.#reportRetryAtMs) void this.#startReportDrain();
+    if (this.#reportQueue.size > 0 && now >= this.#reportRetryAtMs) void this.#startReportDrain();
     if (beat % BEATS_PER_TICK === BEATS_PER_TICK - 1) this.#tick(now);
   }
 
@@ -1136,12 +1132,12 @@ export class Gateway {
    * stores the same report again.
    */
   #writeReport(report: SessionReport): void {
-    this.#reportQueue.push(report);
+    this.#reportQueue.set(report.id, report);
   }
 
   /** Starts storing the queued reports unless a pass runs; resolves once the passes end. */
   #startReportDrain(): Promise<void> {
-    if (this.#reportDrain === null && this.#reportQueue.length > 0) {
+    if (this.#reportDrain === null && this.#reportQueue.size > 0) {
       const drain: Promise<void> = this.#drainReports().finally(() => {
         if (this.#reportDrain === drain) this.#reportDrain = null;
       });
@@ -1156,9 +1152,9 @@ export class Gateway {
    * drain: what it could not store waits for the retry (`#storeReports`).
    */
   async #drainReports(): Promise<void> {
-    while (this.#reportQueue.length > 0) {
-      const batch = this.#reportQueue;
-      this.#reportQueue = [];
+    while (this.#reportQueue.size > 0) {
+      const batch = [...this.#reportQueue.values()];
+      this.#reportQueue = new Map();
       const whole: SessionReport[] = [];
       for (const report of batch) {
         try {
@@ -1178,16 +1174,17 @@ export class Gateway {
   }
 
   /**
-   * Stores `reports` in one transaction, or each alone when the store refuses the batch (one bad
-   * report does not hold the others back); gives back those stored. The others go back to the
-   * head of the queue, tried again after a backoff (0.1 s doubling to 30 s) up to
-   * REPORT_ATTEMPTS times each, then given up with their journals kept for an operator.
+   * Stores `reports` in one transaction, or each alone when the store refuses the batch (one
+   * report the store cannot take does not hold the others back); gives back those stored. The
+   * others go back to the head of the queue, tried again after a backoff (0.1 s doubling to
+   * 30 s) for as long as the store refuses them: a report is never given up while the gateway
+   * runs (a short session's journal may never have been written, so the report is all there is).
    */
   #storeReports(reports: SessionReport[]): SessionReport[] {
     if (reports.length === 0) return reports;
     try {
       this.reportStore.addMany(reports);
-      this.#storeSucceeded(reports);
+      this.#reportFailures = 0;
       return reports;
     } catch (err) {
       if (reports.length === 1) {
@@ -1207,42 +1204,22 @@ export class Gateway {
         error = err;
       }
     }
-    this.#storeSucceeded(stored);
     if (failed.length > 0) this.#retryReports(failed, error);
     return stored;
-  }
-
-  #storeSucceeded(stored: readonly SessionReport[]): void {
-    if (stored.length === 0) return;
-    this.#reportFailures = 0;
-    this.#reportRetryAtMs = 0;
-    if (this.#reportAttempts.size > 0) for (const r of stored) this.#reportAttempts.delete(r.id);
   }
 
   #retryReports(failed: readonly SessionReport[], err: unknown): void {
     this.#reportFailures++;
     const retryInMs = Math.min(100 * 2 ** (this.#reportFailures - 1), 30_000);
     this.#reportRetryAtMs = this.monotonic() + retryInMs;
-    const again: SessionReport[] = [];
-    for (const report of failed) {
-      const attempts = (this.#reportAttempts.get(report.id) ?? 0) + 1;
-      if (attempts >= REPORT_ATTEMPTS) {
-        this.#reportAttempts.delete(report.id);
-        this.logger.error(
-          { err, session: report.id, attempts },
-          'session report given up: the store refused it every time; its journal is kept',
-        );
-        continue;
-      }
-      this.#reportAttempts.set(report.id, attempts);
-      again.push(report);
-    }
-    if (again.length === 0) return;
     this.logger.error(
-      { err, sessions: again.map((r) => r.id), retryInMs },
+      { err, sessions: failed.map((r) => r.id), retryInMs },
       'cannot store session reports: they are tried again',
     );
-    this.#reportQueue.unshift(...again);
+    // at the head, in their order; a newer report of the same session queued meanwhile wins
+    const queue = new Map(failed.map((r) => [r.id, r]));
+    for (const [id, report] of this.#reportQueue) queue.set(id, report);
+    this.#reportQueue = queue;
   }
 
   /**
@@ -1252,22 +1229,16 @@ export class Gateway {
    */
   async #withSpilled(report: SessionReport): Promise<SessionReport> {
     if (report.logEntriesSpilled === 0) return report;
-    const first = report.log[0]?.seq ?? Number.POSITIVE_INFINITY;
-    let older: LogEntry[];
-    let chainStart: string;
     const stored = this.reportStore.document(report.id);
-    if (stored !== null) {
-      const before = JSON.parse(stored) as SessionReport;
-      older = before.log.filter((e) => e.seq < first);
-      chainStart = before.logChainStart;
-    } else if (this.journals !== null) {
-      ({ sessions: chainStart, older } = await this.journals.readLog(report.id, first));
-    } else return report;
+    if (stored !== null) return withStoredLog(report, stored);
+    if (this.journals === null) return report;
+    const first = report.log[0]?.seq ?? Number.POSITIVE_INFINITY;
+    const { sessions, older } = await this.journals.readLog(report.id, first);
     return {
       ...report,
       log: [...older, ...report.log],
       logEntriesSpilled: report.logEntriesSpilled - older.length,
-      logChainStart: chainStart,
+      logChainStart: sessions,
     };
   }
 
@@ -1358,7 +1329,10 @@ export class Gateway {
     return true;
   }
 
-  /** Stores the reports queued so far now, without waiting for the beat; resolves once stored. */
+  /**
+   * Stores the reports queued so far now, without waiting for the beat; resolves once they are
+   * stored, or refused by the store (logged, and tried again later).
+   */
   reportsWritten(): Promise<void> {
     return this.#startReportDrain();
   }
@@ -1527,6 +1501,14 @@ export class Gateway {
       this.logger.warn({ err }, 'could not leave the shared directory');
     });
     await this.reportsWritten();
+    if (this.#reportQueue.size > 0) {
+      // the store refused them to the end: said plainly (a journal written to disk rebuilds its
+      // report at the next start; a short session's never was)
+      this.logger.error(
+        { sessions: [...this.#reportQueue.keys()] },
+        'session reports not stored: the report store refused them until the gateway stopped',
+      );
+    }
     // shell recordings closed with their sessions finish writing before the process may exit
     await this.relay.tools.shells.flushed();
     this.reportStore.close();

@@ -137,15 +137,9 @@ export function adminRoutes(gateway: GatewayView): readonly AdminRoute[] {
   };
 
   const sessionReport = (id: string): AdminReply => {
-    // the one in memory is the newest (a late note) and whole unless the log spilled; the
-    // stored one has the spilled entries read back
-    const report = gateway.reports.get(id);
-    if (report !== undefined && report.logEntriesSpilled === 0) return json(200, report);
-    const stored = gateway.actions.storedReport(id);
-    if (stored !== null) {
-      return { status: 200, contentType: 'application/json', body: `${stored}\n` };
-    }
-    if (report !== undefined) return json(200, report);
+    const report = gateway.actions.reportJson(id);
+    if (report !== null)
+      return { status: 200, contentType: 'application/json', body: `${report}\n` };
     if (gateway.sessions.has(id)) {
       return failure(
         Codes.REPORT_NOT_READY,
@@ -159,7 +153,7 @@ export function adminRoutes(gateway: GatewayView): readonly AdminRoute[] {
   const recordingsOf = (id: string): readonly RecordingView[] | null => {
     const known = gateway.sessions.get(id)?.recordings ?? gateway.reports.get(id)?.recordings;
     if (known !== undefined) return known;
-    const stored = gateway.actions.storedReport(id);
+    const stored = gateway.actions.reportJson(id);
     if (stored === null) return null;
     return (JSON.parse(stored) as { recordings?: readonly RecordingView[] }).recordings ?? [];
   };

@@ -51,8 +51,6 @@ export interface LiveSessionView {
 /** An ended session's report: served whole as JSON; the API itself reads its recordings only. */
 export interface ReportView {
   readonly recordings: readonly RecordingView[];
-  /** Log entries before the report's log (spilled to the journal while the session lived). */
-  readonly logEntriesSpilled: number;
 }
 
 /** The Prometheus text exposition. */
@@ -83,10 +81,11 @@ export interface OperatorActions {
   /** Searches the report store; throws `CursorError` (src/store/report-store.ts) for a bad cursor. */
   searchReports(query: ReportQuery): ReportPage;
   /**
-   * An ended session's report from the report store, as its JSON document (reports from before
-   * a restart, and older than `reports` keeps); null when there is none.
+   * An ended session's report, whole, as JSON: the newest copy (in memory: the last 1000, with
+   * any note added after the end) with the log entries it spilled taken from the stored copy;
+   * else the stored copy (reports from before a restart, or older); null when there is none.
    */
-  storedReport(sessionId: string): string | null;
+  reportJson(sessionId: string): string | null;
   /** The report store holds a report of `sessionId`. */
   reportStored(sessionId: string): boolean;
   /** Appends an entry to the audit log. */

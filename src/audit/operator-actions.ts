@@ -12,6 +12,7 @@ import { Codes, isRefusal, refuse } from '../protocol/codes.js';
 import { errorFrame } from '../protocol/frames.js';
 import { hs256Subject } from '../session/jwt.js';
 import type { SessionRegistry } from '../session/registry.js';
+import { withStoredLog } from '../session/report.js';
 import { Relation, type Session } from '../session/session.js';
 import { Trigger } from '../session/states.js';
 import { verifyToken } from '../session/tokens.js';
@@ -173,7 +174,15 @@ export function operatorActions(deps: OperatorDeps): OperatorActions {
 
     searchReports: (query) => deps.reports.search(query),
 
-    storedReport: (sessionId) => deps.reports.document(sessionId),
+    reportJson: (sessionId) => {
+      const newest = registry.reports.get(sessionId);
+      const stored =
+        newest === undefined || newest.logEntriesSpilled > 0
+          ? deps.reports.document(sessionId)
+          : null;
+      if (newest === undefined) return stored;
+      return JSON.stringify(stored === null ? newest : withStoredLog(newest, stored));
+    },
 
     reportStored: (sessionId) => deps.reports.has(sessionId),
 

@@ -40,6 +40,7 @@ import type {
 import { GENESIS, type LogEntry } from './session-log.js';
 import type { RecordingEntry } from './shells.js';
 import type { Status } from './states.js';
+import type { SummaryData } from './summary.js';
 
 /** Journal records of this layout carry `v: 1`. */
 export const JOURNAL_VERSION = 1;
@@ -94,7 +95,21 @@ export type JournalRecord =
   | { readonly k: 'log'; readonly e: LogEntry }
   | ({ readonly k: 'state'; readonly atMs: number } & SessionState)
   | { readonly k: 'kept'; readonly atMs: number; readonly reason: string }
-  | { readonly k: 'end'; readonly atMs: number; readonly reason: string };
+  | {
+      readonly k: 'end';
+      readonly atMs: number;
+      readonly reason: string;
+      /** The summary as the session was before its end took its places (absent in older journals). */
+      readonly summary?: SummaryData;
+      /** It had been restored after a restart, and whether anybody came back since. */
+      readonly restart?: EndedRestart | null;
+    };
+
+/** A restored session's restart, as its report says it (report.ts `restart`). */
+export interface EndedRestart {
+  readonly restoredAtMs: number;
+  readonly interrupted: boolean;
+}
 
 /** A session as its journal left it, ready for the registry to rebuild. */
 export interface JournaledSession {
@@ -128,6 +143,9 @@ export interface EndedJournal {
   readonly log: readonly LogEntry[];
   readonly endedAtMs: number;
   readonly endReason: string;
+  /** What the `end` record kept; null in journals written before it did. */
+  readonly summary: SummaryData | null;
+  readonly restart: EndedRestart | null;
 }
 
 export interface JournalCounters {
@@ -293,7 +311,7 @@ export class SessionJournals implements SessionListener {
   }
 
   /** The session ended: the last snapshot and the end are written; `remove` once reported. */
-  ended(session: Session): void {
+  ended(session: Session, summary: SummaryData): void {
     const journal = this.#journals.get(session);
     if (journal === undefined) return;
     this.#due.delete(journal);
@@ -302,7 +320,16 @@ export class SessionJournals implements SessionListener {
       atMs: session.endedAtMs,
       ...snapshot(session),
     }));
-    journal.writer.append({ k: 'end', atMs: session.endedAtMs, reason: session.endReason });
+    journal.writer.append({
+      k: 'end',
+      atMs: session.endedAtMs,
+      reason: session.endReason,
+      summary,
+      restart:
+        session.restoredAtMs > 0
+          ? { restoredAtMs: session.restoredAtMs, interrupted: !session.resumedSinceRestore }
+          : null,
+    });
     void this.#close(session, journal);
   }
 
@@ -598,6 +625,8 @@ export function parse(
                 log,
                 endedAtMs: r.atMs,
                 endReason: r.reason,
+                summary: r.summary ?? null,
+                restart: r.restart ?? null,
               };
         return { id, skipped: 'ended', ended };
       }

@@ -256,7 +256,7 @@ export class SessionLifecycle {
     session.pending.clear();
     session.attached = false;
     session.refresh();
-    this.#listeners.ended(session);
+    this.#listeners.ended(session, summary);
     const report = buildReport(session, summary);
     // its window no longer counts against the gateway's retained-bytes budget
     session.log.release();

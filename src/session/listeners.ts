@@ -6,6 +6,7 @@
  */
 import type { Seat } from './seat.js';
 import type { Session } from './session.js';
+import type { SummaryData } from './summary.js';
 
 export interface SessionListener {
   /** `session` was just created (a PIN, a jump client, a support button). */
@@ -20,8 +21,8 @@ export interface SessionListener {
   left?(session: Session, seat: Seat, actor: string): void;
   /** The customer revoked the GRANT_* bits in `removed`. */
   revoked?(session: Session, removed: number, actor: string): void;
-  /** `session` ended: its report is being written. */
-  ended?(session: Session): void;
+  /** `session` ended: its report is being written; `summary` is it as it was before the end. */
+  ended?(session: Session, summary: SummaryData): void;
 }
 
 export class SessionListeners implements Required<SessionListener> {
@@ -55,7 +56,7 @@ export class SessionListeners implements Required<SessionListener> {
     for (const l of this.#list) l.revoked?.(session, removed, actor);
   }
 
-  ended(session: Session): void {
-    for (const l of this.#list) l.ended?.(session);
+  ended(session: Session, summary: SummaryData): void {
+    for (const l of this.#list) l.ended?.(session, summary);
   }
 }

@@ -84,6 +84,23 @@ export function withNote(report: SessionReport, note: NoteRecord): SessionReport
   return { ...report, notes: [...report.notes, reportNote(note)] };
 }
 
+/**
+ * `report` with the log entries it lacks (spilled while the session lived) taken from the same
+ * session's report as stored before (`stored`, its JSON): the whole log, its chain from the
+ * start. A note added after the end stores the report again this way, the journal gone.
+ */
+export function withStoredLog(report: SessionReport, stored: string): SessionReport {
+  const before = JSON.parse(stored) as SessionReport;
+  const first = report.log[0]?.seq ?? Number.POSITIVE_INFINITY;
+  const older = before.log.filter((e) => e.seq < first);
+  return {
+    ...report,
+    log: [...older, ...report.log],
+    logEntriesSpilled: report.logEntriesSpilled - older.length,
+    logChainStart: before.logChainStart,
+  };
+}
+
 /** `summary` defaults to the session as it is now; `end` takes it before the teardown. */
 export function buildReport(
   session: Session,
@@ -145,9 +162,10 @@ export function buildReport(
 
 /**
  * The report of a session that ended without one being stored (the gateway was killed before
- * its report store took it), rebuilt at the next start from the journal: its log, and its state
- * as it ended. What a journal does not keep is missing: relay totals, file transfers,
- * collaborators (listed in `participants`, not in the summary). `recoveredAt` says so.
+ * its report store took it), rebuilt at the next start from the journal: its log, its state as
+ * it ended, and the summary and restart its `end` record kept (journals written before the end
+ * record kept them get a summary rebuilt from the state, without the customer's place). What a
+ * journal does not keep is missing: relay totals and file transfers. `recoveredAt` says so.
  */
 export function reportFromJournal(j: EndedJournal, nowMs: number): SessionReport {
   const st = j.state;
@@ -165,7 +183,8 @@ export function reportFromJournal(j: EndedJournal, nowMs: number): SessionReport
     id: j.id,
     status: st.status,
     timeoutKind: st.timeoutKind,
-    endReason: j.endReason || null,
+    endReason:
+      j.endReason || (j.restart?.interrupted === true ? 'interrupted by a gateway restart' : null),
     createdAt: new Date(j.createdAtMs).toISOString(),
     endedAt: new Date(j.endedAtMs).toISOString(),
     durationMs: j.endedAtMs - j.createdAtMs,
@@ -187,11 +206,17 @@ export function reportFromJournal(j: EndedJournal, nowMs: number): SessionReport
     log: j.log,
     logEntriesDropped: 0,
     logEntriesSpilled: 0,
-    restart: null,
+    restart:
+      j.restart === null
+        ? null
+        : {
+            restoredAt: new Date(j.restart.restoredAtMs).toISOString(),
+            interrupted: j.restart.interrupted,
+          },
     recoveredAt: new Date(nowMs).toISOString(),
     logChainStart: j.log[0]?.seq === 1 ? GENESIS : '',
     relayed: {},
-    summary: {
+    summary: j.summary ?? {
       customerName: info?.name ?? st.customerLabel,
       computerName: info?.computerName ?? '',
       platform: info?.platform ?? '',

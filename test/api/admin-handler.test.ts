@@ -49,7 +49,7 @@ const noActions: OperatorActions = {
   revokeSessionPin: () => refuse(Codes.STATE_CONFLICT, 'not in this test'),
   drain: () => refuse(Codes.STATE_CONFLICT, 'not in this test'),
   searchReports: () => ({ reports: [], nextCursor: null }),
-  storedReport: () => null,
+  reportJson: () => null,
   reportStored: () => false,
   audit: () => undefined,
   auditTail: () => ({ entries: [], verdict: { ok: true, entries: 0, lastHash: '' } }),
@@ -72,7 +72,12 @@ function fakeView(dataDir: string) {
     startedAtMs: Date.now() - 5000,
     draining: false as boolean,
     adminToken: TOKEN,
-    actions: noActions,
+    actions: {
+      ...noActions,
+      // the report of "ended-1" below, as the gateway's actions answer it
+      reportJson: (id: string) =>
+        id === 'ended-1' ? JSON.stringify({ id: 'ended-1', recordings: [] }) : null,
+    },
     connections,
     relay,
     sessionTotals: {
@@ -98,14 +103,7 @@ function fakeView(dataDir: string) {
     metrics: { contentType: 'text/plain; version=0.0.4', text: async () => 'ferry_up 1\n' },
     sessions: new Map([['live-1', liveSession('live-1')]]),
     reports: new Map([
-      [
-        'ended-1',
-        {
-          id: 'ended-1',
-          recordings: [] as { cast: string; transcript: string }[],
-          logEntriesSpilled: 0,
-        },
-      ],
+      ['ended-1', { id: 'ended-1', recordings: [] as { cast: string; transcript: string }[] }],
     ]),
     networkStats: (): ferry.v1.INetworkStats => ({
       gatewayTimeUnixMs: Date.UTC(2025, 0, 1),
@@ -244,7 +242,6 @@ test('ended sessions answer with their report, and live ones have none yet', asy
   assert.deepEqual((await get('/api/v1/sessions/ended-1/report', { authorization: auth })).json, {
     id: 'ended-1',
     recordings: [],
-    logEntriesSpilled: 0,
   });
   const notReady = await get('/api/v1/sessions/live-1/report', { authorization: auth });
   assert.equal(notReady.json.error.code, 'FERRY_ERR_REPORT_NOT_READY');

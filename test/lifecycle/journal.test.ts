@@ -417,6 +417,8 @@ test('a crash between the end and the stored report: the next start rebuilds the
     throw new Error('SQLITE_FULL: database or disk is full');
   };
   await tech.endSession(sessionId);
+  const original = first.registry.reports.get(sessionId)!;
+  assert.equal(original.status, 'CLOSED_BY_TECHNICIAN');
   await first.close('crash stand-in');
   assert.equal(storedReport(dir, sessionId), undefined);
   assert.ok(fs.existsSync(journalFile(dir, sessionId)), 'no report: the journal stays');
@@ -435,17 +437,12 @@ test('a crash between the end and the stored report: the next start rebuilds the
   assert.equal(second.registry.get(sessionId), undefined, 'an ended session is not restored');
   const rebuilt = storedReport(dir, sessionId)!;
   assert.ok(rebuilt.recoveredAt !== undefined, 'marked as rebuilt');
-  assert.equal(rebuilt.status, 'CLOSED_BY_TECHNICIAN');
   assert.ok(rebuilt.log.some((e) => e.kind === 'chat' && e.text === 'printer fixed?'));
   assert.equal(verifyLog(rebuilt.log, rebuilt.logChainStart), null);
-  assert.deepEqual(
-    rebuilt.participants.map((p) => [p.name, p.joinedAs]),
-    [
-      ['tech-1', 'owner'],
-      ['Alice', 'customer'],
-    ],
-  );
-  assert.equal(rebuilt.summary.customerName, 'Alice');
+  // what the first gateway built at the end, but for what a journal does not keep
+  const { relayed: _r, files: _f, ...built } = original;
+  const { relayed: _r2, files: _f2, recoveredAt: _at, ...recovered } = rebuilt;
+  assert.deepEqual(recovered, JSON.parse(JSON.stringify(built)));
   assert.equal(fs.existsSync(journalFile(dir, sessionId)), false, 'rebuilt: the journal goes');
   assert.ok(fs.existsSync(journalFile(dir, bare)), 'nothing to rebuild from: kept');
   await second.close('done');
