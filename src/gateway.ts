@@ -115,7 +115,7 @@ interface AccessStores {
   } | null;
 }
 
-/** The operator audit log and the report search index, both in the data directory. */
+/** The operator audit log and the report store, both in the data directory. */
 interface RecordStores {
   readonly audit: AuditLog;
   readonly reportStore: ReportStore;
@@ -185,8 +185,10 @@ export class Gateway {
   readonly #sessionSlots = new WeakMap<object, number>();
   #nextSessionSlot = 0;
   #closed: Promise<void> | null = null;
-  /** Reports waiting to be stored, and the loop storing them (null when idle). */
-  /** By session id: a newer report of a session (a late note) replaces its queued one. */
+  /**
+   * Reports waiting to be stored, by session id (a newer report of a session, a late note,
+   * replaces its queued one), and the loop storing them (null when idle).
+   */
   #reportQueue = new Map<string, SessionReport>();
   #reportDrain: Promise<void> | null = null;
   /** After the store refused reports: no pass before this (monotonic ms); refusals in a row. */
@@ -194,7 +196,7 @@ export class Gateway {
   #reportFailures = 0;
   /** Live sessions' journals (`--journal on`), or null. */
   readonly journals: SessionJournals | null;
-  /** The operator audit log (`<dataDir>/audit.log`) and the report index (`<dataDir>/reports.db`). */
+  /** The operator audit log (`<dataDir>/audit.log`) and the report store (`<dataDir>/reports.db`). */
   readonly audit: AuditLog;
   readonly reportStore: ReportStore;
   readonly #actions: OperatorActions;
@@ -1333,8 +1335,10 @@ export class Gateway {
    * Stores the reports queued so far now, without waiting for the beat; resolves once they are
    * stored, or refused by the store (logged, and tried again later).
    */
-  reportsWritten(): Promise<void> {
-    return this.#startReportDrain();
+  async reportsWritten(): Promise<void> {
+    // a pass that runs now may have started before the last reports came: one more after it
+    await this.#reportDrain;
+    await this.#startReportDrain();
   }
 
   /** What the metrics and the status API read, live (getters): they import no gateway module. */
