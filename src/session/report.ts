@@ -10,7 +10,7 @@ import { channelName, roleName } from '../protocol/frames.js';
 import { describe } from './consent.js';
 import type { FileTransferEntry } from './files.js';
 import type { EndedJournal, SeatState } from './journal.js';
-import type { NoteRecord, Session } from './session.js';
+import type { NoteRecord, ParticipantRecord, Session, StatusRecord } from './session.js';
 import { GENESIS, type LogEntry } from './session-log.js';
 import type { RecordingEntry } from './shells.js';
 import { buildSummary, type SummaryData } from './summary.js';
@@ -79,6 +79,16 @@ export function reportNote(n: NoteRecord): ReportNote {
   return { id: n.id, author: n.author, text: n.text, at: new Date(n.timeMs).toISOString() };
 }
 
+function reportParticipant(p: ParticipantRecord): SessionReport['participants'][number] {
+  return { name: p.name, role: p.role, joinedAs: p.joinedAs, joinedAt: iso(p.joinedAtMs) };
+}
+
+function reportStatus(h: StatusRecord): SessionReport['statusHistory'][number] {
+  return { status: h.status, at: iso(h.atMs), trigger: h.trigger, actor: h.actor };
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
 /** The archived report with one more note. */
 export function withNote(report: SessionReport, note: NoteRecord): SessionReport {
   return { ...report, notes: [...report.notes, reportNote(note)] };
@@ -129,18 +139,8 @@ export function buildReport(
     creator: session.creator.name,
     owner: session.owner.name,
     customer: session.customerInfo?.name ?? session.customerLabel,
-    participants: session.participants.map((p) => ({
-      name: p.name,
-      role: p.role,
-      joinedAs: p.joinedAs,
-      joinedAt: new Date(p.joinedAtMs).toISOString(),
-    })),
-    statusHistory: session.history.map((h) => ({
-      status: h.status,
-      at: new Date(h.atMs).toISOString(),
-      trigger: h.trigger,
-      actor: h.actor,
-    })),
+    participants: session.participants.map(reportParticipant),
+    statusHistory: session.history.map(reportStatus),
     log: [...session.log.entries],
     logEntriesDropped: session.log.dropped,
     logEntriesSpilled: session.log.spilled,
@@ -191,18 +191,8 @@ export function reportFromJournal(j: EndedJournal, nowMs: number): SessionReport
     creator: st.participants.find((p) => p.joinedAs === 'owner')?.name ?? st.owner.name,
     owner: st.owner.name,
     customer: info?.name ?? st.customerLabel,
-    participants: st.participants.map((p) => ({
-      name: p.name,
-      role: p.role,
-      joinedAs: p.joinedAs,
-      joinedAt: new Date(p.joinedAtMs).toISOString(),
-    })),
-    statusHistory: st.history.map((h) => ({
-      status: h.status,
-      at: new Date(h.atMs).toISOString(),
-      trigger: h.trigger,
-      actor: h.actor,
-    })),
+    participants: st.participants.map(reportParticipant),
+    statusHistory: st.history.map(reportStatus),
     log: j.log,
     logEntriesDropped: 0,
     logEntriesSpilled: 0,
