@@ -194,6 +194,8 @@ export class Gateway {
   /** After the store refused reports: no pass before this (monotonic ms); refusals in a row. */
   #reportRetryAtMs = 0;
   #reportFailures = 0;
+  /** Queued reports the store refused: tried again once `#reportRetryAtMs` has passed. */
+  readonly #refused = new Set<string>();
   /** Live sessions' journals (`--journal on`), or null. */
   readonly journals: SessionJournals | null;
   /** The operator audit log (`<dataDir>/audit.log`) and the report store (`<dataDir>/reports.db`). */
@@ -786,7 +788,13 @@ export class Gateway {
         const lines = await fleet.shared.readJournal(sessionId);
         const journaled = await journals.adopt(sessionId, lines);
         if (!('state' in journaled)) {
-          this.logger.warn({ session: sessionId, from, journal: journaled }, 'cannot take over');
+          if ('skipped' in journaled && journaled.skipped === 'ended') {
+            // it ended on the dead gateway before its report was stored there: rebuilt here
+            if (!this.reportStore.has(sessionId)) this.#recoverReport(journaled.ended);
+            if (this.reportStore.has(sessionId)) await journals.remove(sessionId);
+          }
+          const why = 'corrupt' in journaled ? journaled.corrupt : journaled.skipped;
+          this.logger.warn({ session: sessionId, from, why }, 'cannot take over');
           return false;
         }
         this.registry.restore(journaled, this.clock());
@@ -1065,7 +1073,11 @@ export class Gateway {
         }
       }
     }
-    if (this.#reportQueue.size > 0 && now >= this.#reportRetryAtMs) void this.#startReportDrain();
+    if (this.#reportQueue.size > 0) {
+      // the refused wait for their backoff; any other report goes at this beat
+      const retry = now >= this.#reportRetryAtMs;
+      if (retry || this.#reportQueue.size > this.#refused.size) void this.#startReportDrain(retry);
+    }
     if (beat % BEATS_PER_TICK === BEATS_PER_TICK - 1) this.#tick(now);
   }
 
@@ -1137,10 +1149,13 @@ export class Gateway {
     this.#reportQueue.set(report.id, report);
   }
 
-  /** Starts storing the queued reports unless a pass runs; resolves once the passes end. */
-  #startReportDrain(): Promise<void> {
+  /**
+   * Starts storing the queued reports (the refused ones too with `retry`) unless a pass runs;
+   * resolves once the passes end.
+   */
+  #startReportDrain(retry: boolean): Promise<void> {
     if (this.#reportDrain === null && this.#reportQueue.size > 0) {
-      const drain: Promise<void> = this.#drainReports().finally(() => {
+      const drain: Promise<void> = this.#drainReports(retry).finally(() => {
         if (this.#reportDrain === drain) this.#reportDrain = null;
       });
       this.#reportDrain = drain;
@@ -1153,24 +1168,36 @@ export class Gateway {
    * reports that end while a pass runs make the next pass. A pass the store refuses stops the
    * drain: what it could not store waits for the retry (`#storeReports`).
    */
-  async #drainReports(): Promise<void> {
-    while (this.#reportQueue.size > 0) {
-      const batch = [...this.#reportQueue.values()];
-      this.#reportQueue = new Map();
+  async #drainReports(retry: boolean): Promise<void> {
+    for (;;) {
+      const batch: SessionReport[] = [];
+      const waiting = new Map<string, SessionReport>();
+      for (const [id, report] of this.#reportQueue) {
+        if (retry || !this.#refused.has(id)) batch.push(report);
+        else waiting.set(id, report);
+      }
+      if (batch.length === 0) return;
+      this.#reportQueue = waiting;
       const whole: SessionReport[] = [];
+      /** Stored without the entries its log spilled: its journal, which has them, stays. */
+      const partial = new Set<string>();
       for (const report of batch) {
         try {
           whole.push(report.logEntriesSpilled === 0 ? report : await this.#withSpilled(report));
         } catch (err) {
           this.logger.error(
-            { err, session: report.id },
-            'cannot read the spilled log of a session report back: it is not stored, its journal is kept',
+            { err, session: report.id, spilled: report.logEntriesSpilled },
+            'cannot read the spilled log of a session report back: stored without it, the journal kept',
           );
+          whole.push(report);
+          partial.add(report.id);
         }
       }
       const stored = this.#storeReports(whole);
       // the store holds everything the journals did: they go
-      await Promise.all(stored.map((r) => this.journals?.remove(r.id)));
+      await Promise.all(
+        stored.filter((r) => !partial.has(r.id)).map((r) => this.journals?.remove(r.id)),
+      );
       if (stored.length < whole.length) return;
     }
   }
@@ -1179,14 +1206,16 @@ export class Gateway {
    * Stores `reports` in one transaction, or each alone when the store refuses the batch (one
    * report the store cannot take does not hold the others back); gives back those stored. The
    * others go back to the head of the queue, tried again after a backoff (0.1 s doubling to
-   * 30 s) for as long as the store refuses them: a report is never given up while the gateway
-   * runs (a short session's journal may never have been written, so the report is all there is).
+   * 30 s, while any stays refused) for as long as the store refuses them: a report is never
+   * given up while the gateway runs (a short session's journal may never have been written, so
+   * the report is all there is). Reports queued meanwhile are not held back: they go at the
+   * next beat.
    */
   #storeReports(reports: SessionReport[]): SessionReport[] {
     if (reports.length === 0) return reports;
     try {
       this.reportStore.addMany(reports);
-      this.#reportFailures = 0;
+      this.#stored(reports);
       return reports;
     } catch (err) {
       if (reports.length === 1) {
@@ -1206,8 +1235,15 @@ export class Gateway {
         error = err;
       }
     }
+    this.#stored(stored);
     if (failed.length > 0) this.#retryReports(failed, error);
     return stored;
+  }
+
+  #stored(reports: readonly SessionReport[]): void {
+    if (this.#refused.size === 0) return;
+    for (const r of reports) this.#refused.delete(r.id);
+    if (this.#refused.size === 0) this.#reportFailures = 0;
   }
 
   #retryReports(failed: readonly SessionReport[], err: unknown): void {
@@ -1218,6 +1254,7 @@ export class Gateway {
       { err, sessions: failed.map((r) => r.id), retryInMs },
       'cannot store session reports: they are tried again',
     );
+    for (const r of failed) this.#refused.add(r.id);
     // at the head, in their order; a newer report of the same session queued meanwhile wins
     const queue = new Map(failed.map((r) => [r.id, r]));
     for (const [id, report] of this.#reportQueue) queue.set(id, report);
@@ -1338,7 +1375,7 @@ export class Gateway {
   async reportsWritten(): Promise<void> {
     // a pass that runs now may have started before the last reports came: one more after it
     await this.#reportDrain;
-    await this.#startReportDrain();
+    await this.#startReportDrain(true);
   }
 
   /** What the metrics and the status API read, live (getters): they import no gateway module. */

@@ -519,6 +519,8 @@ export class SessionJournals implements SessionListener {
     // the report replaces the file within milliseconds: an fsync of it now would be wasted,
     // unless every batch is to be synced
     const fsync = this.#fsync.kind === 'always';
+    // entries the log spilled are only here: written (not synced) for the report to read back
+    if (session.log.spilled > 0) void journal.writer.flush();
     // a deferred file not created yet is discarded by a close without fsync
     if (!journal.writer.opened && !fsync) this.#neverWritten.add(session.id);
     await journal.writer.close(fsync);

@@ -361,21 +361,30 @@ test('a pass the store refuses is tried again until it is stored, the newest cop
   await gateway.reportsWritten();
   assert.equal(storedReport(dataDir, second.sessionId)?.customer, 'Ben');
   assert.equal(storedReport(dataDir, first.sessionId), undefined);
-  // refused again and again: never given up while the gateway runs
+  // refused again and again: never given up while the gateway runs; each refusal doubles its
+  // wait (after these, many seconds)
   const before = tries.get(first.sessionId)!;
-  await gateway.reportsWritten();
-  await gateway.reportsWritten();
-  assert.ok(tries.get(first.sessionId)! >= before + 2, 'tried at each pass');
+  for (let i = 0; i < 6; i++) await gateway.reportsWritten();
+  assert.ok(tries.get(first.sessionId)! >= before + 6, 'tried at each pass');
   assert.equal(storedReport(dataDir, first.sessionId), undefined);
 
-  // a note added while it waits replaces the queued copy; once the store takes it again, at
-  // a beat of the clock (no forced drain), the stored report is the newest
-  await first.tech.addNote('called back on Monday', first.sessionId);
+  // a new report does not wait for the refused one's backoff: stored at the next beat, the
+  // refused one not tried meanwhile
+  const waited = tries.get(first.sessionId);
+  const third = await activeSession(t, gateway, { customerName: 'Cy' });
   const beat = new Promise<void>((resolve) => {
-    storing = { id: first.sessionId, done: resolve };
+    storing = { id: third.sessionId, done: resolve };
   });
-  refused.clear();
+  await third.tech.endSession(third.sessionId);
   await beat;
+  assert.equal(storedReport(dataDir, third.sessionId)?.customer, 'Cy');
+  assert.equal(tries.get(first.sessionId), waited, 'the refused one waits for its backoff');
+
+  // a note added while it waits replaces the queued copy: once the store takes it, the stored
+  // report is the newest
+  await first.tech.addNote('called back on Monday', first.sessionId);
+  refused.clear();
+  await gateway.reportsWritten();
   assert.deepEqual(
     storedReport(dataDir, first.sessionId)?.notes.map((n) => n.text),
     ['called back on Monday'],

@@ -463,3 +463,22 @@ test('a crash between the end and the stored report: the next start rebuilds the
   assert.ok(fs.existsSync(journalFile(dir, bare)), 'still kept');
   await fourth.close('done');
 });
+
+test('a log that spilled before its journal file was made: the journal is written at the end, and the report is whole', async (t) => {
+  // the file of a deferred journal is made after one fsync period: a minute here
+  const { gateway, dataDir: dir } = await startGateway(t, { journalFsync: '60000' });
+  const { tech, sessionId } = await activeSession(t, gateway);
+  for (let i = 0; i < 200; i++) await tech.addNote(`note ${i}`, sessionId);
+  const session = gateway.registry.get(sessionId)!;
+  assert.ok(session.log.spilled > 0, 'entries spilled');
+  assert.equal(fs.existsSync(journalFile(dir, sessionId)), false, 'no journal file yet');
+  const entries = session.log.entries.at(-1)!.seq;
+  await tech.endSession(sessionId);
+  await gateway.reportsWritten();
+  const report = storedReport(dir, sessionId)!;
+  assert.equal(report.logEntriesSpilled, 0);
+  assert.ok(report.log.length > entries, `${report.log.length} entries`);
+  assert.equal(report.log[0]!.seq, 1);
+  assert.equal(verifyLog(report.log, report.logChainStart), null);
+  assert.equal(report.notes.length, 200);
+});
