@@ -12,21 +12,25 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { SessionReport } from '../session/report.js';
 
 /**
  * The fields of a session report the store reads for its search rows (src/session/report.ts
  * writes them).
  */
-export interface IndexableReport {
-  readonly id: string;
-  readonly status: string;
-  readonly endReason: string | null;
-  readonly createdAt: string;
-  readonly endedAt: string | null;
-  readonly durationMs: number;
-  readonly creator: string;
-  readonly owner: string;
-  readonly customer: string;
+export interface IndexableReport
+  extends Pick<
+    SessionReport,
+    | 'id'
+    | 'status'
+    | 'endReason'
+    | 'createdAt'
+    | 'endedAt'
+    | 'durationMs'
+    | 'creator'
+    | 'owner'
+    | 'customer'
+  > {
   readonly participants: readonly { readonly name: string; readonly role: string }[];
   readonly log: readonly {
     readonly seq: number;
