@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { gatewayNodeFlags } from '../../src/cli/node-flags.js';
 import { type Child, installCleanup, pinPlan, spawnChild } from '../common/children.js';
 import { describeMachine, machineInfo, writeResult } from '../common/machine.js';
 import { processCpuMs, processMemory, type QuietCheck, waitForQuiet } from '../common/proc.js';
@@ -54,7 +55,13 @@ interface Target {
 }
 
 async function startTarget(cpus: string): Promise<Target> {
-  const child = spawnChild('ferry', path.join(RELAY, 'targets', 'ferry.js'), [], cpus);
+  const child = spawnChild(
+    'ferry',
+    path.join(RELAY, 'targets', 'ferry.js'),
+    [],
+    cpus,
+    gatewayNodeFlags(),
+  );
   const line = await child.next('target', 20_000);
   return {
     child,

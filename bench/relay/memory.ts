@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { gatewayNodeFlags } from '../../src/cli/node-flags.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { type Child, installCleanup, spawnChild } from '../common/children.js';
 import { processMemory } from '../common/proc.js';
@@ -102,11 +103,14 @@ function aggregate(file: string): Map<string, { bytes: number; count: number }> 
 const kib = (bytes: number, pairs: number) => (bytes / 1024 / pairs).toFixed(2);
 
 async function measure(name: TargetName, pairs: number, snapshotDir: string | null) {
+  const flags = values['node-flag'] ?? [];
+  // Ferry runs with its launch flags (src/cli/node-flags.ts), as `ferry serve` does
+  const launch = name === 'ferry' ? gatewayNodeFlags(flags) : flags;
   const nodeArgs = [
     '--expose-gc',
     '--import',
     pathToFileURL(path.join(here, 'mem-probe.js')).href,
-    ...(values['node-flag'] ?? []),
+    ...launch,
   ];
   if (snapshotDir !== null) process.env.FERRY_MEM_SNAPSHOT_DIR = snapshotDir;
   const sets = name === 'ferry' ? (values['ferry-set'] ?? []).flatMap((kv) => ['--set', kv]) : [];
@@ -162,7 +166,7 @@ async function measure(name: TargetName, pairs: number, snapshotDir: string | nu
         `  native (RSS - heap committed - external)           ${kib(native(after) - native(idle), more)}\n`;
     }
     process.stdout.write(
-      `\n== ${name}: ${pairs} pairs idle ${values['idle-ms']} ms, flags ${[...(values['node-flag'] ?? []), ...(name === 'ferry' ? (values['ferry-set'] ?? []) : [])].join(' ') || '(none)'}\n` +
+      `\n== ${name}: ${pairs} pairs idle ${values['idle-ms']} ms, flags ${[...launch, ...(name === 'ferry' ? (values['ferry-set'] ?? []) : [])].join(' ') || '(none)'}\n` +
         `RSS MiB: base ${(rawBase / 1024).toFixed(1)}, idle ${(rawIdle / 1024).toFixed(1)} (before GC), ${(idle.rss / 1048576).toFixed(1)} after GC\n` +
         `KiB per pair (both legs):\n` +
         `  RSS delta, no GC (the bench's "idle KiB/session")  ${((rawIdle - rawBase) / pairs).toFixed(2)}\n` +

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { gatewayNodeFlags } from '../../src/cli/node-flags.js';
 import { positive } from '../common/args.js';
 import {
   type Child,
@@ -110,7 +111,8 @@ const USAGE = `usage: node dist/bench/relay/run.js [options]
   --no-json           do not write bench/results/relay-*.json
   --cpu-prof          run the Ferry target under --cpu-prof (bench/results/profiles/*.cpuprofile)
   --node-flag <flag>  a Node/V8 flag for every target process alike (repeatable), e.g.
-                      --node-flag=--max-semi-space-size=2
+                      --node-flag=--max-semi-space-size=2; Ferry also gets its launch flags
+                      (src/cli/node-flags.ts) that these do not set
   --compare <file>    after the run, compare it with a saved result (old/new median [min–max],
                       Δ%, and "within noise" when the ranges overlap, else better/worse)
   --compare-only <old.json> <new.json>
@@ -224,7 +226,8 @@ async function measureOnce(
   cert: BenchCertificate | null,
 ): Promise<RunResult> {
   const script = path.join(HERE, 'targets', `${name}.js`);
-  const nodeArgs = [...options.nodeFlags];
+  // Ferry runs with its launch flags (src/cli/node-flags.ts), as `ferry serve` does
+  const nodeArgs = name === 'ferry' ? gatewayNodeFlags(options.nodeFlags) : [...options.nodeFlags];
   if (options.cpuProf && name === 'ferry') {
     nodeArgs.push(
       '--cpu-prof',
@@ -421,6 +424,7 @@ async function main(): Promise<void> {
   out.push(
     `command: node dist/bench/relay/run.js ${process.argv.slice(2).join(' ')}`.trimEnd() +
       `\n${options.rounds} round(s), ${plan.reason}, ${workers} generator worker(s), ${elapsedS.toFixed(0)} s` +
+      `\nnode flags: Ferry ${gatewayNodeFlags(options.nodeFlags).join(' ')} (its launch flags, src/cli/node-flags.ts); others ${options.nodeFlags.join(' ') || '(none)'}` +
       `\ncells: median [min–max] over rounds; ↑ higher is better, ↓ lower is better`,
   );
   for (const scenario of options.scenarios) {
@@ -475,6 +479,7 @@ async function main(): Promise<void> {
     command: ['node', 'dist/bench/relay/run.js', ...process.argv.slice(2)],
     options: { ...options, scenarios: options.scenarios.map((s) => s.name) },
     pinning: plan,
+    nodeFlags: { ferry: gatewayNodeFlags(options.nodeFlags), others: options.nodeFlags },
     generatorWorkers: workers,
     fdWarning,
     elapsedS,

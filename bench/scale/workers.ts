@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
+import { gatewayNodeFlags } from '../../src/cli/node-flags.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { Child } from '../common/children.js';
 import { repoRoot } from '../common/machine.js';
@@ -71,6 +72,7 @@ async function startDeployment(workers: number, redisUrl: string): Promise<Deplo
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-scale-'));
   const secret = randomBytes(32).toString('hex');
   const args = [
+    ...gatewayNodeFlags(),
     path.join(repoRoot(), 'bin', 'ferry.js'),
     'serve',
     '--workers',

@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { gatewayNodeFlags } from '../../src/cli/node-flags.js';
 
 export interface ChildMessage {
   readonly type: string;
@@ -37,9 +38,10 @@ export class GatewayChild {
 
   constructor(o: GatewayChildOptions) {
     const file = fileURLToPath(new URL('./gateway-child.js', import.meta.url));
-    // FERRY_SOAK_NODE_FLAGS: V8 flags for the experiment at hand (--trace-gc, a heap size)
+    // FERRY_SOAK_NODE_FLAGS: V8 flags for the experiment at hand (--trace-gc, a heap size), with
+    // the gateway's launch flags (src/cli/node-flags.ts) that they do not set themselves
     const extra = (process.env.FERRY_SOAK_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '');
-    const args = [...extra, file, JSON.stringify(o.overrides ?? {})];
+    const args = [...gatewayNodeFlags(extra), file, JSON.stringify(o.overrides ?? {})];
     if (o.dataDir) args.push('--data-dir', o.dataDir);
     if (o.port) args.push('--port', String(o.port));
     if (o.throwingChannel) args.push('--throwing-channel', String(o.throwingChannel));

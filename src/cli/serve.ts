@@ -15,12 +15,20 @@ import {
   type ExitRequest,
   withConfigOptions,
 } from './common.js';
+import { flagsNotInForce } from './node-flags.js';
 import { runWorkers } from './workers.js';
 
 async function serve(argv: Record<string, unknown>): Promise<ExitRequest> {
   // every value and rule is checked here, before anything listens
   const { config } = configFrom(argv);
   const logger = createLogger(config.logLevel);
+  const missing = flagsNotInForce();
+  if (missing.length > 0) {
+    logger.warn(
+      { missing },
+      `node was started without ${missing.join(' ')}: the gateway runs, with more memory after a burst of connections; start it as bin/ferry.js or npm start do (docs/operations.md#how-node-is-launched)`,
+    );
+  }
   if (workerCount(config.workers) > 1) return runWorkers(config, logger);
   const gateway = await Gateway.start(config, logger);
   return new Promise<number>((resolve) => {

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { GATEWAY_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { configKeys, envName } from '../../src/config/schema.js';
 import { activeSession, adminRequest, startGateway } from '../api/harness.js';
 import { type Exposition, parseExposition } from '../metrics/exposition.js';
@@ -165,7 +166,11 @@ test('the systemd unit runs ferry serve unprivileged with its state in /var/lib/
     if (m !== null) directives.set(m[1]!, [...(directives.get(m[1]!) ?? []), m[2]!]);
   }
   const one = (key: string) => directives.get(key)?.at(-1);
-  assert.match(one('ExecStart') ?? '', /^\/\S+ \S*bin\/ferry\.js serve$/);
+  // node with the gateway's flags (src/cli/node-flags.ts), then ferry serve
+  const exec = (one('ExecStart') ?? '').split(' ');
+  assert.match(exec[0]!, /^\/\S+\/node$/);
+  assert.deepEqual(exec.slice(1, -2), [...GATEWAY_NODE_FLAGS]);
+  assert.match(exec.slice(-2).join(' '), /^\S*bin\/ferry\.js serve$/);
   assert.equal(one('StateDirectory'), 'ferry');
   assert.ok(directives.get('Environment')?.includes('FERRY_DATA_DIR=/var/lib/ferry'));
   assert.match(one('EnvironmentFile') ?? '', /ferry\.env$/);
@@ -214,7 +219,11 @@ test('the Dockerfile builds on node:20-bookworm-slim and runs as a non-root user
   assert.ok(instructions.indexOf(user!) > instructions.findLastIndex((l) => l.startsWith('FROM ')));
   assert.ok(instructions.includes('EXPOSE 8080 9090'));
   assert.match(instructions.find((l) => l.startsWith('HEALTHCHECK ')) ?? '', /\/healthz/);
-  assert.match(instructions.find((l) => l.startsWith('ENTRYPOINT ')) ?? '', /bin\/ferry\.js/);
+  const entrypoint = JSON.parse(
+    instructions.find((l) => l.startsWith('ENTRYPOINT '))?.slice('ENTRYPOINT '.length) ?? '[]',
+  ) as string[];
+  assert.deepEqual(entrypoint.slice(0, -1), ['node', ...GATEWAY_NODE_FLAGS]);
+  assert.match(entrypoint.at(-1) ?? '', /bin\/ferry\.js$/);
   for (const copy of instructions.filter((l) => l.startsWith('COPY ') && !l.includes('--from='))) {
     const sources = copy.split(/\s+/).slice(1, -1);
     for (const source of sources)
