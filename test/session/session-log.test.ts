@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import v8 from 'node:v8';
 import { GENESIS, type LogEntry, SessionLog, verifyLog } from '../../src/session/session-log.js';
 
 const chat = (text: string) =>
@@ -96,4 +97,46 @@ test('entries held for a copy are published in order once it is kept; a publicat
   assert.equal(log.held, null, 'nothing held once all are out');
   log.append(chat('after'));
   assert.deepEqual(published, ['first', 'third', 'after'], 'published at once again');
+});
+
+test('entries of one kind share one hidden class, however hot append runs (no map per entry)', () => {
+  // %HaveSameMap is V8's own check; the flag only lets code compiled after it use natives
+  v8.setFlagsFromString('--allow-natives-syntax');
+  const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (
+    a: object,
+    b: object,
+  ) => boolean;
+  const log = new SessionLog(100_000, 64 * 1024 * 1024);
+  // enough appends for append to be optimized: a spread there gave each entry a map of its own
+  for (let i = 0; i < 20_000; i++) {
+    if (i % 2 === 0) log.event('status', 'alice', `step ${i}`, i);
+    else {
+      log.append(
+        {
+          kind: 'chat',
+          audience: 'all',
+          senderId: 'c1',
+          senderName: 'bob',
+          senderRole: 'customer',
+          text: `hi ${i}`,
+        },
+        i,
+      );
+    }
+  }
+  const entries = log.entries;
+  assert.equal(entries.length, 20_000);
+  assert.ok(sameMap(entries[0]!, entries[19_998]!), 'events');
+  assert.ok(sameMap(entries[1]!, entries[19_999]!), 'chat');
+  assert.deepEqual(Object.keys(entries[19_998]!), [
+    'kind',
+    'audience',
+    'type',
+    'actor',
+    'detail',
+    'seq',
+    'timeMs',
+    'hash',
+  ]);
+  assert.equal(verifyLog(entries), null);
 });
