@@ -98,7 +98,7 @@ export const suites: MicroSuite[] = [
     ],
   },
   {
-    name: 'report store (SQLite, WAL): 16 reports of 12 log rows each',
+    name: 'report store (SQLite, WAL): 16 reports of 12 log entries each',
     op: '16 reports',
     cases: [
       {

@@ -383,7 +383,7 @@ export const schema = {
   ),
   reportRetentionDays: num(
     90,
-    'session reports (in <dataDir>/reports.db, with their search and session log rows) older than this many days are deleted, checked once an hour; 0 = keep forever',
+    'session reports (in <dataDir>/reports.db, with their search rows and log text) older than this many days are deleted, checked once an hour; 0 = keep forever',
     'security',
     0,
     36500,

@@ -1,13 +1,16 @@
 /**
  * The reports of ended sessions: one embedded SQLite database (`<dataDir>/reports.db`,
  * better-sqlite3, WAL journal, so a crash leaves the last committed state) with each report whole
- * (its JSON document), and for searches a row per report, the technicians of each report and its
- * session log entries. Reports arrive in batches, one transaction each: a batch costs one commit
- * where a file per report cost a new inode each (docs/benchmarks.md, churn).
+ * (its JSON document, with the text of its session log entries beside it for text searches), and
+ * for searches a row per report and the technicians of each report. Reports arrive in batches,
+ * one transaction each: a batch costs one commit where a file per report cost a new inode each,
+ * and a report writes four rows where a row per log entry made it about eighteen
+ * (docs/benchmarks.md, churn).
  *
  * Report files under `<dataDir>/reports/` (what gateways before the store wrote) are imported at
  * every open when the store lacks them, and deleted with their rows by retention. Searches filter
- * by technician, customer, customer address and date range, newest first, with an opaque cursor.
+ * by technician, customer, customer address, date range and text in the log (within one entry),
+ * newest first, with an opaque cursor.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -117,18 +120,28 @@ CREATE TABLE IF NOT EXISTS report_technicians (
 CREATE INDEX IF NOT EXISTS report_technicians_by_report ON report_technicians (report_id);
 CREATE TABLE IF NOT EXISTS report_documents (
   id TEXT PRIMARY KEY,
-  body TEXT NOT NULL
+  body TEXT NOT NULL,
+  log_text TEXT NOT NULL DEFAULT ''
 );
-CREATE TABLE IF NOT EXISTS session_log (
-  report_id TEXT NOT NULL,
-  seq INTEGER NOT NULL,
-  time_ms INTEGER NOT NULL,
-  kind TEXT NOT NULL,
-  actor TEXT NOT NULL,
-  text TEXT NOT NULL,
-  PRIMARY KEY (report_id, seq)
-) WITHOUT ROWID;
 `;
+
+/**
+ * Between the texts of a report's log entries in `report_documents.log_text`: a control character
+ * no entry keeps (it is replaced by a space when the text is made), so a search, which never
+ * contains it either, matches within one entry only, as it did against a row per entry.
+ */
+const ENTRY_SEPARATOR = '\u001e';
+
+/** What a text search reads of a report's log: each entry's text, one entry after another. */
+function logText(report: IndexableReport): string {
+  let text = '';
+  for (const e of report.log) {
+    const entry = e.kind === 'chat' ? (e.text ?? '') : `${e.type ?? ''}: ${e.detail ?? ''}`;
+    if (text !== '') text += ENTRY_SEPARATOR;
+    text += entry.replaceAll(ENTRY_SEPARATOR, ' ');
+  }
+  return text;
+}
 
 interface Row {
   id: string;
@@ -144,6 +157,29 @@ interface Row {
   computer: string;
   address: string;
   log_entries: number;
+}
+
+/**
+ * A store made before the log's text moved into `report_documents` (a row per log entry in
+ * `session_log`): the text of each report's entries is copied over, in order, and the table
+ * dropped, in one transaction.
+ */
+function migrate(db: Database.Database): void {
+  const columns = db.prepare('PRAGMA table_info(report_documents)').all() as { name: string }[];
+  if (!columns.some((c) => c.name === 'log_text')) {
+    db.exec("ALTER TABLE report_documents ADD COLUMN log_text TEXT NOT NULL DEFAULT ''");
+  }
+  const old = db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'session_log'")
+    .get();
+  if (old === undefined) return;
+  db.transaction(() => {
+    db.exec(`UPDATE report_documents SET log_text = coalesce((
+      SELECT group_concat(replace(text, char(30), ' '), char(30))
+      FROM (SELECT text FROM session_log l WHERE l.report_id = report_documents.id ORDER BY seq)
+    ), '')`);
+    db.exec('DROP TABLE session_log');
+  })();
 }
 
 const REPORT_FILE = /^([A-Za-z0-9_-]{1,64})\.json$/;
@@ -242,10 +278,11 @@ export class ReportStore {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.exec(SCHEMA);
+    migrate(db);
     this.#has = db.prepare('SELECT id FROM report_documents WHERE id = ?');
     this.#document = db.prepare('SELECT body FROM report_documents WHERE id = ?');
     const insertDocument = db.prepare(
-      'INSERT OR REPLACE INTO report_documents (id, body) VALUES (?, ?)',
+      'INSERT OR REPLACE INTO report_documents (id, body, log_text) VALUES (?, ?, ?)',
     );
     const insertReport = db.prepare(
       `INSERT OR REPLACE INTO reports (id, created_ms, ended_ms, duration_ms, status, end_reason,
@@ -257,12 +294,8 @@ export class ReportStore {
     const insertTechnician = db.prepare(
       'INSERT OR IGNORE INTO report_technicians (name, created_ms, report_id) VALUES (?, ?, ?)',
     );
-    const dropLog = db.prepare('DELETE FROM session_log WHERE report_id = ?');
-    const insertLog = db.prepare(
-      'INSERT OR REPLACE INTO session_log (report_id, seq, time_ms, kind, actor, text) VALUES (?, ?, ?, ?, ?, ?)',
-    );
     const upsertOne = (report: IndexableReport) => {
-      insertDocument.run(report.id, JSON.stringify(report));
+      insertDocument.run(report.id, JSON.stringify(report), logText(report));
       const createdMs = Date.parse(report.createdAt);
       const technicians = techniciansOf(report);
       insertReport.run({
@@ -282,12 +315,6 @@ export class ReportStore {
       });
       dropTechnicians.run(report.id);
       for (const name of technicians) insertTechnician.run(name, createdMs, report.id);
-      dropLog.run(report.id);
-      for (const e of report.log) {
-        const actor = e.actor ?? e.senderName ?? '';
-        const text = e.kind === 'chat' ? (e.text ?? '') : `${e.type ?? ''}: ${e.detail ?? ''}`;
-        insertLog.run(report.id, e.seq, e.timeMs, e.kind, actor, text);
-      }
     };
     // one transaction for many reports: a commit costs more than a report's rows
     this.#upsert = db.transaction((reports: readonly IndexableReport[]) => {
@@ -405,10 +432,14 @@ export class ReportStore {
       args.push(query.toMs);
     }
     if (query.text !== undefined && query.text !== '') {
-      where.push(
-        'EXISTS (SELECT 1 FROM session_log l WHERE l.report_id = r.id AND instr(lower(l.text), lower(?)) > 0)',
-      );
-      args.push(query.text);
+      // within one entry: no entry's text has the separator, so a search with it finds none
+      if (query.text.includes(ENTRY_SEPARATOR)) where.push('0');
+      else {
+        where.push(
+          'EXISTS (SELECT 1 FROM report_documents d WHERE d.id = r.id AND instr(lower(d.log_text), lower(?)) > 0)',
+        );
+        args.push(query.text);
+      }
     }
     if (query.cursor !== undefined && query.cursor !== '') {
       const [ms, after] = decodeCursor(query.cursor);
@@ -432,7 +463,7 @@ export class ReportStore {
   }
 
   /**
-   * Retention: deletes the reports, their rows and session log rows (and an imported report
+   * Retention: deletes the reports, their rows and documents (and an imported report
    * file) of sessions created before `beforeMs` (at most a batch per call); gives back the ids
    * removed.
    */
@@ -443,13 +474,11 @@ export class ReportStore {
         .all(beforeMs, PRUNE_BATCH) as { id: string }[]
     ).map((r) => r.id);
     if (ids.length === 0) return ids;
-    const dropLog = this.#db.prepare('DELETE FROM session_log WHERE report_id = ?');
     const dropTechnicians = this.#db.prepare('DELETE FROM report_technicians WHERE report_id = ?');
     const dropReport = this.#db.prepare('DELETE FROM reports WHERE id = ?');
     const dropDocument = this.#db.prepare('DELETE FROM report_documents WHERE id = ?');
     this.#db.transaction(() => {
       for (const id of ids) {
-        dropLog.run(id);
         dropTechnicians.run(id);
         dropReport.run(id);
         dropDocument.run(id);

@@ -302,6 +302,77 @@ test('the store survives a reopen and imports the report files it lacks', () => 
   }
 });
 
+test('a text search matches within one log entry, never across two; a store with a row per entry is migrated', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-index-'));
+  try {
+    const twoEntries = (id: string, ms: number) => {
+      const r = reportFile(id, ms, 'Eve', 'tech-4', '192.0.2.30');
+      const chat = r.log[0]!;
+      return {
+        ...r,
+        log: [
+          { ...chat, text: 'the printer' },
+          { ...chat, seq: 2, text: 'is on fire\u001eagain' },
+          {
+            seq: 3,
+            timeMs: ms,
+            kind: 'event',
+            audience: 'all',
+            type: 'status',
+            actor: 'tech-4',
+            detail: 'ACTIVE',
+          },
+        ],
+      };
+    };
+    const first = ReportStore.open(dataDir);
+    first.store.addMany([twoEntries('new', Date.now()), twoEntries('old', Date.now() - 1000)]);
+    first.store.close();
+    // make it the store an earlier gateway kept: no log_text, the log's text a row per entry
+    const raw = new Database(path.join(dataDir, 'reports.db'));
+    raw.exec(`ALTER TABLE report_documents DROP COLUMN log_text;
+      CREATE TABLE session_log (report_id TEXT NOT NULL, seq INTEGER NOT NULL,
+        time_ms INTEGER NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, text TEXT NOT NULL,
+        PRIMARY KEY (report_id, seq)) WITHOUT ROWID;`);
+    const row = raw.prepare(
+      'INSERT INTO session_log (report_id, seq, time_ms, kind, actor, text) VALUES (?, ?, 0, ?, ?, ?)',
+    );
+    for (const id of ['new', 'old']) {
+      row.run(id, 3, 'event', 'tech-4', 'status: ACTIVE');
+      row.run(id, 2, 'chat', 'tech-4', 'is on fire\u001eagain');
+      row.run(id, 1, 'chat', 'tech-4', 'the printer');
+    }
+    raw.close();
+    const { store, imported } = ReportStore.open(dataDir);
+    assert.equal(imported, 0);
+    const ids = (text: string) =>
+      store
+        .search({ limit: 10, text })
+        .reports.map((r) => r.id)
+        .sort();
+    assert.deepEqual(ids('PRINTER'), ['new', 'old']);
+    assert.deepEqual(ids('nowhere'), []);
+    assert.deepEqual(
+      ids('on fire again'),
+      ['new', 'old'],
+      'the separator character became a space',
+    );
+    assert.deepEqual(ids('status: active'), ['new', 'old'], 'events as "type: detail"');
+    assert.deepEqual(ids('printer is'), [], 'not across two entries');
+    assert.deepEqual(ids('printer\u001eis'), [], 'not with the separator either');
+    const tables = new Database(path.join(dataDir, 'reports.db'), { readonly: true });
+    assert.equal(
+      tables.prepare("SELECT name FROM sqlite_master WHERE name = 'session_log'").get(),
+      undefined,
+      'the old table is gone',
+    );
+    tables.close();
+    store.close();
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 test('addMany stores a batch in one transaction: all of it, or none when one report is bad', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-index-'));
   try {
