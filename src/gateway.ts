@@ -1641,5 +1641,11 @@ function openRecords(config: Config, logger: Logger): RecordStores {
       'report files imported into the report store',
     );
   }
+  if (opened.store.migrated > 0) {
+    logger.info(
+      { file: opened.store.file, reports: opened.store.migrated },
+      'report store: log text of reports an earlier gateway stored made from their documents',
+    );
+  }
   return { audit, reportStore: opened.store };
 }

@@ -25,6 +25,8 @@ interface ResultFile {
   };
   readonly command: string[];
   readonly elapsedS: number;
+  /** The Node flags of the Ferry target and of the others (results since 2026-12-07). */
+  readonly nodeFlags?: { ferry: string[]; others: string[] };
   readonly quietChecks: { quiet: boolean; busyPct: number; round: number }[];
   readonly runs: { retried: boolean; ok: boolean }[];
   readonly scenarios: {
@@ -74,8 +76,14 @@ function main(): void {
     `Rounds started on a quiet machine: ${quiet} of ${r.quietChecks.length} ` +
       `(busiest: ${Math.max(...r.quietChecks.map((q) => q.busyPct)).toFixed(0)}% busy); ` +
       `${retried} of ${r.runs.length} runs were repeated because other processes took CPU meanwhile.`,
-    '',
   );
+  if (r.nodeFlags !== undefined) {
+    const flags = (list: string[]) => (list.length === 0 ? '(none)' : `\`${list.join(' ')}\``);
+    out.push(
+      `Node flags: Ferry ${flags(r.nodeFlags.ferry)} (its launch flags), the others ${flags(r.nodeFlags.others)}.`,
+    );
+  }
+  out.push('');
   for (const s of r.scenarios) {
     out.push(`**${s.name}**: ${s.title}`, '');
     out.push(`| | ${TARGETS.join(' | ')} | ferry/bare | ferry/ws |`);

@@ -3,14 +3,17 @@
  * `ferry serve --workers N`, the systemd unit, the container image and the benches all pass.
  *
  * `--max-semi-space-size=4` caps V8's young generation at two 4 MiB semi-spaces. Without it, the
- * first burst of connections (1000 pairs' handshakes) grows them to V8's maximum of 16 MiB each,
- * and they do not shrink again: 22 MiB of a gateway's RSS that no session uses. Measured with
+ * first burst of connections (1000 pairs' handshakes) grows them to V8's maximum (16 MiB each on
+ * a host with a few GiB of memory or more), and they do not shrink again: 22 MiB of a gateway's RSS that no session uses. Measured with
  * the fleet of 1000 idle pairs (docs/benchmarks.md, "Idle memory per session"): RSS 129 → 107 MiB,
  * 53 → 30 KiB per idle session, with no loss of frame p99, throughput or churn; 2 MiB saved 3 MiB
  * more and 8 MiB 7 MiB less. The flag must be given at launch: V8 sizes the heap before any
  * JavaScript runs (`v8.setFlagsFromString` has no effect on it).
  *
- * A flag the operator sets (on node's command line or in NODE_OPTIONS) wins over Ferry's value.
+ * On hosts with less memory (about 1 GiB) V8 picks a smaller maximum itself; there the flag raises
+ * it to 4 MiB. A flag on node's command line wins over NODE_OPTIONS: where Ferry puts its value on
+ * the command line (the `#!` line, npm start, workers) an operator sets theirs there too; the
+ * systemd unit and the container image set it in NODE_OPTIONS, which their settings override.
  */
 
 /** Ferry's flags for a gateway process, in the form node takes them on its command line. */

@@ -290,7 +290,6 @@ export class SessionLog {
 /** The hash a log's first entry follows. */
 export const GENESIS = '0'.repeat(64);
 
-/** SHA-256 of the previous hash and the entry's content (its fields in a fixed order). */
 /**
  * The entry as the log keeps it, built field by field rather than by spreading `e`: V8 gives each
  * object made by a spread in optimized code a map of its own (about 290 bytes of hidden class
@@ -322,6 +321,7 @@ function sealed(e: NewEntry, seq: number, timeMs: number, hash: string): LogEntr
       };
 }
 
+/** SHA-256 of the previous hash and the entry's content (its fields in a fixed order). */
 function chainHash(previous: string, seq: number, timeMs: number, e: NewEntry): string {
   const fields =
     e.kind === 'chat'

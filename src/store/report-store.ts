@@ -1,10 +1,10 @@
 /**
  * The reports of ended sessions: one embedded SQLite database (`<dataDir>/reports.db`,
  * better-sqlite3, WAL journal, so a crash leaves the last committed state) with each report whole
- * (its JSON document, with the text of its session log entries beside it for text searches), and
- * for searches a row per report and the technicians of each report. Reports arrive in batches,
- * one transaction each: a batch costs one commit where a file per report cost a new inode each,
- * and a report writes four rows where a row per log entry made it about eighteen
+ * (its JSON document), and for searches a row per report, the technicians of each report and the
+ * text of its session log entries, one value. Reports arrive in batches, one transaction each: a
+ * batch costs one commit where a file per report cost a new inode each, and a report writes
+ * 3 rows and one per technician, where a row per log entry made it about eighteen
  * (docs/benchmarks.md, churn).
  *
  * Report files under `<dataDir>/reports/` (what gateways before the store wrote) are imported at
@@ -120,13 +120,16 @@ CREATE TABLE IF NOT EXISTS report_technicians (
 CREATE INDEX IF NOT EXISTS report_technicians_by_report ON report_technicians (report_id);
 CREATE TABLE IF NOT EXISTS report_documents (
   id TEXT PRIMARY KEY,
-  body TEXT NOT NULL,
-  log_text TEXT NOT NULL DEFAULT ''
+  body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS report_log_text (
+  id TEXT PRIMARY KEY,
+  text TEXT NOT NULL
+) WITHOUT ROWID;
 `;
 
 /**
- * Between the texts of a report's log entries in `report_documents.log_text`: a control character
+ * Between the texts of a report's log entries in `report_log_text`: a control character
  * no entry keeps (it is replaced by a space when the text is made), so a search, which never
  * contains it either, matches within one entry only, as it did against a row per entry.
  */
@@ -160,25 +163,31 @@ interface Row {
 }
 
 /**
- * A store made before the log's text moved into `report_documents` (a row per log entry in
- * `session_log`): the text of each report's entries is copied over, in order, and the table
- * dropped, in one transaction.
+ * A store a gateway before `report_log_text` wrote to (a row per log entry in `session_log`, which
+ * such a gateway creates again if it opens the store after this one): every stored document
+ * without its log text gets it, made from the document itself, and `session_log` is dropped, in
+ * one transaction. A search row whose document is gone (an index from before documents, its
+ * report file deleted) loses its text with the table: that report cannot be served either.
+ * Returns the documents given their text.
  */
-function migrate(db: Database.Database): void {
-  const columns = db.prepare('PRAGMA table_info(report_documents)').all() as { name: string }[];
-  if (!columns.some((c) => c.name === 'log_text')) {
-    db.exec("ALTER TABLE report_documents ADD COLUMN log_text TEXT NOT NULL DEFAULT ''");
-  }
+function migrate(db: Database.Database): number {
   const old = db
     .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'session_log'")
     .get();
-  if (old === undefined) return;
-  db.transaction(() => {
-    db.exec(`UPDATE report_documents SET log_text = coalesce((
-      SELECT group_concat(replace(text, char(30), ' '), char(30))
-      FROM (SELECT text FROM session_log l WHERE l.report_id = report_documents.id ORDER BY seq)
-    ), '')`);
+  if (old === undefined) return 0;
+  const missing = db.prepare(
+    'SELECT d.id, d.body FROM report_documents d WHERE NOT EXISTS (SELECT 1 FROM report_log_text t WHERE t.id = d.id)',
+  );
+  const insert = db.prepare('INSERT INTO report_log_text (id, text) VALUES (?, ?)');
+  return db.transaction(() => {
+    let filled = 0;
+    for (const row of missing.all() as { id: string; body: string }[]) {
+      const report = JSON.parse(row.body) as Partial<IndexableReport>;
+      insert.run(row.id, Array.isArray(report.log) ? logText(report as IndexableReport) : '');
+      filled++;
+    }
     db.exec('DROP TABLE session_log');
+    return filled;
   })();
 }
 
@@ -265,6 +274,8 @@ export class ReportStore {
   readonly #upsert: (reports: readonly IndexableReport[]) => void;
   readonly #has: Database.Statement<[string], { id: string }>;
   readonly #document: Database.Statement<[string], { body: string }>;
+  /** Reports given their log text at open (a store an earlier gateway wrote to; see `migrate`). */
+  readonly migrated: number;
   /** Reports stored since open. */
   indexedCount = 0;
   /** Transactions that stored reports since open (a batch is one). */
@@ -278,11 +289,14 @@ export class ReportStore {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.exec(SCHEMA);
-    migrate(db);
+    this.migrated = migrate(db);
     this.#has = db.prepare('SELECT id FROM report_documents WHERE id = ?');
     this.#document = db.prepare('SELECT body FROM report_documents WHERE id = ?');
     const insertDocument = db.prepare(
-      'INSERT OR REPLACE INTO report_documents (id, body, log_text) VALUES (?, ?, ?)',
+      'INSERT OR REPLACE INTO report_documents (id, body) VALUES (?, ?)',
+    );
+    const insertLogText = db.prepare(
+      'INSERT OR REPLACE INTO report_log_text (id, text) VALUES (?, ?)',
     );
     const insertReport = db.prepare(
       `INSERT OR REPLACE INTO reports (id, created_ms, ended_ms, duration_ms, status, end_reason,
@@ -295,7 +309,8 @@ export class ReportStore {
       'INSERT OR IGNORE INTO report_technicians (name, created_ms, report_id) VALUES (?, ?, ?)',
     );
     const upsertOne = (report: IndexableReport) => {
-      insertDocument.run(report.id, JSON.stringify(report), logText(report));
+      insertDocument.run(report.id, JSON.stringify(report));
+      insertLogText.run(report.id, logText(report));
       const createdMs = Date.parse(report.createdAt);
       const technicians = techniciansOf(report);
       insertReport.run({
@@ -436,7 +451,7 @@ export class ReportStore {
       if (query.text.includes(ENTRY_SEPARATOR)) where.push('0');
       else {
         where.push(
-          'EXISTS (SELECT 1 FROM report_documents d WHERE d.id = r.id AND instr(lower(d.log_text), lower(?)) > 0)',
+          'EXISTS (SELECT 1 FROM report_log_text l WHERE l.id = r.id AND instr(lower(l.text), lower(?)) > 0)',
         );
         args.push(query.text);
       }
@@ -463,7 +478,7 @@ export class ReportStore {
   }
 
   /**
-   * Retention: deletes the reports, their rows and documents (and an imported report
+   * Retention: deletes the reports, their rows, documents and log text (and an imported report
    * file) of sessions created before `beforeMs` (at most a batch per call); gives back the ids
    * removed.
    */
@@ -477,11 +492,13 @@ export class ReportStore {
     const dropTechnicians = this.#db.prepare('DELETE FROM report_technicians WHERE report_id = ?');
     const dropReport = this.#db.prepare('DELETE FROM reports WHERE id = ?');
     const dropDocument = this.#db.prepare('DELETE FROM report_documents WHERE id = ?');
+    const dropLogText = this.#db.prepare('DELETE FROM report_log_text WHERE id = ?');
     this.#db.transaction(() => {
       for (const id of ids) {
         dropTechnicians.run(id);
         dropReport.run(id);
         dropDocument.run(id);
+        dropLogText.run(id);
       }
     })();
     for (const id of ids) fs.rmSync(path.join(this.reportsDir, `${id}.json`), { force: true });

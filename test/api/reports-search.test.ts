@@ -328,36 +328,40 @@ test('a text search matches within one log entry, never across two; a store with
     const first = ReportStore.open(dataDir);
     first.store.addMany([twoEntries('new', Date.now()), twoEntries('old', Date.now() - 1000)]);
     first.store.close();
-    // make it the store an earlier gateway kept: no log_text, the log's text a row per entry
-    const raw = new Database(path.join(dataDir, 'reports.db'));
-    raw.exec(`ALTER TABLE report_documents DROP COLUMN log_text;
-      CREATE TABLE session_log (report_id TEXT NOT NULL, seq INTEGER NOT NULL,
-        time_ms INTEGER NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, text TEXT NOT NULL,
-        PRIMARY KEY (report_id, seq)) WITHOUT ROWID;`);
-    const row = raw.prepare(
-      'INSERT INTO session_log (report_id, seq, time_ms, kind, actor, text) VALUES (?, ?, 0, ?, ?, ?)',
-    );
-    for (const id of ['new', 'old']) {
-      row.run(id, 3, 'event', 'tech-4', 'status: ACTIVE');
-      row.run(id, 2, 'chat', 'tech-4', 'is on fire\u001eagain');
-      row.run(id, 1, 'chat', 'tech-4', 'the printer');
-    }
-    raw.close();
+    // the store as an earlier gateway kept it: no log text table, a row per entry (some only)
+    const older = (sql: string) => {
+      const raw = new Database(path.join(dataDir, 'reports.db'));
+      raw.exec(`${sql};
+        CREATE TABLE IF NOT EXISTS session_log (report_id TEXT NOT NULL, seq INTEGER NOT NULL,
+          time_ms INTEGER NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL, text TEXT NOT NULL,
+          PRIMARY KEY (report_id, seq)) WITHOUT ROWID;
+        INSERT OR IGNORE INTO session_log VALUES ('old', 1, 0, 'chat', 'tech-4', 'the printer')`);
+      raw.close();
+    };
+    older('DROP TABLE report_log_text');
+    const second = ReportStore.open(dataDir);
+    assert.equal(second.store.migrated, 2, 'every document given its text, rows or not');
+    second.store.add(twoEntries('mid', Date.now() - 500));
+    second.store.close();
+    // an earlier gateway opened it again (session_log back, empty of what it did not write) and
+    // stored 'mid' without its text: only what lacks text is made again
+    older("DELETE FROM report_log_text WHERE id = 'mid'");
     const { store, imported } = ReportStore.open(dataDir);
     assert.equal(imported, 0);
+    assert.equal(store.migrated, 1);
     const ids = (text: string) =>
       store
         .search({ limit: 10, text })
         .reports.map((r) => r.id)
         .sort();
-    assert.deepEqual(ids('PRINTER'), ['new', 'old']);
+    assert.deepEqual(ids('PRINTER'), ['mid', 'new', 'old']);
     assert.deepEqual(ids('nowhere'), []);
     assert.deepEqual(
       ids('on fire again'),
-      ['new', 'old'],
+      ['mid', 'new', 'old'],
       'the separator character became a space',
     );
-    assert.deepEqual(ids('status: active'), ['new', 'old'], 'events as "type: detail"');
+    assert.deepEqual(ids('status: active'), ['mid', 'new', 'old'], 'events as "type: detail"');
     assert.deepEqual(ids('printer is'), [], 'not across two entries');
     assert.deepEqual(ids('printer\u001eis'), [], 'not with the separator either');
     const tables = new Database(path.join(dataDir, 'reports.db'), { readonly: true });
