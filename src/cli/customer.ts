@@ -143,6 +143,8 @@ async function customer(
     }
   });
   let active = false;
+  /** A StatusChanged came: it is newer than the Welcome's status. */
+  let statusSeen = false;
   // spec C1: the desktop shows up once the customer agreed, while the session is active
   const share = () => {
     if (!active || !client.granted.includes('view') || client.sharing || client.noScreen !== null) {
@@ -152,6 +154,7 @@ async function customer(
   };
   client.on('status', (s) => {
     console.log(`status ${statusName(s.previous)} -> ${statusName(s.status)}`);
+    statusSeen = true;
     active =
       s.status === ferry.v1.SessionStatus.SESSION_STATUS_ACTIVE ||
       s.status === ferry.v1.SessionStatus.SESSION_STATUS_COLLABORATING;
@@ -168,10 +171,13 @@ async function customer(
   if (argv.elevationTicket !== undefined && argv.elevationKind !== undefined) {
     tools.confirmElevation(argv.elevationTicket, argv.elevationKind);
   }
-  // resumed mid-session: share again as before (no status change announces it)
-  active =
-    welcome.status === ferry.v1.SessionStatus.SESSION_STATUS_ACTIVE ||
-    welcome.status === ferry.v1.SessionStatus.SESSION_STATUS_COLLABORATING;
+  // resumed mid-session: share again as before (no status change announces it). A pick-up may
+  // have come while the join was reported (the resume file's write): its status is the newer one.
+  if (!statusSeen) {
+    active =
+      welcome.status === ferry.v1.SessionStatus.SESSION_STATUS_ACTIVE ||
+      welcome.status === ferry.v1.SessionStatus.SESSION_STATUS_COLLABORATING;
+  }
   if (active) share();
   for (const m of native.source === 'test-pattern' ? (client.monitorList().monitors ?? []) : []) {
     console.log(
