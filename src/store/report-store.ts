@@ -162,31 +162,58 @@ interface Row {
   log_entries: number;
 }
 
+/** Documents read at a time while their log text is made at open. */
+const MIGRATE_BATCH = 500;
+
 /**
- * A store a gateway before `report_log_text` wrote to (a row per log entry in `session_log`, which
- * such a gateway creates again if it opens the store after this one): every stored document
- * without its log text gets it, made from the document itself, and `session_log` is dropped, in
- * one transaction. A search row whose document is gone (an index from before documents, its
- * report file deleted) loses its text with the table: that report cannot be served either.
- * Returns the documents given their text.
+ * Brings a store other gateways wrote to in line, at every open, in one transaction:
+ * - every stored document without its log text gets it, made from the document itself: a store
+ *   from before `report_log_text` (a row per entry in `session_log`), or one an older gateway
+ *   opened again in between (it makes `session_log` anew and writes no text);
+ * - text left by reports such a gateway pruned goes;
+ * - what earlier layouts kept of the text (`session_log`; a `log_text` column of the documents)
+ *   is dropped.
+ * A search row whose document is gone (an index from before documents, its report file deleted)
+ * loses its text with `session_log`: that report cannot be served either. Returns the documents
+ * given their text.
  */
 function migrate(db: Database.Database): number {
-  const old = db
-    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'session_log'")
-    .get();
-  if (old === undefined) return 0;
   const missing = db.prepare(
-    'SELECT d.id, d.body FROM report_documents d WHERE NOT EXISTS (SELECT 1 FROM report_log_text t WHERE t.id = d.id)',
+    `SELECT d.id, d.body FROM report_documents d
+     WHERE d.id > ? AND NOT EXISTS (SELECT 1 FROM report_log_text t WHERE t.id = d.id)
+     ORDER BY d.id LIMIT ${MIGRATE_BATCH}`,
   );
   const insert = db.prepare('INSERT INTO report_log_text (id, text) VALUES (?, ?)');
+  const oldTable = db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'session_log'")
+    .get();
+  const oldColumn = (
+    db.prepare('PRAGMA table_info(report_documents)').all() as { name: string }[]
+  ).some((c) => c.name === 'log_text');
   return db.transaction(() => {
     let filled = 0;
-    for (const row of missing.all() as { id: string; body: string }[]) {
-      const report = JSON.parse(row.body) as Partial<IndexableReport>;
-      insert.run(row.id, Array.isArray(report.log) ? logText(report as IndexableReport) : '');
-      filled++;
+    let after = '';
+    for (;;) {
+      // a batch at a time: a store from before the text table has every document to read
+      const rows = missing.all(after) as { id: string; body: string }[];
+      for (const row of rows) {
+        let text = '';
+        try {
+          const report = JSON.parse(row.body) as Partial<IndexableReport> | null;
+          if (Array.isArray(report?.log)) text = logText(report as IndexableReport);
+        } catch {
+          // a document that does not parse (it never should: the store wrote it) keeps no text
+          // rather than stop the gateway's start
+        }
+        insert.run(row.id, text);
+        filled++;
+      }
+      if (rows.length < MIGRATE_BATCH) break;
+      after = rows.at(-1)!.id;
     }
-    db.exec('DROP TABLE session_log');
+    db.exec('DELETE FROM report_log_text WHERE id NOT IN (SELECT id FROM report_documents)');
+    if (oldTable !== undefined) db.exec('DROP TABLE session_log');
+    if (oldColumn) db.exec('ALTER TABLE report_documents DROP COLUMN log_text');
     return filled;
   })();
 }

@@ -327,6 +327,13 @@ test('a text search matches within one log entry, never across two; a store with
     };
     const first = ReportStore.open(dataDir);
     first.store.addMany([twoEntries('new', Date.now()), twoEntries('old', Date.now() - 1000)]);
+    // more than one batch of the migration (500 documents)
+    first.store.addMany(
+      Array.from({ length: 600 }, (_, i) => {
+        const r = reportFile(`bulk-${i}`, Date.now() - 10_000 - i, 'Bulk', 'tech-5', '192.0.2.40');
+        return { ...r, log: [{ ...r.log[0]!, text: `bulk entry ${i}` }] };
+      }),
+    );
     first.store.close();
     // the store as an earlier gateway kept it: no log text table, a row per entry (some only)
     const older = (sql: string) => {
@@ -338,14 +345,22 @@ test('a text search matches within one log entry, never across two; a store with
         INSERT OR IGNORE INTO session_log VALUES ('old', 1, 0, 'chat', 'tech-4', 'the printer')`);
       raw.close();
     };
-    older('DROP TABLE report_log_text');
+    // with a document that does not parse, which must not stop the start
+    older(
+      "DROP TABLE report_log_text; INSERT INTO report_documents (id, body) VALUES ('broken', '{no')",
+    );
     const second = ReportStore.open(dataDir);
-    assert.equal(second.store.migrated, 2, 'every document given its text, rows or not');
+    assert.equal(second.store.migrated, 603, 'every document given its text, rows or not');
+    assert.equal(second.store.search({ limit: 1000, text: 'bulk entry' }).reports.length, 600);
+    assert.equal(second.store.document('broken'), '{no');
     second.store.add(twoEntries('mid', Date.now() - 500));
     second.store.close();
     // an earlier gateway opened it again (session_log back, empty of what it did not write) and
     // stored 'mid' without its text: only what lacks text is made again
-    older("DELETE FROM report_log_text WHERE id = 'mid'");
+    // and it pruned a report (its text stays behind), and an earlier layout's column is there
+    older(`DELETE FROM report_log_text WHERE id = 'mid';
+      INSERT INTO report_log_text (id, text) VALUES ('pruned', 'gone');
+      ALTER TABLE report_documents ADD COLUMN log_text TEXT NOT NULL DEFAULT ''`);
     const { store, imported } = ReportStore.open(dataDir);
     assert.equal(imported, 0);
     assert.equal(store.migrated, 1);
@@ -369,6 +384,17 @@ test('a text search matches within one log entry, never across two; a store with
       tables.prepare("SELECT name FROM sqlite_master WHERE name = 'session_log'").get(),
       undefined,
       'the old table is gone',
+    );
+    assert.equal(
+      tables.prepare("SELECT id FROM report_log_text WHERE id = 'pruned'").get(),
+      undefined,
+      'text without its report is gone',
+    );
+    assert.ok(
+      !(tables.prepare('PRAGMA table_info(report_documents)').all() as { name: string }[]).some(
+        (c) => c.name === 'log_text',
+      ),
+      'the earlier column is gone',
     );
     tables.close();
     store.close();

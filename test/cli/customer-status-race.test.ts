@@ -119,7 +119,10 @@ test('a pick-up read in the same chunk as the Welcome still makes the session ac
   const outcome = await Promise.race([
     screenSeen.then(() => 'screen'),
     exited.then((code) => `exited ${code}`),
-    new Promise<string>((resolve) => setTimeout(() => resolve('no SCREEN frame in 10 s'), 10_000)),
+    new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve('no SCREEN frame in 10 s'), 10_000);
+      t.after(() => clearTimeout(timer));
+    }),
   ]);
   assert.equal(outcome, 'screen', output);
   assert.match(output, /status WAITING -> ACTIVE/);
