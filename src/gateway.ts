@@ -1641,6 +1641,12 @@ function openRecords(config: Config, logger: Logger): RecordStores {
       'report files imported into the report store',
     );
   }
+  if (opened.store.unparsable.length > 0) {
+    logger.warn(
+      { file: opened.store.file, reports: opened.store.unparsable },
+      'report store: stored reports whose JSON does not parse; a text search cannot find them',
+    );
+  }
   if (opened.store.migrated > 0) {
     logger.info(
       { file: opened.store.file, reports: opened.store.migrated },

@@ -174,10 +174,10 @@ const MIGRATE_BATCH = 500;
  * - what earlier layouts kept of the text (`session_log`; a `log_text` column of the documents)
  *   is dropped.
  * A search row whose document is gone (an index from before documents, its report file deleted)
- * loses its text with `session_log`: that report cannot be served either. Returns the documents
- * given their text.
+ * loses its text with `session_log`: that report cannot be served either. Returns how many
+ * documents were given their text, and the ids of those whose JSON did not parse (no text).
  */
-function migrate(db: Database.Database): number {
+function migrate(db: Database.Database): { filled: number; unreadable: string[] } {
   const missing = db.prepare(
     `SELECT d.id, d.body FROM report_documents d
      WHERE d.id > ? AND NOT EXISTS (SELECT 1 FROM report_log_text t WHERE t.id = d.id)
@@ -190,7 +190,8 @@ function migrate(db: Database.Database): number {
   const oldColumn = (
     db.prepare('PRAGMA table_info(report_documents)').all() as { name: string }[]
   ).some((c) => c.name === 'log_text');
-  return db.transaction(() => {
+  const unreadable: string[] = [];
+  const filled = db.transaction(() => {
     let filled = 0;
     let after = '';
     for (;;) {
@@ -202,8 +203,9 @@ function migrate(db: Database.Database): number {
           const report = JSON.parse(row.body) as Partial<IndexableReport> | null;
           if (Array.isArray(report?.log)) text = logText(report as IndexableReport);
         } catch {
-          // a document that does not parse (it never should: the store wrote it) keeps no text
-          // rather than stop the gateway's start
+          // a document that does not parse (the store wrote it: it never should) keeps no text
+          // and is counted, rather than stop the gateway's start
+          unreadable.push(row.id);
         }
         insert.run(row.id, text);
         filled++;
@@ -216,6 +218,7 @@ function migrate(db: Database.Database): number {
     if (oldColumn) db.exec('ALTER TABLE report_documents DROP COLUMN log_text');
     return filled;
   })();
+  return { filled, unreadable };
 }
 
 const REPORT_FILE = /^([A-Za-z0-9_-]{1,64})\.json$/;
@@ -303,6 +306,8 @@ export class ReportStore {
   readonly #document: Database.Statement<[string], { body: string }>;
   /** Reports given their log text at open (a store an earlier gateway wrote to; see `migrate`). */
   readonly migrated: number;
+  /** Documents found unparsable while their log text was made at open (they keep none). */
+  readonly unparsable: readonly string[];
   /** Reports stored since open. */
   indexedCount = 0;
   /** Transactions that stored reports since open (a batch is one). */
@@ -316,7 +321,9 @@ export class ReportStore {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.exec(SCHEMA);
-    this.migrated = migrate(db);
+    const { filled, unreadable } = migrate(db);
+    this.migrated = filled;
+    this.unparsable = unreadable;
     this.#has = db.prepare('SELECT id FROM report_documents WHERE id = ?');
     this.#document = db.prepare('SELECT body FROM report_documents WHERE id = ?');
     const insertDocument = db.prepare(

@@ -353,6 +353,7 @@ test('a text search matches within one log entry, never across two; a store with
     assert.equal(second.store.migrated, 603, 'every document given its text, rows or not');
     assert.equal(second.store.search({ limit: 1000, text: 'bulk entry' }).reports.length, 600);
     assert.equal(second.store.document('broken'), '{no');
+    assert.deepEqual(second.store.unparsable, ['broken']);
     second.store.add(twoEntries('mid', Date.now() - 500));
     second.store.close();
     // an earlier gateway opened it again (session_log back, empty of what it did not write) and
