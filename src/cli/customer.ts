@@ -171,8 +171,9 @@ async function customer(
   if (argv.elevationTicket !== undefined && argv.elevationKind !== undefined) {
     tools.confirmElevation(argv.elevationTicket, argv.elevationKind);
   }
-  // resumed mid-session: share again as before (no status change announces it). A pick-up may
-  // have come while the join was reported (the resume file's write): its status is the newer one.
+  // resumed mid-session: share again as before (no status change announces it). A StatusChanged
+  // read in the same chunk as the Welcome was handled before this line runs (the ws client emits
+  // a chunk's messages at once): it is newer than the Welcome's status, which then does not count.
   if (!statusSeen) {
     active =
       welcome.status === ferry.v1.SessionStatus.SESSION_STATUS_ACTIVE ||

@@ -4,9 +4,9 @@
  *
  * `--max-semi-space-size=4` caps V8's young generation at two 4 MiB semi-spaces. Without it, the
  * first burst of connections (1000 pairs' handshakes) grows them to V8's maximum (16 MiB each on
- * a host with a few GiB of memory or more), and they do not shrink again: 22 MiB of a gateway's RSS that no session uses. Measured with
- * the fleet of 1000 idle pairs (docs/benchmarks.md, "Idle memory per session"): RSS 129 → 107 MiB,
- * 53 → 30 KiB per idle session, with no loss of frame p99, throughput or churn; 2 MiB saved 3 MiB
+ * a host with a few GiB of memory or more), and they do not shrink again: 22 MiB of a gateway's
+ * RSS that no session uses. Measured with the fleet of 1000 idle pairs (docs/benchmarks.md, "Idle
+ * memory per session"): RSS 129 → 107 MiB, 53 → 30 KiB per idle session, with no loss of frame p99, throughput or churn; 2 MiB saved 3 MiB
  * more and 8 MiB 7 MiB less. The flag must be given at launch: V8 sizes the heap before any
  * JavaScript runs (`v8.setFlagsFromString` has no effect on it).
  *

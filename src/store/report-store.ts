@@ -171,8 +171,7 @@ const MIGRATE_BATCH = 500;
  *   from before `report_log_text` (a row per entry in `session_log`), or one an older gateway
  *   opened again in between (it makes `session_log` anew and writes no text);
  * - text left by reports such a gateway pruned goes;
- * - what earlier layouts kept of the text (`session_log`; a `log_text` column of the documents)
- *   is dropped.
+ * - the earlier layout's rows (`session_log`) are dropped.
  * A search row whose document is gone (an index from before documents, its report file deleted)
  * loses its text with `session_log`: that report cannot be served either. Returns how many
  * documents were given their text, and the ids of those whose JSON did not parse (no text).
@@ -187,9 +186,6 @@ function migrate(db: Database.Database): { filled: number; unreadable: string[] 
   const oldTable = db
     .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'session_log'")
     .get();
-  const oldColumn = (
-    db.prepare('PRAGMA table_info(report_documents)').all() as { name: string }[]
-  ).some((c) => c.name === 'log_text');
   const unreadable: string[] = [];
   const filled = db.transaction(() => {
     let filled = 0;
@@ -215,7 +211,6 @@ function migrate(db: Database.Database): { filled: number; unreadable: string[] 
     }
     db.exec('DELETE FROM report_log_text WHERE id NOT IN (SELECT id FROM report_documents)');
     if (oldTable !== undefined) db.exec('DROP TABLE session_log');
-    if (oldColumn) db.exec('ALTER TABLE report_documents DROP COLUMN log_text');
     return filled;
   })();
   return { filled, unreadable };
