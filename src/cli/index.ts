@@ -7,7 +7,6 @@
  */
 import yargs, { type Argv } from 'yargs';
 import { VERSION } from '../version.js';
-import { adminCommand } from './admin.js';
 import {
   type CliCommand,
   checkNumbers,
@@ -15,27 +14,55 @@ import {
   reportError,
   UsageError,
 } from './common.js';
-import { configCommand } from './config.js';
-import { customerCommand } from './customer.js';
-import { demoCommand } from './demo.js';
-import { docsCommand } from './docs.js';
-import { serveCommand } from './serve.js';
-import { technicianCommand } from './technician.js';
-import { tokenCommand } from './token.js';
-import { unattendedCommand } from './unattended.js';
+
+/**
+ * A command and where its module is. A line that names a command loads that module alone: each
+ * one pulls in what it runs (`serve` the gateway, `customer` the X11 capture and its image
+ * codec, `technician` the REPL); importing them all takes 23 MiB more RSS than importing the
+ * gateway alone (docs/operations.md, "Memory at start"). `names` must equal the loaded
+ * command's own (test/cli/entry-points.test.ts checks it).
+ */
+interface CommandEntry {
+  readonly names: readonly string[];
+  load(): Promise<CliCommand>;
+}
 
 /** In the order `ferry --help` lists them. */
-const COMMANDS: readonly CliCommand[] = [
-  serveCommand,
-  tokenCommand,
-  technicianCommand,
-  customerCommand,
-  unattendedCommand,
-  demoCommand,
-  configCommand,
-  adminCommand,
-  docsCommand,
+const COMMANDS: readonly CommandEntry[] = [
+  { names: ['serve'], load: async () => (await import('./serve.js')).serveCommand },
+  {
+    names: ['token', 'issue', 'revoke'],
+    load: async () => (await import('./token.js')).tokenCommand,
+  },
+  { names: ['technician'], load: async () => (await import('./technician.js')).technicianCommand },
+  { names: ['customer'], load: async () => (await import('./customer.js')).customerCommand },
+  { names: ['unattended'], load: async () => (await import('./unattended.js')).unattendedCommand },
+  { names: ['demo'], load: async () => (await import('./demo.js')).demoCommand },
+  { names: ['config'], load: async () => (await import('./config.js')).configCommand },
+  {
+    names: ['admin', 'end', 'kick', 'revoke-pin', 'drain', 'reports', 'search', 'audit'],
+    load: async () => (await import('./admin.js')).adminCommand,
+  },
+  { names: ['docs'], load: async () => (await import('./docs.js')).docsCommand },
 ];
+
+/** Every command, loaded (for tests and `--help` without a command). */
+export function loadCommands(): Promise<CliCommand[]> {
+  return Promise.all(COMMANDS.map((c) => c.load()));
+}
+
+/** The table's names of each command, in order. */
+export const COMMAND_TABLE: readonly (readonly string[])[] = COMMANDS.map((c) => c.names);
+
+/**
+ * The commands a line needs: the one its first word names, or all of them (no command, an
+ * unknown one, `--help` or `--version` alone), so that yargs lists them or refuses the word.
+ */
+function commandsFor(args: readonly string[]): Promise<CliCommand[]> {
+  const word = commandOf(args).split(' ')[0];
+  const named = COMMANDS.find((c) => c.names[0] === word);
+  return named === undefined ? loadCommands() : named.load().then((c) => [c]);
+}
 
 /** Every command word (`token` and `issue` included), to point at the right `--help`. */
 export const COMMAND_NAMES: ReadonlySet<string> = new Set(COMMANDS.flatMap((c) => c.names));
@@ -87,7 +114,7 @@ export async function runCli(
         if (bad !== null) throw new UsageError(bad);
         return true;
       });
-    for (const command of COMMANDS) program = command.attach(program, done);
+    for (const command of await commandsFor(args)) program = command.attach(program, done);
     await program
       .exitProcess(false)
       .fail((message, err) => {

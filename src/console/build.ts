@@ -1,13 +1,15 @@
 /**
  * Builds the web console (src/console/web/) into dist/console/: esbuild bundles the TypeScript,
  * the protocol codecs it shares with the Node clients and its CSS into content-hashed files under
- * assets/, and writes index.html naming them. The gateway reads that folder at start
- * (src/transport/static.ts). Run by `npm run build`; `--watch` is not offered on purpose: restart
- * the gateway after a build.
+ * assets/, writes a gzip copy (`<name>.gz`, level 9) beside each text asset over 1 KiB, and writes
+ * index.html naming them. The gateway reads that folder at start and holds the compressed copies
+ * only (src/transport/static.ts). Run by `npm run build`; `--watch` is not offered on purpose:
+ * restart the gateway after a build.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 import { build, type Plugin } from 'esbuild';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -31,6 +33,9 @@ const withoutLong: Plugin = {
     }));
   },
 };
+
+/** The assets worth compressing: text (scripts, styles, source maps, licences). */
+const COMPRESSED = /\.(?:js|css|map|txt|json|svg|html)$/;
 
 export async function buildConsole(outDir = path.join(root, 'dist', 'console')): Promise<string[]> {
   const assets = path.join(outDir, 'assets');
@@ -67,7 +72,15 @@ export async function buildConsole(outDir = path.join(root, 'dist', 'console')):
     .replace('<!-- styles -->', css ? `<link rel="stylesheet" href="${url(css)}">` : '')
     .replace('<!-- script -->', `<script type="module" src="${url(main[0])}"></script>`);
   fs.writeFileSync(path.join(outDir, 'index.html'), html);
-  return outputs.map(([file]) => path.relative(outDir, path.resolve(root, file)));
+  const written = outputs.map(([file]) => path.relative(outDir, path.resolve(root, file)));
+  for (const name of fs.readdirSync(assets)) {
+    const file = path.join(assets, name);
+    const bytes = fs.readFileSync(file);
+    if (!COMPRESSED.test(name) || bytes.length <= 1024) continue;
+    fs.writeFileSync(`${file}.gz`, zlib.gzipSync(bytes, { level: 9 }));
+    written.push(path.relative(outDir, `${file}.gz`));
+  }
+  return written;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

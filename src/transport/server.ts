@@ -8,7 +8,7 @@
  */
 import { Connection, type SocketData } from './connection.js';
 import type { TrustedProxies } from './forwarded.js';
-import { ConsoleSite, securityHeaders } from './static.js';
+import { acceptsGzip, ConsoleSite, securityHeaders } from './static.js';
 import { endHead, HSTS_HEADER, type TlsSite } from './tls.js';
 import { loadUws, type Uws } from './uws.js';
 
@@ -151,15 +151,19 @@ export function listenClients(
   const site = options.site ?? ConsoleSite.load();
   const serve = (res: Uws.HttpResponse, req: Uws.HttpRequest, head: boolean) => {
     const { status, file } = site.lookup(req.getUrl());
+    const gzip = file.gzip !== null && acceptsGzip(req.getHeader('accept-encoding'));
+    const body = gzip ? file.gzip! : file.body;
     res.cork(() => {
       res
         .writeStatus(STATUS_TEXT[status] ?? `${status} Status`)
         .writeHeader('content-type', file.contentType)
         .writeHeader('cache-control', file.cacheControl);
+      if (file.gzip !== null) res.writeHeader('vary', 'accept-encoding');
+      if (gzip) res.writeHeader('content-encoding', 'gzip');
       for (const [name, value] of headers) res.writeHeader(name, value);
       if (options.tls) res.writeHeader('strict-transport-security', HSTS_HEADER);
-      if (head) endHead(res, file.body.length);
-      else res.end(file.body);
+      if (head) endHead(res, body.length);
+      else res.end(body);
     });
   };
   app.get('/*', (res, req) => serve(res, req, false));

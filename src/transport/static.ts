@@ -1,6 +1,9 @@
 /**
  * The web console's files, served on the client port: read once from the built bundle
  * (dist/console, made by `npm run build`) into memory at start, then answered from the map.
+ * Assets the build compressed (`<name>.gz` beside them) are held compressed only: 0.9 MB
+ * instead of 4.6 (the source map is 2.1 MB), sent as they are to a client that accepts gzip
+ * (every browser), and expanded once, on the first request of one that does not.
  * The index page is the same for `/`, `/join` and `/join/<PIN>` (the page picks its view from
  * the path) and is never cached; assets carry a content hash in their name and are cached for a
  * year. Every answer carries a strict Content-Security-Policy: scripts and styles from this
@@ -10,6 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 
 /** The bundle next to the compiled gateway: dist/src/transport/ -> dist/console/. */
 export const DEFAULT_CONSOLE_DIR = path.resolve(
@@ -72,9 +76,53 @@ export const IMMUTABLE = 'public, max-age=31536000, immutable';
 export const NO_CACHE = 'no-cache';
 
 export interface StaticFile {
+  /** The bytes as they are (for a compressed asset, expanded on first use and kept). */
   readonly body: Buffer;
+  /** The bytes gzip-compressed, when the bundle has them. */
+  readonly gzip: Buffer | null;
   readonly contentType: string;
   readonly cacheControl: string;
+}
+
+/** A file held as it is. */
+export function plainFile(body: Buffer, contentType: string, cacheControl: string): StaticFile {
+  return { body, gzip: null, contentType, cacheControl };
+}
+
+/** A file held gzip-compressed only. */
+class CompressedFile implements StaticFile {
+  readonly gzip: Buffer;
+  readonly contentType: string;
+  readonly cacheControl: string;
+  #body: Buffer | null = null;
+
+  constructor(gzip: Buffer, contentType: string, cacheControl: string) {
+    this.gzip = gzip;
+    this.contentType = contentType;
+    this.cacheControl = cacheControl;
+  }
+
+  get body(): Buffer {
+    this.#body ??= zlib.gunzipSync(this.gzip);
+    return this.#body;
+  }
+}
+
+/**
+ * Whether an Accept-Encoding header admits gzip: named (or `*`) without `q=0`
+ * (RFC 9110, 12.5.3). A missing header admits only the identity.
+ */
+export function acceptsGzip(header: string): boolean {
+  let star = false;
+  for (const part of header.toLowerCase().split(',')) {
+    const [coding = '', ...params] = part.split(';').map((p) => p.trim());
+    if (coding !== 'gzip' && coding !== 'x-gzip' && coding !== '*') continue;
+    const q = params.find((p) => p.startsWith('q='));
+    const admitted = q === undefined || Number(q.slice(2)) > 0;
+    if (coding === '*') star = admitted;
+    else return admitted;
+  }
+  return star;
 }
 
 export interface StaticReply {
@@ -86,11 +134,7 @@ export interface StaticReply {
 const PAGE = /^\/(?:index\.html)?$|^\/join\/?$|^\/join\/[0-9A-Za-z-]{1,32}\/?$/;
 
 function text(body: string): StaticFile {
-  return {
-    body: Buffer.from(body),
-    contentType: 'text/plain; charset=utf-8',
-    cacheControl: 'no-store',
-  };
+  return plainFile(Buffer.from(body), 'text/plain; charset=utf-8', 'no-store');
 }
 
 export class ConsoleSite {
@@ -112,22 +156,21 @@ export class ConsoleSite {
   static load(dir: string = DEFAULT_CONSOLE_DIR): ConsoleSite {
     const indexFile = path.join(dir, 'index.html');
     if (!fs.existsSync(indexFile)) return new ConsoleSite(dir, null, new Map());
-    const index: StaticFile = {
-      body: fs.readFileSync(indexFile),
-      contentType: TYPES['.html']!,
-      cacheControl: NO_CACHE,
-    };
+    const index = plainFile(fs.readFileSync(indexFile), TYPES['.html']!, NO_CACHE);
     const assets = new Map<string, StaticFile>();
     const assetDir = path.join(dir, 'assets');
     if (fs.existsSync(assetDir)) {
-      for (const name of fs.readdirSync(assetDir)) {
+      const names = new Set(fs.readdirSync(assetDir));
+      for (const name of names) {
         const file = path.join(assetDir, name);
-        if (!fs.statSync(file).isFile()) continue;
-        assets.set(`/assets/${name}`, {
-          body: fs.readFileSync(file),
-          contentType: TYPES[path.extname(name)] ?? 'application/octet-stream',
-          cacheControl: IMMUTABLE,
-        });
+        if (name.endsWith('.gz') || !fs.statSync(file).isFile()) continue;
+        const type = TYPES[path.extname(name)] ?? 'application/octet-stream';
+        assets.set(
+          `/assets/${name}`,
+          names.has(`${name}.gz`)
+            ? new CompressedFile(fs.readFileSync(`${file}.gz`), type, IMMUTABLE)
+            : plainFile(fs.readFileSync(file), type, IMMUTABLE),
+        );
       }
     }
     return new ConsoleSite(dir, index, assets);

@@ -235,7 +235,7 @@ function closingResponse(res: Uws.HttpResponse): Uws.HttpResponse {
       }
       if (prop === 'endWithoutBody') {
         return (length?: number) => {
-          endHead(target, length ?? 0, true);
+          endHead(target, length ?? 0);
           return proxy;
         };
       }
@@ -624,11 +624,14 @@ export function watchFiles(
 const ignoreAbort = (): void => undefined;
 
 /**
- * Ends a HEAD response with the length a GET would send (RFC 9110 9.3.2). uWS v20.30 does not
- * count endWithoutBody as a response: without an abort handler it terminates the process as soon
- * as the request handler returns, so one is attached first.
+ * Ends a HEAD response with the length a GET would send (RFC 9110 9.3.2), and closes the
+ * connection (`Connection: close`). uWS v20.30 does not count endWithoutBody as a response:
+ * without an abort handler it terminates the process as soon as the request handler returns, so
+ * one is attached first; and a connection kept alive after it answers its next request by
+ * hanging up (two HEADs through one keep-alive agent lost the second:
+ * test/console/serving.test.ts), so it is not kept.
  */
-export function endHead(res: Uws.HttpResponse, length: number, closeConnection = false): void {
+export function endHead(res: Uws.HttpResponse, length: number): void {
   res.onAborted(ignoreAbort);
-  res.endWithoutBody(length, closeConnection);
+  res.endWithoutBody(length, true);
 }

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { commandOf, runCli } from '../../src/cli/index.js';
+import { COMMAND_TABLE, commandOf, loadCommands, runCli } from '../../src/cli/index.js';
 import { ConfigError, resolveConfig, resolveLayers } from '../../src/config/config.js';
 
 const execFileP = promisify(execFile);
@@ -233,4 +233,34 @@ test('commandOf names the command for the help pointer', () => {
   assert.equal(commandOf(['token', 'issue', '--name', 'x']), 'token issue');
   assert.equal(commandOf(['--debug', 'serve', '--port', '1']), 'serve');
   assert.equal(commandOf(['bogus']), '');
+});
+
+test('the command table names each command as its module does', async () => {
+  const loaded = await loadCommands();
+  assert.deepEqual(
+    loaded.map((c) => c.names),
+    COMMAND_TABLE.map((names) => [...names]),
+  );
+});
+
+test('a command line loads only its own command: ferry serve leaves the customer code out', async () => {
+  // sharp (the customer's image codec) and the technician REPL are CommonJS or plain modules
+  // that only the customer and technician commands import; the check runs in a fresh node
+  const probe = `
+    import { createRequire } from 'node:module';
+    const { runCli } = await import(${JSON.stringify(new URL('../../src/cli/index.js', import.meta.url).href)});
+    const r = await runCli(['serve', '--help'], { printError: () => {} });
+    const cache = Object.keys(createRequire(import.meta.url).cache);
+    console.log(JSON.stringify({ r, sharp: cache.some((k) => k.includes('/node_modules/sharp/')) }));
+  `;
+  const serve = await execFileP(process.execPath, ['--input-type=module', '-e', probe]);
+  const out = JSON.parse(serve.stdout.trim().split('\n').at(-1)!);
+  assert.equal(out.sharp, false, 'ferry serve loaded sharp');
+  const customer = await execFileP(process.execPath, [
+    '--input-type=module',
+    '-e',
+    probe.replace("['serve', '--help']", "['customer', '--help']"),
+  ]);
+  // the same probe sees sharp when the customer command is named: the check can fail
+  assert.equal(JSON.parse(customer.stdout.trim().split('\n').at(-1)!).sharp, true);
 });

@@ -5,10 +5,19 @@
  * foreign page is refused with 403 and counted). No browser needed.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
 import { before, test } from 'node:test';
+import zlib from 'node:zlib';
 import WebSocket from 'ws';
 import { buildConsole } from '../../src/console/build.js';
-import { ConsoleSite, isSameOrigin } from '../../src/transport/static.js';
+import {
+  acceptsGzip,
+  ConsoleSite,
+  DEFAULT_CONSOLE_DIR,
+  isSameOrigin,
+} from '../../src/transport/static.js';
 import { startGateway } from '../integration/harness.js';
 
 before(async () => {
@@ -121,4 +130,96 @@ test('same origin compares the Origin host with the Host header, in any scheme',
   assert.equal(isSameOrigin('null', 'gw.example'), false);
   assert.equal(isSameOrigin('file:///x', ''), false);
   assert.equal(isSameOrigin('chrome-extension://abc', 'abc'), false);
+});
+
+/** One raw request (no client-side decoding): status, headers and the bytes as sent. */
+function raw(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  agent?: http.Agent,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, ...(agent ? { agent } : {}) }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+      );
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+test('assets go gzip-compressed to a client that accepts it and as they are to one that does not', async (t) => {
+  const { gateway } = await startGateway(t);
+  const base = `http://127.0.0.1:${gateway.port}`;
+  const assets = path.join(DEFAULT_CONSOLE_DIR, 'assets');
+  const script = fs
+    .readdirSync(assets)
+    .find((n) => n.endsWith('.js') && fs.existsSync(path.join(assets, `${n}.gz`)));
+  assert.ok(script, 'the build wrote no compressed script');
+  const onDisk = fs.readFileSync(path.join(assets, script));
+  const url = `${base}/assets/${script}`;
+
+  const gz = await raw(url, 'GET', { 'accept-encoding': 'gzip, deflate, br' });
+  assert.equal(gz.status, 200);
+  assert.equal(gz.headers['content-encoding'], 'gzip');
+  assert.equal(gz.headers.vary, 'accept-encoding');
+  assert.ok(gz.body.length < onDisk.length / 2, `${gz.body.length} of ${onDisk.length} bytes`);
+  assert.deepEqual(zlib.gunzipSync(gz.body), onDisk);
+
+  for (const encoding of [undefined, 'identity', 'gzip;q=0, br', 'br']) {
+    const plain = await raw(
+      url,
+      'GET',
+      encoding === undefined ? {} : { 'accept-encoding': encoding },
+    );
+    assert.equal(plain.headers['content-encoding'], undefined, String(encoding));
+    assert.equal(plain.headers.vary, 'accept-encoding');
+    assert.deepEqual(plain.body, onDisk, String(encoding));
+  }
+
+  // HEAD announces the length of what the same GET sends
+  const headGz = await raw(url, 'HEAD', { 'accept-encoding': 'gzip' });
+  assert.equal(Number(headGz.headers['content-length']), gz.body.length);
+  const headPlain = await raw(url, 'HEAD', {});
+  assert.equal(Number(headPlain.headers['content-length']), onDisk.length);
+
+  // the page itself is small and goes as it is
+  const page = await raw(`${base}/`, 'GET', { 'accept-encoding': 'gzip' });
+  assert.equal(page.headers['content-encoding'], undefined);
+  assert.match(page.body.toString(), /<script type="module"/);
+});
+
+test('acceptsGzip reads Accept-Encoding as RFC 9110 does', () => {
+  assert.equal(acceptsGzip(''), false);
+  assert.equal(acceptsGzip('gzip'), true);
+  assert.equal(acceptsGzip('GZIP'), true);
+  assert.equal(acceptsGzip('deflate, gzip;q=0.5'), true);
+  assert.equal(acceptsGzip('gzip;q=0'), false);
+  assert.equal(acceptsGzip('gzip; q=0.0'), false);
+  assert.equal(acceptsGzip('x-gzip'), true);
+  assert.equal(acceptsGzip('*'), true);
+  assert.equal(acceptsGzip('*;q=0'), false);
+  assert.equal(acceptsGzip('br, identity'), false);
+  // a named coding wins over *
+  assert.equal(acceptsGzip('*, gzip;q=0'), false);
+});
+
+test('HEAD requests one after another through a keep-alive agent are all answered', async (t) => {
+  const { gateway } = await startGateway(t);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  for (const url of [
+    `http://127.0.0.1:${gateway.port}/`,
+    `http://127.0.0.1:${gateway.adminPort}/healthz`,
+  ]) {
+    for (const method of ['HEAD', 'HEAD', 'GET', 'HEAD']) {
+      const res = await raw(url, method, {}, agent);
+      assert.equal(res.status, 200, `${method} ${url}`);
+      if (method === 'HEAD') assert.equal(res.headers.connection, 'close');
+    }
+  }
 });
