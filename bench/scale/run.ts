@@ -2,9 +2,10 @@
  * The scale bench (`node dist/bench/scale/run.js --help`): what the shared Redis directory costs
  * and what `--workers` buys, on loopback.
  *
- *   directory  one gateway; K sessions paired in turn (CreateSession, customer join) with
- *              `--directory memory` and with `--directory redis://`: p50/p99 of each step and the
- *              time Redis adds (directory.ts)
+ *   directory  a gateway with `--directory memory` and one with `--directory redis://`, side by
+ *              side; K sessions paired on each, one pair at a time, alternating between them
+ *              (CreateSession, customer join): p50/p99 of each step and the time Redis adds
+ *              (directory.ts; `--sequential`: one gateway after the other)
  *   footprint  one gateway with Redis; S live paired sessions with chat: Redis bytes and keys per
  *              session, commands and CPU per setup, chat message and teardown (footprint.ts),
  *              then the paper estimate for a large deployment (estimate.ts)
@@ -36,7 +37,13 @@ import {
   runCleanups,
   stat,
 } from './common.js';
-import { type DirectoryMode, type PairingRun, pairingRun, summarizeRun } from './directory.js';
+import {
+  type DirectoryMode,
+  interleavedRuns,
+  type PairingRun,
+  pairingRun,
+  summarizeRun,
+} from './directory.js';
 import { type Estimate, estimate } from './estimate.js';
 import { type FootprintResult, footprintRun } from './footprint.js';
 import { type WorkersRun, workersRun } from './workers.js';
@@ -54,6 +61,10 @@ const USAGE = `usage: node dist/bench/scale/run.js [options]
   --pairs <K>            sessions paired per run, one after another (default 300)
   --warmup-pairs <n>     paired first and not counted (default 20)
   --interval <ms>        start a pair every <ms> (default: each as soon as the last is done)
+  --set <key=value>      gateway config override for both directory gateways (repeatable;
+                         e.g. --set journal=off to see what the journal adds)
+  --sequential           pair on the memory gateway, then on the Redis one (the order alternates
+                         per round), instead of alternating pair by pair
   --cpu-prof             run the directory part's gateways under --cpu-prof
                          (bench/results/profiles/scale-<mode>-*.cpuprofile)
   --no-pin               do not pin the gateway to the first CPU and redis-server and this
@@ -85,6 +96,8 @@ interface Options {
   pairs: number;
   warmupPairs: number;
   intervalMs: number;
+  sequential: boolean;
+  sets: Record<string, string>;
   cpuProf: boolean;
   noPin: boolean;
   sessions: number;
@@ -99,6 +112,17 @@ interface Options {
   genThreads: number;
   est: { gateways: number; sessions: number; setupPerSec: number; chatPerSessionPerMin: number };
   json: boolean;
+}
+
+/** `--set key=value` arguments as config overrides. */
+function parseSets(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of pairs) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new Error(`--set needs key=value, got "${kv}"`);
+    out[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return out;
 }
 
 function parseOptions(argv: string[]): Options | null {
@@ -129,6 +153,8 @@ function parseOptions(argv: string[]): Options | null {
       'est-chat-per-min': { type: 'string' },
       'no-json': { type: 'boolean', default: false },
       'no-pin': { type: 'boolean', default: false },
+      sequential: { type: 'boolean', default: false },
+      set: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -154,6 +180,8 @@ function parseOptions(argv: string[]): Options | null {
     intervalMs: positive('interval', values.interval, 0),
     cpuProf: values['cpu-prof'],
     noPin: values['no-pin'],
+    sequential: values.sequential,
+    sets: parseSets(values.set ?? []),
     sessions: int('sessions', values.sessions, q ? 200 : 1000),
     chats: int('chats', values.chats, 4),
     chatBytes: int('chat-bytes', values['chat-bytes'], 64),
@@ -449,39 +477,60 @@ async function main(): Promise<void> {
       const unpin = pinElsewhere(pin, [process.pid, redis.pid]);
       log(`directory: ${pin.reason}`);
       const runs: PairingRun[] = [];
+      const profile = (mode: DirectoryMode, round: number) =>
+        options.cpuProf
+          ? [
+              '--cpu-prof',
+              `--cpu-prof-dir=${path.join(repoRoot(), 'bench', 'results', 'profiles')}`,
+              `--cpu-prof-name=scale-${mode}-${round}-${process.pid}.cpuprofile`,
+            ]
+          : [];
+      const logRun = (run: PairingRun) => {
+        const s = summarizeRun(run);
+        log(
+          `directory round ${run.round} ${run.mode.padEnd(6)}: create p50/p99 ${fmtMs(s.p50.create)}/${fmtMs(s.p99.create)}, join ${fmtMs(s.p50.join)}/${fmtMs(s.p99.join)}, total ${fmtMs(s.p50.total)}/${fmtMs(s.p99.total)}`,
+        );
+        runs.push(run);
+      };
       for (let round = 1; round <= options.rounds; round++) {
-        const order: DirectoryMode[] = round % 2 === 1 ? ['memory', 'redis'] : ['redis', 'memory'];
-        for (const mode of order) {
-          await quiet(`directory round ${round} ${mode}`, notes);
-          const prof = options.cpuProf
-            ? [
-                '--cpu-prof',
-                `--cpu-prof-dir=${path.join(repoRoot(), 'bench', 'results', 'profiles')}`,
-                `--cpu-prof-name=scale-${mode}-${round}-${process.pid}.cpuprofile`,
-              ]
-            : [];
-          const run = await pairingRun(
-            mode,
+        if (!options.sequential) {
+          await quiet(`directory round ${round}`, notes);
+          const both = await interleavedRuns(
             round,
             options.pairs,
             options.warmupPairs,
             redis,
-            prof,
+            (mode) => profile(mode, round),
             pin.targetCpus,
             options.intervalMs,
+            options.sets,
           );
-          const s = summarizeRun(run);
-          log(
-            `directory round ${round} ${mode.padEnd(6)}: create p50/p99 ${fmtMs(s.p50.create)}/${fmtMs(s.p99.create)}, join ${fmtMs(s.p50.join)}/${fmtMs(s.p99.join)}, total ${fmtMs(s.p50.total)}/${fmtMs(s.p99.total)}`,
+          for (const run of both) logRun(run);
+          continue;
+        }
+        const order: DirectoryMode[] = round % 2 === 1 ? ['memory', 'redis'] : ['redis', 'memory'];
+        for (const mode of order) {
+          await quiet(`directory round ${round} ${mode}`, notes);
+          logRun(
+            await pairingRun(
+              mode,
+              round,
+              options.pairs,
+              options.warmupPairs,
+              redis,
+              profile(mode, round),
+              pin.targetCpus,
+              options.intervalMs,
+              options.sets,
+            ),
           );
-          runs.push(run);
         }
       }
       unpin();
       const d = directoryReport(runs, options.rounds);
       out.push(`\ndirectory: ${pin.reason}${pin.pinned ? ' (redis-server and the clients)' : ''}`);
       out.push(
-        `\n== directory: ${options.pairs} sessions paired one after another on one gateway (${options.warmupPairs} warm-up pairs not counted), ${options.rounds} round(s)\n${table(d.rows)}`,
+        `\n== directory: ${options.pairs} sessions paired one after another on each gateway, ${options.sequential ? 'one gateway after the other' : 'both gateways side by side, alternating pair by pair'} (${options.warmupPairs} warm-up pairs not counted), ${options.rounds} round(s)\n${table(d.rows)}`,
       );
       out.push(
         `added by Redis (redis − memory, create + join, per round): p50 ${cell(d.addedP50, fmtSignedMs)}, p99 ${cell(d.addedP99, fmtSignedMs)}; target ≤ 2 ms both: ${d.meetsTarget ? 'met' : 'NOT met'}`,

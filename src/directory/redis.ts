@@ -552,6 +552,9 @@ function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** `#run`'s mark for a command on keys no session step writes. */
+const INDEPENDENT = true;
+
 export class RedisDirectory implements SharedDirectory {
   readonly selfId: string;
   readonly heartbeatMs: number;
@@ -739,26 +742,34 @@ export class RedisDirectory implements SharedDirectory {
   }
 
   members(): Promise<GatewayMember[]> {
-    return this.#run('members', async () => {
-      const records = await this.#redis.ferryMembers(this.#key('gws'), this.#key('gw', ''));
-      return records
-        .map((record) => JSON.parse(record) as GatewayMember)
-        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    });
+    return this.#run(
+      'members',
+      async () => {
+        const records = await this.#redis.ferryMembers(this.#key('gws'), this.#key('gw', ''));
+        return records
+          .map((record) => JSON.parse(record) as GatewayMember)
+          .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      },
+      INDEPENDENT,
+    );
   }
 
   publishPin(pin: string, sessionId: string, expiresAtMs: number): Promise<boolean> {
-    return this.#run('publishPin', async () => {
-      const value = JSON.stringify({ gatewayId: this.selfId, sessionId });
-      const reply = await this.#redis.set(
-        this.#key('pin', pin),
-        value,
-        'PXAT',
-        Math.ceil(expiresAtMs),
-        'NX',
-      );
-      return reply === 'OK';
-    });
+    return this.#run(
+      'publishPin',
+      async () => {
+        const value = JSON.stringify({ gatewayId: this.selfId, sessionId });
+        const reply = await this.#redis.set(
+          this.#key('pin', pin),
+          value,
+          'PXAT',
+          Math.ceil(expiresAtMs),
+          'NX',
+        );
+        return reply === 'OK';
+      },
+      INDEPENDENT,
+    );
   }
 
   pinOwner(pin: string): Promise<Ownership | null> {
@@ -774,16 +785,24 @@ export class RedisDirectory implements SharedDirectory {
   }
 
   releasePin(pin: string): Promise<void> {
-    return this.#run('releasePin', async () => {
-      await this.#redis.ferryReleasePin(this.#key('pin', pin), this.selfId);
-    });
+    return this.#run(
+      'releasePin',
+      async () => {
+        await this.#redis.ferryReleasePin(this.#key('pin', pin), this.selfId);
+      },
+      INDEPENDENT,
+    );
   }
 
   countAttempt(address: string): Promise<number> {
-    return this.#run('countAttempt', async () => {
-      const key = this.#key('attempts', address, String(Math.floor(this.#clock() / 60_000)));
-      return Number(await this.#redis.ferryCount(key, ATTEMPT_TTL_MS));
-    });
+    return this.#run(
+      'countAttempt',
+      async () => {
+        const key = this.#key('attempts', address, String(Math.floor(this.#clock() / 60_000)));
+        return Number(await this.#redis.ferryCount(key, ATTEMPT_TTL_MS));
+      },
+      INDEPENDENT,
+    );
   }
 
   publishSession(summary: SessionSummary): Promise<void> {
@@ -1331,44 +1350,56 @@ export class RedisDirectory implements SharedDirectory {
       connectedAtMs: presence.connectedAtMs,
     };
     this.#techniciansHere.set(record.participantId, record);
-    return this.#run('technicianHere', async () => {
-      const key = this.#key('techs', this.selfId);
-      const value = JSON.stringify({ gatewayId: this.selfId, ...record });
-      await this.#redis.ferryHashSetWithTtl(key, record.participantId, value, this.memberTtlMs);
-    });
+    return this.#run(
+      'technicianHere',
+      async () => {
+        const key = this.#key('techs', this.selfId);
+        const value = JSON.stringify({ gatewayId: this.selfId, ...record });
+        await this.#redis.ferryHashSetWithTtl(key, record.participantId, value, this.memberTtlMs);
+      },
+      INDEPENDENT,
+    );
   }
 
   technicianLeft(participantId: string): Promise<void> {
     this.#techniciansHere.delete(participantId);
-    return this.#run('technicianLeft', async () => {
-      await this.#redis.hdel(this.#key('techs', this.selfId), participantId);
-    });
+    return this.#run(
+      'technicianLeft',
+      async () => {
+        await this.#redis.hdel(this.#key('techs', this.selfId), participantId);
+      },
+      INDEPENDENT,
+    );
   }
 
   technicians(): Promise<TechnicianPresence[]> {
-    return this.#run('technicians', async () => {
-      const ids = (await this.#redis.ferryMembers(this.#key('gws'), this.#key('gw', ''))).map(
-        (record) => (JSON.parse(record) as GatewayMember).id,
-      );
-      const pipeline = this.#redis.pipeline();
-      for (const id of ids) pipeline.hvals(this.#key('techs', id));
-      const replies = (await pipeline.exec()) ?? [];
-      const all: TechnicianPresence[] = [];
-      for (const [err, values] of replies) {
-        if (err) throw err;
-        for (const value of values as string[]) {
-          const p = parsed<TechnicianPresence>(value);
-          if (p !== null) all.push(p);
+    return this.#run(
+      'technicians',
+      async () => {
+        const ids = (await this.#redis.ferryMembers(this.#key('gws'), this.#key('gw', ''))).map(
+          (record) => (JSON.parse(record) as GatewayMember).id,
+        );
+        const pipeline = this.#redis.pipeline();
+        for (const id of ids) pipeline.hvals(this.#key('techs', id));
+        const replies = (await pipeline.exec()) ?? [];
+        const all: TechnicianPresence[] = [];
+        for (const [err, values] of replies) {
+          if (err) throw err;
+          for (const value of values as string[]) {
+            const p = parsed<TechnicianPresence>(value);
+            if (p !== null) all.push(p);
+          }
         }
-      }
-      return all.sort((a, b) =>
-        a.gatewayId !== b.gatewayId
-          ? a.gatewayId < b.gatewayId
-            ? -1
-            : 1
-          : a.connectedAtMs - b.connectedAtMs,
-      );
-    });
+        return all.sort((a, b) =>
+          a.gatewayId !== b.gatewayId
+            ? a.gatewayId < b.gatewayId
+              ? -1
+              : 1
+            : a.connectedAtMs - b.connectedAtMs,
+        );
+      },
+      INDEPENDENT,
+    );
   }
 
   /**
@@ -1496,9 +1527,13 @@ export class RedisDirectory implements SharedDirectory {
   /**
    * Runs a command if connected; any failure becomes `directory unavailable: <op>: …`. The
    * session steps of this turn go first: the store sees the writes in the order they were made.
+   * A command on keys no step touches (`independent`: a PIN, an attempt counter, presence,
+   * membership) does not need them first, and leaves them to the end of the turn: a session's
+   * set-up would otherwise cut its turn's writes in two round trips (one before its PIN is
+   * reserved, one after).
    */
-  async #run<T>(op: string, command: () => Promise<T>): Promise<T> {
-    this.#sendSteps();
+  async #run<T>(op: string, command: () => Promise<T>, independent = false): Promise<T> {
+    if (!independent) this.#sendSteps();
     const unavailable = this.#unavailable(op);
     if (unavailable !== null) throw unavailable;
     try {

@@ -361,6 +361,27 @@ test('the writes of one turn to a session go as one script call, in order, and b
     's3 b',
   ]);
 
+  // a PIN reserved or a guess counted amid a turn's writes does not cut the turn in two: their
+  // keys are none of a session's, so the turn's lines still go in one RPUSH
+  const before = await calls();
+  const mixed = [
+    a.appendJournal('s5', Buffer.from('s5 a')),
+    a.publishPin('123456789', 's5', Date.now() + 60_000),
+    a.countAttempt('192.0.2.1'),
+    a.appendJournal('s5', Buffer.from('s5 b')),
+  ];
+  const [, reserved, counted] = await Promise.all(mixed);
+  assert.equal(reserved, true);
+  assert.equal(counted, 1);
+  const after = await calls();
+  assert.equal((after.rpush ?? 0) - (before.rpush ?? 0), 1, 'the two lines in one RPUSH');
+  assert.deepEqual((await redis.lrange(`${keyPrefix}journal:s5`, 0, -1)).map(String), [
+    's5 a',
+    's5 b',
+  ]);
+  assert.equal((await a.pinOwner('123456789'))?.sessionId, 's5');
+  await a.removeSession('s5');
+
   // a removal in the same turn as a write comes after it: nothing of the session stays
   const last = a.appendJournal('s1', Buffer.from('line 4'));
   const republished = a.publishSession({ ...summary, status: 'Ended' });
