@@ -18,9 +18,15 @@ export interface GatewayProcess {
   readonly url: string;
 }
 
-export function serveProcess(t: TestContext, args: readonly string[]): Promise<GatewayProcess> {
+export function serveProcess(
+  t: TestContext,
+  args: readonly string[],
+  /** Variables added to this process's environment (FERRY_SECRET, FERRY_DATA_DIR, ...). */
+  env: Record<string, string> = {},
+): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   t.after(() => child.kill('SIGKILL'));
   const lines: string[] = [];
