@@ -225,8 +225,10 @@ export async function pairingRun(
 
 /**
  * Both modes at once, pair by pair: a gateway with each directory runs for the whole round, and
- * the pairs alternate between them (memory, redis, redis, memory, ...: each goes first every
- * other time), one at a time. Whatever the machine does meanwhile (a neighbour on the VM, the
+ * the pairs alternate between them, one at a time: pair i goes to both, which one first
+ * alternating with i (redis, memory, memory, redis, ... in odd rounds). Each gateway's CPU is read
+ * over the whole round, so its CPU per pair includes its background work during the other's
+ * pairs. Whatever the machine does meanwhile (a neighbour on the VM, the
  * clients' own pauses) then falls on both alike, which the same pairs run one mode after the
  * other do not get: there the two percentiles come from different minutes.
  */

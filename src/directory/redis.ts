@@ -1012,8 +1012,9 @@ export class RedisDirectory implements SharedDirectory {
   /**
    * Sends the steps of this turn, one script call each, in the order they were started (a write
    * to a session whose step is not the latest sends them first: `#stepOf`). Runs at the end of
-   * the turn, and before any other command (`#run`), so that the store sees every write in the
-   * order the gateway made it.
+   * the turn, and before any other command (`#run`) but those on keys no step writes
+   * (`INDEPENDENT`), so that the store sees every write to a session in the order the gateway
+   * made it.
    */
   readonly #sendSteps = (): void => {
     if (this.#stepsDue !== null) clearImmediate(this.#stepsDue);

@@ -624,12 +624,14 @@ export function watchFiles(
 const ignoreAbort = (): void => undefined;
 
 /**
- * Ends a HEAD response with the length a GET would send (RFC 9110 9.3.2), and closes the
- * connection (`Connection: close`). uWS v20.30 does not count endWithoutBody as a response:
- * without an abort handler it terminates the process as soon as the request handler returns, so
- * one is attached first; and a connection kept alive after it answers its next request by
- * hanging up (two HEADs through one keep-alive agent lost the second:
- * test/console/serving.test.ts), so it is not kept.
+ * Ends a HEAD response with the length a GET would send (RFC 9110 9.3.2), saying
+ * `Connection: close`. uWS v20.30 does not count endWithoutBody as a response: without an abort
+ * handler it terminates the process as soon as the request handler returns, so one is attached
+ * first; and a connection kept alive after it answers its next request by hanging up (two HEADs
+ * through one keep-alive agent lost the second: test/console/serving.test.ts), so the client is
+ * told not to keep it. uWS leaves the socket open all the same (a client that ignores the header
+ * holds it), and requests pipelined behind a HEAD get no answer: limits of uWS v20.30 that
+ * `res.close()` after the response does not lift.
  */
 export function endHead(res: Uws.HttpResponse, length: number): void {
   res.onAborted(ignoreAbort);
