@@ -274,6 +274,11 @@ export class Gateway {
         : null;
     // first of the listeners: a session is journaled before any tool hears of it
     if (this.journals !== null) this.registry.listeners.add(this.journals);
+    // a turn's due snapshots go to the store with the turn's other journal lines
+    const journals = this.journals;
+    if (fleet !== null && journals !== null) {
+      fleet.shared.beforeTurnWrites?.(() => journals.writeDueSnapshots());
+    }
     this.netstats = new NetworkStatsService(
       {
         name: config.locationName,

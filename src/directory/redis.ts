@@ -980,6 +980,14 @@ export class RedisDirectory implements SharedDirectory {
     });
   }
 
+  beforeTurnWrites(hook: () => void): void {
+    this.#beforeSteps = hook;
+  }
+
+  /** The hook that may add to a turn's steps before they are sent (`beforeTurnWrites`). */
+  #beforeSteps: (() => void) | null = null;
+  #inBeforeSteps = false;
+
   appendJournal(sessionId: string, line: Uint8Array): Promise<void> {
     return this.#stepOf('appendJournal', sessionId, (step) => {
       step.lines.push(Buffer.from(line.buffer, line.byteOffset, line.byteLength));
@@ -1020,6 +1028,21 @@ export class RedisDirectory implements SharedDirectory {
     if (this.#stepsDue !== null) clearImmediate(this.#stepsDue);
     this.#stepsDue = null;
     if (this.#steps.size === 0) return;
+    if (this.#beforeSteps !== null && !this.#inBeforeSteps) {
+      // what the turn still has to write joins its steps (a journal's due snapshot); a write of
+      // it that must go after the steps so far sends them from inside, as anywhere else
+      this.#inBeforeSteps = true;
+      try {
+        this.#beforeSteps();
+      } catch (err) {
+        this.#logger?.error({ err }, "directory: the hook before a turn's writes failed");
+      } finally {
+        this.#inBeforeSteps = false;
+      }
+      if (this.#stepsDue !== null) clearImmediate(this.#stepsDue);
+      this.#stepsDue = null;
+      if (this.#steps.size === 0) return;
+    }
     const steps = [...this.#steps];
     this.#steps.clear();
     this.#lastStep = '';

@@ -213,6 +213,13 @@ export interface SharedDirectory {
    * Resolves once the store has it (a chat message's echo waits for that).
    */
   appendJournal(sessionId: string, line: Uint8Array): Promise<void>;
+  /**
+   * `hook` runs just before the journal lines and summaries of a turn go to the store, and may
+   * add to them: the journals write their due snapshots there, so that a turn's snapshot travels
+   * with its other lines in one round trip instead of the next turn's. Optional: a store that
+   * sends each write at once needs no hook.
+   */
+  beforeTurnWrites?(hook: () => void): void;
   /** Replaces the session's journal copy with `lines` (after an outage of the store). */
   replaceJournal(sessionId: string, lines: readonly Uint8Array[]): Promise<void>;
   /**

@@ -446,6 +446,15 @@ export class SessionJournals implements SessionListener {
     return { sessions: older[0]?.seq === 1 ? GENESIS : '', older };
   }
 
+  /**
+   * Writes the snapshots due now instead of at the end of the turn: the shared directory calls
+   * it just before it sends a turn's journal lines, so a snapshot goes with them
+   * (`SharedDirectory.beforeTurnWrites`).
+   */
+  writeDueSnapshots(): void {
+    this.#writeSnapshots();
+  }
+
   /** Writes what every open journal has queued, and fsyncs it (a drain's last step). */
   async flushAll(): Promise<void> {
     this.#writeSnapshots();

@@ -382,6 +382,28 @@ test('the writes of one turn to a session go as one script call, in order, and b
   assert.equal((await a.pinOwner('123456789'))?.sessionId, 's5');
   await a.removeSession('s5');
 
+  // what the hook before a turn's writes adds (a journal's due snapshot) goes in the same
+  // script call as the turn's other lines, after them
+  let hooked = 0;
+  a.beforeTurnWrites((): void => {
+    hooked++;
+    if (hooked === 1) void a.appendJournal('s6', Buffer.from('s6 snapshot'));
+  });
+  const beforeHook = await calls();
+  await a.appendJournal('s6', Buffer.from('s6 line'));
+  const afterHook = await calls();
+  assert.equal(
+    (afterHook.rpush ?? 0) - (beforeHook.rpush ?? 0),
+    1,
+    'the line and the snapshot in one RPUSH',
+  );
+  assert.deepEqual((await redis.lrange(`${keyPrefix}journal:s6`, 0, -1)).map(String), [
+    's6 line',
+    's6 snapshot',
+  ]);
+  a.beforeTurnWrites(() => undefined);
+  await a.removeSession('s6');
+
   // a removal in the same turn as a write comes after it: nothing of the session stays
   const last = a.appendJournal('s1', Buffer.from('line 4'));
   const republished = a.publishSession({ ...summary, status: 'Ended' });
