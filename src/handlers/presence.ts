@@ -47,6 +47,11 @@ export class Presence {
     });
   }
 
+  /** The technicians' connections held here (forgotten at their close: `closed`). */
+  technicianPeers(): IterableIterator<RelayPeer> {
+    return this.#technicians.keys();
+  }
+
   /** A connection closed: whatever it was announced as is forgotten. */
   closed(peer: RelayPeer): void {
     if (this.#technicians.delete(peer)) this.#ctx.fleet?.technicianLeft(peer.id);

@@ -77,9 +77,8 @@ function whenAnswered<T>(
 export class UnattendedAccess {
   readonly #ctx: HandlerContext;
   readonly #jump: UnattendedRegistry;
+  /** Also the connected technicians (team queue notices): `technicianPeers`. */
   readonly #presence: Presence;
-  /** Connected technicians (team queue notices). */
-  readonly #technicians = new Set<RelayPeer>();
   /** Jump clients connected in unattended mode, by registration id. */
   readonly #unattended = new Map<string, Unattended>();
   /** Support button sessions not yet adopted, and their team. */
@@ -124,11 +123,12 @@ export class UnattendedAccess {
     });
   }
 
-  /** A technician connected: it hears of the sessions waiting in its teams' queues. */
+  /**
+   * A technician connected: it hears of the sessions waiting in its teams' queues. Nothing here
+   * goes over the other technicians: the presence forgets each at its close.
+   */
   onTechnician(peer: RelayPeer, grants: TechnicianGrants): void {
     this.#presence.technicianArrived(peer, grants);
-    for (const p of this.#technicians) if (!p.connected) this.#technicians.delete(p);
-    this.#technicians.add(peer);
     for (const [session, team] of this.#teamQueued) {
       // a queued session that ended (its customer left) is forgotten here or at a click
       if (session.ended) this.#teamQueued.delete(session);
@@ -245,9 +245,8 @@ export class UnattendedAccess {
 
   /** Sends `frame` to every connected technician of `team`. */
   notifyTeam(team: string, frame: Uint8Array): void {
-    for (const tech of this.#technicians) {
-      if (!tech.connected) this.#technicians.delete(tech);
-      else if (this.#ctx.grants(tech)?.teams.includes(team)) tech.sendFrame(frame);
+    for (const tech of this.#presence.technicianPeers()) {
+      if (tech.connected && this.#ctx.grants(tech)?.teams.includes(team)) tech.sendFrame(frame);
     }
   }
 
