@@ -397,6 +397,10 @@ export class SessionJournals implements SessionListener {
   linesOf(session: Session): Buffer[] {
     const journal = this.#journals.get(session);
     if (journal === undefined) return [];
+    // a snapshot due at the end of this turn is written first: a copy made of these lines
+    // replaces the store's, and would leave out a snapshot the directory's hook writes before
+    // the replacement (SharedDirectory.beforeTurnWrites)
+    void journal.keep();
     void journal.writer.flush();
     let buf: Buffer;
     try {

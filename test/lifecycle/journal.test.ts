@@ -482,3 +482,26 @@ test('a log that spilled before its journal file was made: the journal is writte
   assert.equal(verifyLog(report.log, report.logChainStart), null);
   assert.equal(report.notes.length, 200);
 });
+
+test("a copy of a journal made in the turn of a change ends with that change's snapshot", async (t) => {
+  const { gateway } = await startGateway(t);
+  const { sessionId } = await activeSession(t, gateway);
+  const session = gateway.registry.sessions.get(sessionId)!;
+  await gateway.journals!.flushAll();
+  // one turn: a logged change makes a snapshot due (at the end of the turn), then the lines are
+  // read for a copy (a recopy after a store outage, a move): the snapshot must be among them,
+  // since the copy replaces the store's and a snapshot written after the read would be lost
+  session.log.event(
+    'note',
+    'tech',
+    'a change in the same turn as the copy',
+    gateway.registry.now(),
+  );
+  const { records } = decodeRecords(Buffer.concat(gateway.journals!.linesOf(session)));
+  const kinds = (records as { k: string; e?: { detail?: string } }[]).map((r) =>
+    r.k === 'log' ? `log:${r.e?.detail}` : r.k,
+  );
+  const changed = kinds.lastIndexOf('log:a change in the same turn as the copy');
+  assert.ok(changed >= 0, `the change is in the lines: ${kinds.slice(-4)}`);
+  assert.equal(kinds.indexOf('state', changed), kinds.length - 1, `${kinds.slice(-4)}`);
+});
