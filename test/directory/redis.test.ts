@@ -401,6 +401,28 @@ test('the writes of one turn to a session go as one script call, in order, and b
     's6 line',
     's6 snapshot',
   ]);
+  // a hook that throws does not hold the turn's writes back
+  a.beforeTurnWrites(() => {
+    throw new Error('hook failed');
+  });
+  await a.appendJournal('s6', Buffer.from('s6 after a failed hook'));
+  assert.equal(
+    (await redis.lrange(`${keyPrefix}journal:s6`, 0, -1)).map(String).at(-1),
+    's6 after a failed hook',
+  );
+  // run before a command that flushes the steps first (not only at the end of the turn)
+  let fromRun = 0;
+  a.beforeTurnWrites(() => {
+    fromRun++;
+    if (fromRun === 1) void a.appendJournal('s6', Buffer.from('s6 snapshot before a command'));
+  });
+  const pending = a.appendJournal('s6', Buffer.from('s6 before a command'));
+  assert.equal((await a.sessionOwner('s6'))?.gatewayId, undefined);
+  await pending;
+  assert.deepEqual((await redis.lrange(`${keyPrefix}journal:s6`, 0, -1)).map(String).slice(-2), [
+    's6 before a command',
+    's6 snapshot before a command',
+  ]);
   a.beforeTurnWrites(() => undefined);
   await a.removeSession('s6');
 
