@@ -697,3 +697,36 @@ test('team queues across gateways: heard and listed everywhere, one pick-up wins
   onB.tech.chat('tech-b here, from B');
   await answered;
 });
+
+test("a new session's head, first log line and CONNECTING snapshot reach the store in one script call", async (t) => {
+  const a = await member(t, 'a', 'first-step');
+  const tech = await technician(t, a.gateway);
+  const raw = new Redis(redis.url);
+  t.after(() => raw.disconnect());
+  const watcher = new Redis(redis.url);
+  const monitor = await watcher.monitor();
+  t.after(() => {
+    monitor.disconnect();
+    watcher.disconnect();
+  });
+  const sent: string[][] = [];
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (source !== 'lua') sent.push(args);
+  });
+  const { sessionId } = await tech.createSession();
+  const journal = `ferry:journal:${sessionId}`;
+  const lines = await until(
+    'the CONNECTING snapshot in the store',
+    () => raw.lrange(journal, 0, -1),
+    (l) => l.some((line) => line.includes('"k":"state"')),
+  );
+  // the journal's due snapshot is written just before the turn's writes go (beforeTurnWrites):
+  // one step, not a second one a loop iteration later
+  // EVALSHA, or EVAL the first time the connection runs the script
+  const steps = sent.filter((args) => /^eval(sha)?$/i.test(args[0]!) && args.includes(journal));
+  assert.equal(steps.length, 1, `script calls writing the journal: ${steps.length}`);
+  assert.deepEqual(
+    lines.map((line) => /"k":"(\w+)"/.exec(line)?.[1]),
+    ['session', 'log', 'state'],
+  );
+});
