@@ -23,6 +23,7 @@ import { CustomerClient } from '../../src/clients/customer.js';
 import { TechnicianClient } from '../../src/clients/technician.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { composeCommands } from '../support/compose.js';
+import { until } from '../support/directory.js';
 import { freePort, type GatewayProcess, serveProcess } from '../support/gateway-process.js';
 import { startRedis } from '../support/redis.js';
 
@@ -33,24 +34,6 @@ function tempDir(t: TestContext, prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** Polls `check` until it gives a value (not undefined), or fails after `ms` with `what`. */
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`${what}: not within ${ms} ms${last ? ` (${String(last)})` : ''}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 async function getJson<T>(url: string): Promise<T> {
@@ -89,10 +72,18 @@ async function startPrometheus(t: TestContext, config: string): Promise<string |
     await once(child, 'exit');
   });
   const base = `http://127.0.0.1:${port}`;
-  await until('prometheus ready', 20_000, async () => {
-    if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
-    return (await fetch(`${base}/-/ready`)).ok ? true : undefined;
-  });
+  await until(
+    'prometheus ready',
+    async () => {
+      if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
+      return fetch(`${base}/-/ready`).then(
+        (r) => r.ok,
+        () => false,
+      );
+    },
+    (ready) => ready,
+    20_000,
+  );
   return base;
 }
 
@@ -139,8 +130,15 @@ test('the compose deployment runs as written: a PIN crosses gateways, Prometheus
   }
   const [a, b] = gateways as [(typeof gateways)[0], (typeof gateways)[0]];
   for (const g of gateways) {
-    await until(`${g.name} ready`, 20_000, async () =>
-      (await fetch(`http://127.0.0.1:${g.listening.adminPort}/readyz`)).ok ? true : undefined,
+    await until(
+      `${g.name} ready`,
+      () =>
+        fetch(`http://127.0.0.1:${g.listening.adminPort}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        ),
+      (ready) => ready,
+      20_000,
     );
   }
   // each lists both, with the public URLs the compose file gives them (made local)
@@ -189,8 +187,11 @@ test('the compose deployment runs as written: a PIN crosses gateways, Prometheus
   const query = (q: string) =>
     getJson<Vector>(`${prometheus}/api/v1/query?query=${encodeURIComponent(q)}`);
   // both gateways scraped and up, the session seen on its owner
-  await until('both gateways up in Prometheus', 30_000, async () =>
-    (await query('up{job="ferry"} == 1')).data.result.length === 2 ? true : undefined,
+  await until(
+    'both gateways up in Prometheus',
+    async () => (await query('up{job="ferry"} == 1')).data.result.length,
+    (up) => up === 2,
+    30_000,
   );
   const directory = await query('ferry_directory_up{job="ferry"}');
   assert.deepEqual(
@@ -198,11 +199,16 @@ test('the compose deployment runs as written: a PIN crosses gateways, Prometheus
     ['1', '1'],
     'both gateways reach the shared directory',
   );
-  await until('the session counted on its owner', 30_000, async () => {
-    const result = (await query('sum by (instance) (ferry_sessions{job="ferry"})')).data.result;
-    const owner = result.find((r) => r.metric.instance === `127.0.0.1:${a.listening.adminPort}`);
-    return owner !== undefined && Number(owner.value[1]) >= 1 ? true : undefined;
-  });
+  await until(
+    'the session counted on its owner',
+    async () => {
+      const result = (await query('sum by (instance) (ferry_sessions{job="ferry"})')).data.result;
+      const owner = result.find((r) => r.metric.instance === `127.0.0.1:${a.listening.adminPort}`);
+      return Number(owner?.value[1] ?? 0);
+    },
+    (sessions) => sessions >= 1,
+    30_000,
+  );
 
   // every rule evaluated without error, none pending or firing on a healthy deployment: read
   // from evaluations made after both gateways were seen up (one made before the first scrape
@@ -221,14 +227,13 @@ test('the compose deployment runs as written: a PIN crosses gateways, Prometheus
       }[];
     };
   };
-  const rules = await until('every rule evaluated after both were up', 30_000, async () => {
-    const all = (await getJson<Rules>(`${prometheus}/api/v1/rules`)).data.groups.flatMap(
-      (g) => g.rules,
-    );
-    return all.length > 0 && all.every((r) => Date.parse(r.lastEvaluation) > upSeenMs)
-      ? all
-      : undefined;
-  });
+  const rules = await until(
+    'every rule evaluated after both were up',
+    async () =>
+      (await getJson<Rules>(`${prometheus}/api/v1/rules`)).data.groups.flatMap((g) => g.rules),
+    (all) => all.length > 0 && all.every((r) => Date.parse(r.lastEvaluation) > upSeenMs),
+    30_000,
+  );
   for (const rule of rules) {
     assert.equal(rule.health, 'ok', `${rule.name}: ${rule.lastError ?? ''}`);
     assert.equal(rule.state, 'inactive', `${rule.name} is ${rule.state}`);
