@@ -256,8 +256,9 @@ export function spawnChild(
   args: readonly string[],
   cpus: string,
   nodeArgs: readonly string[] = [],
+  env?: NodeJS.ProcessEnv,
 ): Child {
-  return new Child(label, process.execPath, [...nodeArgs, script, ...args], cpus);
+  return new Child(label, process.execPath, [...nodeArgs, script, ...args], cpus, env);
 }
 
 /** Waits for `proc`'s exit event if it has not happened yet. */

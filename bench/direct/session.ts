@@ -30,7 +30,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { gatewayNodeFlags } from '../../src/cli/node-flags.js';
+import { gatewayEnv, gatewayNodeFlags } from '../../src/cli/node-flags.js';
 import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
 import { DirectLink } from '../../src/clients/direct-link.js';
@@ -212,6 +212,7 @@ export async function startGateway(
     ['--set', `p2pNetworks=${LOOPBACK_NETWORKS}`],
     cpus,
     gatewayNodeFlags(nodeArgs),
+    gatewayEnv(),
   );
   try {
     const line = await child.next('target', 20_000);

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { gatewayNodeFlags } from '../../src/cli/node-flags.js';
+import { gatewayEnv, gatewayNodeFlags } from '../../src/cli/node-flags.js';
 import { type Child, installCleanup, pinPlan, spawnChild } from '../common/children.js';
 import { describeMachine, machineInfo, writeResult } from '../common/machine.js';
 import { processCpuMs, processMemory, type QuietCheck, waitForQuiet } from '../common/proc.js';
@@ -61,6 +61,7 @@ async function startTarget(cpus: string): Promise<Target> {
     [],
     cpus,
     gatewayNodeFlags(),
+    gatewayEnv(),
   );
   const line = await child.next('target', 20_000);
   return {

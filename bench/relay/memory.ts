@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { gatewayNodeFlags } from '../../src/cli/node-flags.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { type Child, installCleanup, spawnChild } from '../common/children.js';
+import { ferryEnv, ferryEnvText } from '../common/launch-env.js';
 import { processMemory } from '../common/proc.js';
 import { answerPing, closePair, openPair, type PairLinks } from './pairing.js';
 import type { TargetInfo, TargetName } from './scenarios.js';
@@ -38,6 +39,7 @@ const { values } = parseArgs({
     'idle-ms': { type: 'string', default: '2500' },
     'node-flag': { type: 'string', multiple: true },
     'ferry-set': { type: 'string', multiple: true },
+    'ferry-env': { type: 'string', multiple: true },
     snapshot: { type: 'boolean', default: false },
     'snapshot-dir': { type: 'string' },
     top: { type: 'string', default: '30' },
@@ -47,7 +49,8 @@ const { values } = parseArgs({
 if (values.help) {
   process.stdout.write(
     'node dist/bench/relay/memory.js [--pairs N] [--more M] [--targets ferry,bare-uws] [--idle-ms MS]\n' +
-      '  [--node-flag=--flag ...] [--ferry-set key=value ...] [--snapshot | --snapshot-dir DIR] [--top N]\n',
+      '  [--node-flag=--flag ...] [--ferry-set key=value ...] [--ferry-env NAME=VALUE ...]\n' +
+      '  [--snapshot | --snapshot-dir DIR] [--top N]\n',
   );
   process.exit(0);
 }
@@ -115,7 +118,8 @@ async function measure(name: TargetName, pairs: number, snapshotDir: string | nu
   ];
   if (snapshotDir !== null) process.env.FERRY_MEM_SNAPSHOT_DIR = snapshotDir;
   const sets = name === 'ferry' ? (values['ferry-set'] ?? []).flatMap((kv) => ['--set', kv]) : [];
-  const child = spawnChild(name, path.join(here, 'targets', `${name}.js`), sets, '', nodeArgs);
+  const env = name === 'ferry' ? ferryEnv(values['ferry-env'] ?? []) : process.env;
+  const child = spawnChild(name, path.join(here, 'targets', `${name}.js`), sets, '', nodeArgs, env);
   try {
     const info = await child.next('target', 30_000);
     const target: TargetInfo = {
@@ -167,7 +171,7 @@ async function measure(name: TargetName, pairs: number, snapshotDir: string | nu
         `  native (RSS - heap committed - external)           ${kib(native(after) - native(idle), more)}\n`;
     }
     process.stdout.write(
-      `\n== ${name}: ${pairs} pairs idle ${values['idle-ms']} ms, flags ${[...launch, ...(name === 'ferry' ? (values['ferry-set'] ?? []) : [])].join(' ') || '(none)'}\n` +
+      `\n== ${name}: ${pairs} pairs idle ${values['idle-ms']} ms, flags ${[...(name === 'ferry' ? ferryEnvText(values['ferry-env'] ?? []) : []), ...launch, ...(name === 'ferry' ? (values['ferry-set'] ?? []) : [])].join(' ') || '(none)'}\n` +
         `RSS MiB: base ${(rawBase / 1024).toFixed(1)}, idle ${(rawIdle / 1024).toFixed(1)} (before GC), ${(idle.rss / 1048576).toFixed(1)} after GC\n` +
         `KiB per pair (both legs):\n` +
         `  RSS delta, no GC (the bench's "idle KiB/session")  ${((rawIdle - rawBase) / pairs).toFixed(2)}\n` +

@@ -27,6 +27,8 @@ interface ResultFile {
   readonly elapsedS: number;
   /** The Node flags of the Ferry target and of the others (results since 2026-12-07). */
   readonly nodeFlags?: { ferry: string[]; others: string[] };
+  /** The Ferry target's launch environment, `NAME=value` each (results since 2026-12-07). */
+  readonly launchEnv?: { ferry: string[] };
   readonly quietChecks: { quiet: boolean; busyPct: number; round: number }[];
   readonly runs: { retried: boolean; ok: boolean }[];
   readonly scenarios: {
@@ -80,7 +82,7 @@ function main(): void {
   if (r.nodeFlags !== undefined) {
     const flags = (list: string[]) => (list.length === 0 ? '(none)' : `\`${list.join(' ')}\``);
     out.push(
-      `Node flags: Ferry ${flags(r.nodeFlags.ferry)} (its launch flags), the others ${flags(r.nodeFlags.others)}.`,
+      `Node flags: Ferry ${flags([...(r.launchEnv?.ferry ?? []), ...r.nodeFlags.ferry])} (its launch flags and environment), the others ${flags(r.nodeFlags.others)}.`,
     );
   }
   out.push('');

@@ -25,6 +25,7 @@ import {
   pinPlan,
   spawnChild,
 } from '../common/children.js';
+import { ferryEnv, ferryEnvText } from '../common/launch-env.js';
 import {
   describeMachine,
   fdLimits,
@@ -108,6 +109,9 @@ const USAGE = `usage: node dist/bench/relay/run.js [options]
   --quiet-tries <n>   quiet checks before a round starts anyway (default 20, 4 with --quick;
                       recorded)
   --ferry-set k=v     gateway config override for the Ferry target (repeatable)
+  --ferry-env K=V     environment variable of the Ferry target (repeatable), over its launch
+                      environment (src/cli/node-flags.ts); K= removes K, e.g. --ferry-env
+                      MALLOC_ARENA_MAX= measures glibc's default
   --no-json           do not write bench/results/relay-*.json
   --cpu-prof          run the Ferry target under --cpu-prof (bench/results/profiles/*.cpuprofile)
   --node-flag <flag>  a Node/V8 flag for every target process alike (repeatable), e.g.
@@ -129,6 +133,7 @@ interface Options {
   quietPct: number;
   quietTries: number;
   ferrySets: string[];
+  ferryEnv: string[];
   json: boolean;
   cpuProf: boolean;
   nodeFlags: string[];
@@ -151,6 +156,7 @@ function parseOptions(argv: string[]): Options | null {
       'quiet-pct': { type: 'string' },
       'quiet-tries': { type: 'string' },
       'ferry-set': { type: 'string', multiple: true },
+      'ferry-env': { type: 'string', multiple: true },
       'no-json': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
       'node-flag': { type: 'string', multiple: true },
@@ -182,6 +188,7 @@ function parseOptions(argv: string[]): Options | null {
     quietPct: positive('quiet-pct', values['quiet-pct'], 10)!,
     quietTries: Math.round(positive('quiet-tries', values['quiet-tries'], values.quick ? 4 : 20)!),
     ferrySets: values['ferry-set'] ?? [],
+    ferryEnv: values['ferry-env'] ?? [],
     json: !values['no-json'],
     cpuProf: values['cpu-prof'],
     nodeFlags: values['node-flag'] ?? [],
@@ -240,6 +247,7 @@ async function measureOnce(
     targetArgs(name, options, cert),
     plan.targetCpus,
     nodeArgs,
+    name === 'ferry' ? ferryEnv(options.ferryEnv) : process.env,
   );
   let generator: Child | null = null;
   try {
@@ -424,7 +432,7 @@ async function main(): Promise<void> {
   out.push(
     `command: node dist/bench/relay/run.js ${process.argv.slice(2).join(' ')}`.trimEnd() +
       `\n${options.rounds} round(s), ${plan.reason}, ${workers} generator worker(s), ${elapsedS.toFixed(0)} s` +
-      `\nnode flags: Ferry ${gatewayNodeFlags(options.nodeFlags).join(' ')} (its launch flags, src/cli/node-flags.ts); others ${options.nodeFlags.join(' ') || '(none)'}` +
+      `\nnode flags: Ferry ${[...ferryEnvText(options.ferryEnv), ...gatewayNodeFlags(options.nodeFlags)].join(' ')} (its launch flags and environment, src/cli/node-flags.ts); others ${options.nodeFlags.join(' ') || '(none)'}` +
       `\ncells: median [min–max] over rounds; ↑ higher is better, ↓ lower is better`,
   );
   for (const scenario of options.scenarios) {
@@ -480,6 +488,7 @@ async function main(): Promise<void> {
     options: { ...options, scenarios: options.scenarios.map((s) => s.name) },
     pinning: plan,
     nodeFlags: { ferry: gatewayNodeFlags(options.nodeFlags), others: options.nodeFlags },
+    launchEnv: { ferry: ferryEnvText(options.ferryEnv) },
     generatorWorkers: workers,
     fdWarning,
     elapsedS,

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { gatewayNodeFlags } from '../../src/cli/node-flags.js';
+import { gatewayEnv, gatewayNodeFlags } from '../../src/cli/node-flags.js';
 import { startRedis } from '../../test/support/redis.js';
 import { type Child, spawnChild } from '../common/children.js';
 import { type Stat, stat } from '../relay/report.js';
@@ -215,7 +215,14 @@ export async function startGateway(
   cpus = '',
 ): Promise<GatewayProcess> {
   const args = Object.entries({ directory, ...sets }).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
-  const child = spawnChild('gateway', FERRY_TARGET, args, cpus, gatewayNodeFlags(nodeArgs));
+  const child = spawnChild(
+    'gateway',
+    FERRY_TARGET,
+    args,
+    cpus,
+    gatewayNodeFlags(nodeArgs),
+    gatewayEnv(),
+  );
   try {
     const line = await child.next('target', 20_000);
     const port = Number(line.port);

@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
-import { gatewayNodeFlags } from '../../src/cli/node-flags.js';
+import { gatewayEnv, gatewayNodeFlags } from '../../src/cli/node-flags.js';
 import { issueToken } from '../../src/session/tokens.js';
 import { Child } from '../common/children.js';
 import { repoRoot } from '../common/machine.js';
@@ -107,7 +107,13 @@ async function startDeployment(workers: number, redisUrl: string): Promise<Deplo
     '--log-level',
     'info',
   ];
-  const child = new Child(`ferry serve --workers ${workers}`, process.execPath, args, '');
+  const child = new Child(
+    `ferry serve --workers ${workers}`,
+    process.execPath,
+    args,
+    '',
+    gatewayEnv(),
+  );
   let workerPids: number[] = [];
   const stop = async () => {
     await child.stop(5000);

@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { gatewayNodeFlags } from '../../src/cli/node-flags.js';
+import { gatewayEnv, gatewayNodeFlags } from '../../src/cli/node-flags.js';
 
 export interface ChildMessage {
   readonly type: string;
@@ -47,7 +47,7 @@ export class GatewayChild {
     if (o.throwingChannel) args.push('--throwing-channel', String(o.throwingChannel));
     this.proc = spawn(process.execPath, args, {
       stdio: ['pipe', 'pipe', 'inherit'],
-      env: { ...process.env, FERRY_SOAK_SAMPLE_MS: String(o.sampleMs) },
+      env: gatewayEnv({ ...process.env, FERRY_SOAK_SAMPLE_MS: String(o.sampleMs) }),
     });
     // a killed child's stdin may still be written to once: the exit is what counts
     this.proc.stdin!.on('error', () => undefined);

@@ -1,6 +1,7 @@
 /**
- * How Node is launched for a gateway: the flags that `bin/ferry.js` (its `#!` line), `npm start`,
- * `ferry serve --workers N`, the systemd unit, the container image and the benches all pass.
+ * How Node is launched for a gateway: the flags and the environment that `bin/ferry.js` (its `#!`
+ * line), `npm start`, `ferry serve --workers N`, the systemd unit, the container image and the
+ * benches all pass.
  *
  * `--max-semi-space-size=4` caps V8's young generation at two 4 MiB semi-spaces. Without it, the
  * first burst of connections (1000 pairs' handshakes) grows them to V8's maximum (16 MiB each on
@@ -18,6 +19,57 @@
 
 /** Ferry's flags for a gateway process, in the form node takes them on its command line. */
 export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+
+/**
+ * The environment a gateway's node starts with, besides its flags: two settings of glibc's malloc
+ * that keep the native memory the first burst of connections grows (docs/benchmarks.md, "Idle
+ * memory per session"; 27 → 20 KiB per idle session over the first 1000 pairs).
+ *
+ * - `MALLOC_ARENA_MAX=2`: at most two arenas. By default each thread that allocates may get one
+ *   of its own (up to eight a core), and V8's helper threads and libuv's pool keep what they
+ *   freed in theirs: 4-5 MiB after 1000 pairs' handshakes.
+ * - `MALLOC_MMAP_THRESHOLD_=131072`: blocks of 128 KiB and more always get pages of their own,
+ *   returned when freed. glibc starts at that value but raises it to the size of each such block
+ *   freed, up to 32 MiB; the large blocks of V8's optimizing compiler then come from the heap and
+ *   leave it fragmented: 2-3 MiB more after the same burst. Fixing the value stops that.
+ *
+ * glibc reads them when the process starts, so like the flags they are given at launch; a value
+ * already in the environment wins.
+ */
+export const GATEWAY_ENV: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: '2',
+  MALLOC_MMAP_THRESHOLD_: '131072',
+};
+
+/** `env` with Ferry's launch variables added where `env` does not set them itself. */
+export function gatewayEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  for (const [name, value] of Object.entries(GATEWAY_ENV)) {
+    if (!out[name]) out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * Ferry's launch variables this process started without, as `NAME=value`. Only where they mean
+ * something: glibc's malloc reads them, other C libraries (musl, macOS) do not.
+ */
+export function envNotInForce(
+  env: NodeJS.ProcessEnv = process.env,
+  glibc: boolean = runsOnGlibc(),
+): string[] {
+  if (!glibc) return [];
+  return Object.entries(GATEWAY_ENV)
+    .filter(([name]) => !env[name])
+    .map(([name, value]) => `${name}=${value}`);
+}
+
+/** Whether node runs on glibc (its diagnostic report names the version; about 8 ms, once). */
+function runsOnGlibc(): boolean {
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } })
+    ?.header;
+  return header?.glibcVersionRuntime !== undefined;
+}
 
 /** The name part of `--name=value` or `--name value`: V8 treats `_` and `-` alike. */
 function flagName(arg: string): string {

@@ -15,14 +15,14 @@ import {
   type ExitRequest,
   withConfigOptions,
 } from './common.js';
-import { flagsNotInForce } from './node-flags.js';
+import { envNotInForce, flagsNotInForce } from './node-flags.js';
 import { runWorkers } from './workers.js';
 
 async function serve(argv: Record<string, unknown>): Promise<ExitRequest> {
   // every value and rule is checked here, before anything listens
   const { config } = configFrom(argv);
   const logger = createLogger(config.logLevel);
-  const missing = flagsNotInForce();
+  const missing = [...flagsNotInForce(), ...envNotInForce()];
   if (missing.length > 0) {
     logger.warn(
       { missing },

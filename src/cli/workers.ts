@@ -29,7 +29,7 @@ import { loadOrCreateSecret } from '../config/secrets.js';
 import type { Logger } from '../log.js';
 import { REGISTRY_FILE } from '../tools/jump-clients.js';
 import { ExitCode } from './common.js';
-import { workerNodeFlags } from './node-flags.js';
+import { gatewayEnv, workerNodeFlags } from './node-flags.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/ferry.js', import.meta.url));
 /** Back-off of a worker that keeps dying: 1 s, doubling, at most this. */
@@ -205,7 +205,7 @@ class Worker {
   start(): void {
     this.#startedAtMs = Date.now();
     const child = spawn(process.execPath, [...workerNodeFlags(), BIN, 'serve'], {
-      env: { ...process.env, ...toEnv(this.config), FERRY_SUPERVISED: '1' },
+      env: gatewayEnv({ ...process.env, ...toEnv(this.config), FERRY_SUPERVISED: '1' }),
       // the IPC channel tells the worker when the supervisor is gone (serve.ts)
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });

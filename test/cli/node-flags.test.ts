@@ -11,8 +11,11 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { type TestContext, test } from 'node:test';
 import {
+  envNotInForce,
   flagsNotInForce,
+  GATEWAY_ENV,
   GATEWAY_NODE_FLAGS,
+  gatewayEnv,
   gatewayNodeFlags,
   missingNodeFlags,
   workerNodeFlags,
@@ -42,22 +45,50 @@ test('a flag given by the operator, under either spelling, wins over Ferry’s o
   ]);
 });
 
-test('bin/ferry.js’s #! line and npm start pass the gateway’s flags', () => {
+test('a launch variable the environment sets already wins over Ferry’s own value', () => {
+  assert.deepEqual(GATEWAY_ENV, { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' });
+  assert.equal(gatewayEnv({ PATH: '/bin' }).MALLOC_ARENA_MAX, '2');
+  assert.equal(gatewayEnv({ PATH: '/bin' }).PATH, '/bin');
+  assert.equal(gatewayEnv({ MALLOC_ARENA_MAX: '8' }).MALLOC_ARENA_MAX, '8');
+  // an empty value is no value: glibc ignores it
+  assert.equal(gatewayEnv({ MALLOC_ARENA_MAX: '' }).MALLOC_ARENA_MAX, '2');
+  assert.deepEqual(envNotInForce({}, true), [
+    'MALLOC_ARENA_MAX=2',
+    'MALLOC_MMAP_THRESHOLD_=131072',
+  ]);
+  assert.deepEqual(envNotInForce({ MALLOC_ARENA_MAX: '4' }, true), [
+    'MALLOC_MMAP_THRESHOLD_=131072',
+  ]);
+  // other C libraries do not read it: nothing is missing there
+  assert.deepEqual(envNotInForce({}, false), []);
+});
+
+test('bin/ferry.js’s #! line and npm start pass the gateway’s flags and environment', () => {
   const first = fs.readFileSync(BIN, 'utf8').split('\n')[0];
-  assert.equal(first, `#!/usr/bin/env -S node ${GATEWAY_NODE_FLAGS.join(' ')}`);
+  const env = Object.entries(GATEWAY_ENV).map(([name, value]) => `${name}=${value}`);
+  assert.equal(first, `#!/usr/bin/env -S ${env.join(' ')} node ${GATEWAY_NODE_FLAGS.join(' ')}`);
   assert.ok((fs.statSync(BIN).mode & 0o111) !== 0, 'bin/ferry.js is executable');
   const pkg = JSON.parse(fs.readFileSync('package.json', 'utf8')) as {
     scripts: Record<string, string>;
   };
-  assert.match(pkg.scripts.start ?? '', /&& node (\S+ )*bin\/ferry\.js serve$/);
+  assert.match(pkg.scripts.start ?? '', /&& (\S+=\S+ )*node (\S+ )*bin\/ferry\.js serve$/);
   for (const flag of GATEWAY_NODE_FLAGS) {
     assert.ok(pkg.scripts.start?.split(' ').includes(flag), `npm start passes ${flag}`);
+  }
+  // an operator's value in the environment wins (the shell's default-value expansion)
+  for (const [name, value] of Object.entries(GATEWAY_ENV)) {
+    assert.ok(
+      pkg.scripts.start?.split(' ').includes(`${name}=\${${name}:-${value}}`),
+      `npm start sets ${name}`,
+    );
   }
 });
 
 interface Served {
   /** node's own arguments, read from /proc. */
   readonly argv: string[];
+  /** node's environment at its start, read from /proc. */
+  readonly environ: string[];
   /** Log records up to and with "gateway listening". */
   readonly records: Record<string, unknown>[];
 }
@@ -79,7 +110,10 @@ async function serve(
       ...['--host', '127.0.0.1', '--port', '0', '--admin-host', '127.0.0.1'],
       ...['--admin-port', '0', '--data-dir', dataDir],
     ],
-    { env: { ...process.env, NODE_OPTIONS: '', ...env }, stdio: ['ignore', 'pipe', 'inherit'] },
+    {
+      env: { ...withoutLaunchEnv(process.env), NODE_OPTIONS: '', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
   );
   t.after(() => child.kill('SIGKILL'));
   const records: Record<string, unknown>[] = [];
@@ -92,19 +126,30 @@ async function serve(
     });
   });
   const argv = fs.readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+  const environ = fs.readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0');
   child.removeAllListeners('exit');
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;
-  return { argv, records };
+  return { argv, environ, records };
+}
+
+/** `env` without Ferry's launch variables: what a shell that never set them passes. */
+function withoutLaunchEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of Object.keys(GATEWAY_ENV)) delete out[name];
+  return out;
 }
 
 const warning = (records: Record<string, unknown>[]) =>
   records.find((r) => String(r.msg).startsWith('node was started without'));
 
 test('bin/ferry.js run as a program starts the gateway with the flags, and no warning', async (t) => {
-  const { argv, records } = await serve(t, BIN, []);
+  const { argv, environ, records } = await serve(t, BIN, []);
   for (const flag of GATEWAY_NODE_FLAGS) assert.ok(argv.includes(flag), argv.join(' '));
+  for (const [name, value] of Object.entries(GATEWAY_ENV)) {
+    assert.ok(environ.includes(`${name}=${value}`), `${name}=${value} in its environment`);
+  }
   assert.equal(warning(records), undefined);
 });
 
@@ -113,7 +158,8 @@ test('ferry serve under a bare node warns, naming the missing flags; NODE_OPTION
   const record = warning(bare.records);
   assert.ok(record !== undefined, 'a warning');
   assert.equal(record.level, 40);
-  assert.deepEqual(record.missing, [...GATEWAY_NODE_FLAGS]);
+  // this machine's node runs on glibc, where the malloc variable counts
+  assert.deepEqual(record.missing, [...GATEWAY_NODE_FLAGS, ...envNotInForce({}, true)]);
   assert.ok(
     bare.records.some((r) => r.msg === 'gateway listening'),
     'the gateway runs all the same',
@@ -121,6 +167,8 @@ test('ferry serve under a bare node warns, naming the missing flags; NODE_OPTION
 
   const viaEnv = await serve(t, process.execPath, [BIN], {
     NODE_OPTIONS: '--max-semi-space-size=8',
+    MALLOC_ARENA_MAX: '4',
+    MALLOC_MMAP_THRESHOLD_: '65536',
   });
   assert.equal(warning(viaEnv.records), undefined);
 });

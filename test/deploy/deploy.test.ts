@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { GATEWAY_NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { configKeys, envName } from '../../src/config/schema.js';
 import { activeSession, adminRequest, startGateway } from '../api/harness.js';
 import { type Exposition, parseExposition } from '../metrics/exposition.js';
@@ -172,6 +172,9 @@ test('the systemd unit runs ferry serve unprivileged with its state in /var/lib/
     directives.get('Environment')?.includes(`NODE_OPTIONS=${GATEWAY_NODE_FLAGS.join(' ')}`),
     'NODE_OPTIONS carries the gateway flags',
   );
+  for (const [name, value] of Object.entries(GATEWAY_ENV)) {
+    assert.ok(directives.get('Environment')?.includes(`${name}=${value}`), `${name} is set`);
+  }
   assert.equal(one('StateDirectory'), 'ferry');
   assert.ok(directives.get('Environment')?.includes('FERRY_DATA_DIR=/var/lib/ferry'));
   assert.match(one('EnvironmentFile') ?? '', /ferry\.env$/);
@@ -227,6 +230,13 @@ test('the Dockerfile builds on node:20-bookworm-slim and runs as a non-root user
     env > instructions.findLastIndex((l) => l.startsWith('FROM ')),
     'the final stage sets NODE_OPTIONS',
   );
+  for (const [name, value] of Object.entries(GATEWAY_ENV)) {
+    assert.ok(
+      instructions.indexOf(`ENV ${name}=${value}`) >
+        instructions.findLastIndex((l) => l.startsWith('FROM ')),
+      `the final stage sets ${name}`,
+    );
+  }
   for (const copy of instructions.filter((l) => l.startsWith('COPY ') && !l.includes('--from='))) {
     const sources = copy.split(/\s+/).slice(1, -1);
     for (const source of sources)

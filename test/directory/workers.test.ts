@@ -13,7 +13,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { after, type TestContext, test } from 'node:test';
 import { freeLoopbackPort } from '../../bench/common/ports.js';
-import { GATEWAY_NODE_FLAGS } from '../../src/cli/node-flags.js';
+import { GATEWAY_ENV, GATEWAY_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { handOverRegistry, workerConfig } from '../../src/cli/workers.js';
 import { waitFor } from '../../src/clients/client.js';
 import { CustomerClient } from '../../src/clients/customer.js';
@@ -174,10 +174,15 @@ test('two workers on one port: members each, sessions pair across them, a dead o
       ['host-w1', port + 2, adminPort + 1],
     ],
   );
-  // each worker runs with the gateway's node flags (src/cli/node-flags.ts)
+  // each worker runs with the gateway's node flags and environment (src/cli/node-flags.ts)
   for (const w of workers) {
     const argv = fs.readFileSync(`/proc/${w.pid}/cmdline`, 'utf8').split('\0');
     for (const flag of GATEWAY_NODE_FLAGS) assert.ok(argv.includes(flag), `${w.id}: ${argv}`);
+    const environ = fs.readFileSync(`/proc/${w.pid}/environ`, 'utf8').split('\0');
+    for (const [name, value] of Object.entries(GATEWAY_ENV)) {
+      const given = process.env[name] || value;
+      assert.ok(environ.includes(`${name}=${given}`), `${w.id}: ${name}=${given}`);
+    }
   }
   assert.deepEqual(await gateways(adminPort + 1), [
     { ...(await gateways(adminPort))[0]!, id: 'host-w0', url: `ws://127.0.0.1:${port + 1}/v1/ws` },
