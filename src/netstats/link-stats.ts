@@ -3,14 +3,15 @@
  * running mean and jitter, the pings still awaiting a pong, and snapshots of the connection's
  * cumulative byte counters for the upload/download rates (docs/spec/network-stats.md 3.1-3.5).
  *
- * Invariants: every field is set in the constructor and storage is one preallocated
- * Float64Array per leg (the RTT ring, the pending pings and the rate snapshots side by side; the
+ * Invariants: every field is set in the constructor and storage is one preallocated array of
+ * doubles per leg (the RTT ring, the pending pings and the rate snapshots side by side; the
  * censored flags of the RTT ring are bits of one integer), so recording a sample or a snapshot
- * allocates nothing and a leg costs one typed array, not one per measurement (memory per idle
- * session: docs/benchmarks.md). There is no clock here: callers pass
+ * allocates nothing and a leg costs one array, not one per measurement, and a plain one, not a
+ * typed array (src/session/doubles.ts; memory per idle session: docs/benchmarks.md). There is no clock here: callers pass
  * monotonic milliseconds. Pending pings are kept in send order (oldest first), so the oldest one
  * is the first to stall.
  */
+import { doubles } from '../session/doubles.js';
 import { type ConnectivityValue, classify } from './grades.js';
 
 /** spec NS-D3 (at most 31: the censored flags of the window are the bits of one integer) */
@@ -28,7 +29,7 @@ const SNAP_RX = 1;
 const SNAP_TX = 2;
 const SNAP_STRIDE = 3;
 
-/** Where each part lives in the one Float64Array: RTT ring, (seq, sentAtMs) pairs, snapshots. */
+/** Where each part lives in the one array: RTT ring, (seq, sentAtMs) pairs, snapshots. */
 const RTT_AT = 0;
 const PINGS_AT = RTT_AT + RTT_WINDOW;
 const SNAPS_AT = PINGS_AT + PENDING_CAPACITY * 2;
@@ -41,7 +42,7 @@ export class LinkStats {
   connectedAtMs: number;
 
   /** RTT ring at RTT_AT, pending pings at PINGS_AT, rate snapshots at SNAPS_AT. */
-  private readonly slots = new Float64Array(SLOTS);
+  private readonly slots = doubles(SLOTS);
   /** Bit i set: the RTT sample in ring slot i is censored. */
   private censoredBits = 0;
   /** Index the next sample goes to; when the window is full it holds the oldest sample. */

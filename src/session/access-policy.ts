@@ -63,15 +63,35 @@ export function defaultGrants(config: Config): { perms: TechnicianPermission[]; 
   return { perms: perms as TechnicianPermission[], team };
 }
 
+type Defaults = { perms: readonly TechnicianPermission[]; team: string };
+
+/**
+ * The defaults' permissions and teams as grants hold them, made once per defaults object: every
+ * technician whose token names neither shares them (read-only), rather than holding a set and a
+ * list of its own.
+ */
+const sharedDefaults = new WeakMap<
+  Defaults,
+  { perms: ReadonlySet<TechnicianPermission>; teams: readonly string[] }
+>();
+
+function defaultsOf(defaults: Defaults) {
+  let shared = sharedDefaults.get(defaults);
+  if (shared === undefined) {
+    shared = { perms: new Set(defaults.perms), teams: Object.freeze([defaults.team]) };
+    sharedDefaults.set(defaults, shared);
+  }
+  return shared;
+}
+
 /** The grants of a verified token. Unknown permission names in a token are ignored. */
-export function grantsOf(
-  claims: TokenClaims,
-  defaults: { perms: readonly TechnicianPermission[]; team: string },
-): TechnicianGrants {
-  const perms = claims.perms === undefined ? defaults.perms : claims.perms.filter(isPermission);
+export function grantsOf(claims: TokenClaims, defaults: Defaults): TechnicianGrants {
+  const shared = defaultsOf(defaults);
+  const perms =
+    claims.perms === undefined ? shared.perms : new Set(claims.perms.filter(isPermission));
   const teams =
-    claims.teams === undefined || claims.teams.length === 0 ? [defaults.team] : claims.teams;
-  return { name: claims.sub, perms: new Set(perms), teams: [...teams] };
+    claims.teams === undefined || claims.teams.length === 0 ? shared.teams : [...claims.teams];
+  return { name: claims.sub, perms, teams };
 }
 
 /** The registry team of a personal jump client: only that technician may reach it. */

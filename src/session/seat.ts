@@ -52,15 +52,22 @@ export interface RelayRtt {
 /** Measurements a Hello may carry (a deployment's gateways). */
 const MAX_RELAY_RTTS = 32;
 
+/** What a Hello without measurements gives: one shared empty list. */
+const NO_RELAY_RTTS: readonly RelayRtt[] = Object.freeze([]);
+
+/** A technician's permissions before its Hello, and a customer's: one shared empty set. */
+const NO_PERMISSIONS: ReadonlySet<string> = new Set();
+
 /** The usable measurements of a Hello: named, finite, non-negative; at most MAX_RELAY_RTTS. */
 export function relayRttsOf(
   raw:
     | readonly { gatewayId?: string | null; rttMs?: number | null; sessions?: number | null }[]
     | null
     | undefined,
-): RelayRtt[] {
+): readonly RelayRtt[] {
+  if (raw === null || raw === undefined || raw.length === 0) return NO_RELAY_RTTS;
   const rtts: RelayRtt[] = [];
-  for (const r of (raw ?? []).slice(0, MAX_RELAY_RTTS)) {
+  for (const r of raw.slice(0, MAX_RELAY_RTTS)) {
     const gatewayId = (r.gatewayId ?? '').slice(0, 128);
     const rttMs = Number(r.rttMs);
     if (gatewayId === '' || !Number.isFinite(rttMs) || rttMs < 0) continue;
@@ -115,9 +122,9 @@ export class Seat {
   /** From the latest Hello of this place. */
   client: ClientRecord | null = null;
   /** The client's RTT to the deployment's gateways, as its latest Hello said (relay choice). */
-  relayRtts: readonly RelayRtt[] = [];
+  relayRtts: readonly RelayRtt[] = NO_RELAY_RTTS;
   /** Technician: operator permissions of its latest Hello (token claim, else the defaults). */
-  permissions: ReadonlySet<string> = new Set();
+  permissions: ReadonlySet<string> = NO_PERMISSIONS;
   /** What the lost connection kept of the frames written to it, for the resume's replay. */
   #lostLog: ReplaySource | null = null;
   readonly #held: Uint8Array[] = [];

@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import { CHANNEL_COUNT, eventFrame, pb, Role, roleName } from '../protocol/frames.js';
 import type { ferry } from '../protocol/gen/ferry.js';
 import { toList } from './consent.js';
+import { doubles } from './doubles.js';
 import type { FileTransferEntry, TransferState } from './files.js';
 import type { Participant } from './participant.js';
 import { type PendingRequest, PendingRequests } from './pending.js';
@@ -139,6 +140,9 @@ export type Relation = (typeof Relation)[keyof typeof Relation];
 const isDisruption = (s: Status): boolean =>
   s === Status.REBOOTING || s === Status.RECONNECTING || s === Status.OFFLINE;
 
+/** The empty value of the read-only lists a session replaces whole: one shared array. */
+const NONE: readonly never[] = Object.freeze([]);
+
 export class Session {
   readonly id: string;
   readonly createdAtMs: number;
@@ -232,13 +236,13 @@ export class Session {
   #nextRequest = 1;
   /** The customer shares its screen (logged and announced; the VIEW grant is the enforcement). */
   screenSharing = false;
-  monitors: readonly MonitorRecord[] = [];
+  monitors: readonly MonitorRecord[] = NONE;
   /** The monitor shared, or -1 for all. */
   selectedMonitor = -1;
   /** Address the gateway sees on the customer's connection (the summary's public IP). */
   customerAddress = '';
   /** System information categories the customer client offers (its Hello). */
-  sysinfoCategories: readonly string[] = [];
+  sysinfoCategories: readonly string[] = NONE;
   readonly notes: NoteRecord[] = [];
   #profiled: Set<Seat> | null = null;
   /** Technician places whose profile the customer has received (B2). */
@@ -284,20 +288,12 @@ export class Session {
   flowing = false;
 
   /**
-   * Frames and bytes relayed in this session, indexed by channel number: three views of one
-   * buffer (one allocation, not three).
+   * Frames and bytes relayed in this session, indexed by channel number: arrays of doubles, not
+   * typed arrays (src/session/doubles.ts says why).
    */
-  readonly relayedFrames = new Float64Array(new ArrayBuffer(CHANNEL_COUNT * 24), 0, CHANNEL_COUNT);
-  readonly relayedBytes = new Float64Array(
-    this.relayedFrames.buffer,
-    CHANNEL_COUNT * 8,
-    CHANNEL_COUNT,
-  );
-  readonly droppedFrames = new Float64Array(
-    this.relayedFrames.buffer,
-    CHANNEL_COUNT * 16,
-    CHANNEL_COUNT,
-  );
+  readonly relayedFrames = doubles(CHANNEL_COUNT);
+  readonly relayedBytes = doubles(CHANNEL_COUNT);
+  readonly droppedFrames = doubles(CHANNEL_COUNT);
 
   constructor(
     id: string,

@@ -1,0 +1,49 @@
+/**
+ * Per-session number arrays (src/session/doubles.ts): plain arrays V8 holds as packed, unboxed
+ * doubles from the start, so counters and rings never change representation and take no backing
+ * store outside the heap.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import v8 from 'node:v8';
+import { LinkStats } from '../../src/netstats/link-stats.js';
+import { doubles } from '../../src/session/doubles.js';
+
+// V8's own checks; the flag only lets code compiled after it use natives
+v8.setFlagsFromString('--allow-natives-syntax');
+const natives = (name: string) =>
+  new Function('a', `return %${name}(a)`) as (a: unknown) => boolean;
+const hasDoubleElements = natives('HasDoubleElements');
+const hasHoleyElements = natives('HasHoleyElements');
+
+test('doubles(n) is n zeros held as packed doubles, whatever is stored in it', () => {
+  for (const n of [0, 1, 11, 74]) {
+    const a = doubles(n);
+    assert.equal(a.length, n);
+    assert.ok(
+      a.every((x) => x === 0),
+      'all zeros',
+    );
+    if (n === 0) continue;
+    assert.ok(hasDoubleElements(a), `${n}: double elements from the start`);
+    assert.ok(!hasHoleyElements(a), `${n}: packed`);
+  }
+  const counters = doubles(11);
+  counters[3]! += 2 ** 40;
+  counters[4]!++;
+  counters.fill(0);
+  assert.ok(hasDoubleElements(counters) && !hasHoleyElements(counters), 'stores keep the kind');
+  assert.equal(counters.length, 11);
+});
+
+test('a link’s measurements live in one such array, used as a ring', () => {
+  const link = new LinkStats(0, 0, 0);
+  for (let i = 1; i <= 25; i++) {
+    link.addSample(10 + i);
+    link.sampleBytes(i * 1000, i * 100, i * 50);
+  }
+  // the window (10) is the last ten samples: 26..35
+  assert.equal(link.avgRttMs, 30.5);
+  const slots = (link as unknown as { slots: number[] }).slots;
+  assert.ok(Array.isArray(slots) && hasDoubleElements(slots) && !hasHoleyElements(slots));
+});
