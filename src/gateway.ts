@@ -25,6 +25,7 @@ import { JournalStore } from './journal/store.js';
 import type { Logger } from './log.js';
 import { GatewayMetrics } from './metrics/metrics.js';
 import { Heartbeat } from './netstats/heartbeat.js';
+import { rateSnapshotsFor } from './netstats/link-stats.js';
 import { NetworkStatsService, type StatsSession } from './netstats/network-stats.js';
 import { Codes } from './protocol/codes.js';
 import { eventFrame } from './protocol/frames.js';
@@ -1016,6 +1017,7 @@ export class Gateway {
       undefined,
       // copies of reliable frames kept for a resume's replay (src/transport/replay-log.ts)
       this.config.resumeBufferBytes,
+      rateSnapshotsFor(this.config.heartbeatIntervalMs),
     );
     conn.slot = n;
     return conn;

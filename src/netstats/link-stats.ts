@@ -21,8 +21,19 @@ export const PENDING_CAPACITY = 8;
 /** spec NS-D8 */
 export const RATE_WINDOW_MS = 10_000;
 export const MIN_RATE_ELAPSED_MS = 2000;
-/** Enough to span RATE_WINDOW_MS with ticks at least 0.7 s apart. */
+/** Enough to span RATE_WINDOW_MS with ticks at least 0.7 s apart; a link's ring is at most this. */
 export const RATE_SNAPSHOTS = 16;
+
+/**
+ * The snapshots a link keeps when the byte counters are sampled every `intervalMs` (each probe
+ * tick): enough for one at least RATE_WINDOW_MS old, with two to spare for late ticks, and never
+ * more than RATE_SNAPSHOTS. 7 at the default 2 s, 16 from 0.7 s down: a smaller ring at the usual
+ * interval is 216 bytes less a link (memory per idle session: docs/benchmarks.md).
+ */
+export function rateSnapshotsFor(intervalMs: number): number {
+  if (!(intervalMs > 0)) return RATE_SNAPSHOTS;
+  return Math.min(RATE_SNAPSHOTS, Math.max(3, Math.ceil(RATE_WINDOW_MS / intervalMs) + 2));
+}
 
 const SNAP_T = 0;
 const SNAP_RX = 1;
@@ -33,7 +44,6 @@ const SNAP_STRIDE = 3;
 const RTT_AT = 0;
 const PINGS_AT = RTT_AT + RTT_WINDOW;
 const SNAPS_AT = PINGS_AT + PENDING_CAPACITY * 2;
-const SLOTS = SNAPS_AT + RATE_SNAPSHOTS * SNAP_STRIDE;
 
 export class LinkStats {
   /** The latest sample, censored or not; 0 before the first one. */
@@ -42,7 +52,9 @@ export class LinkStats {
   connectedAtMs: number;
 
   /** RTT ring at RTT_AT, pending pings at PINGS_AT, rate snapshots at SNAPS_AT. */
-  private readonly slots = doubles(SLOTS);
+  private readonly slots: number[];
+  /** Capacity of the snapshot ring (rateSnapshotsFor). */
+  private readonly snapshots: number;
   /** Bit i set: the RTT sample in ring slot i is censored. */
   private censoredBits = 0;
   /** Index the next sample goes to; when the window is full it holds the oldest sample. */
@@ -59,7 +71,9 @@ export class LinkStats {
   private nextSnap = 0;
   private snapCount = 0;
 
-  constructor(connectedAtMs = 0, rxTotal = 0, txTotal = 0) {
+  constructor(connectedAtMs = 0, rxTotal = 0, txTotal = 0, snapshots = RATE_SNAPSHOTS) {
+    this.snapshots = Math.min(RATE_SNAPSHOTS, Math.max(2, Math.floor(snapshots)));
+    this.slots = doubles(SNAPS_AT + this.snapshots * SNAP_STRIDE);
     this.connectedAtMs = connectedAtMs;
     this.sampleBytes(connectedAtMs, rxTotal, txTotal);
   }
@@ -198,8 +212,8 @@ export class LinkStats {
     this.slots[o + SNAP_T] = nowMs;
     this.slots[o + SNAP_RX] = rxTotal;
     this.slots[o + SNAP_TX] = txTotal;
-    this.nextSnap = (this.nextSnap + 1) % RATE_SNAPSHOTS;
-    if (this.snapCount < RATE_SNAPSHOTS) this.snapCount++;
+    this.nextSnap = (this.nextSnap + 1) % this.snapshots;
+    if (this.snapCount < this.snapshots) this.snapCount++;
   }
 
   /** Participant -> gateway (bytes the gateway received), bits/s. The customer's upload rate. */
@@ -219,12 +233,12 @@ export class LinkStats {
    */
   private rate(nowMs: number, column: number): number {
     const snaps = this.slots;
-    const newest = SNAPS_AT + ((this.nextSnap - 1 + RATE_SNAPSHOTS) % RATE_SNAPSHOTS) * SNAP_STRIDE;
-    let base =
-      SNAPS_AT + ((this.nextSnap - this.snapCount + RATE_SNAPSHOTS) % RATE_SNAPSHOTS) * SNAP_STRIDE;
+    const cap = this.snapshots;
+    const newest = SNAPS_AT + ((this.nextSnap - 1 + cap) % cap) * SNAP_STRIDE;
+    let base = SNAPS_AT + ((this.nextSnap - this.snapCount + cap) % cap) * SNAP_STRIDE;
     const windowStartMs = nowMs - RATE_WINDOW_MS;
     for (let k = 1; k <= this.snapCount; k++) {
-      const o = SNAPS_AT + ((this.nextSnap - k + RATE_SNAPSHOTS) % RATE_SNAPSHOTS) * SNAP_STRIDE;
+      const o = SNAPS_AT + ((this.nextSnap - k + cap) % cap) * SNAP_STRIDE;
       if (snaps[o + SNAP_T]! <= windowStartMs) {
         base = o;
         break;

@@ -55,6 +55,9 @@ const MAX_RELAY_RTTS = 32;
 /** What a Hello without measurements gives: one shared empty list. */
 const NO_RELAY_RTTS: readonly RelayRtt[] = Object.freeze([]);
 
+/** The held frames of a place that holds none: one shared list, never written to. */
+const NO_FRAMES: Uint8Array[] = Object.freeze([]) as unknown as Uint8Array[];
+
 /** A technician's permissions before its Hello, and a customer's: one shared empty set. */
 const NO_PERMISSIONS: ReadonlySet<string> = new Set();
 
@@ -127,7 +130,8 @@ export class Seat {
   permissions: ReadonlySet<string> = NO_PERMISSIONS;
   /** What the lost connection kept of the frames written to it, for the resume's replay. */
   #lostLog: ReplaySource | null = null;
-  readonly #held: Uint8Array[] = [];
+  /** Frames kept while away; the shared NO_FRAMES while none are (most places, most of the time). */
+  #held: Uint8Array[] = NO_FRAMES;
   #heldBytes = 0;
   readonly #maxBytes: number;
   readonly #stats: HoldStats;
@@ -211,6 +215,7 @@ export class Seat {
     // neutered after the uWS callback returns: copy before queueing
     const copy = new Uint8Array(length);
     copy.set(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes));
+    if (this.#held === NO_FRAMES) this.#held = [];
     this.#held.push(copy);
     this.#heldBytes += length;
     this.#stats.copies++;
@@ -221,7 +226,7 @@ export class Seat {
   /** Gives up every held frame (the Offline window passed); later frames are counted as lost. */
   discard(reason: LossReason): void {
     this.#lose(this.#held.length, this.#heldBytes);
-    this.#held.length = 0;
+    this.#held = NO_FRAMES;
     this.#heldBytes = 0;
     this.holding = false;
     if (this.lossReason === '') this.lossReason = reason;
@@ -270,7 +275,7 @@ export class Seat {
     }
     for (const frame of this.#held) conn.sendFrame(frame);
     this.#stats.delivered += this.#held.length;
-    this.#held.length = 0;
+    this.#held = NO_FRAMES;
     this.#heldBytes = 0;
     const lost = {
       frames: this.lostFrames,
@@ -287,7 +292,7 @@ export class Seat {
   /** Drops held frames without counting them (the place itself is dropped). */
   clear(): void {
     this.#lostLog = null;
-    this.#held.length = 0;
+    this.#held = NO_FRAMES;
     this.#heldBytes = 0;
   }
 }

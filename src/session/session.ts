@@ -140,6 +140,20 @@ export type Relation = (typeof Relation)[keyof typeof Relation];
 const isDisruption = (s: Status): boolean =>
   s === Status.REBOOTING || s === Status.RECONNECTING || s === Status.OFFLINE;
 
+/**
+ * The status lines of session logs, one string for each (from, to, trigger): every session's log
+ * shares it rather than holding a copy. The state table bounds how many there are.
+ */
+const STATUS_LINES = new Map<string, string>();
+
+function statusLine(from: string, to: string, trigger: string): string {
+  const line = `${from} -> ${to} (${trigger})`;
+  const kept = STATUS_LINES.get(line);
+  if (kept !== undefined) return kept;
+  STATUS_LINES.set(line, line);
+  return line;
+}
+
 /** The empty value of the read-only lists a session replaces whole: one shared array. */
 const NONE: readonly never[] = Object.freeze([]);
 
@@ -599,7 +613,7 @@ export class Session {
     }
     if (actor !== GATEWAY) this.lastActionMs = nowMs;
     this.history.push({ status: result.to, atMs: nowMs, trigger, actor });
-    this.log.event('status', actor, `${result.from} -> ${result.to} (${trigger})`, nowMs);
+    this.log.event('status', actor, statusLine(result.from, result.to, trigger), nowMs);
     this.logger.info({ from: result.from, to: result.to, trigger, actor }, 'session status');
     // spec D-TRANSFER-PROJECTION: the pending transfer lives while the session is Outgoing, or
     // disrupted on its way back to Outgoing

@@ -6,7 +6,7 @@
  * Sends to one socket within one event-loop turn are coalesced (see `Coalescer`).
  */
 import type { TokenBucket } from '../limits/token-bucket.js';
-import { LinkStats } from '../netstats/link-stats.js';
+import { LinkStats, RATE_SNAPSHOTS } from '../netstats/link-stats.js';
 import { Codes } from '../protocol/codes.js';
 import type { RoleValue } from '../protocol/frames.js';
 import { PeerState, type PeerStateValue, type RelayPeer, SendStatus } from '../relay/peer.js';
@@ -197,6 +197,7 @@ export class Connection implements RelayPeer {
     budget: SendBudget,
     coalesce: Coalescer = coalescer,
     replayBytes = 1 << 20,
+    rateSnapshots = RATE_SNAPSHOTS,
   ) {
     this.#replayBytes = replayBytes;
     this.id = id;
@@ -206,7 +207,7 @@ export class Connection implements RelayPeer {
     this.helloDeadlineMs = helloDeadlineMs;
     this.#budget = budget;
     this.#coalescer = coalesce;
-    this.link = new LinkStats(nowMs);
+    this.link = new LinkStats(nowMs, 0, 0, rateSnapshots);
   }
 
   attach(ws: SendSocket): void {

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Connectivity } from '../../src/netstats/grades.js';
-import { LinkStats, PENDING_CAPACITY, RTT_WINDOW } from '../../src/netstats/link-stats.js';
+import {
+  LinkStats,
+  PENDING_CAPACITY,
+  RATE_SNAPSHOTS,
+  RTT_WINDOW,
+  rateSnapshotsFor,
+} from '../../src/netstats/link-stats.js';
 
 /** Deterministic samples in [0, 600) ms with some exact 5000 ms censored ones mixed in. */
 function* samples(count: number): Generator<{ ms: number; censored: boolean }> {
@@ -110,6 +116,39 @@ test('rates count only the bytes of the trailing 10 s once that much history exi
     link.sampleBytes(t, rx, 0);
   }
   assert.equal(link.uploadBps(30_000), 1_000_000);
+});
+
+test('a ring sized for the probe interval reads the rates the full ring does, late ticks included', () => {
+  assert.equal(rateSnapshotsFor(2000), 7);
+  assert.equal(rateSnapshotsFor(5000), 4);
+  assert.equal(rateSnapshotsFor(60_000), 3);
+  assert.equal(rateSnapshotsFor(700), RATE_SNAPSHOTS);
+  assert.equal(rateSnapshotsFor(100), RATE_SNAPSHOTS);
+  assert.equal(rateSnapshotsFor(0), RATE_SNAPSHOTS);
+  for (const intervalMs of [2000, 3000, 5000]) {
+    const small = new LinkStats(0, 0, 0, rateSnapshotsFor(intervalMs));
+    const full = new LinkStats(0);
+    let rx = 0;
+    let tx = 0;
+    let t = 0;
+    for (let i = 1; i <= 40; i++) {
+      // ticks up to 30% late, the traffic changing as they go
+      t += intervalMs + ((i * 7919) % 10) * intervalMs * 0.03;
+      rx += (i % 5) * 100_000;
+      tx += (i % 3) * 50_000;
+      small.sampleBytes(t, rx, tx);
+      full.sampleBytes(t, rx, tx);
+      // a stats push may read at any time before the next tick
+      for (const readAt of [t, t + intervalMs * 0.5, t + intervalMs * 0.99]) {
+        assert.equal(
+          small.uploadBps(readAt),
+          full.uploadBps(readAt),
+          `${intervalMs} ms, tick ${i}`,
+        );
+        assert.equal(small.downloadBps(readAt), full.downloadBps(readAt));
+      }
+    }
+  }
 });
 
 test('rates never go negative when a counter moves backwards', () => {
