@@ -1,7 +1,8 @@
 /**
- * How Node is launched for a gateway: the flags and the environment that `bin/ferry.js` (its `#!`
- * line), `npm start`, `ferry serve --workers N`, the systemd unit, the container image and the
- * benches all pass.
+ * How Node is launched for a gateway: the flags that `bin/ferry.js` (its `#!` line), `npm start`,
+ * `ferry serve --workers N`, the systemd unit, the container image and the benches all pass, and
+ * the environment all of them but the `#!` line set (it starts every command, clients too, and a
+ * variable, unlike a flag, reaches the programs a command runs).
  *
  * `--max-semi-space-size=4` caps V8's young generation at two 4 MiB semi-spaces. Without it, the
  * first burst of connections (1000 pairs' handshakes) grows them to V8's maximum (16 MiB each on
@@ -34,7 +35,8 @@ export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4']
  *   leave it fragmented: 2-3 MiB more after the same burst. Fixing the value stops that.
  *
  * glibc reads them when the process starts, so like the flags they are given at launch; a value
- * already in the environment wins.
+ * already in the environment wins. An empty value is not glibc's default (an empty
+ * MALLOC_MMAP_THRESHOLD_ is 0: every block gets pages of its own): Ferry treats it as missing.
  */
 export const GATEWAY_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: '2',

@@ -26,7 +26,7 @@ async function serve(argv: Record<string, unknown>): Promise<ExitRequest> {
   if (missing.length > 0) {
     logger.warn(
       { missing },
-      `node was started without ${missing.join(' ')}: the gateway runs, with more memory after a burst of connections; start it as bin/ferry.js or npm start do (docs/operations.md#how-node-is-launched)`,
+      `node was started without ${missing.join(' ')}: the gateway runs, with more memory after a burst of connections; start it as npm start, the systemd unit and the container image do (docs/operations.md#how-node-is-launched)`,
     );
   }
   if (workerCount(config.workers) > 1) return runWorkers(config, logger);
