@@ -11,6 +11,7 @@ import { describeMachine, machineInfo, writeResult } from '../common/machine.js'
 import { type QuietCheck, waitForQuiet } from '../common/proc.js';
 import { fmtCount, table } from '../relay/report.js';
 import { suites as accounting } from './accounting.bench.js';
+import { suites as decode } from './decode.bench.js';
 import { suites as encode } from './encode.bench.js';
 import { suites as heartbeat } from './heartbeat.bench.js';
 import { suites as peek } from './peek.bench.js';
@@ -21,6 +22,7 @@ import { type CaseResult, type MicroSuite, runSuite, sinkValue } from './suite.j
 const ALL: MicroSuite[] = [
   ...peek,
   ...encode,
+  ...decode,
   ...heartbeat,
   ...accounting,
   ...routing,

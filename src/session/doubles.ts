@@ -14,8 +14,17 @@
  * `length` zeros in an array V8 holds as unboxed doubles from the start, with no spare capacity:
  * built from a non-integer so its elements kind is double before anything is stored, not a
  * small-integer kind that turns into doubles (a new backing store) the first time a counter holds
- * a fraction or passes 2^30. Zeros stored into it keep the kind.
+ * a fraction or passes 2^30. Zeros stored into it keep the kind. Each length's first array is
+ * kept as a template, and the others are copies of it (`slice` keeps the kind and the length).
  */
 export function doubles(length: number): number[] {
-  return Array.from({ length }, () => 0.5).fill(0);
+  let template = templates.get(length);
+  if (template === undefined) {
+    template = Array.from({ length }, () => 0.5).fill(0);
+    templates.set(length, template);
+  }
+  return template.slice();
 }
+
+/** One zero-filled template per length asked for (a handful: the callers' fixed sizes). */
+const templates = new Map<number, readonly number[]>();

@@ -34,6 +34,13 @@ test('doubles(n) is n zeros held as packed doubles, whatever is stored in it', (
   counters.fill(0);
   assert.ok(hasDoubleElements(counters) && !hasHoleyElements(counters), 'stores keep the kind');
   assert.equal(counters.length, 11);
+  // each call is an array of its own: what one holder stores, the next one does not see
+  const a = doubles(11);
+  a[0] = 7;
+  const b = doubles(11);
+  assert.equal(b[0], 0);
+  assert.notEqual(a, b);
+  assert.ok(hasDoubleElements(b) && !hasHoleyElements(b));
 });
 
 test('a link’s measurements live in one such array, used as a ring', () => {
