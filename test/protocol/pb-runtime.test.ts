@@ -16,7 +16,7 @@ test('the generated module runs on the runtime with the gateway’s oneof setter
   // message): the decoder keeps the last one only
   const control = ferry.v1.Control.decode(
     concat(
-      ferry.v1.Control.encode({ requestId: 7, hello: { name: 'first' } }).finish(),
+      ferry.v1.Control.encode({ requestId: 7, hello: { pin: 'first' } }).finish(),
       ferry.v1.Control.encode({ pickUp: { sessionId: 'second' } }).finish(),
     ),
   );
