@@ -8,9 +8,11 @@
  * `addMany`). The files go to the OS temporary directory, where the bench's gateways keep their
  * data directories.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { newSessionId } from '../../src/session/operations.js';
 import type { SessionReport } from '../../src/session/report.js';
 import { ReportStore } from '../../src/store/report-store.js';
 import type { MicroSuite } from './suite.js';
@@ -104,7 +106,7 @@ export const suites: MicroSuite[] = [
       {
         name: 'one transaction for the 16',
         fn: () => {
-          const batch = Array.from({ length: 16 }, () => report(`r${++n}`));
+          const batch = Array.from({ length: 16 }, () => report(newSessionId()));
           index.addMany(batch);
           return n;
         },
@@ -113,8 +115,31 @@ export const suites: MicroSuite[] = [
         name: 'one transaction per report',
         naive: true,
         fn: () => {
-          for (let k = 0; k < 16; k++) index.add(report(`r${++n}`));
+          for (let k = 0; k < 16; k++) index.add(report(newSessionId()));
           return n;
+        },
+      },
+    ],
+  },
+  {
+    name: 'report store (SQLite, WAL): 16 reports by their session ids',
+    op: '16 reports',
+    cases: [
+      {
+        name: 'ids in creation order (newSessionId: time, then random)',
+        fn: () => {
+          index.addMany(Array.from({ length: 16 }, () => report(newSessionId())));
+          return ++n;
+        },
+      },
+      {
+        name: 'random ids (96 random bits)',
+        naive: true,
+        fn: () => {
+          index.addMany(
+            Array.from({ length: 16 }, () => report(randomBytes(12).toString('base64url'))),
+          );
+          return ++n;
         },
       },
     ],

@@ -16,7 +16,7 @@
  *   event tells every participant where the frames go and, when relayed, why.
  * - The P2P flag of the statistics is true only while both ends keep reporting the channel.
  */
-import { randomBytes } from 'node:crypto';
+
 import type { Logger } from 'pino';
 import type { CandidatePolicy } from '../direct/candidates.js';
 import { DirectPath, End, type EndValue } from '../direct/path.js';
@@ -25,6 +25,7 @@ import { controlFrame, eventFrame, u64 } from '../protocol/frames.js';
 import { ferry } from '../protocol/gen/ferry.js';
 import type { RelayPeer } from '../relay/peer.js';
 import { GRANT_CONTROL, GRANT_VIEW } from '../session/consent.js';
+import { randomId } from '../session/random-ids.js';
 import type { Seat } from '../session/seat.js';
 import type { Session } from '../session/session.js';
 import type { HandlerContext } from './context.js';
@@ -343,7 +344,7 @@ export class DirectPaths {
       session.id,
       tech,
       customer,
-      randomBytes(18).toString('base64url'),
+      randomId(18),
       session.grants,
       now,
     );

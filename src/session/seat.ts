@@ -6,9 +6,10 @@
  * Invariants: `conn` is null exactly while the place is absent (`lostAtMs` > 0); held frames are
  * private copies (uWS message buffers die after their callback) and leave in arrival order.
  */
-import { hash, randomBytes } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { RoleValue } from '../protocol/frames.js';
 import type { Participant, ReplaySource } from './participant.js';
+import { randomId } from './random-ids.js';
 import type { Session } from './session.js';
 
 /** Why frames for an absent participant were given up. */
@@ -154,7 +155,7 @@ export class Seat {
       this.role = conn.role;
       this.name = conn.name;
       this.participantId = conn.id;
-      this.resumeToken = randomBytes(24).toString('base64url');
+      this.resumeToken = randomId(24);
       this.tokenKey = tokenKey(this.resumeToken);
     } else throw new TypeError('a place needs a connection or what a journal kept of it');
     this.conn = restored !== undefined ? null : conn;
