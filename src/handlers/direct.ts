@@ -16,7 +16,6 @@
  *   event tells every participant where the frames go and, when relayed, why.
  * - The P2P flag of the statistics is true only while both ends keep reporting the channel.
  */
-
 import type { Logger } from 'pino';
 import type { CandidatePolicy } from '../direct/candidates.js';
 import { DirectPath, End, type EndValue } from '../direct/path.js';

@@ -13,7 +13,6 @@
  * (LeaveSession) is not a network drop: ownership passes to a collaborator, or the session is an
  * orphan under `orphanPolicy` (docs/session-lifecycle.md "A technician quits").
  */
-
 import type { Logger } from 'pino';
 import { CloseCodes, Codes, isRefusal, type Refusal, refuse } from '../protocol/codes.js';
 import { controlFrame, errorFrame, eventFrame, Role } from '../protocol/frames.js';
@@ -999,10 +998,6 @@ function collaboratorNamed(session: Session, who: string): Seat | null {
   return found;
 }
 
-/**
- * The stand-in owner of a session whose technician quit (its queue): no connection, so what the
- * session sends its owner goes nowhere; a session with a stand-in owner is not "owner away".
- */
 /** The base64url characters in ascending byte order: '-' < digits < capitals < '_' < small. */
 const SORTED_BASE64URL = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
 
@@ -1012,16 +1007,18 @@ const SORTED_BASE64URL = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnop
  *
  * Why time first: the report store keys its tables and indexes by session id, and a batch of
  * random ids touches a different B-tree page for every report, each written out to the
- * write-ahead log. Ids in creation order land side by side: 2.5 times the reports stored a second
- * (`node dist/bench/micro/run.js --filter "report store"`, "by their session ids"). An id is an
- * identifier, not a secret (what a session grants goes by tokens, PINs and its relations), and 54
- * random bits keep ids created in the same millisecond apart.
+ * write-ahead log. Ids in creation order land side by side: 2.3 times the reports stored a
+ * second (`node dist/bench/micro/run.js --filter "report store"`, "by their session ids", where
+ * reports are stored in the order their sessions began; less where sessions end in another
+ * order). An id is an identifier, not a secret (what a session grants goes by tokens, PINs and
+ * its relations), and 54 random bits keep ids created in the same millisecond apart.
  *
  * An id never starts with '-' (a session id is typed on command lines, `ferry admin end <id>`,
  * where a leading '-' would read as an option): the first character is the time's top 6 bits,
  * '-' only before 1972. The time part wraps after 2^42 ms (the year 2109).
  */
 export function newSessionId(nowMs: number = Date.now()): string {
+  if (!Number.isFinite(nowMs)) throw new RangeError(`newSessionId: time ${nowMs} is not finite`);
   let t = Math.max(0, Math.floor(nowMs));
   let time = '';
   for (let i = 0; i < 7; i++) {
@@ -1031,6 +1028,10 @@ export function newSessionId(nowMs: number = Date.now()): string {
   return time + randomId(7).slice(0, 9);
 }
 
+/**
+ * The stand-in owner of a session whose technician quit (its queue): no connection, so what the
+ * session sends its owner goes nowhere; a session with a stand-in owner is not "owner away".
+ */
 function standInFor(name: string): Participant {
   return {
     id: `queue:${name}`,

@@ -23,6 +23,9 @@ interface PinEntry<T> {
   readonly digest: Buffer;
 }
 
+/** The digest loop's start when no PIN is reserved: never stored, never compared. */
+const EMPTY = Buffer.alloc(0);
+
 export class PinBook<T> {
   readonly #pins = new Map<string, PinEntry<T>>();
   readonly #length: number;
@@ -49,7 +52,8 @@ export class PinBook<T> {
    */
   issue(target: T, nowMs: number, reserved = ''): { pin: string; expiresAtMs: number } {
     let pin = reserved;
-    let digest = this.#digest(pin);
+    // one HMAC for a reserved PIN, one a draw otherwise (none for the empty PIN)
+    let digest = pin === '' ? EMPTY : this.#digest(pin);
     while (pin === '' || (reserved === '' && this.#pins.has(digest.toString('base64')))) {
       pin = randomPin(this.#length);
       digest = this.#digest(pin);

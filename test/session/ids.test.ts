@@ -26,4 +26,5 @@ test('ids sort by creation time, and ids of one millisecond differ', () => {
   // the first 7 characters are the time, the other 9 random
   assert.equal(newSessionId(t0).slice(0, 7), newSessionId(t0).slice(0, 7));
   assert.notEqual(newSessionId(t0).slice(7), newSessionId(t0).slice(7));
+  assert.throws(() => newSessionId(Number.NaN), RangeError);
 });
