@@ -23,8 +23,8 @@ export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4']
 
 /**
  * The environment a gateway's node starts with, besides its flags: two settings of glibc's malloc
- * that keep the native memory the first burst of connections grows (docs/benchmarks.md, "Idle
- * memory per session"; 27 → 20 KiB per idle session over the first 1000 pairs).
+ * that keep the native memory the first burst of connections grows (docs/benchmarks.md, "glibc's
+ * malloc at launch"; 27 → 18-22 KiB per idle session over the first 1000 pairs).
  *
  * - `MALLOC_ARENA_MAX=2`: at most two arenas. By default each thread that allocates may get one
  *   of its own (up to eight a core), and V8's helper threads and libuv's pool keep what they
