@@ -177,6 +177,8 @@ async function runMain(spec: GeneratorSpec): Promise<void> {
       }
     }
     await Promise.all(shards.map((s) => s.start()));
+    const cpuStart = processCpuMs(target.pid);
+    const tStart = performance.now();
     await sleep(timing.warmupMs);
     if (stopping) return;
 
@@ -185,6 +187,7 @@ async function runMain(spec: GeneratorSpec): Promise<void> {
     const gen0 = processCpuMs(process.pid);
     const machine0 = machineCpu();
     const t0 = performance.now();
+    const warmupCpuMs = cpuStart !== null && cpu0 !== null ? cpu0 - cpuStart : null;
     send({ type: 'measuring', durationMs: timing.durationMs });
     await sleep(timing.durationMs);
     await Promise.all(shards.map((s) => s.mark('stop')));
@@ -215,6 +218,7 @@ async function runMain(spec: GeneratorSpec): Promise<void> {
         ? Math.max(0, machineMs - irqMs - stealMs - targetCpuMs - genCpuMs)
         : null;
     const cycles = sum(results, 'cycles');
+    const warmupCycles = sum(results, 'warmupCycles');
     const screen = merged(results, 'screen');
     const input = merged(results, 'input');
     const both = new Histogram();
@@ -260,6 +264,11 @@ async function runMain(spec: GeneratorSpec): Promise<void> {
       msPerMB:
         targetCpuMs === null || receivedBytes === 0 ? null : targetCpuMs / (receivedBytes / 1e6),
       cpuMsPerSession: targetCpuMs === null || cycles === 0 ? null : targetCpuMs / cycles,
+      // churn: the same from the first session on (a just-started target: JIT still compiling)
+      warmupMs: t0 - tStart,
+      warmupCycles,
+      warmupCpuMsPerSession:
+        warmupCpuMs === null || warmupCycles === 0 ? null : warmupCpuMs / warmupCycles,
       genCpuPct: genCpuMs === null ? null : (100 * genCpuMs) / windowMs,
       otherCpuPct: otherCpuMs === null ? null : (100 * otherCpuMs) / windowMs,
       irqCpuPct: irqMs === null ? null : (100 * irqMs) / windowMs,

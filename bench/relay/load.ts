@@ -81,6 +81,8 @@ export interface ShardResult {
   readonly pongs: number;
   readonly closedLegs: number;
   readonly cycles: number;
+  /** churn: sessions set up and torn down in the warm-up, before the 'measure' mark. */
+  readonly warmupCycles: number;
   readonly cycleErrors: number;
   readonly errorSamples: string[];
   readonly screen: HistogramData;
@@ -148,7 +150,11 @@ export class Shard {
   #inputSlots: Pair[][] = [];
   #slot = 0;
   #startMs = 0;
-  #marks: { measure: Counts | null; stop: Counts | null } = { measure: null, stop: null };
+  #marks: { start: Counts | null; measure: Counts | null; stop: Counts | null } = {
+    start: null,
+    measure: null,
+    stop: null,
+  };
   #setupMs = 0;
   #setupErrors = 0;
   #errorSamples: string[] = [];
@@ -349,6 +355,7 @@ export class Shard {
   start(): void {
     this.#running = true;
     this.#startMs = performance.now();
+    this.#marks.start = this.#counts();
     const s = this.spec.scenario;
     for (const pair of this.pairs) pair.progressMs = this.#startMs;
     switch (s.kind) {
@@ -427,10 +434,9 @@ export class Shard {
         await this.#probe(links);
         const setupMs = performance.now() - t0;
         await closePair(target, links);
-        if (this.#measuring) {
-          this.cycles++;
-          this.setupLatency.record(setupMs * 1000);
-        }
+        // counted from the start (the warm-up's sessions are reported apart); timed in the window
+        this.cycles++;
+        if (this.#measuring) this.setupLatency.record(setupMs * 1000);
       } catch (err) {
         this.cycleErrors++;
         this.#noteError(err);
@@ -536,6 +542,7 @@ export class Shard {
       pongs: pings.answered,
       closedLegs,
       cycles: b.cycles - a.cycles,
+      warmupCycles: a.cycles - (this.#marks.start?.cycles ?? a.cycles),
       cycleErrors: this.cycleErrors,
       errorSamples: this.#errorSamples,
       screen: this.screenLatency.toData(),

@@ -45,7 +45,7 @@ const ROWS: Record<ScenarioKind, string[]> = {
   throughput: ['msgsPerSec', 'p99', 'usPerMsg', 'reordered', 'rssMiB'],
   pingpong: ['msgsPerSec', 'p50', 'p99', 'usPerMsg'],
   fleet: ['msgsPerSec', 'p99', 'inputP99', 'targetCpuPct', 'usPerMsg', 'rssMiB', 'idleKiBPerPair'],
-  churn: ['sessionsPerSec', 'setupP99', 'cpuMsPerSession'],
+  churn: ['sessionsPerSec', 'setupP99', 'cpuMsPerSession', 'warmupCpuMsPerSession'],
 };
 
 const TARGETS = ['ferry', 'bare-uws', 'naive-ws'];

@@ -180,6 +180,14 @@ export const METRICS: readonly Metric[] = [
     format: fmtCount,
   },
   {
+    key: 'warmupCpuMsPerSession',
+    label: 'target ms/session, warm-up',
+    better: 'lower',
+    kinds: ['churn'],
+    get: (r) => num(r.warmupCpuMsPerSession),
+    format: fmtCount,
+  },
+  {
     key: 'rssMiB',
     label: 'target RSS MiB',
     better: 'lower',
@@ -319,6 +327,7 @@ const TLS_ROWS = new Set([
   'usPerMsg',
   'msPerMB',
   'cpuMsPerSession',
+  'warmupCpuMsPerSession',
   'rssMiB',
 ]);
 
