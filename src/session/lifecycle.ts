@@ -301,7 +301,7 @@ export class SessionLifecycle {
       const code = endCloseCode(session);
       // after the final StatusChanged, which may be waiting for the directory's copy
       session.acknowledge(() =>
-        conn.end(code, code === CloseCodes.GOING_AWAY ? Codes.SHUTTING_DOWN.code : reason),
+        conn.end(code, code === CloseCodes.GOING_AWAY ? Codes.SHUTTING_DOWN.code : reason, true),
       );
     }
   }

@@ -31,6 +31,10 @@ export interface Participant {
   readonly replayLog?: ReplaySource | null;
   /** Frames received from the client on this connection, the Hello included. */
   readonly rxFrames?: number;
-  /** Closes the connection with a WebSocket close code and short reason. Idempotent. */
-  end(code: number, reason: string): void;
+  /**
+   * Closes the connection with a WebSocket close code and short reason. Idempotent. `afterTurn`:
+   * the close waits for the end of this event-loop turn, after the frames written to it in the
+   * turn (one write for them instead of one each); it takes no frame meanwhile.
+   */
+  end(code: number, reason: string, afterTurn?: boolean): void;
 }

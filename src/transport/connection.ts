@@ -41,6 +41,11 @@ export type SendSocket = Pick<
  * so a burst leaves in one syscall per 16 KiB cork buffer and clients see exactly the frames the
  * sender sent.
  *
+ * Frames the gateway makes itself (`sendFrame`: replies, events, status changes) are staged from
+ * the first: a session's set-up step sends several to each leg, often from the other leg's
+ * callback, and they then leave in one write per leg instead of one each (churn: 25 → 15 send
+ * syscalls a session, docs/benchmarks.md). Relayed frames and heartbeats keep the rule above.
+ *
  * Order is kept per socket: once a socket has staged frames every later small frame is staged
  * behind them, and a larger frame or `end()` first writes the staged ones. Staged bytes count
  * as queued bytes for the send budget, so drop and slow-consumer decisions see them.
@@ -223,11 +228,18 @@ export class Connection implements RelayPeer {
    * copy is kept for a resume's replay (src/transport/replay-log.ts); the caller closes the
    * connection when one is DROPPED, so the client always holds a prefix of them.
    */
-  forward(message: ArrayBuffer | Uint8Array, reliable = false): number {
+  forward(message: ArrayBuffer | Uint8Array, reliable = false, staged = false): number {
     const ws = this.#ws;
-    if (ws === null || this.state === PeerState.CLOSED) return SendStatus.DROPPED;
+    if (ws === null || this.state === PeerState.CLOSED || this.#ending !== null) {
+      return SendStatus.DROPPED;
+    }
     if (this.#held !== null) return this.#hold(message, reliable);
     const length = message.byteLength;
+    if (staged && !this.#inTurn && length <= this.#coalescer.maxFrameBytes) {
+      // a gateway-made frame waits for the end of the turn, with whatever else this socket gets
+      this.#inTurn = true;
+      this.#coalescer.touch(this);
+    }
     if (this.#inTurn) {
       if (length <= this.#coalescer.maxFrameBytes) {
         const entry = this.#coalescer.stage(message, this.#stageTail);
@@ -356,10 +368,21 @@ export class Connection implements RelayPeer {
   endTurn(from: Coalescer): void {
     this.#inTurn = false;
     const ws = this.#ws;
-    if (from === this.#coalescer && ws !== null && this.state !== PeerState.CLOSED) {
+    if (from !== this.#coalescer || ws === null || this.state === PeerState.CLOSED) return;
+    const ending = this.#ending;
+    if (ending === null) {
       this.#writeStaged(ws, true);
+      return;
     }
+    this.#ending = null;
+    // the staged frames in one corked write, then the close frame and FIN (uWS holds a FIN back
+    // while the socket is corked, until the client answers the close or the socket times out)
+    this.#writeStaged(ws, true);
+    this.end(ending.code, ending.reason);
   }
+
+  /** A close that waits for the end of the turn (end with afterTurn), or null. */
+  #ending: { readonly code: number; readonly reason: string } | null = null;
 
   #settle(level: number): void {
     this.#budget.settle(this.queuedBytes, level);
@@ -372,10 +395,10 @@ export class Connection implements RelayPeer {
    * slow consumer; the participant resumes through the lifecycle.
    */
   sendFrame(bytes: ArrayBuffer | Uint8Array): boolean {
-    if (this.state === PeerState.CLOSED) return false;
+    if (this.state === PeerState.CLOSED || this.#ending !== null) return false;
     if (
       this.#budget.admitsReliable(this.queuedBytes, bytes.byteLength) &&
-      this.forward(bytes, true) !== SendStatus.DROPPED
+      this.forward(bytes, true, true) !== SendStatus.DROPPED
     ) {
       return true;
     }
@@ -394,14 +417,27 @@ export class Connection implements RelayPeer {
     return this.#ws === null ? 0 : this.#ws.getBufferedAmount() + this.#stagedBytes;
   }
 
-  end(code: number, reason: string): void {
-    if (this.state === PeerState.CLOSED || this.#ws === null) return;
+  /**
+   * Closes the socket after the frames it was given. `afterTurn` (within a turn, nothing held):
+   * the frames staged in this turn leave in one corked write at its end, then the close frame,
+   * where a close from another socket's callback would write each of them on its own (that
+   * socket holds uWS's cork buffer); no frame is taken meanwhile, and uWS's close handler runs
+   * then. A close already waiting for the turn stays as it is.
+   */
+  end(code: number, reason: string, afterTurn = false): void {
+    if (this.state === PeerState.CLOSED || this.#ws === null || this.#ending !== null) return;
+    if (afterTurn && this.#inTurn && this.#held === null) {
+      this.#ending = { code, reason };
+      return;
+    }
     // what was held goes before the close frame, as what was staged does; a frame of it past
     // the budget may close the connection meanwhile (as a slow consumer)
     this.release();
     if (!this.connected || this.#ws === null) return;
-    // what the relay accepted for this socket goes out before the close frame
+    // what the relay accepted for this socket goes out before the close frame; uWS refusing a
+    // reliable one of them closes the socket meanwhile (as a slow consumer)
     this.#writeStaged(this.#ws);
+    if (!this.connected || this.#ws === null) return;
     this.state = PeerState.CLOSED;
     // uWS calls the close handler synchronously from end(); the socket is invalid afterwards.
     this.#ws.end(code, reason);
@@ -416,6 +452,7 @@ export class Connection implements RelayPeer {
   onClosed(): void {
     this.state = PeerState.CLOSED;
     this.#ws = null;
+    this.#ending = null;
     this.#held = null;
     this.#heldBytes = 0;
     this.#stageHead = -1;

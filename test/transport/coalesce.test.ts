@@ -1,7 +1,8 @@
 /**
  * Coalescing sends to one socket within one event-loop turn (src/transport/connection.ts): the
- * first frame goes out at once, later small frames are staged and written corked at the end of
- * the turn, and nothing is reordered, lost or aliased to a buffer the caller reuses. The socket
+ * first relayed frame goes out at once, later small frames (and the gateway's own from the first)
+ * are staged and written corked at the end of the turn, a close can wait for them, and nothing is
+ * reordered, lost or aliased to a buffer the caller reuses. The socket
  * is a fake that records every write and whether it was corked; the turn is ended by calling
  * `flush()` (what the scheduled setImmediate does).
  */
@@ -33,8 +34,11 @@ class FakeSocket {
   getBufferedAmount(): number {
     return this.buffered;
   }
+  /** Whether the close frame was written corked, with the writes before it. */
+  endedCorked = false;
   end(code: number, reason: string): void {
     this.ended = [code, reason];
+    this.endedCorked = this.#corked;
   }
   get payloads(): number[] {
     return this.writes.map((w) => w.bytes[0]!);
@@ -236,4 +240,90 @@ test('while held no heartbeat is sent (it would be timed from the hold); a heart
   coalescer.flush();
   assert.deepEqual(ws.payloads, [1, 2], 'the reliable frame after the refused one went out');
   assert.equal(conn.connected, true);
+});
+
+test('a frame the gateway makes waits for the end of the turn even when it is the first, and relayed frames queue behind it', () => {
+  const { coalescer, conn, ws } = setup();
+  assert.equal(conn.sendFrame(frame(1)), true);
+  assert.deepEqual(ws.payloads, [], 'staged, not written');
+  assert.equal(conn.forward(frame(2)), SendStatus.SUCCESS, 'a relayed frame in the same turn');
+  assert.equal(conn.sendFrame(frame(3)), true);
+  assert.deepEqual(ws.payloads, []);
+  assert.equal(conn.stagedBytes, 3 * 16);
+  coalescer.flush();
+  assert.deepEqual(ws.payloads, [1, 2, 3], 'one corked write, in order');
+  assert.equal(ws.corks, 1);
+  assert.ok(ws.writes.every((w) => w.corked));
+  // the next turn: a relayed frame is written at once again
+  conn.forward(frame(4));
+  assert.deepEqual(ws.payloads, [1, 2, 3, 4]);
+  assert.equal(ws.writes[3]!.corked, false);
+});
+
+test('a gateway frame too large to stage is written at once, after what is staged', () => {
+  const { coalescer, conn, ws } = setup(4096, 64, 256);
+  conn.sendFrame(frame(1));
+  conn.sendFrame(frame(2, 1000));
+  assert.deepEqual(ws.payloads, [1, 2]);
+  assert.equal(ws.writes[1]!.bytes.length, 1000);
+  coalescer.flush();
+  assert.equal(ws.corks, 0, 'nothing was left to write');
+});
+
+test('end(afterTurn) sends the frames of the turn in one corked write, then the close, and takes no frame meanwhile', () => {
+  const { coalescer, conn, ws } = setup();
+  conn.sendFrame(frame(1));
+  conn.sendFrame(frame(2));
+  conn.end(4100, 'session ended', true);
+  assert.equal(ws.ended, null, 'the close waits for the end of the turn');
+  assert.equal(conn.state, PeerState.READY);
+  assert.equal(conn.forward(frame(3)), SendStatus.DROPPED);
+  assert.equal(conn.sendFrame(frame(4)), false);
+  assert.equal(conn.sendHeartbeat(frame(5)), false);
+  conn.end(1011, 'later close', false);
+  assert.equal(ws.ended, null, 'a close already waiting stays as it is');
+  coalescer.flush();
+  assert.deepEqual(ws.payloads, [1, 2]);
+  assert.deepEqual(ws.ended, [4100, 'session ended']);
+  assert.equal(ws.corks, 1);
+  assert.ok(ws.writes.every((w) => w.corked));
+  // uWS holds a FIN back while the socket is corked: the close goes after the cork
+  assert.equal(ws.endedCorked, false);
+  assert.equal(conn.state, PeerState.CLOSED);
+});
+
+test('end(afterTurn) outside a turn closes at once', () => {
+  const { coalescer, conn, ws } = setup();
+  conn.end(4100, 'session ended', true);
+  assert.deepEqual(ws.ended, [4100, 'session ended']);
+  assert.equal(ws.endedCorked, false);
+  assert.equal(conn.state, PeerState.CLOSED);
+  coalescer.flush();
+  assert.equal(ws.corks, 0);
+});
+
+test('a client that closes before the end of the turn leaves nothing to write or end', () => {
+  const { coalescer, conn, ws } = setup();
+  conn.sendFrame(frame(1));
+  conn.end(4100, 'session ended', true);
+  conn.onClosed();
+  coalescer.flush();
+  assert.deepEqual(ws.payloads, []);
+  assert.equal(ws.ended, null);
+  assert.equal(ws.corks, 0);
+});
+
+test('a staged reliable frame uWS refuses while ending closes the socket once, as a slow consumer', () => {
+  const { conn, ws } = setup();
+  const ends: [number, string][] = [];
+  ws.end = (code: number, reason: string) => {
+    ends.push([code, reason]);
+    conn.onClosed(); // what uWS's close handler does, synchronously
+  };
+  conn.sendFrame(frame(1));
+  ws.result = SendStatus.DROPPED;
+  assert.doesNotThrow(() => conn.end(4000, 'bye'));
+  assert.equal(ends.length, 1);
+  assert.equal(ends[0]![1], 'FERRY_ERR_SLOW_CONSUMER');
+  assert.equal(conn.state, PeerState.CLOSED);
 });
