@@ -27,6 +27,8 @@ export interface SavedResult {
     readonly name: string;
     readonly kind?: ScenarioKind;
     readonly stats?: Readonly<Record<string, TargetStats>>;
+    /** The phases it ran with (bench/relay/scenarios.ts `Timing`; absent in the oldest files). */
+    readonly timing?: { readonly warmupMs?: number; readonly durationMs?: number };
   }[];
   readonly runs?: readonly {
     readonly scenario: string;
@@ -149,6 +151,29 @@ export function compareResults(oldSaved: SavedResult, newSaved: SavedResult): Co
   return rows;
 }
 
+/**
+ * Scenario → a warning when the two results ran it with a different warm-up or window: their
+ * figures then differ by method as well as by code (churn warmed up 0.5 s until 2026-12-07, 6 s
+ * since, and a just-started gateway spends more a session: docs/benchmarks.md, churn finding 11).
+ */
+export function timingNotes(oldSaved: SavedResult, newSaved: SavedResult): Map<string, string> {
+  const notes = new Map<string, string>();
+  const before = new Map((oldSaved.scenarios ?? []).map((s) => [s.name, s.timing]));
+  for (const s of newSaved.scenarios ?? []) {
+    if (!before.has(s.name)) continue;
+    const a = before.get(s.name);
+    const b = s.timing;
+    const phase = (t: typeof a) =>
+      t?.warmupMs === undefined
+        ? 'unknown phases'
+        : `warm-up ${t.warmupMs / 1000} s, window ${(t.durationMs ?? 0) / 1000} s`;
+    if (a?.warmupMs !== b?.warmupMs || a?.durationMs !== b?.durationMs) {
+      notes.set(s.name, `note: old ran ${phase(a)}, new ${phase(b)}: not measured alike`);
+    }
+  }
+  return notes;
+}
+
 const ARROWS = { higher: '↑', lower: '↓', info: ' ' } as const;
 
 function cell(key: string, s: Stat | null): string {
@@ -174,7 +199,10 @@ export function describeSaved(label: string, file: string, saved: SavedResult): 
 }
 
 /** The printed comparison: one table per scenario. */
-export function compareReport(rows: readonly ComparisonRow[]): string {
+export function compareReport(
+  rows: readonly ComparisonRow[],
+  notes: ReadonlyMap<string, string> = new Map(),
+): string {
   const out: string[] = [];
   for (const scenario of [...new Set(rows.map((r) => r.scenario))]) {
     const these = rows.filter((x) => x.scenario === scenario);
@@ -202,7 +230,8 @@ export function compareReport(rows: readonly ComparisonRow[]): string {
         r.verdict === VERDICTS.missing ? `missing in ${side}` : r.verdict,
       ]);
     }
-    out.push(`== ${scenario}\n${table(lines)}`);
+    const note = notes.get(scenario);
+    out.push(`== ${scenario}\n${note === undefined ? '' : `${note}\n`}${table(lines)}`);
   }
   return out.join('\n\n');
 }

@@ -34,7 +34,13 @@ import {
   writeResult,
 } from '../common/machine.js';
 import { type QuietCheck, waitForQuiet } from '../common/proc.js';
-import { compareReport, compareResults, describeSaved, type SavedResult } from './compare.js';
+import {
+  compareReport,
+  compareResults,
+  describeSaved,
+  type SavedResult,
+  timingNotes,
+} from './compare.js';
 import {
   checksTable,
   checkTargets,
@@ -304,7 +310,7 @@ function comparison(oldFile: string, old: SavedResult, newFile: string, now: Sav
   return (
     `== compare: median [min–max] over rounds; ranges overlap = within noise, else better/worse\n` +
     `${describeSaved('old', oldFile, old)}\n${describeSaved('new', newFile, now)}\n\n` +
-    compareReport(compareResults(old, now))
+    compareReport(compareResults(old, now), timingNotes(old, now))
   );
 }
 

@@ -170,8 +170,8 @@ export function defaultTiming(kind: ScenarioKind, quick: boolean, durationS?: nu
       return { warmupMs: 1000, durationMs: duration ?? 4000, idleMs: 2500, drainMs: 2000 };
     default:
       // churn: a just-started gateway compiles its set-up path for seconds (docs/benchmarks.md,
-      // "Churn: a cold gateway and a warm one"); the window measures a warm one, and the result
-      // reports the warm-up's own figure beside it
+      // "Churn: where session setup goes", finding 11); the window measures a warm one, and the
+      // result reports the warm-up's own figure beside it
       return { warmupMs: 6000, durationMs: duration ?? 3000, idleMs: 0, drainMs: 1000 };
   }
 }

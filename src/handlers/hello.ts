@@ -399,6 +399,7 @@ export class HelloHandler {
       ctx.fail(peer, Codes.HELLO_REQUIRED, text, 0, Channel.CHANNEL_HEARTBEAT);
       return;
     }
+    // at once: the client times the answer
     peer.sendFrame(
       encodeFrame({
         channel: Channel.CHANNEL_HEARTBEAT,
@@ -406,6 +407,7 @@ export class HelloHandler {
           pong: { seq, gatewayId: ctx.gatewayId, sessions: ctx.registry.sessions.size },
         },
       }),
+      true,
     );
   }
 

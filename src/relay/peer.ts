@@ -46,6 +46,8 @@ export interface RelayPeer extends Participant {
   strikes: number;
   /** Chat allowance (made on the first chat message: most connections never chat). */
   chatBucket: TokenBucket | null;
+  /** Its close waits for the end of the turn: it takes no frame, and its frames are ignored. */
+  readonly ending: boolean;
   /** Bytes waiting in the send buffer as last seen; the relay's congestion signal. */
   readonly queuedBytes: number;
   /**

@@ -88,6 +88,9 @@ export class Router {
   }
 
   onMessage(peer: RelayPeer, message: ArrayBuffer, isBinary: boolean): void {
+    // read in the turn its close waits for (a customer let go at a session's end): no session
+    // is left to take it, and nothing is refused to a connection that is going
+    if (peer.ending) return;
     const length = message.byteLength;
     peer.rxFrames++;
     peer.rxBytes += length;
@@ -305,7 +308,7 @@ export class Router {
     const sent = admitted ? to.forward(bytes, true) : SendStatus.DROPPED;
     if (sent === SendStatus.DROPPED) {
       this.stats.drop(channel, DropReason.BACKPRESSURE_LIMIT);
-      if (to.state !== PeerState.CLOSED) {
+      if (to.state !== PeerState.CLOSED && !to.ending) {
         this.stats.error(Codes.SLOW_CONSUMER.code);
         to.end(Codes.SLOW_CONSUMER.close, Codes.SLOW_CONSUMER.code);
       }

@@ -23,10 +23,12 @@ export interface Participant {
   /** False from the moment the transport reports the connection closed. */
   readonly connected: boolean;
   /**
-   * Writes a frame the gateway made (never dropped: reliable). Returns false when the
-   * connection is gone or was just closed for passing its hard send-buffer cap.
+   * Writes a frame the gateway made (never dropped: reliable), at the end of the event-loop turn
+   * with the connection's other frames of the turn; `now`: at once (an answer the client times).
+   * Returns false when the connection is gone, is closing, or was just closed for passing its
+   * hard send-buffer cap.
    */
-  sendFrame(bytes: ArrayBuffer | Uint8Array): boolean;
+  sendFrame(bytes: ArrayBuffer | Uint8Array, now?: boolean): boolean;
   /** The reliable frames written to this connection, for a resume's replay (null: none). */
   readonly replayLog?: ReplaySource | null;
   /** Frames received from the client on this connection, the Hello included. */

@@ -194,7 +194,8 @@ export class Seat {
     if (conn !== null) {
       const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
       if (conn.sendFrame(view)) return Delivery.SENT;
-      // The send closed the connection (slow consumer) and the close made this place absent.
+      // The send closed the connection (slow consumer) and the close made this place absent,
+      // or the connection is closing (its close waits for the end of the turn).
       if (this.conn !== null) return Delivery.LOST;
     }
     return this.hold(bytes);

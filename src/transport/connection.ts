@@ -44,7 +44,8 @@ export type SendSocket = Pick<
  * Frames the gateway makes itself (`sendFrame`: replies, events, status changes) are staged from
  * the first: a session's set-up step sends several to each leg, often from the other leg's
  * callback, and they then leave in one write per leg instead of one each (churn: 25 → 15 send
- * syscalls a session, docs/benchmarks.md). Relayed frames and heartbeats keep the rule above.
+ * syscalls a session, docs/benchmarks.md, churn finding 12). Relayed frames, heartbeats and
+ * answers the client times (`sendFrame(bytes, true)`) keep the rule above.
  *
  * Order is kept per socket: once a socket has staged frames every later small frame is staged
  * behind them, and a larger frame or `end()` first writes the staged ones. Staged bytes count
@@ -223,6 +224,11 @@ export class Connection implements RelayPeer {
     return this.state !== PeerState.CLOSED;
   }
 
+  /** Its close waits for the end of the turn (end with afterTurn): it takes no frame meanwhile. */
+  get ending(): boolean {
+    return this.#ending !== null;
+  }
+
   /**
    * Writes a frame (zero copy, coalesced within a turn). `reliable` frames are numbered and a
    * copy is kept for a resume's replay (src/transport/replay-log.ts); the caller closes the
@@ -392,13 +398,14 @@ export class Connection implements RelayPeer {
   /**
    * Reliable: never dropped. A frame the budget cannot admit (this socket past its hard cap, or
    * the gateway past its budget while this socket is congested) closes the connection as a
-   * slow consumer; the participant resumes through the lifecycle.
+   * slow consumer; the participant resumes through the lifecycle. The frame is staged for the
+   * end of the turn (see Coalescer); `now` writes it at once, for an answer the client times.
    */
-  sendFrame(bytes: ArrayBuffer | Uint8Array): boolean {
+  sendFrame(bytes: ArrayBuffer | Uint8Array, now = false): boolean {
     if (this.state === PeerState.CLOSED || this.#ending !== null) return false;
     if (
       this.#budget.admitsReliable(this.queuedBytes, bytes.byteLength) &&
-      this.forward(bytes, true, true) !== SendStatus.DROPPED
+      this.forward(bytes, true, !now) !== SendStatus.DROPPED
     ) {
       return true;
     }
@@ -422,10 +429,19 @@ export class Connection implements RelayPeer {
    * the frames staged in this turn leave in one corked write at its end, then the close frame,
    * where a close from another socket's callback would write each of them on its own (that
    * socket holds uWS's cork buffer); no frame is taken meanwhile, and uWS's close handler runs
-   * then. A close already waiting for the turn stays as it is.
+   * then. A plain end() meanwhile closes at once, with the waiting close's code and reason.
    */
   end(code: number, reason: string, afterTurn = false): void {
-    if (this.state === PeerState.CLOSED || this.#ws === null || this.#ending !== null) return;
+    if (this.state === PeerState.CLOSED || this.#ws === null) return;
+    const ending = this.#ending;
+    if (ending !== null) {
+      if (afterTurn) return;
+      // a close that cannot wait (a shutdown may exit before the turn ends): the one waiting,
+      // at once, with its frames
+      this.#ending = null;
+      this.end(ending.code, ending.reason);
+      return;
+    }
     if (afterTurn && this.#inTurn && this.#held === null) {
       this.#ending = { code, reason };
       return;

@@ -11,6 +11,7 @@ import {
   compareResults,
   type SavedResult,
   statsOf,
+  timingNotes,
   verdict,
 } from '../../bench/relay/compare.js';
 
@@ -99,4 +100,26 @@ test('a result without a summary is summarized from its runs', () => {
     runs: [run(30), run(10), run(20), { scenario: 'pingpong-64', target: 'ferry', ok: false }],
   });
   assert.deepEqual(stats['pingpong-64']?.ferry?.msgsPerSec, { median: 20, min: 10, max: 30, n: 3 });
+});
+
+test('results measured with different warm-ups say so above the scenario, alike ones do not', () => {
+  const churn = (warmupMs: number | undefined) => ({
+    scenarios: [
+      {
+        name: 'churn',
+        kind: 'churn' as const,
+        stats: { ferry: { cpuMsPerSession: s(1, 1, 1) } },
+        ...(warmupMs === undefined ? {} : { timing: { warmupMs, durationMs: 3000 } }),
+      },
+    ],
+  });
+  const notes = timingNotes(churn(500), churn(6000));
+  assert.equal(
+    notes.get('churn'),
+    'note: old ran warm-up 0.5 s, window 3 s, new warm-up 6 s, window 3 s: not measured alike',
+  );
+  const text = compareReport(compareResults(churn(500), churn(6000)), notes);
+  assert.match(text, /^== churn\nnote: old ran warm-up 0\.5 s/m);
+  assert.equal(timingNotes(churn(6000), churn(6000)).size, 0);
+  assert.match(timingNotes(churn(undefined), churn(6000)).get('churn') ?? '', /unknown phases/);
 });

@@ -178,3 +178,24 @@ test('input from a technician without control is refused with FERRY_ERR_NOT_CONT
   assert.equal(err?.code, 'FERRY_ERR_NOT_CONTROLLER');
   assert.equal(err?.channel, Channel.CHANNEL_INPUT);
 });
+
+test('frames read from a connection whose close waits for the end of the turn are ignored: no relay, no refusal, no strike', async () => {
+  const { router, tech, customer } = await setup();
+  customer.ending = true;
+  router.onMessage(customer, buffer(screen()), true);
+  router.onMessage(customer, new Uint8Array([0xff]).buffer, true);
+  assert.equal(tech.received(Channel.CHANNEL_SCREEN).length, 0);
+  assert.equal(customer.sent.length, 0, 'no Error frame');
+  assert.equal(customer.strikes, 0);
+  assert.equal(router.stats.malformed, 0);
+  assert.equal(customer.closedWith, null);
+});
+
+test('a reliable frame for a connection whose close waits is not a slow consumer', async () => {
+  const { router, tech, customer } = await setup();
+  customer.ending = true;
+  customer.sendResult = SendStatus.DROPPED;
+  router.onMessage(tech, buffer(input()), true);
+  assert.equal(customer.closedWith, null, 'its own close stands');
+  assert.equal(tech.closedWith, null);
+});

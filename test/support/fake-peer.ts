@@ -47,6 +47,8 @@ export class FakePeer implements RelayPeer {
   chatBucket: TokenBucket | null = null;
   strikes = 0;
   droppedFrames = 0;
+  /** Like a connection whose close waits for the end of the turn. */
+  ending = false;
   readonly remoteAddress = '127.0.0.1';
   /** The send-buffer level the relay sees (`queuedBytes`). */
   buffered = 0;

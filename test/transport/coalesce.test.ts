@@ -280,16 +280,41 @@ test('end(afterTurn) sends the frames of the turn in one corked write, then the 
   assert.equal(conn.forward(frame(3)), SendStatus.DROPPED);
   assert.equal(conn.sendFrame(frame(4)), false);
   assert.equal(conn.sendHeartbeat(frame(5)), false);
-  conn.end(1011, 'later close', false);
-  assert.equal(ws.ended, null, 'a close already waiting stays as it is');
+  assert.equal(conn.ending, true);
+  conn.end(4101, 'again', true);
   coalescer.flush();
   assert.deepEqual(ws.payloads, [1, 2]);
-  assert.deepEqual(ws.ended, [4100, 'session ended']);
+  assert.deepEqual(ws.ended, [4100, 'session ended'], 'the first close stays');
   assert.equal(ws.corks, 1);
   assert.ok(ws.writes.every((w) => w.corked));
   // uWS holds a FIN back while the socket is corked: the close goes after the cork
   assert.equal(ws.endedCorked, false);
   assert.equal(conn.state, PeerState.CLOSED);
+  assert.equal(conn.ending, false);
+});
+
+test('a plain end() while a close waits for the turn closes at once, with the waiting close and its frames', () => {
+  const { coalescer, conn, ws } = setup();
+  conn.sendFrame(frame(1));
+  conn.end(1001, 'FERRY_ERR_SHUTTING_DOWN', true);
+  conn.end(1011, 'a shutdown that cannot wait');
+  assert.deepEqual(ws.payloads, [1]);
+  assert.deepEqual(ws.ended, [1001, 'FERRY_ERR_SHUTTING_DOWN']);
+  assert.equal(conn.state, PeerState.CLOSED);
+  coalescer.flush();
+  assert.deepEqual(ws.payloads, [1], 'nothing written twice');
+});
+
+test('sendFrame(now) writes at once, behind what is staged (an answer the client times)', () => {
+  const { coalescer, conn, ws } = setup();
+  conn.sendFrame(frame(1), true);
+  assert.deepEqual(ws.payloads, [1]);
+  assert.equal(ws.writes[0]!.corked, false);
+  conn.sendFrame(frame(2));
+  conn.sendFrame(frame(3, 1000), true);
+  assert.deepEqual(ws.payloads, [1, 2, 3], 'the staged frame went first');
+  coalescer.flush();
+  assert.deepEqual(ws.payloads, [1, 2, 3]);
 });
 
 test('end(afterTurn) outside a turn closes at once', () => {
