@@ -8,6 +8,7 @@
  */
 import {
   METRICS,
+  overlaps,
   type RunResult,
   type Stat,
   summarize,
@@ -83,11 +84,6 @@ export function statsOf(saved: SavedResult): AllStats {
     out[s.name] = byTarget;
   }
   return out;
-}
-
-/** Do the [min–max] ranges of two stats overlap? */
-export function overlaps(a: Stat, b: Stat): boolean {
-  return a.min <= b.max && b.min <= a.max;
 }
 
 export function deltaPct(old: Stat, now: Stat): number | null {
