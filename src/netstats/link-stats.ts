@@ -23,6 +23,8 @@ export const RATE_WINDOW_MS = 10_000;
 export const MIN_RATE_ELAPSED_MS = 2000;
 /** Enough to span RATE_WINDOW_MS with ticks at least 0.7 s apart; a link's ring is at most this. */
 export const RATE_SNAPSHOTS = 16;
+/** The newest snapshot, one at least RATE_WINDOW_MS old, and one to spare for a late tick. */
+export const MIN_RATE_SNAPSHOTS = 3;
 
 /**
  * The snapshots a link keeps when the byte counters are sampled every `intervalMs` (each probe
@@ -32,7 +34,10 @@ export const RATE_SNAPSHOTS = 16;
  */
 export function rateSnapshotsFor(intervalMs: number): number {
   if (!(intervalMs > 0)) return RATE_SNAPSHOTS;
-  return Math.min(RATE_SNAPSHOTS, Math.max(3, Math.ceil(RATE_WINDOW_MS / intervalMs) + 2));
+  return Math.min(
+    RATE_SNAPSHOTS,
+    Math.max(MIN_RATE_SNAPSHOTS, Math.ceil(RATE_WINDOW_MS / intervalMs) + 2),
+  );
 }
 
 const SNAP_T = 0;
@@ -72,7 +77,7 @@ export class LinkStats {
   private snapCount = 0;
 
   constructor(connectedAtMs = 0, rxTotal = 0, txTotal = 0, snapshots = RATE_SNAPSHOTS) {
-    this.snapshots = Math.min(RATE_SNAPSHOTS, Math.max(2, Math.floor(snapshots)));
+    this.snapshots = Math.min(RATE_SNAPSHOTS, Math.max(MIN_RATE_SNAPSHOTS, Math.floor(snapshots)));
     this.slots = doubles(SNAPS_AT + this.snapshots * SNAP_STRIDE);
     this.connectedAtMs = connectedAtMs;
     this.sampleBytes(connectedAtMs, rxTotal, txTotal);

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { Connectivity } from '../../src/netstats/grades.js';
 import {
   LinkStats,
+  MIN_RATE_SNAPSHOTS,
   PENDING_CAPACITY,
   RATE_SNAPSHOTS,
   RTT_WINDOW,
@@ -148,6 +149,23 @@ test('a ring sized for the probe interval reads the rates the full ring does, la
         assert.equal(small.downloadBps(readAt), full.downloadBps(readAt));
       }
     }
+  }
+});
+
+test('a ring asked for fewer snapshots than the rate needs keeps the minimum, as the sizing does', () => {
+  assert.equal(rateSnapshotsFor(3_600_000), MIN_RATE_SNAPSHOTS);
+  const asked = new LinkStats(0, 0, 0, 1);
+  const sized = new LinkStats(0, 0, 0, MIN_RATE_SNAPSHOTS);
+  const full = new LinkStats(0);
+  let t = 0;
+  let rx = 0;
+  for (let i = 1; i <= 12; i++) {
+    // a tick every 4 s, every other one 3 s late: only a third snapshot keeps one 10 s old
+    t += 4000 + (i % 2) * 3000;
+    rx += i * 10_000;
+    for (const link of [asked, sized, full]) link.sampleBytes(t, rx, 0);
+    assert.equal(asked.uploadBps(t), full.uploadBps(t), `tick ${i}`);
+    assert.equal(sized.uploadBps(t), full.uploadBps(t));
   }
 });
 
