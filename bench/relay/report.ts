@@ -374,12 +374,14 @@ export function overlaps(a: Stat, b: Stat): boolean {
 }
 
 /**
- * What the rounds say beside the median. For a ratio: whether Ferry's [min–max] range and the
- * other target's overlap ("overlap": the run cannot tell the two apart) or not ("apart"). For
- * an absolute limit: whether every round met it ("all rounds"), none did ("no round") or some
- * did ("some rounds"). Null in results saved before it was recorded.
+ * What the rounds say beside the median: whether the limit was met in every round ("all
+ * rounds"), in some ("some rounds") or in none ("no round"). For a ratio, a round's ratio may
+ * pair any round of Ferry with any round of the other target (they ran at different moments),
+ * so "all rounds" means even Ferry's worst round against the other's best meets the limit, and
+ * "no round" that even Ferry's best against the other's worst misses it. Null with fewer than
+ * two rounds (no spread to read) or a figure missing.
  */
-export type RoundsVerdict = 'overlap' | 'apart' | 'all rounds' | 'some rounds' | 'no round';
+export type RoundsVerdict = 'all rounds' | 'some rounds' | 'no round';
 
 export interface TargetCheck {
   readonly goal: string;
@@ -392,12 +394,30 @@ export interface TargetCheck {
 
 type Lookup = (scenario: string, target: string, metric: string) => Stat | null | undefined;
 
-/** Which rounds of `s` meet `cmp limit`. */
-function roundsAgainst(s: Stat, cmp: '>=' | '<=', limit: number): RoundsVerdict {
+/** Where the best and the worst reading fall against `cmp limit`. */
+function verdictOf(best: number, worst: number, cmp: '>=' | '<=', limit: number): RoundsVerdict {
   const meets = (v: number) => (cmp === '>=' ? v >= limit : v <= limit);
-  const best = cmp === '>=' ? s.max : s.min;
-  const worst = cmp === '>=' ? s.min : s.max;
   return meets(worst) ? 'all rounds' : meets(best) ? 'some rounds' : 'no round';
+}
+
+/** Which rounds of `s` meet `cmp limit`. */
+function roundsAgainst(s: Stat | null | undefined, cmp: '>=' | '<=', limit: number) {
+  if (s == null || s.n < 2) return null;
+  return cmp === '>=' ? verdictOf(s.max, s.min, cmp, limit) : verdictOf(s.min, s.max, cmp, limit);
+}
+
+/** Which pairings of a round of `mine` with a round of `theirs` give a ratio meeting the limit. */
+function ratioRoundsAgainst(
+  mine: Stat | null | undefined,
+  theirs: Stat | null | undefined,
+  cmp: '>=' | '<=',
+  limit: number,
+): RoundsVerdict | null {
+  if (mine == null || theirs == null || mine.n < 2 || theirs.n < 2) return null;
+  if (!(theirs.min > 0)) return null;
+  const high = mine.max / theirs.min;
+  const low = mine.min / theirs.max;
+  return cmp === '>=' ? verdictOf(high, low, cmp, limit) : verdictOf(low, high, cmp, limit);
 }
 
 /**
@@ -418,8 +438,7 @@ export function checkTargets(get: Lookup): TargetCheck[] {
     const theirs = get(scenario, versus, metric);
     const value = ratio(mine, theirs);
     const met = value === null ? null : cmp === '>=' ? value >= limit : value <= limit;
-    const rounds =
-      mine == null || theirs == null ? null : overlaps(mine, theirs) ? 'overlap' : 'apart';
+    const rounds = ratioRoundsAgainst(mine, theirs, cmp, limit);
     checks.push({
       goal,
       scenario,
@@ -443,7 +462,7 @@ export function checkTargets(get: Lookup): TargetCheck[] {
       value: s?.median ?? null,
       limit: `${cmp} ${limit}`,
       met: s == null ? null : cmp === '>=' ? s.median >= limit : s.median <= limit,
-      rounds: s == null ? null : roundsAgainst(s, cmp, limit),
+      rounds: roundsAgainst(s, cmp, limit),
     });
   };
   add('throughput 64 B, msgs/s Ferry/bare', 'throughput-64', 'msgsPerSec', 'bare-uws', '>=', 0.9);

@@ -482,7 +482,7 @@ async function main(): Promise<void> {
   if (checked.includes('\n'))
     out.push(
       `\n== targets of issues 5 and 18 (medians; reported, not asserted${options.quick ? '; --quick: a smoke test, not a measurement' : ''})` +
-        `\nrounds: a ratio's ranges of Ferry and the other target overlap or are apart; an absolute limit met in all, some or no rounds\n${checked}`,
+        `\nrounds: the limit met in all, some or no rounds (a ratio: Ferry's worst and best round against the other target's best and worst)\n${checked}`,
     );
   const notQuiet = quietChecks.filter((q) => !q.quiet).length;
   if (notQuiet > 0)
