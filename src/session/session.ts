@@ -683,6 +683,9 @@ export class Session {
     const seats = new Set<Seat>(before.keys());
     for (const seat of this.seats()) seats.add(seat);
     const announcements: [Seat, Uint8Array][] = [];
+    // most places see the same change (the owner and the customer alike): one encoding each
+    let last: { status: number; previous: number; comment: string; frame: Uint8Array } | null =
+      null;
     for (const seat of seats) {
       const was = before.get(seat) ?? null;
       const now = seat === endedTransfer ? this.machine.status : this.viewOf(seat);
@@ -690,25 +693,36 @@ export class Session {
       // A place that gains its view in a status change (the transfer target) saw it from the
       // session's previous status (spec: Active -> Incoming on transfer).
       const prior = was ?? from;
-      const frame = eventFrame({
-        statusChanged: {
-          sessionId: this.id,
-          // spec D-REMOVED-FROM-QUEUE: a place that lost its view saw its entry leave the queue
-          status: statusToWire(now ?? Status.REMOVED_FROM_TC_QUEUE),
-          previous: prior === null ? 0 : statusToWire(prior),
-          trigger,
-          actor,
-          timeoutKind: now === Status.TIMED_OUT ? (this.machine.timeoutKind ?? '') : '',
-          // the comment is for the technicians (a technicians-only event), never the customer
-          comment:
-            this.transfer !== null &&
-            seat !== this.customerSeat &&
-            (now === Status.INCOMING || now === Status.OUTGOING)
-              ? this.transfer.comment
-              : '',
-        },
-      });
-      announcements.push([seat, frame]);
+      // spec D-REMOVED-FROM-QUEUE: a place that lost its view saw its entry leave the queue
+      const status = statusToWire(now ?? Status.REMOVED_FROM_TC_QUEUE);
+      const previous = prior === null ? 0 : statusToWire(prior);
+      // the comment is for the technicians (a technicians-only event), never the customer
+      const comment =
+        this.transfer !== null &&
+        seat !== this.customerSeat &&
+        (now === Status.INCOMING || now === Status.OUTGOING)
+          ? this.transfer.comment
+          : '';
+      if (
+        last === null ||
+        last.status !== status ||
+        last.previous !== previous ||
+        last.comment !== comment
+      ) {
+        const frame = eventFrame({
+          statusChanged: {
+            sessionId: this.id,
+            status,
+            previous,
+            trigger,
+            actor,
+            timeoutKind: now === Status.TIMED_OUT ? (this.machine.timeoutKind ?? '') : '',
+            comment,
+          },
+        });
+        last = { status, previous, comment, frame };
+      }
+      announcements.push([seat, last.frame]);
     }
     if (announcements.length === 0) return;
     this.acknowledge(() => {
