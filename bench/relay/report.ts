@@ -2,7 +2,8 @@
  * Turns generator results into the relay report: per scenario and target the median and min–max
  * of every metric over the rounds, the ratios Ferry/bare and Ferry/ws of the medians, a printed
  * table per scenario, and the targets of issues 5 and 18 checked against the medians, each with
- * what the rounds say (reported, never asserted). A metric's direction says which way is better, so a ratio can be read at a glance.
+ * what the rounds say (reported, never asserted). A metric's direction says which way is better,
+ * so a ratio can be read at a glance.
  */
 import type { ScenarioKind } from './scenarios.js';
 

@@ -8,7 +8,8 @@
  * a measurement during which other processes took a lot of CPU, the hypervisor stole it, or the
  * fleet generator fell behind its own schedule, is retried once (the cleaner run is kept). It prints one
  * table per scenario (median [min–max] over rounds, ratios Ferry/bare and Ferry/ws) and the
- * targets of issues 5 and 18 (with what the rounds say), and writes everything, headed by the machine, to bench/results/relay-*.json.
+ * targets of issues 5 and 18 (with what the rounds say), and writes everything, headed by the
+ * machine, to bench/results/relay-*.json.
  * TLS scenarios (`-tls`) run Ferry and the bare relay on one bench certificate (tls.ts); the
  * report then adds Ferry TLS/plain against each plain twin, and the cipher the targets agreed.
  */

@@ -683,7 +683,7 @@ export class Session {
     const seats = new Set<Seat>(before.keys());
     for (const seat of this.seats()) seats.add(seat);
     const announcements: [Seat, Uint8Array][] = [];
-    // most places see the same change (the owner and the customer alike): one encoding each
+    // most places see the same change (the owner and the customer alike): it is encoded once
     let last: { status: number; previous: number; comment: string; frame: Uint8Array } | null =
       null;
     for (const seat of seats) {
