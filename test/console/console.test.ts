@@ -185,6 +185,31 @@ test('the customer page shares its tab: the technician canvas shows its colours 
   await customer.waitForFunction(() => document.body.dataset.sharing === 'no');
 });
 
+test('sharing begins when the video never gets its first frame, and the frames still reach the technician', {
+  skip: SKIP,
+}, async (t) => {
+  const { gateway } = await startGateway(t);
+  const tech = await newPage(browser, t);
+  const customer = await newPage(browser, t);
+  await signIn(tech, gateway);
+  const pin = await createSession(tech);
+  await join(customer, gateway, pin);
+  await pickUp(tech);
+  await tech.click('#ask-consent');
+  await customer.waitForSelector('.prompt button.allow');
+  await customer.click('.prompt button.allow');
+  await tech.waitForFunction(() => document.getElementById('granted')?.textContent === 'view');
+  // a tab that shares itself and lost its first frame: the video's play() never settles
+  await customer.evaluate(() => {
+    // biome-ignore lint/suspicious/noExplicitAny: the page's media element class
+    (globalThis as any).HTMLMediaElement.prototype.play = () => new Promise(() => undefined);
+  });
+  await shareTab(customer, 10_000);
+  await paintBlocks(customer);
+  await waitForPixel(tech, 1 / 6, 0.3, [255, 0, 0]);
+  await waitForPixel(tech, 5 / 6, 0.3, [0, 0, 255]);
+});
+
 test('with the native customer, clicks and typing on the canvas arrive as mapped InputEvents, and none without control', {
   skip: SKIP,
 }, async (t) => {

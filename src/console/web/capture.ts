@@ -16,6 +16,12 @@ export const SHARED_MONITOR = 1;
 /** Largest side sent; a bigger surface is scaled down (the tiles stay in its advertised size). */
 const MAX_SIDE = 1920;
 const TILE = 256;
+/**
+ * How long `start` waits for the video to play, which takes the track's first frame. A tab that
+ * shares itself sends a frame only when it repaints: when that first frame is lost, a page that
+ * waited for it before saying "you are sharing" (a repaint) waited for ever.
+ */
+const FIRST_FRAME_WAIT_MS = 2000;
 
 interface Level {
   readonly name: string;
@@ -119,8 +125,25 @@ export class ScreenSender {
     this.capturePath = this.#reader === null ? 'video-element' : 'track-frames';
   }
 
+  /**
+   * Starts capturing. Resolves once the video plays, or after FIRST_FRAME_WAIT_MS without a
+   * frame: captures begin with the first frame either way (`#resize` waits for its size), and
+   * the page can say it is sharing, whose repaint gives a tab that shares itself that frame.
+   * Rejects when the browser refuses to play the video in that time.
+   */
   async start(): Promise<void> {
-    await this.#video.play();
+    const playing = this.#video.play();
+    let waited: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      waited = setTimeout(resolve, FIRST_FRAME_WAIT_MS);
+    });
+    try {
+      await Promise.race([playing, timeout]);
+    } finally {
+      clearTimeout(waited);
+    }
+    // a refusal after the wait leaves the video path without frames; the track's go on
+    playing.catch(() => undefined);
     this.#report();
     this.#schedule();
     if (this.#reader !== null) void this.#readFrames(this.#reader);
