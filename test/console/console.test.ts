@@ -6,7 +6,7 @@
  * InputEvents in the customer's screen space (and none without the control grant).
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before, type TestContext, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { waitFor } from '../../src/clients/client.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
@@ -147,9 +147,8 @@ test('a technician console and a customer page pair; chat goes both ways and a l
   assert.equal(await customer.locator('.chat-msg:has-text("for technicians only")').count(), 0);
 });
 
-test('the customer page shares its tab: the technician canvas shows its colours in place, and a revocation blanks it', {
-  skip: SKIP,
-}, async (t) => {
+/** A technician console and a customer page in one session, the customer's view granted. */
+async function viewGranted(t: TestContext): Promise<{ tech: Page; customer: Page }> {
   const { gateway } = await startGateway(t);
   const tech = await newPage(browser, t);
   const customer = await newPage(browser, t);
@@ -161,6 +160,13 @@ test('the customer page shares its tab: the technician canvas shows its colours 
   await customer.waitForSelector('.prompt button.allow');
   await customer.click('.prompt button.allow');
   await tech.waitForFunction(() => document.getElementById('granted')?.textContent === 'view');
+  return { tech, customer };
+}
+
+test('the customer page shares its tab: the technician canvas shows its colours in place, and a revocation blanks it', {
+  skip: SKIP,
+}, async (t) => {
+  const { tech, customer } = await viewGranted(t);
   await shareTab(customer);
   // drawn from the track's frames as they come (they keep coming in a page left in the
   // background, where timers slow down and a muted video pauses)
@@ -188,17 +194,7 @@ test('the customer page shares its tab: the technician canvas shows its colours 
 test('sharing begins when the video never gets its first frame, and the frames still reach the technician', {
   skip: SKIP,
 }, async (t) => {
-  const { gateway } = await startGateway(t);
-  const tech = await newPage(browser, t);
-  const customer = await newPage(browser, t);
-  await signIn(tech, gateway);
-  const pin = await createSession(tech);
-  await join(customer, gateway, pin);
-  await pickUp(tech);
-  await tech.click('#ask-consent');
-  await customer.waitForSelector('.prompt button.allow');
-  await customer.click('.prompt button.allow');
-  await tech.waitForFunction(() => document.getElementById('granted')?.textContent === 'view');
+  const { tech, customer } = await viewGranted(t);
   // a tab that shares itself and lost its first frame: the video's play() never settles
   await customer.evaluate(() => {
     // biome-ignore lint/suspicious/noExplicitAny: the page's media element class
