@@ -8,9 +8,21 @@
  */
 import { Connection, type SocketData } from './connection.js';
 import type { TrustedProxies } from './forwarded.js';
-import { acceptsGzip, ConsoleSite, securityHeaders } from './static.js';
+import { acceptsGzip, ConsoleSite, NOT_FOUND, readDiskFile, securityHeaders } from './static.js';
 import { endHead, HSTS_HEADER, type TlsSite } from './tls.js';
 import { loadUws, type Uws } from './uws.js';
+
+/** One answer of the console's HTTP side. */
+interface Answer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly cacheControl: string;
+  readonly body: Buffer;
+  /** The body is gzip-compressed. */
+  readonly gzip: boolean;
+  /** The file has a compressed form: the answer depends on Accept-Encoding. */
+  readonly compressible: boolean;
+}
 
 export interface Listening {
   readonly port: number;
@@ -149,22 +161,47 @@ export function listenClients(
   });
   const headers = securityHeaders(options.connectAnyWebSocket === true);
   const site = options.site ?? ConsoleSite.load();
-  const serve = (res: Uws.HttpResponse, req: Uws.HttpRequest, head: boolean) => {
-    const { status, file } = site.lookup(req.getUrl());
-    const gzip = file.gzip !== null && acceptsGzip(req.getHeader('accept-encoding'));
-    const body = gzip ? file.gzip! : file.body;
+  const send = (res: Uws.HttpResponse, answer: Answer, head: boolean) => {
     res.cork(() => {
       res
-        .writeStatus(STATUS_TEXT[status] ?? `${status} Status`)
-        .writeHeader('content-type', file.contentType)
-        .writeHeader('cache-control', file.cacheControl);
-      if (file.gzip !== null) res.writeHeader('vary', 'accept-encoding');
-      if (gzip) res.writeHeader('content-encoding', 'gzip');
+        .writeStatus(STATUS_TEXT[answer.status] ?? `${answer.status} Status`)
+        .writeHeader('content-type', answer.contentType)
+        .writeHeader('cache-control', answer.cacheControl);
+      if (answer.compressible) res.writeHeader('vary', 'accept-encoding');
+      if (answer.gzip) res.writeHeader('content-encoding', 'gzip');
       for (const [name, value] of headers) res.writeHeader(name, value);
       if (options.tls) res.writeHeader('strict-transport-security', HSTS_HEADER);
-      if (head) endHead(res, body.length);
-      else res.end(body);
+      if (head) endHead(res, answer.body.length);
+      else res.end(answer.body);
     });
+  };
+  const serve = (res: Uws.HttpResponse, req: Uws.HttpRequest, head: boolean) => {
+    const reply = site.lookup(req.getUrl());
+    const acceptGzip = acceptsGzip(req.getHeader('accept-encoding'));
+    if (reply.disk === undefined) {
+      const { status, file } = reply;
+      const gzip = file.gzip !== null && acceptGzip;
+      const body = gzip ? file.gzip! : file.body;
+      send(res, { ...file, status, body, gzip, compressible: file.gzip !== null }, head);
+      return;
+    }
+    // a file read from disk (a source map): answered when read, unless the client left first
+    const disk = reply.disk;
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    readDiskFile(disk, acceptGzip).then(
+      ({ body, gzip }) => {
+        if (aborted) return;
+        send(res, { ...disk, status: 200, body, gzip, compressible: disk.gzipPath !== null }, head);
+      },
+      () => {
+        // the bundle changed on disk since start: the file is gone
+        if (aborted) return;
+        send(res, { ...NOT_FOUND, status: 404, gzip: false, compressible: false }, head);
+      },
+    );
   };
   app.get('/*', (res, req) => serve(res, req, false));
   app.head('/*', (res, req) => serve(res, req, true));

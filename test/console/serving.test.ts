@@ -7,16 +7,19 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import zlib from 'node:zlib';
 import WebSocket from 'ws';
 import { buildConsole } from '../../src/console/build.js';
+import { type ClientHandlers, listenClients } from '../../src/transport/server.js';
 import {
   acceptsGzip,
   ConsoleSite,
   DEFAULT_CONSOLE_DIR,
   isSameOrigin,
+  readDiskFile,
 } from '../../src/transport/static.js';
 import { startGateway } from '../integration/harness.js';
 
@@ -133,6 +136,15 @@ test('same origin compares the Origin host with the Host header, in any scheme',
 });
 
 /** One raw request (no client-side decoding): status, headers and the bytes as sent. */
+/** Handlers of a client server that takes no WebSocket: the test only reads its HTTP side. */
+const refuseAll: ClientHandlers = {
+  accept: () => ({ status: 403, reason: 'no WebSocket here' }),
+  onOpen: () => undefined,
+  onMessage: () => undefined,
+  onDrain: () => undefined,
+  onClose: () => undefined,
+};
+
 function raw(
   url: string,
   method: string,
@@ -191,6 +203,74 @@ test('assets go gzip-compressed to a client that accepts it and as they are to o
   const page = await raw(`${base}/`, 'GET', { 'accept-encoding': 'gzip' });
   assert.equal(page.headers['content-encoding'], undefined);
   assert.match(page.body.toString(), /<script type="module"/);
+});
+
+test('source maps are read from disk when asked for, compressed or not, and are not held', async (t) => {
+  const { gateway } = await startGateway(t);
+  const base = `http://127.0.0.1:${gateway.port}`;
+  const assets = path.join(DEFAULT_CONSOLE_DIR, 'assets');
+  const map = fs
+    .readdirSync(assets)
+    .find((n) => n.endsWith('.js.map') && fs.existsSync(path.join(assets, `${n}.gz`)));
+  assert.ok(map, 'the build wrote no compressed source map');
+  const url = `/assets/${map}`;
+  const reply = ConsoleSite.load().lookup(url);
+  assert.equal(reply.file, undefined, 'a source map is held in memory');
+  assert.equal(reply.disk?.path, path.join(assets, map));
+
+  const onDisk = fs.readFileSync(path.join(assets, map));
+  const gz = await raw(base + url, 'GET', { 'accept-encoding': 'gzip' });
+  assert.equal(gz.status, 200);
+  assert.equal(gz.headers['content-type'], 'application/json');
+  assert.equal(gz.headers['content-encoding'], 'gzip');
+  assert.equal(gz.headers.vary, 'accept-encoding');
+  assert.equal(gz.headers['cache-control'], 'public, max-age=31536000, immutable');
+  assert.match(String(gz.headers['content-security-policy']), /default-src 'none'/);
+  assert.deepEqual(zlib.gunzipSync(gz.body), onDisk);
+  const plain = await raw(base + url, 'GET', {});
+  assert.equal(plain.headers['content-encoding'], undefined);
+  assert.deepEqual(plain.body, onDisk);
+  const head = await raw(base + url, 'HEAD', { 'accept-encoding': 'gzip' });
+  assert.equal(head.status, 200);
+  assert.equal(Number(head.headers['content-length']), gz.body.length);
+});
+
+test('a file on disk is read only from the path listed at start: one added later is 404, one gone is 404', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-site-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(dir, 'assets'));
+  fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html>');
+  fs.writeFileSync(path.join(dir, 'assets', 'a.js.map'), '{"version":3}');
+  const site = ConsoleSite.load(dir);
+  const reply = site.lookup('/assets/a.js.map');
+  assert.ok(reply.disk);
+  assert.equal(reply.disk.gzipPath, null);
+  // no compressed copy: a client that accepts gzip gets the file as it is
+  const read = await readDiskFile(reply.disk, true);
+  assert.deepEqual(read, { body: Buffer.from('{"version":3}'), gzip: false });
+
+  const server = await listenClients(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      maxPayloadLength: 1024,
+      maxBackpressure: 1024,
+      idleTimeoutSeconds: 30,
+      site,
+    },
+    refuseAll,
+  );
+  t.after(() => server.close());
+  const base = `http://127.0.0.1:${server.port}`;
+  assert.equal((await raw(`${base}/assets/a.js.map`, 'GET', {})).body.toString(), '{"version":3}');
+  fs.writeFileSync(path.join(dir, 'assets', 'b.js.map'), '{}');
+  assert.equal((await raw(`${base}/assets/b.js.map`, 'GET', {})).status, 404);
+  fs.rmSync(path.join(dir, 'assets', 'a.js.map'));
+  const gone = await raw(`${base}/assets/a.js.map`, 'GET', {});
+  assert.equal(gone.status, 404);
+  assert.match(gone.body.toString(), /Not found/);
+  // the server still answers
+  assert.equal((await raw(`${base}/`, 'GET', {})).status, 200);
 });
 
 test('acceptsGzip reads Accept-Encoding as RFC 9110 does', () => {
