@@ -242,7 +242,7 @@ export class SessionOperations {
     session.screenSharing = st.screenSharing;
     session.selectedMonitor = st.selectedMonitor;
     session.monitors = st.monitors;
-    session.history.push(...st.history);
+    session.history = session.history.concat(st.history);
     session.notes.push(...st.notes);
     session.recordings.push(...st.recordings.map((r) => ({ ...r })));
     session.shellsOpened = st.shellsOpened;
@@ -264,7 +264,7 @@ export class SessionOperations {
     for (const p of st.participants) {
       const seat = placeOf(p);
       if (seat !== null) session.record(seat, p.joinedAs, p.joinedAtMs);
-      else session.participants.push(p);
+      else session.participants = session.participants.concat([p]);
     }
     if (st.ownerControls) session.controllerSeat = owner;
     const last = j.log.at(-1);

@@ -11,6 +11,7 @@ import type { RoleValue } from '../protocol/frames.js';
 import type { Participant, ReplaySource } from './participant.js';
 import { randomId } from './random-ids.js';
 import type { Session } from './session.js';
+import { SmallSet } from './small-set.js';
 
 /** Why frames for an absent participant were given up. */
 export const LossReason = {
@@ -107,7 +108,7 @@ export class Seat {
   /** Id of the latest connection: the participant id others know it by. */
   participantId: string;
   /** Sessions this place has a part in (owner, collaborator, invitee, transfer target, customer). */
-  readonly sessions = new Set<Session>();
+  readonly sessions = new SmallSet<Session>();
   /** Technician: the session its connection works in now (`Participant.session` on resume). */
   focus: Session | null = null;
   /** When the connection was lost (0 while connected). */

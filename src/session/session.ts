@@ -157,6 +157,12 @@ function statusLine(from: string, to: string, trigger: string): string {
 /** The empty value of the read-only lists a session replaces whole: one shared array. */
 const NONE: readonly never[] = Object.freeze([]);
 
+/**
+ * No technician connected: an empty array of the same shape as `[conn]` (V8's object elements,
+ * which `[]` does not have), so that the relay's loop over `Session.technicians` sees one.
+ */
+const NO_PARTICIPANTS: readonly Participant[] = [null as unknown as Participant].slice(0, 0);
+
 export class Session {
   readonly id: string;
   readonly createdAtMs: number;
@@ -165,7 +171,12 @@ export class Session {
   readonly machine: Machine;
   readonly log: SessionLog;
   readonly logger: Logger;
-  readonly history: StatusRecord[] = [];
+  /**
+   * The small lists below are replaced on each change (`concat`, which sizes the new array
+   * exactly), not pushed to: a pushed or spread array keeps room for 16 more (V8 grows by half
+   * plus 16), and a session holds a handful of entries in each.
+   */
+  history: readonly StatusRecord[] = NONE;
   pin = '';
   /** When the PIN stops working (0 without one). */
   pinExpiresAtMs = 0;
@@ -227,9 +238,9 @@ export class Session {
   /** Somebody took its place back after that restart. */
   resumedSinceRestore = false;
   /** Everyone who took part, in order of arrival (for the report). */
-  readonly participants: ParticipantRecord[] = [];
+  participants: readonly ParticipantRecord[] = NONE;
   /** Seats already in `participants` (a handful: an array, not a Set). */
-  readonly #recorded: Seat[] = [];
+  #recorded: readonly Seat[] = NONE;
 
   // Session tools (docs/spec/session-tools.md B, C, D, F).
   /**
@@ -295,7 +306,7 @@ export class Session {
   /** The customer's live connection. */
   customer: Participant | null = null;
   /** Live connections of the attached technicians (owner once picked up, collaborators). */
-  readonly technicians: Participant[] = [];
+  technicians: readonly Participant[] = NO_PARTICIPANTS;
   /** Live connection of the controlling technician. */
   controller: Participant | null = null;
   /** Screen, input and chat flow (Active, Collaborating, or Reconnecting from one of them). */
@@ -338,12 +349,9 @@ export class Session {
       this.logger.error({ err, seq: e.seq }, 'session log entry not published');
     owner.sessions.add(this);
     if (restoring) return;
-    this.history.push({
-      status: this.machine.status,
-      atMs: nowMs,
-      trigger: 'created',
-      actor: owner.name,
-    });
+    this.history = [
+      { status: this.machine.status, atMs: nowMs, trigger: 'created', actor: owner.name },
+    ];
     this.log.event('status', owner.name, this.machine.status, nowMs);
     this.record(owner, 'owner', nowMs);
   }
@@ -482,15 +490,12 @@ export class Session {
   /** Notes `seat` as a participant of the report (once). */
   record(seat: Seat, joinedAs: string, nowMs: number): void {
     if (this.#recorded.includes(seat)) return;
-    this.#recorded.push(seat);
+    this.#recorded = this.#recorded.concat([seat]);
     // the participants are part of the journal's snapshot (a restart's report lists them)
     this.journal?.changed();
-    this.participants.push({
-      name: seat.name,
-      role: roleName(seat.role),
-      joinedAs,
-      joinedAtMs: nowMs,
-    });
+    this.participants = this.participants.concat([
+      { name: seat.name, role: roleName(seat.role), joinedAs, joinedAtMs: nowMs },
+    ]);
   }
 
   get status(): Status {
@@ -511,11 +516,15 @@ export class Session {
     this.journal?.changed();
     this.directs?.changed(this);
     this.customer = this.customerSeat?.conn ?? null;
-    const techs = this.technicians;
-    techs.length = 0;
-    if (this.attached && this.owner.conn !== null) techs.push(this.owner.conn);
-    if (this.#collaborators !== null)
+    const owner = this.attached ? this.owner.conn : null;
+    if (this.#collaborators === null) {
+      this.technicians = owner === null ? NO_PARTICIPANTS : [owner];
+    } else {
+      const techs = owner === null ? [] : [owner];
       for (const seat of this.#collaborators.keys()) if (seat.conn !== null) techs.push(seat.conn);
+      // a copy without the room push leaves
+      this.technicians = techs.slice();
+    }
     this.controller = this.controllerSeat?.conn ?? null;
     const s = this.machine.status;
     const before = this.machine.statusBeforeDisruption;
@@ -612,7 +621,7 @@ export class Session {
       this.changedBy = actor;
     }
     if (actor !== GATEWAY) this.lastActionMs = nowMs;
-    this.history.push({ status: result.to, atMs: nowMs, trigger, actor });
+    this.history = this.history.concat([{ status: result.to, atMs: nowMs, trigger, actor }]);
     this.log.event('status', actor, statusLine(result.from, result.to, trigger), nowMs);
     this.logger.info({ from: result.from, to: result.to, trigger, actor }, 'session status');
     // spec D-TRANSFER-PROJECTION: the pending transfer lives while the session is Outgoing, or
