@@ -864,6 +864,8 @@ export class Gateway {
         port: config.port,
         ownPort: config.ownPort,
         connectAnyWebSocket: config.directory !== 'memory',
+        onDiskError: (file, err) =>
+          this.logger.error({ err, file }, 'a console file cannot be read: answered 503'),
         // Frames up to 2x the limit get a coded FERRY_ERR_FRAME_TOO_LARGE; past that uWS closes (1009).
         maxPayloadLength: largest * 2,
         maxBackpressure: config.maxBufferedBytes,

@@ -8,7 +8,14 @@
  */
 import { Connection, type SocketData } from './connection.js';
 import type { TrustedProxies } from './forwarded.js';
-import { acceptsGzip, ConsoleSite, NOT_FOUND, readDiskFile, securityHeaders } from './static.js';
+import {
+  acceptsGzip,
+  ConsoleSite,
+  NOT_FOUND,
+  readDiskFile,
+  securityHeaders,
+  UNREADABLE,
+} from './static.js';
 import { endHead, HSTS_HEADER, type TlsSite } from './tls.js';
 import { loadUws, type Uws } from './uws.js';
 
@@ -18,6 +25,8 @@ interface Answer {
   readonly contentType: string;
   readonly cacheControl: string;
   readonly body: Buffer;
+  /** A HEAD answer's length when `body` is not read (a file on disk). */
+  readonly length?: number;
   /** The body is gzip-compressed. */
   readonly gzip: boolean;
   /** The file has a compressed form: the answer depends on Accept-Encoding. */
@@ -63,6 +72,8 @@ export interface ClientServerOptions {
   readonly site?: ConsoleSite;
   /** The console may connect to other gateways' WebSocket URLs (a deployment's redirects). */
   readonly connectAnyWebSocket?: boolean;
+  /** A console file listed at start could not be read for a request (answered 503). */
+  readonly onDiskError?: (file: string, err: Error) => void;
   /** Serve wss:// and https:// with this site's certificates (src/transport/tls.ts); absent = plain. */
   readonly tls?: TlsSite | null;
   /** Proxies whose X-Forwarded-For names the client address (src/transport/forwarded.ts). */
@@ -171,7 +182,7 @@ export function listenClients(
       if (answer.gzip) res.writeHeader('content-encoding', 'gzip');
       for (const [name, value] of headers) res.writeHeader(name, value);
       if (options.tls) res.writeHeader('strict-transport-security', HSTS_HEADER);
-      if (head) endHead(res, answer.body.length);
+      if (head) endHead(res, answer.length ?? answer.body.length);
       else res.end(answer.body);
     });
   };
@@ -185,21 +196,27 @@ export function listenClients(
       send(res, { ...file, status, body, gzip, compressible: file.gzip !== null }, head);
       return;
     }
-    // a file read from disk (a source map): answered when read, unless the client left first
+    // a file read from disk (a source map): answered when read, unless the client left first.
+    // uWS v20.30 closes a connection whose next request comes before this answer: browsers,
+    // which do not pipeline, never send one (docs/console.md)
     const disk = reply.disk;
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
     });
-    readDiskFile(disk, acceptGzip).then(
-      ({ body, gzip }) => {
+    readDiskFile(disk, acceptGzip, head).then(
+      ({ body, length, gzip }) => {
         if (aborted) return;
-        send(res, { ...disk, status: 200, body, gzip, compressible: disk.gzipPath !== null }, head);
+        const compressible = disk.gzipPath !== null;
+        send(res, { ...disk, status: 200, body, length, gzip, compressible }, head);
       },
-      () => {
-        // the bundle changed on disk since start: the file is gone
+      (err: NodeJS.ErrnoException) => {
         if (aborted) return;
-        send(res, { ...NOT_FOUND, status: 404, gzip: false, compressible: false }, head);
+        // gone: the bundle was rebuilt since start; anything else is the host's trouble
+        const gone = err.code === 'ENOENT';
+        if (!gone) options.onDiskError?.(disk.path, err);
+        const file = gone ? NOT_FOUND : UNREADABLE;
+        send(res, { ...file, status: gone ? 404 : 503, gzip: false, compressible: false }, head);
       },
     );
   };

@@ -1,10 +1,11 @@
 /**
- * The web console's files, served on the client port: read once from the built bundle
- * (dist/console, made by `npm run build`) into memory at start, then answered from the map.
- * Assets the build compressed (`<name>.gz` beside them) are held compressed only, sent as they
- * are to a client that accepts gzip (every browser), and expanded once, on the first request of
- * one that does not. Source maps stay on disk and are read when asked for: only a browser's
- * developer tools fetch them, and held they were 0.59 of the 0.74 MB the assets take compressed.
+ * The web console's files, served on the client port from the built bundle (dist/console, made
+ * by `npm run build`), listed at start. The page and the assets are read into memory then and
+ * answered from the map. Assets the build compressed (`<name>.gz` beside them) are held
+ * compressed only, sent as they are to a client that accepts gzip (every browser), and expanded
+ * once, on the first request of one that does not. Source maps stay on disk and are read when
+ * asked for: only a browser's developer tools fetch them, and held they were 0.59 of the 0.74 MB
+ * the assets take compressed. Requests for the same file at once share one read.
  * The index page is the same for `/`, `/join` and `/join/<PIN>` (the page picks its view from
  * the path) and is never cached; assets carry a content hash in their name and are cached for a
  * year. Every answer carries a strict Content-Security-Policy: scripts and styles from this
@@ -136,14 +137,35 @@ export interface DiskFile {
   readonly cacheControl: string;
 }
 
-/** The bytes of `file` for a client that does or does not accept gzip, read from disk. */
+/** Reads of files on disk under way, by path: requests for the same file at once share one. */
+const reading = new Map<string, Promise<Buffer>>();
+
+function readShared(file: string): Promise<Buffer> {
+  let read = reading.get(file);
+  if (read === undefined) {
+    read = fs.promises.readFile(file).finally(() => reading.delete(file));
+    reading.set(file, read);
+  }
+  return read;
+}
+
+/**
+ * What a client that does or does not accept gzip gets of `file`: its bytes read from disk, or
+ * for a HEAD request (`head`) only their length, from the file's metadata.
+ */
 export async function readDiskFile(
   file: DiskFile,
   acceptGzip: boolean,
-): Promise<{ readonly body: Buffer; readonly gzip: boolean }> {
+  head = false,
+): Promise<{ readonly body: Buffer; readonly length: number; readonly gzip: boolean }> {
   const gzip = acceptGzip && file.gzipPath !== null;
-  return { body: await fs.promises.readFile(gzip ? file.gzipPath! : file.path), gzip };
+  const at = gzip ? file.gzipPath! : file.path;
+  if (head) return { body: EMPTY, length: (await fs.promises.stat(at)).size, gzip };
+  const body = await readShared(at);
+  return { body, length: body.length, gzip };
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export type StaticReply =
   | { readonly status: number; readonly file: StaticFile; readonly disk?: undefined }
@@ -161,6 +183,9 @@ function text(body: string): StaticFile {
 
 /** The answer to a path that names no file of the console. */
 export const NOT_FOUND = text('Not found. The console is at /, customers join at /join.\n');
+
+/** The answer when a file listed at start cannot be read now (other than gone). */
+export const UNREADABLE = text('This file of the console cannot be read now; try again later.\n');
 
 export class ConsoleSite {
   /** Where the bundle was read from. */

@@ -135,7 +135,6 @@ test('same origin compares the Origin host with the Host header, in any scheme',
   assert.equal(isSameOrigin('chrome-extension://abc', 'abc'), false);
 });
 
-/** One raw request (no client-side decoding): status, headers and the bytes as sent. */
 /** Handlers of a client server that takes no WebSocket: the test only reads its HTTP side. */
 const refuseAll: ClientHandlers = {
   accept: () => ({ status: 403, reason: 'no WebSocket here' }),
@@ -145,6 +144,7 @@ const refuseAll: ClientHandlers = {
   onClose: () => undefined,
 };
 
+/** One raw request (no client-side decoding): status, headers and the bytes as sent. */
 function raw(
   url: string,
   method: string,
@@ -241,14 +241,15 @@ test('a file on disk is read only from the path listed at start: one added later
   fs.mkdirSync(path.join(dir, 'assets'));
   fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html>');
   fs.writeFileSync(path.join(dir, 'assets', 'a.js.map'), '{"version":3}');
-  const site = ConsoleSite.load(dir);
-  const reply = site.lookup('/assets/a.js.map');
+  const reply = ConsoleSite.load(dir).lookup('/assets/a.js.map');
   assert.ok(reply.disk);
   assert.equal(reply.disk.gzipPath, null);
   // no compressed copy: a client that accepts gzip gets the file as it is
   const read = await readDiskFile(reply.disk, true);
-  assert.deepEqual(read, { body: Buffer.from('{"version":3}'), gzip: false });
+  assert.deepEqual(read, { body: Buffer.from('{"version":3}'), length: 13, gzip: false });
 
+  fs.writeFileSync(path.join(dir, 'assets', 'c.js.map'), '{"c":1}');
+  const unreadable: string[] = [];
   const server = await listenClients(
     {
       host: '127.0.0.1',
@@ -256,21 +257,55 @@ test('a file on disk is read only from the path listed at start: one added later
       maxPayloadLength: 1024,
       maxBackpressure: 1024,
       idleTimeoutSeconds: 30,
-      site,
+      site: ConsoleSite.load(dir),
+      onDiskError: (file) => unreadable.push(file),
     },
     refuseAll,
   );
   t.after(() => server.close());
   const base = `http://127.0.0.1:${server.port}`;
   assert.equal((await raw(`${base}/assets/a.js.map`, 'GET', {})).body.toString(), '{"version":3}');
+  const head = await raw(`${base}/assets/a.js.map`, 'HEAD', {});
+  assert.equal(Number(head.headers['content-length']), '{"version":3}'.length);
   fs.writeFileSync(path.join(dir, 'assets', 'b.js.map'), '{}');
   assert.equal((await raw(`${base}/assets/b.js.map`, 'GET', {})).status, 404);
   fs.rmSync(path.join(dir, 'assets', 'a.js.map'));
   const gone = await raw(`${base}/assets/a.js.map`, 'GET', {});
   assert.equal(gone.status, 404);
   assert.match(gone.body.toString(), /Not found/);
+  assert.deepEqual(unreadable, []);
+  // a file that is there but cannot be read is the host's trouble: 503, and reported
+  fs.rmSync(path.join(dir, 'assets', 'c.js.map'));
+  fs.mkdirSync(path.join(dir, 'assets', 'c.js.map'));
+  const broken = await raw(`${base}/assets/c.js.map`, 'GET', {});
+  assert.equal(broken.status, 503);
+  assert.match(broken.body.toString(), /cannot be read/);
+  assert.deepEqual(unreadable, [path.join(dir, 'assets', 'c.js.map')]);
   // the server still answers
   assert.equal((await raw(`${base}/`, 'GET', {})).status, 200);
+});
+
+test('requests for the same file on disk at once share one read', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-site-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(dir, 'assets'));
+  fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html>');
+  fs.writeFileSync(path.join(dir, 'assets', 'a.js.map'), 'x'.repeat(100_000));
+  const reply = ConsoleSite.load(dir).lookup('/assets/a.js.map');
+  assert.ok(reply.disk);
+  const reads: string[] = [];
+  const readFile = fs.promises.readFile;
+  t.mock.method(fs.promises, 'readFile', (file: string) => {
+    reads.push(file);
+    return readFile(file);
+  });
+  const answers = await Promise.all([1, 2, 3].map(() => readDiskFile(reply.disk, false)));
+  assert.equal(reads.length, 1);
+  for (const a of answers) assert.equal(a.body.length, 100_000);
+  assert.equal(answers[0]!.body, answers[2]!.body);
+  // once done, a later request reads the file again (a rebuilt bundle is seen)
+  await readDiskFile(reply.disk, false);
+  assert.equal(reads.length, 2);
 });
 
 test('acceptsGzip reads Accept-Encoding as RFC 9110 does', () => {
