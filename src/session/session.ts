@@ -523,7 +523,7 @@ export class Session {
       const techs = owner === null ? [] : [owner];
       for (const seat of this.#collaborators.keys()) if (seat.conn !== null) techs.push(seat.conn);
       // a copy without the room push leaves
-      this.technicians = techs.slice();
+      this.technicians = techs.length === 0 ? NO_PARTICIPANTS : techs.slice();
     }
     this.controller = this.controllerSeat?.conn ?? null;
     const s = this.machine.status;
