@@ -156,6 +156,33 @@ async function pageState(page: Page): Promise<string> {
   return `${JSON.stringify(state)}\n${(logs.get(page) ?? []).join('\n')}`;
 }
 
+/**
+ * A square in the bottom-right corner of the customer's tab that changes colour 10 times a
+ * second. A tab that captures itself gets a frame only when it repaints, and under load
+ * Chromium's capturer may lose the one repaint a still change makes (seen in CI: the technician's
+ * canvas kept the white page for 10 s); a live surface, like a real screen, keeps frames coming.
+ */
+export async function animate(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const el = document.createElement('div');
+    Object.assign(el.style, {
+      position: 'fixed',
+      right: '0',
+      bottom: '0',
+      width: '120px',
+      height: '120px',
+      zIndex: '1001',
+      pointerEvents: 'none',
+    });
+    document.body.append(el);
+    let n = 0;
+    window.setInterval(() => {
+      n++;
+      el.style.background = n % 2 === 0 ? 'rgb(255,255,0)' : 'rgb(0,255,255)';
+    }, 100);
+  });
+}
+
 export function base(gateway: Gateway): string {
   return `http://127.0.0.1:${gateway.port}`;
 }

@@ -12,6 +12,7 @@ import { waitFor } from '../../src/clients/client.js';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { startGateway } from '../integration/harness.js';
 import {
+  animate,
   controlAndShare,
   createSession,
   ensureBundle,
@@ -80,29 +81,12 @@ async function waitForPixel(page: Page, fx: number, fy: number, want: number[]):
 }
 
 /**
- * Puts three coloured blocks over the top part of the customer's page, and a small square below
- * them that changes colour every 20 ms: a tab that captures itself gets a frame only
- * when it repaints, and under load Chromium's capturer may drop the one repaint the blocks make
- * (seen: the technician's canvas kept the white page for 10 s); a live surface, like a real
- * screen, keeps frames coming.
+ * Puts three coloured blocks over the top part of the customer's page, with a live square below
+ * them (`animate`: the shared tab keeps repainting, so a lost repaint is followed by others).
  */
 async function paintBlocks(page: Page): Promise<void> {
+  await animate(page);
   await page.evaluate(() => {
-    const live = document.createElement('div');
-    Object.assign(live.style, {
-      position: 'fixed',
-      right: '0',
-      bottom: '0',
-      width: '16px',
-      height: '16px',
-      zIndex: '1000',
-    });
-    document.body.append(live);
-    let n = 0;
-    setInterval(() => {
-      n = (n + 17) % 256;
-      live.style.background = `rgb(${n},128,128)`;
-    }, 20);
     const colours = ['rgb(255,0,0)', 'rgb(0,200,0)', 'rgb(0,0,255)'];
     const host = document.createElement('div');
     host.id = 'blocks';

@@ -164,14 +164,20 @@ function raw(
   });
 }
 
+/** The built bundle's assets, and the name of one ending in `suffix` that has a compressed copy. */
+const assets = path.join(DEFAULT_CONSOLE_DIR, 'assets');
+function compressedAsset(suffix: string): string {
+  const name = fs
+    .readdirSync(assets)
+    .find((n) => n.endsWith(suffix) && fs.existsSync(path.join(assets, `${n}.gz`)));
+  assert.ok(name, `the build wrote no compressed ${suffix} file`);
+  return name;
+}
+
 test('assets go gzip-compressed to a client that accepts it and as they are to one that does not', async (t) => {
   const { gateway } = await startGateway(t);
   const base = `http://127.0.0.1:${gateway.port}`;
-  const assets = path.join(DEFAULT_CONSOLE_DIR, 'assets');
-  const script = fs
-    .readdirSync(assets)
-    .find((n) => n.endsWith('.js') && fs.existsSync(path.join(assets, `${n}.gz`)));
-  assert.ok(script, 'the build wrote no compressed script');
+  const script = compressedAsset('.js');
   const onDisk = fs.readFileSync(path.join(assets, script));
   const url = `${base}/assets/${script}`;
 
@@ -208,11 +214,7 @@ test('assets go gzip-compressed to a client that accepts it and as they are to o
 test('source maps are read from disk when asked for, compressed or not, and are not held', async (t) => {
   const { gateway } = await startGateway(t);
   const base = `http://127.0.0.1:${gateway.port}`;
-  const assets = path.join(DEFAULT_CONSOLE_DIR, 'assets');
-  const map = fs
-    .readdirSync(assets)
-    .find((n) => n.endsWith('.js.map') && fs.existsSync(path.join(assets, `${n}.gz`)));
-  assert.ok(map, 'the build wrote no compressed source map');
+  const map = compressedAsset('.js.map');
   const url = `/assets/${map}`;
   const reply = ConsoleSite.load().lookup(url);
   assert.equal(reply.file, undefined, 'a source map is held in memory');

@@ -23,7 +23,15 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { ferry } from '../../src/protocol/gen/ferry.js';
 import { issueToken } from '../../src/session/tokens.js';
-import { ensureBundle, launch, newPage, SKIP, shareTab, shot } from '../console/browser.js';
+import {
+  animate,
+  ensureBundle,
+  launch,
+  newPage,
+  SKIP,
+  shareTab,
+  shot,
+} from '../console/browser.js';
 import { startGateway } from '../integration/harness.js';
 
 /** In-page callbacks run in the browser, where `document` exists (Node has no DOM types). */
@@ -287,28 +295,6 @@ async function until(what: string, timeoutMs: number, check: () => boolean): Pro
     if (Date.now() > deadline) assert.fail(`timed out: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-/** A square in the bottom-right corner of the customer's tab that changes colour 10 times a second. */
-async function animate(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    const el = document.createElement('div');
-    Object.assign(el.style, {
-      position: 'fixed',
-      right: '0',
-      bottom: '0',
-      width: '120px',
-      height: '120px',
-      zIndex: '1001',
-      pointerEvents: 'none',
-    });
-    document.body.append(el);
-    let n = 0;
-    window.setInterval(() => {
-      n++;
-      el.style.background = n % 2 === 0 ? 'rgb(255,255,0)' : 'rgb(0,255,255)';
-    }, 100);
-  });
 }
 
 /** A block over the top-left quarter of the customer's tab, in `colour`. */
