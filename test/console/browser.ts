@@ -157,29 +157,53 @@ async function pageState(page: Page): Promise<string> {
 }
 
 /**
+ * A fixed box over the customer's tab with `style`, above the page and letting clicks through;
+ * with `flip`, its colour alternates between the two every 100 ms.
+ */
+async function addBox(
+  page: Page,
+  style: Record<string, string>,
+  flip?: readonly [string, string],
+): Promise<void> {
+  await page.evaluate(
+    ([st, colours]) => {
+      const el = document.createElement('div');
+      Object.assign(el.style, { position: 'fixed', pointerEvents: 'none', ...st });
+      document.body.append(el);
+      if (colours === undefined) return;
+      let n = 0;
+      window.setInterval(() => {
+        n++;
+        el.style.background = colours[n % 2]!;
+      }, 100);
+    },
+    [style, flip] as const,
+  );
+}
+
+/**
  * A square in the bottom-right corner of the customer's tab that changes colour 10 times a
  * second. A tab that captures itself gets a frame only when it repaints, and under load
  * Chromium's capturer may lose the one repaint a still change makes (seen in CI: the technician's
  * canvas kept the white page for 10 s); a live surface, like a real screen, keeps frames coming.
  */
-export async function animate(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    const el = document.createElement('div');
-    Object.assign(el.style, {
-      position: 'fixed',
-      right: '0',
-      bottom: '0',
-      width: '120px',
-      height: '120px',
-      zIndex: '1001',
-      pointerEvents: 'none',
-    });
-    document.body.append(el);
-    let n = 0;
-    window.setInterval(() => {
-      n++;
-      el.style.background = n % 2 === 0 ? 'rgb(255,255,0)' : 'rgb(0,255,255)';
-    }, 100);
+export function animate(page: Page): Promise<void> {
+  return addBox(
+    page,
+    { right: '0', bottom: '0', width: '120px', height: '120px', zIndex: '1001' },
+    ['rgb(255,255,0)', 'rgb(0,255,255)'],
+  );
+}
+
+/** A block over the top left of the customer's tab (half its width, 60% of its height) in `colour`. */
+export function paintBlock(page: Page, colour: string): Promise<void> {
+  return addBox(page, {
+    left: '0',
+    top: '0',
+    width: '50vw',
+    height: '60vh',
+    background: colour,
+    zIndex: '1000',
   });
 }
 

@@ -14,10 +14,12 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import type { Gateway } from '../../src/gateway.js';
 import { issueToken } from '../../src/session/tokens.js';
 import {
+  animate,
   CHROMIUM,
   createSession,
   ensureBundle,
   newPage,
+  paintBlock,
   pickUp,
   SKIP,
   shareTab,
@@ -96,24 +98,6 @@ function pageContext(page: Page): Promise<PageContext> {
   }));
 }
 
-/** A red block over the top left of the customer's page: what the technician must see. */
-async function paintRed(page: Page): Promise<void> {
-  await page.evaluate(() => {
-    const block = document.createElement('div');
-    Object.assign(block.style, {
-      position: 'fixed',
-      left: '0',
-      top: '0',
-      width: '50vw',
-      height: '60vh',
-      background: 'rgb(255,0,0)',
-      zIndex: '1000',
-      pointerEvents: 'none',
-    });
-    document.body.append(block);
-  });
-}
-
 before(async () => {
   if (SKIP) return;
   await ensureBundle();
@@ -154,7 +138,9 @@ test('the console loads over https on a non-localhost name as a secure context, 
   await customer.click('.prompt button.allow');
   await tech.waitForFunction(() => document.getElementById('granted')?.textContent === 'view');
   await shareTab(customer);
-  await paintRed(customer);
+  // a red block, what the technician must see, and a live square that keeps the tab repainting
+  await animate(customer);
+  await paintBlock(customer, 'rgb(255,0,0)');
   // the shared tab's red block reaches the technician's canvas (through wss:// both ways)
   await tech.waitForFunction(
     () => {

@@ -28,6 +28,7 @@ import {
   ensureBundle,
   launch,
   newPage,
+  paintBlock,
   SKIP,
   shareTab,
   shot,
@@ -295,24 +296,6 @@ async function until(what: string, timeoutMs: number, check: () => boolean): Pro
     if (Date.now() > deadline) assert.fail(`timed out: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-/** A block over the top-left quarter of the customer's tab, in `colour`. */
-async function paintBlock(page: Page, colour: string): Promise<void> {
-  await page.evaluate((c) => {
-    const el = document.createElement('div');
-    Object.assign(el.style, {
-      position: 'fixed',
-      left: '0',
-      top: '0',
-      width: '50vw',
-      height: '50vh',
-      background: c,
-      zIndex: '1000',
-      pointerEvents: 'none',
-    });
-    document.body.append(el);
-  }, colour);
 }
 
 async function waitForPixel(page: Page, fx: number, fy: number, want: number[]): Promise<void> {
