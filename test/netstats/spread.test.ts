@@ -1,16 +1,20 @@
 /**
- * The shared clock spreads heartbeats over its beats: with a 2 s interval and a 50 ms beat each
- * beat pings one fortieth of the connections, and every connection is still pinged once per
- * interval. One burst to every connection every 2 s made relayed frames wait behind it, and so
- * did an eighth of them every 250 ms (docs/benchmarks.md, Fleet of 1000 pairs).
+ * The shared clock spreads heartbeats and statistics pushes over its beats: with a 2 s interval
+ * and a 10 ms beat each beat pings one two-hundredth of the connections and pushes one
+ * two-hundredth of the sessions' statistics, and every connection and live session still gets
+ * one per interval. One burst to every connection every 2 s made relayed frames wait behind it,
+ * and so did an eighth of them every 250 ms and a fortieth every 50 ms (docs/benchmarks.md,
+ * Fleet of 1000 pairs).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { CustomerClient } from '../../src/clients/customer.js';
 import { TechnicianClient } from '../../src/clients/technician.js';
 import { BEAT_MS } from '../../src/gateway.js';
+import type { StatsSession } from '../../src/netstats/network-stats.js';
 import { issueToken } from '../../src/session/tokens.js';
 import type { Connection } from '../../src/transport/connection.js';
-import { startGateway } from '../api/harness.js';
+import { clientUrl, startGateway } from '../api/harness.js';
 
 const CONNECTIONS = 48;
 
@@ -56,4 +60,66 @@ test('heartbeats are spread over the clock beats, and each connection is pinged 
     assert.equal(ids.length, CONNECTIONS);
     assert.equal(new Set(ids).size, CONNECTIONS);
   }
+});
+
+test('statistics pushes are spread over the beats, each live session once per interval, and an ended one is dropped', async (t) => {
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  let now = 0;
+  const gateway = await startGateway(
+    t,
+    { monotonic: () => now },
+    { heartbeatIntervalMs: 2000, statsIntervalMs: 2000, idleTimeoutSeconds: 0 },
+  );
+  // the beat's pushes (the ones for one participant, on a join or a request, name it)
+  let beat: string[] = [];
+  const beats: string[][] = [];
+  const push = gateway.netstats.push.bind(gateway.netstats);
+  t.mock.method(gateway.netstats, 'push', (session: StatsSession, only?: unknown) => {
+    if (only === undefined) beat.push(session.id);
+    push(session, only as never);
+  });
+  const techs: TechnicianClient[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const tech = new TechnicianClient({
+      url: clientUrl(gateway),
+      token: issueToken(gateway.config.secret, `tech-${i}`, 3600),
+      reconnect: false,
+    });
+    t.after(() => tech.close());
+    await tech.connect();
+    const { sessionId, pin } = await tech.createSession(`customer ${i}`);
+    const customer = new CustomerClient({ url: clientUrl(gateway), pin, name: `c${i}` });
+    t.after(() => customer.close());
+    const queued = tech.waitForCustomer(sessionId);
+    await customer.connect();
+    await queued;
+    await tech.pickUp(sessionId);
+    techs.push(tech);
+    ids.push(sessionId);
+  }
+  const beatsPerInterval = 2000 / BEAT_MS;
+  const run = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      now += BEAT_MS;
+      t.mock.timers.tick(BEAT_MS);
+      beats.push(beat);
+      beat = [];
+    }
+  };
+  // past the first interval (sessions are placed at a tick), then two whole intervals
+  run(3 * beatsPerInterval);
+  for (const from of [beats.length - 2 * beatsPerInterval, beats.length - beatsPerInterval]) {
+    const interval = beats.slice(from, from + beatsPerInterval);
+    assert.ok(
+      interval.every((b) => b.length <= 1),
+      `pushes per beat ${interval.map((b) => b.length).join('')}`,
+    );
+    assert.deepEqual(interval.flat().sort(), [...ids].sort());
+  }
+  // an ended session leaves its slice; the others go on
+  await techs[1]!.endSession(ids[1]);
+  run(2 * beatsPerInterval);
+  const last = beats.slice(-beatsPerInterval).flat();
+  assert.deepEqual(last.sort(), [ids[0]!, ids[2]!].sort());
 });
