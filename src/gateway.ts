@@ -77,6 +77,12 @@ const CLOCK_MS = 250;
  */
 export const BEAT_MS = 10;
 const BEATS_PER_TICK = CLOCK_MS / BEAT_MS;
+/**
+ * Ended sessions' reports are stored every this many beats (50 ms), in one transaction: a commit
+ * costs more than a report's rows, and more often cost churn more than it saved (docs/benchmarks.md,
+ * churn finding 14).
+ */
+const BEATS_PER_REPORT_PASS = 50 / BEAT_MS;
 /** Report retention runs this often on the gateway's wall clock. */
 const PRUNE_INTERVAL_MS = 3_600_000;
 const RATE_WINDOW_MS = 1000;
@@ -168,11 +174,12 @@ export class Gateway {
   #nextConnId = 1;
   /**
    * Heartbeats and NetworkStats pushes are spread over the clock's beats: with a 2 s interval
-   * and a 50 ms beat, each beat pings one fortieth of the connections (by `Connection.slot`) and
-   * pushes to one fortieth of the sessions, so no beat sends to many at once and relayed frames
-   * do not queue behind the pings (fleet-1000 frame p99: 3.8x bare uWS with one burst every 2 s;
-   * 2.5-3.0x with an eighth every 250 ms; 1.5x now). Each slice keeps its own last time, so every
-   * connection is still pinged once per interval.
+   * and a 10 ms beat, each beat pings one two-hundredth of the connections (by `Connection.slot`)
+   * and pushes to one two-hundredth of the sessions, so no beat sends to many at once and relayed
+   * frames do not queue behind the pings (fleet-1000 frame p99: 3.8x bare uWS with one burst
+   * every 2 s; 2.5-3.0x with an eighth every 250 ms; 1.5-3.2x with a fortieth every 50 ms, 1.9x
+   * now). Each slice keeps its own last time, so every connection is still pinged once per
+   * interval.
    */
   #beatCount = 0;
   readonly #lastHeartbeatMs: number[];
@@ -1093,8 +1100,8 @@ export class Gateway {
         } else if (STATS_STATUSES.has(session.status)) this.netstats.push(statsView(session));
       }
     }
-    if (this.#reportQueue.size > 0) {
-      // the refused wait for their backoff; any other report goes at this beat
+    if (beat % BEATS_PER_REPORT_PASS === 0 && this.#reportQueue.size > 0) {
+      // the refused wait for their backoff; any other report goes at this pass
       const retry = now >= this.#reportRetryAtMs;
       if (retry || this.#reportQueue.size > this.#refused.size) void this.#startReportDrain(retry);
     }
