@@ -194,7 +194,8 @@ export class Gateway {
   /**
    * The sessions of each statistics slice (slot modulo the slices), like `#pingSlices`: a beat
    * pushes one slice's without walking every session. A session is placed at the first tick
-   * that sees it (`#placeSessions`) and dropped when its slice comes round after it left.
+   * that sees it (`#placeSessions`) and taken out when it ends, or, if it left this gateway
+   * without ending, when its slice comes round.
    */
   readonly #statsSlices: Set<Session>[];
   readonly #sessionSlots = new WeakMap<Session, number>();
@@ -290,6 +291,9 @@ export class Gateway {
         : null;
     // first of the listeners: a session is journaled before any tool hears of it
     if (this.journals !== null) this.registry.listeners.add(this.journals);
+    // an ended session leaves its statistics slice at once, not when the slice comes round: a
+    // burst of short sessions would otherwise stay reachable for up to an interval
+    this.registry.listeners.add({ ended: (session) => this.#unplace(session) });
     // a turn's due snapshots go to the store with the turn's other journal lines
     const journals = this.journals;
     if (fleet !== null && journals !== null) {
@@ -1093,11 +1097,10 @@ export class Gateway {
       const live = this.registry.sessions;
       const slice = this.#statsSlices[push]!;
       for (const session of slice) {
-        if (live.get(session.id) !== session) {
-          // ended, or gone from this gateway: placed again if it comes back
-          slice.delete(session);
-          this.#sessionSlots.delete(session);
-        } else if (STATS_STATUSES.has(session.status)) this.netstats.push(statsView(session));
+        // gone from this gateway without ending (the ended leave at once): placed again if it
+        // comes back
+        if (live.get(session.id) !== session) this.#unplace(session);
+        else if (STATS_STATUSES.has(session.status)) this.netstats.push(statsView(session));
       }
     }
     if (beat % BEATS_PER_REPORT_PASS === 0 && this.#reportQueue.size > 0) {
@@ -1472,6 +1475,14 @@ export class Gateway {
           ? path.join(recordingsDir(this.config.dataDir, sessionId), file)
           : null,
     };
+  }
+
+  /** Takes `session` out of its statistics slice (it ended, or left this gateway). */
+  #unplace(session: Session): void {
+    const slot = this.#sessionSlots.get(session);
+    if (slot === undefined) return;
+    this.#sessionSlots.delete(session);
+    this.#statsSlices[slot % this.#statsSlices.length]!.delete(session);
   }
 
   /** Puts the sessions that appeared since the last tick in the clock's statistics slices. */
