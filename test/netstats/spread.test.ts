@@ -7,10 +7,10 @@
  * Fleet of 1000 pairs).
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { CustomerClient } from '../../src/clients/customer.js';
 import { TechnicianClient } from '../../src/clients/technician.js';
-import { BEAT_MS } from '../../src/gateway.js';
+import { BEAT_MS, type Gateway } from '../../src/gateway.js';
 import type { StatsSession } from '../../src/netstats/network-stats.js';
 import { issueToken } from '../../src/session/tokens.js';
 import type { Connection } from '../../src/transport/connection.js';
@@ -18,14 +18,27 @@ import { clientUrl, startGateway } from '../api/harness.js';
 
 const CONNECTIONS = 48;
 
-test('heartbeats are spread over the clock beats, and each connection is pinged once per interval', async (t) => {
+/** A gateway on a 2 s interval whose clock the test drives: `beat()` moves it one beat on. */
+async function clockedGateway(
+  t: TestContext,
+  statsIntervalMs: number,
+): Promise<{ gateway: Gateway; beat: () => void }> {
   t.mock.timers.enable({ apis: ['setInterval'] });
   let now = 0;
   const gateway = await startGateway(
     t,
     { monotonic: () => now },
-    { heartbeatIntervalMs: 2000, statsIntervalMs: 0, idleTimeoutSeconds: 0 },
+    { heartbeatIntervalMs: 2000, statsIntervalMs, idleTimeoutSeconds: 0 },
   );
+  const beat = () => {
+    now += BEAT_MS;
+    t.mock.timers.tick(BEAT_MS);
+  };
+  return { gateway, beat };
+}
+
+test('heartbeats are spread over the clock beats, and each connection is pinged once per interval', async (t) => {
+  const { gateway, beat } = await clockedGateway(t, 0);
   const pinged: string[][] = [];
   const tick = gateway.heartbeat.tick.bind(gateway.heartbeat);
   t.mock.method(gateway.heartbeat, 'tick', (targets: Iterable<Connection>) => {
@@ -44,10 +57,7 @@ test('heartbeats are spread over the clock beats, and each connection is pinged 
   }
   // Past the first interval, then two whole intervals of beats.
   const ticksPerInterval = 2000 / BEAT_MS;
-  for (let i = 0; i < 3 * ticksPerInterval; i++) {
-    now += BEAT_MS;
-    t.mock.timers.tick(BEAT_MS);
-  }
+  for (let i = 0; i < 3 * ticksPerInterval; i++) beat();
   const last = pinged.slice(-2 * ticksPerInterval * 1);
   const perTick = last.map((ids) => ids.length);
   assert.ok(
@@ -63,19 +73,13 @@ test('heartbeats are spread over the clock beats, and each connection is pinged 
 });
 
 test('statistics pushes are spread over the beats, each live session once per interval, and an ended one is dropped', async (t) => {
-  t.mock.timers.enable({ apis: ['setInterval'] });
-  let now = 0;
-  const gateway = await startGateway(
-    t,
-    { monotonic: () => now },
-    { heartbeatIntervalMs: 2000, statsIntervalMs: 2000, idleTimeoutSeconds: 0 },
-  );
+  const { gateway, beat } = await clockedGateway(t, 2000);
   // the beat's pushes (the ones for one participant, on a join or a request, name it)
-  let beat: string[] = [];
+  let pushed: string[] = [];
   const beats: string[][] = [];
   const push = gateway.netstats.push.bind(gateway.netstats);
   t.mock.method(gateway.netstats, 'push', (session: StatsSession, only?: unknown) => {
-    if (only === undefined) beat.push(session.id);
+    if (only === undefined) pushed.push(session.id);
     push(session, only as never);
   });
   const techs: TechnicianClient[] = [];
@@ -101,10 +105,9 @@ test('statistics pushes are spread over the beats, each live session once per in
   const beatsPerInterval = 2000 / BEAT_MS;
   const run = (n: number) => {
     for (let i = 0; i < n; i++) {
-      now += BEAT_MS;
-      t.mock.timers.tick(BEAT_MS);
-      beats.push(beat);
-      beat = [];
+      beat();
+      beats.push(pushed);
+      pushed = [];
     }
   };
   // past the first interval (sessions are placed at a tick), then two whole intervals
