@@ -1172,9 +1172,9 @@ export class Gateway {
 
   /**
    * Queues an ended session's report for the report store (`<dataDir>/reports.db`). The queue is
-   * stored at the next beat of the clock, in one transaction: a burst of sessions ending costs a
-   * commit per beat, not a file each (docs/benchmarks.md, churn). A note added after the end
-   * stores the same report again.
+   * stored at the clock's next report pass (every 50 ms), in one transaction: a burst of
+   * sessions ending costs a commit per pass, not a file each (docs/benchmarks.md, churn). A note
+   * added after the end stores the same report again.
    */
   #writeReport(report: SessionReport): void {
     this.#reportQueue.set(report.id, report);
@@ -1240,7 +1240,7 @@ export class Gateway {
    * 30 s, while any stays refused) for as long as the store refuses them: a report is never
    * given up while the gateway runs (a short session's journal may never have been written, so
    * the report is all there is). Reports queued meanwhile are not held back: they go at the
-   * next beat.
+   * next pass.
    */
   #storeReports(reports: SessionReport[]): SessionReport[] {
     if (reports.length === 0) return reports;
