@@ -28,3 +28,14 @@ export function doubles(length: number): number[] {
 
 /** One zero-filled template per length asked for (a handful: the callers' fixed sizes). */
 const templates = new Map<number, readonly number[]>();
+
+/**
+ * The first value of a counter field that may pass 2^30 (a link's bytes do after 1 GiB): a class
+ * declares the field with it and zeroes the field in its constructor. V8 stores a field as the
+ * kind of number it first holds. Declared as `= 0`, the field is a small integer until its value
+ * passes 2^30; V8 then gives the objects a new hidden class and deoptimizes every function compiled
+ * against the old one, which for a connection's counters is the whole frame path, under full
+ * traffic (docs/benchmarks.md, "A counter past 2^30"). Declared with this, the field is a double
+ * from the start, and zero stored into it keeps the kind.
+ */
+export const DOUBLE_FIELD = 0.5;

@@ -11,6 +11,7 @@ import { Codes } from '../protocol/codes.js';
 import type { RoleValue } from '../protocol/frames.js';
 import { PeerState, type PeerStateValue, type RelayPeer, SendStatus } from '../relay/peer.js';
 import type { SendBudget } from '../relay/send-budget.js';
+import { DOUBLE_FIELD } from '../session/doubles.js';
 import type { Session } from '../session/session.js';
 import { isReliableFrame, ReplayLog } from './replay-log.js';
 import type { Uws } from './uws.js';
@@ -65,11 +66,14 @@ export class Coalescer {
   #scheduled = false;
   readonly #flush = () => this.flush();
   /** Frames that went out staged (copied once) instead of written at once. */
-  stagedFrames = 0;
+  stagedFrames = DOUBLE_FIELD;
   /** Corked writes of staged frames (each carries one socket's frames of one turn). */
-  flushes = 0;
+  flushes = DOUBLE_FIELD;
 
   constructor(arenaBytes = 1 << 20, maxEntries = 16_384, maxFrameBytes = 4096) {
+    // process-wide counts: past 2^30 as doubles from the start (src/session/doubles.ts)
+    this.stagedFrames = 0;
+    this.flushes = 0;
     this.#arena = Buffer.allocUnsafe(arenaBytes);
     this.#offset = new Int32Array(maxEntries);
     this.#length = new Int32Array(maxEntries);
@@ -161,9 +165,11 @@ export class Connection implements RelayPeer {
   screenDirect: Session | null = null;
   starvedStream = 0;
   rxFrames = 0;
-  rxBytes = 0;
+  // a screen stream passes 2^30 bytes within the hour: doubles from the start, zeroed in the
+  // constructor (DOUBLE_FIELD); a frame count would take months of a busy link
+  rxBytes = DOUBLE_FIELD;
   txFrames = 0;
-  txBytes = 0;
+  txBytes = DOUBLE_FIELD;
   droppedFrames = 0;
   /** Bytes waiting in this socket's send buffer, as last seen (after a send or a drain). */
   queuedBytes = 0;
@@ -205,6 +211,8 @@ export class Connection implements RelayPeer {
     replayBytes = 1 << 20,
     rateSnapshots = RATE_SNAPSHOTS,
   ) {
+    this.rxBytes = 0;
+    this.txBytes = 0;
     this.#replayBytes = replayBytes;
     this.id = id;
     this.remoteAddress = remoteAddress;

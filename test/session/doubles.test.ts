@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import v8 from 'node:v8';
 import { LinkStats } from '../../src/netstats/link-stats.js';
+import { SendBudget } from '../../src/relay/send-budget.js';
 import { doubles } from '../../src/session/doubles.js';
+import { Coalescer, Connection } from '../../src/transport/connection.js';
 
 // V8's own checks; the flag only lets code compiled after it use natives
 v8.setFlagsFromString('--allow-natives-syntax');
@@ -15,6 +17,10 @@ const natives = (name: string) =>
   new Function('a', `return %${name}(a)`) as (a: unknown) => boolean;
 const hasDoubleElements = natives('HasDoubleElements');
 const hasHoleyElements = natives('HasHoleyElements');
+const haveSameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (
+  a: unknown,
+  b: unknown,
+) => boolean;
 
 test('doubles(n) is n zeros held as packed doubles, whatever is stored in it', () => {
   for (const n of [0, 1, 11, 74]) {
@@ -53,4 +59,21 @@ test('a link’s measurements live in one such array, used as a ring', () => {
   assert.equal(link.avgRttMs, 30.5);
   const slots = (link as unknown as { slots: number[] }).slots;
   assert.ok(Array.isArray(slots) && hasDoubleElements(slots) && !hasHoleyElements(slots));
+});
+
+test('counters past 2^30 keep their object’s hidden class (no deoptimization under traffic)', () => {
+  const budget = new SendBudget(64 << 20, 8 << 20, 1 << 20);
+  const coalescer = new Coalescer(4096, 64, 256);
+  const busy = new Connection('c1', '127.0.0.1', 0, 10_000, budget, coalescer);
+  const quiet = new Connection('c2', '127.0.0.1', 0, 10_000, budget, coalescer);
+  assert.ok(Object.is(busy.rxBytes, 0) && Object.is(busy.txBytes, 0), 'they start at 0');
+  assert.ok(haveSameMap(busy, quiet));
+  // a link past 1 GiB each way (a screen stream within the hour)
+  busy.rxBytes += 2 ** 31;
+  busy.txBytes += 2 ** 31;
+  assert.ok(haveSameMap(busy, quiet), 'the busy connection kept the shared hidden class');
+  const other = new Coalescer(4096, 64, 256);
+  coalescer.stagedFrames += 2 ** 31;
+  coalescer.flushes += 2 ** 31;
+  assert.ok(haveSameMap(coalescer, other), 'so did the coalescer');
 });
