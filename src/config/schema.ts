@@ -255,7 +255,7 @@ export const schema = {
   ),
   heartbeatIntervalMs: num(
     2000,
-    'gateway ping interval for RTT measurement (NS-D6)',
+    'gateway ping interval for RTT measurement (NS-D6); each pong also frees the copies kept for a resume, so a longer interval holds more of them (up to resumeBufferBytes a connection)',
     'netstats',
     100,
   ),
