@@ -255,7 +255,7 @@ export const schema = {
   ),
   heartbeatIntervalMs: num(
     2000,
-    'gateway ping interval for RTT measurement (NS-D6); each pong also frees the copies kept for a resume, so a longer interval holds more of them (up to resumeBufferBytes a connection)',
+    'gateway ping interval for RTT measurement (NS-D6); a pong also frees the copies of reliable frames kept for a client that counts them (Hello.counts_reliable), so a longer interval holds more of them (up to resumeBufferBytes a connection)',
     'netstats',
     100,
   ),
@@ -285,7 +285,7 @@ export const schema = {
   ),
   resumeBufferBytes: num(
     1 * MiB,
-    'reliable frames (all but SCREEN and HEARTBEAT) held per absent participant for its resume; past it they are counted as lost and reported',
+    'reliable frames (all but SCREEN and HEARTBEAT) held per absent participant for its resume, and the copies a connection keeps of those it wrote until its client acknowledges them; past it they are counted as lost and reported',
     'limits',
     0,
   ),

@@ -14,7 +14,7 @@
  * `length` zeros in an array V8 holds as unboxed doubles from the start, with no spare capacity:
  * built from a non-integer so its elements kind is double before anything is stored, not a
  * small-integer kind that turns into doubles (a new backing store) the first time a counter holds
- * a fraction or passes 2^30. Zeros stored into it keep the kind. Each length's first array is
+ * a fraction or leaves the small-integer range. Zeros stored into it keep the kind. Each length's first array is
  * kept as a template, and the others are copies of it (`slice` keeps the kind and the length).
  */
 export function doubles(length: number): number[] {
@@ -30,12 +30,13 @@ export function doubles(length: number): number[] {
 const templates = new Map<number, readonly number[]>();
 
 /**
- * The first value of a counter field that may pass 2^30 (a link's bytes do after 1 GiB): a class
- * declares the field with it and zeroes the field in its constructor. V8 stores a field as the
- * kind of number it first holds. Declared as `= 0`, the field is a small integer until its value
- * passes 2^30; V8 then gives the objects a new hidden class and deoptimizes every function compiled
+ * The first value of a counter field that may leave V8's small-integer range (2^31 on Node's x64
+ * builds, 2^30 where V8 compresses pointers; a link's byte count does after 2 GiB): a class
+ * declares the field with it and zeroes the field in its constructor. V8 stores a field as the kind
+ * of number it first holds. Declared as `= 0`, the field is a small integer until its value leaves
+ * that range; V8 then gives the objects a new hidden class and deoptimizes every function compiled
  * against the old one, which for a connection's counters is the whole frame path, under full
- * traffic (docs/benchmarks.md, "A counter past 2^30"). Declared with this, the field is a double
- * from the start, and zero stored into it keeps the kind.
+ * traffic (docs/benchmarks.md, "A counter past the small-integer range"). Declared with this, the
+ * field is a double from the start, and zero stored into it keeps the kind.
  */
 export const DOUBLE_FIELD = 0.5;

@@ -8,6 +8,7 @@
  */
 import { hash } from 'node:crypto';
 import type { RoleValue } from '../protocol/frames.js';
+import { DOUBLE_FIELD } from './doubles.js';
 import type { Participant, ReplaySource } from './participant.js';
 import { randomId } from './random-ids.js';
 import type { Session } from './session.js';
@@ -27,12 +28,18 @@ export const MAX_HELD_FRAMES = 16_384;
 export class HoldStats {
   /** Frames copied into a resume buffer, and their bytes. */
   copies = 0;
-  copiedBytes = 0;
+  copiedBytes = DOUBLE_FIELD;
   /** Held frames delivered on resume. */
   delivered = 0;
   /** Frames for absent participants given up (buffer bound or Offline window). */
   lost = 0;
-  lostBytes = 0;
+  lostBytes = DOUBLE_FIELD;
+
+  constructor() {
+    // byte totals of the process's life, past 2^31 in time: doubles from the start
+    this.copiedBytes = 0;
+    this.lostBytes = 0;
+  }
 }
 
 /** What a client said about itself in its Hello (the summary's client versions, B2's avatar). */

@@ -71,7 +71,7 @@ export class Coalescer {
   flushes = DOUBLE_FIELD;
 
   constructor(arenaBytes = 1 << 20, maxEntries = 16_384, maxFrameBytes = 4096) {
-    // process-wide counts: past 2^30 as doubles from the start (src/session/doubles.ts)
+    // process-wide counts, past 2^31 in time: doubles from the start (src/session/doubles.ts)
     this.stagedFrames = 0;
     this.flushes = 0;
     this.#arena = Buffer.allocUnsafe(arenaBytes);
@@ -165,7 +165,7 @@ export class Connection implements RelayPeer {
   screenDirect: Session | null = null;
   starvedStream = 0;
   rxFrames = 0;
-  // a screen stream passes 2^30 bytes within the hour: doubles from the start, zeroed in the
+  // a screen stream passes 2^31 bytes within hours: doubles from the start, zeroed in the
   // constructor (DOUBLE_FIELD); a frame count would take months of a busy link
   rxBytes = DOUBLE_FIELD;
   txFrames = 0;

@@ -9,6 +9,7 @@ import v8 from 'node:v8';
 import { LinkStats } from '../../src/netstats/link-stats.js';
 import { SendBudget } from '../../src/relay/send-budget.js';
 import { doubles } from '../../src/session/doubles.js';
+import { HoldStats } from '../../src/session/seat.js';
 import { Coalescer, Connection } from '../../src/transport/connection.js';
 
 // V8's own checks; the flag only lets code compiled after it use natives
@@ -61,19 +62,26 @@ test('a link’s measurements live in one such array, used as a ring', () => {
   assert.ok(Array.isArray(slots) && hasDoubleElements(slots) && !hasHoleyElements(slots));
 });
 
-test('counters past 2^30 keep their object’s hidden class (no deoptimization under traffic)', () => {
+test('counters past the small-integer range keep their object’s hidden class (no deoptimization)', () => {
   const budget = new SendBudget(64 << 20, 8 << 20, 1 << 20);
   const coalescer = new Coalescer(4096, 64, 256);
   const busy = new Connection('c1', '127.0.0.1', 0, 10_000, budget, coalescer);
   const quiet = new Connection('c2', '127.0.0.1', 0, 10_000, budget, coalescer);
   assert.ok(Object.is(busy.rxBytes, 0) && Object.is(busy.txBytes, 0), 'they start at 0');
   assert.ok(haveSameMap(busy, quiet));
-  // a link past 1 GiB each way (a screen stream within the hour)
+  // a link past 2 GiB each way (2^31: past the small integers of every V8 build)
   busy.rxBytes += 2 ** 31;
   busy.txBytes += 2 ** 31;
   assert.ok(haveSameMap(busy, quiet), 'the busy connection kept the shared hidden class');
   const other = new Coalescer(4096, 64, 256);
+  assert.ok(Object.is(other.stagedFrames, 0) && Object.is(other.flushes, 0), 'they start at 0');
   coalescer.stagedFrames += 2 ** 31;
   coalescer.flushes += 2 ** 31;
   assert.ok(haveSameMap(coalescer, other), 'so did the coalescer');
+  const held = new HoldStats();
+  const quietHeld = new HoldStats();
+  assert.ok(Object.is(held.copiedBytes, 0) && Object.is(held.lostBytes, 0), 'they start at 0');
+  held.copiedBytes += 2 ** 31;
+  held.lostBytes += 2 ** 31;
+  assert.ok(haveSameMap(held, quietHeld), 'and the gateway’s held-frame totals');
 });
