@@ -14,8 +14,9 @@
  * `length` zeros in an array V8 holds as unboxed doubles from the start, with no spare capacity:
  * built from a non-integer so its elements kind is double before anything is stored, not a
  * small-integer kind that turns into doubles (a new backing store) the first time a counter holds
- * a fraction or leaves the small-integer range. Zeros stored into it keep the kind. Each length's first array is
- * kept as a template, and the others are copies of it (`slice` keeps the kind and the length).
+ * a fraction or leaves the small-integer range. Zeros stored into it keep the kind. Each length's
+ * first array is kept as a template, and the others are copies of it (`slice` keeps the kind and
+ * the length).
  */
 export function doubles(length: number): number[] {
   let template = templates.get(length);

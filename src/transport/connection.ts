@@ -166,7 +166,7 @@ export class Connection implements RelayPeer {
   starvedStream = 0;
   rxFrames = 0;
   // a screen stream passes 2^31 bytes within hours: doubles from the start, zeroed in the
-  // constructor (DOUBLE_FIELD); a frame count would take months of a busy link
+  // constructor (DOUBLE_FIELD); a frame count would take more than a year of a busy link
   rxBytes = DOUBLE_FIELD;
   txFrames = 0;
   txBytes = DOUBLE_FIELD;
