@@ -720,6 +720,21 @@ test("a new session's head, first log line and CONNECTING snapshot reach the sto
     () => raw.lrange(journal, 0, -1),
     (l) => l.some((line) => line.includes('"k":"state"')),
   );
+  // MONITOR's feed comes on a connection of its own, so a script call can be in the store before
+  // the feed reports it: a command sent now and seen in the feed means every call before it has
+  // been seen too (Redis runs commands and reports them in one order)
+  const fence = `fence:${sessionId}`;
+  const fenced = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('MONITOR never showed the fence')), 5000);
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === 'echo' && args[1] === fence) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  await raw.echo(fence);
+  await fenced;
   // the journal's due snapshot is written just before the turn's writes go (beforeTurnWrites):
   // one step, not a second one a loop iteration later
   // EVALSHA, or EVAL the first time the connection runs the script
