@@ -21,6 +21,7 @@ import {
   type TechnicianGrants,
   type TechnicianPermission,
 } from '../session/access-policy.js';
+import { intern } from '../session/intern.js';
 import type { Participant } from '../session/participant.js';
 import type { PendingRequest } from '../session/pending.js';
 import type { SessionRegistry } from '../session/registry.js';
@@ -66,7 +67,8 @@ export function cleanName(raw: string | null | undefined, fallback: string): str
     .replace(/\p{Cc}/gu, '')
     .trim()
     .slice(0, MAX_NAME_LENGTH);
-  return name === '' ? fallback : name;
+  // names, versions and labels repeat across sessions: one copy of each
+  return name === '' ? fallback : intern(name);
 }
 
 /** The Codes entry of a `ToolError` code (registry failures), or INVALID_ARGUMENT. */

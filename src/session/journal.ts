@@ -223,7 +223,7 @@ class SessionJournal {
 
   readonly #state = (): JournalRecord => ({
     k: 'state',
-    atMs: this.session.log.entries.at(-1)?.timeMs ?? 0,
+    atMs: this.session.log.lastTimeMs,
     ...snapshot(this.session),
   });
 

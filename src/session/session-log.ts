@@ -14,6 +14,7 @@
  * dropped from the front (the bound) leave `chainStart`, the hash the first kept entry follows.
  */
 import { hash } from 'node:crypto';
+import { intern } from './intern.js';
 
 /** Who may see an entry. */
 export type Audience = 'all' | 'technicians';
@@ -53,6 +54,13 @@ export type LogEntry =
 type NewEntry = LogEntry extends infer E
   ? E extends LogEntry
     ? Omit<E, 'seq' | 'timeMs' | 'hash'>
+    : never
+  : never;
+
+/** An entry as participants read it: all of it but its hash (history, catch-ups). */
+export type LogRecord = LogEntry extends infer E
+  ? E extends LogEntry
+    ? Omit<E, 'hash'>
     : never
   : never;
 
@@ -100,7 +108,15 @@ export interface LogState {
 }
 
 export class SessionLog {
-  readonly #entries: LogEntry[] = [];
+  /**
+   * The window, oldest first, in its compact form: each entry's fields without its hash, which
+   * is derived from the chain when the entries are read whole (`entries`). About 100 bytes an
+   * entry besides its text, against 200 kept whole with its 64-character hash (docs/benchmarks.md,
+   * "The session log's compact form").
+   */
+  #kept: Kept[] = [];
+  /** Index of the window's first entry in `#kept` (entries leave the front in O(1)). */
+  #from = 0;
   readonly #maxEntries: number;
   readonly #maxChars: number;
   readonly #budget: RetainedBudget | null;
@@ -111,6 +127,18 @@ export class SessionLog {
   /** The hash of the newest entry (the chain's head); the genesis value before any entry. */
   #head = GENESIS;
   #chainStart = GENESIS;
+  /**
+   * Whether `#head` is the hash of the window's newest entry (or `#chainStart` when the window
+   * is empty), so that the next entry's hash can be derived again from the window. Only a
+   * restore can make it false: the next entry's hash is then pinned.
+   */
+  #headFollows = true;
+  /**
+   * Hashes that cannot be derived from the window, by seq: entries restored from a journal whose
+   * stored hash does not follow the chain (kept as stored, so that `verifyLog` still finds the
+   * break in the report) and the entry appended after such a restore. Null while there are none.
+   */
+  #pinned: Map<number, string> | null = null;
   /** A journal holds every entry: entries leaving the window are spilled, not dropped. */
   journaled = false;
   /**
@@ -137,25 +165,29 @@ export class SessionLog {
     this.#budget = budget;
   }
 
+  /** The entry appended, whole (hash included), as the journal and the participants get it. */
   append(entry: NewEntry, timeMs: number = Date.now()): LogEntry {
     const seq = this.#nextSeq++;
-    const full = sealed(entry, seq, timeMs, chainHash(this.#head, seq, timeMs, entry));
+    const previous = this.#head;
+    const full = sealed(entry, seq, timeMs, chainHash(previous, seq, timeMs, entry));
+    if (!this.#headFollows) {
+      this.#pin(seq, full.hash);
+      this.#headFollows = true;
+    }
     this.#head = full.hash;
-    this.#entries.push(full);
-    this.#grow(size(full));
+    const kept = keep(entry, seq, timeMs);
+    this.#kept.push(kept);
+    this.#grow(size(kept));
     const durable = this.onJournal?.(full);
     const journaled = this.journaled;
     const maxEntries = journaled ? Math.min(this.#maxEntries, JOURNALED_WINDOW) : this.#maxEntries;
     const maxChars = journaled ? Math.min(this.#maxChars, JOURNALED_WINDOW_CHARS) : this.#maxChars;
-    while (
-      this.#entries.length > 1 &&
-      (this.#entries.length > maxEntries || this.#chars > maxChars)
-    ) {
+    while (this.length > 1 && (this.length > maxEntries || this.#chars > maxChars)) {
       this.#shift();
     }
     const budget = this.#budget;
     if (budget?.over) {
-      while (budget.over && this.#entries.length > MIN_WINDOW) this.#shift();
+      while (budget.over && this.length > MIN_WINDOW) this.#shift();
     }
     if (durable === undefined && this.#publishing === null) this.onAppend?.(full);
     else this.#publishAfter(durable, full);
@@ -187,17 +219,27 @@ export class SessionLog {
     this.#publishing = publishing;
   }
 
-  /** Puts back what a journal held (a restarted gateway); appends then follow the chain. */
+  /**
+   * Puts back what a journal held (a restarted gateway); appends then follow the chain. Each
+   * entry keeps the hash it was stored with: one that does not follow from the entry before it
+   * is pinned, so the report shows the chain as the journal had it. Into a new log only.
+   */
   restore(state: LogState, nextSeq: number, head: string): void {
+    if (this.#nextSeq !== 1) throw new Error('a session log is restored before any entry');
+    let previous = state.chainStart;
     for (const e of state.entries) {
-      this.#entries.push(e);
-      this.#grow(size(e));
+      if (chainHash(previous, e.seq, e.timeMs, e) !== e.hash) this.#pin(e.seq, e.hash);
+      previous = e.hash;
+      const kept = keep(e, e.seq, e.timeMs);
+      this.#kept.push(kept);
+      this.#grow(size(kept));
     }
     this.#dropped = state.dropped;
     this.#spilled = state.spilled;
     this.#chainStart = state.chainStart;
     this.#nextSeq = nextSeq;
     this.#head = head;
+    this.#headFollows = head === previous;
   }
 
   /** The session ended: its window no longer counts against the budget. */
@@ -211,11 +253,35 @@ export class SessionLog {
     if (this.#budget !== null) this.#budget.used += bytes;
   }
 
+  #pin(seq: number, hash: string): void {
+    this.#pinned ??= new Map();
+    this.#pinned.set(seq, hash);
+  }
+
+  /** The hash of `kept`, which follows `previous`: pinned, or derived. */
+  #hashOf(kept: Kept, previous: string): string {
+    return this.#pinned?.get(kept.seq) ?? chainHash(previous, kept.seq, kept.timeMs, kept);
+  }
+
+  /** Entries in the window. */
+  get length(): number {
+    return this.#kept.length - this.#from;
+  }
+
   /** The oldest entry leaves the window: spilled (the journal has it) or dropped. */
   #shift(): void {
-    const gone = this.#entries.shift()!;
+    const kept = this.#kept;
+    const gone = kept[this.#from]!;
+    kept[this.#from] = EMPTY; // its strings go with it
+    this.#from++;
+    // the array is cut once half of it is gone: O(1) a shift on average
+    if (this.#from * 2 >= kept.length) {
+      this.#kept = kept.slice(this.#from);
+      this.#from = 0;
+    }
     const bytes = size(gone);
-    this.#chainStart = gone.hash;
+    this.#chainStart = this.#hashOf(gone, this.#chainStart);
+    this.#pinned?.delete(gone.seq);
     this.#chars -= bytes;
     const budget = this.#budget;
     if (budget !== null) budget.used -= bytes;
@@ -236,20 +302,43 @@ export class SessionLog {
     timeMs?: number,
     audience: Audience = TECHNICIAN_EVENTS.has(type) ? 'technicians' : 'all',
   ): LogEntry {
-    return this.append({ kind: 'event', audience, type, actor, detail }, timeMs);
+    // an event's actor and detail repeat across sessions ("granted view, control"): one copy
+    return this.append(
+      { kind: 'event', audience, type, actor: intern(actor), detail: intern(detail) },
+      timeMs,
+    );
   }
 
-  get entries(): readonly LogEntry[] {
-    return this.#entries;
+  /**
+   * The window's entries whole, oldest first, each with its hash (the report, a journal's first
+   * write): built on each read, one SHA-256 an entry. `visibleTo` reads them without hashes.
+   */
+  get entries(): LogEntry[] {
+    const out: LogEntry[] = [];
+    let previous = this.#chainStart;
+    const kept = this.#kept;
+    const last = kept.length - 1;
+    for (let i = this.#from; i <= last; i++) {
+      const k = kept[i]!;
+      // the newest entry's hash is the head (unless a restore left a head the window does not end in)
+      const hash = i === last && this.#headFollows ? this.#head : this.#hashOf(k, previous);
+      out.push(sealed(k, k.seq, k.timeMs, hash));
+      previous = hash;
+    }
+    return out;
   }
 
-  /** The entries a participant may see: everything for technicians, `all` ones for the customer. */
-  visibleTo(technician: boolean): LogEntry[] {
-    return technician ? [...this.#entries] : this.#entries.filter((e) => e.audience === 'all');
+  /**
+   * The entries a participant may see, without their hashes (the wire has none): everything for
+   * technicians, `all` ones for the customer: the window's own records, which never change.
+   */
+  visibleTo(technician: boolean): LogRecord[] {
+    const window = this.#kept.slice(this.#from);
+    return technician ? window : window.filter((k) => k.audience === 'all');
   }
 
   /** The newest of `entries` within this log's own bounds (entry count and text size). */
-  fitting(entries: readonly LogEntry[]): readonly LogEntry[] {
+  fitting<E extends LogRecord>(entries: readonly E[]): readonly E[] {
     let chars = 0;
     let from = entries.length;
     while (from > 0 && entries.length - from < this.#maxEntries) {
@@ -259,6 +348,16 @@ export class SessionLog {
       from--;
     }
     return entries.slice(from);
+  }
+
+  /** The seq of the window's oldest entry (`nextSeq` when the window is empty). */
+  get firstSeq(): number {
+    return this.#kept[this.#from]?.seq ?? this.#nextSeq;
+  }
+
+  /** The server time of the newest entry, or 0 before any. */
+  get lastTimeMs(): number {
+    return this.#kept.at(-1)?.timeMs ?? 0;
   }
 
   /** Entries dropped from the front because the log reached its bound (none while journaled). */
@@ -287,6 +386,83 @@ export class SessionLog {
   }
 }
 
+/** An entry's audience in a kept entry's flags. */
+const TECHNICIANS = 1;
+
+/**
+ * A chat message as the window keeps it: a class, so every kept message shares one hidden class
+ * and its kind and audience (getters on the prototype) take no room in it.
+ */
+class KeptChat {
+  readonly seq: number;
+  readonly timeMs: number;
+  readonly flags: number;
+  readonly senderId: string;
+  readonly senderName: string;
+  readonly senderRole: string;
+  readonly text: string;
+
+  constructor(seq: number, timeMs: number, e: Extract<NewEntry, { kind: 'chat' }>) {
+    this.seq = seq;
+    this.timeMs = timeMs;
+    this.flags = e.audience === 'technicians' ? TECHNICIANS : 0;
+    this.senderId = e.senderId;
+    this.senderName = e.senderName;
+    this.senderRole = e.senderRole;
+    this.text = e.text;
+  }
+
+  get kind(): 'chat' {
+    return 'chat';
+  }
+
+  get audience(): 'all' | 'technicians' {
+    return this.flags === TECHNICIANS ? 'technicians' : 'all';
+  }
+}
+
+/** A gateway event as the window keeps it (see KeptChat). */
+class KeptEvent {
+  readonly seq: number;
+  readonly timeMs: number;
+  readonly flags: number;
+  readonly type: string;
+  readonly actor: string;
+  readonly detail: string;
+
+  constructor(seq: number, timeMs: number, e: Extract<NewEntry, { kind: 'event' }>) {
+    this.seq = seq;
+    this.timeMs = timeMs;
+    this.flags = e.audience === 'technicians' ? TECHNICIANS : 0;
+    this.type = e.type;
+    this.actor = e.actor;
+    this.detail = e.detail;
+  }
+
+  get kind(): 'event' {
+    return 'event';
+  }
+
+  get audience(): Audience {
+    return this.flags === TECHNICIANS ? 'technicians' : 'all';
+  }
+}
+
+type Kept = KeptChat | KeptEvent;
+
+/** What a shifted slot of the window holds until the array is cut. */
+const EMPTY: Kept = new KeptEvent(0, 0, {
+  kind: 'event',
+  audience: 'all',
+  type: '',
+  actor: '',
+  detail: '',
+});
+
+function keep(e: NewEntry, seq: number, timeMs: number): Kept {
+  return e.kind === 'chat' ? new KeptChat(seq, timeMs, e) : new KeptEvent(seq, timeMs, e);
+}
+
 /** The hash a log's first entry follows. */
 export const GENESIS = '0'.repeat(64);
 
@@ -296,7 +472,7 @@ export const GENESIS = '0'.repeat(64);
  * and descriptors an entry, measured in a heap snapshot of 1000 idle sessions: 6 maps each),
  * where literals of one layout share one. Key order is the spread's, so JSON output is unchanged.
  */
-function sealed(e: NewEntry, seq: number, timeMs: number, hash: string): LogEntry {
+function sealed(e: NewEntry | Kept, seq: number, timeMs: number, hash: string): LogEntry {
   return e.kind === 'chat'
     ? {
         kind: e.kind,
@@ -322,7 +498,7 @@ function sealed(e: NewEntry, seq: number, timeMs: number, hash: string): LogEntr
 }
 
 /** SHA-256 of the previous hash and the entry's content (its fields in a fixed order). */
-function chainHash(previous: string, seq: number, timeMs: number, e: NewEntry): string {
+function chainHash(previous: string, seq: number, timeMs: number, e: NewEntry | Kept): string {
   const fields =
     e.kind === 'chat'
       ? [seq, timeMs, e.kind, e.audience, e.senderId, e.senderName, e.senderRole, e.text]
@@ -352,14 +528,19 @@ export function verifyLog(
 }
 
 /**
- * Bytes an entry holds, near enough: its strings, and 250 for the object and its 64-character
- * hash (measured: 100,000 chat entries of 10 characters from one sender take 260 bytes each of
- * V8 heap). Sender strings are usually shared, so this errs on the high side.
+ * Bytes an entry holds, near enough: its strings, and ENTRY_BYTES for the kept object and its
+ * place in the window. Sender strings are usually shared, so this errs on the high side.
  */
-function size(e: LogEntry): number {
+function size(e: LogRecord | Kept): number {
   const strings =
     e.kind === 'chat'
       ? e.text.length + e.senderName.length + e.senderId.length
       : e.detail.length + e.actor.length + e.type.length;
-  return strings + 250;
+  return strings + ENTRY_BYTES;
 }
+
+/**
+ * Measured: 100,000 entries of 10-character texts take 138 bytes each of V8 heap as chat and 130
+ * as events, 32 of them the text (234 and 226 when each entry was kept whole with its hash).
+ */
+const ENTRY_BYTES = 110;

@@ -22,7 +22,7 @@ import type { FileTransferEntry, TransferState } from './files.js';
 import type { Participant } from './participant.js';
 import { type PendingRequest, PendingRequests } from './pending.js';
 import { Delivery, type Seat } from './seat.js';
-import { type LogEntry, type RetainedBudget, SessionLog } from './session-log.js';
+import { type LogEntry, type LogRecord, type RetainedBudget, SessionLog } from './session-log.js';
 import type { RecordingEntry, ShellState } from './shells.js';
 import {
   create as createMachine,
@@ -455,9 +455,9 @@ export class Session {
    */
   chatHistory(technician: boolean, afterSeq = 0): ferry.v1.ChatHistory.$Properties {
     const log = this.log;
-    let entries: readonly LogEntry[] = log.visibleTo(technician);
+    let entries: readonly LogRecord[] = log.visibleTo(technician);
     if (afterSeq > 0) entries = entries.filter((e) => e.seq > afterSeq);
-    const first = log.entries[0]?.seq ?? log.nextSeq;
+    const first = log.firstSeq;
     // dropped entries come first: those after `afterSeq` are the ones the asker lacks
     let dropped =
       afterSeq > 0
@@ -814,7 +814,7 @@ export class Session {
 /** A log event as the wire's SessionEvent. */
 export function toWireEvent(
   sessionId: string,
-  e: Extract<LogEntry, { kind: 'event' }>,
+  e: Extract<LogRecord, { kind: 'event' }>,
 ): ferry.v1.SessionEvent.$Properties {
   return {
     sessionId,
@@ -832,7 +832,7 @@ export function toWireEvent(
 
 /** A logged chat message as the wire's ChatMessage (as it was relayed). */
 export function toWireChat(
-  e: Extract<LogEntry, { kind: 'chat' }>,
+  e: Extract<LogRecord, { kind: 'chat' }>,
 ): ferry.v1.ChatMessage.$Properties {
   return {
     text: e.text,

@@ -6,6 +6,7 @@
  * Buffer lifetimes follow the uWS contract: a message ArrayBuffer is valid only inside the
  * callback; an HTTP response must be written corked and never after `onAborted`.
  */
+import { intern } from '../session/intern.js';
 import { Connection, type SocketData } from './connection.js';
 import type { TrustedProxies } from './forwarded.js';
 import {
@@ -129,7 +130,8 @@ export function listenClients(
     // Liveness is the gateway's heartbeat (HEARTBEAT channel), not WebSocket pings.
     sendPingsAutomatically: false,
     upgrade: (res, req, context) => {
-      const peer = Buffer.from(res.getRemoteAddressAsText()).toString();
+      // clients behind one address (a NAT, a proxy, a bench) share one copy of it
+      const peer = intern(Buffer.from(res.getRemoteAddressAsText()).toString());
       const remote = options.proxies
         ? options.proxies.clientAddress(peer, req.getHeader('x-forwarded-for'))
         : peer;

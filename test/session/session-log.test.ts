@@ -140,3 +140,76 @@ test('entries of one kind share one hidden class, however hot append runs (no ma
   ]);
   assert.equal(verifyLog(entries), null);
 });
+
+test('the window keeps entries without their hashes; read back, every hash is the one append gave', () => {
+  const log = new SessionLog(50, 1_000_000);
+  const given = new Map<number, string>();
+  // 500 appends through a 50-entry window: the window is cut many times as entries leave it
+  for (let i = 0; i < 500; i++) {
+    const e =
+      i % 3 === 0
+        ? log.append(chat(`m${i}`), 1000 + i)
+        : log.event('status', 'a', `s${i}`, 1000 + i);
+    given.set(e.seq, e.hash);
+  }
+  const entries = log.entries;
+  assert.deepEqual(
+    entries.map((e) => [e.seq, e.hash]),
+    [...given].slice(-50),
+  );
+  assert.equal(log.chainStart, given.get(450), 'the chain starts at the last entry that left');
+  assert.equal(log.head, given.get(500));
+  assert.equal(log.firstSeq, 451);
+  assert.equal(log.lastTimeMs, 1499);
+  assert.equal(verifyLog(entries, log.chainStart), null);
+  const records = log.visibleTo(true);
+  assert.equal(records.length, 50);
+  assert.ok(
+    records.every((r) => !('hash' in r)),
+    'what participants read carries no hash',
+  );
+  assert.deepEqual(
+    log.visibleTo(false).map((r) => r.seq),
+    records.filter((r) => r.audience === 'all').map((r) => r.seq),
+  );
+});
+
+test('a restored log keeps the hashes its journal stored, a broken chain included, and appends follow the head', () => {
+  const source = new SessionLog();
+  source.event('status', 'alice', 'CONNECTING', 1000);
+  source.append(chat('hello'), 1001);
+  source.event('consent', 'bob', 'granted view', 1002);
+  const stored = structuredClone(source.entries);
+  // an entry edited in the journal: its stored hash no longer follows from its content
+  (stored[1] as { text: string }).text = 'edited';
+
+  const restored = new SessionLog();
+  restored.restore(
+    { entries: stored, dropped: 0, spilled: 0, chainStart: GENESIS },
+    4,
+    source.head,
+  );
+  assert.deepEqual(restored.entries, stored, 'each entry as the journal had it, hash included');
+  assert.equal(verifyLog(restored.entries), 2, 'the report still shows where the chain broke');
+  const next = restored.event('restart', 'gateway', 'restored', 1003);
+  assert.equal(next.seq, 4);
+  const entries = restored.entries;
+  assert.equal(entries.at(-1)?.hash, next.hash);
+  assert.equal(
+    verifyLog(entries.slice(2), stored[1]!.hash),
+    null,
+    'appends follow the stored chain',
+  );
+
+  // a head that does not follow the last stored entry: the next entry follows the head, as before
+  const other = new SessionLog();
+  const head = 'f'.repeat(64);
+  other.restore({ entries: source.entries, dropped: 0, spilled: 0, chainStart: GENESIS }, 4, head);
+  const after = other.event('restart', 'gateway', 'restored', 1003);
+  assert.equal(other.entries.at(-1)?.hash, after.hash);
+  assert.equal(verifyLog([after], head), null);
+  assert.equal(verifyLog(other.entries.slice(0, 3)), null);
+  assert.throws(() =>
+    other.restore({ entries: [], dropped: 0, spilled: 0, chainStart: GENESIS }, 1, head),
+  );
+});
