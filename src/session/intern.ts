@@ -12,19 +12,25 @@
 
 /** Longer strings are returned as they are: they rarely repeat, and a copy costs little. */
 export const MAX_INTERNED_LENGTH = 64;
-/** Distinct strings the pool holds before it starts again: at most about 100 KB. */
+/**
+ * Distinct strings the pool holds before it starts again: at most about 100 KB (200 KB of
+ * strings outside Latin-1), as each is a copy of its own.
+ */
 export const MAX_INTERNED = 1024;
 
 const pool = new Map<string, string>();
 
-/** The pool's copy of `s` (equal to it), or `s` itself, now the pool's copy. */
+/** The pool's copy of `s` (equal to it), or `s` itself when too long to pool. */
 export function intern(s: string): string {
   if (s.length > MAX_INTERNED_LENGTH) return s;
   const known = pool.get(s);
   if (known !== undefined) return known;
   if (pool.size >= MAX_INTERNED) pool.clear();
-  pool.set(s, s);
-  return s;
+  // a copy of its own, flat: `s` may be a slice of a larger string (a trimmed name of a large
+  // frame), which the pool would otherwise keep alive; split('') keeps every UTF-16 unit
+  const own = s.split('').join('');
+  pool.set(own, own);
+  return own;
 }
 
 /** Distinct strings in the pool now (tests). */

@@ -20,6 +20,7 @@ import type { SessionListeners } from './listeners.js';
 import { buildReport, type SessionReport } from './report.js';
 import { LossReason, type Seat } from './seat.js';
 import { type Collaborator, GATEWAY, Relation, type Session } from './session.js';
+import { WARM_MS } from './session-log.js';
 import { allowedTriggers, collaboratorsGone, type Machine, transition } from './state-machine.js';
 import { Status as S, Trigger as T, type Trigger } from './states.js';
 import { buildSummary } from './summary.js';
@@ -149,6 +150,7 @@ export class SessionLifecycle {
     }
     for (const session of [...this.#directory.all()]) {
       if (session.ended) continue;
+      if (session.log.warm && nowMs - session.createdAtMs >= WARM_MS) session.log.settle();
       sampleActivity(session, nowMs);
       const trigger = dueTrigger(session, nowMs, this.#options);
       if (trigger === null) {

@@ -86,6 +86,9 @@ export class RetainedBudget {
   }
 }
 
+/** How long a session's log keeps its entries' hashes before it settles (`SessionLog.settle`). */
+export const WARM_MS = 1000;
+
 /** Entries a log keeps in memory however tight the budget (late joiners' recent context). */
 export const MIN_WINDOW = 32;
 
@@ -115,6 +118,13 @@ export class SessionLog {
    * "The session log's compact form").
    */
   #kept: Kept[] = [];
+  /**
+   * The hashes of the window's entries (aligned with `#kept`) while the log is young, or null
+   * once it settled (`settle`). A session set up and ended within a second (a burst of short
+   * sessions, a failed attempt) has its report built from them without deriving each hash again;
+   * one that lives on keeps its window compact.
+   */
+  #hashes: string[] | null = [];
   /** Index of the window's first entry in `#kept` (entries leave the front in O(1)). */
   #from = 0;
   readonly #maxEntries: number;
@@ -128,17 +138,23 @@ export class SessionLog {
   #head = GENESIS;
   #chainStart = GENESIS;
   /**
-   * Whether `#head` is the hash of the window's newest entry (or `#chainStart` when the window
-   * is empty), so that the next entry's hash can be derived again from the window. Only a
-   * restore can make it false: the next entry's hash is then pinned.
+   * Whether the window holds entries a journal gave back (`restore`): their hashes may not follow
+   * from the entries, so settling checks them.
+   */
+  #restored = false;
+  /**
+   * Once settled: whether `#head` is the hash of the window's newest entry (or `#chainStart`
+   * when the window is empty), so that the next entry's hash can be derived from the window.
+   * False only after a restore whose head does not follow its entries: the next entry is pinned.
    */
   #headFollows = true;
   /**
-   * Hashes that cannot be derived from the window, by seq: entries restored from a journal whose
-   * stored hash does not follow the chain (kept as stored, so that `verifyLog` still finds the
-   * break in the report) and the entry appended after such a restore. Null while there are none.
+   * Hashes of a settled window that cannot be derived, by entry: entries restored from a journal
+   * whose stored hash does not follow the chain (kept as stored, so that `verifyLog` still finds
+   * the break in the report) and the entry appended after a head that does not follow. Null
+   * while there are none.
    */
-  #pinned: Map<number, string> | null = null;
+  #pinned: Map<Kept, string> | null = null;
   /** A journal holds every entry: entries leaving the window are spilled, not dropped. */
   journaled = false;
   /**
@@ -168,15 +184,16 @@ export class SessionLog {
   /** The entry appended, whole (hash included), as the journal and the participants get it. */
   append(entry: NewEntry, timeMs: number = Date.now()): LogEntry {
     const seq = this.#nextSeq++;
-    const previous = this.#head;
-    const full = sealed(entry, seq, timeMs, chainHash(previous, seq, timeMs, entry));
-    if (!this.#headFollows) {
-      this.#pin(seq, full.hash);
-      this.#headFollows = true;
-    }
+    const full = sealed(entry, seq, timeMs, chainHash(this.#head, seq, timeMs, entry));
     this.#head = full.hash;
     const kept = keep(entry, seq, timeMs);
     this.#kept.push(kept);
+    const hashes = this.#hashes;
+    if (hashes !== null) hashes.push(full.hash);
+    else if (!this.#headFollows) {
+      this.#pin(kept, full.hash);
+      this.#headFollows = true;
+    }
     this.#grow(size(kept));
     const durable = this.onJournal?.(full);
     const journaled = this.journaled;
@@ -220,26 +237,56 @@ export class SessionLog {
   }
 
   /**
-   * Puts back what a journal held (a restarted gateway); appends then follow the chain. Each
-   * entry keeps the hash it was stored with: one that does not follow from the entry before it
-   * is pinned, so the report shows the chain as the journal had it. Into a new log only.
+   * Puts back what a journal held (a restarted gateway); appends then follow `head`. Each entry
+   * keeps the hash it was stored with, so the report shows the chain as the journal had it (one
+   * that does not follow is pinned when the log settles). Into a new log only.
    */
   restore(state: LogState, nextSeq: number, head: string): void {
-    if (this.#nextSeq !== 1) throw new Error('a session log is restored before any entry');
-    let previous = state.chainStart;
+    const hashes = this.#hashes;
+    if (this.#nextSeq !== 1 || hashes === null) {
+      throw new Error('a session log is restored before any entry');
+    }
     for (const e of state.entries) {
-      if (chainHash(previous, e.seq, e.timeMs, e) !== e.hash) this.#pin(e.seq, e.hash);
-      previous = e.hash;
       const kept = keep(e, e.seq, e.timeMs);
       this.#kept.push(kept);
+      hashes.push(e.hash);
       this.#grow(size(kept));
     }
+    this.#restored = true;
     this.#dropped = state.dropped;
     this.#spilled = state.spilled;
     this.#chainStart = state.chainStart;
     this.#nextSeq = nextSeq;
     this.#head = head;
-    this.#headFollows = head === previous;
+  }
+
+  /**
+   * The log is no longer young: its window keeps entries without hashes from now on (they are
+   * derived when read). The session timers call it once a session has lived WARM_MS. A window
+   * restored from a journal is checked first, one SHA-256 an entry: the hashes that do not
+   * follow are pinned.
+   */
+  settle(): void {
+    const hashes = this.#hashes;
+    if (hashes === null) return;
+    const kept = this.#kept;
+    if (this.#restored) {
+      let previous = this.#chainStart;
+      for (let i = this.#from; i < kept.length; i++) {
+        const k = kept[i]!;
+        const hash = hashes[i]!;
+        if (chainHash(previous, k.seq, k.timeMs, k) !== hash) this.#pin(k, hash);
+        previous = hash;
+      }
+    }
+    const newest = kept.length > this.#from ? hashes[kept.length - 1] : this.#chainStart;
+    this.#headFollows = this.#head === newest;
+    this.#hashes = null;
+  }
+
+  /** Whether the window still keeps its entries' hashes (see `settle`). */
+  get warm(): boolean {
+    return this.#hashes !== null;
   }
 
   /** The session ended: its window no longer counts against the budget. */
@@ -253,14 +300,14 @@ export class SessionLog {
     if (this.#budget !== null) this.#budget.used += bytes;
   }
 
-  #pin(seq: number, hash: string): void {
+  #pin(kept: Kept, hash: string): void {
     this.#pinned ??= new Map();
-    this.#pinned.set(seq, hash);
+    this.#pinned.set(kept, hash);
   }
 
-  /** The hash of `kept`, which follows `previous`: pinned, or derived. */
+  /** The hash of `kept` in a settled window, which follows `previous`: pinned, or derived. */
   #hashOf(kept: Kept, previous: string): string {
-    return this.#pinned?.get(kept.seq) ?? chainHash(previous, kept.seq, kept.timeMs, kept);
+    return this.#pinned?.get(kept) ?? chainHash(previous, kept.seq, kept.timeMs, kept);
   }
 
   /** Entries in the window. */
@@ -271,17 +318,21 @@ export class SessionLog {
   /** The oldest entry leaves the window: spilled (the journal has it) or dropped. */
   #shift(): void {
     const kept = this.#kept;
-    const gone = kept[this.#from]!;
-    kept[this.#from] = EMPTY; // its strings go with it
-    this.#from++;
-    // the array is cut once half of it is gone: O(1) a shift on average
+    const hashes = this.#hashes;
+    const from = this.#from;
+    const gone = kept[from]!;
+    this.#chainStart = hashes !== null ? hashes[from]! : this.#hashOf(gone, this.#chainStart);
+    kept[from] = EMPTY; // its strings go with it
+    if (hashes !== null) hashes[from] = '';
+    this.#from = from + 1;
+    // the arrays are cut once half of them is gone: O(1) a shift on average
     if (this.#from * 2 >= kept.length) {
       this.#kept = kept.slice(this.#from);
+      if (hashes !== null) this.#hashes = hashes.slice(this.#from);
       this.#from = 0;
     }
     const bytes = size(gone);
-    this.#chainStart = this.#hashOf(gone, this.#chainStart);
-    this.#pinned?.delete(gone.seq);
+    this.#pinned?.delete(gone);
     this.#chars -= bytes;
     const budget = this.#budget;
     if (budget !== null) budget.used -= bytes;
@@ -311,17 +362,17 @@ export class SessionLog {
 
   /**
    * The window's entries whole, oldest first, each with its hash (the report, a journal's first
-   * write): built on each read, one SHA-256 an entry. `visibleTo` reads them without hashes.
+   * write): built on each read, one SHA-256 an entry once the log settled. `visibleTo` reads
+   * them without hashes.
    */
   get entries(): LogEntry[] {
     const out: LogEntry[] = [];
     let previous = this.#chainStart;
     const kept = this.#kept;
-    const last = kept.length - 1;
-    for (let i = this.#from; i <= last; i++) {
+    const hashes = this.#hashes;
+    for (let i = this.#from; i < kept.length; i++) {
       const k = kept[i]!;
-      // the newest entry's hash is the head (unless a restore left a head the window does not end in)
-      const hash = i === last && this.#headFollows ? this.#head : this.#hashOf(k, previous);
+      const hash = hashes !== null ? hashes[i]! : this.#hashOf(k, previous);
       out.push(sealed(k, k.seq, k.timeMs, hash));
       previous = hash;
     }
@@ -386,7 +437,10 @@ export class SessionLog {
   }
 }
 
-/** An entry's audience in a kept entry's flags. */
+/**
+ * An entry's audience in a kept entry's flags: anything but `all` is kept as technicians-only
+ * (an entry a journal gave back with an audience it does not know stays hidden from customers).
+ */
 const TECHNICIANS = 1;
 
 /**
@@ -405,7 +459,7 @@ class KeptChat {
   constructor(seq: number, timeMs: number, e: Extract<NewEntry, { kind: 'chat' }>) {
     this.seq = seq;
     this.timeMs = timeMs;
-    this.flags = e.audience === 'technicians' ? TECHNICIANS : 0;
+    this.flags = e.audience === 'all' ? 0 : TECHNICIANS;
     this.senderId = e.senderId;
     this.senderName = e.senderName;
     this.senderRole = e.senderRole;
@@ -433,7 +487,7 @@ class KeptEvent {
   constructor(seq: number, timeMs: number, e: Extract<NewEntry, { kind: 'event' }>) {
     this.seq = seq;
     this.timeMs = timeMs;
-    this.flags = e.audience === 'technicians' ? TECHNICIANS : 0;
+    this.flags = e.audience === 'all' ? 0 : TECHNICIANS;
     this.type = e.type;
     this.actor = e.actor;
     this.detail = e.detail;

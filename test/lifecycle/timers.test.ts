@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { resolveConfig } from '../../src/config/config.js';
 import { isRefusal } from '../../src/session/registry.js';
+import { WARM_MS } from '../../src/session/session-log.js';
 import {
   dueTrigger,
   idleTimeoutMs,
@@ -241,4 +242,15 @@ test('the gateway clock drives the two-week system timeout end to end', async (t
   assert.equal((await timedOut).timeoutKind, 'system');
   assert.equal(started.gateway.registry.get(sessionId), undefined);
   assert.equal(started.gateway.registry.reports.get(sessionId)?.timeoutKind, 'system');
+});
+
+test('a session log keeps the hashes of its entries for its first second, then settles into its compact form', () => {
+  const { w, session } = activeWorld();
+  assert.ok(session.log.warm, 'the log of a new session is warm');
+  const before = session.log.entries;
+  w.advance(WARM_MS - 250, 250);
+  assert.ok(session.log.warm, 'still warm before WARM_MS');
+  w.advance(250, 250);
+  assert.equal(session.log.warm, false, 'settled by the tick at WARM_MS');
+  assert.deepEqual(session.log.entries, before, 'the same entries and hashes, now derived');
 });

@@ -141,38 +141,44 @@ test('entries of one kind share one hidden class, however hot append runs (no ma
   assert.equal(verifyLog(entries), null);
 });
 
-test('the window keeps entries without their hashes; read back, every hash is the one append gave', () => {
-  const log = new SessionLog(50, 1_000_000);
-  const given = new Map<number, string>();
-  // 500 appends through a 50-entry window: the window is cut many times as entries leave it
-  for (let i = 0; i < 500; i++) {
-    const e =
-      i % 3 === 0
-        ? log.append(chat(`m${i}`), 1000 + i)
-        : log.event('status', 'a', `s${i}`, 1000 + i);
-    given.set(e.seq, e.hash);
-  }
-  const entries = log.entries;
-  assert.deepEqual(
-    entries.map((e) => [e.seq, e.hash]),
-    [...given].slice(-50),
-  );
-  assert.equal(log.chainStart, given.get(450), 'the chain starts at the last entry that left');
-  assert.equal(log.head, given.get(500));
-  assert.equal(log.firstSeq, 451);
-  assert.equal(log.lastTimeMs, 1499);
-  assert.equal(verifyLog(entries, log.chainStart), null);
-  const records = log.visibleTo(true);
-  assert.equal(records.length, 50);
-  assert.ok(
-    records.every((r) => !('hash' in r)),
-    'what participants read carries no hash',
-  );
-  assert.deepEqual(
-    log.visibleTo(false).map((r) => r.seq),
-    records.filter((r) => r.audience === 'all').map((r) => r.seq),
-  );
-});
+for (const settleAt of [0, 250, Number.POSITIVE_INFINITY]) {
+  const when =
+    settleAt === 0 ? 'settled from the start' : settleAt === 250 ? 'settled midway' : 'still warm';
+  test(`read back, every hash is the one append gave, through window cuts (${when})`, () => {
+    const log = new SessionLog(50, 1_000_000);
+    const given = new Map<number, string>();
+    // 500 appends through a 50-entry window: the window is cut many times as entries leave it
+    for (let i = 0; i < 500; i++) {
+      if (i === settleAt) log.settle();
+      const e =
+        i % 3 === 0
+          ? log.append(chat(`m${i}`), 1000 + i)
+          : log.event('status', 'a', `s${i}`, 1000 + i);
+      given.set(e.seq, e.hash);
+    }
+    assert.equal(log.warm, settleAt > 500);
+    const entries = log.entries;
+    assert.deepEqual(
+      entries.map((e) => [e.seq, e.hash]),
+      [...given].slice(-50),
+    );
+    assert.equal(log.chainStart, given.get(450), 'the chain starts at the last entry that left');
+    assert.equal(log.head, given.get(500));
+    assert.equal(log.firstSeq, 451);
+    assert.equal(log.lastTimeMs, 1499);
+    assert.equal(verifyLog(entries, log.chainStart), null);
+    const records = log.visibleTo(true);
+    assert.equal(records.length, 50);
+    assert.ok(
+      records.every((r) => !('hash' in r)),
+      'what participants read carries no hash',
+    );
+    assert.deepEqual(
+      log.visibleTo(false).map((r) => r.seq),
+      records.filter((r) => r.audience === 'all').map((r) => r.seq),
+    );
+  });
+}
 
 test('a restored log keeps the hashes its journal stored, a broken chain included, and appends follow the head', () => {
   const source = new SessionLog();
@@ -212,4 +218,46 @@ test('a restored log keeps the hashes its journal stored, a broken chain include
   assert.throws(() =>
     other.restore({ entries: [], dropped: 0, spilled: 0, chainStart: GENESIS }, 1, head),
   );
+});
+
+test('a journal with a record twice or out of order comes back as it was stored, through settling and window cuts', () => {
+  const source = new SessionLog();
+  for (let i = 1; i <= 6; i++) source.event('status', 'alice', `step ${i}`, 1000 + i);
+  const clean = source.entries;
+  // a duplicated record and two swapped ones: seqs repeat and go backwards
+  const stored = [clean[0]!, clean[1]!, clean[2]!, clean[2]!, clean[4]!, clean[3]!, clean[5]!];
+  const log = new SessionLog(4, 1_000_000);
+  log.restore({ entries: stored, dropped: 0, spilled: 0, chainStart: GENESIS }, 7, source.head);
+  assert.deepEqual(log.entries, stored, 'as stored while warm');
+  log.settle();
+  assert.deepEqual(log.entries, stored, 'as stored once settled');
+  const appended = [7, 8, 9].map((i) => log.event('status', 'alice', `step ${i}`, 1000 + i));
+  const window = [...stored, ...appended].slice(-4);
+  assert.deepEqual(
+    log.entries,
+    window,
+    'the window after three cuts, each hash as stored or given',
+  );
+  assert.equal(
+    log.chainStart,
+    stored[5]!.hash,
+    'the chain starts at the last stored record that left',
+  );
+  assert.equal(
+    verifyLog(log.entries, log.chainStart),
+    6,
+    'the reordered record is still the break',
+  );
+  assert.equal(verifyLog(log.entries.slice(1), stored[6]!.hash), null, 'the appends follow it');
+});
+
+test('an entry restored with an audience the log does not know stays hidden from the customer', () => {
+  const source = new SessionLog();
+  source.event('status', 'alice', 'CONNECTING', 1000);
+  const [entry] = source.entries;
+  const odd = { ...entry!, audience: 'owner' } as unknown as LogEntry;
+  const log = new SessionLog();
+  log.restore({ entries: [odd], dropped: 0, spilled: 0, chainStart: GENESIS }, 2, odd.hash);
+  assert.equal(log.visibleTo(false).length, 0);
+  assert.equal(log.visibleTo(true).length, 1);
 });
