@@ -411,7 +411,7 @@ export class FileRelay {
 
   /** The customer revoked FILE: every transfer and request ends, both sides are told. */
   revoked(session: Session, actor: string): void {
-    if (session.transfers.size === 0) return;
+    if (session.openTransfers === 0) return;
     const now = this.#now();
     const cancel = {
       code: Codes.NOT_GRANTED.code,
@@ -436,6 +436,7 @@ export class FileRelay {
    * end now (FileCancel to the customer), so no more of the customer's files reach it.
    */
   left(session: Session, seat: Seat, actor: string): void {
+    if (session.openTransfers === 0) return;
     const now = this.#now();
     const cancel = { code: Codes.NOT_IN_SESSION.code, message: `${seat.name} left the session` };
     for (const t of [...session.transfers.values()]) {
@@ -455,6 +456,8 @@ export class FileRelay {
 
   /** The session ends: unfinished transfers are reported incomplete. */
   ended(session: Session): void {
+    // most sessions transfer nothing: no map is made and no date formatted for them
+    if (session.openTransfers === 0) return;
     const at = new Date(session.endedAtMs || this.#now()).toISOString();
     for (const t of session.transfers.values()) {
       if (t.entry !== null && t.entry.status === 'active') {
