@@ -21,13 +21,18 @@ export function controlFrame(control: ferry.v1.Control.$Properties, stream = 0):
   return encodeFrame({ channel: Channel.CHANNEL_CONTROL, stream, control });
 }
 
+/**
+ * An Event frame stamped with the gateway's time. `event` is the caller's own new literal (every
+ * caller writes one): the time is set on it rather than on a spread copy, which V8 builds with a
+ * map of its own and protobuf.js then encodes about five times slower (`node
+ * dist/bench/micro/run.js --filter "event frame"`).
+ */
 export function eventFrame(
   event: Omit<ferry.v1.Event.$Properties, 'serverTimeUnixMs'>,
 ): Uint8Array {
-  return encodeFrame({
-    channel: Channel.CHANNEL_EVENT,
-    event: { ...event, serverTimeUnixMs: Date.now() },
-  });
+  const stamped: ferry.v1.Event.$Properties = event;
+  stamped.serverTimeUnixMs = Date.now();
+  return encodeFrame({ channel: Channel.CHANNEL_EVENT, event: stamped });
 }
 
 export function errorFrame(
