@@ -243,7 +243,7 @@ export class SessionLifecycle {
     if (session.ended) return;
     // spec F1: the summary as the session was, before its places are released
     const summary = buildSummary(session);
-    for (const seat of [...session.invitations.keys()]) {
+    for (const seat of session.invitedSeats()) {
       this.withdraw(session, seat, GATEWAY, 'withdrawn: the session ended', nowMs, true);
     }
     session.endedAtMs = nowMs;
@@ -252,7 +252,7 @@ export class SessionLifecycle {
     this.#counters.ended++;
     this.#releaseCustomer(session, 'session ended');
     for (const seat of session.seats()) session.unlink(seat);
-    session.collaborators.clear();
+    session.dropCollaborators();
     session.transfer = null;
     session.controllerSeat = null;
     session.pending.clear();

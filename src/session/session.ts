@@ -210,6 +210,14 @@ export class Session {
     this.#invitations ??= new Map();
     return this.#invitations;
   }
+  /** The places invited now, without making the map (a session's end reads them). */
+  invitedSeats(): Seat[] {
+    return this.#invitations === null ? [] : [...this.#invitations.keys()];
+  }
+  /** Nobody collaborates any more, without making the map (a session's end). */
+  dropCollaborators(): void {
+    this.#collaborators?.clear();
+  }
   transfer: PendingTransfer | null = null;
   /** Place whose INPUT reaches the customer. */
   controllerSeat: Seat | null = null;
@@ -283,6 +291,10 @@ export class Session {
   get shells(): Map<number, ShellState> {
     this.#shells ??= new Map();
     return this.#shells;
+  }
+  /** How many shells are open, without making the map (most sessions open none). */
+  get openShells(): number {
+    return this.#shells?.size ?? 0;
   }
   /** Shells opened so far (numbers the recording files). */
   shellsOpened = 0;

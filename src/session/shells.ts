@@ -502,6 +502,7 @@ export class ShellRelay {
 
   /** The session ends: every recording is closed (before its report is built). */
   ended(session: Session): void {
+    if (session.openShells === 0) return;
     const now = session.endedAtMs || this.#now();
     for (const shell of session.shells.values()) this.#stopRecording(shell, now);
     session.shells.clear();
