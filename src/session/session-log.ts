@@ -307,7 +307,10 @@ export class SessionLog {
 
   /** The hash of `kept` in a settled window, which follows `previous`: pinned, or derived. */
   #hashOf(kept: Kept, previous: string): string {
-    return this.#pinned?.get(kept) ?? chainHash(previous, kept.seq, kept.timeMs, kept);
+    const pinned = this.#pinned;
+    // `has`, not `??`: a journal record without a hash stays without one, as it was stored
+    if (pinned?.has(kept)) return pinned.get(kept)!;
+    return chainHash(previous, kept.seq, kept.timeMs, kept);
   }
 
   /** Entries in the window. */
@@ -558,7 +561,8 @@ function chainHash(previous: string, seq: number, timeMs: number, e: NewEntry | 
       ? [seq, timeMs, e.kind, e.audience, e.senderId, e.senderName, e.senderRole, e.text]
       : [seq, timeMs, e.kind, e.audience, e.type, e.actor, e.detail];
   // one-shot: the same digest as update(previous).update(fields), without a Hash object per
-  // entry (0.4 against 1.2 us an entry, and no native handle for the collector)
+  // entry (0.4 against 1.2 us an entry on the Intel host of docs/benchmarks.md; 2.4-3.5 us on
+  // the AMD one), and no native handle for the collector
   return hash('sha256', previous + JSON.stringify(fields), 'hex');
 }
 
@@ -595,6 +599,7 @@ function size(e: LogRecord | Kept): number {
 
 /**
  * Measured: 100,000 entries of 10-character texts take 138 bytes each of V8 heap as chat and 130
- * as events, 32 of them the text (234 and 226 when each entry was kept whole with its hash).
+ * as events, 32 of them the text (234 and 226 when each entry was kept whole with its hash). A
+ * young log's hashes (about 80 bytes an entry, for its first second) are not counted.
  */
 const ENTRY_BYTES = 110;

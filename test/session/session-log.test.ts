@@ -261,3 +261,17 @@ test('an entry restored with an audience the log does not know stays hidden from
   assert.equal(log.visibleTo(false).length, 0);
   assert.equal(log.visibleTo(true).length, 1);
 });
+
+test('a journal record without a hash comes back without one, warm or settled', () => {
+  const source = new SessionLog();
+  for (let i = 1; i <= 3; i++) source.event('status', 'alice', `step ${i}`, 1000 + i);
+  const stored = structuredClone(source.entries);
+  delete (stored[1] as { hash?: string }).hash;
+  const log = new SessionLog();
+  log.restore({ entries: stored, dropped: 0, spilled: 0, chainStart: GENESIS }, 4, source.head);
+  assert.equal(log.entries[1]?.hash, undefined);
+  assert.equal(verifyLog(log.entries), 2);
+  log.settle();
+  assert.equal(log.entries[1]?.hash, undefined, 'not derived once settled');
+  assert.equal(verifyLog(log.entries), 2, 'the break stays where it was');
+});
