@@ -447,22 +447,34 @@ export class SessionLog {
 const TECHNICIANS = 1;
 
 /**
- * A chat message as the window keeps it: a class, so every kept message shares one hidden class
+ * An entry as the window keeps it: classes, so every kept entry of a kind shares one hidden class,
  * and its kind and audience (getters on the prototype) take no room in it.
  */
-class KeptChat {
+abstract class KeptEntry {
   readonly seq: number;
   readonly timeMs: number;
   readonly flags: number;
+
+  constructor(seq: number, timeMs: number, audience: string) {
+    this.seq = seq;
+    this.timeMs = timeMs;
+    this.flags = audience === 'all' ? 0 : TECHNICIANS;
+  }
+
+  get audience(): 'all' | 'technicians' {
+    return this.flags === TECHNICIANS ? 'technicians' : 'all';
+  }
+}
+
+/** A chat message as the window keeps it. */
+class KeptChat extends KeptEntry {
   readonly senderId: string;
   readonly senderName: string;
   readonly senderRole: string;
   readonly text: string;
 
   constructor(seq: number, timeMs: number, e: Extract<NewEntry, { kind: 'chat' }>) {
-    this.seq = seq;
-    this.timeMs = timeMs;
-    this.flags = e.audience === 'all' ? 0 : TECHNICIANS;
+    super(seq, timeMs, e.audience);
     this.senderId = e.senderId;
     this.senderName = e.senderName;
     this.senderRole = e.senderRole;
@@ -472,25 +484,16 @@ class KeptChat {
   get kind(): 'chat' {
     return 'chat';
   }
-
-  get audience(): 'all' | 'technicians' {
-    return this.flags === TECHNICIANS ? 'technicians' : 'all';
-  }
 }
 
-/** A gateway event as the window keeps it (see KeptChat). */
-class KeptEvent {
-  readonly seq: number;
-  readonly timeMs: number;
-  readonly flags: number;
+/** A gateway event as the window keeps it. */
+class KeptEvent extends KeptEntry {
   readonly type: string;
   readonly actor: string;
   readonly detail: string;
 
   constructor(seq: number, timeMs: number, e: Extract<NewEntry, { kind: 'event' }>) {
-    this.seq = seq;
-    this.timeMs = timeMs;
-    this.flags = e.audience === 'all' ? 0 : TECHNICIANS;
+    super(seq, timeMs, e.audience);
     this.type = e.type;
     this.actor = e.actor;
     this.detail = e.detail;
@@ -498,10 +501,6 @@ class KeptEvent {
 
   get kind(): 'event' {
     return 'event';
-  }
-
-  get audience(): Audience {
-    return this.flags === TECHNICIANS ? 'technicians' : 'all';
   }
 }
 
